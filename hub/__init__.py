@@ -1,0 +1,37 @@
+"""Major Incident Hub: the Flask application factory."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from flask import Flask
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES = ROOT / "templates"
+
+
+def create_app(config: dict | None = None, *, hub=None) -> Flask:
+    """Build the app: defaults, then HUB_* environment, then `config`. No I/O here."""
+    from hub import api, errors_handler, health
+    from hub.context import Hub
+    from hub.settings import load_settings
+
+    config = dict(config or {})
+    if hub is None:
+        settings = load_settings(overrides={k: v for k, v in config.items()
+                                            if k.startswith("HUB_")})
+        hub = Hub(settings, policy=config.pop("POLICY", None))
+    app = Flask(__name__, template_folder=str(TEMPLATES / "web"), static_folder=None)
+    app.config.update(
+        SECRET_KEY=hub.settings.secret_key,
+        MAX_CONTENT_LENGTH=int(hub.settings["HUB_MAX_BODY_BYTES"] or 1048576),
+        JSON_SORT_KEYS=False,
+    )
+    app.config.update({k: v for k, v in config.items() if not k.startswith("HUB_")})
+    app.extensions["hub"] = hub
+    logging.getLogger("hub").setLevel(hub.settings["HUB_LOG_LEVEL"] or "INFO")
+    errors_handler.init_app(app)
+    health.init_app(app)
+    app.register_blueprint(api.bp)
+    return app

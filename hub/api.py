@@ -1,0 +1,174 @@
+"""REST API v1: thin views that validate, call the incident operations, and answer."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, request
+from sqlalchemy import select
+
+from hub import incidents as ops
+from hub import validate as v
+from hub.auth import require_person
+from hub.core.classify import Report
+from hub.db import utcnow
+from hub.errors import Invalid
+from hub.models import Incident
+from hub.serialize import incident_detail, incident_summary
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def _hub():
+    return current_app.extensions["hub"]
+
+
+@bp.before_request
+def _authenticate():
+    if request.endpoint != "api.openapi":
+        require_person()
+
+
+@bp.post("/incidents")
+def create():
+    """Report an incident; it is classified and, if major, the workflow starts."""
+    actor = require_person()
+    data = v.json_body(v.CREATE)
+    hub = _hub()
+    policy = hub.policy
+    impact = data.get("impact")
+    if impact is not None and impact not in ("outage", "degraded", "minor"):
+        raise Invalid("field 'impact' must be outage, degraded or minor", code="invalid_value")
+    report = Report(title=data["title"].strip()[:300], text=data.get("description") or "",
+                    services=tuple(data.get("services") or ()), impact=impact,
+                    affected_users=data.get("affected_users"), security=data.get("security"),
+                    source="api", reporter=_reporter(data.get("reporter"), actor, policy))
+    now = utcnow()
+    with hub.transaction() as session:
+        incident, created = ops.create_incident(
+            session, policy, report, actor=actor, now=now,
+            description=data.get("description") or "", correlate=data.get("correlate", True))
+        doc = incident_summary(incident)
+    doc["correlated"] = not created
+    return jsonify(doc), 201 if created else 200
+
+
+def _reporter(value: str | None, actor: str, policy) -> str:
+    if not value:
+        return actor
+    value = value.strip()
+    if value in policy.people:
+        return value
+    person = policy.person_by_email(value)
+    if person:
+        return person.key
+    if "@" in value:
+        return value.lower()
+    raise Invalid(f"unknown reporter {value!r}: give a person key or an email address")
+
+
+@bp.get("/incidents")
+def list_incidents():
+    """Incidents, newest first, filtered by state, severity or major."""
+    stmt = select(Incident).order_by(Incident.id.desc())
+    if request.args.get("state"):
+        stmt = stmt.where(Incident.state.in_(request.args["state"].split(",")))
+    if request.args.get("severity"):
+        stmt = stmt.where(Incident.severity.in_(request.args["severity"].split(",")))
+    if request.args.get("major") in ("true", "false"):
+        stmt = stmt.where(Incident.major.is_(request.args["major"] == "true"))
+    try:
+        limit = min(max(int(request.args.get("limit", 100)), 1), 1000)
+    except ValueError as exc:
+        raise Invalid("limit must be a whole number") from exc
+    with _hub().db.session(write=False) as session:
+        rows = session.scalars(stmt.limit(limit)).all()
+        docs = [incident_summary(i) for i in rows]
+    return jsonify({"incidents": docs})
+
+
+@bp.get("/incidents/<ref>")
+def show(ref: str):
+    """One incident with its timeline, roles, timers and notifications."""
+    with _hub().db.session(write=False) as session:
+        incident = ops.get_incident(session, ref)
+        return jsonify(incident_detail(incident, utcnow()))
+
+
+def _act(ref: str, spec, action):
+    actor = require_person()
+    data = v.json_body(spec)
+    hub = _hub()
+    now = utcnow()
+    with hub.transaction() as session:
+        incident = ops.get_incident(session, ref, lock=True)
+        extra = action(session, hub.policy, incident, data, actor, now)
+        session.flush()
+        doc = incident_detail(incident, now)
+    if extra:
+        doc.update(extra)
+    return jsonify(doc)
+
+
+@bp.post("/incidents/<ref>/acknowledge")
+def acknowledge(ref: str):
+    """Acknowledge the roles the caller holds."""
+    return _act(ref, v.ACK, lambda s, p, i, d, a, n: {
+        "acknowledged": ops.acknowledge(s, p, i, actor=a, now=n)})
+
+
+@bp.post("/incidents/<ref>/updates")
+def post_update(ref: str):
+    """Post a progress update."""
+    return _act(ref, v.UPDATE, lambda s, p, i, d, a, n: (
+        ops.post_update(s, p, i, d["text"], actor=a, now=n) and None))
+
+
+@bp.post("/incidents/<ref>/roles")
+def assign_role(ref: str):
+    """Give a role to a person."""
+    return _act(ref, v.ROLE, lambda s, p, i, d, a, n: (
+        ops.assign_role(s, p, i, d["role"], d["person"], actor=a, now=n) and None))
+
+
+@bp.post("/incidents/<ref>/classify")
+def classify(ref: str):
+    """Re-classify with a reason."""
+    return _act(ref, v.CLASSIFY, lambda s, p, i, d, a, n: (
+        ops.classify_again(s, p, i, d["severity"], d["reason"], actor=a, now=n) and None))
+
+
+@bp.post("/incidents/<ref>/resolve")
+def resolve(ref: str):
+    """Resolve with a summary."""
+    return _act(ref, v.RESOLVE, lambda s, p, i, d, a, n: (
+        ops.resolve(s, p, i, d["summary"], actor=a, now=n) and None))
+
+
+@bp.post("/incidents/<ref>/cancel")
+def cancel(ref: str):
+    """Cancel a false alarm, with a reason."""
+    return _act(ref, v.STATE, lambda s, p, i, d, a, n: ops.set_state(
+        s, i, "cancel", d["reason"], actor=a, now=n))
+
+
+@bp.post("/incidents/<ref>/close")
+def close(ref: str):
+    """Close a resolved incident, with a reason."""
+    return _act(ref, v.STATE, lambda s, p, i, d, a, n: ops.set_state(
+        s, i, "close", d["reason"], actor=a, now=n))
+
+
+@bp.post("/incidents/<ref>/merge")
+def merge(ref: str):
+    """Merge a duplicate into another incident."""
+    def action(s, p, i, d, a, n):
+        target = ops.get_incident(s, d["into"], lock=True)
+        ops.merge_into(s, i, target, actor=a, now=n)
+    return _act(ref, v.MERGE, action)
+
+
+@bp.get("/openapi.json")
+def openapi():
+    """The OpenAPI 3.1 document of this API."""
+    from hub.openapi import build_openapi
+
+    return jsonify(build_openapi(current_app))

@@ -1,0 +1,395 @@
+"""Classify a report against the policy's major criteria: pure functions, `now` passed in."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from functools import lru_cache
+
+from hub.policy_model import IMPACTS, Criterion, Policy
+
+
+@dataclass(frozen=True)
+class Report:
+    title: str
+    text: str = ""
+    services: tuple[str, ...] = ()  # catalogue keys or aliases as given by the reporter
+    impact: str | None = None  # outage|degraded|minor, None = infer from words
+    affected_users: int | None = None  # None = infer from text ("about 200 users")
+    security: bool | None = None  # None = infer from policy.security_keywords
+    source: str = "api"  # api|web|email|teams
+    reporter: str | None = None  # person key or email
+    at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RelatedReport:
+    """An earlier report, for correlation."""
+
+    reporter: str
+    services: tuple[str, ...]  # catalogue keys
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Classification:
+    major: bool
+    severity: str
+    rule: str  # criterion name, "default" or "manual"
+    reasons: tuple[str, ...]  # full sentences for the incident page and Teams
+    services: tuple[str, ...]  # resolved catalogue keys
+    impact: str | None
+    affected_users: int | None
+    security: bool
+    reporters: int  # distinct reporters of these services inside the window, this one included
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """What a report establishes, and whether the reporter stated it or the hub inferred it."""
+
+    services: tuple[str, ...]
+    impact: str | None
+    impact_stated: bool
+    users: int | None
+    users_stated: bool
+    security: bool
+    security_word: str | None  # the keyword that made it a security report, if inferred
+    text: str
+    reporters: Callable[[timedelta], int]
+
+
+# Words that describe the impact, whole words; "not down" or "no outage" do not count.
+_NEGATED = r"(?<!\bnot )(?<!\bno )(?<!n't )"
+_OUTAGE = re.compile(
+    rf"{_NEGATED}(?<!\w)(?:down|outage|offline|unavailable|unreachable|inaccessible|broken"
+    r"|not (?:working|responding|loading)|(?:stopped|isn't|aren't) working"
+    r"|(?:doesn't|does not|don't|do not) work|crash(?:ed|es|ing)?"
+    r"|(?:can ?not|can't|unable to) (?:log ?in|log ?on|sign ?in|access|connect|open))(?!\w)",
+    re.IGNORECASE,
+)
+_DEGRADED = re.compile(
+    rf"{_NEGATED}(?<!\w)(?:slow(?:ness)?|sluggish|laggy|intermittent(?:ly)?|degraded|degradation"
+    r"|errors? for some|some users|partial(?:ly)?|timing out|time ?outs?|flaky)(?!\w)",
+    re.IGNORECASE,
+)
+_USERS = re.compile(
+    r"(?<![\w:./,])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(k)?\+?\s+(?:of (?:our|the)\s+)?"
+    r"(?:(?:affected|remote|internal|external|active|other|more|office|field)\s+)?"
+    r"(?:users?|people|persons?|staff|employees?|colleagues?)(?!\w)",
+    re.IGNORECASE,
+)
+_IMPACT_STATED = {"outage": "an outage", "degraded": "degraded", "minor": "minor"}
+_IMPACT_INFERRED = {"outage": "an outage", "degraded": "degraded service"}
+
+
+@lru_cache(maxsize=1024)
+def _term(term: str, suffix: str = "") -> re.Pattern[str]:
+    words = r"\s+".join(re.escape(w) for w in term.split())
+    return re.compile(rf"(?<!\w){words}{suffix}(?!\w)", re.IGNORECASE)
+
+
+def _clean(text: str) -> str:
+    return text.replace("\u2019", "'")  # typographic apostrophes from Outlook and Teams
+
+
+def _key(name: str) -> str:
+    return " ".join(name.split()).lower()
+
+
+def resolve_services(
+    names: Iterable[str], policy: Policy
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Catalogue keys for service keys or aliases (case-insensitive), and the unknown names."""
+    lookup: dict[str, str] = {}
+    for key, service in policy.services.items():
+        for term in (key, *service.aliases):
+            lookup.setdefault(_key(term), key)
+    keys: dict[str, None] = {}
+    unknown: dict[str, str] = {}
+    for name in names:
+        if not name.strip():
+            continue
+        key = lookup.get(_key(name))
+        if key:
+            keys[key] = None
+        else:
+            unknown.setdefault(_key(name), " ".join(name.split()))
+    return tuple(keys), tuple(unknown.values())
+
+
+def find_services(text: str, policy: Policy) -> tuple[str, ...]:
+    """Catalogue keys whose key or alias appears in the text as a whole word or phrase."""
+    return tuple(
+        key
+        for key, service in policy.services.items()
+        if any(_term(t).search(text) for t in (key, *service.aliases))
+    )
+
+
+def infer_impact(text: str) -> str | None:
+    """The impact the words of a report describe: outage, degraded, or None if they don't say."""
+    text = _clean(text)
+    if _OUTAGE.search(text):
+        return "outage"
+    if _DEGRADED.search(text):
+        return "degraded"
+    return None
+
+
+def infer_affected_users(text: str, policy: Policy) -> int | None:
+    """The largest number stated next to users/people/staff/employees/colleagues, if any."""
+    for service in policy.services.values():  # "Office 365 users" is not 365 users
+        for term in (service.key, *service.aliases):
+            if any(c.isdigit() for c in term):
+                text = _term(term).sub(" ", text)
+    counts = [float(m[1].replace(",", "")) * (1000 if m[2] else 1) for m in _USERS.finditer(text)]
+    return max((int(n) for n in counts if n >= 1), default=None)
+
+
+def infer_security(text: str, policy: Policy) -> bool:
+    """Whether the text mentions one of the policy's security keywords."""
+    return _security_word(text, policy) is not None
+
+
+def _security_word(text: str, policy: Policy) -> str | None:
+    # Inflections count too: "leaked", "breached" and "hacking" are security reports.
+    for word in policy.security_keywords:
+        match = _term(word, r"(?:s|es|ed|ing)?").search(text)
+        if match:
+            return " ".join(match.group(0).split()).lower()
+    return None
+
+
+def count_reporters(
+    report: Report,
+    services: tuple[str, ...],
+    related: Iterable[RelatedReport],
+    window: timedelta,
+    now: datetime,
+) -> int:
+    """Distinct reporters of any of the services within `window` before `now`, this one included."""
+    if not services:
+        return 1  # reports with no services never correlate
+    others = {
+        r.reporter.strip().lower()
+        for r in related
+        if set(services).intersection(r.services) and now - window <= r.at <= now
+    }
+    me = (report.reporter or "").strip().lower()
+    return len(others | {me}) if me else len(others) + 1
+
+
+def classify_report(
+    report: Report, policy: Policy, related: Iterable[RelatedReport] = (), *, now: datetime
+) -> Classification:
+    """Decide major or not and the severity: the first matching criterion, else the default."""
+    facts, notes = _establish(report, policy, tuple(related), now)
+    criterion, held = _first_match(facts, policy)
+    severity = policy.severity(criterion.severity if criterion else policy.default_severity)
+    verdict = f"{severity.key}, {_major(severity.major)}"
+    if criterion is None:
+        head = f"No major-incident criterion matched, so the default severity is {verdict}."
+    else:
+        head = f"Rule {criterion.name} matched: {verdict}."
+    window = (criterion and criterion.within) or policy.intake.correlation_window
+    return Classification(
+        major=severity.major,
+        severity=severity.key,
+        rule=criterion.name if criterion else "default",
+        reasons=(head, *held, *notes),
+        services=facts.services,
+        impact=facts.impact,
+        affected_users=facts.users,
+        security=facts.security,
+        reporters=facts.reporters(window),
+    )
+
+
+def reclassify(
+    current: Classification, new_severity: str, reason: str, policy: Policy
+) -> Classification:
+    """A person's override of the severity, with their reason recorded first."""
+    if new_severity not in policy.severities:
+        known = ", ".join(policy.severities)
+        raise ValueError(f"unknown severity {new_severity!r} (known: {known})")
+    if not reason or not reason.strip():
+        raise ValueError("a re-classification needs a reason")
+    severity = policy.severity(new_severity)
+    change = (
+        f"Severity changed from {current.severity} (rule {current.rule}) to "
+        f"{severity.key}: {_major(severity.major)}."
+    )
+    if severity.key == current.severity:
+        change = f"Severity kept at {severity.key}: {_major(severity.major)}."
+    reasons = (f"re-classified by a person: {reason.strip()}", change, *current.reasons)
+    return replace(
+        current, major=severity.major, severity=severity.key, rule="manual", reasons=reasons
+    )
+
+
+def _establish(
+    report: Report, policy: Policy, related: tuple[RelatedReport, ...], now: datetime
+) -> tuple[_Facts, tuple[str, ...]]:
+    """The facts of a report, and notes on how its services were read."""
+    text = _clean(f"{report.title}\n{report.text}")
+    given, unknown = resolve_services(report.services, policy)
+    found = tuple(k for k in find_services(text, policy) if k not in given)
+    impact = report.impact.strip().lower() if report.impact else None
+    if impact is not None and impact not in IMPACTS:
+        raise ValueError(f"unknown impact {report.impact!r} (known: {', '.join(IMPACTS)})")
+    if report.affected_users is not None and report.affected_users < 0:
+        raise ValueError("affected_users cannot be negative")
+    word = None if report.security is not None else _security_word(text, policy)
+    stated_users = report.affected_users
+    users = stated_users if stated_users is not None else infer_affected_users(text, policy)
+    services = given + found
+    me = replace(report, reporter=_identity(report.reporter, policy))
+    others = tuple(replace(r, reporter=_identity(r.reporter, policy) or "") for r in related)
+    facts = _Facts(
+        services=services,
+        impact=impact or infer_impact(text),
+        impact_stated=impact is not None,
+        users=users,
+        users_stated=stated_users is not None,
+        security=report.security if report.security is not None else word is not None,
+        security_word=word,
+        text=text,
+        reporters=lambda window: count_reporters(me, services, others, window, now),
+    )
+    notes = []
+    if found:
+        notes.append(f"Recognised {_join(found, 'and')} in the report text.")
+    if unknown:
+        notes.append(f"Unknown service names were ignored: {', '.join(unknown)}.")
+    return facts, tuple(notes)
+
+
+def _identity(reporter: str | None, policy: Policy) -> str | None:
+    """The person key for an email or Teams UPN of a known person, so both count once."""
+    if reporter and "@" in reporter:
+        person = policy.person_by_email(reporter)
+        return person.key if person else reporter
+    return reporter
+
+
+def _first_match(f: _Facts, policy: Policy) -> tuple[Criterion | None, tuple[str, ...]]:
+    """The first criterion whose conditions all hold, with a reason for each; else (None, ())."""
+    for criterion in policy.major_criteria:
+        held = _match(criterion, f, policy)
+        if held is not None:
+            return criterion, held
+    return None, ()
+
+
+def _match(c: Criterion, f: _Facts, policy: Policy) -> tuple[str, ...] | None:
+    """The reasons for each condition that held, or None if any condition failed."""
+    reasons = []
+    for check in (_if_security, _if_scope, _if_users, _if_reporters, _if_services, _if_keywords):
+        reason = check(c, f, policy)
+        if reason is None:
+            return None
+        if reason:  # "" = the criterion does not set this condition
+            reasons.append(reason)
+    return tuple(reasons)
+
+
+def _if_security(c: Criterion, f: _Facts, policy: Policy) -> str | None:
+    if c.security is None:
+        return ""
+    if f.security != c.security:
+        return None
+    if not f.security:
+        return "It is not a security incident."
+    if f.security_word:
+        return f'The report mentions "{f.security_word}", a security keyword.'
+    return "The reporter flagged it as a security incident."
+
+
+def _if_scope(c: Criterion, f: _Facts, policy: Policy) -> str | None:
+    critical = [s for s in f.services if policy.services[s].critical]
+    if c.critical_service is not None and bool(critical) != c.critical_service:
+        return None
+    if c.impact and f.impact not in c.impact:
+        return None
+    if c.critical_service:
+        verb, noun = (
+            ("is", "a critical service") if len(critical) == 1 else ("are", "critical services")
+        )
+        subject = f"{_join(critical, 'and')} {verb} {noun}"
+        return f"{subject} and {_impact_clause(f, verb)}." if c.impact else f"{subject}."
+    parts = ["no critical service is affected"] if c.critical_service is False else []
+    parts += [_impact_clause(f, "it is")] if c.impact else []
+    sentence = " and ".join(parts)
+    return f"{sentence[:1].upper()}{sentence[1:]}." if sentence else ""
+
+
+def _impact_clause(f: _Facts, subject: str) -> str:
+    if f.impact_stated:
+        return f"{subject} reported as {_IMPACT_STATED[f.impact]}"
+    return f"the report describes {_IMPACT_INFERRED[f.impact]}"
+
+
+def _if_users(c: Criterion, f: _Facts, policy: Policy) -> str | None:
+    if c.affected_users_at_least is None:
+        return ""
+    if f.users is None or f.users < c.affected_users_at_least:
+        return None
+    threshold = f"(threshold {c.affected_users_at_least:,})"
+    if f.users_stated:
+        verb = "is" if f.users == 1 else "are"
+        return f"{_plural(f.users, 'user')} {verb} affected, as stated by the reporter {threshold}."
+    return f"The report text mentions {_plural(f.users, 'affected user')} {threshold}."
+
+
+def _if_reporters(c: Criterion, f: _Facts, policy: Policy) -> str | None:
+    if c.reporters_at_least is None:
+        return ""
+    window = c.within or policy.intake.correlation_window
+    count = f.reporters(window)
+    if count < c.reporters_at_least:
+        return None
+    who = "1 person" if count == 1 else f"{count:,} people"
+    return (
+        f"{who} reported {_join(f.services, 'or')} within {_describe(window)} "
+        f"(threshold {c.reporters_at_least})."
+    )
+
+
+def _if_services(c: Criterion, f: _Facts, policy: Policy) -> str | None:
+    if not c.services:
+        return ""
+    hit = [s for s in f.services if s in c.services]
+    return f"The report concerns {_join(hit, 'and')}, named by this rule." if hit else None
+
+
+def _if_keywords(c: Criterion, f: _Facts, policy: Policy) -> str | None:
+    if not c.keywords:
+        return ""
+    hit = [f'"{k}"' for k in c.keywords if _term(k).search(f.text)]
+    kind = "a keyword" if len(hit) == 1 else "keywords"
+    return f"The report mentions {_join(hit, 'and')}, {kind} of this rule." if hit else None
+
+
+def _major(major: bool) -> str:
+    return "a major incident" if major else "not a major incident"
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
+def _join(items: Iterable[str], word: str) -> str:
+    items = list(items)
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} {word} {items[-1]}"
+
+
+def _describe(window: timedelta) -> str:
+    seconds, parts = int(window.total_seconds()), []
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        n, seconds = divmod(seconds, size)
+        if n:
+            parts.append(_plural(n, unit))
+    return " ".join(parts) or "0 seconds"

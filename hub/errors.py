@@ -1,0 +1,52 @@
+"""One small error hierarchy; one handler turns it into JSON or HTML."""
+
+from __future__ import annotations
+
+
+class HubError(Exception):
+    """Base of every error the hub reports to a caller."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None, details: dict | None = None):
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        self.details = details or {}
+
+
+class Invalid(HubError):
+    status = 422
+    code = "invalid"
+
+
+class BadRequest(HubError):
+    status = 400
+    code = "bad_request"
+
+
+class Unauthorized(HubError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(HubError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(HubError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(HubError):
+    status = 409
+    code = "conflict"
+
+
+class TooLarge(HubError):
+    status = 413
+    code = "too_large"

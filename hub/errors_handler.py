@@ -1,0 +1,42 @@
+"""One error handler: JSON `{"error": {"code", "message"}}` with a real status."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+from hub.errors import HubError
+
+log = logging.getLogger("hub.web")
+
+
+def error_response(status: int, code: str, message: str, details: dict | None = None):
+    """The JSON error document."""
+    body = {"error": {"code": code, "message": message}}
+    if details:
+        body["error"]["details"] = details
+    return jsonify(body), status
+
+
+def init_app(app: Flask) -> None:
+    """Register the handlers."""
+
+    @app.errorhandler(HubError)
+    def _hub_error(exc: HubError):
+        return error_response(exc.status, exc.code, exc.message, exc.details)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        code = (exc.name or "error").lower().replace(" ", "_")
+        message = exc.description or exc.name
+        if exc.code == 413:
+            message = (f"the request body is larger than the limit of "
+                       f"{app.config['MAX_CONTENT_LENGTH']} bytes")
+        return error_response(exc.code or 500, code, message)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        log.exception("unexpected error")
+        return error_response(500, "internal", "an internal error occurred; it was logged")

@@ -1,0 +1,345 @@
+"""Incident operations: validate, call the pure core, write the rows, say what to enqueue."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hub import workflow
+from hub.core import lifecycle
+from hub.core.classify import Classification, RelatedReport, Report, classify_report, reclassify
+from hub.errors import Conflict, Forbidden, Invalid, NotFound
+from hub.models import Incident, RoleAssignment, TimelineEntry
+from hub.models import Report as ReportRow
+from hub.policy_model import ROLE_NAMES, Policy
+
+
+def parse_ref(ref: str) -> int:
+    """`INC-42` (or `42`) to 42."""
+    text = ref.strip().upper().removeprefix("INC-")
+    if not text.isdigit():
+        raise NotFound(f"no incident {ref!r}; incident ids look like INC-42")
+    return int(text)
+
+
+def get_incident(session: Session, ref: str | int, *, lock: bool = False) -> Incident:
+    """The incident or NotFound."""
+    number = ref if isinstance(ref, int) else parse_ref(ref)
+    stmt = select(Incident).where(Incident.id == number)
+    if lock:
+        stmt = stmt.with_for_update()
+    incident = session.scalars(stmt).first()
+    if incident is None:
+        raise NotFound(f"no incident INC-{number}")
+    return incident
+
+
+def add_timeline(session: Session, incident: Incident, kind: str, text: str, *,
+                 actor: str | None, now: datetime, data: dict | None = None) -> TimelineEntry:
+    """Append one entry to the incident's timeline."""
+    entry = TimelineEntry(incident=incident, at=now, kind=kind, actor=actor, text=text,
+                          data=data or {})
+    session.add(entry)
+    incident.updated_at = now
+    return entry
+
+
+def _apply(session: Session, incident: Incident, event: str, *, actor: str | None,
+           now: datetime, why: str) -> None:
+    try:
+        step = lifecycle.transition(incident.state, event, major=incident.major)
+    except lifecycle.IllegalTransition as exc:
+        raise Conflict(f"{incident.ref}: {exc}", code="illegal_transition") from exc
+    incident.state = step.to_state
+    add_timeline(session, incident, "state", f"{step.from_state} → {step.to_state}: {why}",
+                 actor=actor, now=now,
+                 data={"event": event, "from": step.from_state, "to": step.to_state})
+
+
+def related_reports(session: Session, policy: Policy, now: datetime) -> list[RelatedReport]:
+    """Reports inside the longest correlation window, for counting reporters."""
+    windows = [c.within for c in policy.major_criteria if c.within] + [
+        policy.intake.correlation_window]
+    since = now - max(windows)
+    rows = session.scalars(select(ReportRow).where(ReportRow.at >= since)).all()
+    return [RelatedReport(reporter=(r.reporter or "").lower(), services=tuple(r.services or ()),
+                          at=r.at) for r in rows if r.reporter]
+
+
+def _find_correlated(session: Session, policy: Policy, services: tuple[str, ...],
+                     now: datetime) -> Incident | None:
+    if not services:
+        return None
+    since = now - policy.intake.correlation_window
+    stmt = (select(Incident).where(Incident.state.in_(lifecycle.ACTIVE))
+            .where(Incident.created_at >= since).order_by(Incident.id.desc()))
+    for incident in session.scalars(stmt):
+        if set(incident.services or ()) & set(services):
+            return incident
+    return None
+
+
+def create_incident(session: Session, policy: Policy, report: Report, *, actor: str | None,
+                    now: datetime, description: str = "", correlate: bool = True
+                    ) -> tuple[Incident, bool]:
+    """Classify a report and open an incident, or attach it to a correlated one.
+
+    Returns (incident, created).
+    """
+    related = related_reports(session, policy, now)
+    result = classify_report(report, policy, related, now=now)
+    existing = _find_correlated(session, policy, result.services, now) if correlate else None
+    row = ReportRow(source=report.source, reporter=report.reporter, title=report.title,
+                    text=report.text or description, services=list(result.services), at=now)
+    if existing is not None:
+        row.incident = existing
+        session.add(row)
+        add_timeline(session, existing, "report", f"Another report by {report.reporter or 'someone'}"
+                     f" via {report.source}: {report.title}", actor=report.reporter, now=now,
+                     data={"reporters": result.reporters})
+        current = policy.severities.get(existing.severity)
+        new = policy.severities[result.severity]
+        if current is None or new.rank < current.rank:
+            _set_classification(session, policy, existing, result, actor=actor, now=now,
+                                kind="classified", prefix="Upgraded by correlation")
+        return existing, False
+    incident = Incident(
+        title=report.title.strip(), description=description or report.text or "",
+        state=lifecycle.initial_state(False), major=False, severity=result.severity,
+        rule=result.rule, reasons=list(result.reasons), services=list(result.services),
+        impact=result.impact, affected_users=result.affected_users, security=result.security,
+        source=report.source, reporter=report.reporter, created_at=now, updated_at=now,
+    )
+    session.add(incident)
+    row.incident = incident
+    session.add(row)
+    session.flush()  # assigns the id, INC-n
+    add_timeline(session, incident, "reported",
+                 f"Reported by {report.reporter or 'unknown'} via {report.source}: {report.title}",
+                 actor=report.reporter, now=now)
+    add_timeline(session, incident, "classified", _classification_text(result),
+                 actor=None, now=now, data={"rule": result.rule, "severity": result.severity,
+                                            "major": result.major, "reasons": list(result.reasons)})
+    if result.major:
+        _declare(session, policy, incident, actor=actor or report.reporter, now=now,
+                 why=f"rule {result.rule}")
+    return incident, True
+
+
+def _classification_text(result: Classification) -> str:
+    kind = "major incident" if result.major else "not major"
+    return f"{result.severity} ({kind}), rule {result.rule}: " + " ".join(result.reasons)
+
+
+def _declare(session: Session, policy: Policy, incident: Incident, *, actor: str | None,
+             now: datetime, why: str) -> None:
+    incident.major = True
+    _apply(session, incident, "declare", actor=actor, now=now, why=f"declared major: {why}")
+    incident.declared_at = incident.declared_at or now
+    fill_roles(session, policy, incident, now=now)
+    workflow.on_declared(session, policy, incident, now=now)
+
+
+def fill_roles(session: Session, policy: Policy, incident: Incident, *, now: datetime) -> None:
+    """Fill each empty role from the roster (tech lead from the first affected service)."""
+    held = {r.role for r in incident.roles if r.active}
+    for role in ROLE_NAMES:
+        if role in held:
+            continue
+        person = first_on_duty(policy, role, incident.services)
+        if person:
+            session.add(RoleAssignment(incident=incident, role=role, person=person,
+                                       assigned_at=now, active=True))
+            add_timeline(session, incident, "role", f"{_role_label(role)}: "
+                         f"{policy.people[person].name} (from the roster)", actor=None, now=now,
+                         data={"role": role, "person": person})
+
+
+def first_on_duty(policy: Policy, role: str, services: list[str] | tuple[str, ...],
+                  position: int = 1) -> str | None:
+    """The person at `position` (1-based) of the roster for a role."""
+    roster = roster_for(policy, role, services)
+    return roster[position - 1] if len(roster) >= position else None
+
+
+def roster_for(policy: Policy, role: str, services) -> tuple[str, ...]:
+    """People on duty for a role, in escalation order."""
+    if role == "tech_lead":
+        for key in services or ():
+            service = policy.services.get(key)
+            if service and service.tech_lead:
+                return service.tech_lead
+    return policy.roles.get(role, ())
+
+
+def _role_label(role: str) -> str:
+    return role.replace("_", " ").capitalize()
+
+
+def active_roles(incident: Incident, person: str | None = None) -> list[RoleAssignment]:
+    """Current role holders (optionally only those of one person)."""
+    return [r for r in incident.roles if r.active and (person is None or r.person == person)]
+
+
+def acknowledge(session: Session, policy: Policy, incident: Incident, *, actor: str,
+                now: datetime) -> list[str]:
+    """Acknowledge every role the actor holds; the MIM's acknowledgement mobilises."""
+    if not lifecycle.is_active(incident.state):
+        raise Conflict(f"{incident.ref} is {incident.state}; there is nothing to acknowledge",
+                       code="illegal_transition")
+    mine = active_roles(incident, actor)
+    if not mine:
+        raise Forbidden(f"{actor} holds no role in {incident.ref}; only role holders acknowledge")
+    acked = []
+    for assignment in mine:
+        if assignment.acknowledged_at is None:
+            assignment.acknowledged_at = now
+            acked.append(assignment.role)
+    if not acked:
+        return []
+    add_timeline(session, incident, "acknowledged",
+                 f"{_name(policy, actor)} acknowledged as "
+                 + ", ".join(_role_label(r) for r in acked), actor=actor, now=now,
+                 data={"roles": acked})
+    if "major_incident_manager" in acked and incident.state == "declared":
+        _apply(session, incident, "mobilise", actor=actor, now=now,
+               why="the Major Incident Manager acknowledged")
+        incident.mobilised_at = now
+    workflow.on_acknowledged(session, policy, incident, acked, actor=actor, now=now)
+    return acked
+
+
+def _name(policy: Policy, key: str | None) -> str:
+    person = policy.people.get(key or "")
+    return person.name if person else (key or "someone")
+
+
+def post_update(session: Session, policy: Policy, incident: Incident, text: str, *,
+                actor: str, now: datetime) -> TimelineEntry:
+    """A progress update; for a major incident it goes to the stakeholders."""
+    text = (text or "").strip()
+    if not text:
+        raise Invalid("an update needs text")
+    if incident.state in lifecycle.FINAL:
+        raise Conflict(f"{incident.ref} is {incident.state}; updates are closed",
+                       code="illegal_transition")
+    entry = add_timeline(session, incident, "update", text, actor=actor, now=now)
+    incident.last_update_at = now
+    session.flush()
+    workflow.on_update(session, policy, incident, entry, now=now)
+    return entry
+
+
+def assign_role(session: Session, policy: Policy, incident: Incident, role: str, person: str, *,
+                actor: str, now: datetime) -> RoleAssignment:
+    """Give a role to a person (the previous holder is released)."""
+    if role not in ROLE_NAMES:
+        raise Invalid(f"unknown role {role!r}; roles are {', '.join(ROLE_NAMES)}")
+    if person not in policy.people:
+        raise Invalid(f"unknown person {person!r}; people are named in the policy")
+    if incident.state in lifecycle.FINAL:
+        raise Conflict(f"{incident.ref} is {incident.state}", code="illegal_transition")
+    for old in active_roles(incident):
+        if old.role == role:
+            if old.person == person:
+                return old
+            old.active = False
+    assignment = RoleAssignment(incident=incident, role=role, person=person, assigned_at=now)
+    session.add(assignment)
+    add_timeline(session, incident, "role", f"{_role_label(role)}: {_name(policy, person)}"
+                 f" (assigned by {_name(policy, actor)})", actor=actor, now=now,
+                 data={"role": role, "person": person})
+    session.flush()
+    workflow.on_role_assigned(session, policy, incident, assignment, now=now)
+    return assignment
+
+
+def classify_again(session: Session, policy: Policy, incident: Incident, severity: str,
+                   reason: str, *, actor: str, now: datetime) -> Incident:
+    """A person's re-classification (upgrade, downgrade, accept or reject major) with a reason."""
+    if not (reason or "").strip():
+        raise Invalid("re-classifying needs a reason")
+    if severity not in policy.severities:
+        raise Invalid(f"unknown severity {severity!r}; severities are "
+                      + ", ".join(policy.severities))
+    if not lifecycle.is_active(incident.state):
+        raise Conflict(f"{incident.ref} is {incident.state}; only active incidents are "
+                       "re-classified", code="illegal_transition")
+    current = _current_classification(incident)
+    result = reclassify(current, severity, reason.strip(), policy)
+    _set_classification(session, policy, incident, result, actor=actor, now=now,
+                        kind="reclassified", prefix=f"Re-classified by {_name(policy, actor)}")
+    return incident
+
+
+def _current_classification(incident: Incident) -> Classification:
+    return Classification(
+        major=incident.major, severity=incident.severity, rule=incident.rule,
+        reasons=tuple(incident.reasons or ()), services=tuple(incident.services or ()),
+        impact=incident.impact, affected_users=incident.affected_users,
+        security=incident.security, reporters=len({r.reporter for r in incident.reports}))
+
+
+def _set_classification(session: Session, policy: Policy, incident: Incident,
+                        result: Classification, *, actor: str | None, now: datetime, kind: str,
+                        prefix: str) -> None:
+    old = incident.severity
+    incident.severity, incident.rule = result.severity, result.rule
+    incident.reasons = list(result.reasons)
+    add_timeline(session, incident, kind, f"{prefix}: {old} → {result.severity}. "
+                 + " ".join(result.reasons), actor=actor, now=now,
+                 data={"from": old, "to": result.severity, "major": result.major})
+    if result.major and not incident.major:
+        _declare(session, policy, incident, actor=actor, now=now, why=f"{prefix.lower()}")
+    elif not result.major and incident.major:
+        incident.major = False
+        _apply(session, incident, "downgrade", actor=actor, now=now,
+               why="no longer a major incident")
+        workflow.on_downgraded(session, policy, incident, now=now)
+    elif incident.major:
+        workflow.on_severity_changed(session, policy, incident, old, now=now)
+
+
+def resolve(session: Session, policy: Policy, incident: Incident, summary: str, *,
+            actor: str, now: datetime) -> Incident:
+    """Resolve; a major incident then waits for its post-incident review."""
+    summary = (summary or "").strip()
+    if not summary:
+        raise Invalid("resolving needs a summary of what fixed it")
+    _apply(session, incident, "resolve", actor=actor, now=now, why=summary)
+    incident.resolved_at = now
+    incident.summary = summary
+    workflow.on_resolved(session, policy, incident, now=now)
+    return incident
+
+
+def set_state(session: Session, incident: Incident, event: str, why: str, *, actor: str | None,
+              now: datetime) -> None:
+    """Apply a lifecycle event (cancel, merge, close, reopen…) with a reason."""
+    if not (why or "").strip():
+        raise Invalid(f"{event} needs a reason")
+    _apply(session, incident, event, actor=actor, now=now, why=why.strip())
+    if event == "close":
+        incident.closed_at = now
+
+
+def merge_into(session: Session, incident: Incident, target: Incident, *, actor: str,
+               now: datetime) -> None:
+    """Merge a duplicate incident into another; its reports move across."""
+    if incident.id == target.id:
+        raise Invalid("an incident cannot be merged into itself")
+    if not lifecycle.is_active(target.state):
+        raise Conflict(f"{target.ref} is {target.state}; merge into an active incident")
+    set_state(session, incident, "merge", f"merged into {target.ref}", actor=actor, now=now)
+    incident.merged_into_id = target.id
+    for report in list(incident.reports):
+        report.incident = target
+    add_timeline(session, target, "merged", f"{incident.ref} ({incident.title}) merged in",
+                 actor=actor, now=now)
+
+
+def remaining(due: datetime, now: datetime) -> int:
+    """Whole seconds until `due` (negative once passed)."""
+    return int((due - now) // timedelta(seconds=1))

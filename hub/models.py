@@ -1,0 +1,200 @@
+"""The database tables. The database is the source of truth for incidents, timers and the outbox."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from hub.db import Base, UTCDateTime, utcnow
+
+
+class Incident(Base):
+    __tablename__ = "incidents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    state: Mapped[str] = mapped_column(String(32), index=True)
+    major: Mapped[bool] = mapped_column(Boolean, default=False)
+    severity: Mapped[str] = mapped_column(String(32), index=True)
+    rule: Mapped[str] = mapped_column(String(120), default="default")
+    reasons: Mapped[list] = mapped_column(JSON, default=list)
+    services: Mapped[list] = mapped_column(JSON, default=list)
+    impact: Mapped[str | None] = mapped_column(String(16))
+    affected_users: Mapped[int | None] = mapped_column(Integer)
+    security: Mapped[bool] = mapped_column(Boolean, default=False)
+    source: Mapped[str] = mapped_column(String(16), default="api")
+    reporter: Mapped[str | None] = mapped_column(String(320))
+    summary: Mapped[str | None] = mapped_column(Text)
+    plan: Mapped[dict] = mapped_column(JSON, default=dict)  # frozen escalation/communication plan
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    declared_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    mobilised_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_update_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    timeline: Mapped[list[TimelineEntry]] = relationship(
+        back_populates="incident", order_by="TimelineEntry.id", cascade="all, delete-orphan")
+    roles: Mapped[list[RoleAssignment]] = relationship(
+        back_populates="incident", order_by="RoleAssignment.id", cascade="all, delete-orphan")
+    timers: Mapped[list[Timer]] = relationship(
+        back_populates="incident", order_by="Timer.due_at", cascade="all, delete-orphan")
+    notifications: Mapped[list[Notification]] = relationship(
+        back_populates="incident", order_by="Notification.id", cascade="all, delete-orphan")
+    reports: Mapped[list[Report]] = relationship(
+        back_populates="incident", order_by="Report.id", cascade="all, delete-orphan")
+
+    @property
+    def ref(self) -> str:
+        """The human id, `INC-42`."""
+        return f"INC-{self.id}"
+
+
+class Report(Base):
+    """One person's report; several can attach to one incident (storm correlation)."""
+
+    __tablename__ = "reports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
+    source: Mapped[str] = mapped_column(String(16))
+    reporter: Mapped[str | None] = mapped_column(String(320))
+    title: Mapped[str] = mapped_column(String(300))
+    text: Mapped[str] = mapped_column(Text, default="")
+    services: Mapped[list] = mapped_column(JSON, default=list)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    inbound_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_messages.id"))
+
+    incident: Mapped[Incident | None] = relationship(back_populates="reports")
+
+
+class TimelineEntry(Base):
+    """Append-only: rows are inserted, never updated or deleted."""
+
+    __tablename__ = "timeline"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    kind: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str | None] = mapped_column(String(320))
+    text: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict] = mapped_column(JSON, default=dict)
+
+    incident: Mapped[Incident] = relationship(back_populates="timeline")
+
+
+class RoleAssignment(Base):
+    __tablename__ = "role_assignments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    role: Mapped[str] = mapped_column(String(40))
+    person: Mapped[str] = mapped_column(String(120))
+    assigned_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    incident: Mapped[Incident] = relationship(back_populates="roles")
+
+
+class Timer(Base):
+    """A deadline owned by the database: `due_at` is the next action; Huey only wakes us up."""
+
+    __tablename__ = "timers"
+    __table_args__ = (Index("ix_timers_due", "state", "due_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)  # e.g. escalate:INC-42:2
+    kind: Mapped[str] = mapped_column(String(40))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending|fired|cancelled
+    data: Mapped[dict] = mapped_column(JSON, default=dict)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    incident: Mapped[Incident] = relationship(back_populates="timers")
+
+
+class Notification(Base):
+    """The outbox: written with the event that caused it, delivered by the worker, never twice."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)  # event|recipient|channel
+    channel: Mapped[str] = mapped_column(String(16))  # email|teams|bot
+    recipient: Mapped[str] = mapped_column(String(2000))
+    template: Mapped[str] = mapped_column(String(80))
+    payload: Mapped[dict] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    provider_id: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    incident: Mapped[Incident | None] = relationship(back_populates="notifications")
+
+
+class InboundMessage(Base):
+    """Every inbound message, raw, stored before it is processed."""
+
+    __tablename__ = "inbound_messages"
+    __table_args__ = (UniqueConstraint("channel", "dedupe_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))  # email|teams|bot
+    dedupe_key: Mapped[str] = mapped_column(String(500))
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    status: Mapped[str] = mapped_column(String(16), default="received")
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    decisions: Mapped[list] = mapped_column(JSON, default=list)
+    sender: Mapped[str | None] = mapped_column(String(320))
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person: Mapped[str] = mapped_column(String(120))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(120), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ConversationRef(Base):
+    """A Teams conversation the bot may post into (channel or personal chat)."""
+
+    __tablename__ = "conversation_refs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)  # person key or channel id
+    service_url: Mapped[str] = mapped_column(String(500))
+    conversation_id: Mapped[str] = mapped_column(String(500))
+    data: Mapped[dict] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,131 @@
+"""The policy as plain, immutable data: what the loader produces and the domain core reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+ROLE_NAMES = ("major_incident_manager", "tech_lead", "communications_owner", "problem_manager")
+IMPACTS = ("outage", "degraded", "minor")
+CHANNELS = ("teams", "email")
+
+
+@dataclass(frozen=True)
+class Person:
+    key: str
+    name: str
+    email: str | None = None
+    teams: str | None = None  # UPN used for @mentions
+    aad_object_id: str | None = None  # Entra object id
+    admin: bool = False
+
+
+@dataclass(frozen=True)
+class Service:
+    key: str
+    name: str
+    aliases: tuple[str, ...] = ()
+    critical: bool = False
+    tech_lead: tuple[str, ...] = ()  # person keys, escalation order
+    users: int | None = None  # how many people use it (for "whole service" reports)
+
+
+@dataclass(frozen=True)
+class TeamsTarget:
+    webhook: str  # a Workflows webhook URL (already resolved from $env:NAME)
+
+
+@dataclass(frozen=True)
+class Audience:
+    key: str
+    email: tuple[str, ...] = ()
+    teams: tuple[TeamsTarget, ...] = ()
+
+
+@dataclass(frozen=True)
+class Severity:
+    key: str
+    rank: int  # 0 = most severe; the order of the policy file
+    major: bool
+    ack_within: timedelta | None = None
+    update_every: timedelta | None = None
+    first_update_within: timedelta | None = None
+    resolve_within: timedelta | None = None
+    review_within: timedelta | None = None
+    notify: tuple[str, ...] = ()  # audience keys
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """One rule of major_criteria; every condition given must hold (first match wins)."""
+
+    name: str
+    severity: str
+    security: bool | None = None
+    critical_service: bool | None = None
+    impact: tuple[str, ...] = ()  # any of these
+    affected_users_at_least: int | None = None
+    reporters_at_least: int | None = None
+    within: timedelta | None = None  # window for reporters_at_least
+    services: tuple[str, ...] = ()  # any of these service keys
+    keywords: tuple[str, ...] = ()  # any of these words in title/text
+
+
+@dataclass(frozen=True)
+class EscalationStep:
+    after: timedelta
+    notify: tuple[str, ...]  # "role:NAME", "role:NAME#2", "person:KEY", "audience:KEY"
+    via: tuple[str, ...] = CHANNELS
+    unless: str | None = None  # "acknowledged" or None
+
+
+@dataclass(frozen=True)
+class Intake:
+    email_address: str | None = None
+    allowed_senders: tuple[str, ...] = ("*",)
+    correlation_window: timedelta = timedelta(minutes=10)
+    max_message_bytes: int = 10 * 1024 * 1024
+    rate_per_sender_per_hour: int = 30
+
+
+@dataclass(frozen=True)
+class Policy:
+    timezone: str
+    people: dict[str, Person]
+    services: dict[str, Service]
+    roles: dict[str, tuple[str, ...]]  # role name -> person keys on duty, escalation order
+    audiences: dict[str, Audience]
+    severities: dict[str, Severity]  # in file order, most severe first
+    major_criteria: tuple[Criterion, ...]
+    default_severity: str
+    escalation: dict[str, tuple[EscalationStep, ...]]
+    teams_pages_webhook: str | None = None
+    bridge_url: str | None = None
+    intake: Intake = field(default_factory=Intake)
+    security_keywords: tuple[str, ...] = (
+        "breach",
+        "ransomware",
+        "phishing",
+        "malware",
+        "compromised",
+        "leak",
+        "exfiltration",
+        "unauthorized access",
+        "unauthorised access",
+        "hacked",
+    )
+    sla_warn_at: tuple[float, ...] = (0.5, 0.8)  # fractions of an SLA at which to warn
+    review_tags: tuple[str, ...] = ()
+    source: str = "<policy>"  # file the policy came from
+
+    def severity(self, key: str) -> Severity:
+        """The severity by key (KeyError if unknown)."""
+        return self.severities[key]
+
+    def person_by_email(self, email: str) -> Person | None:
+        """The person whose email or Teams UPN matches, case-insensitively."""
+        needle = email.strip().lower()
+        for p in self.people.values():
+            if (p.email and p.email.lower() == needle) or (p.teams and p.teams.lower() == needle):
+                return p
+        return None

@@ -1,0 +1,100 @@
+"""`mihub run`: web, worker (and later SMTP intake) as one supervised process tree."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+
+log = logging.getLogger("hub.run")
+
+# Each part is `mihub <part>`; later issues add theirs here.
+PARTS = ["web", "worker"]
+
+
+def run_all(parts: list[str] | None = None, *, echo=print) -> int:
+    """Start every part as a child; on Ctrl-C or SIGTERM stop them gracefully and wait."""
+    parts = parts or PARTS
+    children: dict[str, subprocess.Popen] = {}
+    stopping = False
+
+    def stop(signum, _frame):
+        nonlocal stopping
+        if not stopping:
+            echo(f"\nStopping ({signal.Signals(signum).name}); waiting for work in progress…")
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    env = dict(os.environ, HUB_CHILD="1")
+    for part in parts:
+        # Children get their own process group so that a terminal's Ctrl-C reaches only us;
+        # we then stop them in order with SIGINT, Huey's graceful signal.
+        children[part] = subprocess.Popen([sys.executable, "-m", "hub.cli", part], env=env,
+                                          start_new_session=True)
+    code = 0
+    try:
+        while not stopping:
+            for part, child in children.items():
+                if child.poll() is not None:
+                    echo(f"{part} exited with status {child.returncode}; stopping the rest")
+                    stopping, code = True, child.returncode or 1
+                    break
+            time.sleep(0.2)
+    finally:
+        for child in children.values():
+            if child.poll() is None:
+                child.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + 30
+        for part, child in children.items():
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                echo(f"{part} did not stop within 30 s; killing it")
+                child.kill()
+                child.wait()
+    echo("Stopped cleanly." if code == 0 else "Stopped.")
+    return code
+
+
+def serve_web(app, listen: str, threads: int) -> None:
+    """Serve the app with waitress until SIGINT/SIGTERM."""
+    from waitress import create_server
+
+    from hub.settings import split_hostport
+
+    host, port = split_hostport(listen)
+    server = create_server(app, host=host, port=port, threads=threads, ident="mihub",
+                           connection_limit=1000, channel_timeout=60, backlog=1024,
+                           clear_untrusted_proxy_headers=True)
+
+    def _stop(_signum, _frame):
+        server.close()
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    log.info("web listening on http://%s:%s", host, port)
+    try:
+        server.run()
+    except SystemExit:
+        pass
+    finally:
+        server.close()
+
+
+def run_worker(workers: int = 4) -> None:
+    """Run the Huey consumer with low idle back-off (pages must go out within a second)."""
+    from tasks.main import huey
+    from tasks.reconcile import reconcile
+    from tasks.runtime import get_hub
+
+    get_hub()
+    reconcile()  # on start: whatever is due or was lost with a previous worker
+    consumer = huey.create_consumer(workers=workers, worker_type="thread", periodic=True,
+                                    initial_delay=0.01, backoff=1.15, max_delay=0.5,
+                                    scheduler_interval=1, check_worker_health=True)
+    consumer.run()

@@ -1,0 +1,167 @@
+"""One table of settings: name, default, help. It drives defaults, `mihub config` and the README."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str | None
+    help: str
+    secret: bool = False
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("HUB_DATA_DIR", "./var", "Where the embedded database, queue, sinks and built site live."),
+    Setting("HUB_DATABASE_URL", None,
+            "SQLAlchemy URL of the database; default SQLite `hub.db` in the data dir. "
+            "Scale-out: `postgresql+psycopg://user@host/db`."),
+    Setting("HUB_QUEUE_URL", None,
+            "Huey queue; default SQLite `queue.db` in the data dir. Scale-out: `redis://host:6379/0`."),
+    Setting("HUB_POLICY", "./policy.yaml", "The policy file (people, services, severities, rules)."),
+    Setting("HUB_SECRET_KEY", None,
+            "Signs sessions, reply tokens and Message-IDs. Required outside development.",
+            secret=True),
+    Setting("HUB_HTTP", "127.0.0.1:8080", "Address the web server listens on (`host:port`)."),
+    Setting("HUB_WEB_THREADS", "16", "Threads of the production WSGI server (waitress)."),
+    Setting("HUB_SMTP_LISTEN", "127.0.0.1:2525", "Address of the SMTP intake listener."),
+    Setting("HUB_BASE_URL", None, "The hub's public address for links in mail and cards; default from HUB_HTTP."),
+    Setting("HUB_MAIL_TRANSPORT", "sink",
+            "`smtp`, `graph` or `sink` (local files under the data dir, viewable in the console)."),
+    Setting("HUB_SMTP_URL", None,
+            "Outgoing SMTP server: `smtp://host:25`, `smtp+starttls://user:pass@host:587`, "
+            "`smtps://user:pass@host:465`.", secret=True),
+    Setting("HUB_MAIL_FROM", "Major Incident Hub <incidents@localhost>", "From address of outgoing mail."),
+    Setting("HUB_GRAPH_TENANT_ID", None, "Microsoft Entra tenant id (Graph mail, bot, sign-in)."),
+    Setting("HUB_GRAPH_CLIENT_ID", None, "App registration (client) id."),
+    Setting("HUB_GRAPH_CLIENT_SECRET", None, "App registration client secret.", secret=True),
+    Setting("HUB_GRAPH_MAILBOX", None, "Mailbox (UPN) the hub sends from and reads intake mail from."),
+    Setting("HUB_TEAMS_OUTGOING_SECRET", None,
+            "Security token shown when the Teams outgoing webhook was created (base64).", secret=True),
+    Setting("HUB_TEAMS_TRANSPORT", "auto",
+            "`webhook` (post to Workflows webhooks), `sink` (local files), or `auto`: "
+            "sink when no webhook is configured."),
+    Setting("HUB_AUTHORITY_HOST", "https://login.microsoftonline.com",
+            "Microsoft identity platform host (override for local fakes)."),
+    Setting("HUB_GRAPH_API", "https://graph.microsoft.com/v1.0", "Microsoft Graph base URL."),
+    Setting("HUB_BOT_API", "https://smba.trafficmanager.net/teams", "Bot Framework connector base URL."),
+    Setting("HUB_MAX_BODY_BYTES", "1048576", "Largest accepted API request body (bytes); larger gets 413."),
+    Setting("HUB_LOG_LEVEL", "INFO", "Python log level."),
+    Setting("HUB_ENV", "development",
+            "`development` or `production`; production refuses to start without HUB_SECRET_KEY."),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+DEV_SECRET = "dev-insecure-secret-key"
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    values: dict[str, str | None]
+
+    def __getitem__(self, name: str) -> str | None:
+        return self.values[name]
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.values["HUB_DATA_DIR"] or "./var").resolve()
+
+    @property
+    def database_url(self) -> str:
+        return self.values["HUB_DATABASE_URL"] or f"sqlite:///{self.data_dir / 'hub.db'}"
+
+    @property
+    def queue_url(self) -> str:
+        return self.values["HUB_QUEUE_URL"] or f"sqlite:///{self.data_dir / 'queue.db'}"
+
+    @property
+    def base_url(self) -> str:
+        if self.values["HUB_BASE_URL"]:
+            return self.values["HUB_BASE_URL"].rstrip("/")
+        host, port = split_hostport(self.values["HUB_HTTP"] or "127.0.0.1:8080")
+        return f"http://{host}:{port}"
+
+    @property
+    def secret_key(self) -> str:
+        return self.values["HUB_SECRET_KEY"] or DEV_SECRET
+
+    @property
+    def production(self) -> bool:
+        return (self.values["HUB_ENV"] or "").lower() == "production"
+
+
+def split_hostport(value: str) -> tuple[str, int]:
+    """Split `host:port` into its parts."""
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit():
+        raise SettingsError(f"expected host:port, got {value!r}")
+    return host.strip("[]"), int(port)
+
+
+def load_settings(env: dict[str, str] | None = None, overrides: dict | None = None) -> Settings:
+    """Defaults, then HUB_* environment variables, then explicit overrides."""
+    env = os.environ if env is None else env
+    values: dict[str, str | None] = {s.name: s.default for s in SETTINGS}
+    for name in values:
+        if env.get(name) not in (None, ""):
+            values[name] = env[name]
+    for name, value in (overrides or {}).items():
+        if name.startswith("HUB_"):
+            if name not in _BY_NAME:
+                raise SettingsError(f"unknown setting {name}")
+            values[name] = None if value is None else str(value)
+    return Settings(values)
+
+
+def check_settings(settings: Settings) -> list[str]:
+    """Problems that must stop the hub from starting (empty list: fine)."""
+    problems = []
+    if settings.production and not settings.values["HUB_SECRET_KEY"]:
+        problems.append("HUB_SECRET_KEY is required when HUB_ENV=production")
+    transport = settings.values["HUB_MAIL_TRANSPORT"]
+    if transport not in ("smtp", "graph", "sink"):
+        problems.append(f"HUB_MAIL_TRANSPORT must be smtp, graph or sink, got {transport!r}")
+    if transport == "smtp" and not settings.values["HUB_SMTP_URL"]:
+        problems.append("HUB_MAIL_TRANSPORT=smtp needs HUB_SMTP_URL (e.g. smtp://mail.example.com:25)")
+    if transport == "graph":
+        for name in ("HUB_GRAPH_TENANT_ID", "HUB_GRAPH_CLIENT_ID", "HUB_GRAPH_CLIENT_SECRET",
+                     "HUB_GRAPH_MAILBOX"):
+            if not settings.values[name]:
+                problems.append(f"HUB_MAIL_TRANSPORT=graph needs {name}")
+    for name in ("HUB_HTTP", "HUB_SMTP_LISTEN"):
+        try:
+            split_hostport(settings.values[name] or "")
+        except SettingsError as exc:
+            problems.append(f"{name}: {exc}")
+    for name in ("HUB_MAX_BODY_BYTES", "HUB_WEB_THREADS"):
+        if not str(settings.values[name]).isdigit():
+            problems.append(f"{name} must be a whole number, got {settings.values[name]!r}")
+    return problems
+
+
+def mask(setting: Setting, value: str | None) -> str:
+    """The value as shown to people: secrets masked, passwords in URLs hidden."""
+    if value is None:
+        return "(unset)"
+    if setting.secret:
+        if "://" in value:
+            parts = urlsplit(value)
+            if parts.password:
+                netloc = parts.netloc.replace(f":{parts.password}@", ":****@")
+                return urlunsplit(parts._replace(netloc=netloc))
+            return value
+        return "****"
+    if "://" in value:
+        parts = urlsplit(value)
+        if parts.password:
+            return urlunsplit(parts._replace(netloc=parts.netloc.replace(parts.password, "****")))
+    return value

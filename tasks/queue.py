@@ -1,0 +1,30 @@
+"""The one Huey instance, made from HUB_QUEUE_URL (SqliteHuey by default, RedisHuey for redis://)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey
+
+from hub.settings import load_settings
+
+
+def make_huey(url: str) -> Huey:
+    """A Huey for the URL: `sqlite:///path`, `redis://host:port/db[?name=x]`, `memory://`."""
+    parts = urlsplit(url)
+    name = parse_qs(parts.query).get("name", ["mihub"])[0]
+    if parts.scheme == "sqlite":
+        path = url.split("///", 1)[1].split("?", 1)[0]
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return SqliteHuey(name=name, filename=path, results=False, timeout=30)
+    if parts.scheme in ("redis", "rediss"):
+        base = url.split("?", 1)[0]
+        return RedisHuey(name=name, url=base, results=False)
+    if parts.scheme == "memory":
+        return MemoryHuey(name=name, results=False)
+    raise ValueError(f"HUB_QUEUE_URL: unsupported scheme {parts.scheme!r} "
+                     "(use sqlite:///path or redis://host:6379/0)")
+
+
+huey = make_huey(load_settings().queue_url)

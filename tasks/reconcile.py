@@ -1,0 +1,24 @@
+"""The reconcile tick: re-derive due and stuck work from the database (Huey is at-most-once)."""
+
+from __future__ import annotations
+
+import logging
+
+from huey import crontab
+
+from hub.db import utcnow
+from tasks.queue import huey
+from tasks.runtime import get_hub
+
+log = logging.getLogger("hub.worker")
+
+
+@huey.periodic_task(crontab(minute="*"), name="reconcile")
+def reconcile():
+    """Once a minute (and at worker start): enqueue whatever the database says is due."""
+    from hub.ticker import tick
+
+    result = tick(get_hub(), utcnow())
+    if any(result.values()):
+        log.info("reconcile: %s", ", ".join(f"{k}={v}" for k, v in result.items()))
+    return result

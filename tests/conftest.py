@@ -1,0 +1,168 @@
+"""Fixtures: a hub on each backend (embedded SQLite, and PostgreSQL + Redis when reachable)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_POLICY = ROOT / "policy.yaml"
+
+# The queue and data dir are chosen at import time by tasks.queue: never the developer's ./var.
+_TMP = Path(tempfile.mkdtemp(prefix="mihub-test-"))
+os.environ.setdefault("HUB_DATA_DIR", str(_TMP / "var"))
+os.environ.setdefault("HUB_QUEUE_URL", "memory://")
+os.environ.setdefault("HUB_POLICY", str(EXAMPLE_POLICY))
+
+PG_URL = os.environ.get("HUB_TEST_DATABASE_URL",
+                        "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("HUB_TEST_QUEUE_URL", "redis://127.0.0.1:6379/15")
+SCHEMA = f"mihub_test_{os.getpid()}"
+
+
+def _reachable(url: str, default_port: int) -> str | None:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url.replace("+psycopg", ""))
+    try:
+        socket.create_connection((parts.hostname, parts.port or default_port), 1).close()
+        return None
+    except OSError as exc:
+        return f"{parts.hostname}:{parts.port or default_port} ({exc.strerror or exc})"
+
+
+_SCALEOUT_MISSING = None
+if os.environ.get("HUB_TEST_SCALEOUT", "auto") == "off":
+    _SCALEOUT_MISSING = "HUB_TEST_SCALEOUT=off"
+else:
+    for what, url, port in (("PostgreSQL", PG_URL, 5432), ("Redis", REDIS_URL, 6379)):
+        problem = _reachable(url, port)
+        if problem:
+            _SCALEOUT_MISSING = f"{what} not reachable at {problem}"
+            break
+
+
+def pytest_report_header(config):
+    if _SCALEOUT_MISSING:
+        return [f"scale-out part SKIPPED: {_SCALEOUT_MISSING}. Start PostgreSQL and Redis "
+                "(or set HUB_TEST_DATABASE_URL / HUB_TEST_QUEUE_URL) to run it."]
+    return [f"scale-out part: PostgreSQL {PG_URL} (schema {SCHEMA}), Redis {REDIS_URL}"]
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _SCALEOUT_MISSING:
+        terminalreporter.write_line(
+            f"NOTE: the scale-out (PostgreSQL + Redis) tests were skipped: {_SCALEOUT_MISSING}.",
+            yellow=True)
+
+
+def pg_schema_url(schema: str = SCHEMA) -> str:
+    """The PostgreSQL URL with search_path pinned to this run's schema."""
+    sep = "&" if "?" in PG_URL else "?"
+    return f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+
+
+def _reset_pg_schema(schema: str = SCHEMA) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(PG_URL)
+    with engine.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def example_policy():
+    from hub.policy import load_policy
+
+    return load_policy(EXAMPLE_POLICY, env={})
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request, tmp_path):
+    """A migrated, empty database: {'database_url', 'queue_url', 'data_dir'}."""
+    from hub.migrate import upgrade
+
+    data_dir = tmp_path / "var"
+    data_dir.mkdir()
+    if request.param == "sqlite":
+        cfg = {"name": "sqlite", "database_url": f"sqlite:///{data_dir / 'hub.db'}",
+               "queue_url": f"sqlite:///{data_dir / 'queue.db'}", "data_dir": data_dir}
+    else:
+        if _SCALEOUT_MISSING:
+            if os.environ.get("HUB_TEST_SCALEOUT") == "required":
+                pytest.fail(f"scale-out part required but {_SCALEOUT_MISSING}")
+            pytest.skip(f"scale-out part: {_SCALEOUT_MISSING}")
+        _reset_pg_schema()
+        name = f"mihub-test-{uuid.uuid4().hex[:8]}"
+        cfg = {"name": "postgres", "database_url": pg_schema_url(),
+               "queue_url": f"{REDIS_URL}?name={name}", "data_dir": data_dir}
+    upgrade(cfg["database_url"])
+    return cfg
+
+
+@pytest.fixture
+def hub(backend, example_policy):
+    from hub.context import Hub
+    from hub.settings import load_settings
+
+    settings = load_settings(overrides={
+        "HUB_DATA_DIR": str(backend["data_dir"]), "HUB_DATABASE_URL": backend["database_url"],
+        "HUB_QUEUE_URL": backend["queue_url"], "HUB_POLICY": str(EXAMPLE_POLICY),
+    })
+    the_hub = Hub(settings, policy=example_policy)
+    the_hub.enqueued = []
+    the_hub.enqueue = the_hub.enqueued.extend
+    yield the_hub
+    the_hub.db.dispose()
+
+
+@pytest.fixture
+def app(hub):
+    from hub import create_app
+
+    return create_app({"TESTING": True}, hub=hub)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def make_token(hub):
+    """make_token(person) -> a live API token for that person."""
+    from hub.auth import create_token
+
+    def make(person: str) -> str:
+        with hub.db.session() as session:
+            return create_token(session, hub.policy, person, "test")
+
+    return make
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def live_server(app):
+    """The app behind the production WSGI server (waitress) on 127.0.0.1, in a thread."""
+    from waitress import create_server
+
+    server = create_server(app, host="127.0.0.1", port=0, threads=8)
+    port = server.socket.getsockname()[1]
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{port}"
+    server.close()
+    thread.join(timeout=5)

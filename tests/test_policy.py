@@ -1,0 +1,651 @@
+"""Tests for hub.policy: the example policy, durations, every validation and $env: secrets."""
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from hub.policy import (
+    PolicyError,
+    Problem,
+    check_policy,
+    check_policy_text,
+    load_policy,
+    parse_duration,
+    parse_policy,
+)
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "policy.yaml"
+EXAMPLE_ENV_VARS = (
+    "TEAMS_EXEC_WEBHOOK",
+    "TEAMS_IT_WEBHOOK",
+    "TEAMS_SERVICEDESK_WEBHOOK",
+    "TEAMS_ONCALL_WEBHOOK",
+)
+
+# A small valid policy. Cases below edit it or append to it; appended text starts on line 15.
+HEAD = """\
+people:
+  alice: {name: Alice Ng, email: alice@example.com}
+  bob: {name: Bob Li, email: bob@example.com}
+services:
+  payroll: {aliases: [adp], critical: true, tech_lead: [alice]}
+roles:
+  major_incident_manager: [alice, bob]
+  communications_owner: [bob]
+audiences:
+  execs: {email: [exec@example.com]}
+severities:
+  SEV1: {major: true, ack_within: 5m, update_every: 30m, notify: [execs]}
+  SEV3: {major: false}
+default_severity: SEV3
+"""
+SEV1 = "  SEV1: {major: true, ack_within: 5m, update_every: 30m, notify: [execs]}\n"
+
+
+def edit(old: str, new: str) -> str:
+    """HEAD with one piece of text replaced."""
+    assert HEAD.count(old) == 1, old
+    return HEAD.replace(old, new)
+
+
+def step(text: str) -> str:
+    """HEAD plus an escalation for SEV1 whose first step (line 17) is `text`."""
+    return HEAD + "escalation:\n  SEV1:\n    - " + text + "\n"
+
+
+def rule(text: str) -> str:
+    """HEAD plus major_criteria whose first rule (line 16) is `text`."""
+    return HEAD + "major_criteria:\n  - " + text + "\n"
+
+
+# ---------------------------------------------------------------- the example policy
+
+
+def test_example_policy_loads_without_any_environment():
+    policy, problems, warnings = check_policy(EXAMPLE, env={})
+
+    assert problems == []
+    assert policy.timezone == "Europe/Berlin"
+    assert len(policy.people) >= 10
+    assert all(p.email.endswith("@northwind.example") for p in policy.people.values())
+    assert len(policy.services) >= 8
+    assert policy.roles["major_incident_manager"] == ("anna", "ben")
+    assert set(policy.roles) == {
+        "major_incident_manager",
+        "tech_lead",
+        "communications_owner",
+        "problem_manager",
+    }
+    assert [s.key for s in policy.severities.values()] == ["SEV1", "SEV2", "SEV3", "SEV4"]
+    sev1, sev2 = policy.severity("SEV1"), policy.severity("SEV2")
+    assert (sev1.rank, sev1.major, sev2.major) == (0, True, True)
+    assert sev1.ack_within == timedelta(minutes=5)
+    assert sev1.update_every == timedelta(minutes=30)
+    assert sev1.first_update_within == timedelta(minutes=15)
+    assert sev1.resolve_within == timedelta(hours=4)
+    assert sev1.review_within == timedelta(hours=48)
+    assert sev2.ack_within == timedelta(minutes=15)
+    assert sev2.update_every == timedelta(minutes=60)
+    assert sev2.resolve_within == timedelta(hours=8)
+    assert sev2.review_within == timedelta(hours=72)
+    assert not policy.severity("SEV3").major
+    assert len(policy.escalation["SEV1"]) == 3
+    assert len(policy.escalation["SEV2"]) == 2
+    assert policy.intake.email_address == "incidents@northwind.example"
+    assert policy.intake.allowed_senders == ("*@northwind.example",)
+    assert policy.bridge_url.startswith("https://teams.microsoft.com/")
+    assert [p.key for p in policy.people.values() if p.admin] == ["anna", "ben"]
+    assert policy.audiences["executives"].teams == ()  # no webhook in the environment
+    assert policy.teams_pages_webhook is None
+    assert any("TEAMS_EXEC_WEBHOOK is not set" in w for w in warnings)
+    assert all(any(name in w for w in warnings) for name in EXAMPLE_ENV_VARS)
+
+
+def test_example_policy_with_webhooks_in_the_environment():
+    env = {name: f"https://hooks.example/{name.lower()}" for name in EXAMPLE_ENV_VARS}
+
+    policy, problems, warnings = check_policy(EXAMPLE, env=env)
+
+    assert (problems, warnings) == ([], [])
+    execs = policy.audiences["executives"]
+    assert [t.webhook for t in execs.teams] == ["https://hooks.example/teams_exec_webhook"]
+    assert policy.teams_pages_webhook == "https://hooks.example/teams_oncall_webhook"
+
+
+def test_example_policy_classifies_with_every_kind_of_condition():
+    policy = load_policy(EXAMPLE, env={})
+    criteria = {c.name: c for c in policy.major_criteria}
+
+    assert criteria["security-incident"].security is True
+    assert criteria["critical-service-outage"].impact == ("outage",)
+    assert criteria["many-reporters"].within == timedelta(minutes=15)
+    assert criteria["trucks-waiting"].services == ("warehouse-scanners", "erp")
+    assert "trucks waiting" in criteria["trucks-waiting"].keywords
+    assert policy.major_criteria[-1].severity == "SEV3"
+    assert policy.default_severity == "SEV4"
+
+
+# ---------------------------------------------------------------- durations
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("90s", timedelta(seconds=90)),
+        ("5m", timedelta(minutes=5)),
+        ("4h", timedelta(hours=4)),
+        ("2d", timedelta(days=2)),
+        ("1h30m", timedelta(hours=1, minutes=30)),
+        ("1d12h", timedelta(days=1, hours=12)),
+        ("0m", timedelta(0)),
+        (" 15m ", timedelta(minutes=15)),
+    ],
+)
+def test_parse_duration(text, expected):
+    assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["", "5", "5 minutes", "m", "-5m", "5M", "1.5h", "30m1h", "5m 30s", "1w", None, 5]
+)
+def test_parse_duration_rejects(text):
+    with pytest.raises(ValueError, match=r"expected a duration like 90s, 5m, 4h or 2d, got"):
+        parse_duration(text)
+
+
+# ---------------------------------------------------------------- problems
+
+
+def test_problem_reads_like_a_compiler_message():
+    problem = Problem(
+        "policy.yaml",
+        12,
+        "severities.SEV1.ack_within",
+        "expected a duration like 90s, 5m, 4h or 2d, got '5 minutes'",
+    )
+
+    assert str(problem) == (
+        "policy.yaml:12: severities.SEV1.ack_within: "
+        "expected a duration like 90s, 5m, 4h or 2d, got '5 minutes'"
+    )
+
+
+def test_small_policy_loads():
+    policy = parse_policy(HEAD, env={})
+
+    assert policy.services["payroll"].name == "Payroll"  # default: the key, title-cased
+    assert policy.services["payroll"].tech_lead == ("alice",)
+    assert policy.timezone == "UTC"
+    assert policy.severity("SEV3").rank == 1
+    assert policy.intake.allowed_senders == ("*",)
+    assert policy.source == "<string>"
+
+
+BROKEN = [
+    # (policy text, line, field, part of the message)
+    (
+        edit("ack_within: 5m", "ack_within: 5 minutes"),
+        12,
+        "severities.SEV1.ack_within",
+        "expected a duration like 90s, 5m, 4h or 2d, got '5 minutes'",
+    ),
+    (
+        edit("ack_within: 5m", "ack_whithin: 5m"),
+        12,
+        "severities.SEV1.ack_whithin",
+        "unknown key 'ack_whithin'; did you mean 'ack_within'?",
+    ),
+    (
+        edit(SEV1, "  SEV1: {major: true, ack_within: 5m, notify: [execs]}\n"),
+        12,
+        "severities.SEV1.update_every",
+        "required for a major severity",
+    ),
+    (
+        edit("update_every: 30m", "update_every: 0m"),
+        12,
+        "severities.SEV1.update_every",
+        "must be longer than 0",
+    ),
+    (HEAD + "escalaton: {}\n", 15, "escalaton", "did you mean 'escalation'?"),
+    (edit("default_severity: SEV3\n", ""), 1, "default_severity", "required but missing"),
+    (
+        edit("default_severity: SEV3", "default_severity: SEV5"),
+        14,
+        "default_severity",
+        "unknown severity 'SEV5'",
+    ),  # fmt: skip
+    (HEAD + "default_severity: SEV1\n", 15, "default_severity", "duplicate key (first on line 14)"),
+    (
+        edit("  major_incident_manager: [alice, bob]\n", ""),
+        6,
+        "roles.major_incident_manager",
+        "required but missing",
+    ),
+    (
+        edit("communications_owner: [bob]", "comms_owner: [bob]"),
+        8,
+        "roles.comms_owner",
+        "unknown role 'comms_owner'",
+    ),
+    (
+        edit("major_incident_manager: [alice, bob]", "major_incident_manager: [alice, rob]"),
+        7,
+        "roles.major_incident_manager[1]",
+        "unknown person 'rob'; did you mean 'bob'?",
+    ),
+    (
+        edit("tech_lead: [alice]", "tech_lead: alicia"),
+        5,
+        "services.payroll.tech_lead",
+        "unknown person 'alicia'; did you mean 'alice'?",
+    ),
+    (
+        edit("critical: true", "critical: very"),
+        5,
+        "services.payroll.critical",
+        "expected true or false, got 'very'",
+    ),
+    (
+        edit(
+            "  payroll: {aliases: [adp], critical: true, tech_lead: [alice]}\n",
+            "  payroll: {aliases: [adp], critical: true, tech_lead: [alice]}\n"
+            "  hr:\n"
+            "    aliases: [people, ADP]\n",
+        ),
+        7,
+        "services.hr.aliases[1]",
+        "alias 'ADP' already names service 'payroll'",
+    ),
+    (
+        edit("notify: [execs]", "notify: [executives]"),
+        12,
+        "severities.SEV1.notify[0]",
+        "unknown audience 'executives'",
+    ),
+    (
+        edit("email: alice@example.com", "email: alice.example.com"),
+        2,
+        "people.alice.email",
+        "expected an email address like name@example.com, got 'alice.example.com'",
+    ),
+    (
+        edit(
+            "bob: {name: Bob Li, email: bob@example.com}",
+            "bob: {name: Bob Li, email: Alice@example.com}",
+        ),
+        3,
+        "people.bob.email",
+        "'Alice@example.com' already belongs to 'alice'",
+    ),
+    (
+        edit("alice: {name: Alice Ng,", "alice: {name: Alice Ng, aad_object_id: 42,"),
+        2,
+        "people.alice.aad_object_id",
+        "expected an Entra object id",
+    ),
+    ("timezone: Europe/Berlinn\n" + HEAD, 1, "timezone", "unknown time zone 'Europe/Berlinn'"),
+    (HEAD + "admins: [alice, carol]\n", 15, "admins[1]", "unknown person 'carol'"),
+    (
+        rule("{name: breach, if: {security: true}, severity: SEV0}"),
+        16,
+        "major_criteria[0].severity",
+        "unknown severity 'SEV0'",
+    ),
+    (
+        rule("{name: breach, if: {securty: true}, severity: SEV1}"),
+        16,
+        "major_criteria[0].if.securty",
+        "unknown condition 'securty'; did you mean 'security'?",
+    ),
+    (
+        rule("{name: down, if: {impact: [outage, down]}, severity: SEV1}"),
+        16,
+        "major_criteria[0].if.impact[1]",
+        "unknown impact 'down'; expected one of: outage, degraded, minor",
+    ),
+    (
+        rule("{name: burst, if: {within: 10m}, severity: SEV1}"),
+        16,
+        "major_criteria[0].if.within",
+        "only applies together with reporters_at_least",
+    ),
+    (
+        rule("{name: crowd, if: {reporters_at_least: 0}, severity: SEV1}"),
+        16,
+        "major_criteria[0].if.reporters_at_least",
+        "expected a whole number of at least 1, got 0",
+    ),
+    (
+        rule("{name: hr, if: {services: [hr]}, severity: SEV1}"),
+        16,
+        "major_criteria[0].if.services[0]",
+        "unknown service 'hr'",
+    ),
+    (
+        rule(
+            "{name: anything, severity: SEV3}\n  - {name: breach, if: {security: true}, severity: SEV1}"
+        ),
+        17,
+        "major_criteria[1]",
+        "can never match: rule 'anything' above matches everything",
+    ),
+    (rule("{if: {security: true}, severity: SEV1}"), 16, "major_criteria[0].name", "required"),
+    (
+        rule("{name: a, if: {security: true}, severity: SEV1}\n  - {name: a, severity: SEV3}"),
+        17,
+        "major_criteria[1].name",
+        "duplicate rule name (first on line 16)",
+    ),
+    (
+        step("{after: 0m, notify: [role:major_incident_manager#3]}"),
+        17,
+        "escalation.SEV1[0].notify[0]",
+        "roles.major_incident_manager lists 2 people, so there is no #3",
+    ),
+    (
+        step("{after: 0m, notify: [role:problem_manager]}"),
+        17,
+        "escalation.SEV1[0].notify[0]",
+        "roles.problem_manager lists 0 people, so there is no #1",
+    ),
+    (
+        step("{after: 0m, notify: [role:incident_manager]}"),
+        17,
+        "escalation.SEV1[0].notify[0]",
+        "unknown role 'incident_manager'; did you mean 'major_incident_manager'?",
+    ),
+    (
+        step("{after: 0m, notify: [person:carol]}"),
+        17,
+        "escalation.SEV1[0].notify[0]",
+        "unknown person 'carol'",
+    ),
+    (
+        step("{after: 0m, notify: [audience:board]}"),
+        17,
+        "escalation.SEV1[0].notify[0]",
+        "unknown audience 'board'",
+    ),
+    (
+        step("{after: 0m, notify: [alice]}"),
+        17,
+        "escalation.SEV1[0].notify[0]",
+        "expected role:NAME, role:NAME#N, person:KEY or audience:KEY, got 'alice'",
+    ),
+    (
+        step("{after: 10m, notify: [person:alice]}\n    - {after: 5m, notify: [person:bob]}"),
+        18,
+        "escalation.SEV1[1].after",
+        "steps must be in order of 'after': 5m comes after 10m",
+    ),
+    (
+        step("{after: 0m, notify: [person:alice], via: [teams, sms]}"),
+        17,
+        "escalation.SEV1[0].via[1]",
+        "unknown channel 'sms'; expected one of: teams, email",
+    ),
+    (
+        step("{after: 0m, notify: [person:alice], unless: resolved}"),
+        17,
+        "escalation.SEV1[0].unless",
+        "unknown condition 'resolved'; expected 'acknowledged'",
+    ),
+    (step("{notify: [person:alice]}"), 17, "escalation.SEV1[0].after", "required but missing"),
+    (HEAD + "escalation:\n  SEV9: []\n", 16, "escalation.SEV9", "unknown severity 'SEV9'"),
+    (
+        HEAD
+        + "intake:\n  email: {address: incidents@example.com, allowed_senders: [example.com]}\n",
+        16,
+        "intake.email.allowed_senders[0]",
+        "expected an address or a pattern like *@example.com, got 'example.com'",
+    ),
+    (
+        HEAD + "intake:\n  correlation_window: ten minutes\n",
+        16,
+        "intake.correlation_window",
+        "expected a duration like",
+    ),
+    (HEAD + "sla:\n  warn_at: [0.8, 0.5]\n", 16, "sla.warn_at[1]", "expected rising fractions"),
+    (HEAD + "bridge: {url: teams meeting}\n", 15, "bridge.url", "expected an http(s) URL"),
+    (HEAD + "reviews:\n  tags: [network]\n", 16, "reviews.tags", "expected one of: tags_allowed"),
+    (
+        edit("execs: {email: [exec@example.com]}", "execs: {<<: {email: [exec@example.com]}}"),
+        10,
+        "audiences.execs",
+        "expected a plain key, got a merge key (<<); write the keys out",
+    ),
+    (
+        edit("  execs: {email: [exec@example.com]}", "  execs: [exec@example.com]"),
+        10,
+        "audiences.execs",
+        "expected a mapping of keys to values, got a list",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "line", "field", "message"), BROKEN)
+def test_broken_policy_names_line_field_and_what_is_expected(text, line, field, message):
+    policy, problems, _ = check_policy_text(text, "policy.yaml", env={})
+
+    assert policy is None
+    located = [p for p in problems if (p.line, p.field) == (line, field)]
+    assert located, "\n".join(str(p) for p in problems)
+    assert any(message in p.message for p in located), "\n".join(str(p) for p in located)
+    assert all(p.file == "policy.yaml" for p in problems)
+
+
+def test_every_problem_is_collected_before_raising():
+    text = edit("ack_within: 5m", "ack_within: soon").replace("[execs]", "[board]")
+    text += "escalaton: {}\n"
+
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(text, source="policy.yaml", env={})
+
+    assert str(caught.value).splitlines() == [
+        "policy.yaml:12: severities.SEV1.ack_within: "
+        "expected a duration like 90s, 5m, 4h or 2d, got 'soon'",
+        "policy.yaml:12: severities.SEV1.notify[0]: unknown audience 'board'; "
+        "expected one of: execs",
+        "policy.yaml:15: escalaton: unknown key 'escalaton'; did you mean 'escalation'?",
+    ]
+    assert [p.line for p in caught.value.problems] == [12, 12, 15]
+
+
+def test_yaml_syntax_error_is_a_policy_error_with_its_line():
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(HEAD + "bridge: {url: https://x.example\nintake: {}\n", "policy.yaml", env={})
+
+    [problem] = caught.value.problems
+    assert (problem.file, problem.line, problem.field) == ("policy.yaml", 16, "")
+    assert problem.message.startswith("not valid YAML: ")
+    assert "that starts on line 15" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("", "the policy is empty"), ("# only a comment\n", "the policy is empty")],
+)
+def test_empty_policy(text, message):
+    _, problems, _ = check_policy_text(text, "policy.yaml", env={})
+
+    assert [str(p) for p in problems] == [f"policy.yaml:1: {message}"]
+
+
+def test_missing_section_is_reported_once_at_line_1():
+    text = "# Northwind\n\n" + HEAD.replace(HEAD[: HEAD.index("services:")], "")
+
+    _, problems, _ = check_policy_text(text, "policy.yaml", env={})
+
+    assert [str(p) for p in problems] == ["policy.yaml:1: people: required but missing"]
+
+
+def test_python_tags_are_refused():
+    text = edit("  execs: {email: [exec@example.com]}", "  execs: !!python/object:os.system {}")
+
+    _, problems, _ = check_policy_text(text, "policy.yaml", env={})
+
+    assert [str(p) for p in problems] == [
+        "policy.yaml:10: audiences.execs: "
+        "expected a mapping of keys to values, got a value tagged !!python/object:os.system"
+    ]
+
+
+def test_policy_that_is_not_a_mapping():
+    _, problems, _ = check_policy_text("- people\n- roles\n", "policy.yaml", env={})
+
+    assert [str(p) for p in problems] == [
+        "policy.yaml:1: expected a mapping of keys to values, got a list"
+    ]
+
+
+def test_missing_file_is_a_problem_without_a_line(tmp_path):
+    path = tmp_path / "nope.yaml"
+
+    policy, problems, _ = check_policy(path, env={})
+
+    assert policy is None
+    assert [str(p) for p in problems] == [
+        f"{path}: cannot read the policy file: No such file or directory"
+    ]
+    with pytest.raises(FileNotFoundError):
+        load_policy(path, env={})
+
+
+def test_file_that_is_not_utf8_is_a_policy_error(tmp_path):
+    path = tmp_path / "policy.yaml"
+    path.write_bytes(HEAD.encode() + b"# caf\xe9\n")
+
+    with pytest.raises(PolicyError, match="not UTF-8"):
+        load_policy(path, env={})
+    assert "not UTF-8" in str(check_policy(path, env={})[1][0])
+
+
+def test_load_policy_names_the_file(tmp_path):
+    path = tmp_path / "policy.yaml"
+    path.write_text(edit("default_severity: SEV3", "default_severity: SEV7"), encoding="utf-8")
+
+    with pytest.raises(PolicyError, match=r"policy\.yaml:14: default_severity: unknown severity"):
+        load_policy(path, env={})
+
+
+def test_tech_lead_may_be_paged_beyond_any_roster():
+    policy = parse_policy(step("{after: 0m, notify: [role:tech_lead#3, person:bob]}"), env={})
+
+    assert policy.escalation["SEV1"][0].notify == ("role:tech_lead#3", "person:bob")
+    assert policy.escalation["SEV1"][0].via == ("teams", "email")
+
+
+def test_catch_all_rule_is_allowed_last():
+    text = rule(
+        "{name: breach, if: {security: true}, severity: SEV1}\n  - {name: rest, severity: SEV3}"
+    )
+
+    policy = parse_policy(text, env={})
+
+    assert [c.name for c in policy.major_criteria] == ["breach", "rest"]
+
+
+def test_reporters_without_within_use_the_correlation_window():
+    policy = parse_policy(
+        rule("{name: crowd, if: {reporters_at_least: 5}, severity: SEV1}"), env={}
+    )
+
+    assert policy.major_criteria[0].within is None
+    assert policy.intake.correlation_window == timedelta(minutes=10)
+
+
+def test_admins_are_flagged():
+    policy = parse_policy(HEAD + "admins: [bob]\n", env={})
+
+    assert [p.admin for p in policy.people.values()] == [False, True]
+
+
+def test_yaml_anchors_and_aliases_work():
+    text = edit("notify: [execs]", "notify: &stakeholders [execs]").replace(
+        "SEV3: {major: false}", "SEV3: {major: false, notify: *stakeholders}"
+    )
+
+    assert parse_policy(text, env={}).severity("SEV3").notify == ("execs",)
+
+
+# ---------------------------------------------------------------- $env: secrets
+
+WEBHOOKS = (
+    HEAD.replace(
+        "  execs: {email: [exec@example.com]}",
+        '  execs: {email: [exec@example.com], teams: [{webhook: "$env:EXEC_HOOK"}]}',
+    )
+    + 'teams: {pages_webhook: "$env:ONCALL_HOOK"}\n'
+)
+
+
+def test_env_references_are_resolved():
+    env = {"EXEC_HOOK": "https://hooks.example/exec", "ONCALL_HOOK": "https://hooks.example/oncall"}
+
+    policy, problems, warnings = check_policy_text(WEBHOOKS, "policy.yaml", env=env)
+
+    assert (problems, warnings) == ([], [])
+    assert policy.audiences["execs"].teams[0].webhook == "https://hooks.example/exec"
+    assert policy.teams_pages_webhook == "https://hooks.example/oncall"
+
+
+@pytest.mark.parametrize("env", [{}, {"EXEC_HOOK": "", "ONCALL_HOOK": "  "}])
+def test_unset_env_references_are_warnings_and_the_target_is_skipped(env):
+    policy, problems, warnings = check_policy_text(WEBHOOKS, "policy.yaml", env=env)
+
+    assert problems == []
+    assert warnings == [
+        "policy.yaml:10: audiences.execs.teams[0].webhook: "
+        "EXEC_HOOK is not set; execs' Teams target will be skipped",
+        "policy.yaml:15: teams.pages_webhook: "
+        "ONCALL_HOOK is not set; pages will not be posted to the responders' Teams channel",
+    ]
+    assert policy.audiences["execs"].teams == ()
+    assert policy.audiences["execs"].email == ("exec@example.com",)
+    assert policy.teams_pages_webhook is None
+
+
+def test_load_policy_logs_the_warnings(tmp_path, caplog):
+    path = tmp_path / "policy.yaml"
+    path.write_text(WEBHOOKS, encoding="utf-8")
+
+    load_policy(path, env={"EXEC_HOOK": "https://hooks.example/exec"})
+
+    assert "ONCALL_HOOK is not set" in caplog.text
+    assert "EXEC_HOOK" not in caplog.text
+
+
+def test_env_value_that_is_not_a_url_is_a_problem_that_keeps_the_secret():
+    env = {"EXEC_HOOK": "s3cr3t-token", "ONCALL_HOOK": "https://hooks.example/oncall"}
+
+    _, problems, _ = check_policy_text(WEBHOOKS, "policy.yaml", env=env)
+
+    assert [str(p) for p in problems] == [
+        "policy.yaml:10: audiences.execs.teams[0].webhook: "
+        "expected an http(s) URL; EXEC_HOOK holds something else"
+    ]
+
+
+def test_webhook_written_into_the_file_is_a_warning():
+    text = WEBHOOKS.replace('"$env:ONCALL_HOOK"', "https://hooks.example/oncall")
+
+    policy, _, warnings = check_policy_text(
+        text, "policy.yaml", env={"EXEC_HOOK": "https://h.example"}
+    )
+
+    assert policy.teams_pages_webhook == "https://hooks.example/oncall"
+    assert warnings == [
+        "policy.yaml:15: teams.pages_webhook: "
+        "this URL is a secret; prefer $env:NAME to keep it out of the file"
+    ]
+
+
+def test_malformed_env_reference_is_a_problem():
+    text = WEBHOOKS.replace("$env:ONCALL_HOOK", "$env:ONCALL-HOOK")
+
+    _, problems, _ = check_policy_text(text, "policy.yaml", env={})
+
+    assert [p.field for p in problems] == ["teams.pages_webhook"]
+    assert "expected $env:NAME" in problems[0].message
