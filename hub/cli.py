@@ -100,8 +100,12 @@ def worker(workers):
 
 
 @main.command("config")
-def show_config():
+@click.option("--markdown", is_flag=True, help="Print the settings table for the README instead.")
+def show_config(markdown):
     """Print the effective settings (secrets masked)."""
+    if markdown:
+        click.echo(settings_markdown())
+        return
     settings = load_settings()
     width = max(len(s.name) for s in SETTINGS)
     for s in SETTINGS:
@@ -115,6 +119,17 @@ def show_config():
     for p in problems:
         click.secho(f"problem: {p}", fg="red", err=True)
     sys.exit(1 if problems else 0)
+
+
+def settings_markdown() -> str:
+    """The README's configuration table, from the settings table."""
+    rows = ["| Variable | Default | What it does |", "|---|---|---|"]
+    for s in SETTINGS:
+        default = f"`{s.default}`" if s.default else "—"
+        secret = " **Secret.**" if s.secret else ""
+        help_text = s.help.replace("|", "\\|")
+        rows.append(f"| `{s.name}` | {default} | {help_text}{secret} |")
+    return "\n".join(rows)
 
 
 @main.group()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+import threading
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -76,11 +77,16 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer at a time. Threads of this process queue on a fair lock;
+        # left to SQLite's busy handler they sleep in steps of up to 100 ms and throughput
+        # collapses under concurrency. Other processes still wait on busy_timeout.
+        self._write_lock = threading.Lock() if self.is_sqlite else None
 
     @contextmanager
     def session(self, write: bool = True):
         """A session in one transaction: committed on success, rolled back on error."""
-        with self.sessionmaker() as session, session.begin():
+        guard = self._write_lock if (write and self._write_lock) else nullcontext()
+        with guard, self.sessionmaker() as session, session.begin():
             session.connection(execution_options={"hub_write": write})
             yield session
 

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hub import workflow
 from hub.core import lifecycle
-from hub.core.classify import Classification, RelatedReport, Report, classify_report, reclassify
+from hub.core.classify import (
+    Classification,
+    RelatedReport,
+    Report,
+    classify_report,
+    find_services,
+    reclassify,
+    resolve_services,
+)
 from hub.errors import Conflict, Forbidden, Invalid, NotFound
 from hub.models import Incident, RoleAssignment, TimelineEntry
 from hub.models import Report as ReportRow
@@ -58,14 +66,29 @@ def _apply(session: Session, incident: Incident, event: str, *, actor: str | Non
                  data={"event": event, "from": step.from_state, "to": step.to_state})
 
 
-def related_reports(session: Session, policy: Policy, now: datetime) -> list[RelatedReport]:
-    """Reports inside the longest correlation window, for counting reporters."""
+def report_services(report: Report, policy: Policy) -> tuple[str, ...]:
+    """Catalogue keys a report names or mentions."""
+    given, _unknown = resolve_services(report.services, policy)
+    found = find_services(f"{report.title}\n{report.text}", policy)
+    return given + tuple(k for k in found if k not in given)
+
+
+def related_reports(session: Session, policy: Policy, services: tuple[str, ...],
+                    now: datetime) -> list[RelatedReport]:
+    """Each reporter's latest report per service inside the longest correlation window."""
     windows = [c.within for c in policy.major_criteria if c.within] + [
         policy.intake.correlation_window]
     since = now - max(windows)
-    rows = session.scalars(select(ReportRow).where(ReportRow.at >= since)).all()
-    return [RelatedReport(reporter=(r.reporter or "").lower(), services=tuple(r.services or ()),
-                          at=r.at) for r in rows if r.reporter]
+    related = []
+    for key in services:
+        rows = session.execute(
+            select(ReportRow.reporter, func.max(ReportRow.at))
+            .where(ReportRow.at >= since, ReportRow.reporter.is_not(None),
+                   ReportRow.service_tags.like(f"%|{key}|%"))
+            .group_by(ReportRow.reporter)).all()
+        related += [RelatedReport(reporter=reporter.lower(), services=(key,), at=at)
+                    for reporter, at in rows]
+    return related
 
 
 def _find_correlated(session: Session, policy: Policy, services: tuple[str, ...],
@@ -88,11 +111,12 @@ def create_incident(session: Session, policy: Policy, report: Report, *, actor: 
 
     Returns (incident, created).
     """
-    related = related_reports(session, policy, now)
+    related = related_reports(session, policy, report_services(report, policy), now)
     result = classify_report(report, policy, related, now=now)
     existing = _find_correlated(session, policy, result.services, now) if correlate else None
     row = ReportRow(source=report.source, reporter=report.reporter, title=report.title,
-                    text=report.text or description, services=list(result.services), at=now)
+                    text=report.text or description, services=list(result.services), at=now,
+                    service_tags="|" + "|".join(result.services) + "|" if result.services else "")
     if existing is not None:
         row.incident = existing
         session.add(row)

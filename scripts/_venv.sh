@@ -15,7 +15,7 @@ fi
 if [ ! -f "$STAMP" ] || [ pyproject.toml -nt "$STAMP" ]; then
   echo "» installing dependencies into .venv (first run takes a minute)"
   .venv/bin/python -m pip install --quiet --upgrade pip 2>&1 | grep -v "is ignored" || true
-  .venv/bin/python -m pip install --quiet -e ".${EXTRAS}" 2>&1 | grep -v "is ignored" || true
+  .venv/bin/python -m pip install --quiet --config-settings editable_mode=compat -e ".${EXTRAS}" 2>&1 | grep -v "is ignored" || true
   .venv/bin/python -c "import hub, flask, huey, sqlalchemy" || { echo "install failed" >&2; exit 1; }
   touch "$STAMP"
 fi

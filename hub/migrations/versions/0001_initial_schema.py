@@ -168,6 +168,7 @@ def upgrade() -> None:
     sa.Column('title', sa.String(length=300), nullable=False),
     sa.Column('text', sa.Text(), nullable=False),
     sa.Column('services', sa.JSON(), nullable=False),
+    sa.Column('service_tags', sa.String(length=1000), nullable=False),
     sa.Column('at', hub.db.UTCDateTime(), nullable=False),
     sa.Column('inbound_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['inbound_id'], ['inbound_messages.id'], ),

@@ -1,0 +1,58 @@
+"""A small closed-loop HTTP load generator: N clients with keep-alive, latencies per request."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import statistics
+import threading
+import time
+from urllib.parse import urlsplit
+
+
+def run_load(base: str, path: str, body_fn, *, clients: int, requests_per_client: int,
+             headers: dict | None = None, expect=(200, 201)) -> dict:
+    """POST `body_fn(i)` to `path` from `clients` threads; returns throughput and percentiles."""
+    parts = urlsplit(base)
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    start_gate = threading.Barrier(clients + 1)
+
+    def client(cid: int) -> None:
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        mine, bad = [], []
+        start_gate.wait()
+        for n in range(requests_per_client):
+            payload = json.dumps(body_fn(cid * requests_per_client + n)).encode()
+            t0 = time.perf_counter()
+            try:
+                conn.request("POST", path, body=payload, headers={
+                    "Content-Type": "application/json", **(headers or {})})
+                resp = conn.getresponse()
+                resp.read()
+                if resp.status not in expect:
+                    bad.append(str(resp.status))
+            except (OSError, http.client.HTTPException) as exc:
+                bad.append(type(exc).__name__)
+                conn.close()
+                conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+            mine.append(time.perf_counter() - t0)
+        conn.close()
+        with lock:
+            latencies.extend(mine)
+            errors.extend(bad)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    start_gate.wait()
+    t0 = time.perf_counter()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - t0
+    latencies.sort()
+    q = statistics.quantiles(latencies, n=100)
+    return {"requests": len(latencies), "errors": len(errors), "seconds": round(elapsed, 2),
+            "per_second": round(len(latencies) / elapsed, 1),
+            "p50_ms": round(q[49] * 1000, 1), "p99_ms": round(q[98] * 1000, 1)}

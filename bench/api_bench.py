@@ -1,0 +1,112 @@
+"""Create-incident throughput over real HTTP vs. a one-row durable insert on the same server.
+
+    .venv/bin/python bench/api_bench.py [--clients 32] [--requests 60]
+
+Starts `mihub web`'s server (waitress) on the embedded default in a separate process with an
+extra route `/bench/insert` that inserts one row into the same database and commits (the
+ceiling for a durable write), then loads both routes with the same closed-loop clients.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench._load import run_load  # noqa: E402
+
+
+def serve() -> None:
+    """Child process: the real app plus the ceiling route, behind waitress."""
+    from sqlalchemy import text
+
+    from hub import create_app
+    from hub.cli import _hub
+    from hub.db import utcnow
+    from hub.runner import serve_web
+
+    hub = _hub()
+    app = create_app(hub=hub)
+    with hub.db.session() as s:
+        s.execute(text("CREATE TABLE IF NOT EXISTS bench_rows (id INTEGER PRIMARY KEY, "
+                       "at VARCHAR(40), body TEXT)"))
+
+    @app.post("/bench/insert")
+    def insert():
+        with hub.db.session() as s:
+            s.execute(text("INSERT INTO bench_rows (at, body) VALUES (:at, :body)"),
+                      {"at": utcnow().isoformat(), "body": "x" * 200})
+        return {"ok": True}, 201
+
+    serve_web(app, os.environ["HUB_HTTP"], int(os.environ.get("HUB_WEB_THREADS", "16")))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--clients", type=int, default=32)
+    ap.add_argument("--requests", type=int, default=60, help="requests per client per route")
+    ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.serve:
+        serve()
+        return
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = Path(tempfile.mkdtemp(prefix="mihub-bench-"))
+    env = dict(os.environ, HUB_DATA_DIR=str(data), HUB_HTTP=f"127.0.0.1:{port}",
+               HUB_POLICY=str(ROOT / "policy.yaml"), HUB_LOG_LEVEL="WARNING")
+    env.pop("HUB_DATABASE_URL", None)
+    env.pop("HUB_QUEUE_URL", None)
+    token = subprocess.run([sys.executable, "-m", "hub.cli", "token", "create", "chloe"],
+                           env=env, cwd=ROOT, capture_output=True, text=True, check=True
+                           ).stdout.split()[-1]
+    server = subprocess.Popen([sys.executable, __file__, "--serve"], env=env, cwd=ROOT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                if requests.get(f"{base}/healthz", timeout=1).ok:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        auth = {"Authorization": f"Bearer {token}"}
+        services = ["payroll", "erp", "email", "vpn", "website", "customer-portal"]
+        kinds = ["outage", "degraded", "minor"]
+
+        def incident(i):
+            return {"title": f"bench incident {i}", "services": [services[i % len(services)]],
+                    "impact": kinds[i % 3], "affected_users": i % 300, "correlate": False}
+
+        print(f"warming up… ({args.clients} clients)", file=sys.stderr)
+        run_load(base, "/bench/insert", lambda i: {}, clients=4, requests_per_client=20)
+        run_load(base, "/api/v1/incidents", incident, clients=4, requests_per_client=5,
+                 headers=auth)
+        ceiling = run_load(base, "/bench/insert", lambda i: {}, clients=args.clients,
+                           requests_per_client=args.requests)
+        create = run_load(base, "/api/v1/incidents", incident, clients=args.clients,
+                          requests_per_client=args.requests, headers=auth)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    result = {"clients": args.clients, "create_incident": create, "one_row_insert": ceiling,
+              "ratio": round(create["per_second"] / ceiling["per_second"], 2)}
+    print(json.dumps(result, indent=2))
+    print(f"\ncreate incident: {create['per_second']}/s p50 {create['p50_ms']} ms "
+          f"p99 {create['p99_ms']} ms; one-row insert: {ceiling['per_second']}/s "
+          f"p99 {ceiling['p99_ms']} ms; ratio {result['ratio']}")
+
+
+if __name__ == "__main__":
+    main()
