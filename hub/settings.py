@@ -54,6 +54,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("HUB_LOG_LEVEL", "INFO", "Python log level."),
     Setting("HUB_ENV", "development",
             "`development` or `production`; production refuses to start without HUB_SECRET_KEY."),
+    Setting("HUB_GRAPH_MAIL_FORMAT", "mime",
+            "How Graph sendMail gets each message: `mime` keeps Message-ID, In-Reply-To, References "
+            "and Auto-Submitted (threading); `json` keeps only X- headers but can skip Sent Items."),
+    Setting("HUB_SMTP_CONNECTIONS", "4",
+            "Most SMTP connections one process keeps open to HUB_SMTP_URL (reused across sends)."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

@@ -1,0 +1,1 @@
+"""Outgoing channels: email (SMTP, Graph, sink) and Teams (Workflows webhook, bot, sink)."""

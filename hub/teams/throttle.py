@@ -1,0 +1,106 @@
+"""Per-endpoint rate limits shared by every thread of a process (Teams webhooks, Graph mailboxes)."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+
+class RateLimiter:
+    """A token bucket per key: `rate` requests per second on average, at most `burst` at once.
+
+    Implemented as GCRA (a "theoretical arrival time" per key), so a caller reserves its
+    slot under the lock and then sleeps outside it: threads queue fairly and never spin.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        burst: int = 1,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        if rate <= 0 or burst < 1:
+            raise ValueError("rate must be > 0 and burst >= 1")
+        self.rate, self.burst = float(rate), int(burst)
+        self._interval = 1.0 / self.rate
+        self._tolerance = (self.burst - 1) * self._interval
+        self._clock, self._sleep = clock, sleep
+        self._tat: dict[str, float] = {}  # key -> theoretical arrival time of the next request
+        self._blocked: dict[str, float] = {}  # key -> no request before this (after a 429)
+        self._lock = threading.Lock()
+
+    def _earliest(self, key: str, now: float) -> float:
+        start = self._tat.get(key, now) - self._tolerance
+        return max(now, start, self._blocked.get(key, now))
+
+    def delay_for(self, key: str) -> float:
+        """Seconds until a request to `key` would be allowed; reserves nothing."""
+        with self._lock:
+            now = self._clock()
+            return self._earliest(key, now) - now
+
+    def try_acquire(self, key: str) -> float:
+        """Take a slot if one is free now and return 0.0; else the delay, taking nothing."""
+        return self._reserve(key, max_wait=0.0)[1]
+
+    def acquire(self, key: str, max_wait: float | None = None) -> bool:
+        """Block until a request to `key` is allowed; False (nothing taken) if over `max_wait`."""
+        ok, wait = self._reserve(key, max_wait)
+        if ok and wait > 0:
+            self._sleep(wait)
+        return ok
+
+    def _reserve(self, key: str, max_wait: float | None) -> tuple[bool, float]:
+        with self._lock:
+            now = self._clock()
+            at = self._earliest(key, now)
+            wait = at - now
+            if max_wait is not None and wait > max_wait:
+                return False, wait
+            self._tat[key] = max(self._tat.get(key, now), at) + self._interval
+            return True, wait
+
+    def block(self, key: str, seconds: float) -> None:
+        """No request to `key` for `seconds` (the endpoint said 429 Retry-After)."""
+        with self._lock:
+            until = self._clock() + max(0.0, seconds)
+            self._blocked[key] = max(self._blocked.get(key, 0.0), until)
+
+
+_SHARED: dict[tuple[str, float, int], RateLimiter] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_limiter(name: str, rate: float, burst: int = 1) -> RateLimiter:
+    """The process-wide limiter for `name` (e.g. "teams-webhook", "graph-mailbox")."""
+    with _SHARED_LOCK:
+        key = (name, float(rate), int(burst))
+        if key not in _SHARED:
+            _SHARED[key] = RateLimiter(rate, burst)
+        return _SHARED[key]
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """`Retry-After` as seconds from now: delta-seconds or an HTTP-date; None if absent/bad."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = None
+    if seconds is not None:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
