@@ -34,4 +34,16 @@ def create_app(config: dict | None = None, *, hub=None) -> Flask:
     errors_handler.init_app(app)
     health.init_app(app)
     app.register_blueprint(api.bp)
+    from hub.teams_intake import views as teams_intake
+
+    app.register_blueprint(teams_intake.bp)
+    from hub import reviews_api
+
+    app.register_blueprint(reviews_api.bp)
+    from hub.intake_email import http as email_intake
+
+    app.register_blueprint(email_intake.bp)
+    from hub import web
+
+    web.init_app(app)
     return app

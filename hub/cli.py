@@ -99,6 +99,120 @@ def worker(workers):
     run_worker(workers)
 
 
+@main.command()
+def smtpd():
+    """Run only the SMTP intake listener on HUB_SMTP_LISTEN."""
+    from hub.intake_email.listener import serve_smtp
+    from tasks import main as _tasks  # noqa: F401  (the process_inbound wake-up)
+
+    hub = _hub()
+    _setup_logging(hub.settings["HUB_LOG_LEVEL"])
+    serve_smtp(hub, hub.settings["HUB_SMTP_LISTEN"])
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Poll once and exit (for cron or a test).")
+def mailbox(once):
+    """Poll the intake mailbox (IMAP or Microsoft Graph delta) into the email pipeline."""
+    from hub.intake_email.mailbox import run_mailbox
+    from hub.settings import SettingsError
+    from tasks import main as _tasks  # noqa: F401  (the process_inbound wake-up)
+
+    hub = _hub()
+    _setup_logging(hub.settings["HUB_LOG_LEVEL"])
+    try:
+        count = run_mailbox(hub, once=once)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"stored {count} message(s)")
+
+
+@main.group()
+def mail():
+    """Inbound email: reprocess a stored message, work the quarantine."""
+
+
+def _mail_action(action, ident: int, actor: str) -> None:
+    from hub.db import utcnow
+    from hub.errors import HubError
+    from tasks import main as _tasks  # noqa: F401  (wake-ups the effects queue)
+
+    hub = _hub()
+    try:
+        result = action(hub, ident, actor=actor, now=utcnow())
+    except HubError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"email #{result.id}: {result.status}, outcome {result.outcome or '-'}"
+               + (f", {result.incident}" if result.incident else ""))
+
+
+@mail.command("reprocess")
+@click.argument("ident", type=int)
+@click.option("--as", "actor", default="command line", help="Who asks (for the record).")
+def mail_reprocess(ident, actor):
+    """Process the stored email ID again from its raw copy (failed or unprocessed mail)."""
+    from hub.intake_email.quarantine import reprocess
+
+    _mail_action(reprocess, ident, actor)
+
+
+@mail.group("quarantine", invoke_without_command=True)
+@click.pass_context
+def mail_quarantine(ctx):
+    """List quarantined email; `release ID` or `discard ID` one."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from hub.intake_email.quarantine import list_quarantine
+
+    hub = _hub()
+    with hub.db.session(write=False) as session:
+        rows = list_quarantine(session)
+    for row in rows:
+        click.echo(f"#{row['id']:<6} {row['received_at'][:19]}  {row['sender'] or '?':<32} "
+                   f"{row['subject'][:50]!r}  {row['reason']}")
+    click.echo(f"{len(rows)} quarantined message(s)")
+
+
+@mail_quarantine.command("release")
+@click.argument("ident", type=int)
+@click.option("--as", "actor", default="command line", help="Who vouches (for the record).")
+def mail_release(ident, actor):
+    """Release a quarantined message: processed without the sender checks."""
+    from hub.intake_email.quarantine import release
+
+    _mail_action(release, ident, actor)
+
+
+@mail_quarantine.command("discard")
+@click.argument("ident", type=int)
+@click.option("--as", "actor", default="command line", help="Who discards (for the record).")
+def mail_discard(ident, actor):
+    """Discard a quarantined message (the raw copy is kept)."""
+    from hub.intake_email.quarantine import discard
+
+    _mail_action(discard, ident, actor)
+
+
+@main.command()
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="Where to keep the demo's data (default: a new temporary directory).")
+@click.option("--keep-running", is_flag=True, help="Leave the hub running after the scenario.")
+def demo(data_dir, keep_running):
+    """Watch a major incident unfold on local sinks (about 90 seconds, no setup)."""
+    from hub.demo import Demo
+
+    d = Demo(Path(data_dir) if data_dir else None, echo=click.echo)
+    try:
+        d.run()
+        if keep_running:
+            click.echo(f"The hub keeps running on {d.base}/ — press Ctrl-C to stop.")
+            d.proc.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        d.stop()
+
+
 @main.command("config")
 @click.option("--markdown", is_flag=True, help="Print the settings table for the README instead.")
 def show_config(markdown):
@@ -194,6 +308,33 @@ def db_upgrade():
 
 
 @main.group()
+def teams():
+    """Microsoft Teams: the app package that installs the hub's bot."""
+
+
+@teams.command("app-package")
+@click.option("-o", "--output", default="mihub-teams-app.zip", show_default=True,
+              type=click.Path(dir_okay=False), help="Where to write the zip.")
+@click.option("--app-version", default="1.0.0", show_default=True,
+              help="Version of the app; raise it for every upload that changes the app.")
+@click.option("--name", default="Major Incident Hub", show_default=True, help="App name.")
+@click.option("--developer", default="IT Service Desk", show_default=True,
+              help="Publisher shown in Teams.")
+def teams_app_package(output, app_version, name, developer):
+    """Build the Teams app package (manifest with the bot's commands, icons) from the settings."""
+    from hub.teams_intake.app_package import PackageError, build_package
+
+    try:
+        data = build_package(load_settings(), version=app_version, name=name,
+                             developer=developer)
+    except PackageError as exc:
+        raise click.ClickException(str(exc)) from exc
+    Path(output).write_bytes(data)
+    click.echo(f"wrote {output} ({len(data)} bytes): manifest.json, color.png, outline.png. "
+               "Upload it in Teams: Apps → Manage your apps → Upload an app.")
+
+
+@main.group()
 def token():
     """API tokens for scripts and integrations."""
 
@@ -227,6 +368,94 @@ def token_revoke(token_value):
     if not count:
         raise click.ClickException("no live token matches")
     click.echo("revoked")
+
+
+@main.command()
+@click.option("--full", is_flag=True, help="Render every review page again, not only changed ones.")
+def publish(full):
+    """Build the knowledge base of published reviews (shows progress on long builds)."""
+    import time
+
+    from hub.db import utcnow
+    from hub.publish.build import SiteBuildError
+    from hub.publish.site import publish_site
+
+    hub = _hub()
+    _setup_logging("WARNING")
+    shown = {"at": 0.0}
+
+    def progress(what, done, total):
+        if total and (time.monotonic() - shown["at"] >= 2 or done == total):
+            shown["at"] = time.monotonic()
+            click.echo(f"  {what}: {done}/{total}", err=True)
+
+    try:
+        counts, built = publish_site(hub, full=full, progress=progress, now=utcnow())
+    except SiteBuildError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        hub.db.dispose()
+    click.echo(f"published {counts['reviews']} review(s) ({counts['rendered']} re-rendered), "
+               f"{built.pages} pages in {built.seconds:.1f} s → {built.site}")
+
+
+@main.group()
+def review():
+    """Post-incident reviews as Markdown files for your editor."""
+
+
+@review.command("export")
+@click.argument("incident")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="File (default: stdout).")
+def review_export(incident, output):
+    """Print the review of INCIDENT as Markdown with front matter."""
+    from hub.errors import HubError
+    from hub.review_markdown import export_markdown
+    from hub.reviews import get_review
+
+    hub = _hub()
+    try:
+        with hub.db.session(write=False) as session:
+            text = export_markdown(get_review(session, incident))
+    except HubError as exc:
+        raise click.ClickException(exc.message) from exc
+    finally:
+        hub.db.dispose()
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)
+
+
+@review.command("import")
+@click.argument("incident")
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+@click.option("--as", "actor", required=True, help="Person key the edit is made as (PM or MIM).")
+@click.option("--force", is_flag=True, help="Apply even if the review changed since the export.")
+def review_import(incident, file, actor, force):
+    """Apply an edited Markdown FILE (from `review export`) to the review of INCIDENT."""
+    from hub.db import utcnow
+    from hub.errors import HubError
+    from hub.review_markdown import parse_markdown
+    from hub.reviews import get_review, update_review
+    from hub.validate import REVIEW, check
+
+    hub = _hub()
+    try:
+        if actor not in hub.policy.people:
+            raise click.ClickException(f"unknown person {actor!r}")
+        changes = check(parse_markdown(file.read(), incident), REVIEW)
+        if force:
+            changes.pop("version", None)
+        with hub.transaction() as session:
+            review = get_review(session, incident, lock=True)
+            update_review(session, hub.policy, review, changes, actor=actor, now=utcnow())
+            version = review.version
+    except HubError as exc:
+        raise click.ClickException(exc.message) from exc
+    finally:
+        hub.db.dispose()
+    click.echo(f"{incident}: review updated (version {version})")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
-"""One error handler: JSON `{"error": {"code", "message"}}` with a real status."""
+"""One error handler: JSON `{"error": {"code", "message"}}` with a real status, or a page."""
 
 from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify
+from flask import Flask, has_request_context, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from hub.errors import HubError
@@ -12,8 +12,20 @@ from hub.errors import HubError
 log = logging.getLogger("hub.web")
 
 
+JSON_PATHS = ("/api/", "/intake/", "/healthz", "/metrics")
+
+
+def wants_json() -> bool:
+    """Machines (the API, intake, health) get JSON; browser pages get an HTML page."""
+    return not has_request_context() or request.path.startswith(JSON_PATHS)
+
+
 def error_response(status: int, code: str, message: str, details: dict | None = None):
-    """The JSON error document."""
+    """The error document: JSON for /api and /intake, the console's error page elsewhere."""
+    if not wants_json():
+        from hub.web.errors import error_page
+
+        return error_page(status, code, message)
     body = {"error": {"code": code, "message": message}}
     if details:
         body["error"]["details"] = details

@@ -13,6 +13,20 @@ BODIES = {
     "api.create": v.CREATE, "api.acknowledge": v.ACK, "api.post_update": v.UPDATE,
     "api.assign_role": v.ROLE, "api.classify": v.CLASSIFY, "api.resolve": v.RESOLVE,
     "api.cancel": v.STATE, "api.close": v.STATE, "api.merge": v.MERGE,
+    "reviews.update_review": v.REVIEW, "reviews.submit": v.REVIEW_STEP,
+    "reviews.approve": v.REVIEW_STEP, "reviews.publish": v.REVIEW_STEP,
+    "reviews.reject": v.REVIEW_REJECT, "reviews.create_problem": v.PROBLEM,
+    "reviews.update_problem": v.PROBLEM_UPDATE, "reviews.update_item": v.ITEM_UPDATE,
+}
+# endpoints whose body is another protocol's document: (media type, description)
+RAW_BODIES = {
+    "teams_intake.teams_webhook": ("application/json", "A Bot Framework `message` activity from a "
+                                   "Teams outgoing webhook, signed `Authorization: HMAC <base64 "
+                                   "HMAC-SHA256 of the raw body>`; at most 256 KiB."),
+    "teams_intake.bot_messages": ("application/json", "A Bot Framework activity with "
+                                  "`Authorization: Bearer <Bot Connector JWT>`; at most 256 KiB."),
+    "email_intake.intake": ("message/rfc822", "One raw RFC 5322 message, with `Authorization: "
+                            "Bearer <token>`; at most intake.email.max_message_bytes."),
 }
 # endpoints that are not part of the documented JSON API
 _SKIP = {"static"}
@@ -22,6 +36,9 @@ _TYPES = {str: "string", int: "integer", bool: "boolean", list: "array", dict: "
 def _schema(spec: v.Spec) -> dict:
     props = {}
     for name, (kind, _required, help_) in spec.items():
+        if isinstance(kind, list):  # [Spec]: a list of objects
+            props[name] = {"type": "array", "items": _schema(kind[0]), "description": help_}
+            continue
         prop = {"type": _TYPES[kind], "description": help_}
         if kind is list:
             prop["items"] = {"type": "string"}
@@ -63,10 +80,17 @@ def build_openapi(app: Flask) -> dict:
             op["requestBody"] = {"required": endpoint == "api.create" or bool(BODIES[endpoint]),
                                  "content": {"application/json": {
                                      "schema": _schema(BODIES[endpoint])}}}
+        if endpoint in RAW_BODIES:
+            media, text = RAW_BODIES[endpoint]
+            op["requestBody"] = {"required": True, "description": text,
+                                 "content": {media: {"schema": {"type": "object"}}}}
         if endpoint == "api.create":
             op["responses"]["201"] = {"description": "Created"}
         if path.startswith("/api/") and endpoint != "api.openapi":
             op["security"] = [{"bearer": []}]
+        if endpoint == "email_intake.intake":  # a mail gateway's token; 202 with the outcome
+            op["security"] = [{"bearer": []}]
+            op["responses"]["202"] = {"description": "Stored: {outcome, incident, id}"}
         paths.setdefault(path, {})[method] = op
     return {
         "openapi": "3.1.0",

@@ -1,4 +1,4 @@
-"""`mihub run`: web, worker (and later SMTP intake) as one supervised process tree."""
+"""`mihub run`: web, worker and SMTP intake as one supervised process tree."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import time
 
 log = logging.getLogger("hub.run")
 
-# Each part is `mihub <part>`; later issues add theirs here.
-PARTS = ["web", "worker"]
+# Each part is `mihub <part>`; later issues add theirs here (`mihub mailbox` runs alone: it needs
+# a mailbox configured).
+PARTS = ["web", "worker", "smtpd"]
 
 
 def run_all(parts: list[str] | None = None, *, echo=print) -> int:

@@ -59,6 +59,37 @@ SETTINGS: tuple[Setting, ...] = (
             "and Auto-Submitted (threading); `json` keeps only X- headers but can skip Sent Items."),
     Setting("HUB_SMTP_CONNECTIONS", "4",
             "Most SMTP connections one process keeps open to HUB_SMTP_URL (reused across sends)."),
+    Setting("HUB_SIGNIN", "auto",
+            "How people sign in to the web console: `entra` (Microsoft Entra ID, needs "
+            "HUB_GRAPH_TENANT_ID, HUB_GRAPH_CLIENT_ID and HUB_GRAPH_CLIENT_SECRET), `link` (a "
+            "one-time link mailed to the person), `entra,link`, or `auto`: entra when a tenant "
+            "is configured, else link."),
+    Setting("HUB_SESSION_LIFETIME", "12h",
+            "How long a web console sign-in lasts (e.g. 8h, 12h, 2d); then sign in again."),
+    Setting("HUB_SIGNIN_LINK_LIFETIME", "15m",
+            "How long a mailed one-time sign-in link stays valid; each link works once."),
+    Setting("HUB_MAIL_TRUSTED_AUTHSERV_IDS", None,
+            "Comma-separated authserv-ids (your mail gateway's, e.g. `mx.example.com`) whose "
+            "Authentication-Results headers are believed: DMARC fail is quarantined, pass verifies "
+            "the sender. Unset: no such header is believed and the allowlist alone decides."),
+    Setting("HUB_MAIL_MAX_HEADER_BYTES", "65536",
+            "Largest header block of inbound mail (bytes); larger messages are refused unparsed."),
+    Setting("HUB_MAIL_MAX_PARTS", "100", "Most MIME parts of inbound mail; more are refused."),
+    Setting("HUB_MAIL_MAX_DEPTH", "10", "Deepest MIME nesting of inbound mail; deeper is refused."),
+    Setting("HUB_IMAP_URL", None,
+            "Intake mailbox for `mihub mailbox` over IMAP: `imaps://user:pass@host:993/INBOX` "
+            "(or `imap://…` with STARTTLS, `imap+plain://…` for a local test server).", secret=True),
+    Setting("HUB_MAILBOX_SOURCE", None,
+            "`imap` or `graph` (delta query on HUB_GRAPH_MAILBOX's inbox); default: imap when "
+            "HUB_IMAP_URL is set, else graph."),
+    Setting("HUB_MAILBOX_POLL_SECONDS", "30", "Seconds between two polls of the intake mailbox."),
+    Setting("HUB_BOT_APP_ID", None,
+            "Microsoft App ID of the Teams bot: the audience of Bot Framework tokens at "
+            "/intake/bot and the bot of the Teams app package. Unset: /intake/bot answers 503."),
+    Setting("HUB_BOT_OPENID_METADATA",
+            "https://login.botframework.com/v1/.well-known/openidconfiguration",
+            "OpenID metadata of the Bot Framework token issuer (its signing keys); override "
+            "for a local fake."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -142,14 +173,33 @@ def check_settings(settings: Settings) -> list[str]:
                      "HUB_GRAPH_MAILBOX"):
             if not settings.values[name]:
                 problems.append(f"HUB_MAIL_TRANSPORT=graph needs {name}")
+    problems += _signin_problems(settings)
     for name in ("HUB_HTTP", "HUB_SMTP_LISTEN"):
         try:
             split_hostport(settings.values[name] or "")
         except SettingsError as exc:
             problems.append(f"{name}: {exc}")
-    for name in ("HUB_MAX_BODY_BYTES", "HUB_WEB_THREADS"):
+    for name in ("HUB_MAX_BODY_BYTES", "HUB_WEB_THREADS", "HUB_MAIL_MAX_HEADER_BYTES",
+                 "HUB_MAIL_MAX_PARTS", "HUB_MAIL_MAX_DEPTH", "HUB_MAILBOX_POLL_SECONDS"):
         if not str(settings.values[name]).isdigit():
             problems.append(f"{name} must be a whole number, got {settings.values[name]!r}")
+    return problems
+
+
+def _signin_problems(settings: Settings) -> list[str]:
+    """The web console's sign-in settings (methods and durations)."""
+    from hub.policy_checks import parse_duration
+
+    problems = []
+    methods = {m.strip() for m in (settings["HUB_SIGNIN"] or "auto").split(",")}
+    if not methods <= {"auto", "entra", "link"} or ("auto" in methods and len(methods) > 1):
+        problems.append(f"HUB_SIGNIN must be auto, entra, link or entra,link, "
+                        f"got {settings['HUB_SIGNIN']!r}")
+    for name in ("HUB_SESSION_LIFETIME", "HUB_SIGNIN_LINK_LIFETIME"):
+        try:
+            parse_duration(settings[name] or "")
+        except ValueError as exc:
+            problems.append(f"{name}: {exc}")
     return problems
 
 

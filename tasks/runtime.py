@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import datetime
 
 from hub.context import Hub
 from hub.settings import load_settings
@@ -18,6 +19,7 @@ def get_hub() -> Hub:
         if _hub is None:
             _hub = Hub(load_settings())
             _hub.enqueue = enqueue_jobs
+            _hub.enqueue_at = enqueue_jobs_at
         return _hub
 
 
@@ -27,11 +29,26 @@ def set_hub(hub: Hub) -> None:
     with _lock:
         _hub = hub
         hub.enqueue = enqueue_jobs
+        hub.enqueue_at = enqueue_jobs_at
+
+
+def _tasks() -> dict:
+    """Every task by name; importing the task modules registers them (the web process too)."""
+    import tasks.main  # noqa: F401
+    from tasks import registry
+
+    return registry.TASKS
 
 
 def enqueue_jobs(jobs: list[tuple[str, int]]) -> None:
     """Enqueue tasks by name with an id argument (after a commit)."""
-    from tasks import registry
-
+    named = _tasks()
     for name, ident in jobs:
-        registry.TASKS[name](ident)
+        named[name](ident)
+
+
+def enqueue_jobs_at(jobs: list[tuple[str, int, datetime]]) -> None:
+    """Schedule tasks by name with an id argument to run at an aware `eta` (after a commit)."""
+    named = _tasks()
+    for name, ident, eta in jobs:
+        named[name].schedule(args=(ident,), eta=eta)

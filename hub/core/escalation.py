@@ -1,0 +1,153 @@
+"""Escalation plans as pure data: who is paged at which step, frozen per incident.
+
+A plan is computed once at declaration from the policy and stored as JSON on the incident,
+so that later policy edits do not change an incident already running. A severity change
+re-plans only the steps still ahead (see `steps_ahead`).
+
+`unless: acknowledged` is decided per target (see `still_needed`): a `role:R#N` target is
+skipped once role R is acknowledged on the incident; a `person:` or `audience:` target is
+skipped once the Major Incident Manager acknowledged (the incident is mobilised).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from hub.policy_model import CHANNELS, EscalationStep, Policy
+
+MIM = "major_incident_manager"
+# A major severity with no escalation in the policy still pages its responders at once.
+DEFAULT_STEPS = (
+    EscalationStep(after=timedelta(0), notify=(f"role:{MIM}", "role:tech_lead"), via=CHANNELS),
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One addressee of a step: a person (maybe via a role) or an audience."""
+
+    person: str | None
+    role: str | None = None
+    position: int = 1  # N of role:NAME#N; 1 for persons and audiences
+    audience: str | None = None
+
+    def to_json(self) -> dict:
+        """The target as a JSON object."""
+        return {
+            "person": self.person,
+            "role": self.role,
+            "position": self.position,
+            "audience": self.audience,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> Target:
+        """The target from `to_json` output."""
+        return cls(
+            person=data.get("person"),
+            role=data.get("role"),
+            position=int(data.get("position") or 1),
+            audience=data.get("audience"),
+        )
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    """One step of the plan: at `due_at`, page `targets` by `via`, `unless` acknowledged."""
+
+    index: int
+    due_at: datetime
+    targets: tuple[Target, ...]
+    via: tuple[str, ...]
+    unless: str | None = None
+
+    def to_json(self) -> dict:
+        """The step as a JSON object (times in ISO 8601)."""
+        return {
+            "index": self.index,
+            "due_at": self.due_at.isoformat(),
+            "targets": [t.to_json() for t in self.targets],
+            "via": list(self.via),
+            "unless": self.unless,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> PlannedStep:
+        """The step from `to_json` output."""
+        return cls(
+            index=int(data["index"]),
+            due_at=datetime.fromisoformat(data["due_at"]),
+            targets=tuple(Target.from_json(t) for t in data.get("targets", ())),
+            via=tuple(data.get("via") or ()),
+            unless=data.get("unless"),
+        )
+
+
+def roster(policy: Policy, role: str, services: Iterable[str]) -> tuple[str, ...]:
+    """People on duty for a role in escalation order; tech leads come from the first service."""
+    if role == "tech_lead":
+        for key in services or ():
+            service = policy.services.get(key)
+            if service and service.tech_lead:
+                return service.tech_lead
+    return policy.roles.get(role, ())
+
+
+def resolve_target(policy: Policy, spec: str, services: Iterable[str]) -> Target | None:
+    """`role:NAME`, `role:NAME#N`, `person:KEY` or `audience:KEY` → a Target (None if vacant)."""
+    kind, _, name = spec.partition(":")
+    if kind == "role":
+        role, _, nth = name.partition("#")
+        position = int(nth) if nth else 1
+        people = roster(policy, role, services)
+        if position < 1 or len(people) < position:
+            return None
+        return Target(person=people[position - 1], role=role, position=position)
+    if kind == "person":
+        return Target(person=name) if name in policy.people else None
+    if kind == "audience":
+        return Target(person=None, audience=name) if name in policy.audiences else None
+    raise ValueError(f"unknown escalation target {spec!r}")
+
+
+def plan_escalation(
+    policy: Policy, severity: str, services: Iterable[str], declared_at: datetime
+) -> list[PlannedStep]:
+    """Every step of the severity's escalation, with its targets resolved from the rosters."""
+    services = tuple(services or ())
+    steps = []
+    for index, step in enumerate(policy.escalation.get(severity) or DEFAULT_STEPS):
+        targets: list[Target] = []
+        for spec in step.notify:
+            target = resolve_target(policy, spec, services)
+            if target is not None and not _same_addressee(target, targets):
+                targets.append(target)
+        steps.append(
+            PlannedStep(
+                index=index,
+                due_at=declared_at + step.after,
+                targets=tuple(targets),
+                via=tuple(step.via),
+                unless=step.unless,
+            )
+        )
+    return steps
+
+
+def _same_addressee(target: Target, seen: list[Target]) -> bool:
+    return any(t.person == target.person and t.audience == target.audience for t in seen)
+
+
+def steps_ahead(steps: Iterable[PlannedStep], now: datetime) -> list[PlannedStep]:
+    """The steps not yet due: what a re-plan after a severity change keeps."""
+    return [s for s in steps if s.due_at > now]
+
+
+def still_needed(step: PlannedStep, acknowledged_roles: Iterable[str]) -> tuple[Target, ...]:
+    """The targets of a step that must still be paged, given the roles acknowledged so far."""
+    if step.unless != "acknowledged":
+        return step.targets
+    acked = set(acknowledged_roles)
+    return tuple(t for t in step.targets if (t.role not in acked if t.role else MIM not in acked))

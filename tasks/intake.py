@@ -1,0 +1,17 @@
+"""The email intake task: process one stored inbound message (a wake-up; the row is the truth)."""
+
+from __future__ import annotations
+
+from hub.db import utcnow
+from hub.intake_email.pipeline import process
+from tasks import registry
+from tasks.queue import huey
+from tasks.runtime import get_hub
+
+
+@registry.register("process_inbound")
+@huey.task(name="process_inbound")
+def process_inbound(inbound_id: int) -> str | None:
+    """Run the pipeline on a stored message (a no-op if it was processed already)."""
+    result = process(get_hub(), inbound_id, utcnow())
+    return result.outcome if result else None

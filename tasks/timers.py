@@ -1,0 +1,63 @@
+"""The timer task: claim a due timer and perform its action, in one transaction."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy.exc import DBAPIError
+
+from hub import timer_actions
+from hub import timers as store
+from hub.context import Hub, queue_job_at
+from hub.db import utcnow
+from hub.models import Timer
+from tasks import registry
+from tasks.queue import huey
+from tasks.runtime import get_hub
+
+log = logging.getLogger("hub.worker")
+
+EARLY = timedelta(seconds=5)  # a wake-up this early (clock skew) is re-armed, not dropped
+
+
+def fire_timer_now(hub: Hub, timer_id: int, now: datetime) -> str:
+    """Fire the timer if it is pending and due: "fired", "cancelled", "skipped" or "failed"."""
+    try:
+        return _fire(hub, timer_id, now)
+    except DBAPIError:
+        raise  # the database failed us: the timer is still pending and the next tick retries
+    except Exception as exc:  # a bug or a policy that no longer fits: do not retry forever
+        log.exception("timer %s: its action failed; parking it as failed", timer_id)
+        with hub.transaction() as session:
+            store.fail(session, timer_id, f"{type(exc).__name__}: {exc}", now)
+        return "failed"
+
+
+def _fire(hub: Hub, timer_id: int, now: datetime) -> str:
+    with hub.transaction() as session:
+        timer = store.claim(session, timer_id, now)
+        if timer is None:
+            _rearm_if_early(session, timer_id, now)
+            return "skipped"
+        outcome = timer_actions.fire(session, hub.policy, timer, now)
+        log.info(
+            "timer %s %s (%.3f s after due)",
+            timer.key,
+            outcome,
+            (now - timer.due_at).total_seconds(),
+        )
+        return outcome
+
+
+def _rearm_if_early(session, timer_id: int, now: datetime) -> None:
+    timer = session.get(Timer, timer_id)
+    if timer is not None and timer.state == "pending" and now < timer.due_at <= now + EARLY:
+        queue_job_at(session, "fire_timer", timer_id, timer.due_at)
+
+
+@registry.register("fire_timer")
+@huey.task(name="fire_timer")
+def fire_timer(timer_id: int) -> str:
+    """Wake-up for one timer (enqueued with an ETA at its due time, or by the tick)."""
+    return fire_timer_now(get_hub(), timer_id, utcnow())

@@ -1,0 +1,364 @@
+"""The outbox: idempotency, atomic claims, retries with backoff, stuck rows, failures."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+
+import pytest
+from workflow_kit import (
+    T0,
+    declare,
+    make_wired,
+    minutes,
+    notes,
+)
+
+from hub import notify as n
+from hub import outbox
+from hub.channels.base import PermanentError, Sent, TransientError
+from hub.incidents import get_incident
+from hub.models import Notification
+
+
+@pytest.fixture
+def wired(hub, monkeypatch, example_policy):
+    """The test hub with Teams webhooks in its policy and stub renderers."""
+    return make_wired(hub, monkeypatch, example_policy)
+
+
+class Recording:
+    """A stub transport: records payloads, answers from a script (Sent by default)."""
+
+    def __init__(self, *answers):
+        self.answers, self.sent = list(answers), []
+
+    def send(self, payload):
+        self.sent.append(payload)
+        answer = self.answers.pop(0) if self.answers else None
+        if isinstance(answer, Exception):
+            raise answer
+        return Sent(f"msg-{len(self.sent)}", "202 Accepted")
+
+
+@pytest.fixture
+def transports():
+    """Recording transports for every channel, forgotten afterwards."""
+    from tasks import delivery
+
+    made = {c: Recording() for c in ("email", "teams", "bot")}
+    for channel, transport in made.items():
+        delivery.use_transport(channel, transport)
+    yield made
+    for channel in made:
+        delivery.use_transport(channel, None)
+
+
+def _notify(hub, incident_id, event="test-event", people=("anna",), now=T0):
+    with hub.transaction() as session:
+        incident = get_incident(session, incident_id)
+        ctx = n.incident_context(incident, hub.policy, hub.settings, now)
+        rows = n.notify(
+            session,
+            hub.settings,
+            hub.policy,
+            incident,
+            "page",
+            event,
+            n.person_recipients(hub.policy, people, ("email", "teams")),
+            ctx,
+            now,
+        )
+        return [r.id for r in rows]
+
+
+def _row(hub, row_id) -> Notification:
+    with hub.db.session(write=False) as session:
+        return session.get(Notification, row_id)
+
+
+def test_same_event_twice_writes_one_row(wired, caplog):
+    iid = declare(wired)
+    first = _notify(wired, iid)
+    assert len(first) == 2
+    wired.enqueued.clear()
+    with caplog.at_level(logging.INFO, logger="hub.notify"):
+        assert _notify(wired, iid) == []
+    assert "duplicate" in caplog.text
+    assert wired.enqueued == []
+    keys = [r.key for r in notes(wired, iid) if r.key.startswith("test-event|")]
+    assert sorted(keys) == [
+        "test-event|anna.schmidt@northwind.example|email",
+        "test-event|anna|teams",
+    ]
+
+
+def test_rows_are_enqueued_after_commit(wired):
+    iid = declare(wired)
+    wired.enqueued.clear()
+    ids = _notify(wired, iid, event="other")
+    assert wired.enqueued == [("deliver", i) for i in ids]
+
+
+def test_webhook_keys_hide_the_url(wired):
+    iid = declare(wired)
+    hooks = notes(wired, iid, channel="teams", template="incident-declared")
+    assert len(hooks) == 4
+    assert all("sig=" not in r.key and "|hook:" in r.key for r in hooks)
+    assert all(r.payload["url"].startswith("https://hooks.example.test/") for r in hooks)
+
+
+def test_template_error_writes_a_failed_row(wired, monkeypatch):
+    def broken(*args, **kwargs):
+        raise ValueError("no such variable 'sla.label'")
+
+    monkeypatch.setattr(n, "render_email", broken)
+    iid = declare(wired)
+    failed = notes(wired, iid, status="failed")
+    assert failed and all(r.channel == "email" for r in failed)
+    assert "template error" in failed[0].last_error and "sla.label" in failed[0].last_error
+    assert not [j for j in wired.enqueued if j[1] in {r.id for r in failed}]
+
+
+def test_claim_race_one_winner(wired):
+    iid = declare(wired)
+    row_id = notes(wired, iid)[0].id
+    barrier, wins = threading.Barrier(2), []
+
+    def worker():
+        barrier.wait()
+        with wired.db.session() as session:
+            wins.append(outbox.claim(session, row_id, T0))
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(wins) == [False, True]
+    row = _row(wired, row_id)
+    assert (row.status, row.attempts, row.claimed_until) == ("sending", 1, T0 + outbox.LEASE)
+
+
+def test_expired_claim_returns_to_pending(wired):
+    iid = declare(wired)
+    row_id = notes(wired, iid)[0].id
+    with wired.db.session() as session:
+        assert outbox.claim(session, row_id, T0)
+    with wired.db.session() as session:
+        assert not outbox.claim(session, row_id, T0 + minutes(1))  # still someone else's
+        assert row_id not in outbox.due_rows(session, T0 + minutes(1))
+    later = T0 + outbox.LEASE + timedelta(seconds=1)
+    with wired.db.session() as session:
+        assert row_id in outbox.due_rows(session, later)
+    row = _row(wired, row_id)
+    assert (row.status, row.claimed_until, row.attempts) == ("pending", None, 1)
+    with wired.db.session() as session:
+        assert outbox.claim(session, row_id, later)
+
+
+class Bound:
+    """A fake random source that always picks the low or the high end."""
+
+    def __init__(self, high: bool):
+        self.high = high
+
+    def uniform(self, a, b):
+        return b if self.high else a
+
+
+@pytest.mark.parametrize(
+    ("attempts", "low", "high"),
+    [
+        (1, 7.5, 15),
+        (2, 15, 30),
+        (3, 30, 60),
+        (5, 120, 240),
+        (7, 480, 960),
+        (8, 900, 1800),
+        (20, 900, 1800),
+    ],
+)
+def test_backoff_is_exponential_with_jitter_and_capped(attempts, low, high):
+    assert outbox.retry_delay(attempts, None, Bound(False)) == low
+    assert outbox.retry_delay(attempts, None, Bound(True)) == high
+
+
+@pytest.mark.parametrize(
+    ("attempts", "retry_after", "low", "high"),
+    [
+        (1, 120, 120, 132),  # Retry-After beyond the backoff: honoured, spread by ≤ 10 %
+        (1, 2, 7.5, 15),  # shorter than the backoff: the backoff wins (no tight loop)
+        (6, 60, 240, 480),
+    ],
+)
+def test_backoff_honours_retry_after(attempts, retry_after, low, high):
+    assert outbox.retry_delay(attempts, retry_after, Bound(False)) == pytest.approx(low)
+    assert outbox.retry_delay(attempts, retry_after, Bound(True)) == pytest.approx(high)
+
+
+def test_transient_error_retries_later_and_schedules_a_wakeup(wired, transports):
+    from tasks.delivery import deliver_now
+
+    iid = declare(wired)
+    row = notes(wired, iid, channel="email")[0]
+    transports["email"].answers = [TransientError("429 throttled", retry_after=300)]
+    wired.enqueued_at.clear()
+    assert deliver_now(wired, row.id, T0) == "retry"
+    row = _row(wired, row.id)
+    assert row.status == "pending" and row.last_error == "429 throttled"
+    assert T0 + timedelta(seconds=300) <= row.next_attempt_at <= T0 + timedelta(seconds=330)
+    assert wired.enqueued_at == [("deliver", row.id, row.next_attempt_at)]
+    assert deliver_now(wired, row.id, T0 + minutes(1)) == "skipped"  # not due yet
+    assert deliver_now(wired, row.id, row.next_attempt_at) == "sent"
+    row = _row(wired, row.id)
+    assert (row.status, row.attempts, row.provider_id) == ("sent", 2, "msg-2")
+    assert deliver_now(wired, row.id, row.next_attempt_at or T0 + minutes(60)) == "skipped"
+
+
+def test_gives_up_after_max_attempts(wired, transports):
+    from tasks.delivery import deliver_now
+
+    iid = declare(wired)
+    row = notes(wired, iid, channel="email")[0]
+    transports["email"].answers = [TransientError("503")] * outbox.MAX_ATTEMPTS
+    at = T0
+    for _ in range(outbox.MAX_ATTEMPTS - 1):
+        assert deliver_now(wired, row.id, at) == "retry"
+        at = _row(wired, row.id).next_attempt_at
+    assert deliver_now(wired, row.id, at) == "failed"
+    row = _row(wired, row.id)
+    assert row.status == "failed" and row.last_error.startswith("gave up after 10 attempts")
+
+
+def test_permanent_error_is_visible_in_the_api(wired, transports, make_token):
+    from hub import create_app
+    from tasks.delivery import deliver_now
+
+    app = create_app({"TESTING": True}, hub=wired)
+    client = app.test_client()
+    with wired.db.session() as session:
+        from hub.auth import create_token
+
+        token = create_token(session, wired.policy, "anna", "test")
+    auth = {"Authorization": f"Bearer {token}"}
+    ref = client.post(
+        "/api/v1/incidents",
+        headers=auth,
+        json={"title": "Payroll down", "services": ["payroll"], "impact": "outage"},
+    ).get_json()["id"]
+    transports["email"].answers = [PermanentError("550 5.1.1 mailbox unknown")]
+    row = notes(wired, int(ref.split("-")[1]), channel="email")[0]
+    assert deliver_now(wired, row.id) == "failed"
+    doc = client.get(f"/api/v1/incidents/{ref}", headers=auth).get_json()
+    failed = [x for x in doc["notifications"] if x["status"] == "failed"]
+    assert failed == [
+        {
+            "channel": "email",
+            "recipient": row.recipient,
+            "template": "page",
+            "status": "failed",
+            "attempts": 1,
+            "sent_at": None,
+            "last_error": "550 5.1.1 mailbox unknown",
+        }
+    ]
+
+
+def test_throttled_endpoint_defers_instead_of_blocking(wired, transports, monkeypatch):
+    from tasks import delivery
+
+    class Busy:
+        def delay_for(self, key):
+            return 3.0
+
+    monkeypatch.setattr(delivery, "throttle_for", lambda s, c, p: (Busy(), "k", False))
+    iid = declare(wired)
+    row = notes(wired, iid, channel="teams")[0]
+    wired.enqueued_at.clear()
+    assert delivery.deliver_now(wired, row.id, T0) == "deferred"
+    row = _row(wired, row.id)
+    assert (row.status, row.attempts, row.next_attempt_at) == (
+        "pending",
+        0,
+        T0 + timedelta(seconds=3),
+    )
+    assert wired.enqueued_at == [("deliver", row.id, row.next_attempt_at)]
+    assert transports["teams"].sent == []
+
+
+def test_webhook_pages_mention_the_person_and_bot_chats_are_used(wired, transports):
+    from hub.models import ConversationRef
+    from tasks.delivery import deliver_now
+
+    with wired.db.session() as session:
+        session.add(
+            ConversationRef(
+                key="elif",
+                service_url="https://smba.example.test/emea/",
+                conversation_id="a:1-elif-chat",
+            )
+        )
+    iid = declare(wired)
+    pages = {r.recipient: r for r in notes(wired, iid, template="page") if r.channel != "email"}
+    assert pages["anna"].channel == "teams"
+    assert pages["anna"].payload["url"].startswith("https://hooks.example.test/oncall")
+    assert pages["anna"].payload["envelope"]["mention"] == {
+        "name": "Anna Schmidt",
+        "id": "anna.schmidt@northwind.example",
+    }
+    assert pages["elif"].channel == "bot"
+    assert pages["elif"].payload["conversation_id"] == "a:1-elif-chat"
+    assert pages["elif"].payload["activity"]["mention"] is None
+    for row in pages.values():
+        assert deliver_now(wired, row.id, T0) == "sent"
+    assert len(transports["bot"].sent) == 1 and len(transports["teams"].sent) == 2
+
+
+def test_tick_requeues_due_and_stuck_rows(wired):
+    from hub.ticker import tick
+
+    iid = declare(wired)
+    rows = notes(wired, iid)
+    with wired.db.session() as session:
+        assert outbox.claim(session, rows[0].id, T0)  # a worker took it and died
+    wired.enqueued.clear()
+    counts = tick(wired, T0)
+    assert counts["notifications"] == len(rows) - 1
+    counts = tick(wired, T0 + outbox.LEASE + timedelta(seconds=1))
+    assert counts["notifications"] == len(rows)
+    assert ("deliver", rows[0].id) in wired.enqueued
+
+
+@pytest.mark.parametrize(("mode", "teams_pages"), [("auto", 3), ("sink", 3), ("webhook", 0)])
+def test_pages_without_webhook_go_to_the_sink_in_development(hub, monkeypatch, mode, teams_pages):
+    from workflow_kit import use_stub_renderers
+
+    from hub.context import Hub
+    from hub.settings import load_settings
+
+    use_stub_renderers(monkeypatch)
+    settings = load_settings(overrides={**hub.settings.values, "HUB_TEAMS_TRANSPORT": mode})
+    plain = Hub(settings, policy=hub.policy, db=hub.db)  # the example policy: no webhooks
+    iid = declare(plain)
+    pages = notes(plain, iid, template="page", channel="teams")
+    assert len(pages) == teams_pages
+    assert all(r.payload["url"] is None and r.payload["envelope"]["mention"] for r in pages)
+    assert len(notes(plain, iid, template="page", channel="email")) == 3
+
+
+def test_a_key_written_concurrently_is_skipped_not_fatal(wired, monkeypatch):
+    iid = declare(wired)
+    _notify(wired, iid, event="race", people=("anna",))
+    real, calls = n._existing, []
+
+    def blind_once(session, keys):  # the other transaction committed after our check
+        calls.append(keys)
+        return set() if len(calls) == 1 else real(session, keys)
+
+    monkeypatch.setattr(n, "_existing", blind_once)
+    ids = _notify(wired, iid, event="race", people=("anna", "ben"))
+    assert len(ids) == 2  # ben's two rows; anna's were there already
+    rows = [r for r in notes(wired, iid) if r.key.startswith("race|")]
+    assert len(rows) == 4 and len({r.key for r in rows}) == 4

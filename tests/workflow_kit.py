@@ -1,0 +1,127 @@
+"""Shared helpers for the workflow, timer and outbox tests: a wired policy, stub renderers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from hub import incidents as ops
+from hub.core.classify import Report
+from hub.models import Incident, Notification, Timer
+from hub.policy import load_policy
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+HOOKS = {
+    "TEAMS_EXEC_WEBHOOK": "https://hooks.example.test/exec?sig=exec-secret",
+    "TEAMS_IT_WEBHOOK": "https://hooks.example.test/it?sig=it-secret",
+    "TEAMS_SERVICEDESK_WEBHOOK": "https://hooks.example.test/sd?sig=sd-secret",
+    "TEAMS_ONCALL_WEBHOOK": "https://hooks.example.test/oncall?sig=oncall-secret",
+}
+
+
+def minutes(n: float) -> timedelta:
+    return timedelta(minutes=n)
+
+
+def stub_email(template, context, *, to, settings, incident_id, key):
+    """What the stub mail renderer stores: enough to assert on, JSON only."""
+    return {
+        "to": to,
+        "template": template,
+        "incident": context["incident"]["id"],
+        "recipient": context["recipient"],
+        "page": context["page"],
+        "sla": context["sla"],
+        "update": context["update"],
+        "next": context["next_update_at_local"],
+    }
+
+
+def stub_teams(template, context):
+    """What the stub card renderer stores."""
+    return {
+        "type": "message",
+        "template": template,
+        "mention": context["mention"],
+        "page": context["page"],
+        "sla": context["sla"],
+        "update": context["update"],
+        "next": context["next_update_at_local"],
+    }
+
+
+def use_stub_renderers(monkeypatch) -> None:
+    """Render with the stubs above (the real templates are tested by their owners)."""
+    import hub.notify
+
+    monkeypatch.setattr(hub.notify, "render_email", stub_email)
+    monkeypatch.setattr(hub.notify, "render_teams", stub_teams)
+
+
+def make_wired(hub, monkeypatch, example_policy):
+    """The test hub with the example policy plus Teams webhooks, recording every wake-up."""
+    from hub.context import Hub
+
+    use_stub_renderers(monkeypatch)
+    policy = load_policy(example_policy.source, env=HOOKS)
+    wired_hub = Hub(hub.settings, policy=policy, db=hub.db)
+    wired_hub.enqueued, wired_hub.enqueued_at = [], []
+    wired_hub.enqueue = wired_hub.enqueued.extend
+    wired_hub.enqueue_at = wired_hub.enqueued_at.extend
+    return wired_hub
+
+
+def declare(hub, now=T0, services=("payroll",), title="Payroll is down", impact="outage") -> int:
+    """A major incident through the incident operations, at `now`; returns its id."""
+    report = Report(
+        title=title, services=tuple(services), impact=impact, source="api", reporter="ivan"
+    )
+    with hub.transaction() as session:
+        incident, _ = ops.create_incident(session, hub.policy, report, actor="ivan", now=now)
+        assert incident.major
+        return incident.id
+
+
+def act(hub, incident_id: int, op, *args, now, **kwargs):
+    """Run an incident operation (ops.acknowledge, ops.post_update…) at `now`."""
+    with hub.transaction() as session:
+        incident = ops.get_incident(session, incident_id, lock=True)
+        return op(session, hub.policy, incident, *args, now=now, **kwargs)
+
+
+def fire_due(hub, now) -> dict[str, str]:
+    """What a worker does at `now`: fire every due timer; returns {key: outcome}."""
+    from hub import timers
+    from tasks.timers import fire_timer_now
+
+    with hub.db.session() as session:
+        due = [(i, session.get(Timer, i).key) for i in timers.due_ids(session, now, 1000)]
+    return {key: fire_timer_now(hub, ident, now) for ident, key in due}
+
+
+def notes(hub, incident_id: int, **where) -> list[Notification]:
+    """The incident's outbox rows, optionally filtered by column values."""
+    with hub.db.session(write=False) as session:
+        rows = session.scalars(
+            select(Notification)
+            .where(Notification.incident_id == incident_id)
+            .order_by(Notification.id)
+        ).all()
+    return [r for r in rows if all(getattr(r, k) == v for k, v in where.items())]
+
+
+def pending_timers(hub, incident_id: int) -> dict[str, Timer]:
+    """The incident's pending timers by key."""
+    with hub.db.session(write=False) as session:
+        rows = session.scalars(
+            select(Timer).where(Timer.incident_id == incident_id, Timer.state == "pending")
+        ).all()
+    return {t.key: t for t in rows}
+
+
+def timeline(hub, incident_id: int, kind: str | None = None) -> list:
+    """The incident's timeline entries (of a kind)."""
+    with hub.db.session(write=False) as session:
+        incident = session.get(Incident, incident_id)
+        return [e for e in incident.timeline if kind is None or e.kind == kind]
