@@ -1,0 +1,1 @@
+"""Teams intake: the outgoing webhook and bot endpoints, chat commands, the Teams app package."""

@@ -1,0 +1,76 @@
+"""What every Teams command handler gets and returns, and the role checks they share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from hub import incidents as ops
+from hub.errors import Forbidden
+from hub.models import Incident
+from hub.notify import role_label
+from hub.policy_model import Person, Policy
+from hub.teams_intake.commands import Command
+from hub.teams_intake.people import Sender
+from hub.teams_intake.replies import Reply
+
+MIM, LEAD = "major_incident_manager", "tech_lead"
+
+
+@dataclass
+class Ctx:
+    """Everything a command needs."""
+
+    session: Session
+    policy: Policy
+    base_url: str
+    sender: Sender
+    person: Person | None
+    channel: str  # teams | bot
+    conversation: str | None  # ConversationRef key of the conversation
+    entities: list = field(default_factory=list)
+    now: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The reply and what happened (for the inbound row)."""
+
+    reply: Reply
+    outcome: str  # what happened, for the inbound row: created, acknowledged, refused, …
+    incident_id: int | None = None
+
+
+def who(ctx: Ctx, doing: str) -> Person:
+    """The sender as a policy person, or a refusal saying why not."""
+    if ctx.person is None:
+        raise Forbidden(
+            f"I can't match your Teams account ({ctx.sender.name}) to a person of "
+            f"the incident policy, so you cannot {doing}. Ask an admin to add your "
+            "Entra object id or UPN to the policy."
+        )
+    return ctx.person
+
+
+def holds(incident: Incident, person: Person, roles: tuple[str, ...]) -> bool:
+    """Whether the person currently holds one of the roles."""
+    return any(r.person == person.key and r.role in roles for r in ops.active_roles(incident))
+
+
+def holders(ctx: Ctx, incident: Incident, roles: tuple[str, ...]) -> str:
+    """`Major Incident Manager Anna Schmidt, …` for the refusal texts."""
+    names = [
+        f"{role_label(r.role)} {ctx.policy.people[r.person].name}"
+        if r.person in ctx.policy.people
+        else r.person
+        for r in ops.active_roles(incident)
+        if r.role in roles
+    ]
+    return ", ".join(names) or "nobody yet"
+
+
+def incident_of(ctx: Ctx, cmd: Command) -> Incident:
+    """The command's incident, locked for the change."""
+    return ops.get_incident(ctx.session, cmd.ref, lock=True)

@@ -1,0 +1,318 @@
+"""The Teams command parser (pure), the reply cards, and the Teams app package."""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import zipfile
+import zlib
+
+import pytest
+
+from hub.teams.cards import card_problems
+from hub.teams_intake.commands import MAX_TEXT, USAGE, clean, parse, parse_ref, parse_role
+
+SEVERITIES = ("SEV1", "SEV2", "SEV3", "SEV4")
+SERVICES = ("payroll", "adp", "vpn", "remote access", "email", "mail", "track and trace")
+
+
+def p(text: str):
+    return parse(text, bot_names=["MIHub"], severities=SEVERITIES, services=SERVICES)
+
+
+@pytest.mark.parametrize(
+    "text, name, fields",
+    [
+        ("<at>MIHub</at> help", "help", {}),
+        ("<at>MIHub</at>", "help", {}),
+        ("?", "help", {}),
+        ("<at>MIHub</at>&nbsp;ACK inc-42", "ack", {"ref": "INC-42"}),
+        ("Acknowledge #7", "ack", {"ref": "INC-7"}),
+        ("ack 42", "ack", {"ref": "INC-42"}),
+        ("<at>MIHub</at> STATUS", "status", {"ref": None}),
+        ("status INC-3", "status", {"ref": "INC-3"}),
+        (
+            "<at>MIHub</at> update INC-4 Fix deployed,\nmonitoring",
+            "update",
+            {"ref": "INC-4", "text": "Fix deployed,\nmonitoring"},
+        ),
+        (
+            "resolve INC-4 rolled back the change",
+            "resolve",
+            {"ref": "INC-4", "text": "rolled back the change"},
+        ),
+        ("subscribe inc-9", "subscribe", {"ref": "INC-9"}),
+        ("follow INC-9", "subscribe", {"ref": "INC-9"}),
+        (
+            "report the VPN drops every 5 minutes",
+            "report",
+            {"text": "the VPN drops every 5 minutes"},
+        ),
+        ("printer 3 is jammed", "report", {"text": "printer 3 is jammed"}),
+        (
+            "<at>MIHub</at> VPN is down for everyone in Hamburg",
+            "report",
+            {"text": "VPN is down for everyone in Hamburg"},
+        ),
+        (
+            "declare Payroll is down sev1 service payroll users 300",
+            "declare",
+            {"text": "Payroll is down", "severity": "SEV1", "services": ("payroll",), "users": 300},
+        ),
+        (
+            "DECLARE Payroll is down SEV2",
+            "declare",
+            {"text": "Payroll is down", "severity": "SEV2"},
+        ),
+        (
+            "declare Email service down service email",
+            "declare",
+            {"text": "Email service down", "services": ("email",)},
+        ),
+        (
+            'declare VPN gone services "remote access", vpn users 1,200',
+            "declare",
+            {"text": "VPN gone", "services": ("remote access", "vpn"), "users": 1200},
+        ),
+        (
+            "declare parcels lost service track and trace",
+            "declare",
+            {"text": "parcels lost", "services": ("track and trace",)},
+        ),
+        (
+            "declare Printer broken service printers",
+            "declare",
+            {"text": "Printer broken service printers", "services": ()},
+        ),
+        (
+            "assign INC-3 tech lead <at>Ben Okafor</at>",
+            "assign",
+            {
+                "ref": "INC-3",
+                "role": "tech_lead",
+                "person": "Ben Okafor",
+                "mentions": ("Ben Okafor",),
+            },
+        ),
+        (
+            "assign INC-3 comms @chloe",
+            "assign",
+            {"ref": "INC-3", "role": "communications_owner", "person": "chloe"},
+        ),
+        (
+            "assign INC-3 major_incident_manager ben.okafor@northwind.example",
+            "assign",
+            {
+                "ref": "INC-3",
+                "role": "major_incident_manager",
+                "person": "ben.okafor@northwind.example",
+            },
+        ),
+        (
+            "assign INC-3 Major Incident Manager Ben",
+            "assign",
+            {"role": "major_incident_manager", "person": "Ben"},
+        ),
+    ],
+)
+def test_commands(text, name, fields):
+    cmd = p(text)
+    assert cmd.name == name, cmd
+    assert cmd.error is None, cmd.error
+    for key, value in fields.items():
+        assert getattr(cmd, key) == value, (key, cmd)
+
+
+@pytest.mark.parametrize(
+    "text, name, error",
+    [
+        ("ack", "ack", "Usage: ack INC-42"),
+        ("ack please", "ack", "Usage: ack INC-42"),
+        ("update INC-4", "update", "Usage: update INC-42"),
+        ("resolve INC-4", "resolve", "Usage: resolve"),
+        ("assign INC-4", "assign", "Say which role"),
+        ("assign INC-4 boss ben", "assign", "'boss' is not a role"),
+        ("assign INC-4 tech lead", "assign", "Say who"),
+        ("declare sev1", "declare", "needs a title"),
+        ("declare Payroll down sev9", "declare", "Unknown severity SEV9"),
+        ("report", "report", "Usage: report"),
+        ("status tomorrow", "status", "'tomorrow' is not an incident id"),
+    ],
+)
+def test_usage_errors(text, name, error):
+    cmd = p(text)
+    assert cmd.name == name
+    assert cmd.error and error in cmd.error, cmd.error
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["hi", "thanks", "Hello", "escalate INC-4", "/ack INC-4", "frobnicate", "close INC-2 now"],
+)
+def test_unknown_commands_are_not_reports(text):
+    assert p(text).name == "unknown"
+
+
+def test_mentions_html_and_entities():
+    text, mentions = clean(
+        "<at>MIHub</at> <p>assign INC-1 <b>tl</b> <at>Ben&nbsp;Okafor</at></p>"
+        "<div>&lt;script&gt;x&lt;/script&gt; &amp; more</div>",
+        ["MIHub"],
+    )
+    assert text == "assign INC-1 tl @Ben Okafor\n\n<script>x</script> & more"
+    assert mentions == ("Ben Okafor",)
+
+
+def test_bot_mentioned_later_is_removed_too():
+    cmd = p("ack INC-5 <at>MIHub</at>")
+    assert cmd.name == "ack" and cmd.ref == "INC-5" and cmd.mentions == ()
+
+
+def test_hostile_text_survives_literally():
+    hostile = '"}]}, {"type": "Action.Submit"} **bold** [x](javascript:alert(1)) <at>Evil</at>'
+    cmd = p("report " + hostile)
+    assert cmd.name == "report"
+    assert '"}]}, {"type": "Action.Submit"}' in cmd.text and "javascript:" in cmd.text
+
+
+def test_huge_text_is_refused_not_cut():
+    cmd = p("report " + "x" * (MAX_TEXT + 1))
+    assert cmd.name == "unknown" and "characters long" in cmd.error
+
+
+def test_refs_and_roles():
+    assert parse_ref("INC-0042") == "INC-42"
+    assert parse_ref("inc42,") == "INC-42"
+    assert parse_ref("INC-") is None and parse_ref("INC-1x") is None
+    assert parse_role(["Tech-Lead", "ben"]) == ("tech_lead", 1)
+    assert parse_role(["problem", "manager", "dave"]) == ("problem_manager", 2)
+    assert parse_role(["nobody"]) == (None, 0)
+
+
+def test_every_command_is_documented_with_a_usage():
+    assert list(USAGE)[0] == "help"
+    for name, (usage, what) in USAGE.items():
+        assert usage.startswith(name) and what
+
+
+# -- reply cards -------------------------------------------------------------------------------
+
+
+def test_help_card_is_valid_and_escapes_the_note():
+    from hub.teams_intake.replies import help_reply
+
+    reply = help_reply("https://hub.example.com", note="I don't know '<at>x</at> [a](b)'")
+    assert card_problems(reply.card) == []
+    note = reply.card["body"][1]["text"]
+    assert "\\<at\\>" in note and "\\[a\\]\\(b\\)" in note
+    actions = reply.card["actions"]
+    assert {a["type"] for a in actions} == {"Action.OpenUrl"}
+    envelope = reply.activity()
+    assert envelope["attachments"][0]["contentType"] == "application/vnd.microsoft.card.adaptive"
+
+
+def test_text_reply_becomes_a_card_for_webhooks():
+    from hub.teams_intake.replies import Reply
+
+    reply = Reply("plain **text**")
+    assert reply.activity() == {"type": "message", "text": "plain **text**"}
+    assert card_problems(reply.as_card()) == []
+
+
+# -- the app package ---------------------------------------------------------------------------
+
+
+def _png_size(data: bytes) -> tuple[int, int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, chunks, idat = 8, [], b""
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
+        (crc,) = struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])
+        assert crc == zlib.crc32(kind + body) & 0xFFFFFFFF, kind
+        chunks.append(kind)
+        idat += body if kind == b"IDAT" else b""
+        pos += 12 + length
+    assert chunks[0] == b"IHDR" and chunks[-1] == b"IEND"
+    width, height, depth, color = struct.unpack(">IIBB", data[16:26])
+    raw = zlib.decompress(idat)
+    assert len(raw) == height * (1 + width * 4)
+    return width, height, color
+
+
+def _settings(**values):
+    from hub.settings import load_settings
+
+    return load_settings(
+        env={},
+        overrides={
+            "HUB_BASE_URL": "https://hub.example.com",
+            "HUB_BOT_APP_ID": "6f0b1c2e-0000-4000-8000-00000000abcd",
+            **values,
+        },
+    )
+
+
+def test_app_package_zip_manifest_and_icons():
+    from hub.teams_intake.app_package import build_package
+
+    data = build_package(_settings(), version="1.2.3")
+    assert data == build_package(_settings(), version="1.2.3")  # deterministic
+    archive = zipfile.ZipFile(io.BytesIO(data))
+    assert sorted(archive.namelist()) == ["color.png", "manifest.json", "outline.png"]
+    manifest = json.loads(archive.read("manifest.json"))
+    assert manifest["version"] == "1.2.3" and manifest["manifestVersion"] == "1.17"
+    bot = manifest["bots"][0]
+    assert bot["botId"] == "6f0b1c2e-0000-4000-8000-00000000abcd"
+    titles = [c["title"] for c in bot["commandLists"][0]["commands"]]
+    assert titles == list(USAGE)
+    assert all(len(c["description"]) <= 128 for c in bot["commandLists"][0]["commands"])
+    assert manifest["validDomains"] == ["hub.example.com"]
+    assert manifest["developer"]["websiteUrl"].startswith("https://")
+    assert len(manifest["name"]["short"]) <= 30 and len(manifest["description"]["short"]) <= 80
+    assert _png_size(archive.read("color.png")) == (192, 192, 6)
+    assert _png_size(archive.read("outline.png")) == (32, 32, 6)
+
+
+def test_outline_icon_is_white_on_transparent():
+    from hub.teams_intake.app_package import outline_icon
+
+    data = outline_icon()
+    idat = data[data.index(b"IDAT") + 4 : data.index(b"IEND") - 8]
+    raw = zlib.decompress(idat)
+    pixels = {
+        raw[row * 129 + 1 + i * 4 : row * 129 + 5 + i * 4] for row in range(32) for i in range(32)
+    }
+    assert pixels == {b"\xff\xff\xff\xff", b"\x00\x00\x00\x00"}
+
+
+@pytest.mark.parametrize(
+    "values, problem",
+    [
+        ({"HUB_BOT_APP_ID": None}, "HUB_BOT_APP_ID"),
+        ({"HUB_BOT_APP_ID": "not-a-guid"}, "HUB_BOT_APP_ID"),
+        ({"HUB_BASE_URL": "http://127.0.0.1:8080"}, "https"),
+    ],
+)
+def test_app_package_refuses_bad_settings(values, problem):
+    from hub.teams_intake.app_package import PackageError, build_package
+
+    with pytest.raises(PackageError, match=problem):
+        build_package(_settings(**values))
+
+
+def test_cli_writes_the_package(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from hub.cli import main
+
+    monkeypatch.setenv("HUB_BOT_APP_ID", "6f0b1c2e-0000-4000-8000-00000000abcd")
+    monkeypatch.setenv("HUB_BASE_URL", "https://hub.example.com")
+    out = tmp_path / "app.zip"
+    result = CliRunner().invoke(main, ["teams", "app-package", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert zipfile.ZipFile(out).read("manifest.json")
+    monkeypatch.delenv("HUB_BOT_APP_ID")
+    result = CliRunner().invoke(main, ["teams", "app-package", "-o", str(out)])
+    assert result.exit_code != 0 and "HUB_BOT_APP_ID" in result.output
