@@ -27,6 +27,7 @@ from email.parser import BytesParser
 from urllib.parse import unquote
 
 from hub.fakes.base import FakeServer, Request, Response, Route, run_until_interrupted
+from hub.fakes.oidc import OidcMixin
 from hub.identity import FAKE_LOGIN_HOST
 
 
@@ -51,8 +52,11 @@ def graph_error(status: int, code: str, message: str) -> Response:
     return Response(status, {"error": {"code": code, "message": message}})
 
 
-class FakeMicrosoft(FakeServer):
-    """Identity platform + Graph sendMail on 127.0.0.1; records requests, injects faults."""
+class FakeMicrosoft(OidcMixin, FakeServer):
+    """Identity platform + Graph sendMail on 127.0.0.1; records requests, injects faults.
+
+    Also user sign-in (authorize page, auth-code grant with PKCE, JWKS): see hub.fakes.oidc.
+    """
 
     def __init__(
         self,
@@ -61,13 +65,17 @@ class FakeMicrosoft(FakeServer):
         tenant: str = "fake-tenant",
         clients: dict[str, str] | None = None,
         token_lifetime: int = 3600,
+        users: dict[str, dict] | None = None,
     ):
         self.tenant = tenant
         self.clients = dict(clients or {"fake-client": "fake-secret"})
         self.token_lifetime = token_lifetime
         self.tokens: dict[str, tuple[str, str, float]] = {}  # token -> (client, scope, expiry)
         self.sent: list[dict] = []  # {"mailbox", "format", "json" | "mime", "message"}
+        self.inbox: dict[str, dict[str, bytes]] = {}  # mailbox -> message id -> raw MIME
+        self.inbox_log: dict[str, list[str]] = {}  # mailbox -> ids in change order (delta)
         self._lock = threading.Lock()
+        self.setup_oidc(users)
         super().__init__(port)
 
     def routes(self) -> list[Route]:
@@ -75,7 +83,11 @@ class FakeMicrosoft(FakeServer):
             ("GET", r"/(?P<tenant>[^/]+)/v2\.0/\.well-known/openid-configuration", self.discovery),
             ("POST", r"/(?P<tenant>[^/]+)/oauth2/v2\.0/token", self.token),
             ("POST", r"/v1\.0/users/(?P<mailbox>[^/]+)/sendMail", self.send_mail),
-        ]
+            ("GET", r"/v1\.0/users/(?P<mailbox>[^/]+)/mailFolders/inbox/messages/delta",
+             self.inbox_delta),
+            ("GET", r"/v1\.0/users/(?P<mailbox>[^/]+)/messages/(?P<ident>[^/]+)/\$value",
+             self.message_value),
+        ] + self.oidc_routes()
 
     def error_response(self, request: Request, status: int, message: str) -> Response:
         if "/oauth2/" in request.path or "/.well-known/" in request.path:
@@ -133,7 +145,7 @@ class FakeMicrosoft(FakeServer):
             client_id, secret = unquote(user.replace("+", " ")), unquote(password.replace("+", " "))
         if tenant != self.tenant:
             return aad_error(400, "invalid_request", f"AADSTS90002: Tenant '{tenant}' not found.")
-        if form.get("grant_type") != "client_credentials":
+        if form.get("grant_type") not in ("client_credentials", "authorization_code"):
             return aad_error(
                 400,
                 "unsupported_grant_type",
@@ -154,6 +166,8 @@ class FakeMicrosoft(FakeServer):
                 "provided. Ensure the secret being sent in the request is the "
                 "client secret value, not the client secret ID.",
             )
+        if form.get("grant_type") == "authorization_code":
+            return self.auth_code_grant(form, client_id, tenant)
         scope = form.get("scope", "")
         if not any(s.endswith("/.default") for s in scope.split()):
             return aad_error(
@@ -214,6 +228,62 @@ class FakeMicrosoft(FakeServer):
         with self._lock:
             self.sent.append(record)
         return Response(202, b"", {"request-id": secrets.token_hex(16)})
+
+
+# -- the intake mailbox: delta query on the inbox, raw MIME by `$value` --------------------
+def deliver_to_inbox(fake: FakeMicrosoft, mailbox: str, raw: bytes) -> str:
+    """Put a message in a mailbox's inbox (it shows in the next delta page); returns its id."""
+    with fake._lock:
+        ident = "AAMk" + secrets.token_hex(12)
+        fake.inbox.setdefault(mailbox.lower(), {})[ident] = raw
+        fake.inbox_log.setdefault(mailbox.lower(), []).append(ident)
+        return ident
+
+
+def touch_in_inbox(fake: FakeMicrosoft, mailbox: str, ident: str) -> None:
+    """The message changed (say, was read): it comes round again in the delta."""
+    with fake._lock:
+        fake.inbox_log[mailbox.lower()].append(ident)
+
+
+def _inbox_delta(fake: FakeMicrosoft, request: Request, mailbox: str) -> Response:
+    if not fake._authorised(request):
+        return graph_error(401, "InvalidAuthenticationToken", "Access token is not valid.")
+    box = unquote(mailbox).lower()
+    prefer = re.search(r"odata\.maxpagesize=(\d+)", request.headers.get("prefer", ""))
+    size = int(prefer.group(1)) if prefer else 10
+    start = int(request.query.get("$skiptoken") or request.query.get("$deltatoken") or 0)
+    with fake._lock:
+        log = list(fake.inbox_log.get(box, []))
+        messages = dict(fake.inbox.get(box, {}))
+    page = log[start:start + size]
+    value = []
+    for ident in page:
+        mid = re.search(rb"(?im)^message-id:\s*(<[^>\r\n]+>)", messages[ident])
+        value.append({"id": ident, **({"internetMessageId": mid.group(1).decode()} if mid else {})})
+    base = f"{fake.url}/v1.0/users/{mailbox}/mailFolders/inbox/messages/delta"
+    doc = {"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Collection(message)",
+           "value": value}
+    if start + size < len(log):
+        doc["@odata.nextLink"] = f"{base}?$skiptoken={start + size}"
+    else:
+        doc["@odata.deltaLink"] = f"{base}?$deltatoken={len(log)}"
+    return Response(200, doc)
+
+
+def _message_value(fake: FakeMicrosoft, request: Request, mailbox: str, ident: str) -> Response:
+    if not fake._authorised(request):
+        return graph_error(401, "InvalidAuthenticationToken", "Access token is not valid.")
+    raw = fake.inbox.get(unquote(mailbox).lower(), {}).get(unquote(ident))
+    if raw is None:
+        return graph_error(404, "ErrorItemNotFound", "The specified object was not found.")
+    return Response(200, raw, {"Content-Type": "text/plain"})
+
+
+FakeMicrosoft.inbox_delta = _inbox_delta
+FakeMicrosoft.message_value = _message_value
+FakeMicrosoft.deliver_to_inbox = deliver_to_inbox
+FakeMicrosoft.touch_in_inbox = touch_in_inbox
 
 
 def _json_problem(request: Request) -> str | None:

@@ -1,0 +1,343 @@
+"""Email intake over SMTP: accepted/s and processed/s, against a bare aiosmtpd writing to disk.
+
+    .venv/bin/python bench/email_intake_bench.py [--messages 10000] [--clients 8]
+
+In one run, on the embedded default (SQLite + SqliteHuey) in a temporary data directory:
+1. the ceiling: `python -m hub.fakes.smtp_sink` (aiosmtpd writing each message as a file);
+2. the hub: `mihub smtpd` and `mihub worker`, as separate processes, fed the same messages.
+The mix is realistic: new reports (storms of the same service correlate), replies to
+incidents, exact resends (duplicates), out-of-office and list mail, bounces, outsiders, HTML
+and attachments. After sending it waits until every stored message is processed and checks
+that none was lost and that the threading and deduplication counts are what the mix implies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import smtplib
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from email.message import EmailMessage
+from email.policy import SMTP
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from hub.mail.ids import root_message_id  # noqa: E402
+
+DOMAIN = "northwind.example"
+INTAKE = f"incidents@{DOMAIN}"
+SECRET = "bench-secret"
+SERVICES = ["payroll", "SAP", "Outlook", "VPN", "scanners", "portal", "SSO", "website"]
+SEED_INCIDENTS = 40  # reports without a service: each opens its own incident (replies go there)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _msg(i: int, sender: str, subject: str, body: str, **headers) -> EmailMessage:
+    msg = EmailMessage(policy=SMTP)
+    msg["From"] = sender
+    msg["To"] = INTAKE
+    msg["Subject"] = subject
+    msg["Date"] = "Tue, 03 Mar 2026 09:00:00 +0000"
+    msg["Message-ID"] = f"<bench-{i}@mail.{DOMAIN}>"
+    for name, value in headers.items():
+        msg[name.replace("_", "-")] = value
+    msg.set_content(body)
+    return msg
+
+
+def seed(count: int) -> list[bytes]:
+    """Reports naming no service: one incident each, created before the mix arrives."""
+    return [
+        _msg(
+            -1 - i, f"seed{i}@{DOMAIN}", f"Laptop {i} will not boot", "It shows a black screen."
+        ).as_bytes()
+        for i in range(count)
+    ]
+
+
+def mix(total: int, rng: random.Random) -> tuple[list[bytes], dict[str, int]]:
+    """`total` messages and how many of each kind they hold."""
+    out: list[bytes] = []
+    kinds = {"report": 0, "reply": 0, "duplicate": 0, "automatic": 0, "bounce": 0, "outsider": 0}
+    weights = [
+        ("report", 30),
+        ("reply", 35),
+        ("duplicate", 10),
+        ("automatic", 12),
+        ("bounce", 5),
+        ("outsider", 8),
+    ]
+    names, cum = [k for k, _ in weights], [w for _, w in weights]
+    for i in range(total):
+        kind = rng.choices(names, cum)[0] if out else "report"
+        user = f"user{rng.randrange(3000)}@{DOMAIN}"
+        if kind == "duplicate":
+            out.append(rng.choice(out))
+        elif kind == "report":
+            service = rng.choice(SERVICES)
+            msg = _msg(
+                i,
+                user,
+                f"{service} is slow",
+                f"{service} has been slow for me since this morning, timing out.",
+            )
+            if rng.random() < 0.2:
+                msg.add_alternative(f"<p><b>{service}</b> is slow.</p>", subtype="html")
+            if rng.random() < 0.1:
+                msg.add_attachment(
+                    rng.randbytes(20_000),
+                    maintype="image",
+                    subtype="png",
+                    filename="screenshot.png",
+                )
+            out.append(msg.as_bytes())
+        elif kind == "reply":
+            n = rng.randrange(1, SEED_INCIDENTS + 1)
+            root = root_message_id(SECRET, n, DOMAIN)
+            out.append(
+                _msg(
+                    i,
+                    user,
+                    f"RE: [INC-{n}] Laptop will not boot",
+                    "Same here.\n\n"
+                    f"On Tue, Hub wrote:\n> ## Reply above this line to add to INC-{n} ##"
+                    "\n> old text\n",
+                    In_Reply_To=root,
+                    References=root,
+                ).as_bytes()
+            )
+        elif kind == "automatic":
+            headers = rng.choice(
+                [
+                    {"Auto_Submitted": "auto-replied"},
+                    {"Precedence": "bulk", "List_Id": f"news <news.{DOMAIN}>"},
+                ]
+            )
+            out.append(_msg(i, user, "Automatic reply", "I am away.", **headers).as_bytes())
+        elif kind == "bounce":
+            out.append(
+                _msg(
+                    i,
+                    f"MAILER-DAEMON@mx.{DOMAIN}",
+                    "Undelivered Mail",
+                    "5.1.1 user unknown",
+                    X_Failed_Recipients=f"gone{i}@{DOMAIN}",
+                ).as_bytes()
+            )
+        else:
+            out.append(_msg(i, f"someone{i}@outside.example", "Buy now", "Offer.").as_bytes())
+        kinds[kind] += 1
+    return out, kinds
+
+
+def send_all(port: int, messages: list[bytes], clients: int) -> tuple[float, int, list[str]]:
+    """Send from `clients` threads over kept-open connections; (seconds, accepted, errors)."""
+    accepted, errors, lock = [0], [], threading.Lock()
+    chunks = [messages[i::clients] for i in range(clients)]
+    gate = threading.Barrier(clients + 1)
+
+    def client(chunk):
+        conn = smtplib.SMTP("127.0.0.1", port, timeout=60)
+        gate.wait()
+        ok = 0
+        for data in chunk:
+            for _attempt in range(5):
+                try:
+                    conn.sendmail(f"sender@{DOMAIN}", [INTAKE], data)
+                    ok += 1
+                    break
+                except smtplib.SMTPResponseException as exc:
+                    with lock:
+                        errors.append(f"{exc.smtp_code}")
+                    time.sleep(0.2)
+        conn.quit()
+        with lock:
+            accepted[0] += ok
+
+    threads = [threading.Thread(target=client, args=(c,)) for c in chunks]
+    for t in threads:
+        t.start()
+    gate.wait()
+    t0 = time.perf_counter()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - t0, accepted[0], errors
+
+
+def wait_port(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"process exited: {proc.args}")
+        try:
+            socket.create_connection(("127.0.0.1", port), 1).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"port {port} never opened")
+
+
+def counts(db: Path) -> dict[str, int]:
+    with sqlite3.connect(db, timeout=30) as conn:
+        rows = conn.execute(
+            "SELECT status, outcome, count(*) FROM inbound_messages GROUP BY status, outcome"
+        ).fetchall()
+    out: dict[str, int] = {}
+    for status, outcome, n in rows:
+        out[f"{status}/{outcome}"] = n
+    return out
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=10_000)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=4)
+    args = parser.parse_args()
+    rng = random.Random(42)
+    messages, kinds = mix(args.messages, rng)
+    tmp = Path(tempfile.mkdtemp(prefix="mihub-mailbench-"))
+    print(
+        f"{len(messages)} messages ({sum(map(len, messages)) / 1e6:.1f} MB): {kinds}; "
+        f"{args.clients} clients; data in {tmp}"
+    )
+
+    # 1. the ceiling: a bare aiosmtpd writing each message to disk
+    port = free_port()
+    bare = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "hub.fakes.smtp_sink",
+            "--port",
+            str(port),
+            "--dir",
+            str(tmp / "bare"),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        wait_port(port, bare)
+        bare_s, bare_ok, bare_err = send_all(port, messages, args.clients)
+    finally:
+        stop(bare)
+    ceiling = bare_ok / bare_s
+    print(f"bare aiosmtpd → disk: {bare_ok} accepted in {bare_s:.1f} s = {ceiling:.0f}/s")
+
+    # 2. the hub: mihub smtpd + mihub worker
+    port, data = free_port(), tmp / "hub"
+    env = dict(
+        os.environ,
+        HUB_DATA_DIR=str(data),
+        HUB_SMTP_LISTEN=f"127.0.0.1:{port}",
+        HUB_POLICY=str(ROOT / "policy.yaml"),
+        HUB_SECRET_KEY=SECRET,
+        HUB_MAIL_FROM=f"Major Incident Hub <{INTAKE}>",
+        HUB_MAIL_TRANSPORT="sink",
+        HUB_LOG_LEVEL="WARNING",
+    )
+    env.pop("HUB_DATABASE_URL", None)
+    env.pop("HUB_QUEUE_URL", None)
+    subprocess.run(
+        [sys.executable, "-m", "hub.cli", "db", "upgrade"],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    smtpd = subprocess.Popen(
+        [sys.executable, "-m", "hub.cli", "smtpd"], env=env, cwd=ROOT, stderr=subprocess.DEVNULL
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "hub.cli", "worker", "--workers", str(args.workers)],
+        env=env,
+        cwd=ROOT,
+        stderr=subprocess.DEVNULL,
+    )
+    db = data / "hub.db"
+    try:
+        wait_port(port, smtpd)
+        send_all(port, seed(SEED_INCIDENTS), 1)  # the incidents replies refer to
+        while (
+            sum(v for k, v in counts(db).items() if not k.startswith("received")) < SEED_INCIDENTS
+        ):
+            time.sleep(0.2)
+        t0 = time.perf_counter()
+        hub_s, hub_ok, hub_err = send_all(port, messages, args.clients)
+        total = SEED_INCIDENTS + len(messages)
+        while True:
+            now = counts(db)
+            done = sum(v for k, v in now.items() if not k.startswith("received"))
+            if done >= total or time.perf_counter() - t0 > 1800:
+                break
+            time.sleep(0.5)
+        processed_s = time.perf_counter() - t0
+    finally:
+        stop(smtpd)
+        stop(worker)
+    final = counts(db)
+    stored = sum(final.values())
+    accepted = hub_ok / hub_s
+    print(
+        f"hub accepted: {hub_ok} in {hub_s:.1f} s = {accepted:.0f}/s "
+        f"({accepted / ceiling:.2f} of the ceiling); errors {len(hub_err)}"
+    )
+    print(f"hub processed: {done} in {processed_s:.1f} s = {len(messages) / processed_s:.0f}/s")
+    print(f"outcomes: {final}")
+    created = final.get("processed/created", 0)
+    threaded = final.get("processed/threaded", 0)
+    checks = {
+        "zero lost (stored == sent)": stored == total and hub_ok == len(messages),
+        "all processed": final.get("received/None", 0) == 0 and final.get("failed/None", 0) == 0,
+        "duplicates == resends": final.get("processed/duplicate", 0) == kinds["duplicate"],
+        "quarantined == outsiders": final.get("quarantined/quarantined", 0) == kinds["outsider"],
+        "ignored == automatic + bounces": final.get("processed/ignored", 0)
+        == kinds["automatic"] + kinds["bounce"],
+        "created + threaded == reports + replies + seed": created + threaded
+        == kinds["report"] + kinds["reply"] + SEED_INCIDENTS,
+    }
+    with sqlite3.connect(db) as conn:
+        incidents = conn.execute("SELECT count(*) FROM incidents").fetchone()[0]
+        comments = conn.execute("SELECT count(*) FROM timeline WHERE kind='comment'").fetchone()[0]
+    checks["every reply threaded as a comment"] = comments == kinds["reply"]
+    print(
+        f"incidents: {incidents} (seed {SEED_INCIDENTS}, storms correlated by service); "
+        f"comments: {comments}"
+    )
+    for name, ok in checks.items():
+        print(f"  {'ok  ' if ok else 'FAIL'} {name}")
+    print(
+        f"RESULT accepted_per_s={accepted:.0f} ceiling_per_s={ceiling:.0f} "
+        f"ratio={accepted / ceiling:.2f} processed_per_s={len(messages) / processed_s:.0f} "
+        f"lost={total - stored} checks={'pass' if all(checks.values()) else 'FAIL'}"
+    )
+    sys.exit(0 if all(checks.values()) else 1)
+
+
+if __name__ == "__main__":
+    main()

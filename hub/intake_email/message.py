@@ -1,0 +1,180 @@
+"""Reading an inbound message without tripping the parser: limits first, then safe header access.
+
+CPython's email parser has quadratic cases (long structured headers, deep nesting), so the raw
+bytes are measured before parsing (`check_limits`), and headers we only need as text are read
+raw (`raw_values`), never through the structured header parser.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from email import policy
+from email.headerregistry import HeaderRegistry
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.utils import getaddresses
+
+MAX_FIELD_BYTES = 16384  # one header field, unfolded
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+_BOUNDARY = re.compile(rb"""(?i)boundary\s*=\s*(?:"([^"\r\n]{1,200})"|([^\s;"]{1,200}))""")
+_MSGID = re.compile(r"<([^<>\s]{1,900})>")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What we accept: whole size, header block, MIME parts and nesting depth."""
+
+    max_bytes: int
+    max_header_bytes: int = 65536
+    max_parts: int = 100
+    max_depth: int = 10
+
+    @classmethod
+    def from_settings(cls, settings, max_bytes: int) -> Limits:
+        """The limits of this installation (the size comes from the policy)."""
+        return cls(
+            max_bytes,
+            int(settings["HUB_MAIL_MAX_HEADER_BYTES"] or 65536),
+            int(settings["HUB_MAIL_MAX_PARTS"] or 100),
+            int(settings["HUB_MAIL_MAX_DEPTH"] or 10),
+        )
+
+
+def header_block(raw: bytes, limit: int) -> bytes | None:
+    """The top header block, or None if it does not end within `limit` bytes."""
+    match = _HEADER_END.search(raw, 0, limit + 4)
+    if match:
+        return raw[: match.start()]
+    return raw if len(raw) <= limit else None
+
+
+def mime_shape(raw: bytes) -> tuple[int, int]:
+    """(parts, depth) from the boundary lines alone, in one linear pass."""
+    declared = {(m[1] or m[2]).strip() for m in _BOUNDARY.finditer(raw)}
+    if not declared:
+        return 1, 0
+    stack: list[bytes] = []
+    parts = depth = 0
+    for line in raw.split(b"\n"):
+        if not line.startswith(b"--"):
+            continue
+        token = line[2:].rstrip()
+        closing = token.endswith(b"--") and token[:-2] in declared
+        name = token[:-2] if closing else token
+        if name not in declared:
+            continue
+        if closing:
+            if name in stack:
+                del stack[stack.index(name) :]
+            continue
+        if name not in stack:
+            stack.append(name)
+            depth = max(depth, len(stack))
+        else:
+            del stack[stack.index(name) + 1 :]
+        parts += 1
+    return max(parts, 1), depth
+
+
+def check_limits(raw: bytes, limits: Limits) -> str | None:
+    """Why the message is refused before parsing, or None."""
+    if len(raw) > limits.max_bytes:
+        return f"{len(raw)} bytes, over the limit of {limits.max_bytes}"
+    block = header_block(raw, limits.max_header_bytes)
+    if block is None:
+        return f"header block over {limits.max_header_bytes} bytes"
+    field = 0
+    for line in block.split(b"\n"):
+        field = field + len(line) if line[:1] in (b" ", b"\t") else len(line)
+        if field > MAX_FIELD_BYTES:
+            return f"a header field is over {MAX_FIELD_BYTES} bytes"
+    parts, depth = mime_shape(raw)
+    if parts > limits.max_parts:
+        return f"{parts} MIME parts, over the limit of {limits.max_parts}"
+    if depth > limits.max_depth:
+        return f"MIME nesting {depth} deep, over the limit of {limits.max_depth}"
+    return None
+
+
+def parse(raw: bytes) -> EmailMessage:
+    """The message, parsed with the modern policy (call after `check_limits`)."""
+    return BytesParser(policy=policy.default).parsebytes(raw)
+
+
+def raw_values(msg: EmailMessage, name: str) -> list[str]:
+    """Every value of a header as text, unparsed (encoded words left as they are)."""
+    wanted = name.lower()
+    return [_as_text(v) for k, v in msg.raw_items() if k.lower() == wanted]
+
+
+def raw_value(msg: EmailMessage, name: str) -> str | None:
+    """The first value of a header, unparsed, whitespace unfolded; None if absent."""
+    values = raw_values(msg, name)
+    return " ".join(values[0].split()) if values else None
+
+
+def _as_text(value) -> str:
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return str(value)
+
+
+_REGISTRY = HeaderRegistry()
+
+
+def decoded(msg: EmailMessage, name: str, limit: int = 1000) -> str:
+    """An unstructured header (Subject) decoded, control characters removed, cut at `limit`."""
+    value = raw_value(msg, name)
+    if value is None:
+        return ""
+    try:
+        text = str(_REGISTRY("subject", value))
+    except Exception:  # hostile encoded words: keep the raw text
+        text = value
+    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return text[:limit]
+
+
+def sender_of(msg: EmailMessage) -> str | None:
+    """The one From address, lower-case, or None if there is not exactly one."""
+    values = raw_values(msg, "From")
+    if len(values) != 1 or len(values[0]) > 2000:
+        return None
+    found = [a for _n, a in getaddresses([" ".join(values[0].split())]) if "@" in a]
+    if len(found) != 1:
+        return None
+    address = found[0].strip().lower()
+    return address if re.fullmatch(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+", address) else None
+
+
+def addresses_in(msg: EmailMessage, *names: str) -> list[str]:
+    """Addresses in these headers, lower-case (raw text; display names ignored)."""
+    out: list[str] = []
+    for name in names:
+        for value in raw_values(msg, name):
+            out += [a.strip().lower() for _n, a in getaddresses([value]) if "@" in a]
+    return out
+
+
+def normalise_message_id(value: str | None) -> str | None:
+    """`<Local@Domain>` → `local@domain`: the first id in the value, or None."""
+    if not value:
+        return None
+    match = _MSGID.search(value)
+    text = match.group(1) if match else value.strip()
+    if "@" not in text or len(text) > 400 or any(c.isspace() for c in text):
+        return None
+    return text.lower()
+
+
+def message_ids(value: str | None) -> list[str]:
+    """Every `<id>` in In-Reply-To or References, normalised, in order."""
+    return [m.lower() for m in _MSGID.findall(value or "") if "@" in m]
+
+
+def dedupe_key(msg: EmailMessage | None, raw: bytes) -> str:
+    """`mid:<normalised Message-ID>`, else `sha256:<hash of the raw bytes>`."""
+    mid = normalise_message_id(raw_value(msg, "Message-ID")) if msg is not None else None
+    return f"mid:{mid}" if mid else "sha256:" + hashlib.sha256(raw).hexdigest()
