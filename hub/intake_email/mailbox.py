@@ -78,7 +78,11 @@ class ImapSource:
         )
         if self.scheme == "imap":
             client.starttls(context)
-        client.login(self.user, self._password)
+        try:
+            client.login(self.user, self._password)
+        except Exception:
+            client.shutdown()  # a refused login must not leak the socket
+            raise
         return client
 
     def poll(self, hub: Hub) -> int:
