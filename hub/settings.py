@@ -90,6 +90,14 @@ SETTINGS: tuple[Setting, ...] = (
             "https://login.botframework.com/v1/.well-known/openidconfiguration",
             "OpenID metadata of the Bot Framework token issuer (its signing keys); override "
             "for a local fake."),
+    Setting("HUB_TEAMS_WEBHOOK_RATE", "4",
+            "Most requests per second to one Teams Workflows webhook (Teams throttles above 4)."),
+    Setting("HUB_TEAMS_BOT_RATE", "4", "Most bot messages per second to one Teams conversation."),
+    Setting("HUB_GRAPH_SEND_PER_MINUTE", "30",
+            "Most Graph sendMail messages per minute per mailbox (Exchange's limit is 30)."),
+    Setting("HUB_DELIVERY_LEASE", "120",
+            "Seconds a worker owns a notification it is sending; a dead worker's rows return "
+            "to the queue after this."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
