@@ -1,0 +1,322 @@
+"""Issue 3 fault tests with real processes: a worker killed mid fan-out, the SMTP server down,
+a Teams 429 storm. Each runs on the embedded default and on PostgreSQL + Redis (`backend`).
+
+The duplicate count of the kill test is printed (run with `-s` to see it): the only window for
+a duplicate is documented in hub/outbox.py (provider accepted, row not yet marked sent).
+"""
+
+from __future__ import annotations
+
+import email
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from email import policy as email_policy
+
+import pytest
+import requests
+from sqlalchemy import create_engine, text
+
+from hub.demo import DEMO_POLICY
+from hub.fakes.smtp_sink import SmtpSink
+from hub.fakes.teams import FakeTeams
+from tests.conftest import ROOT, free_port
+
+pytestmark = pytest.mark.e2e
+
+WORKER_THREADS = 4
+FANOUT = 500
+EXEC_LIST = "[exec@northwind.example]"
+
+
+def make_policy(recipients: int = 1) -> str:
+    """The demo policy, webhooks from the environment, `recipients` executives by email."""
+    text_ = (
+        DEMO_POLICY.read_text()
+        .replace('"https://northwind.example/workflows/executives"', '"$env:TEST_EXEC_WEBHOOK"')
+        .replace('"https://northwind.example/workflows/oncall"', '"$env:TEST_ONCALL_WEBHOOK"')
+        # nothing else in the way while a fault is injected
+        .replace("after: 15s", "after: 10m")
+        .replace("first_update_within: 20s", "first_update_within: 10m")
+        .replace("update_every: 30s", "update_every: 10m")
+        .replace("ack_within: 40s", "ack_within: 10m")
+        .replace("resolve_within: 3m", "resolve_within: 30m")
+    )
+    if recipients > 1:
+        addresses = ", ".join(f"exec{i:04d}@northwind.example" for i in range(recipients))
+        assert EXEC_LIST in text_
+        text_ = text_.replace(EXEC_LIST, f"[{addresses}]")
+    return text_
+
+
+class Hub:
+    """`mihub web` / `mihub worker` as child processes over one database and queue."""
+
+    def __init__(self, tmp_path, backend, sink, teams, recipients=1):
+        policy = tmp_path / "policy.yaml"
+        policy.write_text(make_policy(recipients))
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.env = dict(
+            os.environ,
+            HUB_DATA_DIR=str(tmp_path / "var"),
+            HUB_HTTP=f"127.0.0.1:{self.port}",
+            HUB_SMTP_LISTEN=f"127.0.0.1:{free_port()}",
+            HUB_POLICY=str(policy),
+            HUB_DATABASE_URL=backend["database_url"],
+            HUB_QUEUE_URL=backend["queue_url"],
+            HUB_MAIL_TRANSPORT="smtp",
+            HUB_SMTP_URL=sink.url,
+            HUB_TEAMS_TRANSPORT="webhook",
+            HUB_LOG_LEVEL="WARNING",
+            TEST_EXEC_WEBHOOK=teams.webhook_url("executives"),
+            TEST_ONCALL_WEBHOOK=teams.webhook_url("oncall"),
+        )
+        self.database_url = backend["database_url"]
+        self.procs: list[subprocess.Popen] = []
+        self.tokens: dict[str, str] = {}
+
+    def start(self, part: str, *args: str) -> subprocess.Popen:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "hub.cli", part, *args],
+            env=self.env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.procs.append(proc)
+        return proc
+
+    def start_web(self) -> None:
+        self.start("web")
+        wait_for(self.healthy, 90, "the web server to start")
+        self.tokens = {p: token(self.env, p) for p in ("anna", "chloe")}
+
+    def healthy(self) -> bool:
+        try:
+            return requests.get(f"{self.base}/healthz", timeout=2).status_code == 200
+        except requests.ConnectionError:
+            return False
+
+    def declare(self, title: str = "Payroll is down") -> dict:
+        body = {"title": title, "services": ["payroll"], "impact": "outage", "correlate": False}
+        r = requests.post(
+            f"{self.base}/api/v1/incidents",
+            json=body,
+            timeout=60,
+            headers={"Authorization": f"Bearer {self.tokens['chloe']}"},
+        )
+        assert r.status_code == 201, r.text
+        doc = r.json()
+        assert doc["major"], doc
+        return doc
+
+    def incident(self, ref: str) -> dict:
+        r = requests.get(
+            f"{self.base}/api/v1/incidents/{ref}",
+            timeout=30,
+            headers={"Authorization": f"Bearer {self.tokens['anna']}"},
+        )
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def statuses(self, ref: str) -> Counter:
+        return Counter(n["status"] for n in self.incident(ref)["notifications"])
+
+    def sql(self, statement: str, **params):
+        engine = create_engine(self.database_url)
+        try:
+            with engine.begin() as conn:
+                result = conn.execute(text(statement), params)
+                return result.fetchall() if result.returns_rows else result.rowcount
+        finally:
+            engine.dispose()
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def token(env, person) -> str:
+    out = subprocess.run(
+        [sys.executable, "-m", "hub.cli", "token", "create", person],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.split()[-1]
+
+
+def wait_for(predicate, timeout, what, every=0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def received(sink) -> list[tuple[str, str, str]]:
+    """(recipient, Message-ID, template) of every message the sink accepted."""
+    out = []
+    for m in list(sink.messages):
+        msg = email.message_from_bytes(m.data, policy=email_policy.default)
+        for rcpt in m.rcpt_tos:
+            out.append((rcpt.lower(), msg["Message-ID"], msg["X-Mihub-Template"]))
+    return out
+
+
+@pytest.fixture
+def peers():
+    sink = SmtpSink().start()
+    teams = FakeTeams().start()
+    yield sink, teams
+    sink.stop()
+    teams.stop()
+
+
+def test_worker_killed_mid_fanout_delivers_everything(tmp_path, backend, peers):
+    sink, teams = peers
+    hub = Hub(tmp_path, backend, sink, teams, recipients=FANOUT)
+    try:
+        hub.start_web()
+        inc = hub.declare()  # only the web server runs: every row waits in the outbox
+        ref = inc["id"]
+        total = sum(hub.statuses(ref).values())
+        assert total >= FANOUT
+        worker = hub.start("worker", "--workers", str(WORKER_THREADS))
+        wait_for(lambda: len(sink.messages) >= 150, 60, "150 messages at the sink", every=0.02)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=10)
+        at_kill = len(sink.messages)
+        assert at_kill < FANOUT, "the fan-out finished before the kill; nothing was tested"
+        # Rows the dead worker had claimed keep their lease (2 min, hub/outbox.py LEASE); the
+        # HUB_DELIVERY_LEASE override in tasks/delivery.py is not a registered setting, so
+        # the environment cannot shorten it. Expire those claims as if the lease had run out.
+        in_flight = hub.sql("SELECT id FROM notifications WHERE status = 'sending'")
+        hub.sql(
+            "UPDATE notifications SET claimed_until = :past WHERE status = 'sending'",
+            past="2000-01-01 00:00:00",
+        )
+        hub.start("worker", "--workers", str(WORKER_THREADS))  # its start runs reconcile
+
+        def all_sent():
+            counts = hub.statuses(ref)
+            return counts.get("sent", 0) == sum(counts.values())
+
+        wait_for(all_sent, 90, "every notification to be sent", every=0.5)
+        assert hub.statuses(ref).get("sent") == total
+        wait_for(lambda: len(sink.messages) >= FANOUT, 10, "the sink to record everything")
+    finally:
+        hub.stop()
+    got = received(sink)
+    execs = {f"exec{i:04d}@northwind.example" for i in range(FANOUT)}
+    notices = [(r, mid) for r, mid, tpl in got if r in execs]
+    assert {r for r, _ in notices} == execs, "a recipient got nothing"
+    pairs = Counter(got)
+    duplicates = sum(n - 1 for n in pairs.values() if n > 1)
+    print(
+        f"\nkill -9 mid fan-out ({backend['name']}): {len(got)} messages received for "
+        f"{total} rows, killed at {at_kill}, {len(in_flight)} row(s) in flight at the kill, "
+        f"DUPLICATES={duplicates}"
+    )
+    assert duplicates <= WORKER_THREADS, f"{duplicates} duplicates (> {WORKER_THREADS})"
+
+
+def test_smtp_down_then_back_delivers_everything(tmp_path, backend, peers):
+    sink, teams = peers
+    hub = Hub(tmp_path, backend, sink, teams)
+    try:
+        hub.start_web()
+        hub.start("worker")
+        sink.stop()  # connection refused from now on
+        inc = hub.declare()
+        ref = inc["id"]
+
+        def emails():
+            return [n for n in hub.incident(ref)["notifications"] if n["channel"] == "email"]
+
+        # every email row tried and failed transiently: pending again with its error
+        wait_for(
+            lambda: emails() and all(n["attempts"] >= 1 and n["last_error"] for n in emails()),
+            30,
+            "the email rows to fail while the sink is down",
+        )
+        assert all(n["status"] == "pending" for n in emails()), emails()
+        time.sleep(3)
+        assert not sink.messages
+        sink.start()  # same port
+        # the first retry comes 7.5-15 s after the failure (hub/outbox.py BASE_DELAY=15 s)
+        wait_for(
+            lambda: all(n["status"] == "sent" for n in hub.incident(ref)["notifications"]),
+            45,
+            "every notification to be sent after the sink returned",
+            every=0.5,
+        )
+    finally:
+        hub.stop()
+    got = {r for r, _mid, _tpl in received(sink)}
+    for address in (
+        "anna@northwind.example",
+        "felix@northwind.example",
+        "exec@northwind.example",
+    ):
+        assert address in got, f"{address} got nothing"
+    assert len(received(sink)) == len(set(received(sink))), "a message was delivered twice"
+
+
+def test_teams_429_storm_honours_retry_after(tmp_path, backend, peers):
+    sink, teams = peers
+    hub = Hub(tmp_path, backend, sink, teams)
+    try:
+        hub.start_web()
+        hub.start("worker")
+        wait_for(lambda: _worker_ready(hub), 60, "the worker to start")
+        teams.fail_next("/webhook/oncall", 429, times=5, retry_after=2)
+        t0 = time.time()
+        inc = hub.declare()
+        ref = inc["id"]
+        wait_for(
+            lambda: all(n["status"] == "sent" for n in hub.incident(ref)["notifications"]),
+            80,
+            "every notification to be sent through the 429 storm",
+            every=0.5,
+        )
+    finally:
+        hub.stop()
+    requests_ = teams.recorder.requests("/webhook/oncall")  # injected faults included
+    judged = teams.deliveries("webhook", "oncall")  # what reached the fake's own logic
+    accepted = [d for d in judged if d.status == 202]
+    throttled_by_fake = sum(1 for d in judged if d.status == 429)
+    injected = len(requests_) - len(judged)
+    assert injected == 5, (len(requests_), Counter(d.status for d in judged))
+    assert accepted, "nothing got through"
+    first = min(r.at for r in requests_)
+    first_ok = min(d.at for d in accepted)
+    early = [r for r in requests_ if r.at < first + 2.0]
+    print(
+        f"\n429 storm ({backend['name']}): {len(requests_)} requests on the oncall webhook, "
+        f"{len(early)} within 2 s of the first, first 202 after {first_ok - first:.2f} s, "
+        f"{throttled_by_fake} 429(s) from the fake's own 4/s limit"
+    )
+    assert first_ok - first >= 2.0, "delivered before Retry-After ran out"
+    assert first_ok - t0 >= 2.0
+    assert len(early) <= 6, f"tight retry loop: {len(early)} requests within 2 s"
+
+
+def _worker_ready(hub) -> bool:
+    # the worker process is up once it has imported everything; a short grace period suffices
+    time.sleep(3)
+    return all(p.poll() is None for p in hub.procs)
