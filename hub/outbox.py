@@ -13,6 +13,7 @@ also be claimed again, so the lease is far longer than any transport's timeout.
 from __future__ import annotations
 
 import logging
+import os
 import random
 from datetime import datetime, timedelta
 
@@ -25,7 +26,8 @@ from hub.models import Notification
 log = logging.getLogger("hub.outbox")
 
 LEASE = timedelta(minutes=2)
-BASE_DELAY = 15.0  # seconds before the first retry (GoAlert's figure)
+# seconds before the first retry (GoAlert's figure); HUB_RETRY_BASE for tests and tuning
+BASE_DELAY = float(os.environ.get("HUB_RETRY_BASE") or 15.0)
 MAX_DELAY = 30 * 60.0  # backoff cap
 MAX_RETRY_AFTER = 24 * 3600.0  # a Retry-After beyond this is treated as a day
 MAX_ATTEMPTS = 10  # then the row fails (~2 h of trying with the defaults)
@@ -63,12 +65,13 @@ def mark_sent(row: Notification, sent: Sent, now: datetime) -> None:
 
 def retry_delay(attempts: int, retry_after: float | None = None, rng=random) -> float:
     """Seconds before the next try: exponential with jitter, never sooner than `retry_after`."""
-    backoff = min(MAX_DELAY, BASE_DELAY * 2 ** max(0, attempts - 1))
-    delay = rng.uniform(backoff / 2, backoff)
     if retry_after is not None:
-        # Honour the server, spread a little so that a burst of 429s does not return as one.
-        delay = max(delay, min(MAX_RETRY_AFTER, retry_after) * rng.uniform(1.0, 1.1))
-    return delay
+        # The server said when to come back: do that (a page must not wait for our own
+        # backoff after a 2 s throttle), spread a little so a burst of 429s does not return
+        # as one, and never sooner than a second so Retry-After: 0 cannot make a tight loop.
+        return max(1.0, min(MAX_RETRY_AFTER, retry_after)) * rng.uniform(1.0, 1.1)
+    backoff = min(MAX_DELAY, BASE_DELAY * 2 ** max(0, attempts - 1))
+    return rng.uniform(backoff / 2, backoff)
 
 
 def mark_retry(

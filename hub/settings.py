@@ -95,6 +95,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("HUB_TEAMS_BOT_RATE", "4", "Most bot messages per second to one Teams conversation."),
     Setting("HUB_GRAPH_SEND_PER_MINUTE", "30",
             "Most Graph sendMail messages per minute per mailbox (Exchange's limit is 30)."),
+    Setting("HUB_RETRY_BASE", "15",
+            "Seconds before the first retry of a failed delivery; doubles each attempt up to 30 "
+            "minutes (a provider's Retry-After wins)."),
     Setting("HUB_DELIVERY_LEASE", "120",
             "Seconds a worker owns a notification it is sending; a dead worker's rows return "
             "to the queue after this."),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import tempfile
 import threading
@@ -93,19 +94,47 @@ def backend(request, tmp_path):
     data_dir = tmp_path / "var"
     data_dir.mkdir()
     if request.param == "sqlite":
-        cfg = {"name": "sqlite", "database_url": f"sqlite:///{data_dir / 'hub.db'}",
-               "queue_url": f"sqlite:///{data_dir / 'queue.db'}", "data_dir": data_dir}
-    else:
-        if _SCALEOUT_MISSING:
-            if os.environ.get("HUB_TEST_SCALEOUT") == "required":
-                pytest.fail(f"scale-out part required but {_SCALEOUT_MISSING}")
-            pytest.skip(f"scale-out part: {_SCALEOUT_MISSING}")
+        # Migrating costs far more than a test; copy a database migrated once per run.
+        global _SQLITE_TEMPLATE
+        if _SQLITE_TEMPLATE is None:
+            _SQLITE_TEMPLATE = _TMP / "template.db"
+            upgrade(f"sqlite:///{_SQLITE_TEMPLATE}")
+        shutil.copyfile(_SQLITE_TEMPLATE, data_dir / "hub.db")
+        return {"name": "sqlite", "database_url": f"sqlite:///{data_dir / 'hub.db'}",
+                "queue_url": f"sqlite:///{data_dir / 'queue.db'}", "data_dir": data_dir}
+    if _SCALEOUT_MISSING:
+        if os.environ.get("HUB_TEST_SCALEOUT") == "required":
+            pytest.fail(f"scale-out part required but {_SCALEOUT_MISSING}")
+        pytest.skip(f"scale-out part: {_SCALEOUT_MISSING}")
+    global _PG_MIGRATED
+    if not _PG_MIGRATED:
         _reset_pg_schema()
-        name = f"mihub-test-{uuid.uuid4().hex[:8]}"
-        cfg = {"name": "postgres", "database_url": pg_schema_url(),
-               "queue_url": f"{REDIS_URL}?name={name}", "data_dir": data_dir}
-    upgrade(cfg["database_url"])
-    return cfg
+        upgrade(pg_schema_url())
+        _PG_MIGRATED = True
+    else:
+        _truncate_pg()
+    name = f"mihub-test-{uuid.uuid4().hex[:8]}"
+    return {"name": "postgres", "database_url": pg_schema_url(),
+            "queue_url": f"{REDIS_URL}?name={name}", "data_dir": data_dir}
+
+
+_SQLITE_TEMPLATE: Path | None = None
+_PG_MIGRATED = False
+
+
+def _truncate_pg(schema: str = SCHEMA) -> None:
+    """Empty every table of the run's schema (migrated once), resetting the id sequences."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(PG_URL)
+    with engine.begin() as conn:
+        tables = conn.execute(text(
+            "SELECT tablename FROM pg_tables WHERE schemaname = :s AND tablename <> "
+            "'alembic_version'"), {"s": schema}).scalars().all()
+        if tables:
+            names = ", ".join(f'"{schema}"."{t}"' for t in tables)
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    engine.dispose()
 
 
 @pytest.fixture

@@ -72,6 +72,7 @@ class Hub:
             HUB_SMTP_URL=sink.url,
             HUB_TEAMS_TRANSPORT="webhook",
             HUB_LOG_LEVEL="WARNING",
+            HUB_RETRY_BASE="2",  # the sink-down test must not wait for 15 s backoffs
             TEST_EXEC_WEBHOOK=teams.webhook_url("executives"),
             TEST_ONCALL_WEBHOOK=teams.webhook_url("oncall"),
         )

@@ -189,8 +189,9 @@ def test_backoff_is_exponential_with_jitter_and_capped(attempts, low, high):
     ("attempts", "retry_after", "low", "high"),
     [
         (1, 120, 120, 132),  # Retry-After beyond the backoff: honoured, spread by ≤ 10 %
-        (1, 2, 7.5, 15),  # shorter than the backoff: the backoff wins (no tight loop)
-        (6, 60, 240, 480),
+        (1, 2, 2, 2.2),  # shorter than the backoff: still the server's word (pages wait less)
+        (6, 60, 60, 66),
+        (1, 0, 1, 1.1),  # Retry-After: 0 cannot make a tight loop
     ],
 )
 def test_backoff_honours_retry_after(attempts, retry_after, low, high):
