@@ -10,7 +10,8 @@ endpoints, as msal insists on https; hub.identity.LoopbackSession brings them ba
 Tests: `fake = FakeMicrosoft(tenant="t1", clients={"c1": "secret"}).start()`, then
 `fake.token_requests`, `fake.sent`, `fake.fail_next("/v1.0/users", 429, retry_after=7)`,
 `fake.slow(2)`, `fake.revoke_tokens()`, `fake.stop()`. Shell:
-`python -m hub.fakes.microsoft --port 8901 --tenant T --client-id C --client-secret S`.
+`python -m hub.fakes.microsoft --port 8901 --tenant T --client-id C --client-secret S
+[--users-from policy.yaml]` (the policy's people become accounts for the console's sign-in).
 """
 
 from __future__ import annotations
@@ -313,9 +314,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tenant", default="fake-tenant")
     parser.add_argument("--client-id", default="fake-client")
     parser.add_argument("--client-secret", default="fake-secret")
+    parser.add_argument("--users-from", metavar="POLICY",
+                        help="offer the people of this policy file as accounts to sign in with")
     args = parser.parse_args(argv)
+    users = {}
+    if args.users_from:
+        from hub.policy import load_policy
+
+        users = {p.teams: {"oid": p.aad_object_id, "name": p.name}
+                 for p in load_policy(args.users_from).people.values() if p.teams}
     fake = FakeMicrosoft(
-        args.port, tenant=args.tenant, clients={args.client_id: args.client_secret}
+        args.port, tenant=args.tenant, clients={args.client_id: args.client_secret}, users=users
     ).start()
     print(
         f"fake Microsoft identity + Graph on {fake.url} (tenant {fake.tenant}); "

@@ -1,0 +1,1 @@
+"""The knowledge base publisher: review pages and index pages rendered to Markdown, built by MkDocs."""

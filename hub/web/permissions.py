@@ -1,0 +1,104 @@
+"""Who may do what in the console: anyone signed in views; acting follows roles and the roster.
+
+- role holders of the incident act within their role (table below);
+- people on duty in the policy's roster for a role act as if they held it on every incident
+  (the Major Incident Manager on duty may take over anything, including minor incidents);
+- administrators named in the policy (`admins:`) may do everything but acknowledge (which
+  only a role holder can do) and are the only ones who see the operations pages.
+"""
+
+from __future__ import annotations
+
+from hub.errors import Forbidden
+from hub.models import Incident
+from hub.policy_model import Policy
+
+MIM, TECH, COMMS, PM = (
+    "major_incident_manager",
+    "tech_lead",
+    "communications_owner",
+    "problem_manager",
+)
+
+# action -> roles that may do it (held on the incident, or on duty in the roster)
+ACTIONS: dict[str, tuple[str, ...]] = {
+    "acknowledge": (MIM, TECH, COMMS, PM),
+    "update": (MIM, COMMS, TECH),
+    "assign": (MIM,),
+    "classify": (MIM,),
+    "resolve": (MIM, TECH),
+    "review_edit": (PM, MIM),
+    "review_submit": (PM,),
+    "review_approve": (MIM,),
+    "review_reject": (MIM,),
+    "review_publish": (MIM,),
+}
+HELD_ONLY = {
+    "acknowledge",
+    "review_edit",
+    "review_submit",
+    "review_approve",
+    "review_reject",
+    "review_publish",
+}  # the roster does not count: the review belongs to its people
+LABELS = {
+    MIM: "Major Incident Manager",
+    TECH: "Technical Lead",
+    COMMS: "Communications Owner",
+    PM: "Problem Manager",
+}
+
+
+def is_admin(policy: Policy, person: str | None) -> bool:
+    """An administrator named in the policy."""
+    found = policy.people.get(person or "")
+    return bool(found and found.admin)
+
+
+def held_roles(incident: Incident, person: str | None) -> set[str]:
+    """Roles the person holds on the incident now."""
+    return {r.role for r in incident.roles if r.active and r.person == person}
+
+
+def on_duty(policy: Policy, person: str | None, role: str) -> bool:
+    """Whether the person is on the policy's roster for a role."""
+    return bool(person) and person in policy.roles.get(role, ())
+
+
+def can(policy: Policy, incident: Incident, person: str | None, action: str) -> bool:
+    """Whether the person may do `action` on the incident."""
+    if not person or person not in policy.people:
+        return False
+    roles = ACTIONS[action]
+    held = held_roles(incident, person)
+    if action == "acknowledge":
+        return bool(held)
+    if is_admin(policy, person):
+        return True
+    if held & set(roles):
+        return True
+    return action not in HELD_ONLY and any(on_duty(policy, person, r) for r in roles)
+
+
+def allowed(policy: Policy, incident: Incident, person: str | None) -> dict[str, bool]:
+    """Every action with a yes or no, for the templates to show or hide controls."""
+    return {action: can(policy, incident, person, action) for action in ACTIONS}
+
+
+def require(policy: Policy, incident: Incident, person: str | None, action: str) -> None:
+    """Forbidden, with who may, unless the person may do `action`."""
+    if can(policy, incident, person, action):
+        return
+    who = " or ".join(LABELS[r] for r in ACTIONS[action])
+    doing = action.replace("review_", "").replace("_", " ")
+    if action == "acknowledge":
+        raise Forbidden(f"only people holding a role in {incident.ref} acknowledge it")
+    raise Forbidden(
+        f"only the {who} of {incident.ref} (or on duty, or an administrator) may {doing} here"
+    )
+
+
+def require_admin(policy: Policy, person: str | None) -> None:
+    """Forbidden unless the person is an administrator (the operations pages)."""
+    if not is_admin(policy, person):
+        raise Forbidden("the operations pages are for the administrators named in the policy")

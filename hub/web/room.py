@@ -1,0 +1,160 @@
+"""The incident room: header, roles, timeline, chart, and the actions people take on it."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, request, url_for
+
+from hub import incidents as ops
+from hub.db import utcnow
+from hub.errors import Conflict, Invalid, NotFound
+from hub.policy_model import ROLE_NAMES
+from hub.web import permissions
+from hub.web.common import person_name, render, require_person, role_label, the_hub
+from hub.web.preview import update_preview
+from hub.web.room_data import FILTERS, load_room
+
+bp = Blueprint("room", __name__)
+MAX_TEXT = 20_000
+
+
+def _form(name: str, limit: int = MAX_TEXT) -> str:
+    value = (request.form.get(name) or "").replace("\r\n", "\n").strip()
+    if len(value) > limit:
+        raise Invalid(f"{name} is {len(value)} characters long; the most is {limit}")
+    return value
+
+
+def room_page(ref: str, *, draft: str = "", preview=None, status: int = 200):
+    """Render the room (optionally with an update draft and its preview)."""
+    hub, person, now = the_hub(), require_person(), utcnow()
+    shown = request.args.get("show", "all")
+    with hub.db.session(write=False) as session:
+        incident = ops.get_incident(session, ref)
+        ctx = load_room(session, incident, hub.policy, now, shown)
+        if shown in FILTERS and shown != "all":
+            ctx["items"] = [i for i in ctx["items"] if i.source == shown]
+        body = render(
+            "incident.html",
+            title=f"{incident.ref} {incident.title}",
+            now=now,
+            shown=shown,
+            filters=FILTERS,
+            can=permissions.allowed(hub.policy, incident, person),
+            held=permissions.held_roles(incident, person),
+            role_names=ROLE_NAMES,
+            draft=draft,
+            preview=preview,
+            **ctx,
+        )
+    return body, status
+
+
+@bp.get("/incidents/<ref>")
+def room(ref: str):
+    """The incident room."""
+    return room_page(ref)
+
+
+def _act(ref: str, action: str, run, done: str):
+    """Check the permission, run the operation in one transaction, say what happened."""
+    hub, person, now = the_hub(), require_person(), utcnow()
+    try:
+        with hub.transaction() as session:
+            incident = ops.get_incident(session, ref, lock=True)
+            permissions.require(hub.policy, incident, person, action)
+            message = run(session, hub.policy, incident, person, now) or done
+    except (Invalid, Conflict) as exc:
+        flash(exc.message, "error")
+    except NotFound:
+        raise
+    else:
+        flash(message, "success")
+    return redirect(url_for("room.room", ref=ref), code=303)
+
+
+@bp.post("/incidents/<ref>/acknowledge")
+def acknowledge(ref: str):
+    """Acknowledge the roles the person holds."""
+
+    def run(s, p, i, a, n):
+        acked = ops.acknowledge(s, p, i, actor=a, now=n)
+        if not acked:
+            return "You had already acknowledged."
+        return "Acknowledged as " + ", ".join(role_label(r) for r in acked) + "."
+
+    return _act(ref, "acknowledge", run, "Acknowledged.")
+
+
+@bp.post("/incidents/<ref>/updates")
+def post_update(ref: str):
+    """Post an update, or (the Preview button, without script) show what it would send."""
+    text = _form("text")
+    if request.form.get("action") == "preview":
+        return _preview_page(ref, text)
+    return _act(
+        ref,
+        "update",
+        lambda s, p, i, a, n: ops.post_update(s, p, i, text, actor=a, now=n) and None,
+        "Update posted.",
+    )
+
+
+def _preview_page(ref: str, text: str):
+    hub, person, now = the_hub(), require_person(), utcnow()
+    with hub.db.session(write=False) as session:
+        incident = ops.get_incident(session, ref)
+        preview = update_preview(hub.settings, hub.policy, incident, text, person, now)
+    return room_page(ref, draft=text, preview=preview)
+
+
+@bp.post("/incidents/<ref>/updates/preview")
+def preview_update(ref: str):
+    """The preview alone, for the page script."""
+    hub, person, now = the_hub(), require_person(), utcnow()
+    text = _form("text")
+    with hub.db.session(write=False) as session:
+        incident = ops.get_incident(session, ref)
+        preview = update_preview(hub.settings, hub.policy, incident, text, person, now)
+    return render("_partials/update_preview.html", preview=preview)
+
+
+@bp.post("/incidents/<ref>/roles")
+def assign_role(ref: str):
+    """Give a role to a person."""
+    role, who = _form("role", 60), _form("person", 120)
+    return _act(
+        ref,
+        "assign",
+        lambda s, p, i, a, n: (
+            ops.assign_role(s, p, i, role, who, actor=a, now=n)
+            and f"{role_label(role)}: {person_name(who)}."
+        ),
+        "Role assigned.",
+    )
+
+
+@bp.post("/incidents/<ref>/classify")
+def classify(ref: str):
+    """Re-classify with a reason."""
+    severity, reason = _form("severity", 40), _form("reason")
+    return _act(
+        ref,
+        "classify",
+        lambda s, p, i, a, n: (
+            ops.classify_again(s, p, i, severity, reason, actor=a, now=n)
+            and f"Re-classified as {severity}."
+        ),
+        "Re-classified.",
+    )
+
+
+@bp.post("/incidents/<ref>/resolve")
+def resolve(ref: str):
+    """Resolve with a summary."""
+    summary = _form("summary")
+    return _act(
+        ref,
+        "resolve",
+        lambda s, p, i, a, n: ops.resolve(s, p, i, summary, actor=a, now=n) and None,
+        "Resolved.",
+    )

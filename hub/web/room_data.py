@@ -1,0 +1,194 @@
+"""What the incident room shows: one merged timeline, the SLA deadlines and the chart."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hub.models import InboundMessage, Incident, Review
+from hub.policy_model import Policy
+from hub.web.board import deadlines
+from hub.web.chart import Deadline, timeline_svg
+
+FILTERS = {
+    "all": "Everything",
+    "events": "Events",
+    "messages": "Messages in",
+    "deliveries": "Deliveries out",
+}
+
+
+def shown_recipient(channel: str, recipient: str) -> str:
+    """Where a delivery went; a webhook URL without its query (the query is its secret)."""
+    return recipient.split("?", 1)[0] if "://" in recipient else recipient
+
+
+@dataclass
+class Item:
+    """One line of the room's timeline."""
+
+    at: datetime
+    source: str  # events | messages | deliveries
+    kind: str
+    actor: str | None
+    text: str
+    status: str | None = None
+    detail: str | None = None
+    children: list[Item] = field(default_factory=list)  # a group's deliveries
+
+
+def _decision(d) -> str:
+    if isinstance(d, dict):
+        reason = f" ({d['reason']})" if d.get("reason") else ""
+        return f"{d.get('step', '')}: {d.get('decision', '')}{reason}"
+    return str(d)
+
+
+def delivery_items(incident: Incident) -> list[Item]:
+    """One item per outgoing notification."""
+    return [
+        Item(
+            n.sent_at or n.created_at,
+            "deliveries",
+            n.template,
+            None,
+            f"{n.template} by {n.channel} to {shown_recipient(n.channel, n.recipient)}",
+            status=n.status,
+            detail=n.last_error,
+        )
+        for n in incident.notifications
+    ]
+
+
+def grouped_deliveries(incident: Incident) -> list[Item]:
+    """The notifications of one event (same key prefix) as one item with its deliveries."""
+    groups: dict[str, list] = {}
+    for n in incident.notifications:
+        groups.setdefault(n.key.split("|", 1)[0], []).append(n)
+    items = []
+    for rows in groups.values():
+        children = [
+            Item(
+                n.sent_at or n.created_at,
+                "deliveries",
+                n.template,
+                None,
+                f"{n.channel} to {shown_recipient(n.channel, n.recipient)}",
+                status=n.status,
+                detail=n.last_error,
+            )
+            for n in rows
+        ]
+        tally = Counter(n.status for n in rows)
+        worst = next((s for s in ("failed", "pending", "sending") if tally[s]), "sent")
+        summary = ", ".join(f"{count} {status}" for status, count in tally.most_common())
+        items.append(
+            Item(
+                min(n.created_at for n in rows),
+                "deliveries",
+                rows[0].template,
+                None,
+                f"{rows[0].template}: {len(rows)} deliveries ({summary})",
+                status=worst,
+                children=children,
+            )
+        )
+    return items
+
+
+def merged_timeline(
+    incident: Incident, inbound: list[InboundMessage], group: bool = True
+) -> list[Item]:
+    """Events, inbound email/Teams messages and outgoing notifications, oldest first."""
+    items = [Item(e.at, "events", e.kind, e.actor, e.text) for e in incident.timeline]
+    for m in inbound:
+        items.append(
+            Item(
+                m.received_at,
+                "messages",
+                f"{m.channel} in",
+                m.sender,
+                f"{m.channel.capitalize()} message from {m.sender or 'unknown'}",
+                status=m.outcome or m.status,
+                detail="; ".join(_decision(d) for d in (m.decisions or ())[-3:]) or None,
+            )
+        )
+    items += grouped_deliveries(incident) if group else delivery_items(incident)
+    return sorted(items, key=lambda i: i.at)
+
+
+def sla_deadlines(incident: Incident, policy: Policy, review: Review | None) -> list[Deadline]:
+    """Acknowledge, resolve, next update and review deadlines, with when each was met."""
+    ack, resolve = deadlines(incident, policy)
+    mim = next((r for r in incident.roles if r.active and r.role == "major_incident_manager"), None)
+    out = []
+    if ack:
+        out.append(
+            Deadline(
+                "Acknowledge",
+                ack,
+                mim.acknowledged_at if mim else None,
+                stopped_at=incident.resolved_at,
+            )
+        )
+    if resolve:
+        out.append(Deadline("Resolve", resolve, incident.resolved_at))
+    due = [t.due_at for t in incident.timers if t.state == "pending" and t.kind == "update-due"]
+    if due:
+        out.append(Deadline("Next update", min(due)))
+    if review is not None and review.due_at:
+        out.append(Deadline("Review", review.due_at, review.submitted_at))
+    return out
+
+
+def chart(
+    incident: Incident, policy: Policy, items: list[Item], marks: list[Deadline], now: datetime
+):
+    """The SVG chart for the room."""
+    events = [(i.at, i.kind, f"{i.kind}: {i.text}") for i in items if i.source == "events"]
+    deliveries = [(i.at, i.status or "pending", i.text) for i in items if i.source == "deliveries"]
+    return timeline_svg(
+        events,
+        deliveries,
+        marks,
+        start=incident.created_at,
+        now=now,
+        end=incident.resolved_at,
+        tz=policy.timezone,
+    )
+
+
+def load_room(
+    session: Session, incident: Incident, policy: Policy, now: datetime, shown: str = "all"
+) -> dict:
+    """Everything the room template needs about one incident (inside the session)."""
+    inbound = list(
+        session.scalars(
+            select(InboundMessage)
+            .where(InboundMessage.incident_id == incident.id)
+            .order_by(InboundMessage.id)
+        )
+    )
+    review = session.scalars(select(Review).where(Review.incident_id == incident.id)).first()
+    items = merged_timeline(incident, inbound, group=shown != "deliveries")
+    marks = sla_deadlines(incident, policy, review)
+    roles = [r for r in incident.roles if r.active]
+    return {
+        "incident": incident,
+        "items": items,
+        "deadlines": marks,
+        "review": review,
+        "chart": chart(
+            incident, policy, merged_timeline(incident, inbound, group=False), marks, now
+        ),
+        "roles": roles,
+        "reporters": sorted({r.reporter for r in incident.reports if r.reporter}),
+        "services": [
+            (k, policy.services[k].name if k in policy.services else k)
+            for k in incident.services or ()
+        ],
+    }

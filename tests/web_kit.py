@@ -1,0 +1,49 @@
+"""Helpers for the console tests: sign a test client in, post forms with the CSRF token."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import timedelta
+
+from hub.db import utcnow
+from hub.models import WebSession
+from hub.web.sessions import hash_token
+
+CSRF = "test-csrf-token"
+
+
+def sign_in(client, hub, person: str, *, lifetime: timedelta = timedelta(hours=1)) -> str:
+    """A live session for `person` in the client's cookie; returns the session token."""
+    token = secrets.token_urlsafe(16)
+    now = utcnow()
+    with hub.db.session() as session:
+        session.add(
+            WebSession(
+                token_hash=hash_token(token),
+                person=person,
+                method="link",
+                created_at=now,
+                expires_at=now + lifetime,
+                last_seen_at=now,
+            )
+        )
+    with client.session_transaction() as cookie:
+        cookie["sid"], cookie["csrf"] = token, CSRF
+    return token
+
+
+def post(client, url: str, data: dict | None = None, **kwargs):
+    """A form post carrying the CSRF token."""
+    return client.post(url, data={**(data or {}), "csrf_token": CSRF}, **kwargs)
+
+
+def flashes(client) -> list[tuple[str, str]]:
+    """The flashed messages waiting in the session (and clears nothing)."""
+    with client.session_transaction() as cookie:
+        return list(cookie.get("_flashes", []))
+
+
+def text_of(response) -> str:
+    """The response's HTML with tags removed and whitespace collapsed (for assertions)."""
+    return " ".join(re.sub(r"<[^>]+>", " ", response.get_data(as_text=True)).split())
