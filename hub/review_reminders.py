@@ -55,7 +55,7 @@ def review_context(
         "state": review.state,
         "state_label": STATE_LABELS.get(review.state, review.state),
         "due_at_local": local_full(review.due_at, policy.timezone) if review.due_at else None,
-        "url": f"{base_url}/incidents/{incident.ref}#review",
+        "url": f"{base_url}/incidents/{incident.ref}/review",  # the console's review editor
         "api_url": f"{base_url}/api/v1/incidents/{incident.ref}/review",
         "problem_manager_name": person_name(policy, pm),
         "missing": missing_sections({f: getattr(review, f) for f in TEXT_FIELDS}),

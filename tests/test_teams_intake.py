@@ -471,7 +471,8 @@ def test_declare_answers_fast_with_a_large_fan_out(tclient, thub, example_policy
     )
     elapsed = time.monotonic() - started
     assert "Declared INC-1" in texts(reply)
-    assert elapsed < 2.0, f"declare took {elapsed:.2f} s"
+    # Teams' limit is 5 s; speed itself is measured in bench/teams_intake_bench.py
+    assert elapsed < 5.0, f"declare took {elapsed:.2f} s"
     with thub.db.session(write=False) as s:
         assert s.scalar(select(func.count()).select_from(Notification)) >= 6
 
