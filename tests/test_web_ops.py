@@ -196,3 +196,20 @@ def test_the_sinks_viewer_draws_mail_and_cards(client, hub, sinks):
     assert '<a class="ac-action" href="https://hub.test/x"' in cards
     assert "javascript:" not in cards and "<script>alert" not in cards
     assert "sig=s" not in cards  # the webhook's secret stays hidden
+
+
+def test_sign_in_links_in_the_sink_stay_private(client, hub):
+    from hub.db import utcnow
+    from hub.web import links
+
+    assert links.request_link(hub, "chloe", "/", utcnow())
+    with hub.db.session(write=False) as session:
+        payload = session.scalars(select(Notification.payload)).first()
+    SinkTransport(hub.settings.data_dir).send(payload)
+    sign_in(client, hub, "anna")
+    page = client.get("/ops/sinks/").get_data(as_text=True)
+    assert "Your sign-in link" in page and "/login/link/" not in page
+    name = json.loads(next((hub.settings.data_dir / "sinks" / "email").glob("*.json")).read_text())[
+        "file"
+    ]
+    assert client.get(f"/ops/sinks/email/{name}").status_code == 404

@@ -21,6 +21,7 @@ from hub.web.permissions import require_admin
 bp = Blueprint("sinks", __name__, url_prefix="/ops/sinks")
 LIMIT = 60
 EML_NAME = re.compile(r"[0-9A-Za-z_-]{1,80}\.eml")
+PRIVATE = {"sign-in-link"}  # mail only its addressee may read
 
 
 @bp.before_request
@@ -52,6 +53,9 @@ def email_messages(incident: str | None = None, limit: int = LIMIT) -> list[dict
     ]
     if incident:
         found = [m for m in found if (m.get("incident") or "").upper() == incident.upper()]
+    for message in found:
+        if message.get("template") in PRIVATE:  # a sign-in link would let the reader in
+            message.update(text="(a one-time sign-in link: not shown here)", private=True)
     return found[:limit]
 
 
@@ -95,13 +99,20 @@ def index():
     )
 
 
+def _private(summary: Path) -> bool:
+    try:
+        return json.loads(summary.read_text(encoding="utf-8")).get("template") in PRIVATE
+    except (OSError, ValueError):
+        return True  # no readable summary: do not serve it
+
+
 @bp.get("/email/<name>")
 def raw_email(name: str):
     """One message as it would have been sent (RFC 5322 text, never rendered as HTML)."""
     if not EML_NAME.fullmatch(name):
         raise NotFound("no such message")
     path = sink_dir("email") / name
-    if not path.is_file():
+    if not path.is_file() or _private(path.with_suffix(".json")):
         raise NotFound("no such message")
     return Response(
         path.read_bytes(),
