@@ -8,7 +8,11 @@ import requests
 def test_api_over_http(live_server, make_token, example_policy):
     mim = example_policy.roles["major_incident_manager"][0]
     comms = example_policy.roles["communications_owner"][0]
-    s = requests.Session()
+    with requests.Session() as s:  # closed before live_server closes waitress
+        _exercise(s, live_server, make_token, example_policy, mim, comms)
+
+
+def _exercise(s, live_server, make_token, example_policy, mim, comms):
     s.trust_env = False
     h_comms = {"Authorization": f"Bearer {make_token(comms)}"}
     h_mim = {"Authorization": f"Bearer {make_token(mim)}"}
