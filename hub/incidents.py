@@ -18,6 +18,7 @@ from hub.core.classify import (
     reclassify,
     resolve_services,
 )
+from hub.core.escalation import roster
 from hub.errors import Conflict, Forbidden, Invalid, NotFound
 from hub.models import Incident, RoleAssignment, TimelineEntry
 from hub.models import Report as ReportRow
@@ -189,13 +190,8 @@ def first_on_duty(policy: Policy, role: str, services: list[str] | tuple[str, ..
 
 
 def roster_for(policy: Policy, role: str, services) -> tuple[str, ...]:
-    """People on duty for a role, in escalation order."""
-    if role == "tech_lead":
-        for key in services or ():
-            service = policy.services.get(key)
-            if service and service.tech_lead:
-                return service.tech_lead
-    return policy.roles.get(role, ())
+    """People on duty for a role, in escalation order (the escalation core's rule)."""
+    return roster(policy, role, services)
 
 
 def _role_label(role: str) -> str:
