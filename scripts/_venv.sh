@@ -1,6 +1,6 @@
 # Sourced by scripts/run and scripts/test: make .venv with the hub installed (idempotent, quiet).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PY="${PYTHON:-python3}"
 if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
   echo "Major Incident Hub needs Python 3.11 or newer (found: $("$PY" --version 2>&1))." >&2
