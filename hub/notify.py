@@ -1,4 +1,10 @@
-"""Notifications: one helper that renders and writes outbox rows, idempotently.
+"""Notifications: one helper that writes outbox rows, idempotently; rendering waits for delivery.
+
+A row is written with what its message is made of (`{"render": {template, context, route}}`),
+in the event's transaction, and the worker renders it when it delivers it (`materialize`):
+the event's transaction stays short however many people it notifies, and a template error
+fails that row once, with the reason on the row. The rendered payload replaces the spec when
+the row is marked sent, so the row keeps what went out.
 
 Idempotency key: `event|recipient|channel`, where recipient is the email address, the person
 key (a Teams page, whichever route it takes), or `hook:<sha256 of the URL>` for a webhook (the
@@ -12,7 +18,8 @@ import logging
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from hub.context import queue_job
@@ -80,7 +87,17 @@ def notify(
     context: dict,
     now: datetime,
 ) -> list[Notification]:
-    """Render and write one outbox row per recipient and channel; skip keys already written."""
+    """Write one outbox row per recipient and channel; skip keys already written.
+
+    The rows are new objects outside the session (written with one INSERT), with their ids.
+    """
+    with session.no_autoflush:  # one flush at commit, not one per query
+        return _notify(
+            session, hub_settings, policy, incident, template, event_key, recipients, context, now
+        )
+
+
+def _notify(session, hub_settings, policy, incident, template, event_key, recipients, context, now):
     planned: dict[str, Recipient] = {}
     for recipient in recipients:
         planned.setdefault(idempotency_key(event_key, recipient), recipient)
@@ -99,7 +116,7 @@ def notify(
     blocked = suppressed_addresses(
         session, [r.address for r in planned.values() if r.channel == "email"]
     )
-    rows, shared = [], {}
+    rows = []
     for key, recipient in planned.items():
         if key in existing:
             log.info("skip %s: duplicate", key)
@@ -122,7 +139,7 @@ def notify(
         )
         if recipient.channel == "email":
             _email_row(row, recipient, ctx, blocked, hub_settings, incident)
-        elif not _teams_row(row, recipient, ctx, refs, policy, hub_settings, shared):
+        elif not _teams_row(row, recipient, ctx, refs, policy, hub_settings):
             log.info("skip %s: no Teams route (no bot chat, no pages webhook)", key)
             continue
         rows.append(row)
@@ -148,40 +165,28 @@ def _email_row(row, recipient, ctx, blocked, settings, incident) -> None:
         row.status, row.last_error = "suppressed", "suppressed: the address bounced permanently"
         log.info("skip %s: suppressed", row.key)
         return
-    _render(
-        row,
-        lambda: render_email(
-            row.template,
-            ctx,
-            to=recipient.address,
-            settings=settings,
-            incident_id=incident.id,
-            key=row.key,
-        ),
+    row.payload = _spec(
+        "email", row.template, ctx, to=recipient.address, incident_id=incident.id, key=row.key
     )
 
 
-def _teams_row(row, recipient, ctx, refs, policy, settings, shared) -> bool:
+def _teams_row(row, recipient, ctx, refs, policy, settings) -> bool:
     if recipient.person is None:  # a channel webhook: one card for every webhook
         row.channel, row.recipient = "teams", recipient.address
-        if row.template not in shared:
-            shared[row.template] = _try(lambda: render_teams(row.template, ctx))
-        envelope, error = shared[row.template]
-        return _fill(row, {"url": recipient.address, "envelope": envelope}, error)
+        row.payload = _spec("teams", row.template, ctx, url=recipient.address)
+        return True
     row.recipient = recipient.person
     ref = refs.get(recipient.person)
     if ref is not None:  # the bot has a chat with this person: post there
         row.channel = "bot"
-        envelope, error = _try(lambda: render_teams(row.template, ctx))
-        return _fill(
-            row,
-            {
-                "service_url": ref.service_url,
-                "conversation_id": ref.conversation_id,
-                "activity": envelope,
-            },
-            error,
+        row.payload = _spec(
+            "bot",
+            row.template,
+            ctx,
+            service_url=ref.service_url,
+            conversation_id=ref.conversation_id,
         )
+        return True
     hook = policy.teams_pages_webhook
     if not hook and (settings["HUB_TEAMS_TRANSPORT"] or "auto") not in ("auto", "sink"):
         return False
@@ -190,58 +195,106 @@ def _teams_row(row, recipient, ctx, refs, policy, settings, shared) -> bool:
     mention_id = person.teams or person.aad_object_id
     ctx = dict(ctx, mention={"name": person.name, "id": mention_id} if mention_id else None)
     row.channel = "teams"
-    envelope, error = _try(lambda: render_teams(row.template, ctx))
-    return _fill(row, {"url": hook, "envelope": envelope}, error)
-
-
-def _try(render):
-    try:
-        return render(), None
-    except Exception as exc:  # a broken template must not stop the event: the row says why
-        return None, f"template error: {type(exc).__name__}: {exc}"
-
-
-def _render(row, render) -> None:
-    payload, error = _try(render)
-    _fill(row, payload, error)
-
-
-def _fill(row, payload, error) -> bool:
-    if error:
-        row.status, row.last_error, row.next_attempt_at = "failed", error, None
-        log.error("notification %s failed: %s", row.key, error)
-    else:
-        row.payload = payload
+    row.payload = _spec("teams", row.template, ctx, url=hook)
     return True
 
 
-def _insert(session: Session, incident: Incident, rows: list[Notification]) -> list[Notification]:
-    fields = (
-        "key",
-        "channel",
-        "recipient",
-        "template",
-        "payload",
-        "status",
-        "attempts",
-        "next_attempt_at",
-        "last_error",
-        "created_at",
-    )
-    copies = [{f: getattr(r, f) for f in fields} for r in rows]
+def _spec(kind: str, template: str, context: dict, **route) -> dict:
+    return {"render": {"kind": kind, "template": template, "context": context, **route}}
+
+
+def is_deferred(payload: dict | None) -> bool:
+    """True while a row holds what to render rather than the rendered message."""
+    return bool(payload) and "render" in payload
+
+
+def thread_under(payload: dict, message_id: str | None) -> dict:
+    """Make an email row an auto-reply threaded under `message_id` (the reporter's mail)."""
+    if is_deferred(payload):
+        return {"render": {**payload["render"], "auto_reply_to": message_id or ""}}
+    return _auto_reply(payload, message_id) if payload and "headers" in payload else payload
+
+
+def _auto_reply(payload: dict, message_id: str | None) -> dict:
+    headers = dict(payload["headers"])
+    headers["Auto-Submitted"] = "auto-replied"
+    if message_id:
+        headers["In-Reply-To"] = f"<{message_id}>"
+        headers["References"] = f"<{message_id}> {headers.get('References', '')}".strip()
+    return {**payload, "headers": headers}
+
+
+class RenderError(Exception):
+    """A template could not be rendered: permanent for that row."""
+
+
+def materialize(payload: dict, settings: Settings) -> dict:
+    """The message a transport sends: rendered now if the row holds a render spec."""
+    if not is_deferred(payload):
+        return payload
+    spec = payload["render"]
+    kind, template, ctx = spec["kind"], spec["template"], spec["context"]
     try:
-        with session.begin_nested():
-            for row in rows:
-                row.incident_id = incident.id  # not the relationship: a rollback stays simple
-            session.add_all(rows)
-            session.flush()
-    except IntegrityError:  # a concurrent transaction wrote some keys first: keep the rest
-        taken = _existing(session, [c["key"] for c in copies])
-        for key in sorted(taken & {c["key"] for c in copies}):
-            log.info("skip %s: duplicate", key)
-        rows = [Notification(incident_id=incident.id, **c) for c in copies if c["key"] not in taken]
-        with session.begin_nested():
-            session.add_all(rows)
-            session.flush()
-    session.expire(incident, ["notifications"])  # read again with the new rows
-    return rows
+        if kind == "email":
+            out = render_email(
+                template,
+                ctx,
+                to=spec["to"],
+                settings=settings,
+                incident_id=spec["incident_id"],
+                key=spec["key"],
+            )
+            if "auto_reply_to" in spec:
+                out = _auto_reply(out, spec["auto_reply_to"] or None)
+            return out
+        envelope = render_teams(template, ctx)
+    except Exception as exc:  # a broken template fails its row once, with the reason
+        raise RenderError(f"template error: {type(exc).__name__}: {exc}") from exc
+    if kind == "bot":
+        return {
+            "service_url": spec["service_url"],
+            "conversation_id": spec["conversation_id"],
+            "activity": envelope,
+        }
+    return {"url": spec["url"], "envelope": envelope}
+
+
+_FIELDS = (
+    "key",
+    "channel",
+    "recipient",
+    "template",
+    "payload",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "last_error",
+    "created_at",
+)
+
+
+def _insert(session: Session, incident: Incident, rows: list[Notification]) -> list[Notification]:
+    """One multi-row `INSERT … ON CONFLICT (key) DO NOTHING RETURNING`: a key another
+    transaction wrote first is skipped, not fatal, and no savepoint or unit of work is needed."""
+    if not rows:
+        return []
+    table = Notification.__table__
+    dialect = session.get_bind().dialect.name
+    insert = sqlite_insert if dialect == "sqlite" else pg_insert
+    stmt = (
+        insert(table)
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(table.c.id, table.c.key)
+    )
+    values = [{"incident_id": incident.id, **{f: getattr(r, f) for f in _FIELDS}} for r in rows]
+    ids = {key: ident for ident, key in session.connection().execute(stmt, values)}
+    written = []
+    for row in rows:
+        if row.key in ids:
+            row.id, row.incident_id = ids[row.key], incident.id
+            written.append(row)
+        else:
+            log.info("skip %s: duplicate (written by another transaction)", row.key)
+    if "notifications" in incident.__dict__:
+        session.expire(incident, ["notifications"])  # read again with the new rows
+    return written

@@ -1,13 +1,17 @@
 """The outbox: claim a row, record the provider's answer, back off and retry, find due work.
 
-Delivering one row takes three steps, and only one window can produce a duplicate:
-1. `claim` commits pending → sending with `claimed_until = now + lease`, in a short transaction;
-2. the worker sends, holding no transaction and no lock;
-3. `mark_sent` commits straight away in its own short transaction.
-A worker killed after the provider accepted the message (2) but before the commit of (3)
-leaves the row `sending`; once the lease expires, `due_rows` puts it back to pending and it
-is sent again. That window is one small commit long. A send that outlived its lease could
-also be claimed again, so the lease is far longer than any transport's timeout.
+Delivering rows takes four steps, and only one tiny window can produce a duplicate:
+1. `claim_many` commits pending → sending with `claimed_until = now + lease` for a batch of
+   rows, in one short transaction;
+2. the worker renders and sends each row, holding no transaction and no lock;
+3. the moment a provider accepts a message, the worker appends one line to its sent journal
+   (hub/sent_journal.py: one `write(2)`, which survives the process being killed);
+4. `mark_sent_many` commits the accepted rows in small batches.
+A worker killed between (3) and (4) leaves rows `sending`, but the journal says they went:
+`replay_journals` marks them sent before `due_rows` puts expired claims back to pending. So the
+only duplicate window is between the provider's answer and the journal write (microseconds),
+or the machine itself dying before (4). A send that outlived its lease could also be claimed
+again, so the lease is far longer than any transport's timeout.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import os
 import random
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from hub.channels.base import Sent
@@ -35,18 +39,66 @@ MAX_ATTEMPTS = 10  # then the row fails (~2 h of trying with the defaults)
 
 def claim(session: Session, row_id: int, now: datetime, lease: timedelta = LEASE) -> bool:
     """Atomically take a due row (pending, or sending with an expired lease); True if we won."""
-    result = session.execute(
-        update(Notification)
-        .where(
-            Notification.id == row_id,
-            Notification.status.in_(("pending", "sending")),
-            or_(Notification.next_attempt_at.is_(None), Notification.next_attempt_at <= now),
-            or_(Notification.claimed_until.is_(None), Notification.claimed_until < now),
+    return claim_many(session, [row_id], now, lease) == [row_id]
+
+
+def claim_many(
+    session: Session, row_ids: list[int], now: datetime, lease: timedelta = LEASE
+) -> list[int]:
+    """Atomically take the due rows among `row_ids` in one statement; the ids we won, in order."""
+    if not row_ids:
+        return []
+    won = set(
+        session.scalars(
+            update(Notification)
+            .where(
+                Notification.id.in_(row_ids),
+                Notification.status.in_(("pending", "sending")),
+                or_(Notification.next_attempt_at.is_(None), Notification.next_attempt_at <= now),
+                or_(Notification.claimed_until.is_(None), Notification.claimed_until < now),
+            )
+            .values(status="sending", claimed_until=now + lease, attempts=Notification.attempts + 1)
+            .returning(Notification.id)
+            .execution_options(synchronize_session=False)
         )
-        .values(status="sending", claimed_until=now + lease, attempts=Notification.attempts + 1)
-        .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    return [i for i in row_ids if i in won]
+
+
+_SENT = (
+    Notification.__table__.update()
+    .where(
+        Notification.__table__.c.id == bindparam("row_id"),
+        Notification.__table__.c.status.in_(("sending", "pending")),
+    )
+    .values(
+        status="sent",
+        sent_at=bindparam("sent_at"),
+        claimed_until=None,
+        provider_id=bindparam("provider"),
+        last_error=None,
+        next_attempt_at=None,
+    )
+)
+_RENDERED = (
+    Notification.__table__.update()
+    .where(Notification.__table__.c.id == bindparam("row_id"))
+    .values(payload=bindparam("rendered"))
+)
+
+
+def mark_sent_many(session: Session, sent: list[tuple[int, str, datetime, dict | None]]) -> int:
+    """Rows the providers accepted: (id, provider id, when, rendered payload or None)."""
+    if not sent:
+        return 0
+    conn = session.connection()
+    count = conn.execute(
+        _SENT, [{"row_id": i, "provider": p[:500], "sent_at": at} for i, p, at, _ in sent]
+    ).rowcount
+    rendered = [{"row_id": i, "rendered": body} for i, _, _, body in sent if body is not None]
+    if rendered:
+        conn.execute(_RENDERED, rendered)
+    return count
 
 
 def _ours(row: Notification) -> bool:

@@ -90,12 +90,17 @@ def serve_web(app, listen: str, threads: int) -> None:
 def run_worker(workers: int = 4) -> None:
     """Run the Huey consumer with low idle back-off (pages must go out within a second)."""
     from tasks.main import huey
+    from tasks.pump import TimerPump
     from tasks.reconcile import reconcile
-    from tasks.runtime import get_hub
+    from tasks.runtime import enqueue_jobs, get_hub
 
-    get_hub()
+    hub = get_hub()
     reconcile()  # on start: whatever is due or was lost with a previous worker
     consumer = huey.create_consumer(workers=workers, worker_type="thread", periodic=True,
                                     initial_delay=0.01, backoff=1.15, max_delay=0.5,
                                     scheduler_interval=1, check_worker_health=True)
-    consumer.run()
+    pump = TimerPump(hub, enqueue_jobs).start()  # timers: the database is the schedule
+    try:
+        consumer.run()
+    finally:
+        pump.stop()

@@ -7,16 +7,47 @@ and `state, due_at`) and enqueues ids, so it stays cheap with a large history.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from hub import outbox, timers
 from hub.context import Hub, queue_job
 
+log = logging.getLogger("hub.outbox")
+
 BATCH = 1000  # per tick and kind; more waits for the next tick (or the tasks' own wake-ups)
 
 
+def replay_journals(hub: Hub) -> int:
+    """Mark sent what the journals of stopped workers on this machine say went out."""
+    from hub import outbox, sent_journal
+
+    marked, done = 0, []
+    for path in sent_journal.orphans(hub.settings.data_dir / "journal"):
+        entries = sent_journal.read(path)
+        if entries:
+            with hub.transaction() as session:
+                marked += outbox.mark_sent_many(
+                    session, [(e["id"], e["provider_id"], e["at"], None) for e in entries]
+                )
+            log.warning(
+                "sent journal %s: a stopped worker had sent %d message(s); marked sent",
+                path.name,
+                len(entries),
+            )
+        done.append(path)
+    for path in done:  # only once their rows are committed
+        path.unlink(missing_ok=True)
+    return marked
+
+
 def tick(hub: Hub, now: datetime, limit: int = BATCH) -> dict[str, int]:
-    """Re-enqueue due timers and due or stuck deliveries; returns counts by kind."""
+    """Re-enqueue due timers and due or stuck deliveries; returns counts by kind.
+
+    Journals of stopped workers are replayed first, so a row a provider accepted is marked
+    sent before its expired claim could put it back to pending.
+    """
+    replay_journals(hub)
     with hub.transaction() as session:
         notification_ids = outbox.due_rows(session, now, limit)
         timer_ids = timers.due_ids(session, now, limit)

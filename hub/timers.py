@@ -1,4 +1,7 @@
-"""Timers in the database: schedule, cancel, claim. Huey only gets ETA wake-ups for them.
+"""Timers in the database: schedule, cancel, claim. The database is the schedule.
+
+The worker's timer pump (tasks/pump.py) polls for due timers twice a second and hands them
+to Huey, so scheduling a timer writes one row and nothing else (no queue write per timer).
 
 A timer is claimed and acted on in one transaction: `claim` flips it pending → fired with an
 UPDATE guarded by its state, and the action (outbox rows, timeline) commits with the flip.
@@ -17,7 +20,6 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from hub.context import queue_job_at
 from hub.models import Incident, Timer
 
 log = logging.getLogger("hub.timers")
@@ -39,20 +41,20 @@ def schedule(
     *,
     now: datetime,
 ) -> Timer:
-    """Create the timer, or move a pending one with that key; a Huey wake-up follows the commit."""
-    timer = session.scalars(select(Timer).where(Timer.key == key)).first()
+    """Create the timer, or move a pending one with that key (no flush, no queue write).
+
+    A key names its incident (`escalate:INC-42:2`), so an existing timer with that key is
+    among the incident's own timers: no query per key.
+    """
+    timer = next((t for t in incident.timers if t.key == key), None)
     if timer is None:
-        timer = Timer(
-            incident=incident, key=key, kind=kind, due_at=due_at, data=data or {}, created_at=now
-        )
-        session.add(timer)
-        session.flush()
+        timer = Timer(key=key, kind=kind, due_at=due_at, data=data or {}, created_at=now,
+                      state="pending")
+        incident.timers.append(timer)
     elif timer.state == "pending":
         timer.due_at, timer.data = due_at, dict(data or timer.data)
     else:
         log.info("timer %s is already %s; not scheduling it again", key, timer.state)
-        return timer
-    queue_job_at(session, "fire_timer", timer.id, due_at)
     return timer
 
 

@@ -1,21 +1,30 @@
-"""The delivery task: claim an outbox row, throttle per endpoint, send, record the answer.
+"""The delivery tasks: claim outbox rows, render, throttle per endpoint, send, record answers.
 
-The database owns every row (see hub/outbox.py); a Huey task is only a wake-up. Transports
-and rate limiters are made once per process and shared by the worker threads. The limits
-are per process: with several worker processes, give each its share of the provider's limit.
+The database owns every row (see hub/outbox.py); a Huey task is only a wake-up. One event's
+rows arrive as one `deliver_batch` task, which splits a big fan-out into chunks so that every
+worker thread takes part (each with its own pooled SMTP connection). A chunk is claimed in
+one statement; each accepted message goes to the sent journal at once and to the database in
+small batches. Transports and rate limiters are made once per process and shared by the
+worker threads. The limits are per process: with several worker processes, give each its
+share of the provider's limit.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import datetime, timedelta
+
+from sqlalchemy import select
 
 from hub import outbox
 from hub.channels.base import PermanentError, TransientError
 from hub.context import Hub, queue_job_at
 from hub.db import utcnow
 from hub.models import Notification
+from hub.notify import RenderError, is_deferred, materialize
+from hub.sent_journal import SentJournal
 from hub.settings import Settings
 from tasks import registry
 from tasks.queue import huey
@@ -93,6 +102,22 @@ def throttle_for(settings: Settings, channel: str, payload: dict):
     return shared_limiter(name, rate), key, name == "graph-mailbox"
 
 
+CHUNK = 20  # rows per task when a batch is split across the worker threads
+MARK_EVERY = 25  # accepted messages per database commit (the journal has them at once)
+MARK_AFTER = 0.25  # seconds: commit sooner when messages are slow to go out
+
+_journals: dict[str, SentJournal] = {}
+
+
+def journal_for(hub: Hub) -> SentJournal:
+    """This process's sent journal in the data directory."""
+    path = hub.settings.data_dir / "journal"
+    with _lock:
+        if str(path) not in _journals:
+            _journals[str(path)] = SentJournal(path)
+        return _journals[str(path)]
+
+
 def _finish(hub: Hub, row_id: int, mark, *args) -> datetime | None:
     with hub.transaction() as session:
         row = session.get(Notification, row_id, with_for_update=True)
@@ -102,16 +127,71 @@ def _finish(hub: Hub, row_id: int, mark, *args) -> datetime | None:
         return at
 
 
+class _Marks:
+    """Accepted messages waiting for their batch commit (the journal has them already)."""
+
+    def __init__(self, hub: Hub):
+        self.hub, self.rows, self.since = hub, [], 0.0
+        self.journal = journal_for(hub)
+
+    def add(self, row_id: int, sent, at: datetime, rendered: dict | None) -> None:
+        self.journal.record(row_id, sent.provider_id, at)
+        if not self.rows:
+            self.since = time.monotonic()
+        self.rows.append((row_id, sent.provider_id, at, rendered))
+        if len(self.rows) >= MARK_EVERY or time.monotonic() - self.since >= MARK_AFTER:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.rows:
+            return
+        rows, self.rows = self.rows, []
+        with self.hub.transaction() as session:
+            outbox.mark_sent_many(session, rows)
+        self.journal.committed(len(rows))
+
+
 def deliver_now(hub: Hub, row_id: int, now: datetime | None = None) -> str:
     """Deliver one row: "sent", "retry", "failed", "deferred" or "skipped" (not ours)."""
+    return deliver_rows(hub, [row_id], now)[row_id]
+
+
+def deliver_rows(hub: Hub, row_ids: list[int], now: datetime | None = None) -> dict[int, str]:
+    """Deliver these rows in order; the outcome of each (see `deliver_now`)."""
     clock = (lambda: now) if now is not None else utcnow
     lease = timedelta(seconds=_number(hub.settings, "HUB_DELIVERY_LEASE"))
+    outcomes = dict.fromkeys(row_ids, "skipped")
     with hub.db.session() as session:
-        if not outbox.claim(session, row_id, clock(), lease):
-            return "skipped"
-        row = session.get(Notification, row_id)
-        channel, payload = row.channel, row.payload
-    throttle = throttle_for(hub.settings, channel, payload)
+        won = outbox.claim_many(session, row_ids, clock(), lease)
+        found = (
+            {
+                r.id: (r.channel, r.payload)
+                for r in session.execute(
+                    select(Notification.id, Notification.channel, Notification.payload).where(
+                        Notification.id.in_(won)
+                    )
+                )
+            }
+            if won
+            else {}
+        )
+    marks = _Marks(hub)
+    try:
+        for row_id in won:
+            channel, payload = found[row_id]
+            outcomes[row_id] = _deliver_one(hub, row_id, channel, payload, clock, marks)
+    finally:
+        marks.flush()
+    return outcomes
+
+
+def _deliver_one(hub: Hub, row_id: int, channel: str, payload: dict, clock, marks) -> str:
+    try:
+        message = materialize(payload, hub.settings)
+    except RenderError as exc:
+        _finish(hub, row_id, outbox.mark_failed, str(exc), clock())
+        return "failed"
+    throttle = throttle_for(hub.settings, channel, message)
     if throttle is not None:
         limiter, key, acquire_here = throttle
         wait = limiter.delay_for(key)
@@ -121,7 +201,7 @@ def deliver_now(hub: Hub, row_id: int, now: datetime | None = None) -> str:
             _finish(hub, row_id, _defer, at)
             return "deferred"
     try:
-        sent = transport_for(hub.settings, channel).send(payload)
+        sent = transport_for(hub.settings, channel).send(message)
     except TransientError as exc:
         if throttle is not None and throttle[2] and exc.retry_after:
             throttle[0].block(throttle[1], exc.retry_after)
@@ -134,7 +214,7 @@ def deliver_now(hub: Hub, row_id: int, now: datetime | None = None) -> str:
         log.exception("notification %s: unexpected error while sending", row_id)
         at = _finish(hub, row_id, outbox.mark_retry, f"{type(exc).__name__}: {exc}", None, clock())
         return "retry" if at else "failed"
-    _finish(hub, row_id, outbox.mark_sent, sent, clock())
+    marks.add(row_id, sent, clock(), message if is_deferred(payload) else None)
     return "sent"
 
 
@@ -148,3 +228,15 @@ def _defer(row: Notification, at: datetime) -> datetime:
 def deliver(row_id: int) -> str:
     """Wake-up for one outbox row."""
     return deliver_now(get_hub(), row_id)
+
+
+@huey.task(name="deliver_batch")
+def deliver_batch(row_ids: list[int]) -> dict:
+    """Wake-up for one event's rows: chunks beyond the first go to the other worker threads."""
+    for start in range(CHUNK, len(row_ids), CHUNK):
+        deliver_batch(row_ids[start : start + CHUNK])
+    outcomes = deliver_rows(get_hub(), row_ids[:CHUNK])
+    counts: dict[str, int] = {}
+    for outcome in outcomes.values():
+        counts[outcome] = counts.get(outcome, 0) + 1
+    return counts

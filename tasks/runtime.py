@@ -43,6 +43,12 @@ def _tasks() -> dict:
 def enqueue_jobs(jobs: list[tuple[str, int]]) -> None:
     """Enqueue tasks by name with an id argument (after a commit)."""
     named = _tasks()
+    deliveries = [ident for name, ident in jobs if name == "deliver"]
+    if len(deliveries) > 1:  # one event's notifications: one task, split by the worker
+        from tasks.delivery import deliver_batch
+
+        deliver_batch(deliveries)
+        jobs = [(name, ident) for name, ident in jobs if name != "deliver"]
     for name, ident in jobs:
         named[name](ident)
 

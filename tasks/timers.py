@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy.exc import DBAPIError
 
 from hub import timer_actions
 from hub import timers as store
-from hub.context import Hub, queue_job_at
+from hub.context import Hub
 from hub.db import utcnow
-from hub.models import Timer
 from tasks import registry
 from tasks.queue import huey
 from tasks.runtime import get_hub
 
 log = logging.getLogger("hub.worker")
-
-EARLY = timedelta(seconds=5)  # a wake-up this early (clock skew) is re-armed, not dropped
-
 
 def fire_timer_now(hub: Hub, timer_id: int, now: datetime) -> str:
     """Fire the timer if it is pending and due: "fired", "cancelled", "skipped" or "failed"."""
@@ -37,8 +33,7 @@ def fire_timer_now(hub: Hub, timer_id: int, now: datetime) -> str:
 def _fire(hub: Hub, timer_id: int, now: datetime) -> str:
     with hub.transaction() as session:
         timer = store.claim(session, timer_id, now)
-        if timer is None:
-            _rearm_if_early(session, timer_id, now)
+        if timer is None:  # not due yet, fired or cancelled: the pump hands it over when due
             return "skipped"
         outcome = timer_actions.fire(session, hub.policy, timer, now)
         log.info(
@@ -50,14 +45,8 @@ def _fire(hub: Hub, timer_id: int, now: datetime) -> str:
         return outcome
 
 
-def _rearm_if_early(session, timer_id: int, now: datetime) -> None:
-    timer = session.get(Timer, timer_id)
-    if timer is not None and timer.state == "pending" and now < timer.due_at <= now + EARLY:
-        queue_job_at(session, "fire_timer", timer_id, timer.due_at)
-
-
 @registry.register("fire_timer")
 @huey.task(name="fire_timer")
 def fire_timer(timer_id: int) -> str:
-    """Wake-up for one timer (enqueued with an ETA at its due time, or by the tick)."""
+    """Wake-up for one timer (enqueued by the timer pump when due, or by the tick)."""
     return fire_timer_now(get_hub(), timer_id, utcnow())

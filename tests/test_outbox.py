@@ -7,6 +7,7 @@ import threading
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 from workflow_kit import (
     T0,
     declare,
@@ -109,16 +110,27 @@ def test_webhook_keys_hide_the_url(wired):
     assert all(r.payload["url"].startswith("https://hooks.example.test/") for r in hooks)
 
 
-def test_template_error_writes_a_failed_row(wired, monkeypatch):
+def test_template_error_fails_the_row_once_at_delivery(wired, transports, monkeypatch):
+    from tasks.delivery import deliver_now
+
     def broken(*args, **kwargs):
         raise ValueError("no such variable 'sla.label'")
 
     monkeypatch.setattr(n, "render_email", broken)
-    iid = declare(wired)
-    failed = notes(wired, iid, status="failed")
-    assert failed and all(r.channel == "email" for r in failed)
-    assert "template error" in failed[0].last_error and "sla.label" in failed[0].last_error
-    assert not [j for j in wired.enqueued if j[1] in {r.id for r in failed}]
+    iid = declare(wired)  # the event itself is not stopped by a broken template
+    with wired.db.session(write=False) as session:
+        mail = session.scalars(
+            select(Notification).where(
+                Notification.incident_id == iid, Notification.channel == "email"
+            )
+        ).all()
+    assert mail and all(r.status == "pending" for r in mail)
+    assert deliver_now(wired, mail[0].id, T0) == "failed"
+    failed = _row(wired, mail[0].id)
+    assert failed.status == "failed" and failed.attempts == 1 and failed.next_attempt_at is None
+    assert "template error" in failed.last_error and "sla.label" in failed.last_error
+    assert transports["email"].sent == []  # nothing went out
+    assert deliver_now(wired, mail[0].id, T0 + minutes(60)) == "skipped"  # never retried
 
 
 def test_claim_race_one_winner(wired):

@@ -105,7 +105,7 @@ def _ref(incident_id: int) -> str:
     return f"INC-{incident_id}"
 
 
-def test_declaration_writes_every_timer_and_its_wakeup(wired):
+def test_declaration_writes_every_timer_and_no_queue_write(wired):
     iid = declare(wired)
     ref = _ref(iid)
     timers = pending_timers(wired, iid)
@@ -124,8 +124,7 @@ def test_declaration_writes_every_timer_and_its_wakeup(wired):
     assert timers[f"escalate:{ref}:2"].due_at == T0 + minutes(15)
     assert timers[f"update-due:{ref}:1"].due_at == T0 + minutes(15)
     assert timers[f"update-reminder:{ref}:1"].due_at == T0 + minutes(12)
-    wakeups = {(name, ident): eta for name, ident, eta in wired.enqueued_at}
-    assert wakeups == {("fire_timer", t.id): t.due_at for t in timers.values()}
+    assert wired.enqueued_at == []  # the database is the schedule: the worker's pump reads it
 
 
 def test_every_escalation_step_fires_when_due(wired):
@@ -339,15 +338,36 @@ def test_timer_claimed_by_two_workers_fires_once(wired):
     assert len(timeline(wired, iid, "escalated")) == 1
 
 
-def test_early_wakeup_does_nothing_and_rearms(wired):
+def test_early_wakeup_does_nothing(wired):
     from tasks.timers import fire_timer_now
 
     iid = declare(wired)
     timer = pending_timers(wired, iid)[f"escalate:{_ref(iid)}:1"]
-    wired.enqueued_at.clear()
     assert fire_timer_now(wired, timer.id, timer.due_at - timedelta(seconds=1)) == "skipped"
-    assert wired.enqueued_at == [("fire_timer", timer.id, timer.due_at)]
+    assert pending_timers(wired, iid)[timer.key].state == "pending"  # the pump brings it back
     assert fire_timer_now(wired, timer.id, timer.due_at) == "fired"
+
+
+def test_pump_hands_due_timers_to_the_queue_once(wired, monkeypatch):
+    import tasks.pump
+    from tasks.pump import TimerPump
+
+    iid = declare(wired)
+    timers = pending_timers(wired, iid)
+    handed: list = []
+    pump = TimerPump(wired, handed.extend)
+    monkeypatch.setattr(tasks.pump, "utcnow", lambda: T0 + minutes(5))
+    assert pump.pass_once() == 4  # escalate 1, ack 50/80/100
+    due = {t.id for t in timers.values() if t.due_at <= T0 + minutes(5)}
+    assert {i for name, i in handed if name == "fire_timer"} == due
+    assert pump.pass_once() == 0  # handed over already: not again while it may be queued
+    monkeypatch.setattr(tasks.pump, "utcnow", lambda: T0 + minutes(15))
+    assert pump.pass_once() == 3  # escalate 2, update reminder 1 and due 1
+    clock = [1000.0]
+    monkeypatch.setattr(tasks.pump.time, "monotonic", lambda: clock[0])
+    pump._handed = dict.fromkeys(pump._handed, clock[0])
+    clock[0] += tasks.pump.REPEAT_AFTER
+    assert pump.pass_once() == 7  # a lost task: handed over again after REPEAT_AFTER
 
 
 def test_huey_wakeup_runs_at_the_due_time(wired):

@@ -101,14 +101,25 @@ def fire_due(hub, now) -> dict[str, str]:
 
 
 def notes(hub, incident_id: int, **where) -> list[Notification]:
-    """The incident's outbox rows, optionally filtered by column values."""
+    """The incident's outbox rows (filtered by column values), payloads as they will be sent.
+
+    Rows hold a render spec until delivery (hub.notify); here each detached row's payload is
+    rendered the way the worker will render it, so tests can look at what people receive.
+    """
+    from hub.notify import is_deferred, materialize
+
     with hub.db.session(write=False) as session:
         rows = session.scalars(
             select(Notification)
             .where(Notification.incident_id == incident_id)
             .order_by(Notification.id)
         ).all()
-    return [r for r in rows if all(getattr(r, k) == v for k, v in where.items())]
+    rows = [r for r in rows if all(getattr(r, k) == v for k, v in where.items())]
+    for row in rows:
+        if is_deferred(row.payload):
+            row.spec = row.payload
+            row.payload = materialize(row.payload, hub.settings)
+    return rows
 
 
 def pending_timers(hub, incident_id: int) -> dict[str, Timer]:

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from hub import incidents as ops
@@ -187,20 +187,13 @@ def acknowledge_reporter(
         ctx,
         now,
     )
-    for row in rows:
-        _thread_under(row, message_id)
+    if rows:  # an acknowledgement is an auto-reply, threaded under the reporter's own message
+        session.execute(
+            update(Notification)
+            .where(Notification.id.in_([r.id for r in rows]))
+            .values(payload=n.thread_under(rows[0].payload, message_id))
+            .execution_options(synchronize_session=False)
+        )
     if not rows:
         return "no acknowledgement: this reporter had one for this incident already"
     return f"acknowledgement queued ({rows[0].status})"
-
-
-def _thread_under(row: Notification, message_id: str | None) -> None:
-    """An acknowledgement is an auto-reply, and threads under the reporter's own message."""
-    if not row.payload or "headers" not in row.payload:
-        return
-    headers = dict(row.payload["headers"])
-    headers["Auto-Submitted"] = "auto-replied"
-    if message_id:
-        headers["In-Reply-To"] = f"<{message_id}>"
-        headers["References"] = f"<{message_id}> {headers.get('References', '')}".strip()
-    row.payload = {**row.payload, "headers": headers}

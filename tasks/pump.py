@@ -1,0 +1,65 @@
+"""The timer pump: the worker's wake-up source for timers (the database is the schedule).
+
+Every half second it asks the database for pending timers that are due (an indexed query)
+and enqueues `fire_timer` for each; firing claims the timer atomically, so several workers'
+pumps racing on one timer fire it once. A timer it handed over is not handed over again for
+`REPEAT_AFTER` (the task may still be queued behind other work); if that task was lost, the
+next pass after that picks it up.
+
+Scheduling a timer therefore writes one row in the event's transaction and nothing else:
+no queue write per timer on the request path. Lateness is at most one interval plus the
+queue's own latency (the consumer polls every 0.5 s at most).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from hub import timers
+from hub.context import Hub
+from hub.db import utcnow
+
+log = logging.getLogger("hub.worker")
+
+INTERVAL = 0.5  # seconds between two looks at the timers table
+REPEAT_AFTER = 30.0  # seconds before a timer handed to the queue is handed over again
+BATCH = 500
+
+
+class TimerPump:
+    """A daemon thread that hands due timers to the queue until `stop()`."""
+
+    def __init__(self, hub: Hub, enqueue, interval: float = INTERVAL):
+        self.hub, self.enqueue, self.interval = hub, enqueue, interval
+        self._stop = threading.Event()
+        self._handed: dict[int, float] = {}
+        self._thread = threading.Thread(target=self._run, name="timer-pump", daemon=True)
+
+    def start(self) -> TimerPump:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def pass_once(self) -> int:
+        """One look: enqueue what is due and not handed over recently; returns how many."""
+        with self.hub.db.session(write=False) as session:
+            due = timers.due_ids(session, utcnow(), BATCH)
+        clock = time.monotonic()
+        fresh = [i for i in due if clock - self._handed.get(i, -REPEAT_AFTER) >= REPEAT_AFTER]
+        self._handed = {i: at for i, at in self._handed.items() if clock - at < REPEAT_AFTER}
+        if fresh:
+            self.enqueue([("fire_timer", i) for i in fresh])
+            self._handed.update((i, clock) for i in fresh)
+        return len(fresh)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.pass_once()
+            except Exception:  # the database is away: try again at the next pass
+                log.exception("timer pump: could not read due timers; retrying")
