@@ -69,7 +69,11 @@ _SENT = (
     Notification.__table__.update()
     .where(
         Notification.__table__.c.id == bindparam("row_id"),
-        Notification.__table__.c.status.in_(("sending", "pending")),
+        # not IN (…): an expanding parameter cannot be used with executemany
+        or_(
+            Notification.__table__.c.status == "sending",
+            Notification.__table__.c.status == "pending",
+        ),
     )
     .values(
         status="sent",

@@ -146,9 +146,27 @@ class _Marks:
         if not self.rows:
             return
         rows, self.rows = self.rows, []
-        with self.hub.transaction() as session:
-            outbox.mark_sent_many(session, rows)
+        with _lock:
+            rows, _unmarked[:] = _unmarked + rows, []
+        try:
+            with self.hub.transaction() as session:
+                outbox.mark_sent_many(session, rows)
+        except Exception:  # the database is away: keep them (and the journal) for later
+            log.exception("could not mark %d sent message(s); keeping them to retry", len(rows))
+            with _lock:
+                _unmarked.extend(rows)
+            return
         self.journal.committed(len(rows))
+
+
+# Accepted messages whose batch commit failed: retried with the next batch or tick (their
+# journal lines stay until then, so a restart would replay them too).
+_unmarked: list = []
+
+
+def mark_unmarked(hub: Hub) -> None:
+    """Retry the batch commits that failed (the reconcile tick calls this)."""
+    _Marks(hub).flush()
 
 
 def deliver_now(hub: Hub, row_id: int, now: datetime | None = None) -> str:

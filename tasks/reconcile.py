@@ -17,7 +17,9 @@ log = logging.getLogger("hub.worker")
 def reconcile():
     """Once a minute (and at worker start): enqueue whatever the database says is due."""
     from hub.ticker import tick
+    from tasks.delivery import mark_unmarked
 
+    mark_unmarked(get_hub())
     result = tick(get_hub(), utcnow())
     if any(result.values()):
         log.info("reconcile: %s", ", ".join(f"{k}={v}" for k, v in result.items()))
