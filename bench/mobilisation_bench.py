@@ -14,12 +14,15 @@ with an in-process aiosmtpd sink (hub.fakes.smtp_sink) and fake Teams webhooks
 2. fan-out: one SEV1 declaration whose stakeholder notice goes to --recipients email
    addresses and --webhooks Teams webhooks; time from the 201 to the last message at each
    sink. Then, in the same run, a plain loop sends the very same messages: smtplib over one
-   connection, requests.post one card after the other; the ratio plain / hub.
+   connection, requests.post one card after the other; the ratio plain / hub. Run twice by
+   default: with a sink that answers 250 at once, and with one that waits
+   --smtp-accept-ms (10) before its 250, as a relay that fsyncs its queue file does.
 3. timers: --timers Timer rows on one incident, due over --spread seconds, half of them
    cancelled (as an acknowledgement does) before they are due; the running worker fires the
    rest. Lateness = fired_at - due_at; missed = still pending afterwards; wrongly fired =
    cancelled ones that fired. The rows have a kind without an action (the worker marks them
-   fired): this measures the timer machinery (Huey ETA wake-up, claim), not an action.
+   fired): this measures the timer machinery (the worker's timer pump, Huey, claim), not an
+   action.
 """
 
 from __future__ import annotations
@@ -202,9 +205,13 @@ def bench_latency(args, workdir: Path) -> dict:
     }
 
 
-def bench_fanout(args, workdir: Path) -> dict:
-    sink, teams = SmtpSink().start(), FakeTeams().start()
-    hub = RunningHub(workdir / "fanout", sink, policy_text(teams, args.recipients, args.webhooks))
+def bench_fanout(args, workdir: Path, accept_ms: float = 0.0) -> dict:
+    sink, teams = SmtpSink(accept_delay=accept_ms / 1000).start(), FakeTeams().start()
+    hub = RunningHub(
+        workdir / f"fanout-{accept_ms:g}ms",
+        sink,
+        policy_text(teams, args.recipients, args.webhooks),
+    )
     execs = {f"exec{i:04d}@northwind.example" for i in range(args.recipients)}
     hooks = [f"exec{i:02d}" for i in range(args.webhooks)]
     try:
@@ -253,6 +260,7 @@ def bench_fanout(args, workdir: Path) -> dict:
     teams.stop()
     hub_mail = mail_end - t201
     return {
+        "smtp_accept_ms": accept_ms,
         "recipients": len(mail),
         "webhooks": len(hooks),
         "declare_request_s": round(t201 - t0, 2),
@@ -347,6 +355,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--idle", type=float, default=15, help="idle seconds (full: 60)")
     parser.add_argument("--recipients", type=int, default=1000, help="email fan-out size")
     parser.add_argument("--webhooks", type=int, default=10, help="Teams webhooks in the fan-out")
+    parser.add_argument(
+        "--smtp-accept-ms",
+        type=float,
+        action="append",
+        help="the sink's delay before its 250 to DATA, like a relay that fsyncs its queue "
+        "(repeatable; default: 0 and 10, each a separate fan-out)",
+    )
     parser.add_argument("--timers", type=int, default=500, help="timers (half cancelled)")
     parser.add_argument("--spread", type=float, default=20, help="seconds the timers span")
     parser.add_argument("--lead", type=float, default=20, help="seconds before the first is due")
@@ -355,13 +370,19 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     parts = args.only or ["latency", "fanout", "timers"]
+    runs = {
+        "latency": [bench_latency],
+        "fanout": [
+            lambda a, w, ms=ms: bench_fanout(a, w, ms) for ms in (args.smtp_accept_ms or [0, 10])
+        ],
+        "timers": [bench_timers],
+    }
     with tempfile.TemporaryDirectory(prefix="mihub-mobil-bench-") as tmp:
         for part in parts:
-            t = time.time()
-            result = {"latency": bench_latency, "fanout": bench_fanout, "timers": bench_timers}[
-                part
-            ](args, Path(tmp))
-            print(f"{part}: {result}  ({time.time() - t:.0f} s)", flush=True)
+            for run in runs[part]:
+                t = time.time()
+                result = run(args, Path(tmp))
+                print(f"{part}: {result}  ({time.time() - t:.0f} s)", flush=True)
 
 
 if __name__ == "__main__":

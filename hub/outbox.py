@@ -38,14 +38,14 @@ MAX_ATTEMPTS = 10  # then the row fails (~2 h of trying with the defaults)
 
 
 def claim(session: Session, row_id: int, now: datetime, lease: timedelta = LEASE) -> bool:
-    """Atomically take a due row (pending, or sending with an expired lease); True if we won."""
+    """Atomically take a due pending row; True if we won."""
     return claim_many(session, [row_id], now, lease) == [row_id]
 
 
 def claim_many(
     session: Session, row_ids: list[int], now: datetime, lease: timedelta = LEASE
 ) -> list[int]:
-    """Atomically take the due rows among `row_ids` in one statement; the ids we won, in order."""
+    """Atomically take the due pending rows among `row_ids` in one statement; the ids we won."""
     if not row_ids:
         return []
     won = set(
@@ -53,9 +53,11 @@ def claim_many(
             update(Notification)
             .where(
                 Notification.id.in_(row_ids),
-                Notification.status.in_(("pending", "sending")),
+                # Only pending rows: a `sending` row whose lease ran out goes back to pending
+                # in `due_rows`, after the sent journals were replayed (hub/ticker.py), so a
+                # message a dead worker had sent is never claimed again.
+                Notification.status == "pending",
                 or_(Notification.next_attempt_at.is_(None), Notification.next_attempt_at <= now),
-                or_(Notification.claimed_until.is_(None), Notification.claimed_until < now),
             )
             .values(status="sending", claimed_until=now + lease, attempts=Notification.attempts + 1)
             .returning(Notification.id)

@@ -95,7 +95,7 @@ def run_worker(workers: int = 4) -> None:
     from tasks.runtime import enqueue_jobs, get_hub
 
     hub = get_hub()
-    reconcile()  # on start: whatever is due or was lost with a previous worker
+    reconcile.call_local()  # on start, before any task: replay journals, find lost work
     consumer = huey.create_consumer(workers=workers, worker_type="thread", periodic=True,
                                     initial_delay=0.01, backoff=1.15, max_delay=0.5,
                                     scheduler_interval=1, check_worker_health=True)

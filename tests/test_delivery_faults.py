@@ -233,7 +233,11 @@ def test_worker_killed_mid_fanout_delivers_everything(tmp_path, backend, peers):
         f"{total} rows, killed at {at_kill}, {len(in_flight)} row(s) in flight at the kill, "
         f"DUPLICATES={duplicates}"
     )
-    assert duplicates <= WORKER_THREADS, f"{duplicates} duplicates (> {WORKER_THREADS})"
+    # Goal 0. An accepted message is journalled at once (hub/sent_journal.py) and the restarted
+    # worker replays the journal before anything is reclaimed, so what is left is the moment
+    # between the sink recording a message and our worker reading its 250 and writing the
+    # journal line: at most one message per open SMTP connection.
+    assert duplicates <= WORKER_THREADS, f"{duplicates} duplicates (goal 0)"
 
 
 def test_smtp_down_then_back_delivers_everything(tmp_path, backend, peers):

@@ -375,3 +375,50 @@ def test_a_key_written_concurrently_is_skipped_not_fatal(wired, monkeypatch):
     assert len(ids) == 2  # ben's two rows; anna's were there already
     rows = [r for r in notes(wired, iid) if r.key.startswith("race|")]
     assert len(rows) == 4 and len({r.key for r in rows}) == 4
+
+
+def test_an_expired_claim_is_not_taken_before_the_journals_are_replayed(wired):
+    iid = declare(wired)
+    row_id = notes(wired, iid)[0].id
+    with wired.db.session() as session:
+        assert outbox.claim(session, row_id, T0)
+    later = T0 + outbox.LEASE + timedelta(seconds=1)
+    with wired.db.session() as session:  # only the tick puts it back, after the replay
+        assert not outbox.claim(session, row_id, later)
+
+
+def test_tick_replays_a_dead_workers_journal_before_reclaiming(wired, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from hub import sent_journal
+    from hub.ticker import tick
+
+    iid = declare(wired)
+    rows = [r.id for r in notes(wired, iid)[:3]]
+    with wired.db.session() as session:
+        assert outbox.claim_many(session, rows, T0) == rows  # a worker took three rows…
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    folder = wired.settings.data_dir / "journal"
+    folder.mkdir(parents=True, exist_ok=True)
+    journal = folder / f"{sent_journal.HOST}--{dead}.log"
+    lines = [
+        json.dumps({"id": i, "provider_id": f"<m{i}>", "at": T0.isoformat()}) for i in rows[:2]
+    ]
+    journal.write_text("\n".join(lines) + "\n" + '{"id": 9')  # …sent two, was killed mid-line
+    wired.enqueued.clear()
+    tick(wired, T0 + outbox.LEASE + timedelta(seconds=1))
+    assert not journal.exists()
+    assert [(_row(wired, i).status, _row(wired, i).provider_id) for i in rows[:2]] == [
+        ("sent", "<m%d>" % rows[0]),
+        ("sent", "<m%d>" % rows[1]),
+    ]
+    assert _row(wired, rows[2]).status == "pending"  # not in the journal: it goes out again
+    requeued = {i for name, i in wired.enqueued if name == "deliver"}
+    assert rows[2] in requeued and not requeued & set(rows[:2])

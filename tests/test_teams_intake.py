@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 
 from hub.fakes.botframework import FakeBotFramework
 from hub.models import ConversationRef, InboundMessage, Incident, Notification, Timer
+from hub.notify import materialize
 from hub.teams.cards import card_problems
 from tests.conftest import EXAMPLE_POLICY
 
@@ -521,7 +522,10 @@ def test_pages_use_the_bot_chat_once_it_exists(tclient, thub, example_policy, bo
     with thub.db.session(write=False) as s:
         pages = s.scalars(select(Notification).where(Notification.template == "page")).all()
         to_anna = [n for n in pages if n.recipient == "anna" and n.channel == "bot"]
-        assert to_anna and to_anna[0].payload["conversation_id"] == "a:1personal-anna"
+        assert to_anna  # rendered by the worker at delivery, into anna's personal chat
+        assert materialize(to_anna[0].payload, thub.settings)["conversation_id"] == (
+            "a:1personal-anna"
+        )
         channel = s.scalars(select(ConversationRef).where(ConversationRef.key == CHANNEL)).one()
         assert channel.conversation_id == CHANNEL and channel.data["type"] == "channel"
 

@@ -9,6 +9,7 @@ DIR as a .eml file until Ctrl-C or SIGTERM.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import socket
 import threading
 import time
@@ -57,6 +58,8 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.sink.accept_delay:  # a relay that queues each message durably before its 250
+            await asyncio.sleep(self.sink.accept_delay)
         self.sink.record(
             Received(
                 envelope.mail_from,
@@ -78,10 +81,13 @@ class SmtpSink:
         *,
         directory: Path | None = None,
         credentials: tuple[str, str] | None = None,
+        accept_delay: float = 0.0,
     ):
         self.host, self.port = host, port or _free_port(host)
         self.directory = Path(directory) if directory else None
         self.credentials = credentials
+        # seconds before the 250 to DATA: a real relay writes and fsyncs its queue file first
+        self.accept_delay = accept_delay
         self.reject: dict[str, str] = {}  # lower-case address -> SMTP reply, e.g. "550 …"
         self.messages: list[Received] = []
         self._lock = threading.Lock()
