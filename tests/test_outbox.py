@@ -416,8 +416,8 @@ def test_tick_replays_a_dead_workers_journal_before_reclaiming(wired, tmp_path):
     tick(wired, T0 + outbox.LEASE + timedelta(seconds=1))
     assert not journal.exists()
     assert [(_row(wired, i).status, _row(wired, i).provider_id) for i in rows[:2]] == [
-        ("sent", "<m%d>" % rows[0]),
-        ("sent", "<m%d>" % rows[1]),
+        ("sent", f"<m{rows[0]}>"),
+        ("sent", f"<m{rows[1]}>"),
     ]
     assert _row(wired, rows[2]).status == "pending"  # not in the journal: it goes out again
     requeued = {i for name, i in wired.enqueued if name == "deliver"}
