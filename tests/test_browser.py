@@ -285,13 +285,14 @@ def test_a_cross_site_form_carries_no_session_cookie_and_is_refused(world, peopl
 def test_screenshots_of_every_page_fit_a_phone(world, people):
     from hub.mail.sink import SinkTransport
     from hub.models import Notification
+    from hub.notify import materialize
 
     open_some_incidents(world)
 
     with world.hub.db.session(write=False) as session:  # some mail for the email sink's tab
         rows = session.query(Notification).filter_by(channel="email", status="sent").limit(4)
         for row in rows:
-            SinkTransport(world.data_dir).send(row.payload)
+            SinkTransport(world.data_dir).send(materialize(row.payload, world.hub.settings))
     anna = people("anna")
     pages = {
         "board": "/",
