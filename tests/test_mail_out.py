@@ -316,6 +316,26 @@ def test_build_mime_has_both_alternatives_and_every_header(settings):
     assert "&lt;script&gt;" in msg.get_body(("html",)).get_content()
 
 
+def test_build_mime_encodes_non_ascii_and_cannot_be_injected(settings):
+    mail = render(settings, "stakeholder-update")
+    mail = {
+        **mail,
+        "to": "Zoë Ünal <zoe@northwind.example>",
+        "subject": "[INC-42] Zahlungsausfall – Lohn ✓\r\nBcc: evil@attacker.example",
+        "text": "Grüße\n" + "x" * 200 + "  \n.\nend",
+        "headers": {**mail["headers"], "X-Mihub-Template": "update\nBcc: evil@attacker.example"},
+    }
+    raw = build_mime(mail).as_bytes()
+    assert raw.isascii()  # RFC 2047 headers, quoted-printable bodies
+    assert b"\nBcc:" not in raw.split(b"\n\n", 1)[0]  # the top-level header block
+    msg = BytesParser(policy=policy.default).parsebytes(raw)
+    assert msg["Bcc"] is None
+    assert msg["Subject"] == "[INC-42] Zahlungsausfall – Lohn ✓  Bcc: evil@attacker.example"
+    assert msg["To"].addresses[0].display_name == "Zoë Ünal"
+    assert msg.get_body(("plain",)).get_content() == mail["text"]
+    assert all(len(line) <= 998 for line in raw.splitlines())
+
+
 # -- SMTP against a real aiosmtpd sink --------------------------------------------------------
 @pytest.fixture
 def sink():
