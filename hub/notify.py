@@ -143,6 +143,8 @@ def _notify(session, hub_settings, policy, incident, template, event_key, recipi
             log.info("skip %s: no Teams route (no bot chat, no pages webhook)", key)
             continue
         rows.append(row)
+    # Teams first: one card per channel should not wait behind a long email list.
+    rows.sort(key=lambda r: r.channel == "email")
     rows = _insert(session, incident, rows)
     for row in rows:
         if row.status == "pending":

@@ -83,7 +83,9 @@ def test_declaration_pages_responders_and_notifies_stakeholders(api, wired):
         "https://hooks.example.test/sd",
         "https://hooks.example.test/oncall",
     }
-    assert notice[0].payload["next"] is not None  # states when the next update is due
+    mail = [r for r in notice if r.channel == "email"]
+    assert mail[0].payload["next"] is not None  # states when the next update is due
+    assert all(r.payload["envelope"]["next"] for r in notice if r.channel == "teams")
     assert all(r.status == "pending" for r in pages + notice)
     queued = {i for name, i in wired.enqueued if name == "deliver"}
     assert queued == {r.id for r in notes(wired, iid)}
@@ -144,7 +146,9 @@ def test_update_goes_to_stakeholders_and_restarts_the_cadence(api, wired):
     assert status == 200
     sent = notes(wired, iid, template="stakeholder-update")
     assert {r.recipient for r in sent if r.channel == "email"} == AUDIENCE_MAIL
-    assert sent[0].payload["update"]["author_name"] == "Chloe Martin"
+    mail = [r for r in sent if r.channel == "email"]
+    assert mail[0].payload["update"]["author_name"] == "Chloe Martin"
+    assert sent[0].channel == "teams"  # cards first: they must not wait behind a long list
     due = [t for t in doc["timers"] if t["kind"] == "update-due"]
     assert len(due) == 1 and 29 * 60 < due[0]["remaining_s"] <= 30 * 60
 
