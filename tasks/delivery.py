@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -32,7 +33,8 @@ from tasks.runtime import get_hub
 
 log = logging.getLogger("hub.worker")
 
-MAX_INLINE_WAIT = 1.0  # seconds a worker may wait for a throttle; beyond, the row is deferred
+MAX_INLINE_WAIT = 0.3  # seconds a worker may wait for a throttle; beyond, the row is deferred
+# (short: a busy channel webhook must not hold the threads that pages and other rows need)
 # Optional settings (HUB_* names; these defaults apply when they are unset).
 DEFAULTS = {
     "HUB_TEAMS_WEBHOOK_RATE": 4.0,  # requests/s per Workflows webhook
@@ -194,22 +196,40 @@ def deliver_rows(hub: Hub, row_ids: list[int], now: datetime | None = None) -> d
             else {}
         )
     marks = _Marks(hub)
+    todo, postponed, messages = deque(won), set(), {}
     try:
-        for row_id in won:
+        while todo:
+            row_id = todo.popleft()
             channel, payload = found[row_id]
-            outcomes[row_id] = _deliver_one(hub, row_id, channel, payload, clock, marks)
+            if row_id not in messages:
+                try:
+                    messages[row_id] = materialize(payload, hub.settings)
+                except RenderError as exc:
+                    _finish(hub, row_id, outbox.mark_failed, str(exc), clock())
+                    outcomes[row_id] = "failed"
+                    continue
+            message = messages[row_id]
+            throttle = throttle_for(hub.settings, channel, message)
+            if (
+                throttle is not None
+                and todo
+                and row_id not in postponed
+                and throttle[0].delay_for(throttle[1]) > 0
+            ):  # a throttled endpoint must not hold up the rest (an email page behind cards)
+                postponed.add(row_id)
+                todo.append(row_id)
+                continue
+            outcomes[row_id] = _deliver_one(
+                hub, row_id, channel, payload, message, throttle, clock, marks
+            )
     finally:
         marks.flush()
     return outcomes
 
 
-def _deliver_one(hub: Hub, row_id: int, channel: str, payload: dict, clock, marks) -> str:
-    try:
-        message = materialize(payload, hub.settings)
-    except RenderError as exc:
-        _finish(hub, row_id, outbox.mark_failed, str(exc), clock())
-        return "failed"
-    throttle = throttle_for(hub.settings, channel, message)
+def _deliver_one(
+    hub: Hub, row_id: int, channel: str, payload: dict, message: dict, throttle, clock, marks
+) -> str:
     if throttle is not None:
         limiter, key, acquire_here = throttle
         wait = limiter.delay_for(key)
