@@ -147,7 +147,7 @@ def resolve(ref: str):
 def cancel(ref: str):
     """Cancel a false alarm, with a reason."""
     return _act(ref, v.STATE, lambda s, p, i, d, a, n: ops.set_state(
-        s, i, "cancel", d["reason"], actor=a, now=n))
+        s, i, "cancel", d["reason"], actor=a, now=n, policy=p))
 
 
 @bp.post("/incidents/<ref>/close")
@@ -162,7 +162,7 @@ def merge(ref: str):
     """Merge a duplicate into another incident."""
     def action(s, p, i, d, a, n):
         target = ops.get_incident(s, d["into"], lock=True)
-        ops.merge_into(s, i, target, actor=a, now=n)
+        ops.merge_into(s, i, target, actor=a, now=n, policy=p)
     return _act(ref, v.MERGE, action)
 
 

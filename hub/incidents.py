@@ -336,23 +336,32 @@ def resolve(session: Session, policy: Policy, incident: Incident, summary: str, 
 
 
 def set_state(session: Session, incident: Incident, event: str, why: str, *, actor: str | None,
-              now: datetime) -> None:
-    """Apply a lifecycle event (cancel, merge, close, reopen…) with a reason."""
+              now: datetime, policy: Policy | None = None) -> None:
+    """Apply a lifecycle event (cancel, merge, close, reopen…) with a reason.
+
+    Cancelling or merging stops the incident's timers (escalation, cadence, SLA); with the
+    policy given, a running major incident's stakeholders are told it stopped and why.
+    """
     if not (why or "").strip():
         raise Invalid(f"{event} needs a reason")
+    running = incident.major and incident.state in ("declared", "mobilised")
     _apply(session, incident, event, actor=actor, now=now, why=why.strip())
     if event == "close":
         incident.closed_at = now
+    if event in ("cancel", "merge"):
+        workflow.on_stopped(session, policy, incident, event, why.strip(), running=running,
+                            now=now)
 
 
 def merge_into(session: Session, incident: Incident, target: Incident, *, actor: str,
-               now: datetime) -> None:
+               now: datetime, policy: Policy | None = None) -> None:
     """Merge a duplicate incident into another; its reports move across."""
     if incident.id == target.id:
         raise Invalid("an incident cannot be merged into itself")
     if not lifecycle.is_active(target.state):
         raise Conflict(f"{target.ref} is {target.state}; merge into an active incident")
-    set_state(session, incident, "merge", f"merged into {target.ref}", actor=actor, now=now)
+    set_state(session, incident, "merge", f"merged into {target.ref}", actor=actor, now=now,
+              policy=policy)
     incident.merged_into_id = target.id
     for report in list(incident.reports):
         report.incident = target

@@ -80,9 +80,12 @@ def context(session: Session, policy: Policy, incident: Incident, now: datetime,
 
 
 def stakeholders(policy: Policy, incident: Incident) -> list[n.Recipient]:
-    """The frozen communication plan's audiences, and the responders' channel."""
+    """The frozen communication plan's audiences, the responders' channel, and the people who
+    subscribed to this incident (Teams `subscribe INC-42`), on Teams and email."""
+    from hub.teams_intake.conversations import subscriber_recipients
+
     audiences = (incident.plan or {}).get("communication", {}).get("audiences", ())
-    return n.audience_recipients(policy, audiences)
+    return n.audience_recipients(policy, audiences) + subscriber_recipients(policy, incident)
 
 
 def last_update(policy: Policy, incident: Incident) -> dict | None:

@@ -249,6 +249,40 @@ def on_downgraded(session: Session, policy: Policy, incident: Incident, *, now: 
         )
 
 
+def on_stopped(
+    session: Session,
+    policy: Policy | None,
+    incident: Incident,
+    event: str,
+    why: str,
+    *,
+    running: bool,
+    now: datetime,
+) -> None:
+    """Cancelled (a false alarm) or merged into another incident: stop every timer, and tell
+    the stakeholders of a running major incident that no further updates come for it."""
+    stopped = timers.cancel(timers.pending(incident), f"{event}: {why}", now)
+    if stopped:
+        add_timeline(session, incident, "timers", f"Stopped {stopped} timer(s): {why}", now)
+    if policy is None or not running or not incident.plan:
+        return
+    text = (
+        f"{incident.ref} was cancelled: {why}. No further updates will follow."
+        if event == "cancel"
+        else f"{incident.ref} is now handled as part of another incident ({why}); "
+        "updates continue there."
+    )
+    send_to_stakeholders(
+        session,
+        policy,
+        incident,
+        "stakeholder-update",
+        timers.timer_key(event, incident, revision=revision(incident)),
+        now,
+        update=n.update_context(policy, text, None, now),
+    )
+
+
 def on_resolved(session: Session, policy: Policy, incident: Incident, *, now: datetime) -> None:
     """The incident was resolved: stop every timer, send the final notice, start the review clock."""
     timers.cancel(timers.pending(incident), "resolved", now)

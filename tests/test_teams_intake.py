@@ -361,6 +361,27 @@ def test_reports_from_people_and_strangers(tclient, thub, example_policy):
         }
 
 
+def test_subscribers_get_the_stakeholder_updates(tclient, thub, example_policy):
+    p = example_policy
+    assert "INC-1" in texts(say(tclient, p, "declare Payroll is down sev1 service payroll"))
+    assert "You will get" in say(tclient, p, "subscribe INC-1", who="julia")["text"]
+    say(tclient, p, "update INC-1 Failover to the standby database started", who="anna")
+    with thub.db.session(write=False) as s:
+        told = s.scalars(
+            select(Notification).where(
+                Notification.template == "stakeholder-update",
+                Notification.recipient.in_(["julia", p.people["julia"].email]),
+            )
+        ).all()
+        declared = s.scalars(
+            select(Notification).where(
+                Notification.template == "incident-declared", Notification.recipient == "julia"
+            )
+        ).all()
+    assert {r.channel for r in told} == {"email", "teams"}  # julia now gets every update
+    assert declared == []  # the declaration went out before she subscribed
+
+
 def test_reports_are_rate_limited_per_sender(tclient, thub, example_policy, monkeypatch):
     from dataclasses import replace
 

@@ -273,6 +273,35 @@ def test_resolution_cancels_everything_and_starts_the_review_clock(wired):
     assert {"david", "anna"} <= paged  # the Problem Manager and the MIM
 
 
+@pytest.mark.parametrize("event", ["cancel", "merge"])
+def test_cancel_or_merge_stops_every_timer_and_tells_the_stakeholders(wired, event):
+    iid = declare(wired)
+    ref = _ref(iid)
+    assert pending_timers(wired, iid)
+    if event == "cancel":
+
+        def cancel(session, policy, incident, *, now, actor):
+            why = "false alarm: monitoring glitch"
+            ops.set_state(session, incident, "cancel", why, actor=actor, now=now, policy=policy)
+
+        act(wired, iid, cancel, now=T0 + minutes(2), actor="anna")
+    else:
+        other = declare(wired, services=("erp",), title="ERP is down")
+
+        def merge(session, policy, incident, *, now, actor):
+            target = ops.get_incident(session, other, lock=True)
+            ops.merge_into(session, incident, target, actor=actor, now=now, policy=policy)
+
+        act(wired, iid, merge, now=T0 + minutes(2), actor="anna")
+    assert pending_timers(wired, iid) == {}
+    assert fire_due(wired, T0 + minutes(60)).keys().isdisjoint({f"escalate:{ref}:1"})
+    told = notes(wired, iid, template="stakeholder-update")
+    assert "exec-team@northwind.example" in {n.recipient for n in told}
+    text = next(n for n in told if n.channel == "email").payload["update"]["text"]
+    assert ("cancelled: false alarm" in text) if event == "cancel" else ("updates continue" in text)
+    assert not notes(wired, iid, template="escalation")  # nobody paged for a stopped incident
+
+
 def test_severity_change_replans_only_what_is_ahead(wired):
     iid = declare(wired)
     ref = _ref(iid)
