@@ -309,14 +309,14 @@ def bench_timers(args, workdir: Path) -> dict:
         with local.transaction() as session:
             incident = session.get(Incident, int(ref.rsplit("-", 1)[1]))
             assert incident is not None and incident.ref == ref
-            ids = []
+            made = []
             for i in range(args.timers):
                 due = start + timedelta(seconds=args.spread * i / args.timers)
-                ids.append(
-                    store.schedule(
-                        session, incident, f"bench:{ref}:{i}", "bench", due, now=utcnow()
-                    ).id
+                made.append(
+                    store.schedule(session, incident, f"bench:{ref}:{i}", "bench", due, now=utcnow())
                 )
+            session.flush()  # schedule() writes rows at commit; their ids now
+            ids = [t.id for t in made]
         acked = set(ids[::2])
         with local.transaction() as session:
             timers = [session.get(Timer, i) for i in acked]

@@ -234,8 +234,9 @@ def _deliver_one(
         limiter, key, acquire_here = throttle
         wait = limiter.delay_for(key)
         if wait > MAX_INLINE_WAIT or (acquire_here and not limiter.acquire(key, MAX_INLINE_WAIT)):
-            # Waiting long would hold a worker thread: give the row back until then.
-            at = clock() + timedelta(seconds=max(limiter.delay_for(key), 0.05))
+            # Waiting long would hold a worker thread: give the row back until a slot of its
+            # own (rows deferred together get successive slots, not one shared instant).
+            at = clock() + timedelta(seconds=_deferral_delay(limiter, key))
             _finish(hub, row_id, _defer, at)
             return "deferred"
     try:
@@ -254,6 +255,22 @@ def _deliver_one(
         return "retry" if at else "failed"
     marks.add(row_id, sent, clock(), message if is_deferred(payload) else None)
     return "sent"
+
+
+_next_slot: dict[str, float] = {}  # endpoint -> monotonic time of its next deferral slot
+
+
+def _deferral_delay(limiter, key: str) -> float:
+    """Seconds until this deferred row's turn at `key`: after the limiter's next free slot and
+    after every row deferred for `key` before it, one interval apart."""
+    with _lock:
+        now = time.monotonic()
+        slot = max(now + max(limiter.delay_for(key), 0.05), _next_slot.get(key, 0.0))
+        _next_slot[key] = slot + 1.0 / limiter.rate
+        if len(_next_slot) > 10_000:  # endpoints come and go; forget the stale ones
+            for stale in [k for k, t in _next_slot.items() if t < now]:
+                del _next_slot[stale]
+        return slot - now
 
 
 def _defer(row: Notification, at: datetime) -> datetime:

@@ -283,10 +283,13 @@ def test_throttled_endpoint_defers_instead_of_blocking(wired, transports, monkey
     from tasks import delivery
 
     class Busy:
+        rate = 4.0
+
         def delay_for(self, key):
             return 3.0
 
     monkeypatch.setattr(delivery, "throttle_for", lambda s, c, p: (Busy(), "k", False))
+    monkeypatch.setattr(delivery, "_next_slot", {})
     iid = declare(wired)
     row = notes(wired, iid, channel="teams")[0]
     wired.enqueued_at.clear()
@@ -299,6 +302,10 @@ def test_throttled_endpoint_defers_instead_of_blocking(wired, transports, monkey
     )
     assert wired.enqueued_at == [("deliver", row.id, row.next_attempt_at)]
     assert transports["teams"].sent == []
+    other = notes(wired, iid, channel="teams")[1]  # deferred for the same endpoint: next slot
+    assert delivery.deliver_now(wired, other.id, T0) == "deferred"
+    later = _row(wired, other.id).next_attempt_at - T0
+    assert timedelta(seconds=3.2) <= later <= timedelta(seconds=3.3)  # 1/rate after the first
 
 
 def test_webhook_pages_mention_the_person_and_bot_chats_are_used(wired, transports):

@@ -1,7 +1,7 @@
 """One email for one recipient: templates rendered into a JSON-serialisable outbox payload, then MIME.
 
-`render_email` runs when the outbox row is written (the payload is stored on the row);
-`build_mime` runs at delivery. Templates live in `templates/email/<name>/` as `subject.txt`,
+`render_email` and `build_mime` run at delivery, in the worker (the row holds a render spec until
+then, see hub/notify.py). Templates live in `templates/email/<name>/` as `subject.txt`,
 `body.txt` and `body.html`; files starting with `_` are shared layout. Every email of an
 incident has the same subject (`[INC-42] <title>`, see the templates) and threads under one
 root Message-ID (see `hub.mail.ids`).
