@@ -203,6 +203,8 @@ def start_servers(count: int, args) -> tuple[list[subprocess.Popen], list[str]]:
     policy.write_text(
         text.replace("rate_per_sender_per_hour: 30", "rate_per_sender_per_hour: 999999")
     )
+    if args.database_url:
+        fresh_schema(args.database_url)
     servers, bases = [], []
     for _ in range(count):
         with socket.socket() as s:
@@ -216,17 +218,39 @@ def start_servers(count: int, args) -> tuple[list[subprocess.Popen], list[str]]:
             env.pop(name, None)
             if value:
                 env[name] = value
-        servers.append(subprocess.Popen([sys.executable, "-m", "hub.cli", "web"], env=env,
-                                        cwd=ROOT, stderr=subprocess.DEVNULL))  # fmt: skip
+        log = data / f"web-{port}.log"
+        with open(log, "wb") as err:  # the child has its own copy of the descriptor
+            servers.append(subprocess.Popen([sys.executable, "-m", "hub.cli", "web"], env=env,
+                                            cwd=ROOT, stderr=err))  # fmt: skip
         bases.append(f"http://127.0.0.1:{port}")
-        _wait(servers[-1], bases[-1])
+        _wait(servers[-1], bases[-1], log)
     return servers, bases
 
 
-def _wait(server: subprocess.Popen, base: str) -> None:
+def fresh_schema(url: str) -> None:
+    """An empty PostgreSQL schema named by the URL's `search_path` option (created if absent)."""
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    from sqlalchemy import create_engine, text
+
+    options = unquote(parse_qs(urlsplit(url).query).get("options", [""])[0])
+    schema = options.split("search_path=", 1)[1].split()[0] if "search_path=" in options else None
+    if not schema or not schema.replace("_", "").isalnum():
+        return
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine.dispose()
+
+
+def _wait(server: subprocess.Popen, base: str, log: Path) -> None:
     for _ in range(300):
         if server.poll() is not None:
-            raise SystemExit(f"the server exited with status {server.returncode}")
+            tail = log.read_text(errors="replace").strip().splitlines()[-15:]
+            raise SystemExit(
+                f"the server exited with status {server.returncode}:\n" + "\n".join(tail)
+            )
         try:
             if requests.get(f"{base}/healthz", timeout=1).ok:
                 return
