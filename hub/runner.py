@@ -95,6 +95,10 @@ def run_worker(workers: int = 4) -> None:
     from tasks.runtime import enqueue_jobs, get_hub
 
     hub = get_hub()
+    # A thread whose SMTP server just answered 250 must get the GIL back quickly to journal
+    # the acceptance (hub/sent_journal.py): a 1 ms switch interval instead of 5 ms narrows
+    # the one window in which a killed worker can cause a duplicate.
+    sys.setswitchinterval(0.001)
     reconcile.call_local()  # on start, before any task: replay journals, find lost work
     consumer = huey.create_consumer(workers=workers, worker_type="thread", periodic=True,
                                     initial_delay=0.01, backoff=1.15, max_delay=0.5,
