@@ -125,7 +125,9 @@ class Timer(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
-    key: Mapped[str] = mapped_column(String(200), unique=True)  # e.g. escalate:INC-42:2
+    # unique and set by us, so it can order a multi-row INSERT … RETURNING (SQLAlchemy's
+    # "insert sentinel"): one statement for all the timers an event schedules
+    key: Mapped[str] = mapped_column(String(200), unique=True, insert_sentinel=True)
     kind: Mapped[str] = mapped_column(String(40))
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     state: Mapped[str] = mapped_column(String(16), default="pending")  # pending|fired|cancelled

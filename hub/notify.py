@@ -53,10 +53,19 @@ def idempotency_key(event_key: str, recipient: Recipient) -> str:
 
 
 def suppressed_addresses(session: Session, addresses: list[str]) -> set[str]:
-    """Addresses we must not mail (bounced with 5.x.x), from the email intake's bounce handling."""
+    """Addresses we must not mail (bounced with 5.x.x), from the email intake's bounce handling.
+
+    Looked up once per address and transaction (an event notifies the same people several
+    times: pages, the stakeholder notice); bounces are recorded in their own transactions.
+    """
     from hub.intake_email.bounces import suppressed_addresses as bounced
 
-    return bounced(session, addresses)
+    known: dict[str, bool] = session.info.setdefault("suppressed", {})
+    unknown = [a for a in dict.fromkeys(addresses) if a and a.lower() not in known]
+    if unknown:
+        found = {a.lower() for a in bounced(session, unknown)}
+        known.update((a.lower(), a.lower() in found) for a in unknown)
+    return {a for a in addresses if a and known.get(a.lower())}
 
 
 def render_email(
@@ -101,7 +110,6 @@ def _notify(session, hub_settings, policy, incident, template, event_key, recipi
     planned: dict[str, Recipient] = {}
     for recipient in recipients:
         planned.setdefault(idempotency_key(event_key, recipient), recipient)
-    existing = _existing(session, list(planned))
     persons = {r.person for r in planned.values() if r.channel == "teams" and r.person}
     refs = (
         {
@@ -117,10 +125,7 @@ def _notify(session, hub_settings, policy, incident, template, event_key, recipi
         session, [r.address for r in planned.values() if r.channel == "email"]
     )
     rows = []
-    for key, recipient in planned.items():
-        if key in existing:
-            log.info("skip %s: duplicate", key)
-            continue
+    for key, recipient in planned.items():  # keys written before are skipped by the INSERT
         ctx = dict(
             context,
             recipient={
@@ -150,15 +155,6 @@ def _notify(session, hub_settings, policy, incident, template, event_key, recipi
         if row.status == "pending":
             queue_job(session, "deliver", row.id)
     return rows
-
-
-def _existing(session: Session, keys: list[str]) -> set[str]:
-    found: set[str] = set()
-    for i in range(0, len(keys), 500):
-        found.update(
-            session.scalars(select(Notification.key).where(Notification.key.in_(keys[i : i + 500])))
-        )
-    return found
 
 
 def _email_row(row, recipient, ctx, blocked, settings, incident) -> None:
@@ -296,7 +292,7 @@ def _insert(session: Session, incident: Incident, rows: list[Notification]) -> l
             row.id, row.incident_id = ids[row.key], incident.id
             written.append(row)
         else:
-            log.info("skip %s: duplicate (written by another transaction)", row.key)
+            log.info("skip %s: duplicate", row.key)
     if "notifications" in incident.__dict__:
         session.expire(incident, ["notifications"])  # read again with the new rows
     return written

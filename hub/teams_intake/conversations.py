@@ -7,11 +7,11 @@ from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from hub.context import queue_job
 from hub.incidents import add_timeline
-from hub.models import ConversationRef, Incident, Notification
+from hub.models import ConversationRef, Incident, Notification, TimelineEntry
 from hub.notify import Recipient, person_recipients
 from hub.policy_model import CHANNELS, Person, Policy
 from hub.teams.cards import envelope
@@ -86,12 +86,25 @@ def remember(
     return ref
 
 
+def _subscriptions(incident: Incident) -> list[TimelineEntry]:
+    """The incident's `subscribed` timeline entries; one narrow query unless already loaded."""
+    session = object_session(incident)
+    if "timeline" in incident.__dict__ or session is None or incident.id is None:
+        return [e for e in incident.timeline if e.kind == "subscribed"]
+    with session.no_autoflush:  # subscriptions are never written in the reading transaction
+        return list(
+            session.scalars(
+                select(TimelineEntry)
+                .where(TimelineEntry.incident_id == incident.id, TimelineEntry.kind == "subscribed")
+                .order_by(TimelineEntry.id)
+            )
+        )
+
+
 def subscribers(incident: Incident) -> list[dict]:
     """Who subscribed to the incident: `{"person", "conversation", "channel"}`, oldest first."""
     seen, out = set(), []
-    for entry in incident.timeline:
-        if entry.kind != "subscribed":
-            continue
+    for entry in _subscriptions(incident):
         item = {k: (entry.data or {}).get(k) for k in ("person", "conversation", "channel")}
         marker = (item["person"], item["conversation"])
         if marker not in seen:
