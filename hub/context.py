@@ -77,7 +77,7 @@ class Hub:
         # Called with a list of (task name, id) after a transaction commits; the queue
         # module installs the real one. Lost wake-ups are harmless: reconcile finds the work.
         self.enqueue: Callable[[list[tuple[str, int]]], None] = lambda jobs: None
-        # The same for wake-ups at a time: (task name, id, aware eta), e.g. a timer's due_at.
+        # The same for wake-ups at a time: (task name, id, aware eta), e.g. a delivery retry.
         self.enqueue_at: Callable[[list[tuple[str, int, datetime]]], None] = lambda jobs: None
 
     @property

@@ -26,6 +26,9 @@ class Recipient:
     address: str
     person: str | None = None
     name: str | None = None
+    # A person without a bot chat is @mentioned on the pages webhook; not for subscribers
+    # (that channel has the update already): they get Teams only in their chat with the bot.
+    via_pages_webhook: bool = True
 
 
 def role_label(role: str | None) -> str:

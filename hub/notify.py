@@ -185,6 +185,8 @@ def _teams_row(row, recipient, ctx, refs, policy, settings) -> bool:
             conversation_id=ref.conversation_id,
         )
         return True
+    if not recipient.via_pages_webhook:
+        return False
     hook = policy.teams_pages_webhook
     if not hook and (settings["HUB_TEAMS_TRANSPORT"] or "auto") not in ("auto", "sink"):
         return False
@@ -247,6 +249,10 @@ def materialize(payload: dict, settings: Settings) -> dict:
             return out
         envelope = render_teams(template, ctx)
     except Exception as exc:  # a broken template fails its row once, with the reason
+        from hub.channels.base import PermanentError
+
+        if isinstance(exc, PermanentError):  # e.g. the recipient is not an email address
+            raise RenderError(str(exc)) from exc
         raise RenderError(f"template error: {type(exc).__name__}: {exc}") from exc
     if kind == "bot":
         return {

@@ -167,8 +167,40 @@ def release(row: Notification, at: datetime) -> None:
         row.attempts = max(0, row.attempts - 1)
 
 
+def unclaim_many(session: Session, row_ids: list[int]) -> int:
+    """Give back claims that were never tried (pending again, the attempt not counted)."""
+    return session.execute(
+        update(Notification)
+        .where(Notification.id.in_(row_ids), Notification.status == "sending")
+        .values(status="pending", claimed_until=None, attempts=Notification.attempts - 1)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+
+
 def due_rows(session: Session, now: datetime, limit: int = 500) -> list[int]:
-    """Rows to (re)enqueue: due pending rows, after expired `sending` claims went back to pending."""
+    """Rows to (re)enqueue: due pending rows, after expired `sending` claims went back to pending.
+
+    A row whose claims keep expiring (its worker dies every time, e.g. the message crashes
+    it) fails after MAX_ATTEMPTS instead of being tried forever.
+    """
+    gave_up = session.execute(
+        update(Notification)
+        .where(
+            Notification.status == "sending",
+            Notification.claimed_until < now,
+            Notification.attempts >= MAX_ATTEMPTS,
+        )
+        .values(
+            status="failed",
+            claimed_until=None,
+            next_attempt_at=None,
+            last_error=f"gave up: claimed {MAX_ATTEMPTS} times by workers that stopped before "
+            "finishing it",
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if gave_up:
+        log.error("%d notification(s) failed: their workers kept stopping mid-delivery", gave_up)
     reclaimed = session.execute(
         update(Notification)
         .where(Notification.status == "sending", Notification.claimed_until < now)

@@ -6,7 +6,8 @@ record is this journal: one line per accepted message, appended with a single `w
 an `O_APPEND` file in the data directory, right after the provider's answer. The kernel keeps
 the line if the process is killed (SIGKILL included); only losing the machine itself loses it.
 
-On worker start and on every reconcile tick, journals of processes that are gone are replayed
+On worker start and on every reconcile tick, journals of processes that are gone (no one holds
+their lock) are replayed
 (their rows are marked sent) *before* expired claims are put back to pending, so a worker killed
 mid fan-out causes no duplicates. The window that remains is the microseconds between the
 provider's answer and the `write(2)`, and losing the machine between the answer and the batch
@@ -16,9 +17,11 @@ commit (with several machines, each replays its own journals when its worker sta
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
 import os
+import secrets
 import socket
 import threading
 from datetime import datetime
@@ -30,12 +33,18 @@ HOST = socket.gethostname().replace("/", "_")
 
 
 class SentJournal:
-    """This process's journal file; thread-safe; emptied whenever every line is committed."""
+    """This process's journal file; thread-safe; emptied whenever every line is committed.
+
+    The file is named `<host>--<pid>--<random>.log` (a restarted process that gets the same
+    pid never reuses a dead one's file) and its owner holds an exclusive `flock` on it for
+    as long as it lives: a file nobody holds a lock on belongs to a process that is gone.
+    """
 
     def __init__(self, directory: Path):
         directory.mkdir(parents=True, exist_ok=True)
-        self.path = directory / f"{HOST}--{os.getpid()}.log"
+        self.path = directory / f"{HOST}--{os.getpid()}--{secrets.token_hex(4)}.log"
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # ours until the process ends
         self._lock = threading.Lock()
         self._open = 0  # lines not yet committed to the database
 
@@ -58,29 +67,31 @@ class SentJournal:
             os.close(self._fd)
 
 
-def _alive(pid: int) -> bool:
+@contextlib.contextmanager
+def orphans(directory: Path):
+    """Journals of this machine's processes that are gone, each locked while the caller replays
+    it (so two replaying workers never take the same file); yields their paths."""
+    held: list[tuple[Path, int]] = []
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def orphans(directory: Path) -> list[Path]:
-    """Journals of this machine's processes that are gone (not ours, not alive)."""
-    if not directory.is_dir():
-        return []
-    found = []
-    for path in directory.glob(f"{HOST}--*.log"):
-        try:
-            pid = int(path.stem.rsplit("--", 1)[1])
-        except ValueError:
-            continue
-        if pid != os.getpid() and not _alive(pid):
-            found.append(path)
-    return found
+        if directory.is_dir():
+            for path in sorted(directory.glob(f"{HOST}--*.log")):
+                try:
+                    fd = os.open(path, os.O_RDONLY)
+                except FileNotFoundError:  # replayed by another worker just now
+                    continue
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:  # its owner is alive (or another worker is replaying it)
+                    os.close(fd)
+                    continue
+                if not path.exists():  # replayed and removed between our glob and our lock
+                    os.close(fd)
+                    continue
+                held.append((path, fd))
+        yield [path for path, _ in held]
+    finally:
+        for _, fd in held:
+            os.close(fd)
 
 
 def read(path: Path) -> list[dict]:

@@ -22,22 +22,21 @@ def replay_journals(hub: Hub) -> int:
     """Mark sent what the journals of stopped workers on this machine say went out."""
     from hub import outbox, sent_journal
 
-    marked, done = 0, []
-    for path in sent_journal.orphans(hub.settings.data_dir / "journal"):
-        entries = sent_journal.read(path)
-        if entries:
-            with hub.transaction() as session:
-                marked += outbox.mark_sent_many(
-                    session, [(e["id"], e["provider_id"], e["at"], None) for e in entries]
+    marked = 0
+    with sent_journal.orphans(hub.settings.data_dir / "journal") as paths:
+        for path in paths:
+            entries = sent_journal.read(path)
+            if entries:
+                with hub.transaction() as session:
+                    marked += outbox.mark_sent_many(
+                        session, [(e["id"], e["provider_id"], e["at"], None) for e in entries]
+                    )
+                log.warning(
+                    "sent journal %s: a stopped worker had sent %d message(s); marked sent",
+                    path.name,
+                    len(entries),
                 )
-            log.warning(
-                "sent journal %s: a stopped worker had sent %d message(s); marked sent",
-                path.name,
-                len(entries),
-            )
-        done.append(path)
-    for path in done:  # only once their rows are committed
-        path.unlink(missing_ok=True)
+            path.unlink(missing_ok=True)  # only once its rows are committed
     return marked
 
 

@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from hub import outbox
 from hub.channels.base import PermanentError, TransientError
-from hub.context import Hub, queue_job_at
+from hub.context import Hub, queue_job, queue_job_at
 from hub.db import utcnow
 from hub.models import Notification
 from hub.notify import RenderError, is_deferred, materialize
@@ -107,6 +107,10 @@ def throttle_for(settings: Settings, channel: str, payload: dict):
 CHUNK = 20  # rows per task when a batch is split across the worker threads
 MARK_EVERY = 25  # accepted messages per database commit (the journal has them at once)
 MARK_AFTER = 0.25  # seconds: commit sooner when messages are slow to go out
+# Seconds one send may take at most (SMTP and Graph time out at 30 s, a Teams post at 10 s
+# plus 5 s waiting for its throttle) and then be marked: a chunk starts no send later than
+# this before its claim runs out, so a row is never sent under an expired claim.
+SEND_BUDGET = 45.0
 
 _journals: dict[str, SentJournal] = {}
 
@@ -137,11 +141,20 @@ class _Marks:
         self.journal = journal_for(hub)
 
     def add(self, row_id: int, sent, at: datetime, rendered: dict | None) -> None:
-        self.journal.record(row_id, sent.provider_id, at)
+        try:
+            self.journal.record(row_id, sent.provider_id, at)
+            journalled = True
+        except OSError:  # a full or broken disk: the database is the only record left
+            log.exception("sent journal: could not record row %s; marking it sent now", row_id)
+            journalled = False
         if not self.rows:
             self.since = time.monotonic()
-        self.rows.append((row_id, sent.provider_id, at, rendered))
-        if len(self.rows) >= MARK_EVERY or time.monotonic() - self.since >= MARK_AFTER:
+        self.rows.append((row_id, sent.provider_id, at, rendered, journalled))
+        if (
+            not journalled
+            or len(self.rows) >= MARK_EVERY
+            or time.monotonic() - self.since >= MARK_AFTER
+        ):
             self.flush()
 
     def flush(self) -> None:
@@ -152,13 +165,13 @@ class _Marks:
             rows, _unmarked[:] = _unmarked + rows, []
         try:
             with self.hub.transaction() as session:
-                outbox.mark_sent_many(session, rows)
+                outbox.mark_sent_many(session, [r[:4] for r in rows])
         except Exception:  # the database is away: keep them (and the journal) for later
             log.exception("could not mark %d sent message(s); keeping them to retry", len(rows))
             with _lock:
                 _unmarked.extend(rows)
             return
-        self.journal.committed(len(rows))
+        self.journal.committed(sum(1 for r in rows if r[4]))
 
 
 # Accepted messages whose batch commit failed: retried with the next batch or tick (their
@@ -197,8 +210,13 @@ def deliver_rows(hub: Hub, row_ids: list[int], now: datetime | None = None) -> d
         )
     marks = _Marks(hub)
     todo, postponed, messages = deque(won), set(), {}
+    # No send starts once the claim could run out before it ends: what is left is handed back.
+    deadline = time.monotonic() + lease.total_seconds() - SEND_BUDGET
     try:
         while todo:
+            if time.monotonic() > deadline:
+                log.warning("chunk ran long: handing %d row(s) back for later", len(todo))
+                break
             row_id = todo.popleft()
             channel, payload = found[row_id]
             if row_id not in messages:
@@ -219,12 +237,30 @@ def deliver_rows(hub: Hub, row_ids: list[int], now: datetime | None = None) -> d
                 postponed.add(row_id)
                 todo.append(row_id)
                 continue
-            outcomes[row_id] = _deliver_one(
-                hub, row_id, channel, payload, message, throttle, clock, marks
-            )
+            try:
+                outcomes[row_id] = _deliver_one(
+                    hub, row_id, channel, payload, message, throttle, clock, marks
+                )
+            except Exception:  # e.g. the database failed us while recording an outcome
+                log.exception("notification %s: could not record its outcome", row_id)
+                outcomes[row_id] = "error"  # still claimed: the tick retries it after the lease
     finally:
         marks.flush()
+        untried = [i for i in todo if outcomes[i] == "skipped"]
+        if untried:
+            _hand_back(hub, untried)
     return outcomes
+
+
+def _hand_back(hub: Hub, row_ids: list[int]) -> None:
+    """Claimed rows this chunk never tried go back to pending, without an attempt."""
+    try:
+        with hub.transaction() as session:
+            outbox.unclaim_many(session, row_ids)
+            for row_id in row_ids:
+                queue_job(session, "deliver", row_id)
+    except Exception:  # their claims expire and the tick finds them
+        log.exception("could not hand back %d claimed row(s)", len(row_ids))
 
 
 def _deliver_one(

@@ -45,12 +45,13 @@ def enqueue_jobs(jobs: list[tuple[str, int]]) -> None:
     named = _tasks()
     deliveries = [ident for name, ident in jobs if name == "deliver"]
     if len(deliveries) > 1:  # one event's notifications: one task, split by the worker
+        jobs = [(name, ident) for name, ident in jobs if name != "deliver"]
+    for name, ident in jobs:  # timers first (the tick's order): they may page people
+        named[name](ident)
+    if len(deliveries) > 1:
         from tasks.delivery import deliver_batch
 
         deliver_batch(deliveries)
-        jobs = [(name, ident) for name, ident in jobs if name != "deliver"]
-    for name, ident in jobs:
-        named[name](ident)
 
 
 def enqueue_jobs_at(jobs: list[tuple[str, int, datetime]]) -> None:

@@ -330,10 +330,29 @@ def test_build_mime_encodes_non_ascii_and_cannot_be_injected(settings):
     assert b"\nBcc:" not in raw.split(b"\n\n", 1)[0]  # the top-level header block
     msg = BytesParser(policy=policy.default).parsebytes(raw)
     assert msg["Bcc"] is None
-    assert msg["Subject"] == "[INC-42] Zahlungsausfall – Lohn ✓  Bcc: evil@attacker.example"
+    assert msg["Subject"] == "[INC-42] Zahlungsausfall – Lohn ✓ Bcc: evil@attacker.example"
     assert msg["To"].addresses[0].display_name == "Zoë Ünal"
     assert msg.get_body(("plain",)).get_content() == mail["text"]
     assert all(len(line) <= 998 for line in raw.splitlines())
+
+
+@pytest.mark.parametrize("control", ["\x0b", "\x0c", "\x1c", "\x85", "\u2028", "\x00"])
+def test_build_mime_drops_every_kind_of_line_break_and_control_character(settings, control):
+    mail = render(settings, "stakeholder-update")
+    mail = {**mail, "subject": f"[INC-42] a{control}Bcc: evil@attacker.example"}
+    mail["headers"] = {**mail["headers"], "X-Mihub-Template": f"x{control}y"}
+    raw = build_mime(mail).as_bytes()
+    msg = BytesParser(policy=policy.default).parsebytes(raw)
+    assert msg["Bcc"] is None and not msg.defects
+    assert msg["Subject"].startswith("[INC-42] a") and msg["X-Mihub-Template"] == "x y"
+
+
+def test_internationalised_domains_are_idna_and_non_ascii_local_parts_fail_once():
+    from hub.mail.transports import smtp_address
+
+    assert smtp_address("anna@bücher.example") == "anna@xn--bcher-kva.example"
+    with pytest.raises(PermanentError, match="SMTPUTF8"):
+        smtp_address("zoë@northwind.example")
 
 
 # -- SMTP against a real aiosmtpd sink --------------------------------------------------------

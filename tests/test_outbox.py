@@ -7,7 +7,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from workflow_kit import (
     T0,
     declare,
@@ -424,3 +424,90 @@ def test_tick_replays_a_dead_workers_journal_before_reclaiming(wired, tmp_path):
     assert _row(wired, rows[2]).status == "pending"  # not in the journal: it goes out again
     requeued = {i for name, i in wired.enqueued if name == "deliver"}
     assert rows[2] in requeued and not requeued & set(rows[:2])
+
+
+def _mail_rows(hub, iid, count=3) -> list[int]:
+    return [r.id for r in notes(hub, iid, channel="email")[:count]]
+
+
+def test_a_failure_while_recording_one_outcome_does_not_strand_the_rest(
+    wired, transports, monkeypatch
+):
+    from tasks import delivery
+
+    iid = declare(wired)
+    rows = _mail_rows(wired, iid)
+    transports["email"].answers = [TransientError("421 try later")]
+    real, calls = delivery._finish, []
+
+    def database_blip(*args):
+        calls.append(args)
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(delivery, "_finish", database_blip)
+    outcomes = delivery.deliver_rows(wired, rows, T0)
+    monkeypatch.setattr(delivery, "_finish", real)
+    assert [outcomes[i] for i in rows] == ["error", "sent", "sent"]
+    assert [_row(wired, i).status for i in rows] == ["sending", "sent", "sent"]  # 1st: the tick
+
+
+def test_a_journal_that_cannot_be_written_marks_the_row_sent_at_once(
+    wired, transports, monkeypatch
+):
+    from tasks import delivery
+
+    iid = declare(wired)
+    row = _mail_rows(wired, iid, 1)[0]
+
+    def full_disk(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(delivery.journal_for(wired), "record", full_disk)
+    monkeypatch.setattr(delivery, "MARK_EVERY", 1000)  # it must not wait for a batch
+    assert delivery.deliver_now(wired, row, T0) == "sent"
+    assert _row(wired, row).status == "sent"
+
+
+def test_a_chunk_past_its_deadline_hands_its_rows_back(wired, transports, monkeypatch):
+    from tasks import delivery
+
+    iid = declare(wired)
+    rows = _mail_rows(wired, iid)
+    monkeypatch.setattr(delivery, "SEND_BUDGET", 10_000.0)  # the claim "runs out" at once
+    wired.enqueued.clear()
+    assert set(delivery.deliver_rows(wired, rows, T0).values()) == {"skipped"}
+    assert transports["email"].sent == []
+    back = [_row(wired, i) for i in rows]
+    assert [(r.status, r.attempts, r.claimed_until) for r in back] == [("pending", 0, None)] * 3
+    assert {i for name, i in wired.enqueued if name == "deliver"} == set(rows)
+
+
+def test_a_row_whose_workers_keep_dying_fails_instead_of_looping(wired):
+    iid = declare(wired)
+    row = _mail_rows(wired, iid, 1)[0]
+    with wired.db.session() as session:
+        session.execute(
+            update(Notification)
+            .where(Notification.id == row)
+            .values(status="sending", attempts=outbox.MAX_ATTEMPTS, claimed_until=T0)
+        )
+    with wired.db.session() as session:
+        assert row not in outbox.due_rows(session, T0 + minutes(1))
+    failed = _row(wired, row)
+    assert failed.status == "failed" and "workers that stopped" in failed.last_error
+
+
+def test_journals_are_per_process_instance_and_live_ones_are_not_replayed(wired, tmp_path):
+    from hub import sent_journal
+
+    first = sent_journal.SentJournal(tmp_path)
+    second = sent_journal.SentJournal(tmp_path)  # same pid (a restart that got the same pid)
+    assert first.path != second.path
+    first.record(1, "<a>", T0)
+    with sent_journal.orphans(tmp_path) as found:
+        assert found == []  # both owners hold their locks
+    first.close()  # the owner is gone: nobody holds its lock any more
+    with sent_journal.orphans(tmp_path) as found:
+        assert found == [first.path]
+        assert [e["id"] for e in sent_journal.read(found[0])] == [1]
+    second.close()

@@ -378,8 +378,29 @@ def test_subscribers_get_the_stakeholder_updates(tclient, thub, example_policy):
                 Notification.template == "incident-declared", Notification.recipient == "julia"
             )
         ).all()
-    assert {r.channel for r in told} == {"email", "teams"}  # julia now gets every update
+    # julia now gets every update: by email, and (no bot chat with her) not as an @mention on
+    # the responders' channel, which has the update already
+    assert {r.channel for r in told} == {"email"}
     assert declared == []  # the declaration went out before she subscribed
+
+
+def test_subscribers_with_a_bot_chat_get_updates_there(
+    tclient, thub, example_policy, botframework
+):
+    token = botframework.mint(aud=APP_ID, service_url=SERVICE_URL)
+    post_bot(tclient, activity(example_policy, "help", who="julia", personal=True), token)
+    assert "INC-1" in texts(say(tclient, example_policy, "declare Payroll is down sev1"))
+    doc = activity(example_policy, "subscribe INC-1", who="julia", personal=True)
+    assert post_bot(tclient, doc, token).status_code == 200
+    say(tclient, example_policy, "update INC-1 Failover started", who="anna")
+    with thub.db.session(write=False) as s:
+        told = s.scalars(
+            select(Notification).where(
+                Notification.template == "stakeholder-update", Notification.recipient == "julia"
+            )
+        ).all()
+    assert [r.channel for r in told] == ["bot"]
+    assert materialize(told[0].payload, thub.settings)["conversation_id"] == "a:1personal-julia"
 
 
 def test_reports_are_rate_limited_per_sender(tclient, thub, example_policy, monkeypatch):

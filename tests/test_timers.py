@@ -367,13 +367,16 @@ def test_timer_claimed_by_two_workers_fires_once(wired):
     assert len(timeline(wired, iid, "escalated")) == 1
 
 
-def test_early_wakeup_does_nothing(wired):
+def test_early_wakeup_does_nothing_and_rearms_at_the_due_time(wired):
     from tasks.timers import fire_timer_now
 
     iid = declare(wired)
     timer = pending_timers(wired, iid)[f"escalate:{_ref(iid)}:1"]
+    wired.enqueued_at.clear()
+    # handed over by a worker whose clock runs a second ahead of this one's
     assert fire_timer_now(wired, timer.id, timer.due_at - timedelta(seconds=1)) == "skipped"
-    assert pending_timers(wired, iid)[timer.key].state == "pending"  # the pump brings it back
+    assert pending_timers(wired, iid)[timer.key].state == "pending"
+    assert wired.enqueued_at == [("fire_timer", timer.id, timer.due_at)]
     assert fire_timer_now(wired, timer.id, timer.due_at) == "fired"
 
 
@@ -400,7 +403,7 @@ def test_pump_hands_due_timers_to_the_queue_once(wired, monkeypatch):
 
 
 def test_huey_wakeup_runs_at_the_due_time(wired):
-    """The ETA wake-up lands in Huey's schedule for the timer's due time (no consumer)."""
+    """An ETA wake-up (an early timer re-armed, a delivery retry) lands in Huey's schedule."""
     from tasks import delivery, timers  # noqa: F401  (registers the tasks)
     from tasks.queue import huey
     from tasks.runtime import enqueue_jobs_at

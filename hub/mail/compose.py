@@ -9,6 +9,7 @@ root Message-ID (see `hub.mail.ids`).
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -167,15 +168,25 @@ _QP.body_encoding = QP  # readable bodies in every client's "show original"
 _QP.header_encoding = QP
 
 
+def _one_line(value) -> str:
+    """No line breaks of any kind (no header injection) and no other control characters."""
+    text = " ".join(str(value).splitlines())
+    return "".join(ch if ch == "\t" or ch.isprintable() else " " for ch in text)
+
+
 def _header(value) -> str | Header:
-    """A header value: line breaks folded away (no injection), RFC 2047 only if not ASCII."""
-    text = " ".join(str(value).split("\n")).replace("\r", " ")
+    """A header value on one line, RFC 2047-encoded only if it is not ASCII."""
+    text = _one_line(value)
     return text if text.isascii() else Header(text, _QP, maxlinelen=998)
 
 
 def _address(value: str) -> str:
-    """`Name <addr>` with a non-ASCII display name encoded; the address itself is checked."""
-    name, addr = parseaddr(" ".join(str(value).splitlines()))
+    """`Name <addr>`: a non-ASCII display name encoded, an internationalised domain in IDNA."""
+    name, addr = parseaddr(_one_line(value))
+    local, at, domain = addr.rpartition("@")
+    if at and not domain.isascii():
+        with contextlib.suppress(UnicodeError):
+            addr = f"{local}@{domain.encode('idna').decode('ascii')}"
     return formataddr((name, addr), charset=_QP)
 
 

@@ -22,6 +22,8 @@ import ssl
 import threading
 import time
 import uuid
+from email.errors import HeaderParseError
+from email.policy import compat32
 from email.utils import parseaddr
 from urllib.parse import quote, unquote, urlsplit
 
@@ -101,14 +103,17 @@ class SmtpTransport:
 
     def send(self, payload: dict) -> Sent:
         """Deliver one message over a pooled connection (never resent after a partial send)."""
-        msg = build_mime(payload)
-        sender = parseaddr(payload["from"])[1]
-        recipient = parseaddr(payload["to"])[1]
+        sender = smtp_address(parseaddr(payload["from"])[1])
+        recipient = smtp_address(parseaddr(payload["to"])[1])
+        try:  # the finished bytes before a connection is taken: a bad message fails alone
+            data = build_mime(payload).as_bytes(policy=SMTP_BYTES)
+        except (UnicodeError, ValueError, HeaderParseError) as exc:
+            raise PermanentError(f"message cannot be encoded: {type(exc).__name__}: {exc}") from exc
         with self._slots:
             conn = None
             try:
                 conn = self._checkout() or self._connect()
-                conn.send_message(msg, sender, [recipient])
+                conn.sendmail(sender, [recipient], data)
             except smtplib.SMTPException as exc:
                 self._discard(conn, exc)
                 raise _smtp_error(exc) from None
@@ -117,6 +122,10 @@ class SmtpTransport:
                 raise TransientError(
                     f"SMTP {self.host}:{self.port} unreachable: {type(exc).__name__}: {exc}"
                 ) from None
+            except BaseException:  # anything else: the connection's state is unknown
+                if conn is not None:
+                    _quietly_close(conn)
+                raise
             with self._lock:
                 self._idle.append((conn, time.monotonic()))
         return Sent(payload["headers"].get("Message-ID", ""), f"250 accepted by {self.host}")
@@ -159,6 +168,23 @@ class SmtpTransport:
             idle, self._idle = self._idle, []
         for conn, _ in idle:
             _quietly_close(conn)
+
+
+SMTP_BYTES = compat32.clone(linesep="\r\n")  # what smtplib.send_message would flatten with
+
+
+def smtp_address(addr: str) -> str:
+    """An envelope address smtplib can send: the domain IDNA-encoded; a non-ASCII local part
+    needs SMTPUTF8, which we do not rely on, so it is a permanent error."""
+    local, at, domain = addr.rpartition("@")
+    if not at:
+        raise PermanentError(f"not an email address: {addr!r}")
+    if not local.isascii():
+        raise PermanentError(f"the address {addr!r} needs SMTPUTF8 (non-ASCII local part)")
+    try:
+        return f"{local}@{domain.encode('idna').decode('ascii')}"
+    except UnicodeError as exc:
+        raise PermanentError(f"the domain of {addr!r} is not a valid name: {exc}") from exc
 
 
 def _quietly_close(conn: smtplib.SMTP) -> None:

@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 log = logging.getLogger("hub.publish")
@@ -76,7 +77,9 @@ def build_site(
 
     builds = site.parent / "builds"
     builds.mkdir(parents=True, exist_ok=True)
-    target = builds / f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    # sortable to the microsecond: several builds in one second must still prune in order
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+    target = builds / f"{stamp}-{uuid.uuid4().hex[:8]}"
     collect = _Collect()
     mkdocs_log = logging.getLogger("mkdocs")
     mkdocs_log.addHandler(collect)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import select
@@ -114,9 +115,13 @@ def subscribers(incident: Incident) -> list[dict]:
 
 
 def subscriber_recipients(policy: Policy, incident: Incident) -> list[Recipient]:
-    """The subscribed people on Teams and email, for the workflow's stakeholder fan-out."""
+    """The subscribed people on email, and on Teams in their chat with the bot (never as an
+    @mention on the pages webhook: that channel gets the update anyway)."""
     people = [s["person"] for s in subscribers(incident) if s["person"]]
-    return person_recipients(policy, dict.fromkeys(people), CHANNELS)
+    return [
+        replace(r, via_pages_webhook=False) if r.channel == "teams" else r
+        for r in person_recipients(policy, dict.fromkeys(people), CHANNELS)
+    ]
 
 
 def subscribe(
