@@ -1,17 +1,20 @@
-"""The outbox: claim a row, record the provider's answer, back off and retry, find due work.
+"""The outbox: claim rows, record the providers' answers, back off and retry, find due work.
 
-Delivering rows takes four steps, and only one tiny window can produce a duplicate:
-1. `claim_many` commits pending → sending with `claimed_until = now + lease` for a batch of
-   rows, in one short transaction;
-2. the worker renders and sends each row, holding no transaction and no lock;
+Delivering rows takes four steps (tasks/delivery.py):
+1. `claim_many` commits pending → sending with `claimed_until = now + lease` for a chunk of
+   rows, in one short transaction (only pending rows: an expired claim goes back to pending in
+   `due_rows`, after the journals were replayed);
+2. the worker renders and sends each row, holding no transaction and no lock, and starts no
+   send once the claim could expire before the send ends;
 3. the moment a provider accepts a message, the worker appends one line to its sent journal
    (hub/sent_journal.py: one `write(2)`, which survives the process being killed);
 4. `mark_sent_many` commits the accepted rows in small batches.
-A worker killed between (3) and (4) leaves rows `sending`, but the journal says they went:
-`replay_journals` marks them sent before `due_rows` puts expired claims back to pending. So the
-only duplicate window is between the provider's answer and the journal write (microseconds),
-or the machine itself dying before (4). A send that outlived its lease could also be claimed
-again, so the lease is far longer than any transport's timeout.
+A worker killed between (3) and (4) leaves rows `sending`, but its journal says they went:
+the tick replays it before `due_rows` puts expired claims back to pending. What can still
+cause a duplicate: the moment between the provider accepting a message and the worker
+reading that answer and writing the journal line; a worker machine down for longer than the
+lease (other machines reclaim its rows, only it can replay its journal); a journal that cannot
+be written while the database is away too. See the README's "Duplicates".
 """
 
 from __future__ import annotations
