@@ -4,7 +4,8 @@ A row is written with what its message is made of (`{"render": {template, contex
 in the event's transaction, and the worker renders it when it delivers it (`materialize`):
 the event's transaction stays short however many people it notifies, and a template error
 fails that row once, with the reason on the row. The rendered payload replaces the spec when
-the row is marked sent, so the row keeps what went out.
+the row is marked sent, so the row keeps what went out (a row marked sent from a sent-journal
+replay keeps its spec, which renders to the same message while the templates are unchanged).
 
 Idempotency key: `event|recipient|channel`, where recipient is the email address, the person
 key (a Teams page, whichever route it takes), or `hook:<sha256 of the URL>` for a webhook (the
