@@ -76,7 +76,12 @@ def test_smtp_answers_250_after_spooling_then_imports(smtpd):
     assert rows[0].envelope["rcpt_tos"] == [INTAKE, f"incidents+x@{DOMAIN}"]
     assert rows[0].envelope["mail_from"] == f"ben.okafor@{DOMAIN}"
     assert rows[0].envelope["queued_as"] == name
+    deadline = time.monotonic() + 5  # the wake-up is enqueued just after the commit
+    while not hub.enqueued and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert hub.enqueued == [("process_inbound", rows[0].id)]
+    while writer.spool.pending(10) and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert writer.spool.pending(10) == []  # deleted once committed
 
 
