@@ -511,3 +511,45 @@ def test_journals_are_per_process_instance_and_live_ones_are_not_replayed(wired,
         assert found == [first.path]
         assert [e["id"] for e in sent_journal.read(found[0])] == [1]
     second.close()
+
+
+def test_a_throttled_row_waits_at_the_back_of_its_chunk(wired, transports, monkeypatch):
+    from tasks import delivery
+
+    class Busy:
+        rate = 4.0
+
+        def delay_for(self, key):
+            return 3.0  # the channel webhook has no free slot for 3 s
+
+    monkeypatch.setattr(
+        delivery, "throttle_for", lambda s, c, p: (Busy(), "hook", False) if c == "teams" else None
+    )
+    monkeypatch.setattr(delivery, "_next_slot", {})
+    iid = declare(wired)
+    card = notes(wired, iid, channel="teams")[0].id
+    mail = _mail_rows(wired, iid, 2)
+    outcomes = delivery.deliver_rows(wired, [card, *mail], T0)
+    assert outcomes == {card: "deferred", mail[0]: "sent", mail[1]: "sent"}
+    assert len(transports["email"].sent) == 2 and transports["teams"].sent == []
+    assert _row(wired, card).next_attempt_at == T0 + timedelta(seconds=3)
+
+
+def test_a_big_batch_is_split_across_the_worker_threads(wired, transports, monkeypatch):
+    from tasks import delivery
+
+    task = delivery.deliver_batch
+    chunks: list[list[int]] = []
+    monkeypatch.setattr(delivery, "deliver_batch", chunks.append)  # what the task enqueues
+    monkeypatch.setattr(delivery, "get_hub", lambda: wired)
+    iid = declare(wired)
+    ids = [r.id for r in notes(wired, iid)]
+    size = delivery.CHUNK
+    assert len(ids) < size
+    everything = ids + list(range(10_000, 10_000 + 2 * size + 5))  # and rows that do not exist
+    counts = task.call_local(everything)
+    # the first chunk is delivered by this thread; the others are handed to the other threads
+    assert chunks == [everything[i : i + size] for i in range(size, len(everything), size)]
+    assert sum(map(len, chunks)) == len(everything) - size and all(len(c) <= size for c in chunks)
+    assert counts == {"sent": len(ids), "skipped": size - len(ids)}
+    assert len(transports["email"].sent) + len(transports["teams"].sent) == len(ids)
