@@ -54,6 +54,23 @@ EXEC_LIST = "[exec@northwind.example]"
 EXEC_TEAMS = '[{webhook: "https://northwind.example/workflows/executives"}]'
 
 
+SCALE_OUT: dict[str, str] = {}  # --database-url / --queue-url: the scale-out configuration
+
+
+def fresh_schema(url: str) -> None:
+    """Start from an empty PostgreSQL schema (the one the URL's search_path names)."""
+    from bench.teams_intake_bench import fresh_schema as fresh
+
+    fresh(url)
+
+
+def flush_redis(url: str) -> None:
+    """Start from an empty Redis database (the queue of an earlier run must not leak in)."""
+    import redis
+
+    redis.Redis.from_url(url.split("?", 1)[0]).flushdb()
+
+
 def free_port() -> int:
     import socket
 
@@ -110,7 +127,13 @@ class RunningHub:
             HUB_LOG_LEVEL="WARNING",
         )
         for name in ("HUB_DATABASE_URL", "HUB_QUEUE_URL"):
-            self.env.pop(name, None)  # the embedded default
+            self.env.pop(name, None)  # the embedded default, unless --database-url/--queue-url
+        if SCALE_OUT.get("database_url"):
+            fresh_schema(SCALE_OUT["database_url"])
+            self.env["HUB_DATABASE_URL"] = SCALE_OUT["database_url"]
+        if SCALE_OUT.get("queue_url"):
+            self.env["HUB_QUEUE_URL"] = SCALE_OUT["queue_url"]
+            flush_redis(SCALE_OUT["queue_url"])
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "hub.cli", "run"],
             env=self.env,
@@ -363,12 +386,19 @@ def main(argv: list[str] | None = None) -> None:
         "(repeatable; default: 0 and 10, each a separate fan-out)",
     )
     parser.add_argument("--timers", type=int, default=500, help="timers (half cancelled)")
+    parser.add_argument(
+        "--database-url",
+        help="run on PostgreSQL (e.g. postgresql+psycopg://postgres@127.0.0.1/test"
+        "?options=-csearch_path%%3Dmobil_bench; the schema is emptied first)",
+    )
+    parser.add_argument("--queue-url", help="run on Redis (e.g. redis://127.0.0.1:6379/13; flushed)")
     parser.add_argument("--spread", type=float, default=20, help="seconds the timers span")
     parser.add_argument("--lead", type=float, default=20, help="seconds before the first is due")
     parser.add_argument(
         "--only", choices=["latency", "fanout", "timers"], action="append", help="run only these"
     )
     args = parser.parse_args(argv)
+    SCALE_OUT.update(database_url=args.database_url or "", queue_url=args.queue_url or "")
     parts = args.only or ["latency", "fanout", "timers"]
     runs = {
         "latency": [bench_latency],
