@@ -225,7 +225,12 @@ class GraphTransport:
         headers = {"Authorization": f"Bearer {token}", "client-request-id": str(uuid.uuid4())}
         if self.format == "mime":
             headers["Content-Type"] = "text/plain"
-            data = base64.b64encode(build_mime(payload).as_bytes())
+            try:
+                data = base64.b64encode(build_mime(payload).as_bytes(policy=SMTP_BYTES))
+            except (UnicodeError, ValueError, HeaderParseError) as exc:
+                raise PermanentError(
+                    f"message cannot be encoded: {type(exc).__name__}: {exc}"
+                ) from exc
         else:
             headers["Content-Type"] = "application/json"
             data = json.dumps(graph_message(payload)).encode()
