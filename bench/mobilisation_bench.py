@@ -46,6 +46,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.teams_intake_bench import fresh_schema  # noqa: E402
 from hub.demo import DEMO_POLICY  # noqa: E402
 from hub.fakes.smtp_sink import SmtpSink  # noqa: E402
 from hub.fakes.teams import FakeTeams  # noqa: E402
@@ -55,13 +56,6 @@ EXEC_TEAMS = '[{webhook: "https://northwind.example/workflows/executives"}]'
 
 
 SCALE_OUT: dict[str, str] = {}  # --database-url / --queue-url: the scale-out configuration
-
-
-def fresh_schema(url: str) -> None:
-    """Start from an empty PostgreSQL schema (the one the URL's search_path names)."""
-    from bench.teams_intake_bench import fresh_schema as fresh
-
-    fresh(url)
 
 
 def flush_redis(url: str) -> None:

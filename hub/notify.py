@@ -23,6 +23,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from hub.channels.base import PermanentError
 from hub.context import queue_job
 from hub.models import ConversationRef, Incident, Notification
 from hub.notices import (  # noqa: F401  (re-exported: callers use n.<name>)
@@ -250,8 +251,6 @@ def materialize(payload: dict, settings: Settings) -> dict:
             return out
         envelope = render_teams(template, ctx)
     except Exception as exc:  # a broken template fails its row once, with the reason
-        from hub.channels.base import PermanentError
-
         if isinstance(exc, PermanentError):  # e.g. the recipient is not an email address
             raise RenderError(str(exc)) from exc
         raise RenderError(f"template error: {type(exc).__name__}: {exc}") from exc

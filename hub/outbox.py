@@ -27,7 +27,6 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
-from hub.channels.base import Sent
 from hub.models import Notification
 
 log = logging.getLogger("hub.outbox")
@@ -115,13 +114,6 @@ def _ours(row: Notification) -> bool:
         return True
     log.warning("notification %s is already %s; leaving it", row.id, row.status)
     return False
-
-
-def mark_sent(row: Notification, sent: Sent, now: datetime) -> None:
-    """The provider accepted the message."""
-    if _ours(row):
-        row.status, row.sent_at, row.claimed_until = "sent", now, None
-        row.provider_id, row.last_error, row.next_attempt_at = sent.provider_id[:500], None, None
 
 
 def retry_delay(attempts: int, retry_after: float | None = None, rng=random) -> float:

@@ -180,13 +180,19 @@ def _header(value) -> str | Header:
     return text if text.isascii() else Header(text, _QP, maxlinelen=998)
 
 
+def idna_address(addr: str) -> str:
+    """`local@domain` with an internationalised domain in IDNA (UnicodeError if it is invalid)."""
+    local, at, domain = addr.rpartition("@")
+    if not at or domain.isascii():
+        return addr
+    return f"{local}@{domain.encode('idna').decode('ascii')}"
+
+
 def _address(value: str) -> str:
     """`Name <addr>`: a non-ASCII display name encoded, an internationalised domain in IDNA."""
     name, addr = parseaddr(_one_line(value))
-    local, at, domain = addr.rpartition("@")
-    if at and not domain.isascii():
-        with contextlib.suppress(UnicodeError):
-            addr = f"{local}@{domain.encode('idna').decode('ascii')}"
+    with contextlib.suppress(UnicodeError):
+        addr = idna_address(addr)
     return formataddr((name, addr), charset=_QP)
 
 

@@ -31,7 +31,7 @@ import requests
 
 from hub.channels.base import PermanentError, Sent, TransientError
 from hub.identity import TimeoutSession, get_token_source, parse_retry_after
-from hub.mail.compose import build_mime
+from hub.mail.compose import build_mime, idna_address
 from hub.mail.sink import SinkTransport
 from hub.settings import Settings, SettingsError
 
@@ -176,13 +176,13 @@ SMTP_BYTES = compat32.clone(linesep="\r\n")  # what smtplib.send_message would f
 def smtp_address(addr: str) -> str:
     """An envelope address smtplib can send: the domain IDNA-encoded; a non-ASCII local part
     needs SMTPUTF8, which we do not rely on, so it is a permanent error."""
-    local, at, domain = addr.rpartition("@")
+    local, at, _domain = addr.rpartition("@")
     if not at:
         raise PermanentError(f"not an email address: {addr!r}")
     if not local.isascii():
         raise PermanentError(f"the address {addr!r} needs SMTPUTF8 (non-ASCII local part)")
     try:
-        return f"{local}@{domain.encode('idna').decode('ascii')}"
+        return idna_address(addr)
     except UnicodeError as exc:
         raise PermanentError(f"the domain of {addr!r} is not a valid name: {exc}") from exc
 
