@@ -21,7 +21,6 @@ import random
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -158,11 +157,10 @@ def main() -> None:
     args = ap.parse_args()
     data_dir = Path(tempfile.mkdtemp(prefix="mihub-board-bench-"))
     os.environ.setdefault("HUB_QUEUE_URL", "memory://")
-    from waitress import create_server
-
     from hub import create_app
     from hub.context import Hub
     from hub.migrate import upgrade
+    from hub.runner import serving_in_thread
     from hub.settings import load_settings
     from tests.web_kit import sign_in
 
@@ -191,8 +189,8 @@ def main() -> None:
     cold = time_requests(lambda: client.get("/"), args.requests, before=cache.clear)
     fragment = time_requests(lambda: client.get("/board/live"), args.requests, before=cache.clear)
     polled = time_requests(lambda: client.get("/board/live"), args.requests)
-    server = create_server(app, host="127.0.0.1", port=0, threads=4)
-    threading.Thread(target=server.run, daemon=True).start()
+    serving = serving_in_thread(app, threads=4)
+    base = serving.__enter__()
     import requests
 
     http = requests.Session()
@@ -203,13 +201,11 @@ def main() -> None:
         {"sid": sid, "csrf": "x"}
     )
     http.cookies.set("mihub_session", session_cookie)
-    base = f"http://127.0.0.1:{server.socket.getsockname()[1]}"
     over_http = time_requests(
         lambda: http.get(base + "/", timeout=10).raise_for_status(), args.requests
     )
     http.close()
-    time.sleep(0.2)
-    server.close()
+    serving.__exit__(None, None, None)
     result = {
         "active": args.active,
         "closed": args.closed,

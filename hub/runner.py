@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 
 log = logging.getLogger("hub.run")
 
@@ -85,6 +86,34 @@ def serve_web(app, listen: str, threads: int) -> None:
         pass
     finally:
         server.close()
+
+
+@contextmanager
+def serving_in_thread(app, host: str = "127.0.0.1", port: int = 0, threads: int = 8, **adj):
+    """Serve the app with waitress in a background thread; yield its base URL; stop cleanly.
+
+    For tests and benchmarks. Stopping lets requests in progress finish, then closes every
+    socket from inside the server's own loop (through its trigger), so the loop ends by itself:
+    closing them from another thread races its `select()`, which then fails with EBADF.
+    """
+    import threading
+
+    from waitress import create_server
+
+    server = create_server(app, host=host, port=port, threads=threads, **adj)
+    thread = threading.Thread(target=server.run, name="waitress-loop", daemon=True)
+    thread.start()
+    try:
+        yield f"http://{host}:{server.socket.getsockname()[1]}"
+    finally:
+
+        def close_all():
+            for channel in list(server._map.values()):
+                channel.close()
+
+        server.task_dispatcher.shutdown(timeout=5)  # requests in progress finish first
+        server.trigger.pull_trigger(close_all)
+        thread.join(timeout=5)
 
 
 def run_worker(workers: int = 4) -> None:

@@ -170,14 +170,13 @@ def csrf_of(page) -> str:
 
 def open_world(tmp: Path):
     """Start the hub and its peers; a generator: yields the World, then stops everything."""
-    from waitress import create_server
-
     from hub import create_app
     from hub.context import Hub
     from hub.fakes.microsoft import FakeMicrosoft
     from hub.fakes.smtp_sink import SmtpSink
     from hub.migrate import upgrade
     from hub.policy import load_policy
+    from hub.runner import serving_in_thread
     from hub.settings import load_settings
     from tasks import delivery, runtime
     from tasks.main import huey
@@ -192,8 +191,8 @@ def open_world(tmp: Path):
         tenant=TENANT, clients={CLIENT: SECRET}, users=entra_users(policy)
     ).start()
     recorder = Recorder()
-    server = create_server(recorder, host="127.0.0.1", port=0, threads=8)
-    url = f"http://127.0.0.1:{server.socket.getsockname()[1]}"
+    serving = serving_in_thread(recorder)  # the URL first: the settings name it
+    url = serving.__enter__()
     settings = load_settings(
         env={},
         overrides={
@@ -220,8 +219,6 @@ def open_world(tmp: Path):
     runtime.set_hub(hub)
     huey.immediate = True  # deliveries and publishing run as soon as their rows commit
     recorder.app = create_app({}, hub=hub)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
     evil = serve_evil_page(url)
     try:
         yield World(
@@ -236,8 +233,7 @@ def open_world(tmp: Path):
     finally:
         evil.shutdown()
         evil.server_close()
-        server.close()
-        thread.join(timeout=5)
+        serving.__exit__(None, None, None)
         huey.immediate = False
         runtime._hub = None
         for channel in ("email", "teams", "bot"):

@@ -6,7 +6,6 @@ import os
 import shutil
 import socket
 import tempfile
-import threading
 import uuid
 from pathlib import Path
 
@@ -186,12 +185,7 @@ def free_port() -> int:
 @pytest.fixture
 def live_server(app):
     """The app behind the production WSGI server (waitress) on 127.0.0.1, in a thread."""
-    from waitress import create_server
+    from hub.runner import serving_in_thread
 
-    server = create_server(app, host="127.0.0.1", port=0, threads=8)
-    port = server.socket.getsockname()[1]
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}"
-    server.close()
-    thread.join(timeout=5)
+    with serving_in_thread(app) as url:
+        yield url

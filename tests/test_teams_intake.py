@@ -14,7 +14,6 @@ import json
 import logging
 import threading
 import time
-from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -24,6 +23,7 @@ from sqlalchemy import func, select
 from hub.fakes.botframework import FakeBotFramework
 from hub.models import ConversationRef, InboundMessage, Incident, Notification, Timer
 from hub.notify import materialize
+from hub.runner import serving_in_thread
 from hub.teams.cards import card_problems
 from tests.conftest import EXAMPLE_POLICY
 
@@ -709,18 +709,6 @@ def test_keys_are_only_fetched_over_https_or_loopback():
 # -- end to end: real server, real HTTP, local sinks -------------------------------------------
 
 
-@contextmanager
-def serving(app):
-    from waitress import create_server
-
-    server = create_server(app, host="127.0.0.1", port=0, threads=8)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.socket.getsockname()[1]}"
-    finally:
-        server.close()
-        thread.join(timeout=5)
 
 
 def _signed_post(url, policy, text, who):
@@ -764,7 +752,7 @@ def test_e2e_signed_declare_pages_the_sinks_and_mim_ack_stops_escalation(backend
         policy = load_policy(EXAMPLE_POLICY, env={"TEAMS_ONCALL_WEBHOOK": teams.webhook_url()})
         hub = make_hub(backend, policy)
         try:
-            with serving(create_app(hub=hub)) as url:
+            with serving_in_thread(create_app(hub=hub)) as url:
                 reply = _signed_post(
                     url, policy, "declare Payroll is down, no payslips sev1 service payroll", "ben"
                 )
