@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/api_bench.py [--clients 32] [--requests 60]
 
-Starts `mihub web`'s server (waitress) on the embedded default in a separate process with an
+Starts `mihub web`'s server (gunicorn) on the embedded default in a separate process with an
 extra route `/bench/insert` that inserts one row into the same database and commits (the
 ceiling for a durable write), then loads both routes with the same closed-loop clients.
 """
@@ -28,28 +28,39 @@ from bench._load import run_load  # noqa: E402
 
 
 def serve() -> None:
-    """Child process: the real app plus the ceiling route, behind waitress."""
+    """Child process: `mihub web`'s server (gunicorn) running the real app plus the ceiling route."""
     from sqlalchemy import text
 
     from hub import create_app
     from hub.cli import _hub
     from hub.db import utcnow
-    from hub.runner import serve_web
+    from hub.runner import serve_web, web_workers
 
     hub = _hub()
-    app = create_app(hub=hub)
     with hub.db.session() as s:
         s.execute(text("CREATE TABLE IF NOT EXISTS bench_rows (id INTEGER PRIMARY KEY, "
                        "at VARCHAR(40), body TEXT)"))
+    hub.db.dispose()
 
-    @app.post("/bench/insert")
-    def insert():
-        with hub.db.session() as s:
-            s.execute(text("INSERT INTO bench_rows (at, body) VALUES (:at, :body)"),
-                      {"at": utcnow().isoformat(), "body": "x" * 200})
-        return {"ok": True}, 201
+    def make_app():  # in each worker process, as `mihub web` does
+        from hub.context import Hub
+        from tasks.runtime import set_hub
 
-    serve_web(app, os.environ["HUB_HTTP"], int(os.environ.get("HUB_WEB_THREADS", "16")))
+        worker_hub = Hub(hub.settings, policy=hub.policy)
+        set_hub(worker_hub)
+        app = create_app(hub=worker_hub)
+
+        @app.post("/bench/insert")
+        def insert():
+            with worker_hub.db.session() as s:
+                s.execute(text("INSERT INTO bench_rows (at, body) VALUES (:at, :body)"),
+                          {"at": utcnow().isoformat(), "body": "x" * 200})
+            return {"ok": True}, 201
+
+        return app
+
+    serve_web(make_app, os.environ["HUB_HTTP"], web_workers(os.environ.get("HUB_WEB_WORKERS", 0)),
+              log_level="warning")
 
 
 def main() -> None:
@@ -79,7 +90,7 @@ def main() -> None:
             try:
                 if requests.get(f"{base}/healthz", timeout=1).ok:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or workers still starting
                 time.sleep(0.1)
         auth = {"Authorization": f"Bearer {token}"}
         services = ["payroll", "erp", "email", "vpn", "website", "customer-portal"]

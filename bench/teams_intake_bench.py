@@ -3,8 +3,8 @@
     .venv/bin/python bench/teams_intake_bench.py [--clients 50] [--rounds 20] [--web-processes 1]
         [--database-url postgresql+psycopg://…] [--queue-url redis://…]
 
-Starts `mihub web` (waitress; HUB_WEB_THREADS=64 so that every sender gets a thread) on a
-fresh data dir with a test secret, declares ten major incidents, then runs `--clients` sender
+Starts `mihub web` (gunicorn, its default worker processes; `--web-processes N` starts N such
+servers) on a fresh data dir with a test secret, declares ten major incidents, then runs `--clients` sender
 threads. Every request is HMAC-signed over its raw body like Teams does and has Teams'
 5-second limit as its client timeout; a reply saying the work continues in the background
 counts as "late". Phases, each with the same command mix (status, help, report, update, ack,
@@ -212,7 +212,7 @@ def start_servers(count: int, args) -> tuple[list[subprocess.Popen], list[str]]:
             port = s.getsockname()[1]
         env = dict(os.environ, HUB_DATA_DIR=str(data), HUB_HTTP=f"127.0.0.1:{port}",
                    HUB_POLICY=str(policy), HUB_LOG_LEVEL="WARNING",
-                   HUB_TEAMS_OUTGOING_SECRET=SECRET, HUB_WEB_THREADS="64")  # fmt: skip
+                   HUB_TEAMS_OUTGOING_SECRET=SECRET)  # fmt: skip
         for name, value in (("HUB_DATABASE_URL", args.database_url),
                             ("HUB_QUEUE_URL", args.queue_url)):  # fmt: skip
             env.pop(name, None)
@@ -254,7 +254,7 @@ def _wait(server: subprocess.Popen, base: str, log: Path) -> None:
         try:
             if requests.get(f"{base}/healthz", timeout=1).ok:
                 return
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or workers still starting
             time.sleep(0.1)
     raise SystemExit("the server did not come up")
 

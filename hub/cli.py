@@ -81,11 +81,23 @@ def run():
 def web():
     """Run only the web server (API, intake endpoints, console)."""
     from hub import create_app
-    from hub.runner import serve_web
+    from hub.runner import serve_web, web_workers
 
-    hub = _hub()
-    _setup_logging(hub.settings["HUB_LOG_LEVEL"])
-    serve_web(create_app(hub=hub), hub.settings["HUB_HTTP"], int(hub.settings["HUB_WEB_THREADS"]))
+    hub = _hub()  # settings, policy and migrations checked once, before any worker starts
+    settings = hub.settings
+    _setup_logging(settings["HUB_LOG_LEVEL"])
+    hub.db.dispose()
+
+    def make_app():  # in each worker process, after the fork: its own engine and queue
+        from hub.context import Hub
+        from tasks.runtime import set_hub
+
+        worker_hub = Hub(settings, policy=hub.policy)  # the policy checked above, not reread
+        set_hub(worker_hub)
+        return create_app(hub=worker_hub)
+
+    serve_web(make_app, settings["HUB_HTTP"], web_workers(settings["HUB_WEB_WORKERS"]),
+              log_level=settings["HUB_LOG_LEVEL"])
 
 
 @main.command()

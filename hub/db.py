@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: threads of one process still queue; processes use busy_timeout
+    fcntl = None
 
 from sqlalchemy import DateTime, create_engine, event
 from sqlalchemy.engine import Engine
@@ -39,6 +45,14 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _lock_path(url: str) -> Path | None:
+    """`<database file>.writer-lock` beside a file database; None for an in-memory one."""
+    path = url.split("///", 1)[-1] if "///" in url else ""
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    return Path(path + ".writer-lock")
+
+
 def make_engine(url: str) -> Engine:
     """An engine for the URL; SQLite gets WAL, a busy timeout and foreign keys."""
     if url.startswith("sqlite"):
@@ -70,6 +84,49 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
 
 
+class WriterLock:
+    """One SQLite writer at a time: this process's threads queue on a lock, processes on flock(2).
+
+    Left to SQLite's busy handler, a waiting writer sleeps in steps of up to 100 ms and
+    throughput collapses as soon as two processes write (web workers, the queue worker, the
+    SMTP intake). flock(2) wakes the next writer as soon as the lock is let go, and the kernel
+    drops it if its holder dies. The lock file is opened once per process: a descriptor
+    inherited across fork() shares its lock with the parent.
+    """
+
+    def __init__(self, path: Path | None):
+        self._threads = threading.Lock()
+        self._path = path
+        self._fd: int | None = None
+        self._pid = 0
+
+    def _file(self) -> int | None:
+        if self._path is None or fcntl is None:
+            return None
+        if self._pid != os.getpid():
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._pid = os.getpid()
+        return self._fd
+
+    def __enter__(self):
+        self._threads.acquire()
+        try:
+            fd = self._file()
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._threads.release()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            if self._fd is not None and self._pid == os.getpid():
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._threads.release()
+
+
 class Database:
     """One engine and session factory per process."""
 
@@ -77,10 +134,9 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
-        # SQLite has one writer at a time. Threads of this process queue on a fair lock;
-        # left to SQLite's busy handler they sleep in steps of up to 100 ms and throughput
-        # collapses under concurrency. Other processes still wait on busy_timeout.
-        self._write_lock = threading.Lock() if self.is_sqlite else None
+        # SQLite has one writer at a time: writers queue on a lock rather than on SQLite's
+        # sleeping busy handler (WriterLock says why).
+        self._write_lock = WriterLock(_lock_path(url)) if self.is_sqlite else None
 
     @contextmanager
     def session(self, write: bool = True):

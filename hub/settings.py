@@ -28,7 +28,7 @@ SETTINGS: tuple[Setting, ...] = (
             "Signs sessions, reply tokens and Message-IDs. Required outside development.",
             secret=True),
     Setting("HUB_HTTP", "127.0.0.1:8080", "Address the web server listens on (`host:port`)."),
-    Setting("HUB_WEB_THREADS", "16", "Threads of the production WSGI server (waitress)."),
+    Setting("HUB_WEB_WORKERS", "0", "Processes of the production WSGI server (gunicorn); 0: two per CPU, at most 8."),
     Setting("HUB_SMTP_LISTEN", "127.0.0.1:2525", "Address of the SMTP intake listener."),
     Setting("HUB_BASE_URL", None, "The hub's public address for links in mail and cards; default from HUB_HTTP."),
     Setting("HUB_MAIL_TRANSPORT", "sink",
@@ -190,7 +190,7 @@ def check_settings(settings: Settings) -> list[str]:
             split_hostport(settings.values[name] or "")
         except SettingsError as exc:
             problems.append(f"{name}: {exc}")
-    for name in ("HUB_MAX_BODY_BYTES", "HUB_WEB_THREADS", "HUB_MAIL_MAX_HEADER_BYTES",
+    for name in ("HUB_MAX_BODY_BYTES", "HUB_WEB_WORKERS", "HUB_MAIL_MAX_HEADER_BYTES",
                  "HUB_MAIL_MAX_PARTS", "HUB_MAIL_MAX_DEPTH", "HUB_MAILBOX_POLL_SECONDS"):
         if not str(settings.values[name]).isdigit():
             problems.append(f"{name} must be a whole number, got {settings.values[name]!r}")

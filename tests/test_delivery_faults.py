@@ -99,7 +99,7 @@ class Hub:
     def healthy(self) -> bool:
         try:
             return requests.get(f"{self.base}/healthz", timeout=2).status_code == 200
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or workers still starting
             return False
 
     def declare(self, title: str = "Payroll is down") -> dict:

@@ -88,7 +88,7 @@ def _healthy(base, proc):
     assert proc.poll() is None, proc.stdout.read()
     try:
         return requests.get(f"{base}/healthz", timeout=2).status_code == 200
-    except requests.ConnectionError:
+    except requests.RequestException:  # not listening yet, or workers still starting
         return False
 
 

@@ -128,7 +128,7 @@ def test_pages_escalation_updates_reach_real_peers(tmp_path, backend):
 def _healthy(base):
     try:
         return requests.get(f"{base}/healthz", timeout=2).status_code == 200
-    except requests.ConnectionError:
+    except requests.RequestException:  # not listening yet, or workers still starting
         return False
 
 

@@ -34,7 +34,7 @@ def _wait_healthy(base, proc, timeout=60):
             r = requests.get(f"{base}/healthz", timeout=2)
             if r.status_code == 200:
                 return r.json()
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or workers still starting
             pass
         time.sleep(0.2)
     raise AssertionError("the hub did not become healthy")

@@ -97,7 +97,7 @@ class Demo:
             try:
                 if self.http.get(f"{self.base}/healthz", timeout=1).ok:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or workers still starting
                 pass
             if self.proc.poll() is not None:
                 raise RuntimeError(f"the hub did not start; see {self.data_dir / 'hub.log'}")
