@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from hub import workflow
+from hub import timers, workflow
+from hub.context import queue_job
 from hub.core import lifecycle
 from hub.core.classify import (
     Classification,
@@ -136,20 +137,22 @@ def create_incident(session: Session, policy: Policy, report: Report, *, actor: 
         rule=result.rule, reasons=list(result.reasons), services=list(result.services),
         impact=result.impact, affected_users=result.affected_users, security=result.security,
         source=report.source, reporter=report.reporter, created_at=now, updated_at=now,
+        timers=[], roles=[],  # known empty: no query when the workflow looks at them
     )
     session.add(incident)
     row.incident = incident
     session.add(row)
-    session.flush()  # assigns the id, INC-n
     add_timeline(session, incident, "reported",
                  f"Reported by {report.reporter or 'unknown'} via {report.source}: {report.title}",
                  actor=report.reporter, now=now)
     add_timeline(session, incident, "classified", _classification_text(result),
                  actor=None, now=now, data={"rule": result.rule, "severity": result.severity,
                                             "major": result.major, "reasons": list(result.reasons)})
-    if result.major:
+    if result.major:  # declared before the first INSERT: the row goes in as it ends up
         _declare(session, policy, incident, actor=actor or report.reporter, now=now,
                  why=f"rule {result.rule}")
+    else:
+        session.flush()  # assigns the id, INC-n
     return incident, True
 
 
@@ -163,8 +166,51 @@ def _declare(session: Session, policy: Policy, incident: Incident, *, actor: str
     incident.major = True
     _apply(session, incident, "declare", actor=actor, now=now, why=f"declared major: {why}")
     incident.declared_at = incident.declared_at or now
-    fill_roles(session, policy, incident, now=now)
-    workflow.on_declared(session, policy, incident, now=now)
+    schedule_mobilisation(session, incident, now=now)
+
+
+def schedule_mobilisation(session: Session, incident: Incident, *, now: datetime) -> None:
+    """Mobilise in the worker, at once: a `mobilise` timer due now, and a wake-up for it.
+
+    The request that declared the incident commits only the incident, its report and its
+    timeline, and answers; filling the roles, freezing the plan, the step-0 pages, the
+    stakeholder notice and the SLA timers follow in the worker (`mobilise`, below). The timer
+    row makes that durable and exactly-once: a lost wake-up is found by the timer pump,
+    and only the worker whose claim succeeds mobilises.
+    """
+    done = sum(1 for t in incident.timers if t.kind == "mobilise")
+    if incident.id is None:
+        session.flush()  # assigns the id, INC-n: the timer's key names it
+    key = timers.timer_key("mobilise", incident, *([done] if done else []))
+    timer = timers.schedule(session, incident, key, "mobilise", now, now=now)
+    session.flush()
+    queue_job(session, "fire_timer", timer.id)
+
+
+def ensure_mobilised(session: Session, policy: Policy, incident: Incident, now: datetime
+                     ) -> None:
+    """Someone acts on an incident whose mobilisation the worker has not run yet (an
+    acknowledgement a moment after the declaration): run it here, first. Claiming the timer
+    keeps it exactly-once: a worker that comes later finds it fired."""
+    from hub import timer_actions
+
+    for pending in timers.pending(incident, "mobilise"):
+        timer = timers.claim(session, pending.id, now)
+        if timer is not None:
+            timer_actions.fire(session, policy, timer, now)
+
+
+def mobilise(session: Session, policy: Policy, incident: Incident, *, declared_at: datetime
+             ) -> bool:
+    """Fill the roles and start the workflow of a declared major incident (the timer's work).
+
+    False when there is nothing to mobilise any more: no longer major, or no longer running.
+    """
+    if not incident.major or not lifecycle.is_active(incident.state):
+        return False
+    fill_roles(session, policy, incident, now=declared_at)
+    workflow.on_declared(session, policy, incident, now=declared_at)
+    return True
 
 
 def fill_roles(session: Session, policy: Policy, incident: Incident, *, now: datetime) -> None:
@@ -206,6 +252,7 @@ def active_roles(incident: Incident, person: str | None = None) -> list[RoleAssi
 def acknowledge(session: Session, policy: Policy, incident: Incident, *, actor: str,
                 now: datetime) -> list[str]:
     """Acknowledge every role the actor holds; the MIM's acknowledgement mobilises."""
+    ensure_mobilised(session, policy, incident, now)
     if not lifecycle.is_active(incident.state):
         raise Conflict(f"{incident.ref} is {incident.state}; there is nothing to acknowledge",
                        code="illegal_transition")
@@ -239,6 +286,7 @@ def _name(policy: Policy, key: str | None) -> str:
 def post_update(session: Session, policy: Policy, incident: Incident, text: str, *,
                 actor: str, now: datetime) -> TimelineEntry:
     """A progress update; for a major incident it goes to the stakeholders."""
+    ensure_mobilised(session, policy, incident, now)
     text = (text or "").strip()
     if not text:
         raise Invalid("an update needs text")
@@ -255,6 +303,7 @@ def post_update(session: Session, policy: Policy, incident: Incident, text: str,
 def assign_role(session: Session, policy: Policy, incident: Incident, role: str, person: str, *,
                 actor: str, now: datetime) -> RoleAssignment:
     """Give a role to a person (the previous holder is released)."""
+    ensure_mobilised(session, policy, incident, now)
     if role not in ROLE_NAMES:
         raise Invalid(f"unknown role {role!r}; roles are {', '.join(ROLE_NAMES)}")
     if person not in policy.people:
@@ -279,6 +328,7 @@ def assign_role(session: Session, policy: Policy, incident: Incident, role: str,
 def classify_again(session: Session, policy: Policy, incident: Incident, severity: str,
                    reason: str, *, actor: str, now: datetime) -> Incident:
     """A person's re-classification (upgrade, downgrade, accept or reject major) with a reason."""
+    ensure_mobilised(session, policy, incident, now)
     if not (reason or "").strip():
         raise Invalid("re-classifying needs a reason")
     if severity not in policy.severities:
@@ -325,6 +375,7 @@ def _set_classification(session: Session, policy: Policy, incident: Incident,
 def resolve(session: Session, policy: Policy, incident: Incident, summary: str, *,
             actor: str, now: datetime) -> Incident:
     """Resolve; a major incident then waits for its post-incident review."""
+    ensure_mobilised(session, policy, incident, now)
     summary = (summary or "").strip()
     if not summary:
         raise Invalid("resolving needs a summary of what fixed it")

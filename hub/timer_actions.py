@@ -57,6 +57,18 @@ def _skip(timer: Timer, reason: str, now: datetime) -> str:
     return "cancelled"
 
 
+@action("mobilise")
+def _mobilise(session: Session, policy: Policy, incident: Incident, timer: Timer,
+              now: datetime) -> str:
+    """A major incident was declared: roles, plan, pages, notice, timers (hub.incidents)."""
+    from hub.incidents import mobilise
+
+    # the declaration's time, not the worker's: the escalation steps and SLAs count from it
+    if not mobilise(session, policy, incident, declared_at=timer.due_at):
+        return _skip(timer, f"nothing to mobilise: {incident.ref} is {incident.state}", now)
+    return "fired"
+
+
 @action("escalate")
 def escalate(session, policy, incident, timer, now) -> str:
     """Page the step's targets that are still needed; timeline "escalated to step N"."""

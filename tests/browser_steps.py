@@ -66,6 +66,7 @@ def open_some_incidents(world) -> None:
     from hub import incidents as ops
     from hub.core.classify import Report
     from hub.db import utcnow
+    from tests.workflow_kit import mobilise_pending
 
     hub = world.hub
     reports = [
@@ -97,7 +98,10 @@ def open_some_incidents(world) -> None:
             incident, _ = ops.create_incident(
                 session, hub.policy, report, actor=report.reporter, now=utcnow()
             )
-            if n == 1:
+        mobilise_pending(hub, incident.id)  # the worker's part: roles, pages, timers
+        if n == 1:
+            with hub.transaction() as session:
+                incident = ops.get_incident(session, incident.id, lock=True)
                 ops.acknowledge(session, hub.policy, incident, actor="anna", now=utcnow())
                 ops.post_update(
                     session,

@@ -136,6 +136,33 @@ def _truncate_pg(schema: str = SCHEMA) -> None:
     engine.dispose()
 
 
+def record_wakeups(the_hub) -> None:
+    """Record every wake-up in `the_hub.enqueued` instead of queueing it, except that a
+    declaration's mobilisation runs at once, as an idle worker would run it right after the
+    commit (hub.incidents.schedule_mobilisation): tests then see roles, pages and timers."""
+    the_hub.enqueued = []
+
+    def enqueue(jobs):
+        the_hub.enqueued.extend(jobs)
+        for name, ident in jobs:
+            if name == "fire_timer":
+                mobilise_now(the_hub, ident)
+
+    the_hub.enqueue = enqueue
+
+
+def mobilise_now(the_hub, timer_id: int) -> None:
+    """Fire a pending `mobilise` timer at its due time (the moment of the declaration)."""
+    from hub.models import Timer
+    from tasks.timers import fire_timer_now
+
+    with the_hub.db.session(write=False) as session:
+        timer = session.get(Timer, timer_id)
+        due = timer.due_at if timer is not None and timer.kind == "mobilise" else None
+    if due is not None:
+        fire_timer_now(the_hub, timer_id, due)
+
+
 @pytest.fixture
 def hub(backend, example_policy):
     from hub.context import Hub
@@ -146,8 +173,7 @@ def hub(backend, example_policy):
         "HUB_QUEUE_URL": backend["queue_url"], "HUB_POLICY": str(EXAMPLE_POLICY),
     })
     the_hub = Hub(settings, policy=example_policy)
-    the_hub.enqueued = []
-    the_hub.enqueue = the_hub.enqueued.extend
+    record_wakeups(the_hub)
     yield the_hub
     the_hub.db.dispose()
 

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from hub.intake_email.pipeline import process
 from hub.intake_email.store import store_raw
 from hub.models import InboundMessage, Incident, Notification
+from tests.conftest import record_wakeups
 from tests.email_corpus import DOMAIN, World, mail, raw
 
 SECRET = "corpus-secret"
@@ -38,8 +39,7 @@ def make_hub(backend, policy, **overrides):
         }
     )
     hub = Hub(settings, policy=policy)
-    hub.enqueued = []
-    hub.enqueue = hub.enqueued.extend
+    record_wakeups(hub)
     return hub
 
 

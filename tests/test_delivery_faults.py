@@ -193,11 +193,11 @@ def test_worker_killed_mid_fanout_delivers_everything(tmp_path, backend, peers):
     hub = Hub(tmp_path, backend, sink, teams, recipients=FANOUT)
     try:
         hub.start_web()
-        inc = hub.declare()  # only the web server runs: every row waits in the outbox
-        ref = inc["id"]
-        total = sum(hub.statuses(ref).values())
-        assert total >= FANOUT
         worker = hub.start("worker", "--workers", str(WORKER_THREADS))
+        inc = hub.declare()  # the worker mobilises: the fan-out's rows, then their delivery
+        ref = inc["id"]
+        wait_for(lambda: sum(hub.statuses(ref).values()) >= FANOUT, 30, "the fan-out's rows")
+        total = sum(hub.statuses(ref).values())
         wait_for(lambda: len(sink.messages) >= 150, 60, "150 messages at the sink", every=0.02)
         worker.send_signal(signal.SIGKILL)
         worker.wait(timeout=10)
@@ -293,8 +293,12 @@ def test_teams_429_storm_honours_retry_after(tmp_path, backend, peers):
         t0 = time.time()
         inc = hub.declare()
         ref = inc["id"]
+        def all_sent():  # the worker mobilises first: no rows yet is not "all sent"
+            rows = hub.incident(ref)["notifications"]
+            return bool(rows) and all(n["status"] == "sent" for n in rows)
+
         wait_for(
-            lambda: all(n["status"] == "sent" for n in hub.incident(ref)["notifications"]),
+            all_sent,
             80,
             "every notification to be sent through the 429 storm",
             every=0.5,

@@ -25,7 +25,7 @@ from hub.models import ConversationRef, InboundMessage, Incident, Notification, 
 from hub.notify import materialize
 from hub.runner import serving_in_thread
 from hub.teams.cards import card_problems
-from tests.conftest import EXAMPLE_POLICY
+from tests.conftest import EXAMPLE_POLICY, record_wakeups
 
 SECRET = base64.b64encode(b"mihub outgoing webhook test key!").decode()
 APP_ID = "0c3a5d2e-1111-4222-8333-944455556666"
@@ -62,8 +62,7 @@ def make_hub(backend, policy, **extra):
         }
     )
     hub = Hub(settings, policy=policy)
-    hub.enqueued = []
-    hub.enqueue = hub.enqueued.extend
+    record_wakeups(hub)
     return hub
 
 
@@ -279,6 +278,8 @@ def test_declare_status_ack_update_assign_resolve(tclient, thub, example_policy)
     assert card_problems(reply["attachments"][0]["content"]) == []
     assert "Action.OpenUrl" in json.dumps(reply) and "Action.Submit" not in json.dumps(reply)
     assert f"{BASE}/incidents/INC-1" in json.dumps(reply)
+    # the reply goes before the worker has filled the roles (hub.incidents.schedule_mobilisation)
+    assert "being filled from the roster" in texts(reply)
     status = say(tclient, p, "status INC-1", who="julia")
     assert "Anna Schmidt" in texts(status) and "not yet acknowledged" in texts(status)
     assert "INC-1" in texts(say(tclient, p, "status", who="julia"))

@@ -10,6 +10,7 @@ from hub import incidents as ops
 from hub.core.classify import Report
 from hub.models import Incident, Notification, Timer
 from hub.policy import load_policy
+from tests.conftest import mobilise_now, record_wakeups
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 HOOKS = {
@@ -66,8 +67,8 @@ def make_wired(hub, monkeypatch, example_policy):
     use_stub_renderers(monkeypatch)
     policy = load_policy(example_policy.source, env=HOOKS)
     wired_hub = Hub(hub.settings, policy=policy, db=hub.db)
-    wired_hub.enqueued, wired_hub.enqueued_at = [], []
-    wired_hub.enqueue = wired_hub.enqueued.extend
+    record_wakeups(wired_hub)
+    wired_hub.enqueued_at = []
     wired_hub.enqueue_at = wired_hub.enqueued_at.extend
     return wired_hub
 
@@ -80,7 +81,19 @@ def declare(hub, now=T0, services=("payroll",), title="Payroll is down", impact=
     with hub.transaction() as session:
         incident, _ = ops.create_incident(session, hub.policy, report, actor="ivan", now=now)
         assert incident.major
-        return incident.id
+        iid = incident.id
+    mobilise_pending(hub, iid)  # the worker's part, if this hub's wake-ups did not run it
+    return iid
+
+
+def mobilise_pending(hub, incident_id: int) -> None:
+    """Fire the incident's pending `mobilise` timers, as the worker does after a declaration."""
+    with hub.db.session(write=False) as session:
+        pending = session.scalars(select(Timer.id).where(
+            Timer.incident_id == incident_id, Timer.kind == "mobilise",
+            Timer.state == "pending")).all()
+    for timer_id in pending:
+        mobilise_now(hub, timer_id)
 
 
 def act(hub, incident_id: int, op, *args, now, **kwargs):

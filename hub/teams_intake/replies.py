@@ -106,6 +106,8 @@ def _roles(policy: Policy, incident: Incident) -> str:
         person = policy.people.get(r.person)
         mark = "acknowledged" if r.acknowledged_at else "not yet acknowledged"
         parts.append(f"{role_label(r.role)}: {esc(person.name if person else r.person)} ({mark})")
+    if not parts and any(t.kind == "mobilise" and t.state == "pending" for t in incident.timers):
+        return "being filled from the roster; the pages follow in a moment"
     return "\n".join(parts) or "none yet"
 
 

@@ -1,0 +1,113 @@
+"""A declaration commits the incident and answers; the worker mobilises (hub.incidents).
+
+The `mobilise` timer, due at the declaration, is the durable, exactly-once record of that work.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from hub import incidents as ops
+from hub.core.classify import Report
+from hub.models import Notification, RoleAssignment, Timer
+from tasks.timers import fire_timer_now
+from tests.workflow_kit import T0
+
+REPORT = Report(title="Payroll is down", services=("payroll",), impact="outage", source="api",
+                reporter="ivan")
+
+
+@pytest.fixture
+def lazy_hub(hub):
+    """A hub whose wake-ups are only recorded: no worker runs until the test says so."""
+    hub.enqueued = []
+    hub.enqueue = hub.enqueued.extend
+    return hub
+
+
+def _declare(hub, now=T0) -> int:
+    with hub.transaction() as session:
+        incident, created = ops.create_incident(session, hub.policy, REPORT, actor="ivan",
+                                                now=now)
+        assert created and incident.major and incident.state == "declared"
+        return incident.id
+
+
+def _count(hub, model, **where) -> int:
+    with hub.db.session(write=False) as s:
+        stmt = select(func.count()).select_from(model)
+        for name, value in where.items():
+            stmt = stmt.where(getattr(model, name) == value)
+        return s.scalar(stmt)
+
+
+def _mobilise_timer(hub, iid) -> Timer:
+    with hub.db.session(write=False) as s:
+        return s.scalars(select(Timer).where(Timer.incident_id == iid,
+                                             Timer.kind == "mobilise")).one()
+
+
+def test_the_request_commits_only_the_incident_and_wakes_the_worker(lazy_hub):
+    iid = _declare(lazy_hub)
+    timer = _mobilise_timer(lazy_hub, iid)
+    assert timer.state == "pending" and timer.due_at == T0 and timer.key == f"mobilise:INC-{iid}"
+    assert ("fire_timer", timer.id) in lazy_hub.enqueued
+    assert _count(lazy_hub, RoleAssignment, incident_id=iid) == 0
+    assert _count(lazy_hub, Notification, incident_id=iid) == 0
+
+    # the worker, 20 s late: the plan still counts from the declaration
+    assert fire_timer_now(lazy_hub, timer.id, T0 + timedelta(seconds=20)) == "fired"
+    assert _count(lazy_hub, RoleAssignment, incident_id=iid) == 4
+    pages = _count(lazy_hub, Notification, incident_id=iid)
+    assert pages > 0
+    with lazy_hub.db.session(write=False) as s:
+        steps = s.scalars(select(Timer).where(Timer.incident_id == iid,
+                                              Timer.kind == "escalate")).all()
+    assert sorted(t.due_at - T0 for t in steps) == [timedelta(minutes=5), timedelta(minutes=15)]
+    # exactly once: a second wake-up (a duplicate task, the pump) finds it fired
+    assert fire_timer_now(lazy_hub, timer.id, T0 + timedelta(seconds=30)) == "skipped"
+    assert _count(lazy_hub, Notification, incident_id=iid) == pages
+    assert _count(lazy_hub, RoleAssignment, incident_id=iid) == 4
+
+
+def test_acting_before_the_worker_mobilises_first(lazy_hub):
+    iid = _declare(lazy_hub)
+    with lazy_hub.transaction() as session:
+        incident = ops.get_incident(session, iid, lock=True)
+        acked = ops.acknowledge(session, lazy_hub.policy, incident, actor="anna",
+                                now=T0 + timedelta(seconds=1))
+    assert acked == ["major_incident_manager"]
+    rows = _count(lazy_hub, Notification, incident_id=iid)
+    assert rows > 0 and _count(lazy_hub, RoleAssignment, incident_id=iid) == 4
+    timer = _mobilise_timer(lazy_hub, iid)
+    assert timer.state == "fired"
+    assert fire_timer_now(lazy_hub, timer.id, T0 + timedelta(seconds=2)) == "skipped"
+    assert _count(lazy_hub, Notification, incident_id=iid) == rows
+
+
+def test_a_false_alarm_cancelled_before_the_worker_pages_no_one(lazy_hub):
+    iid = _declare(lazy_hub)
+    with lazy_hub.transaction() as session:
+        incident = ops.get_incident(session, iid, lock=True)
+        ops.set_state(session, incident, "cancel", "false alarm", actor="anna",
+                      now=T0 + timedelta(seconds=1), policy=lazy_hub.policy)
+    timer = _mobilise_timer(lazy_hub, iid)
+    if timer.state == "pending":  # cancelling may stop it already; otherwise the worker does
+        assert fire_timer_now(lazy_hub, timer.id, T0 + timedelta(seconds=2)) == "cancelled"
+    assert _mobilise_timer(lazy_hub, iid).state == "cancelled"
+    assert _count(lazy_hub, Notification, incident_id=iid) == 0
+    assert _count(lazy_hub, RoleAssignment, incident_id=iid) == 0
+
+
+def test_not_major_schedules_nothing(lazy_hub):
+    minor = Report(title="Typo on the careers page", services=("website",), impact="minor",
+                   source="api", reporter="ivan")
+    with lazy_hub.transaction() as session:
+        incident, _ = ops.create_incident(session, lazy_hub.policy, minor, actor="ivan", now=T0)
+        assert not incident.major
+        iid = incident.id
+    assert _count(lazy_hub, Timer, incident_id=iid) == 0
+    assert lazy_hub.enqueued == []
