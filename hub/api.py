@@ -46,7 +46,7 @@ def create():
         incident, created = ops.create_incident(
             session, policy, report, actor=actor, now=now,
             description=data.get("description") or "", correlate=data.get("correlate", True))
-        doc = incident_summary(incident)
+    doc = incident_summary(incident)  # columns only: built after the commit, outside the lock
     doc["correlated"] = not created
     return jsonify(doc), 201 if created else 200
 

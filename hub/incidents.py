@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from hub import timers, workflow
@@ -139,20 +139,32 @@ def create_incident(session: Session, policy: Policy, report: Report, *, actor: 
         source=report.source, reporter=report.reporter, created_at=now, updated_at=now,
         timers=[], roles=[],  # known empty: no query when the workflow looks at them
     )
-    session.add(incident)
-    row.incident = incident
-    session.add(row)
-    add_timeline(session, incident, "reported",
-                 f"Reported by {report.reporter or 'unknown'} via {report.source}: {report.title}",
-                 actor=report.reporter, now=now)
-    add_timeline(session, incident, "classified", _classification_text(result),
-                 actor=None, now=now, data={"rule": result.rule, "severity": result.severity,
-                                            "major": result.major, "reasons": list(result.reasons)})
+    entries = [
+        ("reported", f"Reported by {report.reporter or 'unknown'} via {report.source}: "
+         f"{report.title}", report.reporter, {}),
+        ("classified", _classification_text(result), None,
+         {"rule": result.rule, "severity": result.severity, "major": result.major,
+          "reasons": list(result.reasons)}),
+    ]
     if result.major:  # declared before the first INSERT: the row goes in as it ends up
-        _declare(session, policy, incident, actor=actor or report.reporter, now=now,
-                 why=f"rule {result.rule}")
-    else:
-        session.flush()  # assigns the id, INC-n
+        step = lifecycle.transition(incident.state, "declare", major=True)
+        incident.major, incident.state, incident.declared_at = True, step.to_state, now
+        entries.append(("state", f"{step.from_state} → {step.to_state}: declared major: rule "
+                        f"{result.rule}", actor or report.reporter,
+                        {"event": "declare", "from": step.from_state, "to": step.to_state}))
+    session.add(incident)
+    session.flush()  # assigns the id, INC-n
+    # The report and the first timeline entries as plain multi-row INSERTs: nothing in this
+    # transaction holds them in a collection yet (a later look loads them from the database).
+    session.execute(insert(ReportRow), [{
+        "incident_id": incident.id, "source": report.source, "reporter": report.reporter,
+        "title": row.title, "text": row.text, "services": row.services,
+        "service_tags": row.service_tags, "at": now}])
+    session.execute(insert(TimelineEntry), [
+        {"incident_id": incident.id, "at": now, "kind": kind, "actor": who, "text": text,
+         "data": data} for kind, text, who, data in entries])
+    if result.major:
+        schedule_mobilisation(session, incident, now=now)
     return incident, True
 
 
