@@ -106,15 +106,25 @@ def _find_correlated(session: Session, policy: Policy, services: tuple[str, ...]
     return None
 
 
+def classify_new(session: Session, policy: Policy, report: Report, now: datetime
+                 ) -> Classification:
+    """Classify a report against the policy and the recent related reports (reads only)."""
+    related = related_reports(session, policy, report_services(report, policy), now)
+    return classify_report(report, policy, related, now=now)
+
+
 def create_incident(session: Session, policy: Policy, report: Report, *, actor: str | None,
-                    now: datetime, description: str = "", correlate: bool = True
-                    ) -> tuple[Incident, bool]:
+                    now: datetime, description: str = "", correlate: bool = True,
+                    classified: Classification | None = None) -> tuple[Incident, bool]:
     """Classify a report and open an incident, or attach it to a correlated one.
 
+    `classified`: the report's classification made beforehand (`classify_new` in a read
+    transaction), so that a writer holding SQLite's one write lock does not spend it there;
+    another report counted a moment later only changes the "several reporters" criterion,
+    and correlation with an open incident is still decided here, under the lock.
     Returns (incident, created).
     """
-    related = related_reports(session, policy, report_services(report, policy), now)
-    result = classify_report(report, policy, related, now=now)
+    result = classified or classify_new(session, policy, report, now)
     existing = _find_correlated(session, policy, result.services, now) if correlate else None
     row = ReportRow(source=report.source, reporter=report.reporter, title=report.title,
                     text=report.text or description, services=list(result.services), at=now,
