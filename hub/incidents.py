@@ -166,11 +166,11 @@ def create_incident(session: Session, policy: Policy, report: Report, *, actor: 
     session.flush()  # assigns the id, INC-n
     # The report and the first timeline entries as plain multi-row INSERTs: nothing in this
     # transaction holds them in a collection yet (a later look loads them from the database).
-    session.execute(insert(ReportRow), [{
+    session.execute(insert(ReportRow.__table__), [{
         "incident_id": incident.id, "source": report.source, "reporter": report.reporter,
         "title": row.title, "text": row.text, "services": row.services,
         "service_tags": row.service_tags, "at": now}])
-    session.execute(insert(TimelineEntry), [
+    session.execute(insert(TimelineEntry.__table__), [  # one executemany, None kept
         {"incident_id": incident.id, "at": now, "kind": kind, "actor": who, "text": text,
          "data": data} for kind, text, who, data in entries])
     if result.major:
