@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
 import threading
 from contextlib import contextmanager, nullcontext
@@ -84,6 +86,9 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
 
 
+log = logging.getLogger("hub.db")
+
+
 class WriterLock:
     """One SQLite writer at a time: this process's threads queue on a lock, processes on flock(2).
 
@@ -104,9 +109,26 @@ class WriterLock:
         if self._path is None or fcntl is None:
             return None
         if self._pid != os.getpid():
-            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
-            self._pid = os.getpid()
+            self._pid, self._fd = os.getpid(), None  # an inherited descriptor shares the lock
+            try:  # read-only is enough for flock; readable by whoever can read the database
+                self._fd = os.open(self._path, os.O_RDONLY | os.O_CREAT, 0o644)
+                fcntl.flock(self._fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # can this filesystem lock?
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+            except OSError as exc:
+                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                    log.warning("cannot use the writer lock %s (%s); writers of several "
+                                "processes will wait on SQLite's busy timeout instead",
+                                self._path, exc)
+                    if self._fd is not None:
+                        os.close(self._fd)
+                    self._fd = None
         return self._fd
+
+    def close(self) -> None:
+        """Let go of this process's lock file descriptor (Database.dispose)."""
+        if self._fd is not None and self._pid == os.getpid():
+            os.close(self._fd)
+        self._fd, self._pid = None, 0
 
     def __enter__(self):
         self._threads.acquire()
@@ -152,3 +174,5 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._write_lock is not None:
+            self._write_lock.close()

@@ -20,6 +20,7 @@ from hub.core.classify import (
     resolve_services,
 )
 from hub.core.escalation import roster
+from hub.db import utcnow
 from hub.errors import Conflict, Forbidden, Invalid, NotFound
 from hub.models import Incident, RoleAssignment, TimelineEntry
 from hub.models import Report as ReportRow
@@ -43,6 +44,9 @@ def get_incident(session: Session, ref: str | int, *, lock: bool = False) -> Inc
     incident = session.scalars(stmt).first()
     if incident is None:
         raise NotFound(f"no incident INC-{number}")
+    policy = session.info.get("policy")
+    if lock and policy is not None:  # about to act on it: it must be mobilised first
+        ensure_mobilised(session, policy, incident, utcnow())
     return incident
 
 
@@ -350,7 +354,6 @@ def assign_role(session: Session, policy: Policy, incident: Incident, role: str,
 def classify_again(session: Session, policy: Policy, incident: Incident, severity: str,
                    reason: str, *, actor: str, now: datetime) -> Incident:
     """A person's re-classification (upgrade, downgrade, accept or reject major) with a reason."""
-    ensure_mobilised(session, policy, incident, now)
     if not (reason or "").strip():
         raise Invalid("re-classifying needs a reason")
     if severity not in policy.severities:

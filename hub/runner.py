@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 log = logging.getLogger("hub.run")
 
@@ -34,7 +34,8 @@ def run_all(parts: list[str] | None = None, *, echo=print) -> int:
     env = dict(os.environ, HUB_CHILD="1")
     for part in parts:
         # Children get their own process group so that a terminal's Ctrl-C reaches only us;
-        # we then stop them in order with SIGINT, Huey's graceful signal.
+        # we then stop them: SIGINT is Huey's and the SMTP listener's graceful signal,
+        # SIGTERM gunicorn's.
         children[part] = subprocess.Popen([sys.executable, "-m", "hub.cli", part], env=env,
                                           start_new_session=True)
     code = 0
@@ -47,16 +48,17 @@ def run_all(parts: list[str] | None = None, *, echo=print) -> int:
                     break
             time.sleep(0.2)
     finally:
-        for child in children.values():
-            if child.poll() is None:
-                child.send_signal(signal.SIGINT)
+        for part, child in children.items():
+            if child.poll() is None:  # gunicorn's graceful stop is SIGTERM (SIGINT is quick)
+                child.send_signal(signal.SIGTERM if part == "web" else signal.SIGINT)
         deadline = time.monotonic() + 30
         for part, child in children.items():
             try:
                 child.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 echo(f"{part} did not stop within 30 s; killing it")
-                child.kill()
+                with suppress(ProcessLookupError):  # the group: gunicorn's workers too
+                    os.killpg(child.pid, signal.SIGKILL)
                 child.wait()
     echo("Stopped cleanly." if code == 0 else "Stopped.")
     return code

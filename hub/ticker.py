@@ -57,4 +57,43 @@ def tick(hub: Hub, now: datetime, limit: int = BATCH) -> dict[str, int]:
     from hub.intake_email.quarantine import reprocess_pending
 
     inbound = reprocess_pending(hub, now)  # stored mail whose processing wake-up was lost
-    return {"timers": len(timer_ids), "notifications": len(notification_ids), "inbound": inbound}
+    return {"timers": len(timer_ids), "notifications": len(notification_ids), "inbound": inbound,
+            "mobilisations": remobilise(hub, now)}
+
+
+MOBILISE_TRIES = 3
+
+
+def remobilise(hub: Hub, now: datetime) -> int:
+    """Declared major incidents whose mobilisation failed: try again, say so, count them.
+
+    A `mobilise` timer whose action raised is parked as failed (tasks/timers.py); without
+    this, its incident would stay declared with nobody paged. Retried up to MOBILISE_TRIES
+    times, with an entry on the timeline and an error in the log each time.
+    """
+    from sqlalchemy import exists, func, select
+
+    from hub.core import lifecycle
+    from hub.incidents import add_timeline, schedule_mobilisation
+    from hub.models import Incident, Timer
+
+    mob = Timer.__table__.alias("mob")
+    started = exists().where(mob.c.incident_id == Incident.id, mob.c.kind == "mobilise",
+                             mob.c.state.in_(("pending", "fired")))
+    failed = (select(func.count()).select_from(mob)
+              .where(mob.c.incident_id == Incident.id, mob.c.kind == "mobilise",
+                     mob.c.state == "failed").scalar_subquery())
+    again = 0
+    with hub.transaction() as session:
+        stuck = session.scalars(
+            select(Incident).where(Incident.major.is_(True),
+                                   Incident.state.in_(lifecycle.ACTIVE), ~started,
+                                   failed > 0, failed < MOBILISE_TRIES)).all()
+        for incident in stuck:
+            log.error("%s: its mobilisation failed; trying again", incident.ref)
+            add_timeline(session, incident, "mobilisation",
+                         "Mobilisation failed (roles, pages, notice); trying again", actor=None,
+                         now=now)
+            schedule_mobilisation(session, incident, now=incident.declared_at or now)
+            again += 1
+    return again

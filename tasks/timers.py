@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
 from hub import timer_actions
 from hub import timers as store
 from hub.context import Hub, queue_job_at
 from hub.db import utcnow
-from hub.models import Timer
+from hub.models import Incident, Timer
 from tasks import registry
 from tasks.queue import huey
 from tasks.runtime import get_hub
@@ -35,6 +36,13 @@ def fire_timer_now(hub: Hub, timer_id: int, now: datetime) -> str:
 
 def _fire(hub: Hub, timer_id: int, now: datetime) -> str:
     with hub.transaction() as session:
+        # The incident's row first, then the timer's: a person acting on the incident locks
+        # in that order too (get_incident(lock=True), then a pending mobilise timer), so
+        # PostgreSQL never sees the two wait on each other.
+        incident_id = session.scalar(select(Timer.incident_id).where(Timer.id == timer_id))
+        if incident_id is not None:
+            session.execute(select(Incident.id).where(Incident.id == incident_id)
+                            .with_for_update())
         timer = store.claim(session, timer_id, now)
         if timer is None:  # not due yet, fired or cancelled
             _rearm_if_early(session, timer_id, now)

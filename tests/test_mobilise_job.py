@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from hub import incidents as ops
 from hub.core.classify import Report
-from hub.models import Notification, RoleAssignment, Timer
+from hub.models import Incident, Notification, RoleAssignment, Timer
 from tasks.timers import fire_timer_now
 from tests.workflow_kit import T0
 
@@ -73,6 +73,15 @@ def test_the_request_commits_only_the_incident_and_wakes_the_worker(lazy_hub):
     assert _count(lazy_hub, RoleAssignment, incident_id=iid) == 4
 
 
+def test_locking_the_incident_to_act_mobilises_it_first(lazy_hub):
+    """Every channel's permission check looks at the roles: they must exist by then."""
+    iid = _declare(lazy_hub)
+    with lazy_hub.transaction() as session:
+        incident = ops.get_incident(session, iid, lock=True)
+        assert {r.person for r in ops.active_roles(incident)} >= {"anna"}
+    assert _mobilise_timer(lazy_hub, iid).state == "fired"
+
+
 def test_acting_before_the_worker_mobilises_first(lazy_hub):
     iid = _declare(lazy_hub)
     with lazy_hub.transaction() as session:
@@ -91,7 +100,8 @@ def test_acting_before_the_worker_mobilises_first(lazy_hub):
 def test_a_false_alarm_cancelled_before_the_worker_pages_no_one(lazy_hub):
     iid = _declare(lazy_hub)
     with lazy_hub.transaction() as session:
-        incident = ops.get_incident(session, iid, lock=True)
+        # not through get_incident(lock=True), which mobilises first (a person acting on it)
+        incident = session.get(Incident, iid)
         ops.set_state(session, incident, "cancel", "false alarm", actor="anna",
                       now=T0 + timedelta(seconds=1), policy=lazy_hub.policy)
     timer = _mobilise_timer(lazy_hub, iid)
@@ -111,3 +121,33 @@ def test_not_major_schedules_nothing(lazy_hub):
         iid = incident.id
     assert _count(lazy_hub, Timer, incident_id=iid) == 0
     assert lazy_hub.enqueued == []
+
+
+def test_a_failed_mobilisation_is_retried_by_the_tick_and_said_on_the_timeline(
+        lazy_hub, monkeypatch):
+    from hub import incidents
+    from hub.models import TimelineEntry
+    from hub.ticker import MOBILISE_TRIES, tick
+
+    iid = _declare(lazy_hub)
+    first = _mobilise_timer(lazy_hub, iid)
+
+    def broken(*_a, **_k):
+        raise RuntimeError("roster bug")
+
+    monkeypatch.setattr(incidents, "mobilise", broken)
+    assert fire_timer_now(lazy_hub, first.id, T0 + timedelta(seconds=1)) == "failed"
+    assert _count(lazy_hub, RoleAssignment, incident_id=iid) == 0
+    assert tick(lazy_hub, T0 + timedelta(seconds=60))["mobilisations"] == 1
+    assert tick(lazy_hub, T0 + timedelta(seconds=61))["mobilisations"] == 0  # one pending now
+    monkeypatch.undo()
+    with lazy_hub.db.session(write=False) as s:
+        again = s.scalars(select(Timer).where(Timer.incident_id == iid, Timer.kind == "mobilise",
+                                              Timer.state == "pending")).one()
+        said = s.scalars(select(TimelineEntry.text).where(
+            TimelineEntry.incident_id == iid, TimelineEntry.kind == "mobilisation")).all()
+    assert again.due_at == T0 and said == ["Mobilisation failed (roles, pages, notice); trying again"]
+    assert fire_timer_now(lazy_hub, again.id, T0 + timedelta(seconds=62)) == "fired"
+    assert _count(lazy_hub, RoleAssignment, incident_id=iid) == 4
+    assert tick(lazy_hub, T0 + timedelta(seconds=120))["mobilisations"] == 0
+    assert MOBILISE_TRIES >= 2

@@ -88,3 +88,28 @@ def test_memory_database_needs_no_lock_file(tmp_path):
     with db.session() as s:
         s.execute(text("SELECT 1"))
     assert not list(tmp_path.iterdir())
+
+
+def test_a_lock_file_that_cannot_be_opened_falls_back_to_the_thread_lock(tmp_path, caplog):
+    lock = WriterLock(tmp_path / "missing-dir" / "hub.db.writer-lock")
+    with caplog.at_level("WARNING", logger="hub.db"), lock:
+        pass  # no exception: the write goes on, queued on threads only
+    assert "cannot use the writer lock" in caplog.text
+    with lock:  # and the lock still works afterwards
+        pass
+
+
+def test_the_lock_file_is_readable_by_the_database_readers(tmp_path):
+    import os
+    import stat
+
+    path = tmp_path / "hub.db.writer-lock"
+    lock = WriterLock(path)
+    old = os.umask(0o022)
+    try:
+        with lock:
+            pass
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644  # not 0600: another user may write too
+    lock.close()

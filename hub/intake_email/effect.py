@@ -90,6 +90,7 @@ def reply(
     first = lines[0].strip() if lines else ""
     rest = "\n".join(lines[1:]).strip()
     note = ""
+    ops.ensure_mobilised(session, policy, incident, now)  # a reply before the worker got to it
     if ops.active_roles(incident, actor) and first:
         try:
             done = _command(session, policy, incident, actor, first, rest, now)
