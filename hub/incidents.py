@@ -226,16 +226,16 @@ def ensure_mobilised(session: Session, policy: Policy, incident: Incident, now: 
             timer_actions.fire(session, policy, timer, now)
 
 
-def mobilise(session: Session, policy: Policy, incident: Incident, *, declared_at: datetime
-             ) -> bool:
+def mobilise(session: Session, policy: Policy, incident: Incident, *, declared_at: datetime,
+             now: datetime | None = None) -> bool:
     """Fill the roles and start the workflow of a declared major incident (the timer's work).
 
     False when there is nothing to mobilise any more: no longer major, or no longer running.
     """
     if not incident.major or not lifecycle.is_active(incident.state):
         return False
-    fill_roles(session, policy, incident, now=declared_at)
-    workflow.on_declared(session, policy, incident, now=declared_at)
+    fill_roles(session, policy, incident, now=now or declared_at)
+    workflow.on_declared(session, policy, incident, now=now or declared_at, started=declared_at)
     return True
 
 

@@ -63,8 +63,8 @@ def _mobilise(session: Session, policy: Policy, incident: Incident, timer: Timer
     """A major incident was declared: roles, plan, pages, notice, timers (hub.incidents)."""
     from hub.incidents import mobilise
 
-    # the declaration's time, not the worker's: the escalation steps and SLAs count from it
-    if not mobilise(session, policy, incident, declared_at=timer.due_at):
+    # the plan counts from the declaration; the records carry the time they happened
+    if not mobilise(session, policy, incident, declared_at=timer.due_at, now=now):
         return _skip(timer, f"nothing to mobilise: {incident.ref} is {incident.state}", now)
     return "fired"
 

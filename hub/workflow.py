@@ -48,16 +48,22 @@ from hub.policy_model import CHANNELS, Policy
 from hub.timefmt import local_hhmm
 
 
-def on_declared(session: Session, policy: Policy, incident: Incident, *, now: datetime) -> None:
-    """A major incident was declared (roles are filled already): page, notify, set timers."""
+def on_declared(session: Session, policy: Policy, incident: Incident, *, now: datetime,
+                started: datetime | None = None) -> None:
+    """A major incident was declared (roles are filled already): page, notify, set timers.
+
+    `started`: the declaration, when the worker gets to it later (`now`); the escalation
+    steps, the update cadence and the SLAs count from it, the records say when they happened.
+    """
+    start = started or now
     rev = revision(incident) + 1 if incident.plan else 0
     severity = policy.severity(incident.severity)
-    steps = plan_escalation(policy, incident.severity, incident.services, now)
+    steps = plan_escalation(policy, incident.severity, incident.services, start)
     declared = timers.timer_key("declared", incident, revision=rev)
     incident.plan = {
         "revision": rev,
         "severity": incident.severity,
-        "started_at": now.isoformat(),
+        "started_at": start.isoformat(),
         "declared_event": declared,
         "escalation": [s.to_json() for s in steps],
         "communication": {"audiences": list(severity.notify)},
@@ -68,7 +74,7 @@ def on_declared(session: Session, policy: Policy, incident: Incident, *, now: da
             key = timers.timer_key("escalate", incident, step.index, revision=rev)
             page_step(session, policy, incident, step, step.targets, key, now)
     schedule_steps(session, incident, steps_ahead(steps, now), rev, now)
-    cycle = cadence.plan_cycle(severity, last_cycle_number(incident) + 1, now)
+    cycle = cadence.plan_cycle(severity, last_cycle_number(incident) + 1, start)
     next_local = local_hhmm(cycle.due_at, policy.timezone) if cycle else None
     sent = send_to_stakeholders(
         session,
@@ -88,7 +94,7 @@ def on_declared(session: Session, policy: Policy, incident: Incident, *, now: da
         now,
     )
     schedule_cycle(session, incident, cycle, now)
-    schedule_marks(session, incident, sla.plan_slas(severity, now, policy.sla_warn_at), rev, now)
+    schedule_marks(session, incident, sla.plan_slas(severity, start, policy.sla_warn_at), rev, now)
 
 
 def on_acknowledged(

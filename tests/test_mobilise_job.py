@@ -67,6 +67,10 @@ def test_the_request_commits_only_the_incident_and_wakes_the_worker(lazy_hub):
         steps = s.scalars(select(Timer).where(Timer.incident_id == iid,
                                               Timer.kind == "escalate")).all()
     assert sorted(t.due_at - T0 for t in steps) == [timedelta(minutes=5), timedelta(minutes=15)]
+    with lazy_hub.db.session(write=False) as s:  # the records say when it really happened
+        assigned = set(s.scalars(select(RoleAssignment.assigned_at).where(
+            RoleAssignment.incident_id == iid)))
+    assert assigned == {T0 + timedelta(seconds=20)}
     # exactly once: a second wake-up (a duplicate task, the pump) finds it fired
     assert fire_timer_now(lazy_hub, timer.id, T0 + timedelta(seconds=30)) == "skipped"
     assert _count(lazy_hub, Notification, incident_id=iid) == pages
