@@ -101,7 +101,7 @@ def web():
 
 
 @main.command()
-@click.option("--workers", default=4, show_default=True, help="Worker threads.")
+@click.option("--workers", default=8, show_default=True, help="Worker threads (each can wait on one SMTP or HTTP send at a time).")
 def worker(workers):
     """Run only the queue worker (deliveries, timers, publishing)."""
     from hub.runner import run_worker

@@ -174,7 +174,7 @@ def serving_in_thread(app, host: str = "127.0.0.1", port: int = 0, threads: int 
         thread.join(timeout=5)
 
 
-def run_worker(workers: int = 4) -> None:
+def run_worker(workers: int = 8) -> None:
     """Run the Huey consumer with low idle back-off (pages must go out within a second)."""
     from tasks.main import huey
     from tasks.pump import TimerPump

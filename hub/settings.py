@@ -57,7 +57,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("HUB_GRAPH_MAIL_FORMAT", "mime",
             "How Graph sendMail gets each message: `mime` keeps Message-ID, In-Reply-To, References "
             "and Auto-Submitted (threading); `json` keeps only X- headers but can skip Sent Items."),
-    Setting("HUB_SMTP_CONNECTIONS", "4",
+    Setting("HUB_SMTP_CONNECTIONS", "8",
             "Most SMTP connections one process keeps open to HUB_SMTP_URL (reused across sends)."),
     Setting("HUB_SIGNIN", "auto",
             "How people sign in to the web console: `entra` (Microsoft Entra ID, needs "
