@@ -32,7 +32,7 @@ def serve() -> None:
     from sqlalchemy import text
 
     from hub import create_app
-    from hub.cli import _hub
+    from hub.cli import _hub, web_worker_hub
     from hub.db import utcnow
     from hub.runner import serve_web, web_workers
 
@@ -43,11 +43,7 @@ def serve() -> None:
     hub.db.dispose()
 
     def make_app():  # in each worker process, as `mihub web` does
-        from hub.context import Hub
-        from tasks.runtime import set_hub
-
-        worker_hub = Hub(hub.settings, policy=hub.policy)
-        set_hub(worker_hub)
+        worker_hub = web_worker_hub(hub)
         app = create_app(hub=worker_hub)
 
         @app.post("/bench/insert")

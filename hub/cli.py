@@ -51,6 +51,17 @@ def _hub(migrate: bool = True):
     return hub
 
 
+def web_worker_hub(checked):
+    """A web worker process's own Hub, made after the fork (its own engine and queue
+    connections) from the settings and policy the master process checked, not reread."""
+    from hub.context import Hub
+    from tasks.runtime import set_hub
+
+    worker_hub = Hub(checked.settings, policy=checked.policy)
+    set_hub(worker_hub)
+    return worker_hub
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="mihub")
 def main():
@@ -87,17 +98,8 @@ def web():
     settings = hub.settings
     _setup_logging(settings["HUB_LOG_LEVEL"])
     hub.db.dispose()
-
-    def make_app():  # in each worker process, after the fork: its own engine and queue
-        from hub.context import Hub
-        from tasks.runtime import set_hub
-
-        worker_hub = Hub(settings, policy=hub.policy)  # the policy checked above, not reread
-        set_hub(worker_hub)
-        return create_app(hub=worker_hub)
-
-    serve_web(make_app, settings["HUB_HTTP"], web_workers(settings["HUB_WEB_WORKERS"]),
-              log_level=settings["HUB_LOG_LEVEL"])
+    serve_web(lambda: create_app(hub=web_worker_hub(hub)), settings["HUB_HTTP"],
+              web_workers(settings["HUB_WEB_WORKERS"]), log_level=settings["HUB_LOG_LEVEL"])
 
 
 @main.command()

@@ -60,16 +60,21 @@ def add_timeline(session: Session, incident: Incident, kind: str, text: str, *,
     return entry
 
 
-def _apply(session: Session, incident: Incident, event: str, *, actor: str | None,
-           now: datetime, why: str) -> None:
+def _transition(incident: Incident, event: str, why: str) -> tuple[str, dict]:
+    """Move the incident's state; the timeline entry's text and data for it."""
     try:
         step = lifecycle.transition(incident.state, event, major=incident.major)
     except lifecycle.IllegalTransition as exc:
         raise Conflict(f"{incident.ref}: {exc}", code="illegal_transition") from exc
     incident.state = step.to_state
-    add_timeline(session, incident, "state", f"{step.from_state} → {step.to_state}: {why}",
-                 actor=actor, now=now,
-                 data={"event": event, "from": step.from_state, "to": step.to_state})
+    return (f"{step.from_state} → {step.to_state}: {why}",
+            {"event": event, "from": step.from_state, "to": step.to_state})
+
+
+def _apply(session: Session, incident: Incident, event: str, *, actor: str | None,
+           now: datetime, why: str) -> None:
+    text, data = _transition(incident, event, why)
+    add_timeline(session, incident, "state", text, actor=actor, now=now, data=data)
 
 
 def report_services(report: Report, policy: Policy) -> tuple[str, ...]:
@@ -130,12 +135,12 @@ def create_incident(session: Session, policy: Policy, report: Report, *, actor: 
     """
     result = classified or classify_new(session, policy, report, now)
     existing = _find_correlated(session, policy, result.services, now) if correlate else None
-    row = ReportRow(source=report.source, reporter=report.reporter, title=report.title,
-                    text=report.text or description, services=list(result.services), at=now,
-                    service_tags="|" + "|".join(result.services) + "|" if result.services else "")
+    report_row = {
+        "source": report.source, "reporter": report.reporter, "title": report.title,
+        "text": report.text or description, "services": list(result.services), "at": now,
+        "service_tags": "|" + "|".join(result.services) + "|" if result.services else ""}
     if existing is not None:
-        row.incident = existing
-        session.add(row)
+        session.add(ReportRow(incident=existing, **report_row))
         add_timeline(session, existing, "report", f"Another report by {report.reporter or 'someone'}"
                      f" via {report.source}: {report.title}", actor=report.reporter, now=now,
                      data={"reporters": result.reporters})
@@ -161,19 +166,14 @@ def create_incident(session: Session, policy: Policy, report: Report, *, actor: 
           "reasons": list(result.reasons)}),
     ]
     if result.major:  # declared before the first INSERT: the row goes in as it ends up
-        step = lifecycle.transition(incident.state, "declare", major=True)
-        incident.major, incident.state, incident.declared_at = True, step.to_state, now
-        entries.append(("state", f"{step.from_state} → {step.to_state}: declared major: rule "
-                        f"{result.rule}", actor or report.reporter,
-                        {"event": "declare", "from": step.from_state, "to": step.to_state}))
+        incident.major, incident.declared_at = True, now
+        text, data = _transition(incident, "declare", f"declared major: rule {result.rule}")
+        entries.append(("state", text, actor or report.reporter, data))
     session.add(incident)
     session.flush()  # assigns the id, INC-n
     # The report and the first timeline entries as plain multi-row INSERTs: nothing in this
     # transaction holds them in a collection yet (a later look loads them from the database).
-    session.execute(insert(ReportRow.__table__), [{
-        "incident_id": incident.id, "source": report.source, "reporter": report.reporter,
-        "title": row.title, "text": row.text, "services": row.services,
-        "service_tags": row.service_tags, "at": now}])
+    session.execute(insert(ReportRow.__table__), [{"incident_id": incident.id, **report_row}])
     session.execute(insert(TimelineEntry.__table__), [  # one executemany, None kept
         {"incident_id": incident.id, "at": now, "kind": kind, "actor": who, "text": text,
          "data": data} for kind, text, who, data in entries])
@@ -278,7 +278,6 @@ def active_roles(incident: Incident, person: str | None = None) -> list[RoleAssi
 def acknowledge(session: Session, policy: Policy, incident: Incident, *, actor: str,
                 now: datetime) -> list[str]:
     """Acknowledge every role the actor holds; the MIM's acknowledgement mobilises."""
-    ensure_mobilised(session, policy, incident, now)
     if not lifecycle.is_active(incident.state):
         raise Conflict(f"{incident.ref} is {incident.state}; there is nothing to acknowledge",
                        code="illegal_transition")
@@ -312,7 +311,6 @@ def _name(policy: Policy, key: str | None) -> str:
 def post_update(session: Session, policy: Policy, incident: Incident, text: str, *,
                 actor: str, now: datetime) -> TimelineEntry:
     """A progress update; for a major incident it goes to the stakeholders."""
-    ensure_mobilised(session, policy, incident, now)
     text = (text or "").strip()
     if not text:
         raise Invalid("an update needs text")
@@ -329,7 +327,6 @@ def post_update(session: Session, policy: Policy, incident: Incident, text: str,
 def assign_role(session: Session, policy: Policy, incident: Incident, role: str, person: str, *,
                 actor: str, now: datetime) -> RoleAssignment:
     """Give a role to a person (the previous holder is released)."""
-    ensure_mobilised(session, policy, incident, now)
     if role not in ROLE_NAMES:
         raise Invalid(f"unknown role {role!r}; roles are {', '.join(ROLE_NAMES)}")
     if person not in policy.people:
@@ -400,7 +397,6 @@ def _set_classification(session: Session, policy: Policy, incident: Incident,
 def resolve(session: Session, policy: Policy, incident: Incident, summary: str, *,
             actor: str, now: datetime) -> Incident:
     """Resolve; a major incident then waits for its post-incident review."""
-    ensure_mobilised(session, policy, incident, now)
     summary = (summary or "").strip()
     if not summary:
         raise Invalid("resolving needs a summary of what fixed it")
