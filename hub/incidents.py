@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from hub import timers, workflow
@@ -22,7 +22,7 @@ from hub.core.classify import (
 from hub.core.escalation import roster
 from hub.db import utcnow
 from hub.errors import Conflict, Forbidden, Invalid, NotFound
-from hub.models import Incident, RoleAssignment, TimelineEntry
+from hub.models import Incident, RoleAssignment, ServiceReporter, TimelineEntry
 from hub.models import Report as ReportRow
 from hub.policy_model import ROLE_NAMES, Policy
 
@@ -87,19 +87,46 @@ def report_services(report: Report, policy: Policy) -> tuple[str, ...]:
 def related_reports(session: Session, policy: Policy, services: tuple[str, ...],
                     now: datetime) -> list[RelatedReport]:
     """Each reporter's latest report per service inside the longest correlation window."""
+    if not services:
+        return []
     windows = [c.within for c in policy.major_criteria if c.within] + [
         policy.intake.correlation_window]
-    since = now - max(windows)
-    related = []
-    for key in services:
-        rows = session.execute(
-            select(ReportRow.reporter, func.max(ReportRow.at))
-            .where(ReportRow.at >= since, ReportRow.reporter.is_not(None),
-                   ReportRow.service_tags.like(f"%|{key}|%"))
-            .group_by(ReportRow.reporter)).all()
-        related += [RelatedReport(reporter=reporter.lower(), services=(key,), at=at)
-                    for reporter, at in rows]
-    return related
+    table = ServiceReporter.__table__
+    keys = {key[:200]: key for key in services}
+    rows = session.execute(
+        select(table.c.service, table.c.reporter, table.c.last_at)
+        .where(table.c.service.in_(keys), table.c.last_at >= now - max(windows))).all()
+    order = {key: n for n, key in enumerate(services)}
+    return [RelatedReport(reporter=reporter, services=(keys[service],), at=at)
+            for service, reporter, at in sorted(rows, key=lambda r: (order[keys[r[0]]], r[1]))]
+
+
+def note_reporters(session: Session, services, reporter: str | None, at: datetime) -> None:
+    """Record a report in `service_reporters`: the reporter's latest report of each service."""
+    if not reporter or not services:
+        return
+    dialect = session.get_bind().dialect.name
+    if dialect not in _UPSERTS:
+        _UPSERTS[dialect] = _upsert_statement(dialect)
+    rows = [{"service": key[:200], "reporter": reporter.lower(), "last_at": at}
+            for key in sorted(set(services))]  # one order for every writer: no deadlocks
+    session.execute(_UPSERTS[dialect], rows)
+
+
+_UPSERTS: dict = {}  # by dialect name
+
+
+def _upsert_statement(dialect: str):
+    """INSERT … ON CONFLICT DO UPDATE keeping the later time (SQLite and PostgreSQL)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    table = ServiceReporter.__table__
+    stmt = dialect_insert(table)
+    return stmt.on_conflict_do_update(
+        index_elements=[table.c.service, table.c.reporter],
+        set_={"last_at": stmt.excluded.last_at}, where=table.c.last_at < stmt.excluded.last_at)
 
 
 def _find_correlated(session: Session, policy: Policy, services: tuple[str, ...],
@@ -139,6 +166,7 @@ def create_incident(session: Session, policy: Policy, report: Report, *, actor: 
         "source": report.source, "reporter": report.reporter, "title": report.title,
         "text": report.text or description, "services": list(result.services), "at": now,
         "service_tags": "|" + "|".join(result.services) + "|" if result.services else ""}
+    note_reporters(session, result.services, report.reporter, now)
     if existing is not None:
         session.add(ReportRow(incident=existing, **report_row))
         add_timeline(session, existing, "report", f"Another report by {report.reporter or 'someone'}"

@@ -87,6 +87,23 @@ class Report(Base):
     incident: Mapped[Incident | None] = relationship(back_populates="reports")
 
 
+class ServiceReporter(Base):
+    """Each person's latest report of each service.
+
+    The "several reporters of one service" criterion reads this table, which has one row per
+    service and reporter. Scanning every recent report instead costs more with each report
+    in the window. Every report upserts its rows (`incidents.note_reporters`) in the same
+    transaction.
+    """
+
+    __tablename__ = "service_reporters"
+    __table_args__ = (Index("ix_service_reporters_recent", "service", "last_at"),)
+
+    service: Mapped[str] = mapped_column(String(200), primary_key=True)
+    reporter: Mapped[str] = mapped_column(String(320), primary_key=True)  # lower case
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class TimelineEntry(Base):
     """Append-only: rows are inserted, never updated or deleted."""
 

@@ -56,3 +56,57 @@ def test_policy_reload_keeps_last_good(tmp_path, caplog):
     os.utime(path, (2, 2))
     assert holder.current.timezone == "Europe/Paris"
     assert holder.last_error is None
+
+
+def test_service_reporters_migration_fills_from_stored_reports(tmp_path):
+    """0007 fills `service_reporters` from the reports already stored: latest per pair."""
+    from sqlalchemy import text
+
+    from hub.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    upgrade(url, "0006")
+    db = Database(url)
+    rows = [("Chloe", "|payroll|vpn|", "2026-03-01 10:00:00"),
+            ("chloe", "|payroll|", "2026-03-01 11:00:00"),  # later, other case: one reporter
+            ("ben", "|vpn|", "2026-03-01 09:00:00"),
+            (None, "|vpn|", "2026-03-01 12:00:00"),  # no reporter: not counted
+            ("ada", "", "2026-03-01 12:00:00")]  # no service: nothing to count
+    with db.engine.begin() as conn:
+        for reporter, tags, at in rows:
+            conn.execute(text("INSERT INTO reports (source, reporter, title, text, services, "
+                              "service_tags, at) VALUES ('api', :r, 't', '', '[]', :tags, :at)"),
+                         {"r": reporter, "tags": tags, "at": at})
+    db.dispose()
+    upgrade(url)
+    db = Database(url)
+    with db.engine.connect() as conn:
+        got = conn.execute(text("SELECT service, reporter, last_at FROM service_reporters "
+                                "ORDER BY service, reporter")).all()
+    db.dispose()
+    assert [(s, r, str(at)[:19]) for s, r, at in got] == [
+        ("payroll", "chloe", "2026-03-01 11:00:00"),
+        ("vpn", "ben", "2026-03-01 09:00:00"),
+        ("vpn", "chloe", "2026-03-01 10:00:00")]
+
+
+def test_note_reporters_keeps_the_latest_time(hub):
+    """A report stored with an earlier time (a slow email) does not move a reporter back."""
+    from datetime import timedelta
+
+    from hub import incidents as ops
+
+    t0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
+    with hub.db.session() as session:
+        ops.note_reporters(session, ("vpn", "payroll"), "Chloe", t0)
+        ops.note_reporters(session, ("vpn",), "chloe", t0 - timedelta(minutes=5))
+        ops.note_reporters(session, ("payroll", "payroll"), "ben", t0 + timedelta(minutes=1))
+    with hub.db.session(write=False) as session:
+        related = ops.related_reports(session, hub.policy, ("vpn", "payroll"),
+                                      t0 + timedelta(minutes=2))
+        assert [(r.reporter, r.services, r.at) for r in related] == [
+            ("chloe", ("vpn",), t0),
+            ("ben", ("payroll",), t0 + timedelta(minutes=1)),
+            ("chloe", ("payroll",), t0)]
+        # outside every window: not related any more
+        assert ops.related_reports(session, hub.policy, ("vpn",), t0 + timedelta(days=2)) == []
