@@ -42,8 +42,8 @@ def create():
                     affected_users=data.get("affected_users"), security=data.get("security"),
                     source="api", reporter=_reporter(data.get("reporter"), actor, policy))
     now = utcnow()
-    with hub.db.session(write=False) as session:  # classified before taking the write lock
-        classified = ops.classify_new(session, policy, report, now)
+    with hub.db.engine.connect() as connection:  # classified before taking the write lock
+        classified = ops.classify_new(connection, policy, report, now)
     with hub.transaction() as session:
         incident, created = ops.create_incident(
             session, policy, report, actor=actor, now=now, classified=classified,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select
+from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from hub import timers, workflow
 from hub.context import queue_job
@@ -20,9 +21,9 @@ from hub.core.classify import (
     resolve_services,
 )
 from hub.core.escalation import roster
-from hub.db import utcnow
+from hub.db import insert_loaded, utcnow
 from hub.errors import Conflict, Forbidden, Invalid, NotFound
-from hub.models import Incident, RoleAssignment, ServiceReporter, TimelineEntry
+from hub.models import Incident, RoleAssignment, ServiceReporter, TimelineEntry, Timer
 from hub.models import Report as ReportRow
 from hub.policy_model import ROLE_NAMES, Policy
 
@@ -84,21 +85,23 @@ def report_services(report: Report, policy: Policy) -> tuple[str, ...]:
     return given + tuple(k for k in found if k not in given)
 
 
-def related_reports(session: Session, policy: Policy, services: tuple[str, ...],
+_SEEN = ServiceReporter.__table__
+_RECENT_REPORTERS = (select(_SEEN.c.reporter, _SEEN.c.last_at)
+                     .where(_SEEN.c.service == bindparam("service"),
+                            _SEEN.c.last_at >= bindparam("since"))
+                     .order_by(_SEEN.c.reporter))
+
+
+def related_reports(session: Session | Connection, policy: Policy, services: tuple[str, ...],
                     now: datetime) -> list[RelatedReport]:
     """Each reporter's latest report per service inside the longest correlation window."""
-    if not services:
-        return []
     windows = [c.within for c in policy.major_criteria if c.within] + [
         policy.intake.correlation_window]
-    table = ServiceReporter.__table__
-    keys = {key[:200]: key for key in services}
-    rows = session.execute(
-        select(table.c.service, table.c.reporter, table.c.last_at)
-        .where(table.c.service.in_(keys), table.c.last_at >= now - max(windows))).all()
-    order = {key: n for n, key in enumerate(services)}
-    return [RelatedReport(reporter=reporter, services=(keys[service],), at=at)
-            for service, reporter, at in sorted(rows, key=lambda r: (order[keys[r[0]]], r[1]))]
+    since = now - max(windows)
+    return [RelatedReport(reporter=reporter, services=(key,), at=at)
+            for key in services
+            for reporter, at in session.execute(
+                _RECENT_REPORTERS, {"service": key[:200], "since": since})]
 
 
 def note_reporters(session: Session, services, reporter: str | None, at: datetime) -> None:
@@ -122,11 +125,10 @@ def _upsert_statement(dialect: str):
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
     else:
         from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    table = ServiceReporter.__table__
-    stmt = dialect_insert(table)
+    stmt = dialect_insert(_SEEN)
     return stmt.on_conflict_do_update(
-        index_elements=[table.c.service, table.c.reporter],
-        set_={"last_at": stmt.excluded.last_at}, where=table.c.last_at < stmt.excluded.last_at)
+        index_elements=[_SEEN.c.service, _SEEN.c.reporter],
+        set_={"last_at": stmt.excluded.last_at}, where=_SEEN.c.last_at < stmt.excluded.last_at)
 
 
 def _find_correlated(session: Session, policy: Policy, services: tuple[str, ...],
@@ -142,7 +144,7 @@ def _find_correlated(session: Session, policy: Policy, services: tuple[str, ...]
     return None
 
 
-def classify_new(session: Session, policy: Policy, report: Report, now: datetime
+def classify_new(session: Session | Connection, policy: Policy, report: Report, now: datetime
                  ) -> Classification:
     """Classify a report against the policy and the recent related reports (reads only)."""
     related = related_reports(session, policy, report_services(report, policy), now)
@@ -197,16 +199,21 @@ def create_incident(session: Session, policy: Policy, report: Report, *, actor: 
         incident.major, incident.declared_at = True, now
         text, data = _transition(incident, "declare", f"declared major: rule {result.rule}")
         entries.append(("state", text, actor or report.reporter, data))
-    session.add(incident)
-    session.flush()  # assigns the id, INC-n
-    # The report and the first timeline entries as plain multi-row INSERTs: nothing in this
-    # transaction holds them in a collection yet (a later look loads them from the database).
+    # Plain INSERTs, not the session's unit of work (several times the cost on this, the
+    # hottest write path): the incident goes to the session as if loaded, its report and
+    # first timeline entries are left in the database for a later look to load.
+    insert_loaded(session, incident)
     session.execute(insert(ReportRow.__table__), [{"incident_id": incident.id, **report_row}])
     session.execute(insert(TimelineEntry.__table__), [  # one executemany, None kept
         {"incident_id": incident.id, "at": now, "kind": kind, "actor": who, "text": text,
          "data": data} for kind, text, who, data in entries])
     if result.major:
-        schedule_mobilisation(session, incident, now=now)
+        timer = Timer(incident_id=incident.id, key=timers.timer_key("mobilise", incident),
+                      kind="mobilise", due_at=now, state="pending", data={}, created_at=now)
+        insert_loaded(session, timer)
+        set_committed_value(incident, "timers", [timer])  # as loaded: nothing to flush
+        set_committed_value(timer, "incident", incident)
+        queue_job(session, "fire_timer", timer.id)
     return incident, True
 
 

@@ -110,3 +110,47 @@ def test_note_reporters_keeps_the_latest_time(hub):
             ("chloe", ("payroll",), t0)]
         # outside every window: not related any more
         assert ops.related_reports(session, hub.policy, ("vpn",), t0 + timedelta(days=2)) == []
+
+
+def test_a_new_incident_is_written_once_and_fully_loaded(hub):
+    """The create path INSERTs with Core and hands the rows to the session as loaded: nothing
+    more is written at commit, and every column reads back after the session is gone."""
+    from sqlalchemy import event, inspect
+
+    from hub import incidents as ops
+    from hub.core.classify import Report
+
+    statements: list[str] = []
+    listen = lambda *a: statements.append(a[2].split()[0])  # noqa: E731
+    commit = lambda *a: statements.append("<commit>")  # noqa: E731
+    event.listen(hub.db.engine, "before_cursor_execute", listen)
+    event.listen(hub.db.engine, "commit", commit)
+    try:
+        now = datetime.now(UTC)
+        report = Report("Payroll is down", services=("payroll",), impact="outage",
+                        reporter="chloe", source="api")
+        with hub.transaction() as session:
+            incident, created = ops.create_incident(session, hub.policy, report, actor="chloe",
+                                                    now=now)
+            assert created and incident.major and incident in session
+            assert [t.kind for t in incident.timers] == ["mobilise"]
+            assert incident.timers[0].incident is incident
+            session.flush()
+            written = list(statements)
+            assert not session.dirty and not session.new
+        # (a test hub mobilises at once after the commit, as an idle worker would)
+        assert "UPDATE" not in written and statements[len(written)] == "<commit>"
+        assert written[-5:] == ["INSERT"] * 5  # reporter, incident, report, timeline, timer
+    finally:
+        event.remove(hub.db.engine, "before_cursor_execute", listen)
+        event.remove(hub.db.engine, "commit", commit)
+    state = inspect(incident)
+    assert state.detached and not state.expired_attributes
+    assert incident.description == "" and incident.plan == {} and incident.summary is None
+    assert incident.created_at == now and incident.ref.startswith("INC-")
+    with hub.db.session(write=False) as session:
+        again = ops.get_incident(session, incident.ref)
+        assert (again.state, again.severity, again.declared_at) == (
+            incident.state, incident.severity, now)
+        assert [e.kind for e in again.timeline][:3] == ["reported", "classified", "state"]
+        assert [r.reporter for r in again.reports] == ["chloe"]

@@ -99,14 +99,29 @@ def _key(name: str) -> str:
     return " ".join(name.split()).lower()
 
 
-def resolve_services(
-    names: Iterable[str], policy: Policy
-) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Catalogue keys for service keys or aliases (case-insensitive), and the unknown names."""
+_LOOKUPS: dict[int, tuple[Policy, dict[str, str]]] = {}
+
+
+def _lookup(policy: Policy) -> dict[str, str]:
+    """Service key or alias (normalised) to catalogue key, made once per policy object."""
+    known = _LOOKUPS.get(id(policy))
+    if known is not None and known[0] is policy:
+        return known[1]
     lookup: dict[str, str] = {}
     for key, service in policy.services.items():
         for term in (key, *service.aliases):
             lookup.setdefault(_key(term), key)
+    if len(_LOOKUPS) > 8:  # policies are few: the current one and a reload or two
+        _LOOKUPS.clear()
+    _LOOKUPS[id(policy)] = (policy, lookup)
+    return lookup
+
+
+def resolve_services(
+    names: Iterable[str], policy: Policy
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Catalogue keys for service keys or aliases (case-insensitive), and the unknown names."""
+    lookup = _lookup(policy)
     keys: dict[str, None] = {}
     unknown: dict[str, str] = {}
     for name in names:
