@@ -42,7 +42,7 @@ def create():
                     affected_users=data.get("affected_users"), security=data.get("security"),
                     source="api", reporter=_reporter(data.get("reporter"), actor, policy))
     now = utcnow()
-    with hub.db.engine.connect() as connection:  # classified before taking the write lock
+    with hub.db.reading() as connection:  # classified before taking the write lock
         classified = ops.classify_new(connection, policy, report, now)
     with hub.transaction() as session:
         incident, created = ops.create_incident(

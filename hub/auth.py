@@ -62,7 +62,7 @@ def require_person() -> str:
         raise Unauthorized("send `Authorization: Bearer <token>`; create one with "
                            "`mihub token create PERSON`")
     hub = current_app.extensions["hub"]
-    with hub.db.engine.connect() as connection:  # one read, no ORM session around it
+    with hub.db.reading() as connection:
         person = person_for_token(connection, token.strip())
     if person is None:
         raise Unauthorized("the token is unknown or revoked")

@@ -56,30 +56,36 @@ def insert_loaded(session: Session, *objects) -> None:
     before children; related objects already in a collection must be inserted by the same
     call, so that none of them is inserted twice by the session.
     """
+    connection = session.connection()
     for obj in objects:
         state = inspect(obj)
         table = state.mapper.local_table
+        given = state.dict  # the instance's own values: history is reset below anyway
         values = {}
         for column in table.columns:
-            if column.primary_key and state.dict.get(column.key) is None:
+            if column.key in given:
+                values[column.key] = given[column.key]
+            elif column.primary_key:
                 continue  # the database assigns it
-            if column.key in state.dict:
-                value = state.dict[column.key]
             elif column.default is None:
-                value = None
+                values[column.key] = given[column.key] = None
             elif column.default.is_callable:
-                value = column.default.arg(None)
+                values[column.key] = given[column.key] = column.default.arg(None)
             else:
-                value = column.default.arg
-            setattr(obj, column.key, value)
-            values[column.key] = value
-        result = session.execute(insert(table), values)
-        for column, value in zip(table.primary_key.columns, result.inserted_primary_key, strict=True):
-            setattr(obj, column.key, value)
+                values[column.key] = given[column.key] = column.default.arg
+        if table not in _INSERTS:
+            _INSERTS[table] = insert(table)
+        result = connection.execute(_INSERTS[table], values)
+        for column, value in zip(table.primary_key.columns, result.inserted_primary_key,
+                                 strict=True):
+            given[column.key] = value
     for obj in objects:
         make_transient_to_detached(obj)
     for obj in objects:
         session.add(obj)
+
+
+_INSERTS: dict = {}  # by table
 
 
 def _lock_path(url: str) -> Path | None:
@@ -114,6 +120,8 @@ def make_engine(url: str) -> Engine:
         def _sqlite_begin(conn):
             # Writers take the lock at BEGIN so they queue on busy_timeout; a deferred
             # transaction that reads first and writes later can fail with "locked" instead.
+            if conn.get_execution_options().get("hub_statement_reads"):
+                return  # Database.reading(): each statement is its own read transaction
             mode = "IMMEDIATE" if conn.get_execution_options().get("hub_write") else "DEFERRED"
             conn.exec_driver_sql(f"BEGIN {mode}")
 
@@ -202,6 +210,14 @@ class Database:
         with guard, self.sessionmaker() as session, session.begin():
             session.connection(execution_options={"hub_write": write})
             yield session
+
+    @contextmanager
+    def reading(self):
+        """A plain connection for a few independent reads, without an ORM session (the API's
+        hot path: the token lookup, the classification's query). On SQLite each statement
+        reads in a transaction of its own, with no BEGIN and COMMIT around them."""
+        with self.engine.connect() as connection:
+            yield connection.execution_options(hub_statement_reads=True)
 
     @property
     def is_sqlite(self) -> bool:

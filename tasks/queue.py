@@ -6,8 +6,20 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey
+from huey.storage import SqliteStorage
 
 from hub.settings import load_settings
+
+
+class _SqliteStorage(SqliteStorage):
+    """Huey's SQLite storage with synchronous=NORMAL, as the hub's database: no fsync per
+    enqueue. Huey's messages are only wake-ups; the timers and the outbox in the database
+    are the record, and a wake-up lost with the machine's power is found by the timer pump."""
+
+    def _create_connection(self):
+        conn = super()._create_connection()
+        conn.execute("pragma synchronous=NORMAL")
+        return conn
 
 
 def make_huey(url: str) -> Huey:
@@ -17,7 +29,8 @@ def make_huey(url: str) -> Huey:
     if parts.scheme == "sqlite":
         path = url.split("///", 1)[1].split("?", 1)[0]
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return SqliteHuey(name=name, filename=path, results=False, timeout=30)
+        return SqliteHuey(name=name, filename=path, results=False, timeout=30,
+                          storage_class=_SqliteStorage)
     if parts.scheme in ("redis", "rediss"):
         base = url.split("?", 1)[0]
         return RedisHuey(name=name, url=base, results=False)
