@@ -464,3 +464,18 @@ def test_reclassify_twice_keeps_the_history():
     assert twice.reasons[0] == "re-classified by a person: workaround in place"
     assert "re-classified by a person: payslips" in twice.reasons
     assert twice.reasons[1] == "Severity changed from SEV1 (rule manual) to SEV2: a major incident."
+
+
+@pytest.mark.parametrize("text", [
+    "", "nothing named here", "Payroll and the VPN", "ADP!", "adpx payrollish",
+    "remote\n  access is flaky", "remote-access", "exchange online / o365 (office 365)",
+    "s/4hana", "S/4HANA down", "our erp, confluence and outlook", "e-r-p", "sap-erp",
+    "globalprotectglobalprotect", "the wiki's page", "office  365", "o365o365 erp",
+])
+def test_find_services_prefilter_agrees_with_each_term(text):
+    """The one-pattern prefilter only skips texts in which no key or alias appears."""
+    from hub.core.classify import _term, find_services
+
+    naive = tuple(key for key, service in POLICY.services.items()
+                  if any(_term(t).search(text) for t in (key, *service.aliases)))
+    assert find_services(text, POLICY) == naive

@@ -99,29 +99,40 @@ def _key(name: str) -> str:
     return " ".join(name.split()).lower()
 
 
-_LOOKUPS: dict[int, tuple[Policy, dict[str, str]]] = {}
+@dataclass(frozen=True)
+class _Catalogue:
+    lookup: dict[str, str]  # service key or alias, normalised, to catalogue key
+    any_term: re.Pattern[str] | None  # matches where any key or alias does (None: no terms)
 
 
-def _lookup(policy: Policy) -> dict[str, str]:
-    """Service key or alias (normalised) to catalogue key, made once per policy object."""
-    known = _LOOKUPS.get(id(policy))
+_CATALOGUES: dict[int, tuple[Policy, _Catalogue]] = {}
+
+
+def _catalogue(policy: Policy) -> _Catalogue:
+    """The policy's service lookups, made once per policy object (policies are immutable)."""
+    known = _CATALOGUES.get(id(policy))
     if known is not None and known[0] is policy:
         return known[1]
     lookup: dict[str, str] = {}
     for key, service in policy.services.items():
         for term in (key, *service.aliases):
             lookup.setdefault(_key(term), key)
-    if len(_LOOKUPS) > 8:  # policies are few: the current one and a reload or two
-        _LOOKUPS.clear()
-    _LOOKUPS[id(policy)] = (policy, lookup)
-    return lookup
+    terms = sorted({t for t in lookup if t})
+    any_term = re.compile(
+        r"(?<!\w)(?:" + "|".join(r"\s+".join(map(re.escape, t.split())) for t in terms)
+        + r")(?!\w)", re.IGNORECASE) if terms else None
+    if len(_CATALOGUES) > 8:  # policies are few: the current one and a reload or two
+        _CATALOGUES.clear()
+    catalogue = _Catalogue(lookup, any_term)
+    _CATALOGUES[id(policy)] = (policy, catalogue)
+    return catalogue
 
 
 def resolve_services(
     names: Iterable[str], policy: Policy
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Catalogue keys for service keys or aliases (case-insensitive), and the unknown names."""
-    lookup = _lookup(policy)
+    lookup = _catalogue(policy).lookup
     keys: dict[str, None] = {}
     unknown: dict[str, str] = {}
     for name in names:
@@ -137,6 +148,9 @@ def resolve_services(
 
 def find_services(text: str, policy: Policy) -> tuple[str, ...]:
     """Catalogue keys whose key or alias appears in the text as a whole word or phrase."""
+    any_term = _catalogue(policy).any_term
+    if any_term is None or not any_term.search(text):  # most reports name no service
+        return ()
     return tuple(
         key
         for key, service in policy.services.items()
