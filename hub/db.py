@@ -18,6 +18,7 @@ except ImportError:  # Windows: threads of one process still queue; processes us
 from sqlalchemy import DateTime, create_engine, event, insert, inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, make_transient_to_detached, sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.types import TypeDecorator
 
 
@@ -45,6 +46,19 @@ class Base(DeclarativeBase):
 def utcnow() -> datetime:
     """The current time, aware, in UTC."""
     return datetime.now(UTC)
+
+
+def new_loaded(cls, **values):
+    """A new, not yet inserted instance of a mapped class for `insert_loaded`, its values set
+    as if loaded: the declarative constructor fires an attribute event for every column."""
+    obj = cls.__mapper__.class_manager.new_instance()
+    relationships = cls.__mapper__.relationships
+    for key, value in values.items():
+        if key in relationships:
+            set_committed_value(obj, key, value)
+        else:
+            obj.__dict__[key] = value
+    return obj
 
 
 def insert_loaded(session: Session, *objects) -> None:

@@ -21,7 +21,7 @@ from hub.core.classify import (
     resolve_services,
 )
 from hub.core.escalation import roster
-from hub.db import insert_loaded, utcnow
+from hub.db import insert_loaded, new_loaded, utcnow
 from hub.errors import Conflict, Forbidden, Invalid, NotFound
 from hub.models import Incident, RoleAssignment, ServiceReporter, TimelineEntry, Timer
 from hub.models import Report as ReportRow
@@ -180,8 +180,8 @@ def create_incident(session: Session, policy: Policy, report: Report, *, actor: 
             _set_classification(session, policy, existing, result, actor=actor, now=now,
                                 kind="classified", prefix="Upgraded by correlation")
         return existing, False
-    incident = Incident(
-        title=report.title.strip(), description=description or report.text or "",
+    incident = new_loaded(
+        Incident, title=report.title.strip(), description=description or report.text or "",
         state=lifecycle.initial_state(False), major=False, severity=result.severity,
         rule=result.rule, reasons=list(result.reasons), services=list(result.services),
         impact=result.impact, affected_users=result.affected_users, security=result.security,
@@ -208,8 +208,9 @@ def create_incident(session: Session, policy: Policy, report: Report, *, actor: 
         {"incident_id": incident.id, "at": now, "kind": kind, "actor": who, "text": text,
          "data": data} for kind, text, who, data in entries])
     if result.major:
-        timer = Timer(incident_id=incident.id, key=timers.timer_key("mobilise", incident),
-                      kind="mobilise", due_at=now, state="pending", data={}, created_at=now)
+        timer = new_loaded(Timer, incident_id=incident.id, kind="mobilise", due_at=now,
+                           key=timers.timer_key("mobilise", incident), state="pending",
+                           data={}, created_at=now)
         insert_loaded(session, timer)
         set_committed_value(incident, "timers", [timer])  # as loaded: nothing to flush
         set_committed_value(timer, "incident", incident)
