@@ -2,17 +2,96 @@
 
 from __future__ import annotations
 
+import json
+import logging
+import os
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 
 from flask import Flask, Response, current_app, jsonify, request
 from sqlalchemy import func, select, text
 
 from hub.models import Incident, Notification
 
-_requests: Counter = Counter()
-_lock = threading.Lock()
+log = logging.getLogger("hub.health")
+
+
+class RequestCounts:
+    """HTTP requests by (method, route, status), counted by every process of one server.
+
+    Alone, a process counts in memory. Under gunicorn each worker process counts its own, so
+    /metrics, answered by any one worker, would show a different part at each scrape. The
+    server gives its workers a shared directory (`share`): a thread in each worker writes the
+    worker's totals to a file of its own once a second when they changed, and /metrics sums
+    the files. A worker's file only grows, so every series only grows, as a Prometheus
+    counter must; a scrape may miss the last second of the other workers' requests.
+    """
+
+    FLUSH_EVERY = 1.0  # seconds
+
+    def __init__(self):
+        self._counts: Counter = Counter()
+        self._lock = threading.Lock()
+        self._dirty = False
+        self._writer_pid = 0  # the process whose writer thread runs (threads don't fork)
+        self.directory: Path | None = None
+
+    def share(self, directory: str | Path) -> None:
+        """Count with the other processes of this server through `directory`."""
+        self.directory = Path(directory)
+
+    def add(self, method: str, route: str, status: int) -> None:
+        with self._lock:
+            self._counts[(method, route, status)] += 1
+            self._dirty = True
+            start = self.directory is not None and self._writer_pid != os.getpid()
+            if start:
+                self._writer_pid = os.getpid()
+        if start:
+            threading.Thread(target=self._write_every_second, name="request-counts",
+                             daemon=True).start()
+
+    def _write_every_second(self) -> None:
+        while True:
+            time.sleep(self.FLUSH_EVERY)
+            if self._dirty:
+                self.flush()
+
+    def flush(self) -> None:
+        """Write this process's totals to its file (atomically: a reader sees old or new)."""
+        if self.directory is None:
+            return
+        with self._lock:
+            rows = [[*key, count] for key, count in self._counts.items()]
+            self._dirty = False
+        path = self.directory / f"{os.getpid()}.json"
+        try:
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(rows))
+            os.replace(tmp, path)
+        except OSError as exc:  # counting must never fail a request
+            log.warning("could not write request counts to %s: %s", path, exc)
+
+    def totals(self) -> list[tuple[tuple[str, str, int], int]]:
+        """Every process's counts summed, sorted by key."""
+        if self.directory is None:
+            with self._lock:
+                return sorted(self._counts.items())
+        self.flush()
+        summed: Counter = Counter()
+        for path in self.directory.glob("*.json"):
+            try:
+                rows = json.loads(path.read_text())
+            except (OSError, ValueError):  # vanished or unreadable: counted at the next scrape
+                continue
+            for method, route, status, count in rows:
+                summed[(method, route, status)] += count
+        return sorted(summed.items())
+
+
+request_counts = RequestCounts()
 
 
 def init_app(app: Flask) -> None:
@@ -21,8 +100,7 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def _count(response):
         rule = request.url_rule.rule if request.url_rule else "unmatched"
-        with _lock:
-            _requests[(request.method, rule, response.status_code)] += 1
+        request_counts.add(request.method, rule, response.status_code)
         return response
 
     app.add_url_rule("/healthz", "healthz", healthz)
@@ -72,9 +150,7 @@ def metrics():
             lines.append(f'mihub_notifications{{channel="{channel}",status="{status}"}} {count}')
     lines += ["# HELP mihub_http_requests_total HTTP requests by method, route and status.",
               "# TYPE mihub_http_requests_total counter"]
-    with _lock:
-        items = sorted(_requests.items())
-    for (method, rule, status), count in items:
+    for (method, rule, status), count in request_counts.totals():
         rule = rule.replace("\\", "\\\\").replace('"', '\\"')
         lines.append(f'mihub_http_requests_total{{method="{method}",route="{rule}",'
                      f'status="{status}"}} {count}')

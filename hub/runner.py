@@ -5,9 +5,11 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager, suppress
 
@@ -120,6 +122,9 @@ def serve_web(make_app, listen: str, workers: int, *, log_level: str = "info") -
                     self.cfg.set(key, value)
 
         def load(self):
+            from hub.health import request_counts
+
+            request_counts.share(counts)  # /metrics counts the requests of every worker
             app = make_app()
             # The app, the policy and the imported modules live as long as the worker: moved
             # out of the collector's generations, a full collection no longer walks them
@@ -128,7 +133,12 @@ def serve_web(make_app, listen: str, workers: int, *, log_level: str = "info") -
             gc.freeze()
             return app
 
-    WebServer().run()
+    counts, master = tempfile.mkdtemp(prefix="mihub-web-requests-"), os.getpid()
+    try:
+        WebServer().run()
+    finally:  # a worker leaves through here too (gunicorn forks inside run()): not its to remove
+        if os.getpid() == master:
+            shutil.rmtree(counts, ignore_errors=True)
 
 
 def _serve_waitress(app, host: str, port: int, threads: int) -> None:
