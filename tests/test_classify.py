@@ -36,9 +36,9 @@ def make_policy(criteria: tuple[Criterion, ...] | None = None, **overrides) -> P
         "payroll": Service("payroll", "Payroll", aliases=("payroll", "adp"), critical=True),
         "sap": Service("sap", "SAP ERP", aliases=("erp", "s/4hana"), critical=True),
         "vpn": Service("vpn", "VPN", aliases=("globalprotect", "remote access")),
-        "email": Service("email", "Email", aliases=("outlook", "exchange online")),
-        "m365": Service("m365", "Microsoft 365", aliases=("office 365", "o365")),
-        "wiki": Service("wiki", "Wiki", aliases=("confluence",)),
+        "email": Service("email", "Email", aliases=("outlook", "exchange online"), users=1200),
+        "m365": Service("m365", "Microsoft 365", aliases=("office 365", "o365"), users=80),
+        "wiki": Service("wiki", "Wiki", aliases=("confluence",), users=60),
     }
     severities = {
         "SEV1": Severity("SEV1", 0, major=True),
@@ -129,6 +129,38 @@ CASES = [
      "SEV2", True, "many-users", "(threshold 100)"),
     ("users-service-number", Report("Office 365 users cannot sign in"), [],
      "SEV4", False, "default", "Recognised m365 in the report text"),
+    # affected users from the catalogue: the users of a service that is down
+    ("users-catalogue-outage", Report("Mail", services=("email",), impact="outage"), [],
+     "SEV2", True, "many-users",
+     "1,200 users are affected: the users of email, which is down (threshold 100)."),
+    ("users-catalogue-inferred-outage", Report("Outlook is down"), [],
+     "SEV2", True, "many-users", "1,200 users are affected: the users of email, which is down"),
+    ("users-catalogue-degraded", Report("Mail", services=("email",), impact="degraded"), [],
+     "SEV4", False, "default", "No major-incident criterion matched"),
+    ("users-catalogue-minor", Report("Mail", services=("email",), impact="minor"), [],
+     "SEV4", False, "default", "No major-incident criterion matched"),
+    ("users-catalogue-stated-wins",
+     Report("Mail", services=("email",), impact="outage", affected_users=20), [],
+     "SEV4", False, "default", "No major-incident criterion matched"),
+    ("users-catalogue-text-wins", Report("Outlook down for 30 users"), [],
+     "SEV4", False, "default", "No major-incident criterion matched"),
+    ("users-catalogue-two-services",
+     Report("Mail and Office", services=("m365", "email"), impact="outage"), [],
+     "SEV2", True, "many-users",
+     "1,200 users are affected: the users of email, the most used of m365 and email, "
+     "which are down (threshold 100)."),
+    ("users-catalogue-largest-not-sum",  # 80 + 60 would be 140, over the threshold
+     Report("Office and wiki", services=("m365", "wiki"), impact="outage"), [],
+     "SEV4", False, "wiki-only",
+     "80 users are counted as affected: the users of m365, the most used of m365 and wiki, "
+     "which are down."),
+    ("users-catalogue-no-count", Report("VPN", services=("vpn",), impact="outage"), [],
+     "SEV4", False, "default", "No major-incident criterion matched"),
+    ("users-catalogue-critical-first",
+     Report("Close", services=("payroll", "email"), impact="outage"), [],
+     "SEV1", True, "critical-service-down",
+     "1,200 users are counted as affected: the users of email, the most used of payroll and "
+     "email, which are down."),
     # reporters: inside and outside the window, duplicates, identities, other services
     ("reporters-in-window", Report("VPN", services=("vpn",), reporter="erin"),
      reports("vpn", "alice", "bob", "carol", "dave"),
@@ -224,6 +256,39 @@ def test_classification_records_the_facts():
         affected_users=300,
         security=False,
         reporters=3,
+    )
+
+
+@pytest.mark.parametrize(
+    ("report", "users"),
+    [
+        (Report("Mail", services=("email",), impact="outage"), 1200),
+        (Report("Outlook is down"), 1200),
+        (Report("Mail", services=("m365", "email", "vpn"), impact="outage"), 1200),
+        (Report("Mail", services=("email",), impact="degraded"), None),
+        (Report("Outlook is slow"), None),
+        (Report("Mail", services=("email",), impact="minor"), None),
+        (Report("Mail", services=("email",), impact="outage", affected_users=20), 20),
+        (Report("Outlook down for 30 users"), 30),
+        (Report("VPN", services=("vpn",), impact="outage"), None),
+        (Report("Something is down", impact="outage"), None),
+    ],
+)
+def test_affected_users_from_the_catalogue(report, users):
+    """The number stored on the incident: stated, else in the text, else the users of a
+    service that is down (the largest count of several)."""
+    result = classify_report(report, POLICY, now=NOW)
+    assert result.affected_users == users
+    catalogue = [r for r in result.reasons if "the users of" in r]
+    assert bool(catalogue) is (users == 1200), result.reasons
+
+
+def test_example_policy_counts_the_users_of_a_service_that_is_down(example_policy):
+    report = Report("Mail outage", services=("email",), impact="outage")
+    result = classify_report(report, example_policy, now=NOW)
+    assert (result.severity, result.rule, result.affected_users) == ("SEV1", "very-many-users", 1200)
+    assert "1,200 users are affected: the users of email, which is down (threshold 500)." in (
+        result.reasons
     )
 
 

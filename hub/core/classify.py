@@ -55,6 +55,7 @@ class _Facts:
     impact_stated: bool
     users: int | None
     users_stated: bool
+    users_service: str | None  # the service whose catalogue users count is `users`, if any
     security: bool
     security_word: str | None  # the keyword that made it a security report, if inferred
     text: str
@@ -224,6 +225,11 @@ def classify_report(
     else:
         head = f"Rule {criterion.name} matched: {verdict}."
     window = (criterion and criterion.within) or policy.intake.correlation_window
+    if facts.users_service and (criterion is None or criterion.affected_users_at_least is None):
+        # The count is stored on the incident: say where it came from, as no rule did.
+        verb = "is" if facts.users == 1 else "are"
+        notes += (f"{_plural(facts.users, 'user')} {verb} counted as affected: "
+                  f"{_catalogue_users(facts)}.",)
     return Classification(
         major=severity.major,
         severity=severity.key,
@@ -275,14 +281,20 @@ def _establish(
     stated_users = report.affected_users
     users = stated_users if stated_users is not None else infer_affected_users(text, policy)
     services = given + found
+    impact_now = impact or infer_impact(text)
+    users_service = None
+    if users is None and impact_now == "outage":
+        users_service = _most_used(services, policy)
+        users = policy.services[users_service].users if users_service else None
     me = replace(report, reporter=_identity(report.reporter, policy))
     others = tuple(replace(r, reporter=_identity(r.reporter, policy) or "") for r in related)
     facts = _Facts(
         services=services,
-        impact=impact or infer_impact(text),
+        impact=impact_now,
         impact_stated=impact is not None,
         users=users,
         users_stated=stated_users is not None,
+        users_service=users_service,
         security=report.security if report.security is not None else word is not None,
         security_word=word,
         text=text,
@@ -294,6 +306,25 @@ def _establish(
     if unknown:
         notes.append(f"Unknown service names were ignored: {', '.join(unknown)}.")
     return facts, tuple(notes)
+
+
+def _most_used(services: tuple[str, ...], policy: Policy) -> str | None:
+    """The service with the most users in the catalogue, of those that give a count.
+
+    A report that services are down affects all their users (the policy's `users`). When
+    several are down, the largest count is taken, not the sum: mostly the same people use
+    several services, so adding them up would count most people more than once.
+    """
+    counted = [s for s in services if (policy.services[s].users or 0) > 0]
+    return max(counted, key=lambda s: policy.services[s].users or 0, default=None)
+
+
+def _catalogue_users(f: _Facts) -> str:
+    """Where a catalogue users count came from, e.g. "the users of email, which is down"."""
+    if len(f.services) == 1:
+        return f"the users of {f.users_service}, which is down"
+    down = _join(f.services, "and")
+    return f"the users of {f.users_service}, the most used of {down}, which are down"
 
 
 def _identity(reporter: str | None, policy: Policy) -> str | None:
@@ -367,9 +398,11 @@ def _if_users(c: Criterion, f: _Facts, policy: Policy) -> str | None:
     if f.users is None or f.users < c.affected_users_at_least:
         return None
     threshold = f"(threshold {c.affected_users_at_least:,})"
+    verb = "is" if f.users == 1 else "are"
     if f.users_stated:
-        verb = "is" if f.users == 1 else "are"
         return f"{_plural(f.users, 'user')} {verb} affected, as stated by the reporter {threshold}."
+    if f.users_service:
+        return f"{_plural(f.users, 'user')} {verb} affected: {_catalogue_users(f)} {threshold}."
     return f"The report text mentions {_plural(f.users, 'affected user')} {threshold}."
 
 
