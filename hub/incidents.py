@@ -317,9 +317,11 @@ def acknowledge(session: Session, policy: Policy, incident: Incident, *, actor: 
     if not lifecycle.is_active(incident.state):
         raise Conflict(f"{incident.ref} is {incident.state}; there is nothing to acknowledge",
                        code="illegal_transition")
-    mine = active_roles(incident, actor)
+    mine = active_roles(incident, actor) or _take_paged_role(session, policy, incident,
+                                                             actor, now)
     if not mine:
-        raise Forbidden(f"{actor} holds no role in {incident.ref}; only role holders acknowledge")
+        raise Forbidden(f"{actor} holds no role in {incident.ref} and was not paged for one; "
+                        "only role holders and the people paged acknowledge")
     acked = []
     for assignment in mine:
         if assignment.acknowledged_at is None:
@@ -337,6 +339,32 @@ def acknowledge(session: Session, policy: Policy, incident: Incident, *, actor: 
         incident.mobilised_at = now
     workflow.on_acknowledged(session, policy, incident, acked, actor=actor, now=now)
     return acked
+
+
+def paged_role(incident: Incident, person: str | None) -> str | None:
+    """The role the latest page for this person was for, if the escalation paged them."""
+    return next((role for entry in reversed(incident.timeline)
+                 if entry.kind in ("paged", "escalated")
+                 for paged, role in (entry.data or {}).get("paged", ())
+                 if paged == person and role in ROLE_NAMES), None)
+
+
+def _take_paged_role(session: Session, policy: Policy, incident: Incident, actor: str,
+                     now: datetime) -> list[RoleAssignment]:
+    """The escalation paged `actor` for a role they do not hold (the next Major Incident
+    Manager, because the first did not answer): acknowledging, they take it over."""
+    role = paged_role(incident, actor)
+    if role is None:
+        return []
+    for old in active_roles(incident):
+        if old.role == role:
+            old.active = False
+    assignment = RoleAssignment(incident=incident, role=role, person=actor, assigned_at=now)
+    session.add(assignment)
+    add_timeline(session, incident, "role", f"{_role_label(role)}: {_name(policy, actor)} "
+                 "(paged by the escalation, took the role by acknowledging)", actor=actor,
+                 now=now, data={"role": role, "person": actor, "escalation": True})
+    return [assignment]
 
 
 def _name(policy: Policy, key: str | None) -> str:

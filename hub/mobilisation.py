@@ -117,9 +117,10 @@ def page_step(
         return 0
     settings = settings_of(session)
     template = "page" if step.index == 0 else "escalation"
-    rows, names = 0, []
+    rows, names, paged = 0, [], []
     for target in targets:
         if target.person:
+            paged.append([target.person, target.role])
             label = n.role_label(target.role) if target.role else "Escalation contact"
             ctx = context(
                 session,
@@ -156,6 +157,7 @@ def page_step(
         now,
         step=step.index,
         notifications=rows,
+        paged=paged,  # [person, role]: a person paged for a role may acknowledge and take it
     )
     return rows
 

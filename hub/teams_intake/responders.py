@@ -27,7 +27,8 @@ def do_ack(ctx: Ctx, cmd: Command) -> Outcome:
     """Acknowledge the roles the sender holds."""
     person = who(ctx, "acknowledge")
     incident = incident_of(ctx, cmd)
-    if lifecycle.is_active(incident.state) and not ops.active_roles(incident, person.key):
+    if (lifecycle.is_active(incident.state) and not ops.active_roles(incident, person.key)
+            and ops.paged_role(incident, person.key) is None):
         raise Forbidden(
             f"You ({person.name}) hold no role in {incident.ref}, so you cannot "
             f"acknowledge it. Its roles: {holders(ctx, incident, ROLE_NAMES)}."

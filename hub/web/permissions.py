@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from hub import incidents as ops
 from hub.errors import Forbidden
 from hub.models import Incident
 from hub.policy_model import Policy
@@ -71,8 +72,8 @@ def can(policy: Policy, incident: Incident, person: str | None, action: str) -> 
         return False
     roles = ACTIONS[action]
     held = held_roles(incident, person)
-    if action == "acknowledge":
-        return bool(held)
+    if action == "acknowledge":  # role holders, and whoever the escalation paged for a role
+        return bool(held) or ops.paged_role(incident, person) is not None
     if is_admin(policy, person):
         return True
     if held & set(roles):
@@ -92,7 +93,8 @@ def require(policy: Policy, incident: Incident, person: str | None, action: str)
     who = " or ".join(LABELS[r] for r in ACTIONS[action])
     doing = action.replace("review_", "").replace("_", " ")
     if action == "acknowledge":
-        raise Forbidden(f"only people holding a role in {incident.ref} acknowledge it")
+        raise Forbidden(f"only people holding a role in {incident.ref}, or paged for one, "
+                        "acknowledge it")
     raise Forbidden(
         f"only the {who} of {incident.ref} (or on duty, or an administrator) may {doing} here"
     )
