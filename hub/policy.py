@@ -113,7 +113,7 @@ def check_policy_text(
     try:
         root = compose(text)
     except yaml.MarkedYAMLError as exc:
-        return None, [_syntax_problem(source, exc)], []
+        return None, [_syntax_problem(source, exc, text)], []
     except yaml.YAMLError as exc:
         return None, [Problem(source, None, "", f"not valid YAML: {exc}")], []
     if root is None:
@@ -138,12 +138,105 @@ def _not_utf8(source: str, exc: UnicodeDecodeError) -> Problem:
     )
 
 
-def _syntax_problem(source: str, exc: yaml.MarkedYAMLError) -> Problem:
-    mark = exc.problem_mark or exc.context_mark
+# Errors found inside something that starts at the context mark and is reported where the
+# parser gave up, often lines later: the place to fix is where it starts.
+_STARTS_AT_CONTEXT = (
+    "while scanning a simple key",  # a key without its colon: noticed on the next line
+    "while scanning a quoted scalar",  # an unclosed quote
+    "while scanning a block scalar",
+)
+_FLOW = {"while parsing a flow sequence": "]", "while parsing a flow mapping": "}"}
+
+
+def _syntax_problem(source: str, exc: yaml.MarkedYAMLError, text: str) -> Problem:
+    """The syntax error located where it is to be fixed, with the field being parsed."""
+    problem, context = exc.problem_mark, exc.context_mark
+    at_context = context is not None and (
+        exc.context in _STARTS_AT_CONTEXT
+        or (exc.context in _FLOW and problem is not None and not _closed(text, context, problem))
+    )
+    mark = context if at_context or problem is None else problem
     message = f"not valid YAML: {exc.problem or exc.context}"
-    if exc.context and exc.problem and exc.context_mark:
-        message += f" ({exc.context} that starts on line {exc.context_mark.line + 1})"
-    return Problem(source, mark.line + 1 if mark else None, "", message)
+    if at_context and exc.context in _FLOW:
+        message = (
+            f"not valid YAML: this {text[context.index]!r} is never closed with "
+            f"{_FLOW[exc.context]!r} (the parser gave up on line {problem.line + 1}: {exc.problem})"
+        )
+    elif at_context and problem is not None and problem.line != context.line:
+        message += f" ({exc.context} that starts here; noticed on line {problem.line + 1})"
+    elif exc.context and exc.problem and context and context.line != mark.line:
+        message += f" ({exc.context} that starts on line {context.line + 1})"
+    field = _field_at(text, context, exc.context == "while scanning a simple key")
+    return Problem(source, mark.line + 1 if mark else None, field, message)
+
+
+def _closed(text: str, start, end) -> bool:
+    """Whether the bracket at mark `start` is closed before mark `end` (quotes and comments
+    skipped): if not, it is the unclosed bracket the parser ran past."""
+    depth, quote, comment = 0, None, False
+    for i in range(start.index, min(end.index, len(text))):
+        ch = text[i]
+        if comment:
+            comment = ch != "\n"
+        elif quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "#" and (i == 0 or text[i - 1] in " \t\n"):
+            comment = True
+        elif ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth -= 1
+            if depth == 0:
+                return True
+    return False
+
+
+def _awaits_key(collection: list | None) -> bool:
+    return bool(collection) and isinstance(collection[0], dict) and not collection[1]
+
+
+def _field_at(text: str, context, simple_key: bool) -> str:
+    """The dotted field being parsed when the syntax error came: the keys of the YAML that
+    parsed before it, cut at the collection that starts at `context`; "" if unknown."""
+    path: list[list] = []  # per open collection: [key or items done, pending?, start mark]
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            top = path[-1] if path else None
+            if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                path.pop()
+                top = path[-1] if path else None
+            elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                path.append([{} if isinstance(event, yaml.MappingStartEvent) else 0, False,
+                             event.start_mark])  # fmt: skip
+                if top is not None:
+                    continue  # the parent's pending key or item stays pending until the end
+            elif isinstance(event, yaml.ScalarEvent) and _awaits_key(top):
+                top[0], top[1] = {"key": event.value}, True  # a key: its value comes next
+                continue
+            if isinstance(event, (yaml.NodeEvent, yaml.CollectionEndEvent)) and path:
+                top = path[-1]
+                if isinstance(top[0], int):
+                    top[0] += 1
+                else:
+                    top[1] = False  # the value is done: the mapping waits for a key
+    except yaml.YAMLError:
+        pass
+    if context is not None:  # the collection the error is in, and its own key
+        cut = next((n for n, c in enumerate(path) if c[2].index == context.index), None)
+        path = path[:cut] if cut is not None else path
+    field = ""
+    for key, pending, _ in path:
+        if isinstance(key, int):
+            field = f"{field}[{key}]"  # the item being parsed
+        elif pending and key:
+            field = f"{field}.{key['key']}" if field else key["key"]
+    if simple_key and context is not None:  # the key that lacks its colon
+        words = text[context.index :].split("\n", 1)[0].split()
+        if words:
+            field = f"{field}.{words[0]}" if field else words[0]
+    return field
 
 
 def _known_keys(name: str, entries: list | None, top: dict) -> tuple[str, ...] | None:
@@ -167,20 +260,25 @@ def _read_policy(r: Reader, root: Node) -> Policy | None:
         if sections[name] == [] and name in top:
             r.problem(top[name], name, "needs at least one entry")
     admins = r.refs(top.get("admins"), "admins", known["people"], "person")
-    roles = known["roles"] = _read_roles(r, top.get("roles"), known)
+    roles, known["roles"] = _read_roles(r, top.get("roles"), known)
+    intake = _read_intake(r, top.get("intake"))  # its correlation_window is a rule default
+    services = _read_services(r, sections["services"], known)
     policy = Policy(
         timezone=r.timezone(top.get("timezone"), "timezone") or "UTC",
         people=_read_people(r, sections["people"], set(admins)),
-        services=_read_services(r, sections["services"], known),
+        services=services,
         roles=roles or {},
         audiences=_read_audiences(r, sections["audiences"]),
         severities=_read_severities(r, sections["severities"], known),
-        major_criteria=_read_criteria(r, top.get("major_criteria"), known),
+        major_criteria=_read_criteria(
+            r, top.get("major_criteria"), known, services, intake.correlation_window
+        ),
         default_severity=r.ref(
             top.get("default_severity"), "default_severity", known["severities"], "severity"
         ),
         escalation=_read_escalation(r, top.get("escalation"), known),
         source=r.source,
+        intake=intake,
         **_read_extras(r, top),
     )
     return None if r.problems else policy
@@ -247,16 +345,23 @@ def _read_services(r: Reader, entries: list | None, known: dict) -> dict[str, Se
     return services
 
 
-def _read_roles(r: Reader, node: Node | None, known: dict) -> dict[str, tuple[str, ...]] | None:
+def _read_roles(r: Reader, node: Node | None, known: dict) -> tuple[dict | None, dict | None]:
+    """(roles: the valid people on duty per role, rosters: each role's entries as written).
+
+    Escalation targets like role:NAME#2 are checked against the rosters as written (None: a
+    roster too broken to count), so an unknown person is reported once, not again as a
+    roster shorter than the file shows.
+    """
     f = r.mapping(node, "roles", ROLE_NAMES, required=("major_incident_manager",), what="role")
     if f is None:
-        return None
-    roles = {}
+        return None, None
+    roles, rosters = {}, {}
     for role, value in f.items():
         roles[role] = r.refs(value, f"roles.{role}", known["people"], "person")
-        if r.seq(value, f"roles.{role}", single_ok=True) == []:
+        rosters[role] = r.seq(value, f"roles.{role}", single_ok=True)
+        if rosters[role] == []:
             r.problem(value, f"roles.{role}", "needs at least one person on duty")
-    return roles
+    return roles, rosters
 
 
 def _read_audiences(r: Reader, entries: list | None) -> dict[str, Audience]:
@@ -296,10 +401,14 @@ def _read_severities(r: Reader, entries: list | None, known: dict) -> dict[str, 
     return severities
 
 
-def _read_criteria(r: Reader, node: Node | None, known: dict) -> tuple[Criterion, ...]:
+def _read_criteria(
+    r: Reader, node: Node | None, known: dict, services: dict[str, Service], window: timedelta
+) -> tuple[Criterion, ...]:
     criteria, first_line, catch_all = [], {}, None
+    earlier: list[tuple[Criterion, int]] = []  # sound rules above, for the shadowing check
     for i, item in enumerate(r.seq(node, "major_criteria") or []):
         path = f"major_criteria[{i}]"
+        problems_before = len(r.problems)
         f = r.mapping(item, path, CRITERION_KEYS, required=("name", "severity"))
         if f is None:
             continue
@@ -312,13 +421,96 @@ def _read_criteria(r: Reader, node: Node | None, known: dict) -> tuple[Criterion
             first_line[name] = r.line(f["name"])
         severity = r.ref(f.get("severity"), f"{path}.severity", known["severities"], "severity")
         conditions = _read_conditions(r, f.get("if"), f"{path}.if", known)
+        if conditions is not None and "if" in f:
+            _check_contradiction(r, f["if"], f"{path}.if", conditions, services)
         if catch_all is not None:
             r.problem(item, path, f"can never match: rule {catch_all!r} above matches everything")
         elif is_null(f.get("if")) or (isinstance(f["if"], MappingNode) and not f["if"].value):
             catch_all = name or f"#{i}"
         if name and severity and conditions is not None:
             criteria.append(Criterion(name=name, severity=severity, **conditions))
+            if catch_all is None and len(r.problems) == problems_before:  # read as written
+                _check_shadowed(r, item, path, criteria[-1], earlier, window)
+                earlier.append((criteria[-1], r.line(item)))
     return tuple(criteria)
+
+
+def _check_contradiction(
+    r: Reader, node: Node, path: str, c: dict, services: dict[str, Service]
+) -> None:
+    """critical_service against the criticality of the services the rule names."""
+    named = [services[key] for key in c.get("services", ()) if key in services]
+    if c.get("critical_service") is None or not named:
+        return
+    listed = ", ".join(s.key for s in named)
+    node = next((v for k, v in node.value if k.value == "critical_service"), node)
+    if c["critical_service"] and not any(s.critical for s in named):
+        message = (  # a warning: it still matches when a critical service is down as well
+            f"critical_service: true, but none of the listed services ({listed}) is critical "
+            "in the catalogue, so this rule never matches a report about them alone; "
+            "list a critical service or drop critical_service"
+        )
+        r.warn(node, f"{path}.critical_service", message)
+    elif c["critical_service"] is False and all(s.critical for s in named):
+        message = (
+            f"can never match: critical_service: false needs no critical service affected, "
+            f"but every listed service ({listed}) is critical; drop one of the two conditions"
+        )
+        r.problem(node, f"{path}.critical_service", message)
+
+
+def _keyword(word: str) -> str:
+    """A keyword as classification matches it: spacing never matters, case only beyond ASCII."""
+    word = " ".join(word.split())
+    return word.lower() if word.isascii() else word
+
+
+def _always_matches_first(a: Criterion, b: Criterion, window: timedelta) -> bool:
+    """True if rule `a` matches every report that rule `b` matches (see hub.core.classify).
+
+    Conservative: only what is certain from the conditions alone, condition by condition;
+    a condition kind that `a` has and `b` lacks means `a` may fail where `b` holds.
+    """
+    if a.security is not None and a.security != b.security:
+        return False
+    if a.critical_service is not None and a.critical_service != b.critical_service:
+        return False
+    if a.impact and not (b.impact and set(b.impact) <= set(a.impact)):
+        return False
+    if a.affected_users_at_least is not None and (
+        b.affected_users_at_least is None or a.affected_users_at_least > b.affected_users_at_least
+    ):
+        return False
+    if a.reporters_at_least is not None and (
+        b.reporters_at_least is None
+        or a.reporters_at_least > b.reporters_at_least
+        or (a.within or window) < (b.within or window)
+    ):
+        return False
+    if a.services and not (b.services and set(b.services) <= set(a.services)):
+        return False
+    return not a.keywords or bool(
+        b.keywords and {_keyword(k) for k in b.keywords} <= {_keyword(k) for k in a.keywords}
+    )
+
+
+def _check_shadowed(
+    r: Reader,
+    item: Node,
+    path: str,
+    rule: Criterion,
+    earlier: list[tuple[Criterion, int]],
+    window: timedelta,
+) -> None:
+    """A rule that an earlier rule always matches first (first match wins) is dead."""
+    for above, line in earlier:
+        if _always_matches_first(above, rule, window):
+            message = (
+                f"can never match: rule {above.name!r} on line {line} matches every report "
+                "this rule matches and comes first; move this rule above it or narrow it"
+            )
+            r.problem(item, path, message)
+            return
 
 
 def _read_conditions(r: Reader, node: Node | None, path: str, known: dict) -> dict | None:
@@ -328,6 +520,13 @@ def _read_conditions(r: Reader, node: Node | None, path: str, known: dict) -> di
     if "within" in f and "reporters_at_least" not in f:
         message = "only applies together with reporters_at_least (reports within this window)"
         r.problem(f["within"], f"{path}.within", message)
+    for key, what in (("impact", "impact"), ("services", "service"), ("keywords", "keyword")):
+        if key in f and r.seq(f[key], f"{path}.{key}", single_ok=True) == []:
+            message = (
+                f"must list at least one {what}; an empty list is no condition at all, "
+                "so the rule would match every report (leave the condition out instead)"
+            )
+            r.problem(f[key], f"{path}.{key}", message)
     c = {
         "security": r.boolean(f.get("security"), f"{path}.security"),
         "critical_service": r.boolean(f.get("critical_service"), f"{path}.critical_service"),
@@ -384,8 +583,8 @@ def _read_step(
 
 
 def _read_extras(r: Reader, top: dict[str, Node]) -> dict:
-    """Policy arguments from teams, bridge, intake, security_keywords, sla and reviews."""
-    out: dict = {"intake": _read_intake(r, top.get("intake"))}
+    """Policy arguments from teams, bridge, security_keywords, sla and reviews."""
+    out: dict = {}
     teams = r.mapping(top.get("teams"), "teams", ("pages_webhook",)) or {}
     skipped = "pages will not be posted to the responders' Teams channel"
     out["teams_pages_webhook"] = r.url(

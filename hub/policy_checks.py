@@ -367,7 +367,8 @@ class Reader:
     def targets(self, node: Node | None, field: str, known: Mapping) -> tuple[str, ...]:
         """Escalation targets: role:NAME, role:NAME#N, person:KEY or audience:KEY.
 
-        `known` maps "people", "audiences" and "roles" to what exists (None: do not check).
+        `known` maps "people", "audiences" and "roles" to what exists (None: do not check);
+        known["roles"] maps each role to its roster entries as written in the file.
         """
         targets = []
         for path, item in self.items(node, field):
@@ -396,7 +397,10 @@ class Reader:
             return False
         if name == "tech_lead" or roles is None:  # tech leads come from the affected service
             return True
-        on_duty = len(roles.get(name, ()))
+        roster = roles.get(name, ())  # the entries as written, unknown people included
+        if roster is None:  # the roster itself is broken and reported: nothing to count
+            return True
+        on_duty = len(roster)
         if nth > on_duty:
             people = "person" if on_duty == 1 else "people"
             self.problem(

@@ -59,6 +59,19 @@ def rule(text: str) -> str:
     return HEAD + "major_criteria:\n  - " + text + "\n"
 
 
+def rules(*texts: str) -> str:
+    """HEAD plus major_criteria with one rule per line from line 16, in order."""
+    return rule("\n  - ".join(texts))
+
+
+# HEAD with a service that is not critical (website), for rules mixing services and criticality
+WEBSITE = edit(
+    "  payroll: {aliases: [adp], critical: true, tech_lead: [alice]}\n",
+    "  payroll: {aliases: [adp], critical: true, tech_lead: [alice]}\n"
+    "  website: {aliases: [www], critical: false}\n",
+)  # appended text starts on line 16
+
+
 # ---------------------------------------------------------------- the example policy
 
 
@@ -338,6 +351,98 @@ BROKEN = [
         "major_criteria[1].name",
         "duplicate rule name (first on line 16)",
     ),
+    # conditions given as an empty list would match every report
+    (
+        rule("{name: words, if: {keywords: []}, severity: SEV1}"),
+        16,
+        "major_criteria[0].if.keywords",
+        "must list at least one keyword",
+    ),
+    (
+        rule("{name: any, if: {impact: []}, severity: SEV1}"),
+        16,
+        "major_criteria[0].if.impact",
+        "must list at least one impact",
+    ),
+    (
+        rule("{name: svc, if: {services: [], impact: outage}, severity: SEV1}"),
+        16,
+        "major_criteria[0].if.services",
+        "must list at least one service",
+    ),
+    (
+        HEAD
+        + "major_criteria:\n  - name: words\n    if:\n      keywords: []\n    severity: SEV1\n",
+        18,
+        "major_criteria[0].if.keywords",
+        "must list at least one keyword",
+    ),
+    # rules shadowed by an earlier rule (first match wins)
+    (
+        rules(
+            "{name: security-incident, if: {security: true}, severity: SEV1}",
+            "{name: breach, if: {security: true}, severity: SEV3}",
+        ),
+        17,
+        "major_criteria[1]",
+        "can never match: rule 'security-incident' on line 16 matches every report this rule",
+    ),
+    (
+        rules(
+            "{name: very-many, if: {affected_users_at_least: 500}, severity: SEV1}",
+            "{name: huge, if: {affected_users_at_least: 600}, severity: SEV3}",
+        ),
+        17,
+        "major_criteria[1]",
+        "can never match: rule 'very-many' on line 16",
+    ),
+    (
+        rules(
+            "{name: down, if: {impact: [outage, degraded]}, severity: SEV1}",
+            "{name: pay-down, if: {impact: outage, services: [payroll], security: false},"
+            " severity: SEV3}",
+        ),
+        17,
+        "major_criteria[1]",
+        "can never match: rule 'down' on line 16",
+    ),
+    (
+        rules(
+            "{name: pay, if: {services: payroll, keywords: [Trucks  Waiting, stop]}, severity: SEV1}",
+            "{name: pay-trucks, if: {services: [payroll], keywords: [trucks waiting]},"
+            " severity: SEV3}",
+        ),
+        17,
+        "major_criteria[1]",
+        "can never match: rule 'pay' on line 16",
+    ),
+    (
+        rules(
+            "{name: crowd, if: {reporters_at_least: 3, within: 30m}, severity: SEV1}",
+            "{name: mob, if: {reporters_at_least: 5}, severity: SEV3}",  # within: the 10m default
+        ),
+        17,
+        "major_criteria[1]",
+        "can never match: rule 'crowd' on line 16",
+    ),
+    (
+        rules(
+            "{name: a, if: {security: true, impact: outage}, severity: SEV1}",
+            "{name: b, if: {critical_service: true}, severity: SEV1}",
+            "{name: c, if: {critical_service: true, impact: minor}, severity: SEV3}",
+        ),
+        18,
+        "major_criteria[2]",
+        "can never match: rule 'b' on line 17",
+    ),
+    # contradictory conditions
+    (
+        rule("{name: pay, if: {critical_service: false, services: [payroll]}, severity: SEV1}"),
+        16,
+        "major_criteria[0].if.critical_service",
+        "can never match: critical_service: false needs no critical service affected, "
+        "but every listed service (payroll) is critical",
+    ),
     (
         step("{after: 0m, notify: [role:major_incident_manager#3]}"),
         17,
@@ -458,9 +563,111 @@ def test_yaml_syntax_error_is_a_policy_error_with_its_line():
         parse_policy(HEAD + "bridge: {url: https://x.example\nintake: {}\n", "policy.yaml", env={})
 
     [problem] = caught.value.problems
-    assert (problem.file, problem.line, problem.field) == ("policy.yaml", 16, "")
+    assert (problem.file, problem.line, problem.field) == ("policy.yaml", 15, "bridge")
+    assert problem.message.startswith("not valid YAML: this '{' is never closed with '}'")
+    assert "the parser gave up on line 16" in problem.message
+
+
+def example_with(old: str, new: str) -> str:
+    text = EXAMPLE.read_text(encoding="utf-8")
+    assert text.count(old) == 1, old
+    return text.replace(old, new)
+
+
+def line_of(text: str, part: str) -> int:
+    return text[: text.index(part)].count("\n") + 1
+
+
+SYNTAX_ERRORS = [
+    # (text, the text on the line to report, field, part of the message)
+    (
+        example_with("timezone: Europe/Berlin", "timezone: [Europe/Berlin"),
+        "timezone: [Europe/Berlin",
+        "timezone",
+        "this '[' is never closed with ']'",
+    ),
+    (
+        example_with("    update_every: 60m", "    update_every 60m"),
+        "    update_every 60m",
+        "severities.SEV2.update_every",
+        "could not find expected ':'",
+    ),
+    (
+        example_with(
+            "    if: {keywords: [company-wide, all sites, nobody can work]}",
+            "    if: {keywords: [company-wide, all sites, nobody can work}",
+        ),
+        "    if: {keywords: [company-wide, all sites, nobody can work}",
+        "major_criteria[7].if.keywords",
+        "never closed",
+    ),
+    (
+        example_with("  correlation_window: 10m", "  correlation_window: '10m"),
+        "  correlation_window: '10m",
+        "intake.correlation_window",
+        "while scanning a quoted scalar that starts here",
+    ),
+    (
+        example_with("    ack_within: 15m", "   ack_within: 15m"),
+        "   ack_within: 15m",
+        "severities",
+        "expected <block end>",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "bad_line", "field", "message"), SYNTAX_ERRORS)
+def test_yaml_syntax_error_names_the_line_to_fix_and_the_field(text, bad_line, field, message):
+    policy, problems, _ = check_policy_text(text, "policy.yaml", env={})
+
+    assert policy is None
+    [problem] = problems
+    assert (problem.line, problem.field) == (line_of(text, bad_line), field), str(problem)
     assert problem.message.startswith("not valid YAML: ")
-    assert "that starts on line 15" in problem.message
+    assert message in problem.message
+
+
+def test_unknown_person_on_a_roster_is_one_problem_not_a_short_roster_too():
+    text = edit("communications_owner: [bob]", "communications_owner: [zed]")
+    text += "escalation:\n  SEV1:\n    - {after: 0m, notify: [role:communications_owner]}\n"
+
+    _, problems, _ = check_policy_text(text, "policy.yaml", env={})
+
+    assert [str(p) for p in problems] == [
+        "policy.yaml:8: roles.communications_owner[0]: unknown person 'zed'; "
+        "expected one of: alice, bob"
+    ]
+
+
+@pytest.mark.parametrize(
+    "criteria",
+    [
+        # a later rule that is narrower in one way but broader in another still matches
+        ("{name: a, if: {affected_users_at_least: 500}, severity: SEV1}",
+         "{name: b, if: {affected_users_at_least: 400}, severity: SEV3}"),
+        ("{name: a, if: {security: true}, severity: SEV1}",
+         "{name: b, if: {security: false}, severity: SEV3}"),
+        ("{name: a, if: {impact: outage, critical_service: true}, severity: SEV1}",
+         "{name: b, if: {impact: outage}, severity: SEV3}"),
+        ("{name: a, if: {keywords: [trucks waiting]}, severity: SEV1}",
+         "{name: b, if: {keywords: [trucks waiting, loading stopped]}, severity: SEV3}"),
+        ("{name: a, if: {keywords: [trucks]}, severity: SEV1}",
+         "{name: b, if: {services: [payroll]}, severity: SEV3}"),
+        ("{name: a, if: {reporters_at_least: 3, within: 5m}, severity: SEV1}",
+         "{name: b, if: {reporters_at_least: 5}, severity: SEV3}"),  # 10m default: wider
+        ("{name: a, if: {reporters_at_least: 5}, severity: SEV1}",
+         "{name: b, if: {reporters_at_least: 3}, severity: SEV3}"),
+        ("{name: a, if: {services: [payroll]}, severity: SEV1}",
+         "{name: b, if: {services: [payroll, website]}, severity: SEV3}"),
+        ("{name: a, if: {critical_service: true, services: [payroll]}, severity: SEV1}",
+         "{name: b, if: {critical_service: false, services: [website]}, severity: SEV3}"),
+    ],
+)  # fmt: skip
+def test_rules_that_can_still_match_are_not_reported_as_shadowed(criteria):
+    policy = parse_policy(WEBSITE + "major_criteria:\n  - " + "\n  - ".join(criteria) + "\n",
+                          env={})  # fmt: skip
+
+    assert [c.name for c in policy.major_criteria] == ["a", "b"]
 
 
 @pytest.mark.parametrize(
@@ -649,3 +856,17 @@ def test_malformed_env_reference_is_a_problem():
 
     assert [p.field for p in problems] == ["teams.pages_webhook"]
     assert "expected $env:NAME" in problems[0].message
+
+
+def test_critical_service_with_only_non_critical_services_is_a_warning():
+    """It matches only when a critical service is down as well: probably a mistake, so said,
+    but the rule can match, so the policy still loads."""
+    text = (WEBSITE + "major_criteria:\n  - name: web\n    if:\n      services: [website]\n"
+            + "      critical_service: true\n    severity: SEV1\n")
+    policy, problems, warnings = check_policy_text(text, "policy.yaml", env={})
+    assert problems == [] and policy is not None
+    assert [w for w in warnings if "major_criteria[0].if.critical_service" in w] == [
+        "policy.yaml:20: major_criteria[0].if.critical_service: critical_service: true, but "
+        "none of the listed services (website) is critical in the catalogue, so this rule "
+        "never matches a report about them alone; list a critical service or drop "
+        "critical_service"]
