@@ -8,7 +8,14 @@ from pathlib import Path
 
 import click
 
-from hub.settings import SETTINGS, check_settings, load_settings, mask
+from hub.settings import (
+    SETTINGS,
+    check_settings,
+    join_hostport,
+    load_settings,
+    mask,
+    split_hostport,
+)
 
 
 def _setup_logging(level: str) -> None:
@@ -62,6 +69,13 @@ def web_worker_hub(checked):
     return worker_hub
 
 
+def _web_listens(settings) -> str:
+    """Where the web server listens, as a URL; and the public address when it differs."""
+    listens = f"http://{join_hostport(*split_hostport(settings['HUB_HTTP']))}/"
+    public = f"{settings.base_url}/"
+    return listens if public == listens else f"{listens} (public address {public})"
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="mihub")
 def main():
@@ -81,7 +95,8 @@ def run():
     upgrade(settings.database_url)
     click.echo(f"Major Incident Hub — policy {settings['HUB_POLICY']} "
                f"({len(policy.services)} services, {len(policy.people)} people)")
-    click.echo(f"  web console and API  {settings.base_url}/")
+    click.echo(f"  web console and API  {_web_listens(settings)}")
+    click.echo(f"  SMTP intake          {join_hostport(*split_hostport(settings['HUB_SMTP_LISTEN']))}")
     click.echo(f"  data                 {settings.data_dir}")
     click.echo(f"  mail out             {settings['HUB_MAIL_TRANSPORT']}")
     click.echo("Press Ctrl-C to stop.")

@@ -126,8 +126,14 @@ def healthz():
         checks["queue_ms"] = round((time.monotonic() - started) * 1000, 1)
     except Exception as exc:
         checks["queue"] = f"error: {type(exc).__name__}"
-    policy_error = hub.policies.last_error
-    checks["policy"] = "ok" if not policy_error else "reload failed; running the last good one"
+    # The check every use of the policy makes (reload the file if it changed): without it a
+    # worker process that has not used the policy since a bad edit would still answer "ok".
+    try:
+        _ = hub.policies.current
+        policy_error = hub.policies.last_error
+        checks["policy"] = "ok" if not policy_error else "reload failed; running the last good one"
+    except Exception as exc:  # no good policy at all
+        checks["policy"] = f"error: {type(exc).__name__}"
     ok = checks["database"] == "ok" and checks["queue"] == "ok"
     return jsonify({"status": "ok" if ok else "error", "checks": checks}), 200 if ok else 503
 

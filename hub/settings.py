@@ -14,6 +14,7 @@ class Setting:
     default: str | None
     help: str
     secret: bool = False
+    choices: tuple[str, ...] = ()  # a closed set of values (matched ignoring case)
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -32,7 +33,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("HUB_SMTP_LISTEN", "127.0.0.1:2525", "Address of the SMTP intake listener."),
     Setting("HUB_BASE_URL", None, "The hub's public address for links in mail and cards; default from HUB_HTTP."),
     Setting("HUB_MAIL_TRANSPORT", "sink",
-            "`smtp`, `graph` or `sink` (local files under the data dir, viewable in the console)."),
+            "`smtp`, `graph` or `sink` (local files under the data dir, viewable in the console).",
+            choices=("smtp", "graph", "sink")),
     Setting("HUB_SMTP_URL", None,
             "Outgoing SMTP server: `smtp://host:25`, `smtp+starttls://user:pass@host:587`, "
             "`smtps://user:pass@host:465`.", secret=True),
@@ -45,18 +47,22 @@ SETTINGS: tuple[Setting, ...] = (
             "Security token shown when the Teams outgoing webhook was created (base64).", secret=True),
     Setting("HUB_TEAMS_TRANSPORT", "auto",
             "`webhook` (post to Workflows webhooks), `sink` (local files), or `auto`: "
-            "sink when no webhook is configured."),
+            "sink when no webhook is configured.", choices=("webhook", "sink", "auto")),
     Setting("HUB_AUTHORITY_HOST", "https://login.microsoftonline.com",
             "Microsoft identity platform host (override for local fakes)."),
     Setting("HUB_GRAPH_API", "https://graph.microsoft.com/v1.0", "Microsoft Graph base URL."),
     Setting("HUB_BOT_API", "https://smba.trafficmanager.net/teams", "Bot Framework connector base URL."),
     Setting("HUB_MAX_BODY_BYTES", "1048576", "Largest accepted API request body (bytes); larger gets 413."),
-    Setting("HUB_LOG_LEVEL", "INFO", "Python log level."),
+    Setting("HUB_LOG_LEVEL", "INFO",
+            "Python log level: `DEBUG`, `INFO`, `WARNING`, `ERROR` or `CRITICAL`.",
+            choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")),
     Setting("HUB_ENV", "development",
-            "`development` or `production`; production refuses to start without HUB_SECRET_KEY."),
+            "`development` or `production`; production refuses to start without HUB_SECRET_KEY.",
+            choices=("development", "production")),
     Setting("HUB_GRAPH_MAIL_FORMAT", "mime",
             "How Graph sendMail gets each message: `mime` keeps Message-ID, In-Reply-To, References "
-            "and Auto-Submitted (threading); `json` keeps only X- headers but can skip Sent Items."),
+            "and Auto-Submitted (threading); `json` keeps only X- headers but can skip Sent Items.",
+            choices=("mime", "json")),
     Setting("HUB_SMTP_CONNECTIONS", "8",
             "Most SMTP connections one process keeps open to HUB_SMTP_URL (reused across sends)."),
     Setting("HUB_SIGNIN", "auto",
@@ -81,7 +87,7 @@ SETTINGS: tuple[Setting, ...] = (
             "(or `imap://…` with STARTTLS, `imap+plain://…` for a local test server).", secret=True),
     Setting("HUB_MAILBOX_SOURCE", None,
             "`imap` or `graph` (delta query on HUB_GRAPH_MAILBOX's inbox); default: imap when "
-            "HUB_IMAP_URL is set, else graph."),
+            "HUB_IMAP_URL is set, else graph.", choices=("imap", "graph")),
     Setting("HUB_MAILBOX_POLL_SECONDS", "30", "Seconds between two polls of the intake mailbox."),
     Setting("HUB_BOT_APP_ID", None,
             "Microsoft App ID of the Teams bot: the audience of Bot Framework tokens at "
@@ -135,7 +141,7 @@ class Settings:
         if self.values["HUB_BASE_URL"]:
             return self.values["HUB_BASE_URL"].rstrip("/")
         host, port = split_hostport(self.values["HUB_HTTP"] or "127.0.0.1:8080")
-        return f"http://{host}:{port}"
+        return f"http://{_url_host(host)}:{port}"
 
     @property
     def secret_key(self) -> str:
@@ -144,6 +150,16 @@ class Settings:
     @property
     def production(self) -> bool:
         return (self.values["HUB_ENV"] or "").lower() == "production"
+
+
+def _url_host(host: str) -> str:
+    """The host as written in a URL or `host:port` (an IPv6 address in brackets)."""
+    return f"[{host}]" if ":" in host else host
+
+
+def join_hostport(host: str, port: int) -> str:
+    """`host:port` again, from split_hostport's parts."""
+    return f"{_url_host(host)}:{port}"
 
 
 def split_hostport(value: str) -> tuple[str, int]:
@@ -166,7 +182,18 @@ def load_settings(env: dict[str, str] | None = None, overrides: dict | None = No
             if name not in _BY_NAME:
                 raise SettingsError(f"unknown setting {name}")
             values[name] = None if value is None else str(value)
+    for s in SETTINGS:  # `Production`, `debug`: the spelling the code compares against
+        value = values[s.name]
+        if s.choices and value is not None:
+            values[s.name] = next((c for c in s.choices if c.lower() == value.strip().lower()),
+                                  value)
     return Settings(values)
+
+
+def _one_of(choices) -> str:
+    """`a, b or c`."""
+    choices = list(choices)
+    return choices[0] if len(choices) == 1 else f"{', '.join(choices[:-1])} or {choices[-1]}"
 
 
 def check_settings(settings: Settings) -> list[str]:
@@ -174,9 +201,11 @@ def check_settings(settings: Settings) -> list[str]:
     problems = []
     if settings.production and not settings.values["HUB_SECRET_KEY"]:
         problems.append("HUB_SECRET_KEY is required when HUB_ENV=production")
+    for s in SETTINGS:  # a typo (HUB_ENV=prod) must not quietly mean the default
+        value = settings.values[s.name]
+        if s.choices and value is not None and value not in s.choices:
+            problems.append(f"{s.name} must be {_one_of(s.choices)}, got {value!r}")
     transport = settings.values["HUB_MAIL_TRANSPORT"]
-    if transport not in ("smtp", "graph", "sink"):
-        problems.append(f"HUB_MAIL_TRANSPORT must be smtp, graph or sink, got {transport!r}")
     if transport == "smtp" and not settings.values["HUB_SMTP_URL"]:
         problems.append("HUB_MAIL_TRANSPORT=smtp needs HUB_SMTP_URL (e.g. smtp://mail.example.com:25)")
     if transport == "graph":
@@ -194,7 +223,81 @@ def check_settings(settings: Settings) -> list[str]:
                  "HUB_MAIL_MAX_PARTS", "HUB_MAIL_MAX_DEPTH", "HUB_MAILBOX_POLL_SECONDS"):
         if not str(settings.values[name]).isdigit():
             problems.append(f"{name} must be a whole number, got {settings.values[name]!r}")
+    problems += _url_scheme_problems(settings)
+    problems += driver_problems(settings)
     return problems
+
+
+def _url_scheme_problems(settings: Settings) -> list[str]:
+    """The outgoing SMTP and intake IMAP URLs: each knows a closed set of schemes."""
+    from hub.intake_email.mailbox import IMAP_PORTS
+    from hub.mail.transports import SMTP_PORTS
+
+    problems = []
+    for name, schemes, example in (("HUB_SMTP_URL", SMTP_PORTS, "smtp://mail.example.com:25"),
+                                   ("HUB_IMAP_URL", IMAP_PORTS,
+                                    "imaps://user:pass@mail.example.com:993/INBOX")):
+        value = settings.values[name]
+        if value and urlsplit(value).scheme not in schemes:
+            problems.append(f"{name} must be a {_one_of(f'{s}://' for s in schemes)} URL "
+                            f"(e.g. {example}), got scheme {urlsplit(value).scheme!r}")
+    return problems
+
+
+SCALEOUT_INSTALL = "pip install 'mihub[scaleout]'"
+
+
+def driver_problems(settings: Settings) -> list[str]:
+    """The Python packages the database and queue URLs need, and whether they import.
+
+    Without this, a PostgreSQL or Redis URL without the `scaleout` extra installed fails deep
+    inside SQLAlchemy or Huey with a ModuleNotFoundError traceback.
+    """
+    import importlib
+
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    problems = []
+    try:
+        url = make_url(settings.database_url)
+    except ArgumentError:  # its message repeats the URL, password and all
+        problems.append("HUB_DATABASE_URL is not a database URL (e.g. sqlite:///path/hub.db or "
+                        "postgresql+psycopg://user@host/db)")
+    else:
+        try:
+            url.get_dialect().import_dbapi()
+        except NoSuchModuleError:
+            problems.append(f"HUB_DATABASE_URL: unknown database {url.drivername!r} "
+                            "(use sqlite:///path/hub.db or postgresql+psycopg://user@host/db)")
+        except ImportError as exc:
+            problems.append(f"HUB_DATABASE_URL ({url.drivername}://…) "
+                            + _missing_package(exc))
+    scheme = urlsplit(settings.queue_url).scheme
+    if scheme in ("redis", "rediss"):
+        try:
+            importlib.import_module("redis")
+        except ImportError as exc:
+            problems.append(f"HUB_QUEUE_URL ({scheme}://…) " + _missing_package(exc))
+    elif scheme not in ("sqlite", "memory"):
+        problems.append(f"HUB_QUEUE_URL must be a sqlite:///path, redis://host:6379/0, "
+                        f"rediss:// or memory:// URL, got scheme {scheme!r}")
+    return problems
+
+
+def _missing_package(exc: ImportError) -> str:
+    """`needs the Python package X: install it with …` for a driver's failed import."""
+    module = (exc.name or "").split(".")[0]
+    if not module:  # installed, but it would not import (e.g. psycopg without libpq)
+        return f"needs a driver that does not import: {exc}"
+    if module in ("psycopg", "redis"):
+        how = f"install the scale-out extra: {SCALEOUT_INSTALL}"
+    elif module == "psycopg2":
+        how = (f"pip install psycopg2-binary, or write postgresql+psycopg:// and "
+               f"{SCALEOUT_INSTALL}")
+    else:
+        how = f"pip install {module}"
+    return f"needs the Python package {module}, which is not installed: {how}"
 
 
 def _signin_problems(settings: Settings) -> list[str]:

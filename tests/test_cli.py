@@ -70,3 +70,113 @@ def test_refuses_to_start_with_bad_policy(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0
     assert "policy has errors" in proc.stderr and "bad.yaml:" in proc.stderr
+
+
+def _mihub(args, env, *, block=()):
+    """`mihub ARGS` as a process; `block`: top-level packages that will not import, as if
+    they were not installed (a meta-path finder placed before every other)."""
+    script = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        f"        if name.split('.')[0] in {tuple(block)!r}:\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from hub.cli import main\n"
+        "main(sys.argv[1:], prog_name='mihub')\n")
+    return subprocess.run([sys.executable, "-c", script, *args], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("setting, value, allowed", [
+    ("HUB_ENV", "prod", "development or production"),
+    ("HUB_LOG_LEVEL", "LOUD", "DEBUG, INFO, WARNING, ERROR or CRITICAL"),
+])
+def test_a_typo_in_a_closed_setting_stops_start_up(tmp_path, setting, value, allowed):
+    env = dict(os.environ, HUB_POLICY=str(EXAMPLE_POLICY), HUB_DATA_DIR=str(tmp_path / "var"),
+               **{setting: value})
+    env.pop("HUB_DATABASE_URL", None)
+    proc = _mihub(["db", "upgrade"], env)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert f"{setting} must be {allowed}, got {value!r}" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "var").exists()  # refused before touching anything
+
+
+def test_missing_scale_out_drivers_stop_start_up_without_a_traceback(tmp_path):
+    env = dict(os.environ, HUB_POLICY=str(EXAMPLE_POLICY), HUB_DATA_DIR=str(tmp_path / "var"),
+               HUB_DATABASE_URL="postgresql+psycopg://postgres@127.0.0.1:5432/test",
+               HUB_QUEUE_URL="redis://127.0.0.1:6379/0")
+    proc = _mihub(["db", "upgrade"], env, block=("psycopg", "redis"))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    lines = proc.stderr.splitlines()
+    assert lines[0] == "Error: the hub cannot start:"
+    assert ("  HUB_DATABASE_URL (postgresql+psycopg://…) needs the Python package psycopg, "
+            "which is not installed: install the scale-out extra: pip install 'mihub[scaleout]'"
+            in lines)
+    assert ("  HUB_QUEUE_URL (redis://…) needs the Python package redis, which is not "
+            "installed: install the scale-out extra: pip install 'mihub[scaleout]'" in lines)
+    assert "Traceback" not in proc.stderr
+    # the same process without the blocker gets past the check (to the database)
+    ok = _mihub(["config"], {**env, "HUB_DATABASE_URL": "sqlite:///" + str(tmp_path / "x.db"),
+                             "HUB_QUEUE_URL": "memory://"}, block=("psycopg", "redis"))
+    assert ok.returncode == 0, ok.stderr
+
+
+def test_run_banner_names_where_each_part_listens(runner, monkeypatch):
+    import hub.runner
+
+    monkeypatch.setenv("HUB_HTTP", "127.0.0.1:18080")
+    monkeypatch.setenv("HUB_SMTP_LISTEN", "0.0.0.0:12525")
+    monkeypatch.delenv("HUB_BASE_URL", raising=False)
+    started = []
+    monkeypatch.setattr(hub.runner, "run_all", lambda: started.append(True) or 0)
+    result = runner.invoke(main, ["run"])
+    assert result.exit_code == 0, result.output
+    assert started
+    lines = result.output.splitlines()
+    assert "  web console and API  http://127.0.0.1:18080/" in lines
+    assert "  SMTP intake          0.0.0.0:12525" in lines
+
+    monkeypatch.setenv("HUB_BASE_URL", "https://hub.example.com")
+    monkeypatch.setenv("HUB_HTTP", "[::1]:18080")
+    result = runner.invoke(main, ["run"])
+    assert ("  web console and API  http://[::1]:18080/ (public address https://hub.example.com/)"
+            in result.output.splitlines()), result.output
+
+
+def test_healthz_of_every_worker_reports_a_broken_policy_edit(backend, tmp_path):
+    """Under gunicorn each worker process has its own Hub; /healthz, answered by a worker
+    that has not used the policy since the file was edited, still tells the truth."""
+    from hub import create_app
+    from hub.context import Hub
+    from hub.policy import load_policy
+    from hub.settings import load_settings
+
+    path = tmp_path / "policy.yaml"
+    good = EXAMPLE_POLICY.read_text()
+    path.write_text(good)
+    settings = load_settings(overrides={
+        "HUB_DATA_DIR": str(backend["data_dir"]), "HUB_DATABASE_URL": backend["database_url"],
+        "HUB_QUEUE_URL": "memory://", "HUB_POLICY": str(path)})
+    workers = [Hub(settings, policy=load_policy(path)) for _ in range(2)]
+    clients = []
+    for worker in workers:
+        worker.policies.check_every = 0  # the file is looked at on each use
+        clients.append(create_app({"TESTING": True}, hub=worker).test_client())
+    try:
+        assert [c.get("/healthz").get_json()["checks"]["policy"] for c in clients] == ["ok"] * 2
+        path.write_text(good.replace("default_severity:", "default_severity_typo:"))
+        os.utime(path, (1, 1))
+        first = workers[0].policy  # one worker uses the policy and finds the bad edit
+        assert workers[0].policies.last_error
+        for c in clients:
+            r = c.get("/healthz")
+            assert r.get_json()["checks"]["policy"] == "reload failed; running the last good one"
+        assert workers[1].policy is not first and workers[1].policies.last_error
+        path.write_text(good)
+        os.utime(path, (2, 2))
+        assert [c.get("/healthz").get_json()["checks"]["policy"] for c in clients] == ["ok"] * 2
+    finally:
+        for worker in workers:
+            worker.db.dispose()
