@@ -13,6 +13,7 @@ from hub.db import utcnow
 from hub.errors import Invalid
 from hub.models import Incident
 from hub.serialize import incident_detail, incident_summary
+from hub.web import permissions
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -34,9 +35,7 @@ def create():
     data = v.json_body(v.CREATE)
     hub = _hub()
     policy = hub.policy
-    impact = data.get("impact")
-    if impact is not None and impact not in ("outage", "degraded", "minor"):
-        raise Invalid("field 'impact' must be outage, degraded or minor", code="invalid_value")
+    impact = data.get("impact")  # one of v.IMPACTS, checked with the body
     report = Report(title=data["title"].strip()[:300], text=data.get("description") or "",
                     services=tuple(data.get("services") or ()), impact=impact,
                     affected_users=data.get("affected_users"), security=data.get("security"),
@@ -70,19 +69,16 @@ def _reporter(value: str | None, actor: str, policy) -> str:
 @bp.get("/incidents")
 def list_incidents():
     """Incidents, newest first, filtered by state, severity or major."""
+    wanted = v.list_filters(request.args, _hub().policy.severities)  # 422 on unknown values
     stmt = select(Incident).order_by(Incident.id.desc())
-    if request.args.get("state"):
-        stmt = stmt.where(Incident.state.in_(request.args["state"].split(",")))
-    if request.args.get("severity"):
-        stmt = stmt.where(Incident.severity.in_(request.args["severity"].split(",")))
-    if request.args.get("major") in ("true", "false"):
-        stmt = stmt.where(Incident.major.is_(request.args["major"] == "true"))
-    try:
-        limit = min(max(int(request.args.get("limit", 100)), 1), 1000)
-    except ValueError as exc:
-        raise Invalid("limit must be a whole number") from exc
+    if wanted["state"]:
+        stmt = stmt.where(Incident.state.in_(wanted["state"]))
+    if wanted["severity"]:
+        stmt = stmt.where(Incident.severity.in_(wanted["severity"]))
+    if wanted["major"] is not None:
+        stmt = stmt.where(Incident.major.is_(wanted["major"]))
     with _hub().db.session(write=False) as session:
-        rows = session.scalars(stmt.limit(limit)).all()
+        rows = session.scalars(stmt.limit(wanted["limit"])).all()
         docs = [incident_summary(i) for i in rows]
     return jsonify({"incidents": docs})
 
@@ -95,13 +91,21 @@ def show(ref: str):
         return jsonify(incident_detail(incident, utcnow()))
 
 
-def _act(ref: str, spec, action):
+def _act(ref: str, spec, action, permission: str | None):
+    """Run an operation on one incident in one transaction, if the caller may (403 if not).
+
+    `permission` names the rule of `hub.web.permissions` (the console's, the same for the
+    API): role holders of the incident act within their role, people on duty in the roster
+    as if they held it, administrators on everything. None: the operation checks itself.
+    """
     actor = require_person()
     data = v.json_body(spec)
     hub = _hub()
     now = utcnow()
     with hub.transaction() as session:
         incident = ops.get_incident(session, ref, lock=True)
+        if permission is not None:
+            permissions.require(hub.policy, incident, actor, permission)
         extra = action(session, hub.policy, incident, data, actor, now)
         session.flush()
         doc = incident_detail(incident, now)
@@ -114,49 +118,53 @@ def _act(ref: str, spec, action):
 def acknowledge(ref: str):
     """Acknowledge the roles the caller holds."""
     return _act(ref, v.ACK, lambda s, p, i, d, a, n: {
-        "acknowledged": ops.acknowledge(s, p, i, actor=a, now=n)})
+        "acknowledged": ops.acknowledge(s, p, i, actor=a, now=n)}, None)  # role holders, paged
 
 
 @bp.post("/incidents/<ref>/updates")
 def post_update(ref: str):
     """Post a progress update."""
     return _act(ref, v.UPDATE, lambda s, p, i, d, a, n: (
-        ops.post_update(s, p, i, d["text"], actor=a, now=n) and None))
+        ops.post_update(s, p, i, d["text"], actor=a, now=n) and None), "update")
 
 
 @bp.post("/incidents/<ref>/roles")
 def assign_role(ref: str):
     """Give a role to a person."""
     return _act(ref, v.ROLE, lambda s, p, i, d, a, n: (
-        ops.assign_role(s, p, i, d["role"], d["person"], actor=a, now=n) and None))
+        ops.assign_role(s, p, i, d["role"], d["person"], actor=a, now=n) and None), "assign")
 
 
 @bp.post("/incidents/<ref>/classify")
 def classify(ref: str):
     """Re-classify with a reason."""
     return _act(ref, v.CLASSIFY, lambda s, p, i, d, a, n: (
-        ops.classify_again(s, p, i, d["severity"], d["reason"], actor=a, now=n) and None))
+        ops.classify_again(s, p, i, d["severity"], d["reason"], actor=a, now=n) and None),
+        "classify")
 
 
 @bp.post("/incidents/<ref>/resolve")
 def resolve(ref: str):
     """Resolve with a summary."""
     return _act(ref, v.RESOLVE, lambda s, p, i, d, a, n: (
-        ops.resolve(s, p, i, d["summary"], actor=a, now=n) and None))
+        ops.resolve(s, p, i, d["summary"], actor=a, now=n) and None), "resolve")
 
 
 @bp.post("/incidents/<ref>/cancel")
 def cancel(ref: str):
-    """Cancel a false alarm, with a reason."""
-    return _act(ref, v.STATE, lambda s, p, i, d, a, n: ops.set_state(
-        s, i, "cancel", d["reason"], actor=a, now=n, policy=p))
+    """Cancel a false alarm, with a reason: its reporter, or whoever may re-classify it."""
+    def action(s, p, i, d, a, n):
+        if a != i.reporter:
+            permissions.require(p, i, a, "classify")
+        return ops.set_state(s, i, "cancel", d["reason"], actor=a, now=n, policy=p)
+    return _act(ref, v.STATE, action, None)
 
 
 @bp.post("/incidents/<ref>/close")
 def close(ref: str):
     """Close a resolved incident, with a reason."""
     return _act(ref, v.STATE, lambda s, p, i, d, a, n: ops.set_state(
-        s, i, "close", d["reason"], actor=a, now=n))
+        s, i, "close", d["reason"], actor=a, now=n), "resolve")
 
 
 @bp.post("/incidents/<ref>/merge")
@@ -164,8 +172,9 @@ def merge(ref: str):
     """Merge a duplicate into another incident."""
     def action(s, p, i, d, a, n):
         target = ops.get_incident(s, d["into"], lock=True)
+        permissions.require(p, target, a, "classify")  # it changes both incidents
         ops.merge_into(s, i, target, actor=a, now=n, policy=p)
-    return _act(ref, v.MERGE, action)
+    return _act(ref, v.MERGE, action, "classify")
 
 
 @bp.get("/openapi.json")

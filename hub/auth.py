@@ -52,6 +52,11 @@ def person_for_token(connection: Connection | Session, token: str) -> str | None
     return connection.execute(_LOOKUP, {"token_hash": hash_token(token)}).scalar()
 
 
+# RFC 6750 section 3: a 401 names the scheme; with a token that is not good, why
+CHALLENGE = 'Bearer realm="mihub"'
+INVALID_TOKEN = {"WWW-Authenticate": f'{CHALLENGE}, error="invalid_token"'}
+
+
 def require_person() -> str:
     """The person behind the request's bearer token (401 otherwise)."""
     if getattr(g, "person", None):
@@ -60,13 +65,15 @@ def require_person() -> str:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("send `Authorization: Bearer <token>`; create one with "
-                           "`mihub token create PERSON`")
+                           "`mihub token create PERSON`",
+                           headers={"WWW-Authenticate": CHALLENGE})
     hub = current_app.extensions["hub"]
     with hub.db.reading() as connection:
         person = person_for_token(connection, token.strip())
     if person is None:
-        raise Unauthorized("the token is unknown or revoked")
+        raise Unauthorized("the token is unknown or revoked", headers=INVALID_TOKEN)
     if person not in hub.policy.people:
-        raise Unauthorized(f"the token's person {person!r} is no longer in the policy")
+        raise Unauthorized(f"the token's person {person!r} is no longer in the policy",
+                           headers=INVALID_TOKEN)
     g.person = person
     return person

@@ -9,12 +9,14 @@ class HubError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, code: str | None = None, details: dict | None = None):
+    def __init__(self, message: str, *, code: str | None = None, details: dict | None = None,
+                 headers: dict[str, str] | None = None):
         super().__init__(message)
         self.message = message
         if code:
             self.code = code
         self.details = details or {}
+        self.headers = headers or {}  # extra response headers (e.g. WWW-Authenticate on 401)
 
 
 class Invalid(HubError):
@@ -50,3 +52,8 @@ class Conflict(HubError):
 class TooLarge(HubError):
     status = 413
     code = "too_large"
+
+
+class UnsupportedMediaType(HubError):
+    status = 415
+    code = "unsupported_media_type"

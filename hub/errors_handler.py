@@ -20,7 +20,8 @@ def wants_json() -> bool:
     return not has_request_context() or request.path.startswith(JSON_PATHS)
 
 
-def error_response(status: int, code: str, message: str, details: dict | None = None):
+def error_response(status: int, code: str, message: str, details: dict | None = None,
+                   headers: dict[str, str] | None = None):
     """The error document: JSON for /api and /intake, the console's error page elsewhere."""
     if not wants_json():
         from hub.web.errors import error_page
@@ -29,6 +30,8 @@ def error_response(status: int, code: str, message: str, details: dict | None = 
     body = {"error": {"code": code, "message": message}}
     if details:
         body["error"]["details"] = details
+    if headers:
+        return jsonify(body), status, headers
     return jsonify(body), status
 
 
@@ -37,15 +40,17 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HubError)
     def _hub_error(exc: HubError):
-        return error_response(exc.status, exc.code, exc.message, exc.details)
+        return error_response(exc.status, exc.code, exc.message, exc.details,
+                              getattr(exc, "headers", None))
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
         code = (exc.name or "error").lower().replace(" ", "_")
         message = exc.description or exc.name
         if exc.code == 413:
-            message = (f"the request body is larger than the limit of "
-                       f"{app.config['MAX_CONTENT_LENGTH']} bytes")
+            limit = (request.max_content_length if has_request_context()
+                     else app.config["MAX_CONTENT_LENGTH"])
+            message = f"the request body is larger than the limit of {limit} bytes"
         return error_response(exc.code or 500, code, message)
 
     @app.errorhandler(Exception)

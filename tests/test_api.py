@@ -113,7 +113,7 @@ def test_list_newest_first_and_filter(client, auth):
     ids = [client.post("/api/v1/incidents", headers=auth["comms"], json={
         "title": f"thing {i}", "impact": "minor", "correlate": False}).get_json()["id"]
         for i in range(3)]
-    client.post(f"/api/v1/incidents/{ids[0]}/resolve", headers=auth["comms"],
+    client.post(f"/api/v1/incidents/{ids[0]}/resolve", headers=auth["mim"],
                 json={"summary": "ok"})
     listed = client.get("/api/v1/incidents", headers=auth["comms"]).get_json()["incidents"]
     assert [i["id"] for i in listed] == list(reversed(ids))
@@ -214,7 +214,7 @@ def test_merge_and_cancel(client, auth):
         "title": "a", "impact": "minor", "correlate": False}).get_json()["id"]
     b = client.post("/api/v1/incidents", headers=auth["comms"], json={
         "title": "b", "impact": "minor", "correlate": False}).get_json()["id"]
-    r = client.post(f"/api/v1/incidents/{b}/merge", headers=auth["comms"], json={"into": a})
+    r = client.post(f"/api/v1/incidents/{b}/merge", headers=auth["mim"], json={"into": a})
     assert r.status_code == 200 and r.get_json()["state"] == "merged"
     assert r.get_json()["merged_into"] == a
     r = client.post(f"/api/v1/incidents/{a}/cancel", headers=auth["comms"],
@@ -235,7 +235,7 @@ def test_healthz_and_metrics(client, auth):
     assert "mihub_http_requests_total{" in text
 
 
-def test_openapi_matches_routes(client, app):
+def test_openapi_matches_routes(client, app, auth):
     from hub.openapi import documented_routes
 
     doc = client.get("/api/v1/openapi.json").get_json()
@@ -252,3 +252,266 @@ def test_openapi_matches_routes(client, app):
     props = create["application/json"]["schema"]["properties"]
     assert {"title", "description", "services", "impact", "affected_users", "security",
             "reporter"} <= set(props)
+    # the list's query parameters are exactly the filters the endpoint reads
+    from hub import validate as v
+    from hub.core.lifecycle import STATES
+
+    listing = doc["paths"]["/api/v1/incidents"]["get"]
+    params = {p["name"]: p for p in listing["parameters"]}
+    assert set(params) == set(v.LIST_FILTERS) == {"state", "severity", "major", "limit"}
+    assert all(p["in"] == "query" and not p["required"] for p in params.values())
+    assert params["state"]["schema"]["items"]["enum"] == list(STATES)
+    assert params["limit"]["schema"]["maximum"] == v.LIMIT_MAX
+    for name in params:  # each one is read (a bad value is refused, naming it) ...
+        r = client.get(f"/api/v1/incidents?{name}=bogus", headers=auth["comms"])
+        assert r.status_code == 422 and name in r.get_json()["error"]["message"], name
+    good = {"state": "open,declared", "severity": next(iter(app.extensions["hub"].policy
+                                                           .severities)).lower(),
+            "major": "false", "limit": "1"}
+    assert set(good) == set(params)
+    for name, value in good.items():  # ... and a good one is accepted
+        assert client.get(f"/api/v1/incidents?{name}={value}",
+                          headers=auth["comms"]).status_code == 200, name
+    # impact is an enum, exactly the values create accepts
+    assert props["impact"]["enum"] == ["outage", "degraded", "minor"]
+    for impact in props["impact"]["enum"]:
+        r = client.post("/api/v1/incidents", headers=auth["comms"],
+                        json={"title": f"doc {impact}", "impact": impact, "correlate": False})
+        assert r.status_code == 201, r.get_json()
+    # responses have schemas: IncidentSummary for create and list, Error on every 4xx
+    schemas = doc["components"]["schemas"]
+    summary = schemas["IncidentSummary"]
+    post = doc["paths"]["/api/v1/incidents"]["post"]["responses"]
+    for status in ("200", "201"):
+        assert post[status]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/IncidentSummary"}
+    items = listing["responses"]["200"]["content"]["application/json"]["schema"]
+    assert items["properties"]["incidents"]["items"] == {
+        "$ref": "#/components/schemas/IncidentSummary"}
+    created = r.get_json()
+    assert set(summary["required"]) <= set(created) <= set(summary["properties"])
+    for entry in client.get("/api/v1/incidents", headers=auth["comms"]).get_json()["incidents"]:
+        assert set(summary["required"]) <= set(entry) <= set(summary["properties"])
+    assert schemas["Error"]["properties"]["error"]["required"] == ["code", "message"]
+    documented_4xx = 0
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            for status, answer in op["responses"].items():
+                if status.startswith("4"):
+                    documented_4xx += 1
+                    assert answer["content"]["application/json"]["schema"] == {
+                        "$ref": "#/components/schemas/Error"}, (path, method, status)
+    assert documented_4xx > 20
+    # the 4xx each operation really answers (as the tests in this file show) are documented
+    expected = {("/api/v1/incidents", "post"): {"400", "401", "413", "415", "422"},
+                ("/api/v1/incidents", "get"): {"401", "422"},
+                ("/api/v1/incidents/{ref}", "get"): {"401", "404"},
+                ("/api/v1/incidents/{ref}/acknowledge", "post"): {"401", "403", "404"},
+                ("/api/v1/incidents/{ref}/resolve", "post"): {"409", "422"},
+                ("/api/v1/incidents/{ref}/merge", "post"): {"409"}}
+    for (path, method), statuses in expected.items():
+        assert statuses <= set(doc["paths"][path][method]["responses"]), (path, method)
+    assert "WWW-Authenticate" in post["401"]["headers"]
+    assert "401" not in doc["paths"]["/api/v1/openapi.json"]["get"]["responses"]
+
+
+def _raw_create(client, headers, body: bytes):
+    return client.post("/api/v1/incidents", data=body,
+                       headers={**headers, "Content-Type": "application/json"})
+
+
+@pytest.mark.parametrize("body, code, message", [
+    (b'{"title": "x", "affected_users": 99999999999999999999999}', "out_of_range",
+     "field 'affected_users' must be at most 2147483647"),
+    (b'{"title": "x", "affected_users": 3000000000}', "out_of_range",
+     "field 'affected_users' must be at most 2147483647"),
+    (b'{"title": "x", "affected_users": 2147483648}', "out_of_range",
+     "field 'affected_users' must be at most 2147483647"),
+    (b'{"title": "a\\u0000b"}', "invalid_text", "field 'title' must not contain NUL characters"),
+    (b'{"title": "x", "description": "\\u0000"}', "invalid_text",
+     "field 'description' must not contain NUL characters"),
+    (b'{"title": "x", "services": ["ok", "pay\\u0000roll"]}', "invalid_text",
+     "field 'services[1]' must not contain NUL characters"),
+    (b'{"title": "x", "reporter": "a\\u0000@example.com"}', "invalid_text",
+     "field 'reporter' must not contain NUL characters"),
+    (b'{"title": "half \\ud800 a pair"}', "invalid_text",
+     "field 'title' must be valid Unicode text"),
+])
+def test_values_the_database_cannot_store_are_422(client, auth, body, code, message):
+    r = _raw_create(client, auth["comms"], body)
+    assert r.status_code == 422, r.get_json()
+    assert r.get_json()["error"]["code"] == code
+    assert message in r.get_json()["error"]["message"]
+    listed = client.get("/api/v1/incidents", headers=auth["comms"]).get_json()["incidents"]
+    assert listed == []  # nothing half-written
+
+
+def test_largest_storable_number_is_accepted(client, auth):
+    r = _raw_create(client, auth["comms"],
+                    b'{"title": "big", "impact": "minor", "affected_users": 2147483647}')
+    assert r.status_code == 201, r.get_json()
+    assert r.get_json()["affected_users"] == 2147483647
+
+
+def test_unstorable_values_are_refused_on_every_endpoint(client, auth):
+    """The shared body check covers the action endpoints and nested review bodies too."""
+    from hub.errors import Invalid
+    from hub.validate import REVIEW, check
+
+    ref = client.post("/api/v1/incidents", headers=auth["comms"], json={
+        "title": "x", "impact": "minor"}).get_json()["id"]
+    before = client.get(f"/api/v1/incidents/{ref}", headers=auth["comms"]).get_json()
+    r = client.post(f"/api/v1/incidents/{ref}/updates", headers=auth["mim"],
+                    json={"text": "step\x00two"})
+    assert r.status_code == 422
+    assert r.get_json()["error"]["message"] == "field 'text' must not contain NUL characters"
+    after = client.get(f"/api/v1/incidents/{ref}", headers=auth["comms"]).get_json()
+    assert after["timeline"] == before["timeline"]
+    with pytest.raises(Invalid, match=r"action_items\[0\]: field 'title' must not contain NUL"):
+        check({"action_items": [{"title": "fix\x00it"}]}, REVIEW)
+    with pytest.raises(Invalid, match="field 'version' must be at most 2147483647"):
+        check({"version": 2**31}, REVIEW)
+    with pytest.raises(Invalid, match=r"field 'tags\[0\]' must not contain NUL"):
+        check({"tags": ["\x00"]}, REVIEW)
+
+
+def _post_chunked(base_url: str, headers: dict, body: bytes):
+    """POST `body` with Transfer-Encoding: chunked (no Content-Length) over real HTTP."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    url = urlsplit(base_url)
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    try:
+        connection.request("POST", "/api/v1/incidents", headers=headers, encode_chunked=True,
+                           body=(body[i:i + 65536] for i in range(0, len(body), 65536)))
+        response = connection.getresponse()
+        return response.status, response.getheader("Content-Length"), response.read()
+    finally:
+        connection.close()
+
+
+@pytest.fixture
+def werkzeug_server(app):
+    """The app behind werkzeug's own server, which streams a chunked body to the app
+    (wsgi.input_terminated, no Content-Length) where waitress buffers it first."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+
+
+@pytest.mark.parametrize("server", ["live_server", "werkzeug_server"])
+def test_oversized_chunked_body_is_413(request, app, make_token, people, server):
+    import json
+
+    base = request.getfixturevalue(server)
+    headers = {"Authorization": f"Bearer {make_token(people['comms'])}",
+               "Content-Type": "application/json"}
+    limit = app.config["MAX_CONTENT_LENGTH"]
+    for extra in (1, 100_000):
+        status, length, raw = _post_chunked(
+            base, headers, b'{"title": "' + b"x" * (limit + extra) + b'"}')
+        assert status == 413, raw
+        assert json.loads(raw) == {"error": {
+            "code": "request_entity_too_large",
+            "message": f"the request body is larger than the limit of {limit} bytes"}}
+    # a chunked body of exactly the limit is still accepted
+    body = b'{"title": "fits", "impact": "minor", "description": "'
+    body += b"y" * (limit - len(body) - 2) + b'"}'
+    assert len(body) == limit
+    status, _length, raw = _post_chunked(base, headers, body)
+    assert status == 201, raw
+    assert json.loads(raw)["title"] == "fits"
+
+
+@pytest.mark.parametrize("query, message", [
+    ("state=bogus", "unknown state 'bogus'; states are: open, declared, mobilised"),
+    ("state=open,nope", "unknown state 'nope'"),
+    ("severity=SEV9", "unknown severity 'SEV9'; severities are: SEV1"),
+    ("major=maybe", "major must be true or false, not 'maybe'"),
+    ("limit=0", "limit must be from 1 to 1000, not 0"),
+    ("limit=-5", "limit must be from 1 to 1000, not -5"),
+    ("limit=100000", "limit must be from 1 to 1000, not 100000"),
+    ("limit=abc", "limit must be a whole number"),
+])
+def test_bad_list_filters_are_422(client, auth, query, message):
+    client.post("/api/v1/incidents", headers=auth["comms"], json={"title": "x", "impact": "minor"})
+    r = client.get(f"/api/v1/incidents?{query}", headers=auth["comms"])
+    assert r.status_code == 422, r.get_json()
+    assert r.get_json()["error"]["code"] == "invalid_value"
+    assert message in r.get_json()["error"]["message"]
+
+
+def test_list_filters_severity_any_case_major_and_limit(client, auth, example_policy):
+    minor = client.post("/api/v1/incidents", headers=auth["comms"], json={
+        "title": "printer", "impact": "minor", "correlate": False}).get_json()
+    top = next(k for k, s in example_policy.severities.items() if s.major)
+    major = client.post("/api/v1/incidents", headers=auth["comms"], json={
+        "title": "all down", "impact": "minor", "correlate": False}).get_json()
+    r = client.post(f"/api/v1/incidents/{major['id']}/classify", headers=auth["mim"],
+                    json={"severity": top, "reason": "everyone is affected"})
+    assert r.status_code == 200, r.get_json()
+
+    def ids(query):
+        r = client.get(f"/api/v1/incidents?{query}", headers=auth["comms"])
+        assert r.status_code == 200, r.get_json()
+        return [i["id"] for i in r.get_json()["incidents"]]
+
+    assert ids(f"severity={top.lower()}") == ids(f"severity={top}") == [major["id"]]
+    assert ids(f"severity={minor['severity'].lower()},{top}") == [major["id"], minor["id"]]
+    assert ids("major=true") == [major["id"]]
+    assert ids("major=false") == [minor["id"]]
+    assert ids("major=") == [major["id"], minor["id"]]  # empty: no filter
+    assert ids("limit=1") == [major["id"]]
+    assert ids("limit=1000") == [major["id"], minor["id"]]
+
+
+@pytest.mark.parametrize("header, challenge", [
+    (None, 'Bearer realm="mihub"'),
+    ("Basic abc", 'Bearer realm="mihub"'),
+    ("Bearer ", 'Bearer realm="mihub"'),
+    ("Bearer nope", 'Bearer realm="mihub", error="invalid_token"'),
+])
+def test_401_names_the_bearer_scheme(client, header, challenge):
+    r = client.get("/api/v1/incidents", headers={"Authorization": header} if header else {})
+    assert r.status_code == 401
+    assert r.headers["WWW-Authenticate"] == challenge
+    assert r.get_json()["error"]["code"] == "unauthorized"
+    r = client.post("/api/v1/incidents", json={"title": "x"},
+                    headers={"Authorization": header} if header else {})
+    assert r.status_code == 401 and r.headers["WWW-Authenticate"] == challenge
+
+
+def test_revoked_token_401_says_invalid_token(client, hub, make_token, people):
+    from hub.auth import revoke_token
+
+    token = make_token(people["comms"])
+    headers = {"Authorization": f"Bearer {token}"}
+    r = client.get("/api/v1/incidents", headers=headers)
+    assert r.status_code == 200 and "WWW-Authenticate" not in r.headers
+    with hub.db.session() as session:
+        revoke_token(session, token)
+    r = client.get("/api/v1/incidents", headers=headers)
+    assert r.status_code == 401
+    assert r.headers["WWW-Authenticate"] == 'Bearer realm="mihub", error="invalid_token"'
+    assert r.get_json()["error"]["message"] == "the token is unknown or revoked"
+
+
+@pytest.mark.parametrize("ctype", ["text/plain", "application/x-www-form-urlencoded",
+                                   "application/xml"])
+def test_wrong_content_type_is_415(client, auth, ctype):
+    r = client.post("/api/v1/incidents", data=b'{"title": "x"}',
+                    headers={**auth["comms"], "Content-Type": ctype})
+    assert r.status_code == 415, r.get_json()
+    assert r.get_json()["error"] == {"code": "unsupported_media_type",
+                                     "message": f"expected application/json, got {ctype}"}
+    assert client.get("/api/v1/incidents", headers=auth["comms"]).get_json()["incidents"] == []

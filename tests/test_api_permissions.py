@@ -1,0 +1,132 @@
+"""Who may act on an incident through the API: the console's rules (hub.web.permissions).
+
+Role holders act within their role, people on duty in the policy's roster as if they held it,
+administrators on everything but acknowledging; anyone else gets 403 and nothing changes. A
+person the escalation paged for a role may acknowledge, and so takes the role over.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from hub.db import utcnow
+from hub.models import Incident
+from tests.workflow_kit import fire_due
+
+
+@pytest.fixture
+def call(client, make_token):
+    tokens: dict[str, str] = {}
+
+    def call(method, path, person, json=None):
+        if person not in tokens:
+            tokens[person] = make_token(person)
+        r = client.open(path, method=method, json=json,
+                        headers={"Authorization": f"Bearer {tokens[person]}"})
+        return r.status_code, r.get_json()
+
+    return call
+
+
+def _outsider(policy) -> str:
+    """A person of the policy with no role on duty, no service to lead, not an admin."""
+    return next(k for k, p in policy.people.items()
+                if not p.admin and not any(k in r for r in policy.roles.values())
+                and not any(k in s.tech_lead for s in policy.services.values()))
+
+
+def _declare(call, policy, person) -> str:
+    svc = next(k for k, s in policy.services.items() if s.critical)
+    status, doc = call("POST", "/api/v1/incidents", person, {
+        "title": f"{svc} is down", "services": [svc], "impact": "outage", "correlate": False})
+    assert status == 201 and doc["major"], doc
+    return doc["id"]
+
+
+def _state(hub, ref: str) -> tuple:
+    with hub.db.session(write=False) as session:
+        i = session.get(Incident, int(ref.removeprefix("INC-")))
+        return (i.state, i.severity, i.summary, i.merged_into_id, len(i.timeline),
+                sorted((r.role, r.person) for r in i.roles if r.active))
+
+
+ACTIONS = [
+    ("updates", lambda o, other: {"text": "all fine, trust me"}),
+    ("roles", lambda o, other: {"role": "major_incident_manager", "person": o}),
+    ("classify", lambda o, other: {"severity": "SEV3", "reason": "meh"}),
+    ("resolve", lambda o, other: {"summary": "I say so"}),
+    ("close", lambda o, other: {"reason": "done"}),
+    ("merge", lambda o, other: {"into": other}),
+    ("cancel", lambda o, other: {"reason": "false alarm"}),
+]
+
+
+@pytest.mark.parametrize(("action", "body"), ACTIONS, ids=[a for a, _b in ACTIONS])
+def test_people_without_a_role_cannot_act(call, hub, example_policy, action, body):
+    reporter = example_policy.roles["communications_owner"][0]
+    outsider = _outsider(example_policy)
+    ref = _declare(call, example_policy, reporter)
+    other = _declare(call, example_policy, reporter)
+    before = _state(hub, ref)
+    status, doc = call("POST", f"/api/v1/incidents/{ref}/{action}", outsider,
+                       body(outsider, other))
+    assert status == 403, doc
+    assert doc["error"]["code"] == "forbidden" and ref in doc["error"]["message"]
+    assert _state(hub, ref) == before  # nothing was written
+
+
+def test_role_holders_act_within_their_role(call, example_policy):
+    mim = example_policy.roles["major_incident_manager"][0]
+    comms = example_policy.roles["communications_owner"][0]
+    ref = _declare(call, example_policy, comms)
+    # the Communications Owner posts updates, but neither re-classifies nor resolves
+    assert call("POST", f"/api/v1/incidents/{ref}/updates", comms, {"text": "on it"})[0] == 200
+    status, doc = call("POST", f"/api/v1/incidents/{ref}/classify", comms,
+                       {"severity": "SEV3", "reason": "smaller than it looked"})
+    assert status == 403 and "Major Incident Manager" in doc["error"]["message"]
+    assert call("POST", f"/api/v1/incidents/{ref}/resolve", comms, {"summary": "x"})[0] == 403
+    # the Major Incident Manager does both
+    status, doc = call("POST", f"/api/v1/incidents/{ref}/classify", mim,
+                       {"severity": "SEV2", "reason": "one site only"})
+    assert status == 200 and doc["severity"] == "SEV2"
+    status, doc = call("POST", f"/api/v1/incidents/{ref}/resolve", mim, {"summary": "fixed"})
+    assert status == 200 and doc["state"] == "resolved"
+
+
+def test_a_reporter_may_cancel_their_own_false_alarm(call, example_policy):
+    reporter = _outsider(example_policy)
+    status, doc = call("POST", "/api/v1/incidents", reporter,
+                       {"title": "printer says PC LOAD LETTER", "impact": "minor"})
+    assert status == 201 and not doc["major"]
+    status, doc = call("POST", f"/api/v1/incidents/{doc['id']}/cancel", reporter,
+                       {"reason": "it was out of paper"})
+    assert status == 200 and doc["state"] == "cancelled"
+
+
+def test_the_escalation_s_next_person_acknowledges_and_takes_the_role(call, hub, example_policy):
+    """The first Major Incident Manager does not answer; the escalation pages the second, who
+    acknowledges from the page: they become the Major Incident Manager and it mobilises."""
+    first, second = example_policy.roles["major_incident_manager"][:2]
+    outsider = _outsider(example_policy)
+    ref = _declare(call, example_policy, example_policy.roles["communications_owner"][0])
+    status, doc = call("POST", f"/api/v1/incidents/{ref}/acknowledge", second, {})
+    assert status == 403, doc  # not paged yet: the first MIM holds the role
+    fire_due(hub, utcnow() + timedelta(minutes=6))  # SEV1's step 1 is due after 5 minutes
+    with hub.db.session(write=False) as session:
+        incident = session.get(Incident, int(ref.removeprefix("INC-")))
+        paged = [p for e in incident.timeline if e.kind == "escalated"
+                 for p in e.data.get("paged", [])]
+    assert [second, "major_incident_manager"] in paged, paged
+    status, doc = call("POST", f"/api/v1/incidents/{ref}/acknowledge", second, {})
+    assert status == 200, doc
+    assert doc["acknowledged"] == ["major_incident_manager"] and doc["state"] == "mobilised"
+    assert {"role": "major_incident_manager", "person": second} in [
+        {"role": r["role"], "person": r["person"]} for r in doc["roles"]]
+    assert first not in [r["person"] for r in doc["roles"]
+                         if r["role"] == "major_incident_manager"]
+    assert any("took the role by acknowledging" in e["text"] for e in doc["timeline"])
+    # someone never paged still may not
+    status, doc = call("POST", f"/api/v1/incidents/{ref}/acknowledge", outsider, {})
+    assert status == 403 and "paged" in doc["error"]["message"]
