@@ -130,3 +130,25 @@ def test_the_escalation_s_next_person_acknowledges_and_takes_the_role(call, hub,
     # someone never paged still may not
     status, doc = call("POST", f"/api/v1/incidents/{ref}/acknowledge", outsider, {})
     assert status == 403 and "paged" in doc["error"]["message"]
+
+
+def test_a_service_s_tech_lead_resolves_its_minor_incident(call, example_policy):
+    """A minor incident has no roles: the tech lead of its service (in the catalogue, not on
+    the roster) resolves it; a tech lead of another service may not."""
+    svc, service = next((k, s) for k, s in example_policy.services.items()
+                        if s.tech_lead and s.tech_lead[0] not in example_policy.roles["tech_lead"])
+    lead = service.tech_lead[0]
+    other = next(p for k, s in example_policy.services.items() if k != svc
+                 for p in s.tech_lead if p not in service.tech_lead
+                 and p not in example_policy.roles["tech_lead"]
+                 and not example_policy.people[p].admin
+                 and not any(p in r for r in example_policy.roles.values()))
+    status, doc = call("POST", "/api/v1/incidents", _outsider(example_policy),
+                       {"title": f"{svc} shows a typo", "services": [svc], "impact": "minor",
+                        "correlate": False})
+    assert status == 201 and not doc["major"], doc
+    ref = doc["id"]
+    status, doc = call("POST", f"/api/v1/incidents/{ref}/resolve", other, {"summary": "x"})
+    assert status == 403, doc
+    status, doc = call("POST", f"/api/v1/incidents/{ref}/resolve", lead, {"summary": "fixed"})
+    assert status == 200 and doc["state"] == "resolved", doc

@@ -3,6 +3,7 @@
 - role holders of the incident act within their role (table below);
 - people on duty in the policy's roster for a role act as if they held it on every incident
   (the Major Incident Manager on duty may take over anything, including minor incidents);
+  a service's tech leads in the catalogue act as Technical Lead on that service's incidents;
 - administrators named in the policy (`admins:`) may do everything but acknowledge (which
   only a role holder can do) and are the only ones who see the operations pages.
 """
@@ -78,7 +79,17 @@ def can(policy: Policy, incident: Incident, person: str | None, action: str) -> 
         return True
     if held & set(roles):
         return True
-    return action not in HELD_ONLY and any(on_duty(policy, person, r) for r in roles)
+    return action not in HELD_ONLY and any(
+        on_duty(policy, person, r) or (r == TECH and leads_a_service(policy, incident, person))
+        for r in roles)
+
+
+def leads_a_service(policy: Policy, incident: Incident, person: str | None) -> bool:
+    """Whether the person is a tech lead of one of the incident's services in the catalogue
+    (they lead the fix of their service's incidents, major or not, as if on duty)."""
+    return bool(person) and any(
+        person in policy.services[key].tech_lead
+        for key in incident.services or () if key in policy.services)
 
 
 def allowed(policy: Policy, incident: Incident, person: str | None) -> dict[str, bool]:
