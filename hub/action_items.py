@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from hub import review_reminders as reminders
 from hub.context import queue_job
+from hub.db import row_id
 from hub.errors import Conflict, Forbidden, Invalid, NotFound
 from hub.models import ActionItem, Review
 from hub.policy_model import Policy
@@ -120,7 +121,8 @@ def update_item(
 
 def get_item(session: Session, ident: str) -> ActionItem:
     """An action item by id, or NotFound."""
-    item = session.get(ActionItem, int(ident)) if str(ident).isdigit() else None
+    number = row_id(ident)
+    item = session.get(ActionItem, number) if number is not None else None
     if item is None:
         raise NotFound(f"no action item {ident}")
     return item

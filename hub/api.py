@@ -69,7 +69,7 @@ def _reporter(value: str | None, actor: str, policy) -> str:
 @bp.get("/incidents")
 def list_incidents():
     """Incidents, newest first, filtered by state, severity or major."""
-    wanted = v.list_filters(request.args, _hub().policy.severities)  # 422 on unknown values
+    wanted = v.list_filters(request.args, _hub().policy.severities)  # 422: unknown name/value
     stmt = select(Incident).order_by(Incident.id.desc())
     if wanted["state"]:
         stmt = stmt.where(Incident.state.in_(wanted["state"]))
@@ -91,7 +91,7 @@ def show(ref: str):
         return jsonify(incident_detail(incident, utcnow()))
 
 
-def _act(ref: str, spec, action, permission: str | None):
+def _act(ref: str, spec, action, permission: str | None, doing: str | None = None):
     """Run an operation on one incident in one transaction, if the caller may (403 if not).
 
     `permission` names the rule of `hub.web.permissions` (the console's, the same for the
@@ -105,7 +105,7 @@ def _act(ref: str, spec, action, permission: str | None):
     with hub.transaction() as session:
         incident = ops.get_incident(session, ref, lock=True)
         if permission is not None:
-            permissions.require(hub.policy, incident, actor, permission)
+            permissions.require(hub.policy, incident, actor, permission, doing)
         extra = action(session, hub.policy, incident, data, actor, now)
         session.flush()
         doc = incident_detail(incident, now)
@@ -137,10 +137,12 @@ def assign_role(ref: str):
 
 @bp.post("/incidents/<ref>/classify")
 def classify(ref: str):
-    """Re-classify with a reason."""
-    return _act(ref, v.CLASSIFY, lambda s, p, i, d, a, n: (
-        ops.classify_again(s, p, i, d["severity"], d["reason"], actor=a, now=n) and None),
-        "classify")
+    """Re-classify with a reason (the severity in any case, as the list filter takes it)."""
+    def action(s, p, i, d, a, n):
+        keys = {k.lower(): k for k in p.severities}
+        severity = keys.get(d["severity"].strip().lower(), d["severity"])
+        ops.classify_again(s, p, i, severity, d["reason"], actor=a, now=n)
+    return _act(ref, v.CLASSIFY, action, "classify")
 
 
 @bp.post("/incidents/<ref>/resolve")
@@ -152,10 +154,13 @@ def resolve(ref: str):
 
 @bp.post("/incidents/<ref>/cancel")
 def cancel(ref: str):
-    """Cancel a false alarm, with a reason: its reporter, or whoever may re-classify it."""
+    """Cancel a false alarm, with a reason: whoever may re-classify it, or its reporter while
+    nobody else has reported it and it is not mobilised (others' reports confirm it)."""
     def action(s, p, i, d, a, n):
-        if a != i.reporter:
-            permissions.require(p, i, a, "classify")
+        own = a == i.reporter and i.state in ("open", "declared") and all(
+            r.reporter in (None, a) for r in i.reports)
+        if not own:
+            permissions.require(p, i, a, "classify", "cancel")
         return ops.set_state(s, i, "cancel", d["reason"], actor=a, now=n, policy=p)
     return _act(ref, v.STATE, action, None)
 
@@ -164,7 +169,7 @@ def cancel(ref: str):
 def close(ref: str):
     """Close a resolved incident, with a reason."""
     return _act(ref, v.STATE, lambda s, p, i, d, a, n: ops.set_state(
-        s, i, "close", d["reason"], actor=a, now=n), "resolve")
+        s, i, "close", d["reason"], actor=a, now=n), "resolve", "close")
 
 
 @bp.post("/incidents/<ref>/merge")
@@ -172,9 +177,9 @@ def merge(ref: str):
     """Merge a duplicate into another incident."""
     def action(s, p, i, d, a, n):
         target = ops.get_incident(s, d["into"], lock=True)
-        permissions.require(p, target, a, "classify")  # it changes both incidents
+        permissions.require(p, target, a, "classify", "merge")  # it changes both incidents
         ops.merge_into(s, i, target, actor=a, now=n, policy=p)
-    return _act(ref, v.MERGE, action, "classify")
+    return _act(ref, v.MERGE, action, "classify", "merge")
 
 
 @bp.get("/openapi.json")

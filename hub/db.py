@@ -43,6 +43,18 @@ class Base(DeclarativeBase):
     pass
 
 
+MAX_ID = 2**31 - 1  # the largest id a row can have (PostgreSQL's integer)
+
+
+def row_id(text: str) -> int | None:
+    """A row id from text: digits only and within the column's range, else None (a URL's
+    `INC-99999999999999999999` is no incident, not an overflow in the database driver)."""
+    text = str(text).strip()
+    if not text.isdigit() or len(text) > 10 or int(text) > MAX_ID:
+        return None
+    return int(text)
+
+
 def utcnow() -> datetime:
     """The current time, aware, in UTC."""
     return datetime.now(UTC)

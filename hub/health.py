@@ -132,6 +132,8 @@ def healthz():
         _ = hub.policies.current
         policy_error = hub.policies.last_error
         checks["policy"] = "ok" if not policy_error else "reload failed; running the last good one"
+        if policy_error:  # what to fix, as `mihub policy check` says it (file:line: field: …)
+            checks["policy_problems"] = policy_error.splitlines()[:20]
     except Exception as exc:  # no good policy at all
         checks["policy"] = f"error: {type(exc).__name__}"
     ok = checks["database"] == "ok" and checks["queue"] == "ok"

@@ -21,7 +21,7 @@ from hub.core.classify import (
     resolve_services,
 )
 from hub.core.escalation import roster
-from hub.db import insert_loaded, new_loaded, utcnow
+from hub.db import insert_loaded, new_loaded, row_id, utcnow
 from hub.errors import Conflict, Forbidden, Invalid, NotFound
 from hub.models import Incident, RoleAssignment, ServiceReporter, TimelineEntry, Timer
 from hub.models import Report as ReportRow
@@ -30,10 +30,10 @@ from hub.policy_model import ROLE_NAMES, Policy
 
 def parse_ref(ref: str) -> int:
     """`INC-42` (or `42`) to 42."""
-    text = ref.strip().upper().removeprefix("INC-")
-    if not text.isdigit():
+    number = row_id(ref.strip().upper().removeprefix("INC-"))
+    if number is None:
         raise NotFound(f"no incident {ref!r}; incident ids look like INC-42")
-    return int(text)
+    return number
 
 
 def get_incident(session: Session, ref: str | int, *, lock: bool = False) -> Incident:
@@ -342,11 +342,21 @@ def acknowledge(session: Session, policy: Policy, incident: Incident, *, actor: 
 
 
 def paged_role(incident: Incident, person: str | None) -> str | None:
-    """The role the latest page for this person was for, if the escalation paged them."""
-    return next((role for entry in reversed(incident.timeline)
-                 if entry.kind in ("paged", "escalated")
-                 for paged, role in (entry.data or {}).get("paged", ())
-                 if paged == person and role in ROLE_NAMES), None)
+    """The role the escalation paged this person for, if nobody was given that role since.
+
+    A page is a call to take the role now; once the role has been given (re-assigned, or
+    taken by someone else acknowledging their page), an older page no longer counts.
+    """
+    given_since: set[str] = set()
+    for entry in reversed(incident.timeline):
+        data = entry.data or {}
+        if entry.kind == "role" and data.get("role"):
+            given_since.add(data["role"])
+        elif entry.kind in ("paged", "escalated"):
+            for paged, role in data.get("paged", ()):
+                if paged == person and role in ROLE_NAMES and role not in given_since:
+                    return role
+    return None
 
 
 def _take_paged_role(session: Session, policy: Policy, incident: Incident, actor: str,

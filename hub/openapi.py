@@ -29,6 +29,19 @@ RAW_BODIES = {
     "email_intake.intake": ("message/rfc822", "One raw RFC 5322 message, with `Authorization: "
                             "Bearer <token>`; at most intake.email.max_message_bytes."),
 }
+# endpoint -> the success statuses it answers (others: 200), with their descriptions
+SUCCESS = {
+    "api.create": {"201": "Created", "200": "Joined an active incident (correlated)"},
+    "reviews.approve": {"202": "Approved; publishing has started (it runs in the worker)"},
+    "reviews.publish": {"202": "Publishing has started (it runs in the worker)"},
+    "reviews.create_problem": {"201": "Created"},
+    "email_intake.intake": {"202": "Stored: {outcome, incident, id}"},
+}
+# endpoints that check the caller's role themselves, besides the actions on one resource
+_ROLE_CHECKED = {"reviews.create_problem", "email_intake.list_quarantine",
+                 "email_intake.find_messages", "email_intake.show_message"}
+# endpoints that answer 503 when a dependency or their configuration is missing
+_UNAVAILABLE = {"healthz", "teams_intake.teams_webhook", "teams_intake.bot_messages"}
 # endpoints that are not part of the documented JSON API
 _SKIP = {"static"}
 _TYPES = {str: "string", int: "integer", bool: "boolean", list: "array", dict: "object"}
@@ -62,7 +75,7 @@ def _json(schema: dict) -> dict:
 
 
 ERROR_TEXT = {
-    "400": "Malformed request (the body is not a JSON object)",
+    "400": "Malformed request (the body is not valid JSON)",
     "401": "No token, or the token is unknown or revoked",
     "403": "Not allowed for the caller's role",
     "404": "No such incident (or other resource)",
@@ -70,6 +83,7 @@ ERROR_TEXT = {
     "413": "The body is larger than the limit",
     "415": "The body is not of the expected media type",
     "422": "Invalid fields or query parameters",
+    "503": "Unavailable: a dependency does not answer, or the endpoint is not configured",
 }
 
 
@@ -86,34 +100,53 @@ def error_statuses(path: str, method: str, endpoint: str) -> list[str]:
             out.add("415")
     if "{" in path:
         out.add("404")
-        if method in ("post", "put") and path.startswith("/api/"):
+        if method in ("post", "put", "patch") and path.startswith("/api/"):
             out |= {"403", "409"}
-    if endpoint == "api.list_incidents":
+    if endpoint in _ROLE_CHECKED:
+        out.add("403")
+    if endpoint == "reviews.create_problem":
+        out.add("404")  # an incident to link that does not exist
+    if endpoint in v.QUERIES:  # an unknown query parameter or a bad value
         out.add("422")
+    if endpoint in _UNAVAILABLE:
+        out.add("503")
     return sorted(out)
+
+
+def query_parameters(app: Flask, endpoint: str) -> list[dict]:
+    """The query parameters of a GET list endpoint, from the table its view parses with."""
+    severities = list(app.extensions["hub"].policy.severities)
+    out = []
+    for name, param in v.QUERIES[endpoint].items():
+        doc = {"name": name, "in": "query", "required": param.required,
+               "description": param.help}
+        if param.kind == "csv":
+            items: dict = {"type": "string"}
+            if param.choices is not None:
+                items["enum"] = list(param.choices)
+            elif endpoint == "api.list_incidents" and name == "severity":
+                items["examples"] = severities[:1]
+                doc["description"] += f": {', '.join(severities)}"
+            schema: dict = {"type": "array", "items": items}
+            if param.default is not None:
+                schema["default"] = list(param.default)
+            doc.update(style="form", explode=False)
+        elif param.kind == "bool":
+            schema = {"type": "boolean"}
+        elif param.kind == "int":
+            schema = {"type": "integer", "minimum": param.minimum, "maximum": param.maximum}
+            if param.default is not None:
+                schema["default"] = param.default
+        else:
+            schema = {"type": "string", "minLength": 1} if param.required else {"type": "string"}
+        doc["schema"] = schema
+        out.append(doc)
+    return out
 
 
 def list_parameters(app: Flask) -> list[dict]:
     """The query parameters of GET /api/v1/incidents (validate.list_filters reads them)."""
-    severities = list(app.extensions["hub"].policy.severities)
-    schemas = {
-        "state": {"type": "array", "items": {"type": "string", "enum": list(STATES)}},
-        "severity": {"type": "array", "items": {"type": "string"},
-                     "examples": [severities[:1]]},
-        "major": {"type": "boolean"},
-        "limit": {"type": "integer", "minimum": 1, "maximum": v.LIMIT_MAX,
-                  "default": v.LIMIT_DEFAULT},
-    }
-    out = []
-    for name, text in v.LIST_FILTERS.items():
-        param = {"name": name, "in": "query", "required": False, "description": text,
-                 "schema": schemas[name]}
-        if name == "severity":
-            param["description"] += f": {', '.join(severities)}"
-        if schemas[name]["type"] == "array":
-            param.update(style="form", explode=False)
-        out.append(param)
-    return out
+    return query_parameters(app, "api.list_incidents")
 
 
 INCIDENT_SUMMARY = {
@@ -163,8 +196,9 @@ def build_openapi(app: Flask) -> dict:
     for path, method, endpoint in documented_routes(app):
         view = app.view_functions[endpoint]
         doc = (view.__doc__ or endpoint).strip().splitlines()[0]
-        op = {"operationId": endpoint.replace(".", "_"), "summary": doc,
-              "responses": {"200": {"description": "OK"}}}
+        op = {"operationId": endpoint.replace(".", "_"), "summary": doc, "responses": {
+            status: {"description": text}
+            for status, text in SUCCESS.get(endpoint, {"200": "OK"}).items()}}
         for status in error_statuses(path, method, endpoint):
             op["responses"][status] = {"description": ERROR_TEXT[status],
                                        "content": _json(_ref("Error"))}
@@ -178,6 +212,8 @@ def build_openapi(app: Flask) -> dict:
         if params:
             op["parameters"] = [{"name": p, "in": "path", "required": True,
                                  "schema": {"type": "string"}} for p in params]
+        if endpoint in v.QUERIES and method == "get":
+            op["parameters"] = op.get("parameters", []) + query_parameters(app, endpoint)
         if endpoint in BODIES:
             op["requestBody"] = {"required": endpoint == "api.create" or bool(BODIES[endpoint]),
                                  "content": {"application/json": {
@@ -192,7 +228,6 @@ def build_openapi(app: Flask) -> dict:
             op["responses"]["200"] = {"description": "Joined an active incident (correlated)",
                                       "content": _json(_ref("IncidentSummary"))}
         if endpoint == "api.list_incidents":
-            op["parameters"] = list_parameters(app)
             op["responses"]["200"] = {"description": "Incidents, newest first",
                                       "content": _json({
                                           "type": "object", "required": ["incidents"],
@@ -203,7 +238,6 @@ def build_openapi(app: Flask) -> dict:
             op["security"] = [{"bearer": []}]
         if endpoint == "email_intake.intake":  # a mail gateway's token; 202 with the outcome
             op["security"] = [{"bearer": []}]
-            op["responses"]["202"] = {"description": "Stored: {outcome, incident, id}"}
         paths.setdefault(path, {})[method] = op
     return {
         "openapi": "3.1.0",

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub import incidents as ops
+from hub.db import row_id
 from hub.errors import Forbidden, Invalid, NotFound
 from hub.models import Problem, ProblemLink
 from hub.policy_model import Policy
@@ -34,10 +35,10 @@ def require_manager(policy: Policy, actor: str) -> None:
 
 def parse_problem_ref(ref: str) -> int:
     """`PRB-7` (or `7`) to 7."""
-    text = ref.strip().upper().removeprefix("PRB-")
-    if not text.isdigit():
+    number = row_id(ref.strip().upper().removeprefix("PRB-"))
+    if number is None:
         raise NotFound(f"no problem {ref!r}; problem ids look like PRB-7")
-    return int(text)
+    return number
 
 
 def get_problem(session: Session, ref: str, *, lock: bool = False) -> Problem:

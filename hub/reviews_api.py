@@ -14,11 +14,10 @@ from hub import reviews as ops
 from hub import validate as v
 from hub.auth import require_person
 from hub.db import utcnow
-from hub.errors import Invalid, NotFound
+from hub.errors import NotFound
 from hub.models import Problem
 from hub.publish.site import paths_for
 from hub.review_access import owner
-from hub.review_content import ITEM_STATUSES, OPEN_ITEM
 from hub.review_docs import review_doc
 
 bp = Blueprint("reviews", __name__)
@@ -104,9 +103,10 @@ def publish(ref: str):
 @bp.get("/api/v1/problems")
 def list_problems():
     """Problem records, newest first, filtered by state."""
+    wanted = v.query(request.args, v.PROBLEM_FILTERS)  # 422: unknown name or value
     stmt = select(Problem).order_by(Problem.id.desc())
-    if request.args.get("state"):
-        stmt = stmt.where(Problem.state.in_(request.args["state"].split(",")))
+    if wanted["state"]:
+        stmt = stmt.where(Problem.state.in_(wanted["state"]))
     with _hub().db.session(write=False) as session:
         return jsonify({"problems": [prb.problem_doc(p) for p in session.scalars(stmt)]})
 
@@ -142,14 +142,12 @@ def update_problem(ref: str):
 @bp.get("/api/v1/action-items")
 def list_items():
     """Action items across reviews: open ones by default; ?status=, ?owner=, ?overdue=true."""
-    status = tuple(request.args.get("status", ",".join(OPEN_ITEM)).split(","))
-    if set(status) - set(ITEM_STATUSES):
-        raise Invalid(f"status must be among {', '.join(ITEM_STATUSES)}", code="invalid_value")
+    wanted = v.query(request.args, v.ITEM_FILTERS)  # 422: unknown name or value
     today = utcnow().date()
-    overdue = today if request.args.get("overdue") == "true" else None
+    overdue = today if wanted["overdue"] else None
     with _hub().db.session(write=False) as session:
         items = items_ops.list_items(
-            session, status=status, owner=request.args.get("owner"), overdue_on=overdue
+            session, status=tuple(wanted["status"]), owner=wanted["owner"], overdue_on=overdue
         )
         return jsonify({"action_items": items_ops.items_doc(items, _hub().policy, today)})
 

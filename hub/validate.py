@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from hub.core.lifecycle import STATES
 from hub.errors import BadRequest, Invalid, UnsupportedMediaType
+from hub.problems import STATES as PROBLEM_STATES
+from hub.review_content import ITEM_STATUSES, OPEN_ITEM
 
 # field -> (kind, required, description); the OpenAPI document reads the same specs.
 # kind: a Python type (str, int, bool, list: a list of strings), [Spec] (a list of objects
@@ -47,14 +49,17 @@ _TYPE_NAMES = {str: "a string", int: "a whole number", bool: "true or false", li
 def json_body(spec: Spec) -> dict:
     """The request's JSON object, checked against `spec`.
 
-    400 malformed, 413 larger than the limit (with or without Content-Length), 415 not JSON,
-    422 invalid."""
+    An empty body is `{}` whatever its Content-Type; any other body needs
+    `Content-Type: application/json` (415 without it). 400 not valid JSON, 413 larger than
+    the limit (with or without Content-Length), 422 valid JSON but not an object, or
+    invalid."""
     raw = _read_body()
     if not raw.strip():
         data: Any = {}
     else:
-        if request.mimetype not in ("application/json", "") and not request.is_json:
-            raise UnsupportedMediaType(f"expected application/json, got {request.mimetype}")
+        if not request.is_json:  # a body needs its media type, even one that parses
+            raise UnsupportedMediaType(
+                f"expected application/json, got {request.mimetype or 'no Content-Type'}")
         try:
             data = request.get_json(force=True, silent=False)
         except RequestEntityTooLarge:
@@ -62,7 +67,7 @@ def json_body(spec: Spec) -> dict:
         except Exception as exc:  # werkzeug raises BadRequest with HTML; say it plainly
             raise BadRequest("the body is not valid JSON", code="malformed_json") from exc
     if not isinstance(data, dict):
-        raise BadRequest("the body must be a JSON object", code="malformed_json")
+        raise Invalid("the body must be a JSON object", code="invalid_body")
     return check(data, spec)
 
 
@@ -147,55 +152,119 @@ def _check_objects(name: str, value: Any, spec: Spec) -> list[dict]:
     return checked
 
 
-# Query filters of GET /api/v1/incidents: name -> description (the OpenAPI document reads it)
+# Query parameters of the GET list endpoints, one table per endpoint: the endpoints parse
+# their query with `query()` and the OpenAPI document is built from the same tables, so the
+# two cannot differ. kind: "csv" (a comma-separated list; a repeated parameter adds to it),
+# "bool" (true | false), "int" (a whole number from minimum to maximum), "text".
+class Param(NamedTuple):
+    kind: str
+    help: str
+    choices: tuple[str, ...] | None = None  # csv: the allowed values (None: given at parse time)
+    plural: str = ""  # csv: how the error names the allowed values ("states are: ...")
+    any_case: bool = False  # csv: matched case-insensitively, answered as the choice's spelling
+    default: Any = None
+    minimum: int | None = None
+    maximum: int | None = None
+    required: bool = False
+
+
 LIMIT_DEFAULT, LIMIT_MAX = 100, 1000
-LIST_FILTERS = {
-    "state": "Lifecycle states, comma-separated",
-    "severity": "Severities of the policy, comma-separated (any case)",
-    "major": "true or false",
-    "limit": f"How many incidents, 1 to {LIMIT_MAX} (default {LIMIT_DEFAULT})",
+
+LIST_FILTERS: dict[str, Param] = {  # GET /api/v1/incidents
+    "state": Param("csv", "Lifecycle states, comma-separated", STATES, "states"),
+    "severity": Param("csv", "Severities of the policy, comma-separated (any case)",
+                      None, "severities", any_case=True),
+    "major": Param("bool", "true or false"),
+    "limit": Param("int", f"How many incidents, 1 to {LIMIT_MAX} (default {LIMIT_DEFAULT})",
+                   default=LIMIT_DEFAULT, minimum=1, maximum=LIMIT_MAX),
+}
+PROBLEM_FILTERS: dict[str, Param] = {  # GET /api/v1/problems
+    "state": Param("csv", "Problem states, comma-separated", PROBLEM_STATES, "states"),
+}
+ITEM_FILTERS: dict[str, Param] = {  # GET /api/v1/action-items
+    "status": Param("csv", "Item statuses, comma-separated (default open,in_progress)",
+                    ITEM_STATUSES, "statuses", default=OPEN_ITEM),
+    "owner": Param("text", "Person key (or team name) the items belong to"),
+    "overdue": Param("bool", "true: only items past their due date; false: no such filter"),
+}
+MAIL_FIND_FILTERS: dict[str, Param] = {  # GET /api/v1/mail/messages
+    "queued_as": Param("text", "The name in the SMTP listener's 250 answer (`queued as ...`)",
+                       required=True),
+}
+# endpoint -> its query parameters; every GET list endpoint under /api/v1 is here
+QUERIES: dict[str, dict[str, Param]] = {
+    "api.list_incidents": LIST_FILTERS,
+    "reviews.list_problems": PROBLEM_FILTERS,
+    "reviews.list_items": ITEM_FILTERS,
+    "email_intake.list_quarantine": {},
+    "email_intake.find_messages": MAIL_FIND_FILTERS,
 }
 
 
-def list_filters(args, severities) -> dict:
-    """The list filters from query `args`: {state, severity (policy keys), major, limit}.
+def query(args, params: dict[str, Param], choices: dict[str, Any] | None = None) -> dict:
+    """The query `args` (a MultiDict) checked against `params`: name -> value, or the default.
 
-    None means no filter; an empty value is no filter. Anything unknown is 422, naming what
-    is allowed: a typo must not quietly answer with everything, or with nothing."""
-    out: dict[str, Any] = {"state": None, "severity": None, "major": None,
-                           "limit": LIMIT_DEFAULT}
-    states = _csv(args.get("state"))
-    if states:
-        bad = [x for x in states if x not in STATES]
-        if bad:
-            raise Invalid(f"unknown state {', '.join(map(repr, bad))}; states are: "
-                          f"{', '.join(STATES)}", code="invalid_value")
-        out["state"] = states
-    wanted = _csv(args.get("severity"))
-    if wanted:
-        keys = {k.lower(): k for k in severities}
-        bad = [x for x in wanted if x.lower() not in keys]
-        if bad:
-            raise Invalid(f"unknown severity {', '.join(map(repr, bad))}; severities are: "
-                          f"{', '.join(severities)}", code="invalid_value")
-        out["severity"] = [keys[x.lower()] for x in wanted]
-    major = (args.get("major") or "").strip().lower()
-    if major:
-        if major not in ("true", "false"):
-            raise Invalid(f"major must be true or false, not {args['major']!r}",
+    An unknown parameter is 422 `unknown_parameter` naming the allowed ones; a bad value is
+    422 `invalid_value`. An empty value is no filter. A repeated list parameter is the union
+    of its values (`?state=a&state=b` is `?state=a,b`); a repeated single value must agree.
+    `choices` gives the allowed values known only at run time (the policy's severities)."""
+    unknown = sorted(set(args) - set(params))
+    if unknown:
+        raise Invalid(f"unknown query parameter(s): {', '.join(unknown)}; allowed: "
+                      f"{', '.join(params) or 'none'}", code="unknown_parameter",
+                      details={"unknown": unknown, "allowed": list(params)})
+    out: dict[str, Any] = {}
+    for name, param in params.items():
+        values = [x.strip() for x in args.getlist(name)]
+        if param.kind == "csv":
+            out[name] = _csv_param(name, param, values, (choices or {}).get(name))
+            continue
+        given = list(dict.fromkeys(x for x in values if x))
+        if len(given) > 1:
+            raise Invalid(f"{name} is given more than once, with different values",
                           code="invalid_value")
-        out["major"] = major == "true"
-    if "limit" in args:
-        try:
-            limit = int(args["limit"])
-        except ValueError:
-            raise Invalid(f"limit must be a whole number from 1 to {LIMIT_MAX}, not "
-                          f"{args['limit']!r}", code="invalid_value") from None
-        if not 1 <= limit <= LIMIT_MAX:
-            raise Invalid(f"limit must be from 1 to {LIMIT_MAX}, not {limit}",
-                          code="invalid_value")
-        out["limit"] = limit
+        if not given:
+            if param.required:
+                raise Invalid(f"give ?{name}=: {param.help}", code="missing_parameter")
+            out[name] = param.default
+            continue
+        raw = given[0]
+        if param.kind == "bool":
+            if raw.lower() not in ("true", "false"):
+                raise Invalid(f"{name} must be true or false, not {raw!r}", code="invalid_value")
+            out[name] = raw.lower() == "true"
+        elif param.kind == "int":
+            try:
+                number = int(raw)
+            except ValueError:
+                raise Invalid(f"{name} must be a whole number from {param.minimum} to "
+                              f"{param.maximum}, not {raw!r}", code="invalid_value") from None
+            if not param.minimum <= number <= param.maximum:
+                raise Invalid(f"{name} must be from {param.minimum} to {param.maximum}, not "
+                              f"{number}", code="invalid_value")
+            out[name] = number
+        else:
+            _storable_text(name, raw)
+            out[name] = raw
     return out
+
+
+def _csv_param(name: str, param: Param, values: list[str], choices) -> Any:
+    wanted = list(dict.fromkeys(x for value in values for x in _csv(value)))
+    if not wanted:
+        return param.default
+    allowed = tuple(choices if choices is not None else param.choices or ())
+    spelling = {(k.lower() if param.any_case else k): k for k in allowed}
+    bad = [x for x in wanted if (x.lower() if param.any_case else x) not in spelling]
+    if bad:
+        raise Invalid(f"unknown {name} {', '.join(map(repr, bad))}; {param.plural} are: "
+                      f"{', '.join(allowed)}", code="invalid_value")
+    return list(dict.fromkeys(spelling[x.lower() if param.any_case else x] for x in wanted))
+
+
+def list_filters(args, severities) -> dict:
+    """The filters of GET /api/v1/incidents: {state, severity (policy keys), major, limit}."""
+    return query(args, LIST_FILTERS, {"severity": list(severities)})
 
 
 def _csv(value: str | None) -> list[str]:

@@ -123,7 +123,7 @@ def test_list_newest_first_and_filter(client, auth):
 
 @pytest.mark.parametrize("body, status, code", [
     (b"{not json", 400, "malformed_json"),
-    (b"[1, 2]", 400, "malformed_json"),
+    (b"[1, 2]", 422, "invalid_body"),  # valid JSON, but not an object
     (b'{"description": "no title"}', 422, "missing_field"),
     (b'{"title": 5}', 422, "wrong_type"),
     (b'{"title": "x", "affected_users": "many"}', 422, "wrong_type"),
@@ -515,3 +515,153 @@ def test_wrong_content_type_is_415(client, auth, ctype):
     assert r.get_json()["error"] == {"code": "unsupported_media_type",
                                      "message": f"expected application/json, got {ctype}"}
     assert client.get("/api/v1/incidents", headers=auth["comms"]).get_json()["incidents"] == []
+
+
+# -- query parameters: unknown ones refused, repeats a union; the OpenAPI document says so ---
+@pytest.mark.parametrize("query, unknown", [
+    ("service=payroll", "service"), ("foo=1", "foo"), ("state=open&States=open", "States"),
+    ("severity=SEV1&sort=id", "sort"),
+])
+def test_unknown_list_parameters_are_422_naming_the_allowed_ones(client, auth, query, unknown):
+    client.post("/api/v1/incidents", headers=auth["comms"], json={"title": "x", "impact": "minor"})
+    r = client.get(f"/api/v1/incidents?{query}", headers=auth["comms"])
+    assert r.status_code == 422, r.get_json()
+    error = r.get_json()["error"]
+    assert error["code"] == "unknown_parameter"
+    assert error["message"] == (f"unknown query parameter(s): {unknown}; allowed: state, "
+                                "severity, major, limit")
+    assert error["details"] == {"unknown": [unknown],
+                                "allowed": ["state", "severity", "major", "limit"]}
+
+
+def test_repeated_list_parameters_are_a_union_or_must_agree(client, auth, example_policy):
+    a = client.post("/api/v1/incidents", headers=auth["comms"], json={
+        "title": "printer", "impact": "minor", "correlate": False}).get_json()
+    b = client.post("/api/v1/incidents", headers=auth["comms"], json={
+        "title": "scanner", "impact": "minor", "correlate": False}).get_json()
+    r = client.post(f"/api/v1/incidents/{b['id']}/resolve", headers=auth["mim"],
+                    json={"summary": "replugged"})
+    assert r.status_code == 200, r.get_json()
+
+    def ids(query):
+        r = client.get(f"/api/v1/incidents?{query}", headers=auth["comms"])
+        assert r.status_code == 200, r.get_json()
+        return [i["id"] for i in r.get_json()["incidents"]]
+
+    assert ids("state=open") == [a["id"]]
+    assert ids("state=resolved") == [b["id"]]
+    assert ids("state=open&state=resolved") == ids("state=open,resolved") == [b["id"], a["id"]]
+    assert ids("state=open&state=") == [a["id"]]  # an empty repeat adds nothing
+    sev = a["severity"]
+    assert ids(f"severity={sev.lower()}&severity={sev}&state=open") == [a["id"]]
+    assert ids("limit=1&limit=1") == [b["id"]]  # the same value twice is that value
+    r = client.get("/api/v1/incidents?limit=1&limit=2", headers=auth["comms"])
+    assert r.status_code == 422
+    assert r.get_json()["error"]["message"] == ("limit is given more than once, with "
+                                                "different values")
+    r = client.get("/api/v1/incidents?state=open&state=nope", headers=auth["comms"])
+    assert r.status_code == 422 and "unknown state 'nope'" in r.get_json()["error"]["message"]
+
+
+def test_every_list_endpoint_reads_exactly_its_documented_parameters(client, app, auth):
+    """For each GET list operation: an unknown parameter is refused naming the allowed ones,
+    and those are exactly the documented query parameters (and the shared table's); each
+    documented parameter with a closed set of values refuses a bad one, naming itself."""
+    from hub import validate as v
+    from hub.openapi import documented_routes
+
+    doc = client.get("/api/v1/openapi.json").get_json()
+    routes = {e: p for p, m, e in documented_routes(app) if m == "get"}
+    lists = {e for p, m, e in documented_routes(app)
+             if m == "get" and p.startswith("/api/v1/") and "{" not in p
+             and e != "api.openapi"}
+    assert lists == set(v.QUERIES)  # a new list endpoint needs its row in the shared table
+    assert {"api.list_incidents", "reviews.list_problems", "reviews.list_items",
+            "email_intake.list_quarantine", "email_intake.find_messages"} == lists
+    for endpoint in sorted(lists):
+        path = routes[endpoint]
+        op = doc["paths"][path]["get"]
+        documented = [p["name"] for p in op.get("parameters", []) if p["in"] == "query"]
+        assert "422" in op["responses"], path
+        r = client.get(f"{path}?zz_unknown=1", headers=auth["mim"])
+        assert r.status_code == 422, (path, r.get_json())
+        error = r.get_json()["error"]
+        assert error["code"] == "unknown_parameter", path
+        allowed = error["message"].split("; allowed: ")[1]
+        assert allowed == (", ".join(documented) or "none"), path
+        assert error["details"]["allowed"] == documented == list(v.QUERIES[endpoint]), path
+        required = {p["name"]: "x" for p in op.get("parameters", [])
+                    if p["in"] == "query" and p["required"]}
+        for param in op.get("parameters", []):
+            if param["in"] != "query":
+                continue
+            schema = param["schema"]
+            closed = (schema["type"] in ("boolean", "integer")
+                      or "enum" in schema.get("items", {}) or param["name"] == "severity")
+            if not closed:
+                continue
+            query = {**required, param["name"]: "bogus"}
+            r = client.get(path, query_string=query, headers=auth["mim"])
+            assert r.status_code == 422, (path, param["name"], r.get_json())
+            assert r.get_json()["error"]["code"] == "invalid_value"
+            assert param["name"] in r.get_json()["error"]["message"], (path, param["name"])
+        if required:  # a required parameter left out is refused, naming it
+            r = client.get(path, headers=auth["mim"])
+            assert r.status_code == 422, path
+            assert all(n in r.get_json()["error"]["message"] for n in required), path
+        r = client.get(path, query_string=required, headers=auth["mim"])
+        assert str(r.status_code) in op["responses"] and r.status_code == 200, path
+
+
+def test_empty_list_parameters_are_no_filter(client, auth):
+    ref = client.post("/api/v1/incidents", headers=auth["comms"],
+                      json={"title": "x", "impact": "minor"}).get_json()["id"]
+    r = client.get("/api/v1/incidents?state=&severity=&major=&limit=", headers=auth["comms"])
+    assert r.status_code == 200 and [i["id"] for i in r.get_json()["incidents"]] == [ref]
+
+
+def test_a_json_array_body_is_422_not_400(client, auth):
+    for body in (b"[]", b'[{"title": "x"}]', b'"a string"', b"42", b"null"):
+        r = client.post("/api/v1/incidents", data=body,
+                        headers={**auth["comms"], "Content-Type": "application/json"})
+        assert r.status_code == 422, (body, r.get_json())
+        assert r.get_json()["error"] == {"code": "invalid_body",
+                                         "message": "the body must be a JSON object"}
+    assert client.get("/api/v1/incidents", headers=auth["comms"]).get_json()["incidents"] == []
+
+
+def test_a_body_without_content_type_is_415_an_empty_one_is_accepted(client, auth):
+    r = client.post("/api/v1/incidents", data=b'{"title": "x"}', headers=auth["comms"])
+    assert r.request.headers.get("Content-Type") is None
+    assert r.status_code == 415, r.get_json()
+    assert r.get_json()["error"] == {"code": "unsupported_media_type",
+                                     "message": "expected application/json, got no "
+                                                "Content-Type"}
+    assert client.get("/api/v1/incidents", headers=auth["comms"]).get_json()["incidents"] == []
+    ref = client.post("/api/v1/incidents", headers=auth["comms"], json={
+        "title": "x", "impact": "minor"}).get_json()["id"]
+    r = client.post(f"/api/v1/incidents/{ref}/resolve", headers=auth["mim"])
+    assert r.request.headers.get("Content-Type") is None
+    assert r.status_code == 422, r.get_json()  # no body at all is {}: checked, not 415
+    assert r.get_json()["error"] == {"code": "missing_field",
+                                     "message": "field 'summary' is required"}
+    r = client.post(f"/api/v1/incidents/{ref}/resolve", data=b'{"summary": "fixed"}',
+                    headers={**auth["mim"], "Content-Type": "application/merge-patch+json"})
+    assert r.status_code == 200, r.get_json()  # a +json media type is JSON
+
+
+def test_classify_takes_the_severity_in_any_case(client, auth, example_policy):
+    ref = client.post("/api/v1/incidents", headers=auth["comms"], json={
+        "title": "x", "impact": "minor"}).get_json()["id"]
+    keys = list(example_policy.severities)
+    lowest = keys[-1]
+    for given in (lowest.lower(), f" {lowest.upper()} ", lowest.swapcase()):
+        r = client.post(f"/api/v1/incidents/{ref}/classify", headers=auth["mim"],
+                        json={"severity": given, "reason": "checked"})
+        assert r.status_code == 200, (given, r.get_json())
+        assert r.get_json()["severity"] == lowest  # the policy's spelling
+    assert client.get(f"/api/v1/incidents?severity={lowest}",
+                      headers=auth["comms"]).get_json()["incidents"][0]["id"] == ref
+    r = client.post(f"/api/v1/incidents/{ref}/classify", headers=auth["mim"],
+                    json={"severity": "sev99", "reason": "checked"})
+    assert r.status_code == 422 and "unknown severity 'sev99'" in r.get_json()["error"]["message"]

@@ -130,6 +130,26 @@ def test_the_escalation_s_next_person_acknowledges_and_takes_the_role(call, hub,
     # someone never paged still may not
     status, doc = call("POST", f"/api/v1/incidents/{ref}/acknowledge", outsider, {})
     assert status == 403 and "paged" in doc["error"]["message"]
+    # nor may the first, paged earlier: the role has been taken since, the old page is spent
+    status, doc = call("POST", f"/api/v1/incidents/{ref}/acknowledge", first, {})
+    assert status == 403, doc
+
+
+def test_a_page_is_spent_once_the_role_is_given_to_someone_else(call, example_policy):
+    """The MIM gives the Technical Lead role to another person: the tech lead paged at the
+    declaration can no longer take it back by acknowledging that page."""
+    mim = example_policy.roles["major_incident_manager"][0]
+    ref = _declare(call, example_policy, example_policy.roles["communications_owner"][0])
+    status, doc = call("GET", f"/api/v1/incidents/{ref}", mim)
+    paged_lead = next(r["person"] for r in doc["roles"] if r["role"] == "tech_lead")
+    new_lead = next(k for k in example_policy.people if k not in (paged_lead, mim))
+    status, doc = call("POST", f"/api/v1/incidents/{ref}/roles", mim,
+                       {"role": "tech_lead", "person": new_lead})
+    assert status == 200, doc
+    status, doc = call("POST", f"/api/v1/incidents/{ref}/acknowledge", paged_lead, {})
+    assert status == 403, doc
+    status, doc = call("GET", f"/api/v1/incidents/{ref}", mim)
+    assert [r["person"] for r in doc["roles"] if r["role"] == "tech_lead"] == [new_lead]
 
 
 def test_a_service_s_tech_lead_resolves_its_minor_incident(call, example_policy):
@@ -152,3 +172,22 @@ def test_a_service_s_tech_lead_resolves_its_minor_incident(call, example_policy)
     assert status == 403, doc
     status, doc = call("POST", f"/api/v1/incidents/{ref}/resolve", lead, {"summary": "fixed"})
     assert status == 200 and doc["state"] == "resolved", doc
+
+
+def test_a_reporter_may_not_cancel_what_others_have_confirmed(call, example_policy):
+    """Once someone else reported the same thing, it is no longer one person's false alarm."""
+    plain = [k for k, p in example_policy.people.items()
+             if not p.admin and not any(k in r for r in example_policy.roles.values())
+             and not any(k in s.tech_lead for s in example_policy.services.values())]
+    first = plain[0]
+    second = next(k for k in example_policy.people if k != first)
+    svc = next(k for k, s in example_policy.services.items() if not s.critical)
+    body = {"title": f"{svc} acting up", "services": [svc], "impact": "minor"}
+    status, doc = call("POST", "/api/v1/incidents", first, body)
+    assert status == 201, doc
+    status, again = call("POST", "/api/v1/incidents", second, body)
+    assert status == 200 and again["correlated"] and again["id"] == doc["id"], again
+    status, answer = call("POST", f"/api/v1/incidents/{doc['id']}/cancel", first,
+                          {"reason": "it was me"})
+    assert status == 403, answer
+    assert "may cancel" in answer["error"]["message"]

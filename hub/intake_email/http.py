@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import select
 
+from hub import validate as v
 from hub.auth import require_person
 from hub.db import utcnow
 from hub.errors import BadRequest, Forbidden, HubError
@@ -65,6 +66,7 @@ def _manager() -> str:
 def list_quarantine():
     """Quarantined inbound mail, newest first."""
     _manager()
+    v.query(request.args, v.QUERIES["email_intake.list_quarantine"])  # it takes none
     with _hub().db.session(write=False) as session:
         return jsonify({"messages": q.list_quarantine(session)})
 
@@ -73,9 +75,7 @@ def list_quarantine():
 def find_messages():
     """Stored inbound email by the name the SMTP listener answered (`?queued_as=`)."""
     _manager()
-    name = request.args.get("queued_as", "")
-    if not name:
-        raise BadRequest("give ?queued_as=<the name in the listener's 250 answer>")
+    name = v.query(request.args, v.MAIL_FIND_FILTERS)["queued_as"]  # 422: missing or unknown
     with _hub().db.session(write=False) as session:
         rows = session.scalars(
             select(InboundMessage).where(
@@ -86,7 +86,7 @@ def find_messages():
         return jsonify({"messages": [q.summary(r) for r in rows]})
 
 
-@bp.get("/api/v1/mail/messages/<int:ident>")
+@bp.get("/api/v1/mail/messages/<int(max=2147483647):ident>")
 def show_message(ident: int):
     """One stored inbound email: status, outcome and every pipeline decision."""
     _manager()
@@ -110,19 +110,19 @@ def _act(action, ident: int):
     )
 
 
-@bp.post("/api/v1/mail/messages/<int:ident>/release")
+@bp.post("/api/v1/mail/messages/<int(max=2147483647):ident>/release")
 def release(ident: int):
     """Release a quarantined message: it is processed without the sender checks."""
     return _act(q.release, ident)
 
 
-@bp.post("/api/v1/mail/messages/<int:ident>/discard")
+@bp.post("/api/v1/mail/messages/<int(max=2147483647):ident>/discard")
 def discard(ident: int):
     """Discard a quarantined message (its raw copy is kept)."""
     return _act(q.discard, ident)
 
 
-@bp.post("/api/v1/mail/messages/<int:ident>/reprocess")
+@bp.post("/api/v1/mail/messages/<int(max=2147483647):ident>/reprocess")
 def reprocess(ident: int):
     """Process a failed or unprocessed message again from its raw copy."""
     return _act(q.reprocess, ident)

@@ -58,7 +58,7 @@ def outbox():
         )
 
 
-@bp.post("/outbox/<int:row_id>/retry")
+@bp.post("/outbox/<int(max=2147483647):row_id>/retry")
 def retry(row_id: int):
     """Put a failed delivery back in the queue."""
     hub, person = the_hub(), require_person()
@@ -83,7 +83,7 @@ def quarantine():
     return render("ops/quarantine.html", title="Email quarantine", rows=rows)
 
 
-@bp.post("/quarantine/<int:ident>/<action>")
+@bp.post("/quarantine/<int(max=2147483647):ident>/<action>")
 def quarantine_action(ident: int, action: str):
     """Release (process without the sender checks) or discard a quarantined email."""
     from hub.intake_email import quarantine as q

@@ -97,12 +97,14 @@ def allowed(policy: Policy, incident: Incident, person: str | None) -> dict[str,
     return {action: can(policy, incident, person, action) for action in ACTIONS}
 
 
-def require(policy: Policy, incident: Incident, person: str | None, action: str) -> None:
-    """Forbidden, with who may, unless the person may do `action`."""
+def require(policy: Policy, incident: Incident, person: str | None, action: str,
+            doing: str | None = None) -> None:
+    """Forbidden, with who may, unless the person may do `action` (`doing`: what the person
+    tried, when it is not the action's own name: "close", "cancel", "merge")."""
     if can(policy, incident, person, action):
         return
     who = " or ".join(LABELS[r] for r in ACTIONS[action])
-    doing = action.replace("review_", "").replace("_", " ")
+    doing = doing or action.replace("review_", "").replace("_", " ")
     if action == "acknowledge":
         raise Forbidden(f"only people holding a role in {incident.ref}, or paged for one, "
                         "acknowledge it")
