@@ -224,3 +224,44 @@ def test_automatic_reply_never_reopens_or_answers(mhub):
     with mhub.db.session(write=False) as session:
         after = session.scalar(select(func.count(Notification.id)))
     assert after == before
+
+
+@pytest.mark.parametrize(
+    "sender, first, applied",
+    [
+        ("chloe.martin", "UPDATE: Payslips are being re-sent.", True),  # Communications Owner
+        ("chloe.martin", "RESOLVED: Fixed, I think.", False),  # resolving is not hers
+        ("felix.wagner", "UPDATE: Vendor engaged.", True),  # tech lead on duty, no role here
+        ("julia.costa", "RESOLVED: Works for me again.", False),  # no role, not on duty
+    ],
+)
+def test_reply_commands_follow_the_console_and_api_rules(mhub, sender, first, applied):
+    """UPDATE:/RESOLVED: by email are decided by hub.web.permissions, as in Teams and REST: a
+    sender who may not gets a comment, with why the command was not applied."""
+    from hub.intake_email.effect import actor_for
+    from hub.web import permissions
+
+    world = seed_world(mhub)
+    message = mail(
+        f"RE: [INC-{world.incident}] Payroll is down",
+        first,
+        sender=sender,
+        headers={"In-Reply-To": world.our_mid()},
+    )
+    action = "update" if first.startswith("UPDATE") else "resolve"
+    with mhub.db.session(write=False) as session:
+        incident = session.get(Incident, world.incident)
+        person = actor_for(mhub.policy, f"{sender}@{DOMAIN}")
+        assert permissions.can(mhub.policy, incident, person, action) is applied
+    result, row = feed(mhub, raw(message), later(2))
+    assert result.outcome == "threaded" and row.incident_id == world.incident
+    reason = row.decisions[-1]["reason"]
+    with mhub.db.session(write=False) as session:
+        incident = session.get(Incident, world.incident)
+        kinds = [e.kind for e in incident.timeline if e.actor == person]
+        if applied:
+            assert "comment" not in kinds and "not applied" not in reason, reason
+            assert ("update" in kinds) if action == "update" else incident.state == "resolved"
+        else:
+            assert kinds == ["comment"] and incident.state != "resolved"
+            assert "the command was not applied: only the" in reason, reason

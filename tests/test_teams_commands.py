@@ -316,3 +316,96 @@ def test_cli_writes_the_package(tmp_path, monkeypatch):
     monkeypatch.delenv("HUB_BOT_APP_ID")
     result = CliRunner().invoke(main, ["teams", "app-package", "-o", str(out)])
     assert result.exit_code != 0 and "HUB_BOT_APP_ID" in result.output
+
+
+# -- the same answer in Teams as over REST (hub.web.permissions) ------------------------------
+
+
+@pytest.fixture
+def both(backend, example_policy):
+    """A hub taking Teams webhook commands and REST calls: (teams(person, text) -> reply text,
+    rest(person, path, body) -> status, the incident's ref: a major ERP incident whose roles
+    are Anna (MIM), Elif (Technical Lead, the service's), Chloe (Comms) and David (PM))."""
+    from hub import create_app
+    from hub import incidents as ops
+    from tests.test_teams_intake import activity, make_hub, post_teams
+
+    hub = make_hub(backend, example_policy)
+    client = create_app({"TESTING": True}, hub=hub).test_client()
+    tokens: dict[str, str] = {}
+
+    def rest(person, path, body):
+        if person not in tokens:
+            tokens[person] = create_token_for(hub, person)
+        r = client.post(path, json=body, headers={"Authorization": f"Bearer {tokens[person]}"})
+        return r.status_code
+
+    def teams(person, text):
+        r = post_teams(client, activity(example_policy, text, who=person))
+        assert r.status_code == 200, r.get_json()
+        return r.get_json()["text"]
+
+    r = client.post(
+        "/api/v1/incidents",
+        json={"title": "SAP is down", "services": ["erp"], "impact": "outage", "correlate": False},
+        headers={"Authorization": f"Bearer {create_token_for(hub, 'ben')}"},
+    )
+    assert r.status_code == 201 and r.get_json()["major"], r.get_json()
+    ref = r.get_json()["id"]
+    with hub.db.session(write=False) as session:
+        roles = {a.role: a.person for a in ops.get_incident(session, ref).roles if a.active}
+    assert roles == {
+        "major_incident_manager": "anna",
+        "tech_lead": "elif",
+        "communications_owner": "chloe",
+        "problem_manager": "david",
+    }, roles
+    yield teams, rest, ref
+    hub.db.dispose()
+
+
+def create_token_for(hub, person: str) -> str:
+    from hub.auth import create_token
+
+    with hub.db.session() as session:
+        return create_token(session, hub.policy, person, "test")
+
+
+@pytest.mark.parametrize(
+    "person, may",
+    [
+        ("david", False),  # Problem Manager: updates are the MIM's, Comms Owner's, Tech Lead's
+        ("julia", False),  # no role, not on duty
+        ("chloe", True),  # Communications Owner
+        ("elif", True),  # Technical Lead
+        ("felix", True),  # a Technical Lead on duty, without a role here
+    ],
+)
+def test_update_gets_the_same_answer_in_teams_and_over_rest(both, person, may):
+    teams, rest, ref = both
+    said = teams(person, f"update {ref} Restarting the batch")
+    status = rest(person, f"/api/v1/incidents/{ref}/updates", {"text": "Restarting the batch"})
+    assert ("Update posted" in said, status == 200) == (may, may), (said, status)
+    if not may:
+        assert said.startswith("⛔") and "Communications Owner" in said, said
+        assert status == 403
+
+
+@pytest.mark.parametrize(
+    "person, may",
+    [
+        ("elif", False),  # Technical Lead: assigning is the Major Incident Manager's
+        ("david", False),  # Problem Manager
+        ("anna", True),  # the incident's Major Incident Manager
+        ("ben", True),  # a Major Incident Manager on duty (and an admin)
+    ],
+)
+def test_assign_gets_the_same_answer_in_teams_and_over_rest(both, person, may):
+    teams, rest, ref = both
+    said = teams(person, f"assign {ref} comms @grace")
+    status = rest(person, f"/api/v1/incidents/{ref}/roles",
+                  {"role": "communications_owner", "person": "hannah"})
+    assert ("is now Communications Owner" in said, status == 200) == (may, may), (said, status)
+    if not may:
+        assert said.startswith("⛔") and "Major Incident Manager" in said, said
+        assert status == 403

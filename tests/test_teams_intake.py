@@ -294,7 +294,7 @@ def test_declare_status_ack_update_assign_resolve(tclient, thub, example_policy)
         "Update posted" in say(tclient, p, "update INC-1 Restarting the batch", who="anna")["text"]
     )
     assert "⛔" in say(tclient, p, "assign INC-1 comms @ben", who="julia")["text"]
-    mention = activity(p, "assign INC-1 tech lead <at>Felix Wagner</at>", who="elif")
+    mention = activity(p, "assign INC-1 tech lead <at>Felix Wagner</at>", who="anna")
     mention["entities"].append(
         {
             "type": "mention",

@@ -16,6 +16,7 @@ from hub.errors import HubError
 from hub.intake_email.body import Body
 from hub.models import Incident, Notification
 from hub.policy_model import Policy
+from hub.web import permissions
 
 ACK_TEMPLATE = "report-received"
 ACKS_PER_HOUR = 3  # acknowledgements to one address, whatever the incident
@@ -84,15 +85,21 @@ def reply(
     inbound_id: int,
     now: datetime,
 ) -> Effect:
-    """A role holder's command by the first line, else a comment on the timeline."""
+    """A command by the first line (ACK, UPDATE:, RESOLVED:), if the sender may do it by the
+    console's and the API's rules (`hub.web.permissions`), else a comment on the timeline (with
+    why the command was not applied)."""
     actor = actor_for(policy, sender)
     lines = body.text.strip().splitlines()
     first = lines[0].strip() if lines else ""
     rest = "\n".join(lines[1:]).strip()
     note = ""
     ops.ensure_mobilised(session, policy, incident, now)  # a reply before the worker got to it
-    if ops.active_roles(incident, actor) and first:
+    command = _COMMAND.match(first)
+    action = "acknowledge" if _ACK.match(first) else (
+        ("update" if command.group(1).upper() == "UPDATE" else "resolve") if command else None)
+    if action:
         try:
+            permissions.require(policy, incident, actor, action)  # the console's and API's rules
             done = _command(session, policy, incident, actor, first, rest, now)
         except HubError as exc:
             done, note = None, f"; the command was not applied: {exc.message}"

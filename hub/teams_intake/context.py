@@ -1,4 +1,9 @@
-"""What every Teams command handler gets and returns, and the role checks they share."""
+"""What every Teams command handler gets and returns, and the role checks they share.
+
+Who may act on an incident is decided by the console's and the API's rules
+(`hub.web.permissions`), so a person gets the same answer in Teams as over REST; only the
+refusal texts are Teams' own.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from hub.policy_model import Person, Policy
 from hub.teams_intake.commands import Command
 from hub.teams_intake.people import Sender
 from hub.teams_intake.replies import Reply
+from hub.web import permissions
 
 MIM, LEAD = "major_incident_manager", "tech_lead"
 
@@ -54,9 +60,21 @@ def who(ctx: Ctx, doing: str) -> Person:
     return ctx.person
 
 
-def holds(incident: Incident, person: Person, roles: tuple[str, ...]) -> bool:
-    """Whether the person currently holds one of the roles."""
-    return any(r.person == person.key and r.role in roles for r in ops.active_roles(incident))
+def require(ctx: Ctx, incident: Incident, person: Person, action: str, doing: str) -> None:
+    """A refusal saying who may, unless `hub.web.permissions` lets the person do `action`
+    (`doing`: the words for the refusal, "post its updates")."""
+    if permissions.can(ctx.policy, incident, person.key, action):
+        return
+    roles = permissions.ACTIONS[action]
+    labels = [permissions.LABELS[r] for r in roles]
+    who_may = ", ".join(labels[:-1]) + " or " + labels[-1] if len(labels) > 1 else labels[0]
+    others = ["whoever is on duty for " + ("those roles" if len(roles) > 1 else "that role")]
+    if permissions.TECH in roles:
+        others.append("a tech lead of its service")
+    raise Forbidden(
+        f"Only the {who_may} of {incident.ref} (or {', '.join(others)}, or an admin) "
+        f"may {doing} ({holders(ctx, incident, roles)})."
+    )
 
 
 def holders(ctx: Ctx, incident: Incident, roles: tuple[str, ...]) -> str:

@@ -1,12 +1,8 @@
-"""Teams commands for responders, with who may do what.
+"""Teams commands for responders.
 
-Rules beyond the incident operations' own checks:
-- acknowledge: only people holding a role in the incident (as in hub.incidents);
-- assign: the incident's Major Incident Manager, the current holder of that role (handing it
-  over), or a policy admin; while nobody holds the MIM role, anyone on the MIM roster;
-- resolve: the Major Incident Manager or the Technical Lead of the incident, or an admin;
-- update: anyone holding a role in the incident, or an admin (updates reach executives);
-- subscribe: people of the policy.
+Who may ack, update, assign and resolve is the console's and the API's rule set
+(`hub.web.permissions`, README "Who may do what"), so Teams gives the same answer as REST;
+subscribe is open to every person of the policy.
 """
 
 from __future__ import annotations
@@ -18,20 +14,22 @@ from hub.notify import role_label
 from hub.policy_model import ROLE_NAMES
 from hub.teams_intake import conversations
 from hub.teams_intake.commands import Command
-from hub.teams_intake.context import LEAD, MIM, Ctx, Outcome, holders, holds, incident_of, who
+from hub.teams_intake.context import Ctx, Outcome, holders, incident_of, require, who
 from hub.teams_intake.people import find_person
 from hub.teams_intake.replies import Reply, esc, link
+from hub.web import permissions
 
 
 def do_ack(ctx: Ctx, cmd: Command) -> Outcome:
     """Acknowledge the roles the sender holds."""
     person = who(ctx, "acknowledge")
     incident = incident_of(ctx, cmd)
-    if (lifecycle.is_active(incident.state) and not ops.active_roles(incident, person.key)
-            and ops.paged_role(incident, person.key) is None):
+    if lifecycle.is_active(incident.state) and not permissions.can(
+            ctx.policy, incident, person.key, "acknowledge"):  # role holders, and the paged
         raise Forbidden(
-            f"You ({person.name}) hold no role in {incident.ref}, so you cannot "
-            f"acknowledge it. Its roles: {holders(ctx, incident, ROLE_NAMES)}."
+            f"You ({person.name}) hold no role in {incident.ref} and were not paged for "
+            f"one, so you cannot acknowledge it. Its roles: "
+            f"{holders(ctx, incident, ROLE_NAMES)}."
         )
     acked = ops.acknowledge(ctx.session, ctx.policy, incident, actor=person.key, now=ctx.now)
     if not acked:
@@ -55,11 +53,7 @@ def do_update(ctx: Ctx, cmd: Command) -> Outcome:
     """A progress update from someone working the incident."""
     person = who(ctx, "post updates")
     incident = incident_of(ctx, cmd)
-    if not (person.admin or ops.active_roles(incident, person.key)):
-        raise Forbidden(
-            f"Only the people working {incident.ref} post its updates "
-            f"({holders(ctx, incident, (MIM, LEAD, 'communications_owner'))})."
-        )
+    require(ctx, incident, person, "update", "post its updates")
     ops.post_update(ctx.session, ctx.policy, incident, cmd.text, actor=person.key, now=ctx.now)
     audience = "the stakeholders" if incident.major else "the incident's timeline"
     return Outcome(
@@ -74,18 +68,7 @@ def do_assign(ctx: Ctx, cmd: Command) -> Outcome:
     person = who(ctx, "assign roles")
     incident = incident_of(ctx, cmd)
     target = find_person(ctx.policy, cmd.person, ctx.entities)
-    mim_held = any(r.role == MIM for r in ops.active_roles(incident))
-    allowed = (
-        person.admin
-        or holds(incident, person, (MIM, cmd.role))
-        or (not mim_held and person.key in ctx.policy.roles.get(MIM, ()))
-    )
-    if not allowed:
-        raise Forbidden(
-            f"Only the Major Incident Manager of {incident.ref} or the current "
-            f"{role_label(cmd.role)} can assign that role "
-            f"({holders(ctx, incident, (MIM, cmd.role))})."
-        )
+    require(ctx, incident, person, "assign", "assign its roles")
     ops.assign_role(
         ctx.session, ctx.policy, incident, cmd.role, target.key, actor=person.key, now=ctx.now
     )
@@ -103,11 +86,7 @@ def do_resolve(ctx: Ctx, cmd: Command) -> Outcome:
     """Resolve, by the MIM or the Technical Lead."""
     person = who(ctx, "resolve incidents")
     incident = incident_of(ctx, cmd)
-    if not (person.admin or holds(incident, person, (MIM, LEAD))):
-        raise Forbidden(
-            f"Only the Major Incident Manager or the Technical Lead of "
-            f"{incident.ref} can resolve it ({holders(ctx, incident, (MIM, LEAD))})."
-        )
+    require(ctx, incident, person, "resolve", "resolve it")
     ops.resolve(ctx.session, ctx.policy, incident, cmd.text, actor=person.key, now=ctx.now)
     after = " The post-incident review starts now." if incident.major else ""
     return Outcome(
