@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -36,7 +37,9 @@ def _policy_or_exit(settings):
 
     path = Path(settings["HUB_POLICY"])
     try:
-        return load_policy(path)
+        # A part started by `mihub run` (HUB_CHILD): the parent has just loaded this file
+        # and logged its warnings; the terminal shows them once, not once per part.
+        return load_policy(path, log_warnings=not os.environ.get("HUB_CHILD"))
     except FileNotFoundError as exc:
         raise click.ClickException(f"policy file not found: {path} (set HUB_POLICY)") from exc
     except PolicyError as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -76,13 +77,19 @@ class PolicyError(Exception):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
-def load_policy(path: str | os.PathLike, env: Mapping[str, str] = os.environ) -> Policy:
-    """The policy in the file at `path`; PolicyError lists every problem, OSError if unreadable."""
+def load_policy(
+    path: str | os.PathLike, env: Mapping[str, str] = os.environ, *, log_warnings: bool = True
+) -> Policy:
+    """The policy in the file at `path`; PolicyError lists every problem, OSError if unreadable.
+
+    Its warnings are logged, each once per process, unless `log_warnings` is false.
+    """
     try:
         text = Path(path).read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise PolicyError([_not_utf8(str(path), exc)]) from None
-    return parse_policy(text, str(path), env)
+    policy, problems, warnings = check_policy_text(text, str(path), env)
+    return _accept(policy, problems, warnings if log_warnings else [])
 
 
 def parse_policy(
@@ -124,11 +131,21 @@ def check_policy_text(
     return (None if problems else policy), problems, reader.warnings
 
 
+# Warnings this process has logged: a policy loaded again (a reload after the file was
+# touched, or a second Hub of the same process) does not say the same thing again.
+_logged_warnings: set[str] = set()
+_logged_lock = threading.Lock()
+
+
 def _accept(policy: Policy | None, problems: list[Problem], warnings: list[str]) -> Policy:
     if problems or policy is None:
         raise PolicyError(problems)
     for warning in warnings:
-        log.warning("policy: %s", warning)
+        with _logged_lock:
+            new = warning not in _logged_warnings
+            _logged_warnings.add(warning)
+        if new:
+            log.warning("policy: %s", warning)
     return policy
 
 
@@ -430,7 +447,7 @@ def _read_criteria(
         if name and severity and conditions is not None:
             criteria.append(Criterion(name=name, severity=severity, **conditions))
             if catch_all is None and len(r.problems) == problems_before:  # read as written
-                _check_shadowed(r, item, path, criteria[-1], earlier, window)
+                _check_shadowed(r, item, path, criteria[-1], earlier, window, services)
                 earlier.append((criteria[-1], r.line(item)))
     return tuple(criteria)
 
@@ -465,15 +482,39 @@ def _keyword(word: str) -> str:
     return word.lower() if word.isascii() else word
 
 
-def _always_matches_first(a: Criterion, b: Criterion, window: timedelta) -> bool:
+def _implied_critical(b: Criterion, services: dict[str, Service]) -> bool | None:
+    """The critical_service that every report matching `b` certainly has, if known.
+
+    Classification calls a report critical when any of its services (named by the reporter
+    or found in the text) is critical, and `services:` matches when one of them is listed.
+    So when every listed service is critical, a matching report names a critical service:
+    critical_service: true is implied. So it is when every keyword is a critical service's
+    key or alias: a text with the keyword names the service. Nothing implies false (the
+    text may name other services).
+    """
+    if b.critical_service is not None:
+        return b.critical_service
+    if b.services and all(key in services and services[key].critical for key in b.services):
+        return True
+    terms = {_keyword(t) for s in services.values() if s.critical for t in (s.key, *s.aliases)}
+    if b.keywords and all(_keyword(k) in terms for k in b.keywords):
+        return True
+    return None
+
+
+def _always_matches_first(
+    a: Criterion, b: Criterion, window: timedelta, services: dict[str, Service]
+) -> bool:
     """True if rule `a` matches every report that rule `b` matches (see hub.core.classify).
 
     Conservative: only what is certain from the conditions alone, condition by condition;
-    a condition kind that `a` has and `b` lacks means `a` may fail where `b` holds.
+    a condition kind that `a` has and `b` lacks means `a` may fail where `b` holds. The one
+    derived condition is critical_service: true (see _implied_critical). Security is never
+    derived from keywords: a reporter's security: false wins over them.
     """
     if a.security is not None and a.security != b.security:
         return False
-    if a.critical_service is not None and a.critical_service != b.critical_service:
+    if a.critical_service is not None and a.critical_service != _implied_critical(b, services):
         return False
     if a.impact and not (b.impact and set(b.impact) <= set(a.impact)):
         return False
@@ -501,10 +542,11 @@ def _check_shadowed(
     rule: Criterion,
     earlier: list[tuple[Criterion, int]],
     window: timedelta,
+    services: dict[str, Service],
 ) -> None:
     """A rule that an earlier rule always matches first (first match wins) is dead."""
     for above, line in earlier:
-        if _always_matches_first(above, rule, window):
+        if _always_matches_first(above, rule, window, services):
             message = (
                 f"can never match: rule {above.name!r} on line {line} matches every report "
                 "this rule matches and comes first; move this rule above it or narrow it"

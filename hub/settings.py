@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,12 @@ class Setting:
     help: str
     secret: bool = False
     choices: tuple[str, ...] = ()  # a closed set of values (matched ignoring case)
+    # What a value must look like, checked at start-up (see check_settings): "whole" (a whole
+    # number of at least `minimum`, default 0), "number" (above 0, at least `minimum`),
+    # "duration" (like 15m, longer than 0), "hostport" (host:port, port 1-65535) or "http"
+    # (an http:// or https:// URL with a host). "" : free text, or checked on its own.
+    kind: str = ""
+    minimum: float | None = None
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -28,10 +35,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("HUB_SECRET_KEY", None,
             "Signs sessions, reply tokens and Message-IDs. Required outside development.",
             secret=True),
-    Setting("HUB_HTTP", "127.0.0.1:8080", "Address the web server listens on (`host:port`)."),
-    Setting("HUB_WEB_WORKERS", "0", "Processes of the production WSGI server (gunicorn); 0: two per CPU, at most 8."),
-    Setting("HUB_SMTP_LISTEN", "127.0.0.1:2525", "Address of the SMTP intake listener."),
-    Setting("HUB_BASE_URL", None, "The hub's public address for links in mail and cards; default from HUB_HTTP."),
+    Setting("HUB_HTTP", "127.0.0.1:8080", "Address the web server listens on (`host:port`).",
+            kind="hostport"),
+    Setting("HUB_WEB_WORKERS", "0", "Processes of the production WSGI server (gunicorn); 0: two per CPU, at most 8.",
+            kind="whole"),
+    Setting("HUB_SMTP_LISTEN", "127.0.0.1:2525", "Address of the SMTP intake listener.",
+            kind="hostport"),
+    Setting("HUB_BASE_URL", None, "The hub's public address for links in mail and cards; default from HUB_HTTP.",
+            kind="http"),
     Setting("HUB_MAIL_TRANSPORT", "sink",
             "`smtp`, `graph` or `sink` (local files under the data dir, viewable in the console).",
             choices=("smtp", "graph", "sink")),
@@ -49,10 +60,14 @@ SETTINGS: tuple[Setting, ...] = (
             "`webhook` (post to Workflows webhooks), `sink` (local files), or `auto`: "
             "sink when no webhook is configured.", choices=("webhook", "sink", "auto")),
     Setting("HUB_AUTHORITY_HOST", "https://login.microsoftonline.com",
-            "Microsoft identity platform host (override for local fakes)."),
-    Setting("HUB_GRAPH_API", "https://graph.microsoft.com/v1.0", "Microsoft Graph base URL."),
-    Setting("HUB_BOT_API", "https://smba.trafficmanager.net/teams", "Bot Framework connector base URL."),
-    Setting("HUB_MAX_BODY_BYTES", "1048576", "Largest accepted API request body (bytes); larger gets 413."),
+            "Microsoft identity platform host (override for local fakes).", kind="http"),
+    Setting("HUB_GRAPH_API", "https://graph.microsoft.com/v1.0", "Microsoft Graph base URL.",
+            kind="http"),
+    Setting("HUB_BOT_API", "https://smba.trafficmanager.net/teams", "Bot Framework connector base URL.",
+            kind="http"),
+    Setting("HUB_MAX_BODY_BYTES", "1048576",
+            "Largest accepted API request body (bytes, at least 1024); larger gets 413.",
+            kind="whole", minimum=1024),
     Setting("HUB_LOG_LEVEL", "INFO",
             "Python log level: `DEBUG`, `INFO`, `WARNING`, `ERROR` or `CRITICAL`.",
             choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")),
@@ -64,49 +79,60 @@ SETTINGS: tuple[Setting, ...] = (
             "and Auto-Submitted (threading); `json` keeps only X- headers but can skip Sent Items.",
             choices=("mime", "json")),
     Setting("HUB_SMTP_CONNECTIONS", "8",
-            "Most SMTP connections one process keeps open to HUB_SMTP_URL (reused across sends)."),
+            "Most SMTP connections one process keeps open to HUB_SMTP_URL (reused across sends).",
+            kind="whole", minimum=1),
     Setting("HUB_SIGNIN", "auto",
             "How people sign in to the web console: `entra` (Microsoft Entra ID, needs "
             "HUB_GRAPH_TENANT_ID, HUB_GRAPH_CLIENT_ID and HUB_GRAPH_CLIENT_SECRET), `link` (a "
             "one-time link mailed to the person), `entra,link`, or `auto`: entra when a tenant "
             "is configured, else link."),
     Setting("HUB_SESSION_LIFETIME", "12h",
-            "How long a web console sign-in lasts (e.g. 8h, 12h, 2d); then sign in again."),
+            "How long a web console sign-in lasts (e.g. 8h, 12h, 2d); then sign in again.",
+            kind="duration"),
     Setting("HUB_SIGNIN_LINK_LIFETIME", "15m",
-            "How long a mailed one-time sign-in link stays valid; each link works once."),
+            "How long a mailed one-time sign-in link stays valid; each link works once.",
+            kind="duration"),
     Setting("HUB_MAIL_TRUSTED_AUTHSERV_IDS", None,
             "Comma-separated authserv-ids (your mail gateway's, e.g. `mx.example.com`) whose "
             "Authentication-Results headers are believed: DMARC fail is quarantined, pass verifies "
             "the sender. Unset: no such header is believed and the allowlist alone decides."),
     Setting("HUB_MAIL_MAX_HEADER_BYTES", "65536",
-            "Largest header block of inbound mail (bytes); larger messages are refused unparsed."),
-    Setting("HUB_MAIL_MAX_PARTS", "100", "Most MIME parts of inbound mail; more are refused."),
-    Setting("HUB_MAIL_MAX_DEPTH", "10", "Deepest MIME nesting of inbound mail; deeper is refused."),
+            "Largest header block of inbound mail (bytes, at least 1024); larger messages are "
+            "refused unparsed.", kind="whole", minimum=1024),
+    Setting("HUB_MAIL_MAX_PARTS", "100", "Most MIME parts of inbound mail; more are refused.",
+            kind="whole", minimum=1),
+    Setting("HUB_MAIL_MAX_DEPTH", "10", "Deepest MIME nesting of inbound mail; deeper is refused.",
+            kind="whole", minimum=1),
     Setting("HUB_IMAP_URL", None,
             "Intake mailbox for `mihub mailbox` over IMAP: `imaps://user:pass@host:993/INBOX` "
             "(or `imap://…` with STARTTLS, `imap+plain://…` for a local test server).", secret=True),
     Setting("HUB_MAILBOX_SOURCE", None,
             "`imap` or `graph` (delta query on HUB_GRAPH_MAILBOX's inbox); default: imap when "
             "HUB_IMAP_URL is set, else graph.", choices=("imap", "graph")),
-    Setting("HUB_MAILBOX_POLL_SECONDS", "30", "Seconds between two polls of the intake mailbox."),
+    Setting("HUB_MAILBOX_POLL_SECONDS", "30", "Seconds between two polls of the intake mailbox.",
+            kind="whole", minimum=1),
     Setting("HUB_BOT_APP_ID", None,
             "Microsoft App ID of the Teams bot: the audience of Bot Framework tokens at "
             "/intake/bot and the bot of the Teams app package. Unset: /intake/bot answers 503."),
     Setting("HUB_BOT_OPENID_METADATA",
             "https://login.botframework.com/v1/.well-known/openidconfiguration",
             "OpenID metadata of the Bot Framework token issuer (its signing keys); override "
-            "for a local fake."),
+            "for a local fake.", kind="http"),
     Setting("HUB_TEAMS_WEBHOOK_RATE", "4",
-            "Most requests per second to one Teams Workflows webhook (Teams throttles above 4)."),
-    Setting("HUB_TEAMS_BOT_RATE", "4", "Most bot messages per second to one Teams conversation."),
+            "Most requests per second to one Teams Workflows webhook (Teams throttles above 4).",
+            kind="number"),
+    Setting("HUB_TEAMS_BOT_RATE", "4", "Most bot messages per second to one Teams conversation.",
+            kind="number"),
     Setting("HUB_GRAPH_SEND_PER_MINUTE", "30",
-            "Most Graph sendMail messages per minute per mailbox (Exchange's limit is 30)."),
+            "Most Graph sendMail messages per minute per mailbox (Exchange's limit is 30).",
+            kind="number"),
     Setting("HUB_RETRY_BASE", "15",
             "Seconds before the first retry of a failed delivery; doubles each attempt up to 30 "
-            "minutes (a provider's Retry-After wins)."),
+            "minutes (a provider's Retry-After wins).", kind="number"),
     Setting("HUB_DELIVERY_LEASE", "120",
-            "Seconds a worker owns a notification it is sending; a dead worker's rows return "
-            "to the queue after this."),
+            "Seconds a worker owns a notification it is sending (at least 60: one send may take "
+            "45); a dead worker's rows return to the queue after this.",
+            kind="number", minimum=60),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -165,8 +191,8 @@ def join_hostport(host: str, port: int) -> str:
 def split_hostport(value: str) -> tuple[str, int]:
     """Split `host:port` into its parts."""
     host, _, port = value.rpartition(":")
-    if not host or not port.isdigit():
-        raise SettingsError(f"expected host:port, got {value!r}")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise SettingsError(f"expected host:port with a port from 1 to 65535, got {value!r}")
     return host.strip("[]"), int(port)
 
 
@@ -214,17 +240,70 @@ def check_settings(settings: Settings) -> list[str]:
             if not settings.values[name]:
                 problems.append(f"HUB_MAIL_TRANSPORT=graph needs {name}")
     problems += _signin_problems(settings)
-    for name in ("HUB_HTTP", "HUB_SMTP_LISTEN"):
-        try:
-            split_hostport(settings.values[name] or "")
-        except SettingsError as exc:
-            problems.append(f"{name}: {exc}")
-    for name in ("HUB_MAX_BODY_BYTES", "HUB_WEB_WORKERS", "HUB_MAIL_MAX_HEADER_BYTES",
-                 "HUB_MAIL_MAX_PARTS", "HUB_MAIL_MAX_DEPTH", "HUB_MAILBOX_POLL_SECONDS"):
-        if not str(settings.values[name]).isdigit():
-            problems.append(f"{name} must be a whole number, got {settings.values[name]!r}")
+    for s in SETTINGS:
+        value = settings.values[s.name]
+        problem = None if value is None else _kind_problem(s, value)
+        if problem:
+            problems.append(problem)
     problems += _url_scheme_problems(settings)
+    problems += _url_port_problems(settings)
     problems += driver_problems(settings)
+    return problems
+
+
+def _kind_problem(s: Setting, value: str) -> str | None:
+    """What is wrong with a value of a setting with a `kind`, as one line; None: fine."""
+    from hub.policy_checks import parse_duration
+
+    if s.kind == "whole":
+        at_least = int(s.minimum or 0)
+        expected = "a whole number" + (f" of at least {at_least}" if at_least else "")
+        if not value.strip().isdigit() or int(value) < at_least:
+            return f"{s.name} must be {expected}, got {value!r}"
+    elif s.kind == "number":
+        expected = (f"a number of at least {s.minimum:g}" if s.minimum
+                    else "a number greater than 0")
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+        if number is None or not math.isfinite(number) or number <= 0 or (
+                s.minimum is not None and number < s.minimum):
+            return f"{s.name} must be {expected}, got {value!r}"
+    elif s.kind == "duration":
+        try:
+            duration = parse_duration(value)
+        except ValueError as exc:
+            return f"{s.name}: {exc}"
+        if not duration:
+            return f"{s.name} must be longer than 0, got {value!r}"
+    elif s.kind == "hostport":
+        try:
+            split_hostport(value)
+        except SettingsError as exc:
+            return f"{s.name}: {exc}"
+    elif s.kind == "http":
+        parts = urlsplit(value.strip())
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            example = s.default or "https://hub.example.com"
+            return (f"{s.name} must be an http:// or https:// URL (e.g. {example}), "
+                    f"got {mask(s, value)!r}")
+    return None
+
+
+def _url_port_problems(settings: Settings) -> list[str]:
+    """A port in any URL setting must be from 1 to 65535 (urllib refuses it only on use)."""
+    problems = []
+    for s in SETTINGS:
+        value = settings.values[s.name]
+        if not value or "://" not in value:
+            continue
+        try:
+            port = urlsplit(value.strip()).port
+        except ValueError:
+            port = 0
+        if port is not None and not 1 <= port <= 65535:
+            problems.append(f"{s.name} must have a port from 1 to 65535, got {mask(s, value)!r}")
     return problems
 
 
@@ -262,9 +341,16 @@ def driver_problems(settings: Settings) -> list[str]:
     try:
         url = make_url(settings.database_url)
     except ArgumentError:  # its message repeats the URL, password and all
+        url = None
         problems.append("HUB_DATABASE_URL is not a database URL (e.g. sqlite:///path/hub.db or "
                         "postgresql+psycopg://user@host/db)")
-    else:
+    if url is not None and url.get_backend_name() not in ("sqlite", "postgresql"):
+        # not "pip install MySQLdb": the hub's migrations and locking know these two only
+        problems.append(f"HUB_DATABASE_URL ({url.drivername}://…): only SQLite "
+                        "(sqlite:///path/hub.db) and PostgreSQL "
+                        "(postgresql+psycopg://user@host/db) are supported")
+        url = None
+    if url is not None:
         try:
             url.get_dialect().import_dbapi()
         except NoSuchModuleError:
@@ -301,19 +387,12 @@ def _missing_package(exc: ImportError) -> str:
 
 
 def _signin_problems(settings: Settings) -> list[str]:
-    """The web console's sign-in settings (methods and durations)."""
-    from hub.policy_checks import parse_duration
-
+    """The web console's sign-in methods (its durations are checked by their kind)."""
     problems = []
     methods = {m.strip() for m in (settings["HUB_SIGNIN"] or "auto").split(",")}
     if not methods <= {"auto", "entra", "link"} or ("auto" in methods and len(methods) > 1):
         problems.append(f"HUB_SIGNIN must be auto, entra, link or entra,link, "
                         f"got {settings['HUB_SIGNIN']!r}")
-    for name in ("HUB_SESSION_LIFETIME", "HUB_SIGNIN_LINK_LIFETIME"):
-        try:
-            parse_duration(settings[name] or "")
-        except ValueError as exc:
-            problems.append(f"{name}: {exc}")
     return problems
 
 

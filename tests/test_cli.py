@@ -173,6 +173,8 @@ def test_healthz_of_every_worker_reports_a_broken_policy_edit(backend, tmp_path)
         for c in clients:
             r = c.get("/healthz")
             assert r.get_json()["checks"]["policy"] == "reload failed; running the last good one"
+            problems = r.get_json()["checks"]["policy_problems"]  # what to fix, where
+            assert any(str(path) in p and "default_severity" in p for p in problems), problems
         assert workers[1].policy is not first and workers[1].policies.last_error
         path.write_text(good)
         os.utime(path, (2, 2))
@@ -180,3 +182,59 @@ def test_healthz_of_every_worker_reports_a_broken_policy_edit(backend, tmp_path)
     finally:
         for worker in workers:
             worker.db.dispose()
+
+
+def _one_unset_env_reference(tmp_path):
+    """The example policy and an environment where only TEAMS_ONCALL_WEBHOOK is unset."""
+    env = dict(os.environ, HUB_POLICY=str(EXAMPLE_POLICY), HUB_DATA_DIR=str(tmp_path / "var"),
+               TEAMS_EXEC_WEBHOOK="https://hooks.example/exec",
+               TEAMS_IT_WEBHOOK="https://hooks.example/it",
+               TEAMS_SERVICEDESK_WEBHOOK="https://hooks.example/desk")
+    for name in ("TEAMS_ONCALL_WEBHOOK", "HUB_DATABASE_URL", "HUB_QUEUE_URL", "HUB_CHILD"):
+        env.pop(name, None)
+    return env
+
+
+@pytest.mark.parametrize("args, times", [
+    (["policy", "check"], 1),  # printed as a warning by the check itself
+    (["config"], 0),  # settings only: the policy is not read
+    (["mail", "quarantine"], 1),  # loads the policy for its Hub: logged
+])
+def test_each_policy_warning_is_said_once_per_process(tmp_path, args, times):
+    proc = _mihub(args, _one_unset_env_reference(tmp_path))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    said = [ln for ln in (proc.stdout + proc.stderr).splitlines()
+            if "TEAMS_ONCALL_WEBHOOK is not set" in ln]
+    assert len(said) == times, proc.stdout + proc.stderr
+    assert not any("TEAMS_EXEC_WEBHOOK" in ln for ln in proc.stderr.splitlines())
+
+
+def test_a_part_started_by_mihub_run_leaves_the_policy_warnings_to_its_parent(tmp_path):
+    env = _one_unset_env_reference(tmp_path)
+    alone = _mihub(["mail", "quarantine"], env)
+    child = _mihub(["mail", "quarantine"], {**env, "HUB_CHILD": "1"})
+    assert alone.returncode == child.returncode == 0, child.stderr
+    assert "TEAMS_ONCALL_WEBHOOK is not set" in alone.stderr
+    assert "is not set" not in child.stderr
+
+
+def test_settings_that_cannot_work_stop_start_up_with_one_line_each(tmp_path):
+    env = dict(os.environ, HUB_POLICY=str(EXAMPLE_POLICY), HUB_DATA_DIR=str(tmp_path / "var"),
+               HUB_MAX_BODY_BYTES="0", HUB_RETRY_BASE="-3", HUB_HTTP="127.0.0.1:99999",
+               HUB_BASE_URL="ftp://x", HUB_DATABASE_URL="mysql://u:pw@db/hub")
+    env.pop("HUB_QUEUE_URL", None)
+    proc = _mihub(["db", "upgrade"], env)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    lines = proc.stderr.splitlines()
+    assert lines[0] == "Error: the hub cannot start:"
+    assert sorted(lines[1:]) == sorted([
+        "  HUB_HTTP: expected host:port with a port from 1 to 65535, got '127.0.0.1:99999'",
+        "  HUB_BASE_URL must be an http:// or https:// URL (e.g. https://hub.example.com), "
+        "got 'ftp://x'",
+        "  HUB_MAX_BODY_BYTES must be a whole number of at least 1024, got '0'",
+        "  HUB_RETRY_BASE must be a number greater than 0, got '-3'",
+        "  HUB_DATABASE_URL (mysql://…): only SQLite (sqlite:///path/hub.db) and PostgreSQL "
+        "(postgresql+psycopg://user@host/db) are supported",
+    ]), proc.stderr
+    assert "Traceback" not in proc.stderr and "MySQLdb" not in proc.stderr
+    assert not (tmp_path / "var").exists()  # refused before touching anything

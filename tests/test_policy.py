@@ -435,6 +435,35 @@ BROKEN = [
         "major_criteria[2]",
         "can never match: rule 'b' on line 17",
     ),
+    # every listed service is critical in the catalogue: critical_service: true is implied
+    (
+        rules(
+            "{name: critical-down, if: {critical_service: true, impact: outage}, severity: SEV1}",
+            "{name: pay-down, if: {services: [payroll], impact: outage}, severity: SEV3}",
+        ),
+        17,
+        "major_criteria[1]",
+        "can never match: rule 'critical-down' on line 16 matches every report this rule",
+    ),
+    (
+        rules(
+            "{name: critical, if: {critical_service: true, impact: degraded}, severity: SEV1}",
+            "{name: no-ship, if: {keywords: [cannot ship], services: [payroll],"
+            " impact: degraded}, severity: SEV3}",
+        ),
+        17,
+        "major_criteria[1]",
+        "can never match: rule 'critical' on line 16",
+    ),
+    (  # a keyword that is a critical service's alias: the text names that service
+        rules(
+            "{name: critical, if: {critical_service: true}, severity: SEV1}",
+            "{name: adp, if: {keywords: [ADP, payroll]}, severity: SEV3}",
+        ),
+        17,
+        "major_criteria[1]",
+        "can never match: rule 'critical' on line 16",
+    ),
     # contradictory conditions
     (
         rule("{name: pay, if: {critical_service: false, services: [payroll]}, severity: SEV1}"),
@@ -661,6 +690,20 @@ def test_unknown_person_on_a_roster_is_one_problem_not_a_short_roster_too():
          "{name: b, if: {services: [payroll, website]}, severity: SEV3}"),
         ("{name: a, if: {critical_service: true, services: [payroll]}, severity: SEV1}",
          "{name: b, if: {critical_service: false, services: [website]}, severity: SEV3}"),
+        # look-alikes of a critical-only service list: nothing certain implies critical
+        ("{name: a, if: {critical_service: true, impact: outage}, severity: SEV1}",
+         "{name: b, if: {services: [payroll, website], impact: outage}, severity: SEV3}"),
+        ("{name: a, if: {critical_service: true, impact: outage}, severity: SEV1}",
+         "{name: b, if: {services: [payroll], impact: degraded}, severity: SEV3}"),
+        ("{name: a, if: {critical_service: true, impact: outage}, severity: SEV1}",
+         "{name: b, if: {keywords: [payroll, trucks], impact: outage}, severity: SEV3}"),
+        ("{name: a, if: {critical_service: true}, severity: SEV1}",
+         "{name: b, if: {keywords: [payrolls]}, severity: SEV3}"),  # not the word payroll
+        ("{name: a, if: {critical_service: false, impact: outage}, severity: SEV1}",
+         "{name: b, if: {services: [website], impact: outage}, severity: SEV3}"),
+        # security keywords do not imply security: true (security: false from the reporter wins)
+        ("{name: a, if: {security: true}, severity: SEV1}",
+         "{name: b, if: {keywords: [breach]}, severity: SEV3}"),
     ],
 )  # fmt: skip
 def test_rules_that_can_still_match_are_not_reported_as_shadowed(criteria):
@@ -668,6 +711,53 @@ def test_rules_that_can_still_match_are_not_reported_as_shadowed(criteria):
                           env={})  # fmt: skip
 
     assert [c.name for c in policy.major_criteria] == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    ("rule_text", "after"),
+    [
+        ("  - name: payroll-down\n    if: {services: [payroll], impact: outage}\n"
+         "    severity: SEV3\n", "critical-service-outage"),
+        ("  - name: erp-no-ship\n    if: {keywords: [cannot ship], services: [erp], impact: degraded}"
+         "\n    severity: SEV3\n", "critical-service-degraded"),
+    ],
+)  # fmt: skip
+def test_example_rule_on_critical_services_only_is_shadowed(rule_text, after):
+    """The catalogue marks payroll and erp critical, so the earlier critical_service rule
+    matches every report these rules match; classification agrees."""
+    from datetime import UTC, datetime
+
+    from hub.core.classify import Report, classify_report
+
+    text = example_with("  - name: degraded\n", rule_text + "  - name: degraded\n")
+    _, problems, _ = check_policy_text(text, "policy.yaml", env={})
+
+    [problem] = problems
+    assert problem.line == line_of(text, rule_text)
+    assert problem.message.startswith(f"can never match: rule {after!r} on line ")
+    policy = parse_policy(EXAMPLE.read_text(encoding="utf-8"), env={})
+    service = "payroll" if "payroll" in rule_text else "erp"
+    impact = "outage" if "outage" in rule_text else "degraded"
+    report = Report(title="we cannot ship", services=(service,), impact=impact, security=False)
+    assert classify_report(report, policy, now=datetime.now(UTC)).rule == after
+
+
+def test_security_keyword_rule_after_a_security_rule_can_still_match():
+    """A reporter's security: false wins over a security keyword, so a keyword rule below a
+    security: true rule still matches such reports."""
+    from datetime import UTC, datetime
+
+    from hub.core.classify import Report, classify_report
+
+    policy = parse_policy(
+        rules(
+            "{name: sec, if: {security: true}, severity: SEV1}",
+            "{name: words, if: {keywords: [breach]}, severity: SEV3}",
+        ),
+        env={},
+    )
+    report = Report(title="breach drill", security=False)
+    assert classify_report(report, policy, now=datetime.now(UTC)).rule == "words"
 
 
 @pytest.mark.parametrize(
@@ -870,3 +960,38 @@ def test_critical_service_with_only_non_critical_services_is_a_warning():
         "none of the listed services (website) is critical in the catalogue, so this rule "
         "never matches a report about them alone; list a critical service or drop "
         "critical_service"]
+
+
+def test_a_process_logs_each_policy_warning_once(tmp_path, caplog, monkeypatch):
+    """Loading the file again (a second Hub, a reload after the file was touched) does not
+    repeat a warning already logged; a new warning is still logged."""
+    import os
+
+    from hub.context import PolicyHolder
+
+    path = tmp_path / "policy.yaml"
+    path.write_text(WEBHOOKS, encoding="utf-8")
+    env = {"EXEC_HOOK": "https://hooks.example/exec"}
+    load_policy(path, env=env)
+    load_policy(path, env=env)
+    holder = PolicyHolder(path, check_every=0)
+    monkeypatch.delenv("ONCALL_HOOK", raising=False)
+    monkeypatch.delenv("OTHER_HOOK", raising=False)
+    holder.reload()
+    os.utime(path, (1, 1))
+    assert holder.current is not None
+    assert caplog.text.count("ONCALL_HOOK is not set") == 1
+    path.write_text(WEBHOOKS.replace("$env:ONCALL_HOOK", "$env:OTHER_HOOK"), encoding="utf-8")
+    holder.reload()
+    assert caplog.text.count("OTHER_HOOK is not set") == 1
+    assert caplog.text.count("ONCALL_HOOK is not set") == 1
+
+
+def test_load_policy_can_leave_the_warnings_unlogged(tmp_path, caplog):
+    path = tmp_path / "policy.yaml"
+    path.write_text(WEBHOOKS, encoding="utf-8")
+
+    policy = load_policy(path, env={}, log_warnings=False)
+
+    assert policy.teams_pages_webhook is None
+    assert "is not set" not in caplog.text

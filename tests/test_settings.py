@@ -105,7 +105,9 @@ def test_closed_sets_ignore_case_and_give_the_spelling_the_code_uses():
      "HUB_SMTP_URL must be a smtp://, smtp+starttls:// or smtps:// URL"),
     ({"HUB_IMAP_URL": "pop3://u:p@mail"}, "HUB_IMAP_URL must be a imaps://, imap:// or"),
     ({"HUB_QUEUE_URL": "amqp://rabbit"}, "HUB_QUEUE_URL must be a sqlite:///path, redis://"),
-    ({"HUB_DATABASE_URL": "oracle9://u:pw@db/x"}, "HUB_DATABASE_URL: unknown database"),
+    ({"HUB_DATABASE_URL": "oracle9://u:pw@db/x"}, "HUB_DATABASE_URL (oracle9://…): only SQLite"),
+    ({"HUB_DATABASE_URL": "postgresql+nosuchdriver://u:pw@db/x"},
+     "HUB_DATABASE_URL: unknown database 'postgresql+nosuchdriver'"),
     ({"HUB_DATABASE_URL": "not a url:pw"}, "HUB_DATABASE_URL is not a database URL"),
 ])
 def test_url_schemes_are_checked(env, problem):
@@ -141,3 +143,89 @@ def test_missing_scale_out_drivers_name_the_setting_and_the_extra(monkeypatch):
     ]
     assert all(p in check_settings(settings) for p in problems)
     assert driver_problems(load_settings(env={})) == []  # SQLite needs nothing more
+
+
+ONLY_SQLITE_AND_POSTGRES = ("only SQLite (sqlite:///path/hub.db) and PostgreSQL "
+                            "(postgresql+psycopg://user@host/db) are supported")
+
+
+@pytest.mark.parametrize("env, problem", [
+    # sizes and counts that cannot work: nothing fits, nothing is sent, nothing is parsed
+    ({"HUB_MAX_BODY_BYTES": "0"}, "HUB_MAX_BODY_BYTES must be a whole number of at least 1024, got '0'"),
+    ({"HUB_MAX_BODY_BYTES": "-1"}, "HUB_MAX_BODY_BYTES must be a whole number of at least 1024, got '-1'"),
+    ({"HUB_MAX_BODY_BYTES": "100"}, "HUB_MAX_BODY_BYTES must be a whole number of at least 1024, got '100'"),
+    ({"HUB_MAIL_MAX_HEADER_BYTES": "10"},
+     "HUB_MAIL_MAX_HEADER_BYTES must be a whole number of at least 1024, got '10'"),
+    ({"HUB_MAIL_MAX_PARTS": "0"}, "HUB_MAIL_MAX_PARTS must be a whole number of at least 1, got '0'"),
+    ({"HUB_MAIL_MAX_DEPTH": "0"}, "HUB_MAIL_MAX_DEPTH must be a whole number of at least 1, got '0'"),
+    ({"HUB_MAILBOX_POLL_SECONDS": "0"},
+     "HUB_MAILBOX_POLL_SECONDS must be a whole number of at least 1, got '0'"),
+    ({"HUB_SMTP_CONNECTIONS": "0"}, "HUB_SMTP_CONNECTIONS must be a whole number of at least 1, got '0'"),
+    ({"HUB_SMTP_CONNECTIONS": "many"},
+     "HUB_SMTP_CONNECTIONS must be a whole number of at least 1, got 'many'"),
+    ({"HUB_WEB_WORKERS": "-2"}, "HUB_WEB_WORKERS must be a whole number, got '-2'"),
+    # durations, rates and seconds: negative, zero or not a number
+    ({"HUB_RETRY_BASE": "-3"}, "HUB_RETRY_BASE must be a number greater than 0, got '-3'"),
+    ({"HUB_RETRY_BASE": "0"}, "HUB_RETRY_BASE must be a number greater than 0, got '0'"),
+    ({"HUB_RETRY_BASE": "inf"}, "HUB_RETRY_BASE must be a number greater than 0, got 'inf'"),
+    ({"HUB_TEAMS_WEBHOOK_RATE": "0"}, "HUB_TEAMS_WEBHOOK_RATE must be a number greater than 0, got '0'"),
+    ({"HUB_TEAMS_BOT_RATE": "-4"}, "HUB_TEAMS_BOT_RATE must be a number greater than 0, got '-4'"),
+    ({"HUB_GRAPH_SEND_PER_MINUTE": "fast"},
+     "HUB_GRAPH_SEND_PER_MINUTE must be a number greater than 0, got 'fast'"),
+    ({"HUB_DELIVERY_LEASE": "30"}, "HUB_DELIVERY_LEASE must be a number of at least 60, got '30'"),
+    ({"HUB_DELIVERY_LEASE": "-120"}, "HUB_DELIVERY_LEASE must be a number of at least 60, got '-120'"),
+    ({"HUB_SESSION_LIFETIME": "0h"}, "HUB_SESSION_LIFETIME must be longer than 0, got '0h'"),
+    ({"HUB_SIGNIN_LINK_LIFETIME": "-15m"},
+     "HUB_SIGNIN_LINK_LIFETIME: expected a duration like 90s, 5m, 4h or 2d, got '-15m'"),
+    # ports
+    ({"HUB_HTTP": "127.0.0.1:99999"},
+     "HUB_HTTP: expected host:port with a port from 1 to 65535, got '127.0.0.1:99999'"),
+    ({"HUB_HTTP": "[::1]:0"}, "HUB_HTTP: expected host:port with a port from 1 to 65535, got '[::1]:0'"),
+    ({"HUB_SMTP_LISTEN": "0.0.0.0:65536"},
+     "HUB_SMTP_LISTEN: expected host:port with a port from 1 to 65535, got '0.0.0.0:65536'"),
+    ({"HUB_SMTP_URL": "smtp://bob:pw@mail.example.com:70000"},
+     "HUB_SMTP_URL must have a port from 1 to 65535, got 'smtp://bob:****@mail.example.com:70000'"),
+    ({"HUB_IMAP_URL": "imaps://bob:pw@mail.example.com:0/INBOX"},
+     "HUB_IMAP_URL must have a port from 1 to 65535, got 'imaps://bob:****@mail.example.com:0/INBOX'"),
+    ({"HUB_DATABASE_URL": "postgresql+psycopg://u:pw@db:99999/hub"},
+     "HUB_DATABASE_URL must have a port from 1 to 65535, got 'postgresql+psycopg://u:****@db:99999/hub'"),
+    ({"HUB_QUEUE_URL": "redis://127.0.0.1:123456/0"},
+     "HUB_QUEUE_URL must have a port from 1 to 65535, got 'redis://127.0.0.1:123456/0'"),
+    ({"HUB_BASE_URL": "https://hub.example.com:99999"},
+     "HUB_BASE_URL must have a port from 1 to 65535, got 'https://hub.example.com:99999'"),
+    # http(s) URLs
+    ({"HUB_BASE_URL": "ftp://x"}, "HUB_BASE_URL must be an http:// or https:// URL "
+                                  "(e.g. https://hub.example.com), got 'ftp://x'"),
+    ({"HUB_BASE_URL": "hub.example.com"}, "HUB_BASE_URL must be an http:// or https:// URL "
+                                          "(e.g. https://hub.example.com), got 'hub.example.com'"),
+    ({"HUB_GRAPH_API": "https://"}, "HUB_GRAPH_API must be an http:// or https:// URL "
+                                    "(e.g. https://graph.microsoft.com/v1.0), got 'https://'"),
+    ({"HUB_AUTHORITY_HOST": "login.microsoftonline.com"}, "HUB_AUTHORITY_HOST must be an http://"),
+    ({"HUB_BOT_API": "ws://smba.example"}, "HUB_BOT_API must be an http:// or https:// URL"),
+    ({"HUB_BOT_OPENID_METADATA": "file:///etc/keys"}, "HUB_BOT_OPENID_METADATA must be an http://"),
+    # databases the hub does not support
+    ({"HUB_DATABASE_URL": "mysql://u:pw@x/y"}, f"HUB_DATABASE_URL (mysql://…): {ONLY_SQLITE_AND_POSTGRES}"),
+    ({"HUB_DATABASE_URL": "mssql+pyodbc://u:pw@x/y"},
+     f"HUB_DATABASE_URL (mssql+pyodbc://…): {ONLY_SQLITE_AND_POSTGRES}"),
+])  # fmt: skip
+def test_values_that_cannot_work_are_refused_naming_setting_value_and_expectation(env, problem):
+    problems = check_settings(load_settings(env=env))
+    assert len(problems) == 1 and problems[0].startswith(problem), problems
+    assert "pw" not in problems[0] and "pip install" not in problems[0]
+
+
+@pytest.mark.parametrize("env", [
+    {"HUB_MAX_BODY_BYTES": "1024", "HUB_MAIL_MAX_HEADER_BYTES": "1024", "HUB_MAIL_MAX_PARTS": "1",
+     "HUB_MAIL_MAX_DEPTH": "1", "HUB_MAILBOX_POLL_SECONDS": "1", "HUB_SMTP_CONNECTIONS": "1",
+     "HUB_WEB_WORKERS": "0"},
+    {"HUB_RETRY_BASE": "0.5", "HUB_TEAMS_WEBHOOK_RATE": "0.2", "HUB_TEAMS_BOT_RATE": "10",
+     "HUB_GRAPH_SEND_PER_MINUTE": "1", "HUB_DELIVERY_LEASE": "60"},
+    {"HUB_SESSION_LIFETIME": "1h30m", "HUB_SIGNIN_LINK_LIFETIME": "90s"},
+    {"HUB_HTTP": "[::1]:1", "HUB_SMTP_LISTEN": "0.0.0.0:65535"},
+    {"HUB_BASE_URL": "HTTPS://hub.example.com:8443/mihub", "HUB_GRAPH_API": "http://127.0.0.1:9/v1.0",
+     "HUB_DATABASE_URL": "postgresql+psycopg://u@db:5432/hub", "HUB_QUEUE_URL": "redis://r:6379/0"},
+    {"HUB_DATABASE_URL": "sqlite:///tmp/hub.db", "HUB_SMTP_URL": "smtps://u:p@mail:465",
+     "HUB_IMAP_URL": "imaps://u:p@mail/INBOX"},
+])  # fmt: skip
+def test_the_edges_of_each_range_are_accepted(env):
+    assert check_settings(load_settings(env=env)) == []
