@@ -464,7 +464,7 @@ def _set_classification(session: Session, policy: Policy, incident: Incident,
         _apply(session, incident, "downgrade", actor=actor, now=now,
                why="no longer a major incident")
         workflow.on_downgraded(session, policy, incident, now=now)
-    elif incident.major:
+    elif incident.major and result.severity != old:  # an accepted severity re-plans nothing
         workflow.on_severity_changed(session, policy, incident, old, now=now)
 
 

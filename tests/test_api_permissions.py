@@ -191,3 +191,23 @@ def test_a_reporter_may_not_cancel_what_others_have_confirmed(call, example_poli
                           {"reason": "it was me"})
     assert status == 403, answer
     assert "may cancel" in answer["error"]["message"]
+
+
+def test_accepting_the_severity_re_plans_nothing(call, hub, example_policy):
+    """The MIM confirms SEV1 as classified: recorded, but no timer is cancelled or added."""
+    from hub.models import Timer
+
+    mim = example_policy.roles["major_incident_manager"][0]
+    ref = _declare(call, example_policy, example_policy.roles["communications_owner"][0])
+
+    def timers():
+        with hub.db.session(write=False) as session:
+            return sorted((t.key, t.state) for t in session.query(Timer).filter(
+                Timer.incident_id == int(ref.removeprefix("INC-"))))
+
+    before = timers()
+    status, doc = call("POST", f"/api/v1/incidents/{ref}/classify", mim,
+                       {"severity": "sev1", "reason": "confirmed on the bridge"})
+    assert status == 200 and doc["severity"] == "SEV1", doc
+    assert any("confirmed on the bridge" in e["text"] for e in doc["timeline"])
+    assert timers() == before
