@@ -174,6 +174,11 @@ def create_incident(session: Session, policy: Policy, report: Report, *, actor: 
         add_timeline(session, existing, "report", f"Another report by {report.reporter or 'someone'}"
                      f" via {report.source}: {report.title}", actor=report.reporter, now=now,
                      data={"reporters": result.reporters})
+        # what the incident is known to affect only grows with more reports
+        if _IMPACT_RANK.get(result.impact, 0) > _IMPACT_RANK.get(existing.impact, 0):
+            existing.impact = result.impact
+        if (result.affected_users or 0) > (existing.affected_users or 0):
+            existing.affected_users = result.affected_users
         current = policy.severities.get(existing.severity)
         new = policy.severities[result.severity]
         if current is None or new.rank < current.rank:
@@ -216,6 +221,9 @@ def create_incident(session: Session, policy: Policy, report: Report, *, actor: 
         set_committed_value(timer, "incident", incident)
         queue_job(session, "fire_timer", timer.id)
     return incident, True
+
+
+_IMPACT_RANK = {"minor": 1, "degraded": 2, "outage": 3}
 
 
 def _classification_text(result: Classification) -> str:

@@ -211,3 +211,21 @@ def test_accepting_the_severity_re_plans_nothing(call, hub, example_policy):
     assert status == 200 and doc["severity"] == "SEV1", doc
     assert any("confirmed on the bridge" in e["text"] for e in doc["timeline"])
     assert timers() == before
+
+
+def test_a_correlated_report_raises_the_known_impact(call, example_policy):
+    """A minor report, then an outage of the same service: the incident says outage."""
+    svc = next(k for k, s in example_policy.services.items() if not s.critical)
+    people = list(example_policy.people)
+    status, doc = call("POST", "/api/v1/incidents", people[0],
+                       {"title": f"{svc} a bit off", "services": [svc], "impact": "minor"})
+    assert status == 201 and doc["impact"] == "minor"
+    status, doc = call("POST", "/api/v1/incidents", people[1],
+                       {"title": f"{svc} is down", "services": [svc], "impact": "outage",
+                        "affected_users": 40})
+    assert status == 200 and doc["correlated"], doc
+    assert (doc["impact"], doc["affected_users"]) == ("outage", 40)
+    status, doc = call("POST", "/api/v1/incidents", people[2],
+                       {"title": f"{svc} slow", "services": [svc], "impact": "degraded",
+                        "affected_users": 5})
+    assert (doc["impact"], doc["affected_users"]) == ("outage", 40)  # never lowered
