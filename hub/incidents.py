@@ -293,8 +293,12 @@ def fill_roles(session: Session, policy: Policy, incident: Incident, *, now: dat
         if person:
             session.add(RoleAssignment(incident=incident, role=role, person=person,
                                        assigned_at=now, active=True))
+            source = next((f"tech lead of {policy.services[key].name}"
+                           for key in incident.services or () if role == "tech_lead"
+                           and key in policy.services
+                           and person in policy.services[key].tech_lead), "from the roster")
             add_timeline(session, incident, "role", f"{_role_label(role)}: "
-                         f"{policy.people[person].name} (from the roster)", actor=None, now=now,
+                         f"{policy.people[person].name} ({source})", actor=None, now=now,
                          data={"role": role, "person": person})
 
 

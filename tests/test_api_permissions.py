@@ -229,3 +229,16 @@ def test_a_correlated_report_raises_the_known_impact(call, example_policy):
                        {"title": f"{svc} slow", "services": [svc], "impact": "degraded",
                         "affected_users": 5})
     assert (doc["impact"], doc["affected_users"]) == ("outage", 40)  # never lowered
+
+
+def test_the_timeline_says_where_each_role_holder_came_from(call, example_policy):
+    svc, service = next((k, s) for k, s in example_policy.services.items()
+                        if s.critical and s.tech_lead)
+    lead = example_policy.people[service.tech_lead[0]].name
+    mim = example_policy.people[example_policy.roles["major_incident_manager"][0]].name
+    status, doc = call("POST", "/api/v1/incidents", example_policy.roles["communications_owner"][0],
+                       {"title": f"{svc} down", "services": [svc], "impact": "outage"})
+    status, doc = call("GET", f"/api/v1/incidents/{doc['id']}", service.tech_lead[0])
+    texts = [e["text"] for e in doc["timeline"] if e["kind"] == "role"]
+    assert f"Tech lead: {lead} (tech lead of {service.name})" in texts, texts
+    assert f"Major incident manager: {mim} (from the roster)" in texts, texts
