@@ -50,7 +50,7 @@ def row_id(text: str) -> int | None:
     """A row id from text: digits only and within the column's range, else None (a URL's
     `INC-99999999999999999999` is no incident, not an overflow in the database driver)."""
     text = str(text).strip()
-    if not text.isdigit() or len(text) > 10 or int(text) > MAX_ID:
+    if not (text.isascii() and text.isdecimal()) or len(text) > 10 or int(text) > MAX_ID:
         return None
     return int(text)
 
@@ -61,15 +61,22 @@ def utcnow() -> datetime:
 
 
 def new_loaded(cls, **values):
-    """A new, not yet inserted instance of a mapped class for `insert_loaded`, its values set
-    as if loaded: the declarative constructor fires an attribute event for every column."""
-    obj = cls.__mapper__.class_manager.new_instance()
-    relationships = cls.__mapper__.relationships
+    """A new, not yet inserted instance of a mapped class for `insert_loaded`, its column
+    values set as if loaded (the declarative constructor fires an attribute event for every
+    column). Columns only, foreign keys included: a relationship given here would not fill
+    its foreign key; set it with `set_committed_value` after `insert_loaded`. Collections may
+    be given empty, as known to be empty."""
+    mapper = cls.__mapper__
+    obj = mapper.class_manager.new_instance()
     for key, value in values.items():
-        if key in relationships:
+        if key in mapper.relationships:
+            if value:
+                raise ValueError(f"new_loaded({cls.__name__}): give {key} empty or not at all")
             set_committed_value(obj, key, value)
-        else:
+        elif key in mapper.columns:
             obj.__dict__[key] = value
+        else:
+            raise TypeError(f"new_loaded({cls.__name__}): no column {key!r}")
     return obj
 
 
@@ -78,9 +85,10 @@ def insert_loaded(session: Session, *objects) -> None:
 
     For hot paths that create rows the same transaction may still act on (a new incident):
     the ORM's unit of work costs several times a plain INSERT. Each object's columns are
-    completed with their defaults first, so nothing is left to load later. Insert parents
-    before children; related objects already in a collection must be inserted by the same
-    call, so that none of them is inserted twice by the session.
+    completed with their defaults first, so nothing is left to load later. One object per
+    table and call, each with its foreign keys set (a child needs its parent's id: insert the
+    parent first, in its own call); objects made with `new_loaded`, whose collections are
+    empty, so the session has nothing of theirs to insert again.
     """
     connection = session.connection()
     for obj in objects:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
+import secrets
 import threading
 import time
 from collections import Counter
@@ -34,8 +36,10 @@ class RequestCounts:
     def __init__(self):
         self._counts: Counter = Counter()
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()  # one write of this process's file at a time
         self._dirty = False
         self._writer_pid = 0  # the process whose writer thread runs (threads don't fork)
+        self._name = ""  # this process's file: pid and a random part (pids are reused)
         self.directory: Path | None = None
 
     def share(self, directory: str | Path) -> None:
@@ -50,6 +54,8 @@ class RequestCounts:
             if start:
                 self._writer_pid = os.getpid()
         if start:
+            self._name = f"{os.getpid()}-{secrets.token_hex(4)}.json"
+            atexit.register(self.flush)  # a worker stopping writes its last second too
             threading.Thread(target=self._write_every_second, name="request-counts",
                              daemon=True).start()
 
@@ -61,18 +67,19 @@ class RequestCounts:
 
     def flush(self) -> None:
         """Write this process's totals to its file (atomically: a reader sees old or new)."""
-        if self.directory is None:
+        if self.directory is None or not self._name:
             return
-        with self._lock:
-            rows = [[*key, count] for key, count in self._counts.items()]
-            self._dirty = False
-        path = self.directory / f"{os.getpid()}.json"
-        try:
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(rows))
-            os.replace(tmp, path)
-        except OSError as exc:  # counting must never fail a request
-            log.warning("could not write request counts to %s: %s", path, exc)
+        with self._write_lock:  # the writer thread and a scrape: the later snapshot wins
+            with self._lock:
+                rows = [[*key, count] for key, count in self._counts.items()]
+                self._dirty = False
+            path = self.directory / self._name
+            try:
+                tmp = path.with_name(path.name + ".tmp")  # not *.json: readers skip it
+                tmp.write_text(json.dumps(rows))
+                os.replace(tmp, path)
+            except OSError as exc:  # counting must never fail a request
+                log.warning("could not write request counts to %s: %s", path, exc)
 
     def totals(self) -> list[tuple[tuple[str, str, int], int]]:
         """Every process's counts summed, sorted by key."""

@@ -354,16 +354,19 @@ def acknowledge(session: Session, policy: Policy, incident: Incident, *, actor: 
 
 
 def paged_role(incident: Incident, person: str | None) -> str | None:
-    """The role the escalation paged this person for, if nobody was given that role since.
+    """The role the escalation paged this person for, if it is still open to them.
 
     A page is a call to take the role now; once the role has been given (re-assigned, or
-    taken by someone else acknowledging their page), an older page no longer counts.
+    taken by someone else acknowledging their page) or its holder has acknowledged, an
+    older page no longer counts.
     """
     given_since: set[str] = set()
     for entry in reversed(incident.timeline):
         data = entry.data or {}
         if entry.kind == "role" and data.get("role"):
             given_since.add(data["role"])
+        elif entry.kind == "acknowledged":
+            given_since.update(data.get("roles", ()))
         elif entry.kind in ("paged", "escalated"):
             for paged, role in data.get("paged", ()):
                 if paged == person and role in ROLE_NAMES and role not in given_since:

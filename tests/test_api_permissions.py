@@ -242,3 +242,18 @@ def test_the_timeline_says_where_each_role_holder_came_from(call, example_policy
     texts = [e["text"] for e in doc["timeline"] if e["kind"] == "role"]
     assert f"Tech lead: {lead} (tech lead of {service.name})" in texts, texts
     assert f"Major incident manager: {mim} (from the roster)" in texts, texts
+
+
+def test_a_page_is_spent_once_the_holder_acknowledges(call, hub, example_policy):
+    """The escalation pages the second MIM, then the first answers after all: the second
+    can no longer take the role from them by acknowledging the page."""
+    first, second = example_policy.roles["major_incident_manager"][:2]
+    ref = _declare(call, example_policy, example_policy.roles["communications_owner"][0])
+    fire_due(hub, utcnow() + timedelta(minutes=6))
+    status, doc = call("POST", f"/api/v1/incidents/{ref}/acknowledge", first, {})
+    assert status == 200 and doc["acknowledged"] == ["major_incident_manager"], doc
+    status, doc = call("POST", f"/api/v1/incidents/{ref}/acknowledge", second, {})
+    assert status == 403, doc
+    status, doc = call("GET", f"/api/v1/incidents/{ref}", first)
+    assert [r["person"] for r in doc["roles"] if r["role"] == "major_incident_manager"] == [
+        first]
