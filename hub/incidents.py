@@ -140,7 +140,9 @@ def _find_correlated(session: Session, policy: Policy, services: tuple[str, ...]
             .where(Incident.created_at >= since).order_by(Incident.id.desc()))
     for incident in session.scalars(stmt):
         if set(incident.services or ()) & set(services):
-            return incident
+            # locked before it is changed (PostgreSQL: two reports at once both raise it)
+            return session.get(Incident, incident.id, with_for_update=True,
+                               populate_existing=True)
     return None
 
 

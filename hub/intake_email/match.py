@@ -13,6 +13,7 @@ from email.message import EmailMessage
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hub.db import row_id
 from hub.intake_email.message import addresses_in, message_ids, raw_value
 from hub.mail.ids import token_from_address, verify_message_id, verify_reply_token
 from hub.models import InboundMessage, Incident
@@ -63,7 +64,8 @@ def find_incident(
             return found
     tag = _TAG.search(subject)
     if tag:
-        incident = session.get(Incident, int(tag.group(1)))
+        number = row_id(tag.group(1))
+        incident = session.get(Incident, number) if number is not None else None
         if incident is None:
             found.notes.append(f"subject names INC-{tag.group(1)}, which does not exist")
         elif is_participant(session, policy, incident, sender):
@@ -82,7 +84,10 @@ def _set(session: Session, found: Match, number: int, how: str) -> bool:
     if incident is None:
         found.notes.append(f"{how}: INC-{number} does not exist")
         return False
-    found.incident, found.how = incident, how
+    # locked, as every other way of acting on an incident locks it (PostgreSQL)
+    found.incident = session.get(Incident, incident.id, with_for_update=True,
+                                 populate_existing=True)
+    found.how = how
     return True
 
 
