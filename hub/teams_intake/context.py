@@ -22,8 +22,6 @@ from hub.teams_intake.people import Sender
 from hub.teams_intake.replies import Reply
 from hub.web import permissions
 
-MIM, LEAD = "major_incident_manager", "tech_lead"
-
 
 @dataclass
 class Ctx:

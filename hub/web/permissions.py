@@ -1,11 +1,18 @@
-"""Who may do what in the console: anyone signed in views; acting follows roles and the roster.
+"""Who may act on an incident, on every channel: the console, the REST API, Teams commands
+and email reply commands. Anyone signed in views; acting follows roles and the roster.
 
 - role holders of the incident act within their role (table below);
 - people on duty in the policy's roster for a role act as if they held it on every incident
   (the Major Incident Manager on duty may take over anything, including minor incidents);
   a service's tech leads in the catalogue act as Technical Lead on that service's incidents;
-- administrators named in the policy (`admins:`) may do everything but acknowledge (which
-  only a role holder can do) and are the only ones who see the operations pages.
+- acknowledging is for role holders, and for a person the escalation paged for a role that
+  has not been given or acknowledged since (they take it over: `incidents.paged_role`);
+- administrators named in the policy (`admins:`) may do everything but acknowledge and are
+  the only ones who see the operations pages.
+
+The API maps its other operations onto these: close follows resolve; cancel and merge
+follow classify (merge on both incidents); a reporter may cancel their own report while
+nobody else has reported it and it is still open or declared.
 """
 
 from __future__ import annotations
