@@ -100,7 +100,8 @@ def reply(
     if action:
         try:
             permissions.require(policy, incident, actor, action)  # the console's and API's rules
-            done = _command(session, policy, incident, actor, first, rest, now)
+            with session.begin_nested():  # a command refused half-way leaves nothing behind
+                done = _command(session, policy, incident, actor, first, rest, now)
         except HubError as exc:
             done, note = None, f"; the command was not applied: {exc.message}"
         if done:
