@@ -10,7 +10,7 @@ from hub.intake_email.bounces import suppressed_addresses
 from hub.models import EmailSuppression, InboundMessage, Incident, Notification, TimelineEntry
 from hub.notify import materialize
 from tests.email_corpus import DOMAIN, mail, raw
-from tests.email_corpus.cases import build
+from tests.email_corpus.cases import PASSED, build
 from tests.email_kit import feed, hub_for_test, later, make_hub, seed_world
 
 
@@ -246,7 +246,7 @@ def test_reply_commands_follow_the_console_and_api_rules(mhub, sender, first, ap
         f"RE: [INC-{world.incident}] Payroll is down",
         first,
         sender=sender,
-        headers={"In-Reply-To": world.our_mid()},
+        headers={"In-Reply-To": world.our_mid(), **PASSED},
     )
     action = "update" if first.startswith("UPDATE") else "resolve"
     with mhub.db.session(write=False) as session:
@@ -265,3 +265,18 @@ def test_reply_commands_follow_the_console_and_api_rules(mhub, sender, first, ap
         else:
             assert kinds == ["comment"] and incident.state != "resolved"
             assert "the command was not applied: only the" in reason, reason
+
+
+def test_a_command_from_an_unverified_sender_is_only_a_comment(mhub):
+    """The gateway the hub trusts gave no DMARC pass: the From: line may be forged, so the
+    mail does not act for the person it names; it is kept as a comment, saying why."""
+    world = seed_world(mhub)
+    message = mail(f"RE: [INC-{world.incident}] Payroll is down", "RESOLVED: all good, trust me",
+                   sender="anna.schmidt", headers={"In-Reply-To": world.our_mid()})
+    result, row = feed(mhub, raw(message), later(2))
+    assert result.outcome == "threaded" and row.incident_id == world.incident
+    assert "the sender is not verified" in row.decisions[-1]["reason"]
+    with mhub.db.session(write=False) as session:
+        incident = session.get(Incident, world.incident)
+        assert incident.state != "resolved"
+        assert [e.kind for e in incident.timeline][-1] == "comment"

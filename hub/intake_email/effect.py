@@ -84,10 +84,13 @@ def reply(
     body: Body,
     inbound_id: int,
     now: datetime,
+    verified: bool = True,
 ) -> Effect:
     """A command by the first line (ACK, UPDATE:, RESOLVED:), if the sender may do it by the
     console's and the API's rules (`hub.web.permissions`), else a comment on the timeline (with
-    why the command was not applied)."""
+    why the command was not applied). `verified`: the sender's address is vouched for (a
+    DMARC pass where trusted Authentication-Results are configured); a From: anyone can write
+    does not act for the person it names."""
     actor = actor_for(policy, sender)
     lines = body.text.strip().splitlines()
     first = lines[0].strip() if lines else ""
@@ -97,7 +100,9 @@ def reply(
     command = _COMMAND.match(first)
     action = "acknowledge" if _ACK.match(first) else (
         ("update" if command.group(1).upper() == "UPDATE" else "resolve") if command else None)
-    if action:
+    if action and not verified:
+        note = "; the command was not applied: the sender is not verified (no DMARC pass)"
+    elif action:
         try:
             permissions.require(policy, incident, actor, action)  # the console's and API's rules
             with session.begin_nested():  # a command refused half-way leaves nothing behind

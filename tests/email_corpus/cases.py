@@ -40,8 +40,13 @@ HOSTILE_HTML = """<html><head><style>body{background:url(javascript:alert(1))}</
 <form action="https://evil.example"><input name=p></form></body></html>"""
 
 
+# A colleague's reply passes DMARC at the company's own gateway, the one the hub trusts.
+PASSED = {"Authentication-Results": f"mx.{DOMAIN}; dkim=pass; dmarc=pass header.from={DOMAIN}"}
+
+
 def _reply(world: World, sender: str, text: str, quote: str, **kw) -> EmailMessage:
     n = world.incident
+    kw["headers"] = {**PASSED, **(kw.get("headers") or {})}
     return mail(f"RE: [INC-{n}] Payroll is down", text + quote.format(n=n), sender=sender, **kw)
 
 
