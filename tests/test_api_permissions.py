@@ -209,6 +209,7 @@ def test_accepting_the_severity_re_plans_nothing(call, hub, example_policy):
     status, doc = call("POST", f"/api/v1/incidents/{ref}/classify", mim,
                        {"severity": "sev1", "reason": "confirmed on the bridge"})
     assert status == 200 and doc["severity"] == "SEV1", doc
+    assert doc["rule"] != "manual"  # the rule that decided SEV1 still stands
     assert any("confirmed on the bridge" in e["text"] for e in doc["timeline"])
     assert timers() == before
 

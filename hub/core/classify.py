@@ -260,9 +260,10 @@ def reclassify(
     if severity.key == current.severity:
         change = f"Severity kept at {severity.key}: {_major(severity.major)}."
     reasons = (f"re-classified by a person: {reason.strip()}", change, *current.reasons)
-    return replace(
-        current, major=severity.major, severity=severity.key, rule="manual", reasons=reasons
-    )
+    # a severity accepted as classified keeps the rule that decided it; a changed one is manual
+    rule = current.rule if severity.key == current.severity else "manual"
+    return replace(current, major=severity.major, severity=severity.key, rule=rule,
+                   reasons=reasons)
 
 
 def _establish(
