@@ -137,12 +137,10 @@ def assign_role(ref: str):
 
 @bp.post("/incidents/<ref>/classify")
 def classify(ref: str):
-    """Re-classify with a reason (the severity in any case, as the list filter takes it)."""
-    def action(s, p, i, d, a, n):
-        keys = {k.lower(): k for k in p.severities}
-        severity = keys.get(d["severity"].strip().lower(), d["severity"])
-        ops.classify_again(s, p, i, severity, d["reason"], actor=a, now=n)
-    return _act(ref, v.CLASSIFY, action, "classify")
+    """Re-classify with a reason (the severity in any case)."""
+    return _act(ref, v.CLASSIFY, lambda s, p, i, d, a, n: (
+        ops.classify_again(s, p, i, d["severity"], d["reason"], actor=a, now=n) and None),
+        "classify")
 
 
 @bp.post("/incidents/<ref>/resolve")

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 
+def one_of(choices) -> str:
+    """`a, b or c`: the allowed values, as an error message lists them."""
+    choices = list(choices)
+    return choices[0] if len(choices) == 1 else f"{', '.join(choices[:-1])} or {choices[-1]}"
+
+
 class HubError(Exception):
     """Base of every error the hub reports to a caller."""
 

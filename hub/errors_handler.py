@@ -40,8 +40,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HubError)
     def _hub_error(exc: HubError):
-        return error_response(exc.status, exc.code, exc.message, exc.details,
-                              getattr(exc, "headers", None))
+        return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

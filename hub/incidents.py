@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import cache
 
 from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.orm import Session
@@ -108,17 +109,12 @@ def note_reporters(session: Session, services, reporter: str | None, at: datetim
     """Record a report in `service_reporters`: the reporter's latest report of each service."""
     if not reporter or not services:
         return
-    dialect = session.get_bind().dialect.name
-    if dialect not in _UPSERTS:
-        _UPSERTS[dialect] = _upsert_statement(dialect)
     rows = [{"service": key[:200], "reporter": reporter.lower(), "last_at": at}
             for key in sorted(set(services))]  # one order for every writer: no deadlocks
-    session.execute(_UPSERTS[dialect], rows)
+    session.execute(_upsert_statement(session.get_bind().dialect.name), rows)
 
 
-_UPSERTS: dict = {}  # by dialect name
-
-
+@cache
 def _upsert_statement(dialect: str):
     """INSERT … ON CONFLICT DO UPDATE keeping the later time (SQLite and PostgreSQL)."""
     if dialect == "postgresql":
@@ -383,15 +379,22 @@ def _take_paged_role(session: Session, policy: Policy, incident: Incident, actor
     role = paged_role(incident, actor)
     if role is None:
         return []
+    return [_give_role(session, policy, incident, role, actor, actor=actor, now=now,
+                       how="paged by the escalation, took the role by acknowledging",
+                       escalation=True)]
+
+
+def _give_role(session: Session, policy: Policy, incident: Incident, role: str, person: str,
+               *, actor: str, now: datetime, how: str, **data) -> RoleAssignment:
+    """`person` holds `role` now (its previous holder is released), on the timeline."""
     for old in active_roles(incident):
         if old.role == role:
             old.active = False
-    assignment = RoleAssignment(incident=incident, role=role, person=actor, assigned_at=now)
+    assignment = RoleAssignment(incident=incident, role=role, person=person, assigned_at=now)
     session.add(assignment)
-    add_timeline(session, incident, "role", f"{_role_label(role)}: {_name(policy, actor)} "
-                 "(paged by the escalation, took the role by acknowledging)", actor=actor,
-                 now=now, data={"role": role, "person": actor, "escalation": True})
-    return [assignment]
+    add_timeline(session, incident, "role", f"{_role_label(role)}: {_name(policy, person)} "
+                 f"({how})", actor=actor, now=now, data={"role": role, "person": person, **data})
+    return assignment
 
 
 def _name(policy: Policy, key: str | None) -> str:
@@ -424,16 +427,12 @@ def assign_role(session: Session, policy: Policy, incident: Incident, role: str,
         raise Invalid(f"unknown person {person!r}; people are named in the policy")
     if incident.state in lifecycle.FINAL:
         raise Conflict(f"{incident.ref} is {incident.state}", code="illegal_transition")
-    for old in active_roles(incident):
-        if old.role == role:
-            if old.person == person:
-                return old
-            old.active = False
-    assignment = RoleAssignment(incident=incident, role=role, person=person, assigned_at=now)
-    session.add(assignment)
-    add_timeline(session, incident, "role", f"{_role_label(role)}: {_name(policy, person)}"
-                 f" (assigned by {_name(policy, actor)})", actor=actor, now=now,
-                 data={"role": role, "person": person})
+    held = next((old for old in active_roles(incident)
+                 if old.role == role and old.person == person), None)
+    if held is not None:
+        return held
+    assignment = _give_role(session, policy, incident, role, person, actor=actor, now=now,
+                            how=f"assigned by {_name(policy, actor)}")
     session.flush()
     workflow.on_role_assigned(session, policy, incident, assignment, now=now)
     return assignment
@@ -441,9 +440,12 @@ def assign_role(session: Session, policy: Policy, incident: Incident, role: str,
 
 def classify_again(session: Session, policy: Policy, incident: Incident, severity: str,
                    reason: str, *, actor: str, now: datetime) -> Incident:
-    """A person's re-classification (upgrade, downgrade, accept or reject major) with a reason."""
+    """A person's re-classification (upgrade, downgrade, accept or reject major) with a reason;
+    the severity in any case (`sev2` is the policy's `SEV2`)."""
     if not (reason or "").strip():
         raise Invalid("re-classifying needs a reason")
+    severity = next((k for k in policy.severities if k.lower() == severity.strip().lower()),
+                    severity)
     if severity not in policy.severities:
         raise Invalid(f"unknown severity {severity!r}; severities are "
                       + ", ".join(policy.severities))

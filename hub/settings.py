@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from hub.errors import one_of
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -216,12 +218,6 @@ def load_settings(env: dict[str, str] | None = None, overrides: dict | None = No
     return Settings(values)
 
 
-def _one_of(choices) -> str:
-    """`a, b or c`."""
-    choices = list(choices)
-    return choices[0] if len(choices) == 1 else f"{', '.join(choices[:-1])} or {choices[-1]}"
-
-
 def check_settings(settings: Settings) -> list[str]:
     """Problems that must stop the hub from starting (empty list: fine)."""
     problems = []
@@ -230,7 +226,7 @@ def check_settings(settings: Settings) -> list[str]:
     for s in SETTINGS:  # a typo (HUB_ENV=prod) must not quietly mean the default
         value = settings.values[s.name]
         if s.choices and value is not None and value not in s.choices:
-            problems.append(f"{s.name} must be {_one_of(s.choices)}, got {value!r}")
+            problems.append(f"{s.name} must be {one_of(s.choices)}, got {value!r}")
     transport = settings.values["HUB_MAIL_TRANSPORT"]
     if transport == "smtp" and not settings.values["HUB_SMTP_URL"]:
         problems.append("HUB_MAIL_TRANSPORT=smtp needs HUB_SMTP_URL (e.g. smtp://mail.example.com:25)")
@@ -318,7 +314,7 @@ def _url_scheme_problems(settings: Settings) -> list[str]:
                                     "imaps://user:pass@mail.example.com:993/INBOX")):
         value = settings.values[name]
         if value and urlsplit(value).scheme not in schemes:
-            problems.append(f"{name} must be a {_one_of(f'{s}://' for s in schemes)} URL "
+            problems.append(f"{name} must be a {one_of(f'{s}://' for s in schemes)} URL "
                             f"(e.g. {example}), got scheme {urlsplit(value).scheme!r}")
     return problems
 

@@ -8,7 +8,7 @@ from flask import request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from hub.core.lifecycle import STATES
-from hub.errors import BadRequest, Invalid, UnsupportedMediaType
+from hub.errors import BadRequest, Invalid, UnsupportedMediaType, one_of
 from hub.problems import STATES as PROBLEM_STATES
 from hub.review_content import ITEM_STATUSES, OPEN_ITEM
 
@@ -104,7 +104,7 @@ def check(data: dict, spec: Spec) -> dict:
             continue
         if isinstance(kind, tuple):  # one of these strings
             if not isinstance(value, str) or value not in kind:
-                raise Invalid(f"field {name!r} must be {_one_of(kind)}", code="invalid_value")
+                raise Invalid(f"field {name!r} must be {one_of(kind)}", code="invalid_value")
             continue
         ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
         if not ok:
@@ -134,10 +134,6 @@ def _storable_text(name: str, value: str) -> None:
     except UnicodeEncodeError:
         raise Invalid(f"field {name!r} must be valid Unicode text (it contains a lone "
                       "surrogate)", code="invalid_text") from None
-
-
-def _one_of(values: tuple[str, ...]) -> str:
-    return values[0] if len(values) == 1 else f"{', '.join(values[:-1])} or {values[-1]}"
 
 
 def _check_objects(name: str, value: Any, spec: Spec) -> list[dict]:
@@ -254,12 +250,13 @@ def _csv_param(name: str, param: Param, values: list[str], choices) -> Any:
     if not wanted:
         return param.default
     allowed = tuple(choices if choices is not None else param.choices or ())
-    spelling = {(k.lower() if param.any_case else k): k for k in allowed}
-    bad = [x for x in wanted if (x.lower() if param.any_case else x) not in spelling]
+    norm = str.lower if param.any_case else str
+    spelling = {norm(k): k for k in allowed}
+    bad = [x for x in wanted if norm(x) not in spelling]
     if bad:
         raise Invalid(f"unknown {name} {', '.join(map(repr, bad))}; {param.plural} are: "
                       f"{', '.join(allowed)}", code="invalid_value")
-    return list(dict.fromkeys(spelling[x.lower() if param.any_case else x] for x in wanted))
+    return list(dict.fromkeys(spelling[norm(x)] for x in wanted))
 
 
 def list_filters(args, severities) -> dict:

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from hub import validate as v
 from hub.auth import require_person
 from hub.db import utcnow
-from hub.errors import BadRequest, Forbidden, HubError
+from hub.errors import BadRequest, Forbidden, UnsupportedMediaType
 from hub.intake_email import quarantine as q
 from hub.intake_email.pipeline import process
 from hub.intake_email.store import store_raw
@@ -17,11 +17,6 @@ from hub.models import InboundMessage
 bp = Blueprint("email_intake", __name__)
 RAW_TYPES = ("message/rfc822",)
 MANAGERS = "major_incident_manager"  # besides policy admins, this roster manages stored mail
-
-
-class UnsupportedMediaType(HubError):
-    status = 415
-    code = "unsupported_media_type"
 
 
 def _hub():

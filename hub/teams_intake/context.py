@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from hub import incidents as ops
-from hub.errors import Forbidden
+from hub.errors import Forbidden, one_of
 from hub.models import Incident
 from hub.notify import role_label
 from hub.policy_model import Person, Policy
@@ -64,8 +64,7 @@ def require(ctx: Ctx, incident: Incident, person: Person, action: str, doing: st
     if permissions.can(ctx.policy, incident, person.key, action):
         return
     roles = permissions.ACTIONS[action]
-    labels = [permissions.LABELS[r] for r in roles]
-    who_may = ", ".join(labels[:-1]) + " or " + labels[-1] if len(labels) > 1 else labels[0]
+    who_may = one_of(permissions.LABELS[r] for r in roles)
     others = ["whoever is on duty for " + ("those roles" if len(roles) > 1 else "that role")]
     if permissions.TECH in roles:
         others.append("a tech lead of its service")
