@@ -164,8 +164,7 @@ def create_incident(session: Session, policy: Policy, report: Report, *, actor: 
     existing = _find_correlated(session, policy, result.services, now) if correlate else None
     report_row = {
         "source": report.source, "reporter": report.reporter, "title": report.title,
-        "text": report.text or description, "services": list(result.services), "at": now,
-        "service_tags": "|" + "|".join(result.services) + "|" if result.services else ""}
+        "text": report.text or description, "services": list(result.services), "at": now}
     note_reporters(session, result.services, report.reporter, now)
     if existing is not None:
         session.add(ReportRow(incident=existing, **report_row))

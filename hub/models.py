@@ -79,8 +79,6 @@ class Report(Base):
     title: Mapped[str] = mapped_column(String(300))
     text: Mapped[str] = mapped_column(Text, default="")
     services: Mapped[list] = mapped_column(JSON, default=list)
-    # "|payroll|vpn|": lets correlation filter by service in SQL on every backend
-    service_tags: Mapped[str] = mapped_column(String(1000), default="")
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     inbound_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_messages.id"))
 
