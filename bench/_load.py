@@ -10,8 +10,16 @@ import time
 from urllib.parse import urlsplit
 
 
-def run_load(base: str, path: str, body_fn, *, clients: int, requests_per_client: int,
-             headers: dict | None = None, expect=(200, 201)) -> dict:
+def run_load(
+    base: str,
+    path: str,
+    body_fn,
+    *,
+    clients: int,
+    requests_per_client: int,
+    headers: dict | None = None,
+    expect=(200, 201),
+) -> dict:
     """POST `body_fn(i)` to `path` from `clients` threads; returns throughput and percentiles."""
     parts = urlsplit(base)
     latencies: list[float] = []
@@ -27,8 +35,12 @@ def run_load(base: str, path: str, body_fn, *, clients: int, requests_per_client
             payload = json.dumps(body_fn(cid * requests_per_client + n)).encode()
             t0 = time.perf_counter()
             try:
-                conn.request("POST", path, body=payload, headers={
-                    "Content-Type": "application/json", **(headers or {})})
+                conn.request(
+                    "POST",
+                    path,
+                    body=payload,
+                    headers={"Content-Type": "application/json", **(headers or {})},
+                )
                 resp = conn.getresponse()
                 resp.read()
                 if resp.status not in expect:
@@ -53,6 +65,11 @@ def run_load(base: str, path: str, body_fn, *, clients: int, requests_per_client
     elapsed = time.perf_counter() - t0
     latencies.sort()
     q = statistics.quantiles(latencies, n=100)
-    return {"requests": len(latencies), "errors": len(errors), "seconds": round(elapsed, 2),
-            "per_second": round(len(latencies) / elapsed, 1),
-            "p50_ms": round(q[49] * 1000, 1), "p99_ms": round(q[98] * 1000, 1)}
+    return {
+        "requests": len(latencies),
+        "errors": len(errors),
+        "seconds": round(elapsed, 2),
+        "per_second": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(q[49] * 1000, 1),
+        "p99_ms": round(q[98] * 1000, 1),
+    }

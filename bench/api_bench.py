@@ -38,8 +38,12 @@ def serve() -> None:
 
     hub = _hub()
     with hub.db.session() as s:
-        s.execute(text("CREATE TABLE IF NOT EXISTS bench_rows (id INTEGER PRIMARY KEY, "
-                       "at VARCHAR(40), body TEXT)"))
+        s.execute(
+            text(
+                "CREATE TABLE IF NOT EXISTS bench_rows (id INTEGER PRIMARY KEY, "
+                "at VARCHAR(40), body TEXT)"
+            )
+        )
     hub.db.dispose()
 
     def make_app():  # in each worker process, as `mihub web` does
@@ -49,14 +53,20 @@ def serve() -> None:
         @app.post("/bench/insert")
         def insert():
             with worker_hub.db.session() as s:
-                s.execute(text("INSERT INTO bench_rows (at, body) VALUES (:at, :body)"),
-                          {"at": utcnow().isoformat(), "body": "x" * 200})
+                s.execute(
+                    text("INSERT INTO bench_rows (at, body) VALUES (:at, :body)"),
+                    {"at": utcnow().isoformat(), "body": "x" * 200},
+                )
             return {"ok": True}, 201
 
         return app
 
-    serve_web(make_app, os.environ["HUB_HTTP"], web_workers(os.environ.get("HUB_WEB_WORKERS", 0)),
-              log_level="warning")
+    serve_web(
+        make_app,
+        os.environ["HUB_HTTP"],
+        web_workers(os.environ.get("HUB_WEB_WORKERS", 0)),
+        log_level="warning",
+    )
 
 
 def main() -> None:
@@ -72,13 +82,23 @@ def main() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     data = Path(tempfile.mkdtemp(prefix="mihub-bench-"))
-    env = dict(os.environ, HUB_DATA_DIR=str(data), HUB_HTTP=f"127.0.0.1:{port}",
-               HUB_POLICY=str(ROOT / "policy.yaml"), HUB_LOG_LEVEL="WARNING")
+    env = dict(
+        os.environ,
+        HUB_DATA_DIR=str(data),
+        HUB_HTTP=f"127.0.0.1:{port}",
+        HUB_POLICY=str(ROOT / "policy.yaml"),
+        HUB_LOG_LEVEL="WARNING",
+    )
     env.pop("HUB_DATABASE_URL", None)
     env.pop("HUB_QUEUE_URL", None)
-    token = subprocess.run([sys.executable, "-m", "hub.cli", "token", "create", "chloe"],
-                           env=env, cwd=ROOT, capture_output=True, text=True, check=True
-                           ).stdout.split()[-1]
+    token = subprocess.run(
+        [sys.executable, "-m", "hub.cli", "token", "create", "chloe"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()[-1]
     server = subprocess.Popen([sys.executable, __file__, "--serve"], env=env, cwd=ROOT)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -93,26 +113,49 @@ def main() -> None:
         kinds = ["outage", "degraded", "minor"]
 
         def incident(i):
-            return {"title": f"bench incident {i}", "services": [services[i % len(services)]],
-                    "impact": kinds[i % 3], "affected_users": i % 300, "correlate": False}
+            return {
+                "title": f"bench incident {i}",
+                "services": [services[i % len(services)]],
+                "impact": kinds[i % 3],
+                "affected_users": i % 300,
+                "correlate": False,
+            }
 
         print(f"warming up… ({args.clients} clients)", file=sys.stderr)
         run_load(base, "/bench/insert", lambda i: {}, clients=4, requests_per_client=20)
-        run_load(base, "/api/v1/incidents", incident, clients=4, requests_per_client=5,
-                 headers=auth)
-        ceiling = run_load(base, "/bench/insert", lambda i: {}, clients=args.clients,
-                           requests_per_client=args.requests)
-        create = run_load(base, "/api/v1/incidents", incident, clients=args.clients,
-                          requests_per_client=args.requests, headers=auth)
+        run_load(
+            base, "/api/v1/incidents", incident, clients=4, requests_per_client=5, headers=auth
+        )
+        ceiling = run_load(
+            base,
+            "/bench/insert",
+            lambda i: {},
+            clients=args.clients,
+            requests_per_client=args.requests,
+        )
+        create = run_load(
+            base,
+            "/api/v1/incidents",
+            incident,
+            clients=args.clients,
+            requests_per_client=args.requests,
+            headers=auth,
+        )
     finally:
         server.terminate()
         server.wait(timeout=30)
-    result = {"clients": args.clients, "create_incident": create, "one_row_insert": ceiling,
-              "ratio": round(create["per_second"] / ceiling["per_second"], 2)}
+    result = {
+        "clients": args.clients,
+        "create_incident": create,
+        "one_row_insert": ceiling,
+        "ratio": round(create["per_second"] / ceiling["per_second"], 2),
+    }
     print(json.dumps(result, indent=2))
-    print(f"\ncreate incident: {create['per_second']}/s p50 {create['p50_ms']} ms "
-          f"p99 {create['p99_ms']} ms; one-row insert: {ceiling['per_second']}/s "
-          f"p99 {ceiling['p99_ms']} ms; ratio {result['ratio']}")
+    print(
+        f"\ncreate incident: {create['per_second']}/s p50 {create['p50_ms']} ms "
+        f"p99 {create['p99_ms']} ms; one-row insert: {ceiling['per_second']}/s "
+        f"p99 {ceiling['p99_ms']} ms; ratio {result['ratio']}"
+    )
 
 
 if __name__ == "__main__":

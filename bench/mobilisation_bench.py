@@ -171,8 +171,9 @@ class RunningHub:
     def post_update(self, ref: str, text: str) -> tuple[float, float]:
         """(time.time() before the request, time.time() at its answer)."""
         t0 = time.time()
-        r = self.http.post(f"{self.base}/api/v1/incidents/{ref}/updates", json={"text": text},
-                           timeout=120)
+        r = self.http.post(
+            f"{self.base}/api/v1/incidents/{ref}/updates", json={"text": text}, timeout=120
+        )
         t1 = time.time()
         if r.status_code != 200:
             raise SystemExit(f"update failed: {r.status_code} {r.text[:300]}")
@@ -242,6 +243,7 @@ def bench_fanout(args, workdir: Path, accept_ms: float = 0.0) -> dict:
     )
     execs = {f"exec{i:04d}@northwind.example" for i in range(args.recipients)}
     hooks = [f"exec{i:02d}" for i in range(args.webhooks)]
+
     def arrived():
         deadline = time.monotonic() + 600
         while True:
@@ -258,8 +260,10 @@ def bench_fanout(args, workdir: Path, accept_ms: float = 0.0) -> dict:
         # mobilisation after the 201), then the issue's case: a posted stakeholder update
         ref, d0, d201 = hub.declare("Payroll is down")
         declared_mail, _ = arrived()
-        declared = {"from_201_s": round(max(m.at for m in declared_mail) - d201, 2),
-                    "from_request_s": round(max(m.at for m in declared_mail) - d0, 2)}
+        declared = {
+            "from_201_s": round(max(m.at for m in declared_mail) - d201, 2),
+            "from_request_s": round(max(m.at for m in declared_mail) - d0, 2),
+        }
         time.sleep(1.0)  # the declaration's page reminders etc. are not part of the update
         sink.clear()
         teams.clear()
@@ -354,7 +358,9 @@ def bench_timers(args, workdir: Path) -> dict:
             for i in range(args.timers):
                 due = start + timedelta(seconds=args.spread * i / args.timers)
                 made.append(
-                    store.schedule(session, incident, f"bench:{ref}:{i}", "bench", due, now=utcnow())
+                    store.schedule(
+                        session, incident, f"bench:{ref}:{i}", "bench", due, now=utcnow()
+                    )
                 )
             session.flush()  # schedule() writes rows at commit; their ids now
             ids = [t.id for t in made]
@@ -409,7 +415,9 @@ def main(argv: list[str] | None = None) -> None:
         help="run on PostgreSQL (e.g. postgresql+psycopg://postgres@127.0.0.1/test"
         "?options=-csearch_path%%3Dmobil_bench; the schema is emptied first)",
     )
-    parser.add_argument("--queue-url", help="run on Redis (e.g. redis://127.0.0.1:6379/13; flushed)")
+    parser.add_argument(
+        "--queue-url", help="run on Redis (e.g. redis://127.0.0.1:6379/13; flushed)"
+    )
     parser.add_argument("--spread", type=float, default=20, help="seconds the timers span")
     parser.add_argument("--lead", type=float, default=20, help="seconds before the first is due")
     parser.add_argument(

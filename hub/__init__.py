@@ -19,8 +19,9 @@ def create_app(config: dict | None = None, *, hub=None) -> Flask:
 
     config = dict(config or {})
     if hub is None:
-        settings = load_settings(overrides={k: v for k, v in config.items()
-                                            if k.startswith("HUB_")})
+        settings = load_settings(
+            overrides={k: v for k, v in config.items() if k.startswith("HUB_")}
+        )
         hub = Hub(settings, policy=config.pop("POLICY", None))
     app = Flask(__name__, template_folder=str(TEMPLATES / "web"), static_folder=None)
     app.config.update(

@@ -36,17 +36,30 @@ def create():
     hub = _hub()
     policy = hub.policy
     impact = data.get("impact")  # one of v.IMPACTS, checked with the body
-    report = Report(title=data["title"].strip()[:300], text=data.get("description") or "",
-                    services=tuple(data.get("services") or ()), impact=impact,
-                    affected_users=data.get("affected_users"), security=data.get("security"),
-                    source="api", reporter=_reporter(data.get("reporter"), actor, policy))
+    report = Report(
+        title=data["title"].strip()[:300],
+        text=data.get("description") or "",
+        services=tuple(data.get("services") or ()),
+        impact=impact,
+        affected_users=data.get("affected_users"),
+        security=data.get("security"),
+        source="api",
+        reporter=_reporter(data.get("reporter"), actor, policy),
+    )
     now = utcnow()
     with hub.db.reading() as connection:  # classified before taking the write lock
         classified = ops.classify_new(connection, policy, report, now)
     with hub.transaction() as session:
         incident, created = ops.create_incident(
-            session, policy, report, actor=actor, now=now, classified=classified,
-            description=data.get("description") or "", correlate=data.get("correlate", True))
+            session,
+            policy,
+            report,
+            actor=actor,
+            now=now,
+            classified=classified,
+            description=data.get("description") or "",
+            correlate=data.get("correlate", True),
+        )
     doc = incident_summary(incident)  # columns only: built after the commit, outside the lock
     doc["correlated"] = not created
     return jsonify(doc), 201 if created else 200
@@ -117,66 +130,101 @@ def _act(ref: str, spec, action, permission: str | None, doing: str | None = Non
 @bp.post("/incidents/<ref>/acknowledge")
 def acknowledge(ref: str):
     """Acknowledge the roles the caller holds."""
-    return _act(ref, v.ACK, lambda s, p, i, d, a, n: {
-        "acknowledged": ops.acknowledge(s, p, i, actor=a, now=n)}, None)  # role holders, paged
+    return _act(
+        ref,
+        v.ACK,
+        lambda s, p, i, d, a, n: {"acknowledged": ops.acknowledge(s, p, i, actor=a, now=n)},
+        None,
+    )  # role holders, paged
 
 
 @bp.post("/incidents/<ref>/updates")
 def post_update(ref: str):
     """Post a progress update."""
-    return _act(ref, v.UPDATE, lambda s, p, i, d, a, n: (
-        ops.post_update(s, p, i, d["text"], actor=a, now=n) and None), "update")
+    return _act(
+        ref,
+        v.UPDATE,
+        lambda s, p, i, d, a, n: ops.post_update(s, p, i, d["text"], actor=a, now=n) and None,
+        "update",
+    )
 
 
 @bp.post("/incidents/<ref>/roles")
 def assign_role(ref: str):
     """Give a role to a person."""
-    return _act(ref, v.ROLE, lambda s, p, i, d, a, n: (
-        ops.assign_role(s, p, i, d["role"], d["person"], actor=a, now=n) and None), "assign")
+    return _act(
+        ref,
+        v.ROLE,
+        lambda s, p, i, d, a, n: (
+            ops.assign_role(s, p, i, d["role"], d["person"], actor=a, now=n) and None
+        ),
+        "assign",
+    )
 
 
 @bp.post("/incidents/<ref>/classify")
 def classify(ref: str):
     """Re-classify with a reason (the severity in any case)."""
-    return _act(ref, v.CLASSIFY, lambda s, p, i, d, a, n: (
-        ops.classify_again(s, p, i, d["severity"], d["reason"], actor=a, now=n) and None),
-        "classify")
+    return _act(
+        ref,
+        v.CLASSIFY,
+        lambda s, p, i, d, a, n: (
+            ops.classify_again(s, p, i, d["severity"], d["reason"], actor=a, now=n) and None
+        ),
+        "classify",
+    )
 
 
 @bp.post("/incidents/<ref>/resolve")
 def resolve(ref: str):
     """Resolve with a summary."""
-    return _act(ref, v.RESOLVE, lambda s, p, i, d, a, n: (
-        ops.resolve(s, p, i, d["summary"], actor=a, now=n) and None), "resolve")
+    return _act(
+        ref,
+        v.RESOLVE,
+        lambda s, p, i, d, a, n: ops.resolve(s, p, i, d["summary"], actor=a, now=n) and None,
+        "resolve",
+    )
 
 
 @bp.post("/incidents/<ref>/cancel")
 def cancel(ref: str):
     """Cancel a false alarm, with a reason: whoever may re-classify it, or its reporter while
     nobody else has reported it and it is not mobilised (others' reports confirm it)."""
+
     def action(s, p, i, d, a, n):
-        own = a == i.reporter and i.state in ("open", "declared") and all(
-            r.reporter in (None, a) for r in i.reports)
+        own = (
+            a == i.reporter
+            and i.state in ("open", "declared")
+            and all(r.reporter in (None, a) for r in i.reports)
+        )
         if not own:
             permissions.require(p, i, a, "classify", "cancel")
         return ops.set_state(s, i, "cancel", d["reason"], actor=a, now=n, policy=p)
+
     return _act(ref, v.STATE, action, None)
 
 
 @bp.post("/incidents/<ref>/close")
 def close(ref: str):
     """Close a resolved incident, with a reason."""
-    return _act(ref, v.STATE, lambda s, p, i, d, a, n: ops.set_state(
-        s, i, "close", d["reason"], actor=a, now=n), "resolve", "close")
+    return _act(
+        ref,
+        v.STATE,
+        lambda s, p, i, d, a, n: ops.set_state(s, i, "close", d["reason"], actor=a, now=n),
+        "resolve",
+        "close",
+    )
 
 
 @bp.post("/incidents/<ref>/merge")
 def merge(ref: str):
     """Merge a duplicate into another incident."""
+
     def action(s, p, i, d, a, n):
         target = ops.get_incident(s, d["into"], lock=True)
         permissions.require(p, target, a, "classify", "merge")  # it changes both incidents
         ops.merge_into(s, i, target, actor=a, now=n, policy=p)
+
     return _act(ref, v.MERGE, action, "classify", "merge")
 
 

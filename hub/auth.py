@@ -35,16 +35,18 @@ def revoke_token(session: Session, token_or_prefix_hash: str) -> int:
     """Revoke a token by its plain text or by its hash; returns how many were revoked."""
     wanted = token_or_prefix_hash
     h = hash_token(wanted) if wanted.startswith(PREFIX) else wanted
-    rows = session.scalars(select(ApiToken).where(ApiToken.token_hash == h,
-                                                  ApiToken.revoked_at.is_(None))).all()
+    rows = session.scalars(
+        select(ApiToken).where(ApiToken.token_hash == h, ApiToken.revoked_at.is_(None))
+    ).all()
     for row in rows:
         row.revoked_at = utcnow()
     return len(rows)
 
 
 _TOKENS = ApiToken.__table__
-_LOOKUP = select(_TOKENS.c.person).where(_TOKENS.c.token_hash == bindparam("token_hash"),
-                                         _TOKENS.c.revoked_at.is_(None))
+_LOOKUP = select(_TOKENS.c.person).where(
+    _TOKENS.c.token_hash == bindparam("token_hash"), _TOKENS.c.revoked_at.is_(None)
+)
 
 
 def person_for_token(connection: Connection | Session, token: str) -> str | None:
@@ -64,16 +66,18 @@ def require_person() -> str:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized("send `Authorization: Bearer <token>`; create one with "
-                           "`mihub token create PERSON`",
-                           headers={"WWW-Authenticate": CHALLENGE})
+        raise Unauthorized(
+            "send `Authorization: Bearer <token>`; create one with `mihub token create PERSON`",
+            headers={"WWW-Authenticate": CHALLENGE},
+        )
     hub = current_app.extensions["hub"]
     with hub.db.reading() as connection:
         person = person_for_token(connection, token.strip())
     if person is None:
         raise Unauthorized("the token is unknown or revoked", headers=INVALID_TOKEN)
     if person not in hub.policy.people:
-        raise Unauthorized(f"the token's person {person!r} is no longer in the policy",
-                           headers=INVALID_TOKEN)
+        raise Unauthorized(
+            f"the token's person {person!r} is no longer in the policy", headers=INVALID_TOKEN
+        )
     g.person = person
     return person

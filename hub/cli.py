@@ -20,8 +20,9 @@ from hub.settings import (
 
 
 def _setup_logging(level: str) -> None:
-    logging.basicConfig(level=level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+    )
 
 
 def _settings_or_exit():
@@ -43,7 +44,9 @@ def _policy_or_exit(settings):
     except FileNotFoundError as exc:
         raise click.ClickException(f"policy file not found: {path} (set HUB_POLICY)") from exc
     except PolicyError as exc:
-        raise click.ClickException(f"the policy has errors; fix them and start again:\n{exc}") from exc
+        raise click.ClickException(
+            f"the policy has errors; fix them and start again:\n{exc}"
+        ) from exc
 
 
 def _hub(migrate: bool = True):
@@ -96,10 +99,14 @@ def run():
     policy = _policy_or_exit(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.database_url)
-    click.echo(f"Major Incident Hub — policy {settings['HUB_POLICY']} "
-               f"({len(policy.services)} services, {len(policy.people)} people)")
+    click.echo(
+        f"Major Incident Hub — policy {settings['HUB_POLICY']} "
+        f"({len(policy.services)} services, {len(policy.people)} people)"
+    )
     click.echo(f"  web console and API  {_web_listens(settings)}")
-    click.echo(f"  SMTP intake          {join_hostport(*split_hostport(settings['HUB_SMTP_LISTEN']))}")
+    click.echo(
+        f"  SMTP intake          {join_hostport(*split_hostport(settings['HUB_SMTP_LISTEN']))}"
+    )
     click.echo(f"  data                 {settings.data_dir}")
     click.echo(f"  mail out             {settings['HUB_MAIL_TRANSPORT']}")
     click.echo("Press Ctrl-C to stop.")
@@ -116,12 +123,21 @@ def web():
     settings = hub.settings
     _setup_logging(settings["HUB_LOG_LEVEL"])
     hub.db.dispose()
-    serve_web(lambda: create_app(hub=web_worker_hub(hub)), settings["HUB_HTTP"],
-              web_workers(settings["HUB_WEB_WORKERS"]), log_level=settings["HUB_LOG_LEVEL"])
+    serve_web(
+        lambda: create_app(hub=web_worker_hub(hub)),
+        settings["HUB_HTTP"],
+        web_workers(settings["HUB_WEB_WORKERS"]),
+        log_level=settings["HUB_LOG_LEVEL"],
+    )
 
 
 @main.command()
-@click.option("--workers", default=8, show_default=True, help="Worker threads (each can wait on one SMTP or HTTP send at a time).")
+@click.option(
+    "--workers",
+    default=8,
+    show_default=True,
+    help="Worker threads (each can wait on one SMTP or HTTP send at a time).",
+)
 def worker(workers):
     """Run only the queue worker (deliveries, timers, publishing)."""
     from hub.runner import run_worker
@@ -174,8 +190,10 @@ def _mail_action(action, ident: int, actor: str) -> None:
         result = action(hub, ident, actor=actor, now=utcnow())
     except HubError as exc:
         raise click.ClickException(exc.message) from exc
-    click.echo(f"email #{result.id}: {result.status}, outcome {result.outcome or '-'}"
-               + (f", {result.incident}" if result.incident else ""))
+    click.echo(
+        f"email #{result.id}: {result.status}, outcome {result.outcome or '-'}"
+        + (f", {result.incident}" if result.incident else "")
+    )
 
 
 @mail.command("reprocess")
@@ -200,8 +218,10 @@ def mail_quarantine(ctx):
     with hub.db.session(write=False) as session:
         rows = list_quarantine(session)
     for row in rows:
-        click.echo(f"#{row['id']:<6} {row['received_at'][:19]}  {row['sender'] or '?':<32} "
-                   f"{row['subject'][:50]!r}  {row['reason']}")
+        click.echo(
+            f"#{row['id']:<6} {row['received_at'][:19]}  {row['sender'] or '?':<32} "
+            f"{row['subject'][:50]!r}  {row['reason']}"
+        )
     click.echo(f"{len(rows)} quarantined message(s)")
 
 
@@ -226,8 +246,12 @@ def mail_discard(ident, actor):
 
 
 @main.command()
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
-              help="Where to keep the demo's data (default: a new temporary directory).")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Where to keep the demo's data (default: a new temporary directory).",
+)
 @click.option("--keep-running", is_flag=True, help="Leave the hub running after the scenario.")
 def demo(data_dir, keep_running):
     """Watch a major incident unfold on local sinks (about 90 seconds, no setup)."""
@@ -298,17 +322,24 @@ def policy_check(file):
     if problems:
         for p in problems:
             click.secho(str(p), fg="red", err=True)
-        click.secho(f"{path}: {len(problems)} problem(s); the hub will not start with this policy.",
-                    fg="red", err=True)
+        click.secho(
+            f"{path}: {len(problems)} problem(s); the hub will not start with this policy.",
+            fg="red",
+            err=True,
+        )
         sys.exit(1)
-    click.echo(f"{path}: OK — {len(loaded.people)} people, {len(loaded.services)} services, "
-               f"{len(loaded.severities)} severities, {len(loaded.major_criteria)} rules")
+    click.echo(
+        f"{path}: OK — {len(loaded.people)} people, {len(loaded.services)} services, "
+        f"{len(loaded.severities)} severities, {len(loaded.major_criteria)} rules"
+    )
     for sev in loaded.severities.values():
         steps = loaded.escalation.get(sev.key, ())
         kind = "major" if sev.major else "not major"
-        click.echo(f"  {sev.key:<6} {kind:<9} ack {_d(sev.ack_within)}, update every "
-                   f"{_d(sev.update_every)}, resolve {_d(sev.resolve_within)}, "
-                   f"{len(steps)} escalation step(s)")
+        click.echo(
+            f"  {sev.key:<6} {kind:<9} ack {_d(sev.ack_within)}, update every "
+            f"{_d(sev.update_every)}, resolve {_d(sev.resolve_within)}, "
+            f"{len(steps)} escalation step(s)"
+        )
 
 
 def _d(value) -> str:
@@ -345,25 +376,37 @@ def teams():
 
 
 @teams.command("app-package")
-@click.option("-o", "--output", default="mihub-teams-app.zip", show_default=True,
-              type=click.Path(dir_okay=False), help="Where to write the zip.")
-@click.option("--app-version", default="1.0.0", show_default=True,
-              help="Version of the app; raise it for every upload that changes the app.")
+@click.option(
+    "-o",
+    "--output",
+    default="mihub-teams-app.zip",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Where to write the zip.",
+)
+@click.option(
+    "--app-version",
+    default="1.0.0",
+    show_default=True,
+    help="Version of the app; raise it for every upload that changes the app.",
+)
 @click.option("--name", default="Major Incident Hub", show_default=True, help="App name.")
-@click.option("--developer", default="IT Service Desk", show_default=True,
-              help="Publisher shown in Teams.")
+@click.option(
+    "--developer", default="IT Service Desk", show_default=True, help="Publisher shown in Teams."
+)
 def teams_app_package(output, app_version, name, developer):
     """Build the Teams app package (manifest with the bot's commands, icons) from the settings."""
     from hub.teams_intake.app_package import PackageError, build_package
 
     try:
-        data = build_package(load_settings(), version=app_version, name=name,
-                             developer=developer)
+        data = build_package(load_settings(), version=app_version, name=name, developer=developer)
     except PackageError as exc:
         raise click.ClickException(str(exc)) from exc
     Path(output).write_bytes(data)
-    click.echo(f"wrote {output} ({len(data)} bytes): manifest.json, color.png, outline.png. "
-               "Upload it in Teams: Apps → Manage your apps → Upload an app.")
+    click.echo(
+        f"wrote {output} ({len(data)} bytes): manifest.json, color.png, outline.png. "
+        "Upload it in Teams: Apps → Manage your apps → Upload an app."
+    )
 
 
 @main.group()
@@ -427,8 +470,10 @@ def publish(full):
         raise click.ClickException(str(exc)) from exc
     finally:
         hub.db.dispose()
-    click.echo(f"published {counts['reviews']} review(s) ({counts['rendered']} re-rendered), "
-               f"{built.pages} pages in {built.seconds:.1f} s → {built.site}")
+    click.echo(
+        f"published {counts['reviews']} review(s) ({counts['rendered']} re-rendered), "
+        f"{built.pages} pages in {built.seconds:.1f} s → {built.site}"
+    )
 
 
 @main.group()

@@ -69,8 +69,9 @@ class PolicyHolder:
 class Hub:
     """Everything a request or a task needs, made once per process."""
 
-    def __init__(self, settings: Settings, policy: Policy | None = None,
-                 db: Database | None = None):
+    def __init__(
+        self, settings: Settings, policy: Policy | None = None, db: Database | None = None
+    ):
         self.settings = settings
         self.db = db or Database(settings.database_url)
         self.policies = PolicyHolder(Path(settings["HUB_POLICY"] or "policy.yaml"), policy)
@@ -105,8 +106,9 @@ class Hub:
             try:
                 run(batch)
             except Exception:  # the rows are committed; reconcile will find them
-                log.exception("could not enqueue %d job(s); reconcile will pick them up",
-                              len(batch))
+                log.exception(
+                    "could not enqueue %d job(s); reconcile will pick them up", len(batch)
+                )
 
 
 def queue_job(session, task: str, ident: int) -> None:

@@ -110,8 +110,9 @@ def insert_loaded(session: Session, *objects) -> None:
         if table not in _INSERTS:
             _INSERTS[table] = insert(table)
         result = connection.execute(_INSERTS[table], values)
-        for column, value in zip(table.primary_key.columns, result.inserted_primary_key,
-                                 strict=True):
+        for column, value in zip(
+            table.primary_key.columns, result.inserted_primary_key, strict=True
+        ):
             given[column.key] = value
     for obj in objects:
         make_transient_to_detached(obj)
@@ -193,9 +194,12 @@ class WriterLock:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
             except OSError as exc:
                 if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
-                    log.warning("cannot use the writer lock %s (%s); writers of several "
-                                "processes will wait on SQLite's busy timeout instead",
-                                self._path, exc)
+                    log.warning(
+                        "cannot use the writer lock %s (%s); writers of several "
+                        "processes will wait on SQLite's busy timeout instead",
+                        self._path,
+                        exc,
+                    )
                     if self._fd is not None:
                         os.close(self._fd)
                     self._fd = None

@@ -20,8 +20,13 @@ def wants_json() -> bool:
     return not has_request_context() or request.path.startswith(JSON_PATHS)
 
 
-def error_response(status: int, code: str, message: str, details: dict | None = None,
-                   headers: dict[str, str] | None = None):
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: dict | None = None,
+    headers: dict[str, str] | None = None,
+):
     """The error document: JSON for /api and /intake, the console's error page elsewhere."""
     if not wants_json():
         from hub.web.errors import error_page
@@ -47,8 +52,11 @@ def init_app(app: Flask) -> None:
         code = (exc.name or "error").lower().replace(" ", "_")
         message = exc.description or exc.name
         if exc.code == 413:
-            limit = (request.max_content_length if has_request_context()
-                     else app.config["MAX_CONTENT_LENGTH"])
+            limit = (
+                request.max_content_length
+                if has_request_context()
+                else app.config["MAX_CONTENT_LENGTH"]
+            )
             message = f"the request body is larger than the limit of {limit} bytes"
         return error_response(exc.code or 500, code, message)
 

@@ -56,8 +56,9 @@ class RequestCounts:
         if start:
             self._name = f"{os.getpid()}-{secrets.token_hex(4)}.json"
             atexit.register(self.flush)  # a worker stopping writes its last second too
-            threading.Thread(target=self._write_every_second, name="request-counts",
-                             daemon=True).start()
+            threading.Thread(
+                target=self._write_every_second, name="request-counts", daemon=True
+            ).start()
 
     def _write_every_second(self) -> None:
         while True:
@@ -150,23 +151,37 @@ def healthz():
 def metrics():
     """Prometheus text exposition format 0.0.4."""
     hub = current_app.extensions["hub"]
-    lines = ["# HELP mihub_incidents Incidents by state and severity.",
-             "# TYPE mihub_incidents gauge"]
+    lines = [
+        "# HELP mihub_incidents Incidents by state and severity.",
+        "# TYPE mihub_incidents gauge",
+    ]
     with hub.db.session(write=False) as session:
-        rows = session.execute(select(Incident.state, Incident.severity, func.count())
-                               .group_by(Incident.state, Incident.severity)).all()
+        rows = session.execute(
+            select(Incident.state, Incident.severity, func.count()).group_by(
+                Incident.state, Incident.severity
+            )
+        ).all()
         for state, severity, count in rows:
             lines.append(f'mihub_incidents{{state="{state}",severity="{severity}"}} {count}')
-        lines += ["# HELP mihub_notifications Outbox rows by channel and status.",
-                  "# TYPE mihub_notifications gauge"]
-        rows = session.execute(select(Notification.channel, Notification.status, func.count())
-                               .group_by(Notification.channel, Notification.status)).all()
+        lines += [
+            "# HELP mihub_notifications Outbox rows by channel and status.",
+            "# TYPE mihub_notifications gauge",
+        ]
+        rows = session.execute(
+            select(Notification.channel, Notification.status, func.count()).group_by(
+                Notification.channel, Notification.status
+            )
+        ).all()
         for channel, status, count in rows:
             lines.append(f'mihub_notifications{{channel="{channel}",status="{status}"}} {count}')
-    lines += ["# HELP mihub_http_requests_total HTTP requests by method, route and status.",
-              "# TYPE mihub_http_requests_total counter"]
+    lines += [
+        "# HELP mihub_http_requests_total HTTP requests by method, route and status.",
+        "# TYPE mihub_http_requests_total counter",
+    ]
     for (method, rule, status), count in request_counts.totals():
         rule = rule.replace("\\", "\\\\").replace('"', '\\"')
-        lines.append(f'mihub_http_requests_total{{method="{method}",route="{rule}",'
-                     f'status="{status}"}} {count}')
+        lines.append(
+            f'mihub_http_requests_total{{method="{method}",route="{rule}",'
+            f'status="{status}"}} {count}'
+        )
     return Response("\n".join(lines) + "\n", mimetype="text/plain; version=0.0.4")

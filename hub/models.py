@@ -51,15 +51,20 @@ class Incident(Base):
     last_update_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     timeline: Mapped[list[TimelineEntry]] = relationship(
-        back_populates="incident", order_by="TimelineEntry.id", cascade="all, delete-orphan")
+        back_populates="incident", order_by="TimelineEntry.id", cascade="all, delete-orphan"
+    )
     roles: Mapped[list[RoleAssignment]] = relationship(
-        back_populates="incident", order_by="RoleAssignment.id", cascade="all, delete-orphan")
+        back_populates="incident", order_by="RoleAssignment.id", cascade="all, delete-orphan"
+    )
     timers: Mapped[list[Timer]] = relationship(
-        back_populates="incident", order_by="Timer.due_at", cascade="all, delete-orphan")
+        back_populates="incident", order_by="Timer.due_at", cascade="all, delete-orphan"
+    )
     notifications: Mapped[list[Notification]] = relationship(
-        back_populates="incident", order_by="Notification.id", cascade="all, delete-orphan")
+        back_populates="incident", order_by="Notification.id", cascade="all, delete-orphan"
+    )
     reports: Mapped[list[Report]] = relationship(
-        back_populates="incident", order_by="Report.id", cascade="all, delete-orphan")
+        back_populates="incident", order_by="Report.id", cascade="all, delete-orphan"
+    )
 
     @property
     def ref(self) -> str:
@@ -292,7 +297,8 @@ class Review(Base):
 
     incident: Mapped[Incident] = relationship()
     action_items: Mapped[list[ActionItem]] = relationship(
-        back_populates="review", order_by="ActionItem.id", cascade="all, delete-orphan")
+        back_populates="review", order_by="ActionItem.id", cascade="all, delete-orphan"
+    )
 
 
 class ActionItem(Base):
@@ -334,7 +340,8 @@ class Problem(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     links: Mapped[list[ProblemLink]] = relationship(
-        back_populates="problem", order_by="ProblemLink.id", cascade="all, delete-orphan")
+        back_populates="problem", order_by="ProblemLink.id", cascade="all, delete-orphan"
+    )
 
     @property
     def ref(self) -> str:

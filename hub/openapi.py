@@ -11,23 +11,42 @@ from hub.core.lifecycle import STATES
 
 # endpoint -> (request body spec or None, summary override)
 BODIES = {
-    "api.create": v.CREATE, "api.acknowledge": v.ACK, "api.post_update": v.UPDATE,
-    "api.assign_role": v.ROLE, "api.classify": v.CLASSIFY, "api.resolve": v.RESOLVE,
-    "api.cancel": v.STATE, "api.close": v.STATE, "api.merge": v.MERGE,
-    "reviews.update_review": v.REVIEW, "reviews.submit": v.REVIEW_STEP,
-    "reviews.approve": v.REVIEW_STEP, "reviews.publish": v.REVIEW_STEP,
-    "reviews.reject": v.REVIEW_REJECT, "reviews.create_problem": v.PROBLEM,
-    "reviews.update_problem": v.PROBLEM_UPDATE, "reviews.update_item": v.ITEM_UPDATE,
+    "api.create": v.CREATE,
+    "api.acknowledge": v.ACK,
+    "api.post_update": v.UPDATE,
+    "api.assign_role": v.ROLE,
+    "api.classify": v.CLASSIFY,
+    "api.resolve": v.RESOLVE,
+    "api.cancel": v.STATE,
+    "api.close": v.STATE,
+    "api.merge": v.MERGE,
+    "reviews.update_review": v.REVIEW,
+    "reviews.submit": v.REVIEW_STEP,
+    "reviews.approve": v.REVIEW_STEP,
+    "reviews.publish": v.REVIEW_STEP,
+    "reviews.reject": v.REVIEW_REJECT,
+    "reviews.create_problem": v.PROBLEM,
+    "reviews.update_problem": v.PROBLEM_UPDATE,
+    "reviews.update_item": v.ITEM_UPDATE,
 }
 # endpoints whose body is another protocol's document: (media type, description)
 RAW_BODIES = {
-    "teams_intake.teams_webhook": ("application/json", "A Bot Framework `message` activity from a "
-                                   "Teams outgoing webhook, signed `Authorization: HMAC <base64 "
-                                   "HMAC-SHA256 of the raw body>`; at most 256 KiB."),
-    "teams_intake.bot_messages": ("application/json", "A Bot Framework activity with "
-                                  "`Authorization: Bearer <Bot Connector JWT>`; at most 256 KiB."),
-    "email_intake.intake": ("message/rfc822", "One raw RFC 5322 message, with `Authorization: "
-                            "Bearer <token>`; at most intake.email.max_message_bytes."),
+    "teams_intake.teams_webhook": (
+        "application/json",
+        "A Bot Framework `message` activity from a "
+        "Teams outgoing webhook, signed `Authorization: HMAC <base64 "
+        "HMAC-SHA256 of the raw body>`; at most 256 KiB.",
+    ),
+    "teams_intake.bot_messages": (
+        "application/json",
+        "A Bot Framework activity with "
+        "`Authorization: Bearer <Bot Connector JWT>`; at most 256 KiB.",
+    ),
+    "email_intake.intake": (
+        "message/rfc822",
+        "One raw RFC 5322 message, with `Authorization: "
+        "Bearer <token>`; at most intake.email.max_message_bytes.",
+    ),
 }
 # endpoint -> the success statuses it answers (others: 200), with their descriptions
 SUCCESS = {
@@ -38,8 +57,12 @@ SUCCESS = {
     "email_intake.intake": {"202": "Stored: {outcome, incident, id}"},
 }
 # endpoints that check the caller's role themselves, besides the actions on one resource
-_ROLE_CHECKED = {"reviews.create_problem", "email_intake.list_quarantine",
-                 "email_intake.find_messages", "email_intake.show_message"}
+_ROLE_CHECKED = {
+    "reviews.create_problem",
+    "email_intake.list_quarantine",
+    "email_intake.find_messages",
+    "email_intake.show_message",
+}
 # endpoints that answer 503 when a dependency or their configuration is missing
 _UNAVAILABLE = {"healthz", "teams_intake.teams_webhook", "teams_intake.bot_messages"}
 # endpoints that are not part of the documented JSON API
@@ -62,8 +85,12 @@ def _schema(spec: v.Spec) -> dict:
         if kind is int:
             prop.update(minimum=0, maximum=v.INT_MAX)
         props[name] = prop
-    return {"type": "object", "additionalProperties": False, "properties": props,
-            "required": [n for n, (_k, req, _h) in spec.items() if req]}
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": props,
+        "required": [n for n, (_k, req, _h) in spec.items() if req],
+    }
 
 
 def _ref(name: str) -> dict:
@@ -118,8 +145,7 @@ def query_parameters(app: Flask, endpoint: str) -> list[dict]:
     severities = list(app.extensions["hub"].policy.severities)
     out = []
     for name, param in v.QUERIES[endpoint].items():
-        doc = {"name": name, "in": "query", "required": param.required,
-               "description": param.help}
+        doc = {"name": name, "in": "query", "required": param.required, "description": param.help}
         if param.kind == "csv":
             items: dict = {"type": "string"}
             if param.choices is not None:
@@ -170,8 +196,10 @@ INCIDENT_SUMMARY = {
         "updated_at": {"type": ["string", "null"], "format": "date-time"},
         "resolved_at": {"type": ["string", "null"], "format": "date-time"},
         "merged_into": {"type": ["string", "null"]},
-        "correlated": {"type": "boolean",
-                       "description": "Create only: the report joined an active incident"},
+        "correlated": {
+            "type": "boolean",
+            "description": "Create only: the report joined an active incident",
+        },
     },
 }
 
@@ -196,44 +224,70 @@ def build_openapi(app: Flask) -> dict:
     for path, method, endpoint in documented_routes(app):
         view = app.view_functions[endpoint]
         doc = (view.__doc__ or endpoint).strip().splitlines()[0]
-        op = {"operationId": endpoint.replace(".", "_"), "summary": doc, "responses": {
-            status: {"description": text}
-            for status, text in SUCCESS.get(endpoint, {"200": "OK"}).items()}}
+        op = {
+            "operationId": endpoint.replace(".", "_"),
+            "summary": doc,
+            "responses": {
+                status: {"description": text}
+                for status, text in SUCCESS.get(endpoint, {"200": "OK"}).items()
+            },
+        }
         for status in error_statuses(path, method, endpoint):
-            op["responses"][status] = {"description": ERROR_TEXT[status],
-                                       "content": _json(_ref("Error"))}
+            op["responses"][status] = {
+                "description": ERROR_TEXT[status],
+                "content": _json(_ref("Error")),
+            }
         if "401" in op["responses"] and path.startswith("/api/"):
-            op["responses"]["401"]["headers"] = {"WWW-Authenticate": {
-                "description": 'Bearer realm="mihub" (with error="invalid_token" for a '
-                               'token that is unknown or revoked)',
-                "schema": {"type": "string"}}}
+            op["responses"]["401"]["headers"] = {
+                "WWW-Authenticate": {
+                    "description": 'Bearer realm="mihub" (with error="invalid_token" for a '
+                    "token that is unknown or revoked)",
+                    "schema": {"type": "string"},
+                }
+            }
         op["responses"]["default"] = {"description": "Error", "content": _json(_ref("Error"))}
         params = re.findall(r"{([^}]+)}", path)
         if params:
-            op["parameters"] = [{"name": p, "in": "path", "required": True,
-                                 "schema": {"type": "string"}} for p in params]
+            op["parameters"] = [
+                {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
+                for p in params
+            ]
         if endpoint in v.QUERIES and method == "get":
             op["parameters"] = op.get("parameters", []) + query_parameters(app, endpoint)
         if endpoint in BODIES:
-            op["requestBody"] = {"required": endpoint == "api.create" or bool(BODIES[endpoint]),
-                                 "content": {"application/json": {
-                                     "schema": _schema(BODIES[endpoint])}}}
+            op["requestBody"] = {
+                "required": endpoint == "api.create" or bool(BODIES[endpoint]),
+                "content": {"application/json": {"schema": _schema(BODIES[endpoint])}},
+            }
         if endpoint in RAW_BODIES:
             media, text = RAW_BODIES[endpoint]
-            op["requestBody"] = {"required": True, "description": text,
-                                 "content": {media: {"schema": {"type": "object"}}}}
+            op["requestBody"] = {
+                "required": True,
+                "description": text,
+                "content": {media: {"schema": {"type": "object"}}},
+            }
         if endpoint == "api.create":
-            op["responses"]["201"] = {"description": "Created", "content": _json(
-                _ref("IncidentSummary"))}
-            op["responses"]["200"] = {"description": "Joined an active incident (correlated)",
-                                      "content": _json(_ref("IncidentSummary"))}
+            op["responses"]["201"] = {
+                "description": "Created",
+                "content": _json(_ref("IncidentSummary")),
+            }
+            op["responses"]["200"] = {
+                "description": "Joined an active incident (correlated)",
+                "content": _json(_ref("IncidentSummary")),
+            }
         if endpoint == "api.list_incidents":
-            op["responses"]["200"] = {"description": "Incidents, newest first",
-                                      "content": _json({
-                                          "type": "object", "required": ["incidents"],
-                                          "properties": {"incidents": {
-                                              "type": "array",
-                                              "items": _ref("IncidentSummary")}}})}
+            op["responses"]["200"] = {
+                "description": "Incidents, newest first",
+                "content": _json(
+                    {
+                        "type": "object",
+                        "required": ["incidents"],
+                        "properties": {
+                            "incidents": {"type": "array", "items": _ref("IncidentSummary")}
+                        },
+                    }
+                ),
+            }
         if path.startswith("/api/") and endpoint != "api.openapi":
             op["security"] = [{"bearer": []}]
         if endpoint == "email_intake.intake":  # a mail gateway's token; 202 with the outcome
@@ -246,10 +300,21 @@ def build_openapi(app: Flask) -> dict:
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
-                "Error": {"type": "object", "required": ["error"], "properties": {"error": {
-                    "type": "object", "required": ["code", "message"],
-                    "properties": {"code": {"type": "string"}, "message": {"type": "string"},
-                                   "details": {"type": "object"}}}}},
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {
+                        "error": {
+                            "type": "object",
+                            "required": ["code", "message"],
+                            "properties": {
+                                "code": {"type": "string"},
+                                "message": {"type": "string"},
+                                "details": {"type": "object"},
+                            },
+                        }
+                    },
+                },
                 "IncidentSummary": INCIDENT_SUMMARY,
             },
         },

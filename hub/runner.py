@@ -39,8 +39,9 @@ def run_all(parts: list[str] | None = None, *, echo=print) -> int:
         # Children get their own process group so that a terminal's Ctrl-C reaches only us;
         # we then stop them: SIGINT is Huey's and the SMTP listener's graceful signal,
         # SIGTERM gunicorn's.
-        children[part] = subprocess.Popen([sys.executable, "-m", "hub.cli", part], env=env,
-                                          start_new_session=True)
+        children[part] = subprocess.Popen(
+            [sys.executable, "-m", "hub.cli", part], env=env, start_new_session=True
+        )
     code = 0
     try:
         while not stopping:
@@ -115,7 +116,8 @@ def serve_web(make_app, listen: str, workers: int, *, log_level: str = "info") -
                 "secure_scheme_headers": {},  # no proxy header is trusted (HUB_BASE_URL is)
                 "forwarded_allow_ips": "127.0.0.1",
                 "when_ready": lambda _arbiter: log.info(
-                    "web listening on http://%s (%d worker processes)", bind, workers),
+                    "web listening on http://%s (%d worker processes)", bind, workers
+                ),
             }
             for key, value in options.items():
                 if key in self.cfg.settings:
@@ -144,9 +146,17 @@ def serve_web(make_app, listen: str, workers: int, *, log_level: str = "info") -
 def _serve_waitress(app, host: str, port: int, threads: int) -> None:
     from waitress import create_server
 
-    server = create_server(app, host=host, port=port, threads=threads, ident="mihub",
-                           connection_limit=1000, channel_timeout=60, backlog=1024,
-                           clear_untrusted_proxy_headers=True)
+    server = create_server(
+        app,
+        host=host,
+        port=port,
+        threads=threads,
+        ident="mihub",
+        connection_limit=1000,
+        channel_timeout=60,
+        backlog=1024,
+        clear_untrusted_proxy_headers=True,
+    )
 
     def _stop(_signum, _frame):
         server.close()
@@ -204,9 +214,16 @@ def run_worker(workers: int = 8) -> None:
     # the one window in which a killed worker can cause a duplicate.
     sys.setswitchinterval(0.001)
     reconcile.call_local()  # on start, before any task: replay journals, find lost work
-    consumer = huey.create_consumer(workers=workers, worker_type="thread", periodic=True,
-                                    initial_delay=0.01, backoff=1.15, max_delay=0.5,
-                                    scheduler_interval=1, check_worker_health=True)
+    consumer = huey.create_consumer(
+        workers=workers,
+        worker_type="thread",
+        periodic=True,
+        initial_delay=0.01,
+        backoff=1.15,
+        max_delay=0.5,
+        scheduler_interval=1,
+        check_worker_health=True,
+    )
     pump = TimerPump(hub, enqueue_jobs).start()  # timers: the database is the schedule
     try:
         consumer.run()

@@ -57,8 +57,12 @@ def tick(hub: Hub, now: datetime, limit: int = BATCH) -> dict[str, int]:
     from hub.intake_email.quarantine import reprocess_pending
 
     inbound = reprocess_pending(hub, now)  # stored mail whose processing wake-up was lost
-    return {"timers": len(timer_ids), "notifications": len(notification_ids), "inbound": inbound,
-            "mobilisations": remobilise(hub, now)}
+    return {
+        "timers": len(timer_ids),
+        "notifications": len(notification_ids),
+        "inbound": inbound,
+        "mobilisations": remobilise(hub, now),
+    }
 
 
 MOBILISE_TRIES = 3
@@ -78,22 +82,38 @@ def remobilise(hub: Hub, now: datetime) -> int:
     from hub.models import Incident, Timer
 
     mob = Timer.__table__.alias("mob")
-    started = exists().where(mob.c.incident_id == Incident.id, mob.c.kind == "mobilise",
-                             mob.c.state.in_(("pending", "fired")))
-    failed = (select(func.count()).select_from(mob)
-              .where(mob.c.incident_id == Incident.id, mob.c.kind == "mobilise",
-                     mob.c.state == "failed").scalar_subquery())
+    started = exists().where(
+        mob.c.incident_id == Incident.id,
+        mob.c.kind == "mobilise",
+        mob.c.state.in_(("pending", "fired")),
+    )
+    failed = (
+        select(func.count())
+        .select_from(mob)
+        .where(mob.c.incident_id == Incident.id, mob.c.kind == "mobilise", mob.c.state == "failed")
+        .scalar_subquery()
+    )
     again = 0
     with hub.transaction() as session:
         stuck = session.scalars(
-            select(Incident).where(Incident.major.is_(True),
-                                   Incident.state.in_(lifecycle.ACTIVE), ~started,
-                                   failed > 0, failed < MOBILISE_TRIES)).all()
+            select(Incident).where(
+                Incident.major.is_(True),
+                Incident.state.in_(lifecycle.ACTIVE),
+                ~started,
+                failed > 0,
+                failed < MOBILISE_TRIES,
+            )
+        ).all()
         for incident in stuck:
             log.error("%s: its mobilisation failed; trying again", incident.ref)
-            add_timeline(session, incident, "mobilisation",
-                         "Mobilisation failed (roles, pages, notice); trying again", actor=None,
-                         now=now)
+            add_timeline(
+                session,
+                incident,
+                "mobilisation",
+                "Mobilisation failed (roles, pages, notice); trying again",
+                actor=None,
+                now=now,
+            )
             schedule_mobilisation(session, incident, now=incident.declared_at or now)
             again += 1
     return again

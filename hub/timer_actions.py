@@ -58,8 +58,9 @@ def _skip(timer: Timer, reason: str, now: datetime) -> str:
 
 
 @action("mobilise")
-def _mobilise(session: Session, policy: Policy, incident: Incident, timer: Timer,
-              now: datetime) -> str:
+def _mobilise(
+    session: Session, policy: Policy, incident: Incident, timer: Timer, now: datetime
+) -> str:
     """A major incident was declared: roles, plan, pages, notice, timers (hub.incidents)."""
     from hub.incidents import mobilise
 

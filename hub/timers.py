@@ -48,8 +48,9 @@ def schedule(
     """
     timer = next((t for t in incident.timers if t.key == key), None)
     if timer is None:
-        timer = Timer(key=key, kind=kind, due_at=due_at, data=data or {}, created_at=now,
-                      state="pending")
+        timer = Timer(
+            key=key, kind=kind, due_at=due_at, data=data or {}, created_at=now, state="pending"
+        )
         incident.timers.append(timer)
     elif timer.state == "pending":
         timer.due_at, timer.data = due_at, dict(data or timer.data)

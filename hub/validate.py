@@ -35,15 +35,24 @@ CREATE: Spec = {
 ACK: Spec = {}
 UPDATE: Spec = {"text": (str, True, "The update stakeholders will read")}
 ROLE: Spec = {"role": (str, True, "Role name"), "person": (str, True, "Person key")}
-CLASSIFY: Spec = {"severity": (str, True, "New severity"),
-                  "reason": (str, True, "Why (recorded on the timeline)")}
+CLASSIFY: Spec = {
+    "severity": (str, True, "New severity"),
+    "reason": (str, True, "Why (recorded on the timeline)"),
+}
 RESOLVE: Spec = {"summary": (str, True, "What fixed it")}
 STATE: Spec = {"reason": (str, True, "Why")}
-MERGE: Spec = {"into": (str, True, "The incident to merge into, INC-n"),
-               "reason": (str, False, "Why")}
+MERGE: Spec = {
+    "into": (str, True, "The incident to merge into, INC-n"),
+    "reason": (str, False, "Why"),
+}
 
-_TYPE_NAMES = {str: "a string", int: "a whole number", bool: "true or false", list: "a list",
-               dict: "an object"}
+_TYPE_NAMES = {
+    str: "a string",
+    int: "a whole number",
+    bool: "true or false",
+    list: "a list",
+    dict: "an object",
+}
 
 
 def json_body(spec: Spec) -> dict:
@@ -59,7 +68,8 @@ def json_body(spec: Spec) -> dict:
     else:
         if not request.is_json:  # a body needs its media type, even one that parses
             raise UnsupportedMediaType(
-                f"expected application/json, got {request.mimetype or 'no Content-Type'}")
+                f"expected application/json, got {request.mimetype or 'no Content-Type'}"
+            )
         try:
             data = request.get_json(force=True, silent=False)
         except RequestEntityTooLarge:
@@ -80,9 +90,13 @@ def _read_body() -> bytes:
     """
     raw = request.get_data(cache=True)
     limit = request.max_content_length
-    if (limit is not None and request.content_length is None and len(raw) >= limit
-            and request.environ.get("wsgi.input_terminated")
-            and request.environ["wsgi.input"].read(1)):
+    if (
+        limit is not None
+        and request.content_length is None
+        and len(raw) >= limit
+        and request.environ.get("wsgi.input_terminated")
+        and request.environ["wsgi.input"].read(1)
+    ):
         raise RequestEntityTooLarge()
     return raw
 
@@ -91,8 +105,10 @@ def check(data: dict, spec: Spec) -> dict:
     """Check types, required and unknown fields, choices, and what the database can store."""
     unknown = sorted(set(data) - set(spec))
     if unknown:
-        raise Invalid(f"unknown field(s): {', '.join(unknown)}; expected: "
-                      f"{', '.join(spec) or 'no fields'}", code="unknown_field")
+        raise Invalid(
+            f"unknown field(s): {', '.join(unknown)}; expected: {', '.join(spec) or 'no fields'}",
+            code="unknown_field",
+        )
     for name, (kind, required, _help) in spec.items():
         if name not in data or data[name] is None:
             if required:
@@ -108,8 +124,9 @@ def check(data: dict, spec: Spec) -> dict:
             continue
         ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
         if not ok:
-            raise Invalid(f"field {name!r} must be {_TYPE_NAMES.get(kind, kind.__name__)}",
-                          code="wrong_type")
+            raise Invalid(
+                f"field {name!r} must be {_TYPE_NAMES.get(kind, kind.__name__)}", code="wrong_type"
+            )
         if kind is str and required and not value.strip():
             raise Invalid(f"field {name!r} must not be empty", code="missing_field")
         if kind is list and not all(isinstance(v, str) for v in value):
@@ -132,8 +149,10 @@ def _storable_text(name: str, value: str) -> None:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise Invalid(f"field {name!r} must be valid Unicode text (it contains a lone "
-                      "surrogate)", code="invalid_text") from None
+        raise Invalid(
+            f"field {name!r} must be valid Unicode text (it contains a lone surrogate)",
+            code="invalid_text",
+        ) from None
 
 
 def _check_objects(name: str, value: Any, spec: Spec) -> list[dict]:
@@ -168,24 +187,40 @@ LIMIT_DEFAULT, LIMIT_MAX = 100, 1000
 
 LIST_FILTERS: dict[str, Param] = {  # GET /api/v1/incidents
     "state": Param("csv", "Lifecycle states, comma-separated", STATES, "states"),
-    "severity": Param("csv", "Severities of the policy, comma-separated (any case)",
-                      None, "severities", any_case=True),
+    "severity": Param(
+        "csv",
+        "Severities of the policy, comma-separated (any case)",
+        None,
+        "severities",
+        any_case=True,
+    ),
     "major": Param("bool", "true or false"),
-    "limit": Param("int", f"How many incidents, 1 to {LIMIT_MAX} (default {LIMIT_DEFAULT})",
-                   default=LIMIT_DEFAULT, minimum=1, maximum=LIMIT_MAX),
+    "limit": Param(
+        "int",
+        f"How many incidents, 1 to {LIMIT_MAX} (default {LIMIT_DEFAULT})",
+        default=LIMIT_DEFAULT,
+        minimum=1,
+        maximum=LIMIT_MAX,
+    ),
 }
 PROBLEM_FILTERS: dict[str, Param] = {  # GET /api/v1/problems
     "state": Param("csv", "Problem states, comma-separated", PROBLEM_STATES, "states"),
 }
 ITEM_FILTERS: dict[str, Param] = {  # GET /api/v1/action-items
-    "status": Param("csv", "Item statuses, comma-separated (default open,in_progress)",
-                    ITEM_STATUSES, "statuses", default=OPEN_ITEM),
+    "status": Param(
+        "csv",
+        "Item statuses, comma-separated (default open,in_progress)",
+        ITEM_STATUSES,
+        "statuses",
+        default=OPEN_ITEM,
+    ),
     "owner": Param("text", "Person key (or team name) the items belong to"),
     "overdue": Param("bool", "true: only items past their due date; false: no such filter"),
 }
 MAIL_FIND_FILTERS: dict[str, Param] = {  # GET /api/v1/mail/messages
-    "queued_as": Param("text", "The name in the SMTP listener's 250 answer (`queued as ...`)",
-                       required=True),
+    "queued_as": Param(
+        "text", "The name in the SMTP listener's 250 answer (`queued as ...`)", required=True
+    ),
 }
 # endpoint -> its query parameters; every GET list endpoint under /api/v1 is here
 QUERIES: dict[str, dict[str, Param]] = {
@@ -206,9 +241,12 @@ def query(args, params: dict[str, Param], choices: dict[str, Any] | None = None)
     `choices` gives the allowed values known only at run time (the policy's severities)."""
     unknown = sorted(set(args) - set(params))
     if unknown:
-        raise Invalid(f"unknown query parameter(s): {', '.join(unknown)}; allowed: "
-                      f"{', '.join(params) or 'none'}", code="unknown_parameter",
-                      details={"unknown": unknown, "allowed": list(params)})
+        raise Invalid(
+            f"unknown query parameter(s): {', '.join(unknown)}; allowed: "
+            f"{', '.join(params) or 'none'}",
+            code="unknown_parameter",
+            details={"unknown": unknown, "allowed": list(params)},
+        )
     out: dict[str, Any] = {}
     for name, param in params.items():
         values = [x.strip() for x in args.getlist(name)]
@@ -217,8 +255,9 @@ def query(args, params: dict[str, Param], choices: dict[str, Any] | None = None)
             continue
         given = list(dict.fromkeys(x for x in values if x))
         if len(given) > 1:
-            raise Invalid(f"{name} is given more than once, with different values",
-                          code="invalid_value")
+            raise Invalid(
+                f"{name} is given more than once, with different values", code="invalid_value"
+            )
         if not given:
             if param.required:
                 raise Invalid(f"give ?{name}=: {param.help}", code="missing_parameter")
@@ -233,11 +272,16 @@ def query(args, params: dict[str, Param], choices: dict[str, Any] | None = None)
             try:
                 number = int(raw)
             except ValueError:
-                raise Invalid(f"{name} must be a whole number from {param.minimum} to "
-                              f"{param.maximum}, not {raw!r}", code="invalid_value") from None
+                raise Invalid(
+                    f"{name} must be a whole number from {param.minimum} to "
+                    f"{param.maximum}, not {raw!r}",
+                    code="invalid_value",
+                ) from None
             if not param.minimum <= number <= param.maximum:
-                raise Invalid(f"{name} must be from {param.minimum} to {param.maximum}, not "
-                              f"{number}", code="invalid_value")
+                raise Invalid(
+                    f"{name} must be from {param.minimum} to {param.maximum}, not {number}",
+                    code="invalid_value",
+                )
             out[name] = number
         else:
             _storable_text(name, raw)
@@ -254,8 +298,10 @@ def _csv_param(name: str, param: Param, values: list[str], choices) -> Any:
     spelling = {norm(k): k for k in allowed}
     bad = [x for x in wanted if norm(x) not in spelling]
     if bad:
-        raise Invalid(f"unknown {name} {', '.join(map(repr, bad))}; {param.plural} are: "
-                      f"{', '.join(allowed)}", code="invalid_value")
+        raise Invalid(
+            f"unknown {name} {', '.join(map(repr, bad))}; {param.plural} are: {', '.join(allowed)}",
+            code="invalid_value",
+        )
     return list(dict.fromkeys(spelling[norm(x)] for x in wanted))
 
 
@@ -306,15 +352,20 @@ REVIEW: Spec = {
     "affected_users": (int, False, "How many people were affected"),
     "services": (list, False, "Service catalogue keys or aliases"),
     "tags": (list, False, "Free tags from the policy's reviews.tags_allowed"),
-    "action_items": ([ACTION_ITEM], False, "The full list: items without id are added, "
-                     "items left out are removed"),
+    "action_items": (
+        [ACTION_ITEM],
+        False,
+        "The full list: items without id are added, items left out are removed",
+    ),
     "timeline": ([TIMELINE_ENTRY], False, "The review's timeline (replaces it)"),
 }
 REVIEW_STEP: Spec = {}
 REVIEW_REJECT: Spec = {"reason": (str, True, "What must change (recorded on the timeline)")}
-ITEM_UPDATE: Spec = {k: (t, False, h) for k, (t, _r, h) in ACTION_ITEM.items()
-                     if k not in ("id", "incident", "owner_name", "overdue", "done_at",
-                                  "updated_at")}
+ITEM_UPDATE: Spec = {
+    k: (t, False, h)
+    for k, (t, _r, h) in ACTION_ITEM.items()
+    if k not in ("id", "incident", "owner_name", "overdue", "done_at", "updated_at")
+}
 PROBLEM: Spec = {
     "title": (str, True, "The problem, in a line"),
     "description": (str, False, "Details"),

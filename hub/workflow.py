@@ -48,8 +48,14 @@ from hub.policy_model import CHANNELS, Policy
 from hub.timefmt import local_hhmm
 
 
-def on_declared(session: Session, policy: Policy, incident: Incident, *, now: datetime,
-                started: datetime | None = None) -> None:
+def on_declared(
+    session: Session,
+    policy: Policy,
+    incident: Incident,
+    *,
+    now: datetime,
+    started: datetime | None = None,
+) -> None:
     """A major incident was declared (roles are filled already): page, notify, set timers.
 
     `started`: the declaration, when the worker gets to it later (`now`); the escalation

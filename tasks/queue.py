@@ -29,15 +29,18 @@ def make_huey(url: str) -> Huey:
     if parts.scheme == "sqlite":
         path = url.split("///", 1)[1].split("?", 1)[0]
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return SqliteHuey(name=name, filename=path, results=False, timeout=30,
-                          storage_class=_SqliteStorage)
+        return SqliteHuey(
+            name=name, filename=path, results=False, timeout=30, storage_class=_SqliteStorage
+        )
     if parts.scheme in ("redis", "rediss"):
         base = url.split("?", 1)[0]
         return RedisHuey(name=name, url=base, results=False)
     if parts.scheme == "memory":
         return MemoryHuey(name=name, results=False)
-    raise ValueError(f"HUB_QUEUE_URL: unsupported scheme {parts.scheme!r} "
-                     "(use sqlite:///path or redis://host:6379/0)")
+    raise ValueError(
+        f"HUB_QUEUE_URL: unsupported scheme {parts.scheme!r} "
+        "(use sqlite:///path or redis://host:6379/0)"
+    )
 
 
 huey = make_huey(load_settings().queue_url)

@@ -9,7 +9,9 @@ TASKS: dict[str, Callable[[int], object]] = {}
 
 def register(name: str):
     """Make a task enqueueable by `name` from `queue_job(session, name, id)`."""
+
     def deco(task):
         TASKS[name] = task
         return task
+
     return deco

@@ -21,6 +21,7 @@ log = logging.getLogger("hub.worker")
 
 EARLY = timedelta(seconds=30)  # clock skew between machines we wait out with an ETA wake-up
 
+
 def fire_timer_now(hub: Hub, timer_id: int, now: datetime) -> str:
     """Fire the timer if it is pending and due: "fired", "cancelled", "skipped" or "failed"."""
     try:
@@ -41,8 +42,7 @@ def _fire(hub: Hub, timer_id: int, now: datetime) -> str:
         # PostgreSQL never sees the two wait on each other.
         incident_id = session.scalar(select(Timer.incident_id).where(Timer.id == timer_id))
         if incident_id is not None:
-            session.execute(select(Incident.id).where(Incident.id == incident_id)
-                            .with_for_update())
+            session.execute(select(Incident.id).where(Incident.id == incident_id).with_for_update())
         timer = store.claim(session, timer_id, now)
         if timer is None:  # not due yet, fired or cancelled
             _rearm_if_early(session, timer_id, now)

@@ -20,8 +20,9 @@ os.environ.setdefault("HUB_DATA_DIR", str(_TMP / "var"))
 os.environ.setdefault("HUB_QUEUE_URL", "memory://")
 os.environ.setdefault("HUB_POLICY", str(EXAMPLE_POLICY))
 
-PG_URL = os.environ.get("HUB_TEST_DATABASE_URL",
-                        "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_URL = os.environ.get(
+    "HUB_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 REDIS_URL = os.environ.get("HUB_TEST_QUEUE_URL", "redis://127.0.0.1:6379/15")
 SCHEMA = f"mihub_test_{os.getpid()}"
 
@@ -50,8 +51,10 @@ else:
 
 def pytest_report_header(config):
     if _SCALEOUT_MISSING:
-        return [f"scale-out part SKIPPED: {_SCALEOUT_MISSING}. Start PostgreSQL and Redis "
-                "(or set HUB_TEST_DATABASE_URL / HUB_TEST_QUEUE_URL) to run it."]
+        return [
+            f"scale-out part SKIPPED: {_SCALEOUT_MISSING}. Start PostgreSQL and Redis "
+            "(or set HUB_TEST_DATABASE_URL / HUB_TEST_QUEUE_URL) to run it."
+        ]
     return [f"scale-out part: PostgreSQL {PG_URL} (schema {SCHEMA}), Redis {REDIS_URL}"]
 
 
@@ -59,7 +62,8 @@ def pytest_terminal_summary(terminalreporter):
     if _SCALEOUT_MISSING:
         terminalreporter.write_line(
             f"NOTE: the scale-out (PostgreSQL + Redis) tests were skipped: {_SCALEOUT_MISSING}.",
-            yellow=True)
+            yellow=True,
+        )
 
 
 def pg_schema_url(schema: str = SCHEMA) -> str:
@@ -99,8 +103,12 @@ def backend(request, tmp_path):
             _SQLITE_TEMPLATE = _TMP / "template.db"
             upgrade(f"sqlite:///{_SQLITE_TEMPLATE}")
         shutil.copyfile(_SQLITE_TEMPLATE, data_dir / "hub.db")
-        return {"name": "sqlite", "database_url": f"sqlite:///{data_dir / 'hub.db'}",
-                "queue_url": f"sqlite:///{data_dir / 'queue.db'}", "data_dir": data_dir}
+        return {
+            "name": "sqlite",
+            "database_url": f"sqlite:///{data_dir / 'hub.db'}",
+            "queue_url": f"sqlite:///{data_dir / 'queue.db'}",
+            "data_dir": data_dir,
+        }
     if _SCALEOUT_MISSING:
         if os.environ.get("HUB_TEST_SCALEOUT") == "required":
             pytest.fail(f"scale-out part required but {_SCALEOUT_MISSING}")
@@ -113,8 +121,12 @@ def backend(request, tmp_path):
     else:
         _truncate_pg()
     name = f"mihub-test-{uuid.uuid4().hex[:8]}"
-    return {"name": "postgres", "database_url": pg_schema_url(),
-            "queue_url": f"{REDIS_URL}?name={name}", "data_dir": data_dir}
+    return {
+        "name": "postgres",
+        "database_url": pg_schema_url(),
+        "queue_url": f"{REDIS_URL}?name={name}",
+        "data_dir": data_dir,
+    }
 
 
 _SQLITE_TEMPLATE: Path | None = None
@@ -127,9 +139,17 @@ def _truncate_pg(schema: str = SCHEMA) -> None:
 
     engine = create_engine(PG_URL)
     with engine.begin() as conn:
-        tables = conn.execute(text(
-            "SELECT tablename FROM pg_tables WHERE schemaname = :s AND tablename <> "
-            "'alembic_version'"), {"s": schema}).scalars().all()
+        tables = (
+            conn.execute(
+                text(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = :s AND tablename <> "
+                    "'alembic_version'"
+                ),
+                {"s": schema},
+            )
+            .scalars()
+            .all()
+        )
         if tables:
             names = ", ".join(f'"{schema}"."{t}"' for t in tables)
             conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
@@ -168,10 +188,14 @@ def hub(backend, example_policy):
     from hub.context import Hub
     from hub.settings import load_settings
 
-    settings = load_settings(overrides={
-        "HUB_DATA_DIR": str(backend["data_dir"]), "HUB_DATABASE_URL": backend["database_url"],
-        "HUB_QUEUE_URL": backend["queue_url"], "HUB_POLICY": str(EXAMPLE_POLICY),
-    })
+    settings = load_settings(
+        overrides={
+            "HUB_DATA_DIR": str(backend["data_dir"]),
+            "HUB_DATABASE_URL": backend["database_url"],
+            "HUB_QUEUE_URL": backend["queue_url"],
+            "HUB_POLICY": str(EXAMPLE_POLICY),
+        }
+    )
     the_hub = Hub(settings, policy=example_policy)
     record_wakeups(the_hub)
     yield the_hub

@@ -286,7 +286,11 @@ def test_affected_users_from_the_catalogue(report, users):
 def test_example_policy_counts_the_users_of_a_service_that_is_down(example_policy):
     report = Report("Mail outage", services=("email",), impact="outage")
     result = classify_report(report, example_policy, now=NOW)
-    assert (result.severity, result.rule, result.affected_users) == ("SEV1", "very-many-users", 1200)
+    assert (result.severity, result.rule, result.affected_users) == (
+        "SEV1",
+        "very-many-users",
+        1200,
+    )
     assert "1,200 users are affected: the users of email, which is down (threshold 500)." in (
         result.reasons
     )
@@ -532,16 +536,35 @@ def test_reclassify_twice_keeps_the_history():
     assert twice.reasons[1] == "Severity changed from SEV1 (rule manual) to SEV2: a major incident."
 
 
-@pytest.mark.parametrize("text", [
-    "", "nothing named here", "Payroll and the VPN", "ADP!", "adpx payrollish",
-    "remote\n  access is flaky", "remote-access", "exchange online / o365 (office 365)",
-    "s/4hana", "S/4HANA down", "our erp, confluence and outlook", "e-r-p", "sap-erp",
-    "globalprotectglobalprotect", "the wiki's page", "office  365", "o365o365 erp",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "nothing named here",
+        "Payroll and the VPN",
+        "ADP!",
+        "adpx payrollish",
+        "remote\n  access is flaky",
+        "remote-access",
+        "exchange online / o365 (office 365)",
+        "s/4hana",
+        "S/4HANA down",
+        "our erp, confluence and outlook",
+        "e-r-p",
+        "sap-erp",
+        "globalprotectglobalprotect",
+        "the wiki's page",
+        "office  365",
+        "o365o365 erp",
+    ],
+)
 def test_find_services_prefilter_agrees_with_each_term(text):
     """The one-pattern prefilter only skips texts in which no key or alias appears."""
     from hub.core.classify import _term, find_services
 
-    naive = tuple(key for key, service in POLICY.services.items()
-                  if any(_term(t).search(text) for t in (key, *service.aliases)))
+    naive = tuple(
+        key
+        for key, service in POLICY.services.items()
+        if any(_term(t).search(text) for t in (key, *service.aliases))
+    )
     assert find_services(text, POLICY) == naive

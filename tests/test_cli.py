@@ -22,8 +22,17 @@ def runner(tmp_path, monkeypatch):
 
 
 def test_help_everywhere(runner):
-    for args in ([], ["run"], ["web"], ["worker"], ["config"], ["policy", "check"],
-                 ["db", "upgrade"], ["token", "create"], ["token", "revoke"]):
+    for args in (
+        [],
+        ["run"],
+        ["web"],
+        ["worker"],
+        ["config"],
+        ["policy", "check"],
+        ["db", "upgrade"],
+        ["token", "create"],
+        ["token", "revoke"],
+    ):
         result = runner.invoke(main, [*args, "--help"])
         assert result.exit_code == 0, (args, result.output)
         assert "Usage:" in result.output
@@ -68,8 +77,14 @@ def test_refuses_to_start_with_bad_policy(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("people: {}\n")
     env = dict(os.environ, HUB_POLICY=str(bad), HUB_DATA_DIR=str(tmp_path / "var"))
-    proc = subprocess.run([sys.executable, "-m", "hub.cli", "web"], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "hub.cli", "web"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode != 0
     assert "policy has errors" in proc.stderr and "bad.yaml:" in proc.stderr
 
@@ -85,18 +100,32 @@ def _mihub(args, env, *, block=()):
         "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
         "sys.meta_path.insert(0, Block())\n"
         "from hub.cli import main\n"
-        "main(sys.argv[1:], prog_name='mihub')\n")
-    return subprocess.run([sys.executable, "-c", script, *args], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+        "main(sys.argv[1:], prog_name='mihub')\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", script, *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
-@pytest.mark.parametrize("setting, value, allowed", [
-    ("HUB_ENV", "prod", "development or production"),
-    ("HUB_LOG_LEVEL", "LOUD", "DEBUG, INFO, WARNING, ERROR or CRITICAL"),
-])
+@pytest.mark.parametrize(
+    "setting, value, allowed",
+    [
+        ("HUB_ENV", "prod", "development or production"),
+        ("HUB_LOG_LEVEL", "LOUD", "DEBUG, INFO, WARNING, ERROR or CRITICAL"),
+    ],
+)
 def test_a_typo_in_a_closed_setting_stops_start_up(tmp_path, setting, value, allowed):
-    env = dict(os.environ, HUB_POLICY=str(EXAMPLE_POLICY), HUB_DATA_DIR=str(tmp_path / "var"),
-               **{setting: value})
+    env = dict(
+        os.environ,
+        HUB_POLICY=str(EXAMPLE_POLICY),
+        HUB_DATA_DIR=str(tmp_path / "var"),
+        **{setting: value},
+    )
     env.pop("HUB_DATABASE_URL", None)
     proc = _mihub(["db", "upgrade"], env)
     assert proc.returncode == 1, proc.stdout + proc.stderr
@@ -106,22 +135,37 @@ def test_a_typo_in_a_closed_setting_stops_start_up(tmp_path, setting, value, all
 
 
 def test_missing_scale_out_drivers_stop_start_up_without_a_traceback(tmp_path):
-    env = dict(os.environ, HUB_POLICY=str(EXAMPLE_POLICY), HUB_DATA_DIR=str(tmp_path / "var"),
-               HUB_DATABASE_URL="postgresql+psycopg://postgres@127.0.0.1:5432/test",
-               HUB_QUEUE_URL="redis://127.0.0.1:6379/0")
+    env = dict(
+        os.environ,
+        HUB_POLICY=str(EXAMPLE_POLICY),
+        HUB_DATA_DIR=str(tmp_path / "var"),
+        HUB_DATABASE_URL="postgresql+psycopg://postgres@127.0.0.1:5432/test",
+        HUB_QUEUE_URL="redis://127.0.0.1:6379/0",
+    )
     proc = _mihub(["db", "upgrade"], env, block=("psycopg", "redis"))
     assert proc.returncode == 1, proc.stdout + proc.stderr
     lines = proc.stderr.splitlines()
     assert lines[0] == "Error: the hub cannot start:"
-    assert ("  HUB_DATABASE_URL (postgresql+psycopg://…) needs the Python package psycopg, "
-            "which is not installed: install the scale-out extra: pip install 'mihub[scaleout]'"
-            in lines)
-    assert ("  HUB_QUEUE_URL (redis://…) needs the Python package redis, which is not "
-            "installed: install the scale-out extra: pip install 'mihub[scaleout]'" in lines)
+    assert (
+        "  HUB_DATABASE_URL (postgresql+psycopg://…) needs the Python package psycopg, "
+        "which is not installed: install the scale-out extra: pip install 'mihub[scaleout]'"
+        in lines
+    )
+    assert (
+        "  HUB_QUEUE_URL (redis://…) needs the Python package redis, which is not "
+        "installed: install the scale-out extra: pip install 'mihub[scaleout]'" in lines
+    )
     assert "Traceback" not in proc.stderr
     # the same process without the blocker gets past the check (to the database)
-    ok = _mihub(["config"], {**env, "HUB_DATABASE_URL": "sqlite:///" + str(tmp_path / "x.db"),
-                             "HUB_QUEUE_URL": "memory://"}, block=("psycopg", "redis"))
+    ok = _mihub(
+        ["config"],
+        {
+            **env,
+            "HUB_DATABASE_URL": "sqlite:///" + str(tmp_path / "x.db"),
+            "HUB_QUEUE_URL": "memory://",
+        },
+        block=("psycopg", "redis"),
+    )
     assert ok.returncode == 0, ok.stderr
 
 
@@ -143,8 +187,10 @@ def test_run_banner_names_where_each_part_listens(runner, monkeypatch):
     monkeypatch.setenv("HUB_BASE_URL", "https://hub.example.com")
     monkeypatch.setenv("HUB_HTTP", "[::1]:18080")
     result = runner.invoke(main, ["run"])
-    assert ("  web console and API  http://[::1]:18080/ (public address https://hub.example.com/)"
-            in result.output.splitlines()), result.output
+    assert (
+        "  web console and API  http://[::1]:18080/ (public address https://hub.example.com/)"
+        in result.output.splitlines()
+    ), result.output
 
 
 def test_healthz_of_every_worker_reports_a_broken_policy_edit(backend, tmp_path):
@@ -158,9 +204,14 @@ def test_healthz_of_every_worker_reports_a_broken_policy_edit(backend, tmp_path)
     path = tmp_path / "policy.yaml"
     good = EXAMPLE_POLICY.read_text()
     path.write_text(good)
-    settings = load_settings(overrides={
-        "HUB_DATA_DIR": str(backend["data_dir"]), "HUB_DATABASE_URL": backend["database_url"],
-        "HUB_QUEUE_URL": "memory://", "HUB_POLICY": str(path)})
+    settings = load_settings(
+        overrides={
+            "HUB_DATA_DIR": str(backend["data_dir"]),
+            "HUB_DATABASE_URL": backend["database_url"],
+            "HUB_QUEUE_URL": "memory://",
+            "HUB_POLICY": str(path),
+        }
+    )
     workers = [Hub(settings, policy=load_policy(path)) for _ in range(2)]
     clients = []
     for worker in workers:
@@ -188,25 +239,35 @@ def test_healthz_of_every_worker_reports_a_broken_policy_edit(backend, tmp_path)
 
 def _one_unset_env_reference(tmp_path):
     """The example policy and an environment where only TEAMS_ONCALL_WEBHOOK is unset."""
-    env = dict(os.environ, HUB_POLICY=str(EXAMPLE_POLICY), HUB_DATA_DIR=str(tmp_path / "var"),
-               TEAMS_EXEC_WEBHOOK="https://hooks.example/exec",
-               TEAMS_IT_WEBHOOK="https://hooks.example/it",
-               TEAMS_SERVICEDESK_WEBHOOK="https://hooks.example/desk")
+    env = dict(
+        os.environ,
+        HUB_POLICY=str(EXAMPLE_POLICY),
+        HUB_DATA_DIR=str(tmp_path / "var"),
+        TEAMS_EXEC_WEBHOOK="https://hooks.example/exec",
+        TEAMS_IT_WEBHOOK="https://hooks.example/it",
+        TEAMS_SERVICEDESK_WEBHOOK="https://hooks.example/desk",
+    )
     for name in ("TEAMS_ONCALL_WEBHOOK", "HUB_DATABASE_URL", "HUB_QUEUE_URL", "HUB_CHILD"):
         env.pop(name, None)
     return env
 
 
-@pytest.mark.parametrize("args, times", [
-    (["policy", "check"], 1),  # printed as a warning by the check itself
-    (["config"], 0),  # settings only: the policy is not read
-    (["mail", "quarantine"], 1),  # loads the policy for its Hub: logged
-])
+@pytest.mark.parametrize(
+    "args, times",
+    [
+        (["policy", "check"], 1),  # printed as a warning by the check itself
+        (["config"], 0),  # settings only: the policy is not read
+        (["mail", "quarantine"], 1),  # loads the policy for its Hub: logged
+    ],
+)
 def test_each_policy_warning_is_said_once_per_process(tmp_path, args, times):
     proc = _mihub(args, _one_unset_env_reference(tmp_path))
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    said = [ln for ln in (proc.stdout + proc.stderr).splitlines()
-            if "TEAMS_ONCALL_WEBHOOK is not set" in ln]
+    said = [
+        ln
+        for ln in (proc.stdout + proc.stderr).splitlines()
+        if "TEAMS_ONCALL_WEBHOOK is not set" in ln
+    ]
     assert len(said) == times, proc.stdout + proc.stderr
     assert not any("TEAMS_EXEC_WEBHOOK" in ln for ln in proc.stderr.splitlines())
 
@@ -221,22 +282,31 @@ def test_a_part_started_by_mihub_run_leaves_the_policy_warnings_to_its_parent(tm
 
 
 def test_settings_that_cannot_work_stop_start_up_with_one_line_each(tmp_path):
-    env = dict(os.environ, HUB_POLICY=str(EXAMPLE_POLICY), HUB_DATA_DIR=str(tmp_path / "var"),
-               HUB_MAX_BODY_BYTES="0", HUB_RETRY_BASE="-3", HUB_HTTP="127.0.0.1:99999",
-               HUB_BASE_URL="ftp://x", HUB_DATABASE_URL="mysql://u:pw@db/hub")
+    env = dict(
+        os.environ,
+        HUB_POLICY=str(EXAMPLE_POLICY),
+        HUB_DATA_DIR=str(tmp_path / "var"),
+        HUB_MAX_BODY_BYTES="0",
+        HUB_RETRY_BASE="-3",
+        HUB_HTTP="127.0.0.1:99999",
+        HUB_BASE_URL="ftp://x",
+        HUB_DATABASE_URL="mysql://u:pw@db/hub",
+    )
     env.pop("HUB_QUEUE_URL", None)
     proc = _mihub(["db", "upgrade"], env)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     lines = proc.stderr.splitlines()
     assert lines[0] == "Error: the hub cannot start:"
-    assert sorted(lines[1:]) == sorted([
-        "  HUB_HTTP: expected host:port with a port from 1 to 65535, got '127.0.0.1:99999'",
-        "  HUB_BASE_URL must be an http:// or https:// URL (e.g. https://hub.example.com), "
-        "got 'ftp://x'",
-        "  HUB_MAX_BODY_BYTES must be a whole number of at least 1024, got '0'",
-        "  HUB_RETRY_BASE must be a number greater than 0, got '-3'",
-        "  HUB_DATABASE_URL (mysql://…): only SQLite (sqlite:///path/hub.db) and PostgreSQL "
-        "(postgresql+psycopg://user@host/db) are supported",
-    ]), proc.stderr
+    assert sorted(lines[1:]) == sorted(
+        [
+            "  HUB_HTTP: expected host:port with a port from 1 to 65535, got '127.0.0.1:99999'",
+            "  HUB_BASE_URL must be an http:// or https:// URL (e.g. https://hub.example.com), "
+            "got 'ftp://x'",
+            "  HUB_MAX_BODY_BYTES must be a whole number of at least 1024, got '0'",
+            "  HUB_RETRY_BASE must be a number greater than 0, got '-3'",
+            "  HUB_DATABASE_URL (mysql://…): only SQLite (sqlite:///path/hub.db) and PostgreSQL "
+            "(postgresql+psycopg://user@host/db) are supported",
+        ]
+    ), proc.stderr
     assert "Traceback" not in proc.stderr and "MySQLdb" not in proc.stderr
     assert not (tmp_path / "var").exists()  # refused before touching anything

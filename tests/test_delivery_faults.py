@@ -293,6 +293,7 @@ def test_teams_429_storm_honours_retry_after(tmp_path, backend, peers):
         t0 = time.time()
         inc = hub.declare()
         ref = inc["id"]
+
         def all_sent():  # the worker mobilises first: no rows yet is not "all sent"
             rows = hub.incident(ref)["notifications"]
             return bool(rows) and all(n["status"] == "sent" for n in rows)

@@ -271,8 +271,12 @@ def test_a_command_from_an_unverified_sender_is_only_a_comment(mhub):
     """The gateway the hub trusts gave no DMARC pass: the From: line may be forged, so the
     mail does not act for the person it names; it is kept as a comment, saying why."""
     world = seed_world(mhub)
-    message = mail(f"RE: [INC-{world.incident}] Payroll is down", "RESOLVED: all good, trust me",
-                   sender="anna.schmidt", headers={"In-Reply-To": world.our_mid()})
+    message = mail(
+        f"RE: [INC-{world.incident}] Payroll is down",
+        "RESOLVED: all good, trust me",
+        sender="anna.schmidt",
+        headers={"In-Reply-To": world.our_mid()},
+    )
     result, row = feed(mhub, raw(message), later(2))
     assert result.outcome == "threaded" and row.incident_id == world.incident
     assert "the sender is not verified" in row.decisions[-1]["reason"]

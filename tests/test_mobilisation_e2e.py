@@ -24,13 +24,15 @@ from tests.conftest import ROOT, free_port
 
 pytestmark = pytest.mark.e2e
 
-POLICY = (DEMO_POLICY.read_text()
-          .replace('"https://northwind.example/workflows/executives"', '"$env:TEST_EXEC_WEBHOOK"')
-          .replace('"https://northwind.example/workflows/oncall"', '"$env:TEST_ONCALL_WEBHOOK"')
-          .replace("ack_within: 40s", "ack_within: 30s")
-          .replace("first_update_within: 20s", "first_update_within: 6s")
-          .replace("update_every: 30s", "update_every: 8s")
-          .replace("after: 15s", "after: 4s"))
+POLICY = (
+    DEMO_POLICY.read_text()
+    .replace('"https://northwind.example/workflows/executives"', '"$env:TEST_EXEC_WEBHOOK"')
+    .replace('"https://northwind.example/workflows/oncall"', '"$env:TEST_ONCALL_WEBHOOK"')
+    .replace("ack_within: 40s", "ack_within: 30s")
+    .replace("first_update_within: 20s", "first_update_within: 6s")
+    .replace("update_every: 30s", "update_every: 8s")
+    .replace("after: 15s", "after: 4s")
+)
 
 
 def _messages(sink):
@@ -56,27 +58,49 @@ def test_pages_escalation_updates_reach_real_peers(tmp_path, backend):
     policy = tmp_path / "policy.yaml"
     policy.write_text(POLICY)
     port = free_port()
-    env = dict(os.environ, HUB_DATA_DIR=str(tmp_path / "var"), HUB_HTTP=f"127.0.0.1:{port}",
-               HUB_SMTP_LISTEN=f"127.0.0.1:{free_port()}", HUB_POLICY=str(policy),
-               HUB_DATABASE_URL=backend["database_url"], HUB_QUEUE_URL=backend["queue_url"],
-               HUB_MAIL_TRANSPORT="smtp", HUB_SMTP_URL=sink.url, HUB_TEAMS_TRANSPORT="webhook",
-               TEST_EXEC_WEBHOOK=teams.webhook_url("executives"),
-               TEST_ONCALL_WEBHOOK=teams.webhook_url("oncall"))
+    env = dict(
+        os.environ,
+        HUB_DATA_DIR=str(tmp_path / "var"),
+        HUB_HTTP=f"127.0.0.1:{port}",
+        HUB_SMTP_LISTEN=f"127.0.0.1:{free_port()}",
+        HUB_POLICY=str(policy),
+        HUB_DATABASE_URL=backend["database_url"],
+        HUB_QUEUE_URL=backend["queue_url"],
+        HUB_MAIL_TRANSPORT="smtp",
+        HUB_SMTP_URL=sink.url,
+        HUB_TEAMS_TRANSPORT="webhook",
+        TEST_EXEC_WEBHOOK=teams.webhook_url("executives"),
+        TEST_ONCALL_WEBHOOK=teams.webhook_url("oncall"),
+    )
     base = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([sys.executable, "-m", "hub.cli", "run"], env=env, cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hub.cli", "run"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         _wait_for(lambda: _healthy(base), 90, "the hub to start")
         tokens = {p: _token(env, p) for p in ("anna", "chloe")}
 
         def api(person, path, body=None):
-            r = requests.post(f"{base}/api/v1{path}", json=body or {}, timeout=10,
-                              headers={"Authorization": f"Bearer {tokens[person]}"})
+            r = requests.post(
+                f"{base}/api/v1{path}",
+                json=body or {},
+                timeout=10,
+                headers={"Authorization": f"Bearer {tokens[person]}"},
+            )
             assert r.status_code in (200, 201), r.text
             return r.json()
 
-        body = {"title": "Payroll is down", "services": ["payroll"], "impact": "outage",
-                "correlate": False}
+        body = {
+            "title": "Payroll is down",
+            "services": ["payroll"],
+            "impact": "outage",
+            "correlate": False,
+        }
         inc1 = api("chloe", "/incidents", body)
         inc2 = api("chloe", "/incidents", {**body, "title": "Payroll down again"})
         assert inc1["major"] and inc2["major"]
@@ -89,17 +113,27 @@ def test_pages_escalation_updates_reach_real_peers(tmp_path, backend):
         for ref in (inc1["id"], inc2["id"]):
             _wait_for(lambda ref=ref: got("anna@northwind.example", "page", ref), 30, "page")
             _wait_for(lambda ref=ref: got("felix@northwind.example", "page", ref), 30, "page")
-            _wait_for(lambda ref=ref: got("exec@northwind.example", "incident-declared", ref),
-                      30, "stakeholder notice")
+            _wait_for(
+                lambda ref=ref: got("exec@northwind.example", "incident-declared", ref),
+                30,
+                "stakeholder notice",
+            )
         # escalation to the second MIM only where nobody acknowledged
-        _wait_for(lambda: got("ben@northwind.example", "escalation", inc1["id"]), 30,
-                  "escalation of the unacknowledged incident")
+        _wait_for(
+            lambda: got("ben@northwind.example", "escalation", inc1["id"]),
+            30,
+            "escalation of the unacknowledged incident",
+        )
         # "no change" update when none was posted
-        _wait_for(lambda: got("exec@northwind.example", "no-change-update", inc1["id"]), 40,
-                  "the no-change update")
+        _wait_for(
+            lambda: got("exec@northwind.example", "no-change-update", inc1["id"]),
+            40,
+            "the no-change update",
+        )
         time.sleep(2)
-        assert not got("ben@northwind.example", "escalation", inc2["id"]), \
+        assert not got("ben@northwind.example", "escalation", inc2["id"]), (
             "an acknowledged incident escalated"
+        )
         # Teams: pages with an @mention on the on-call webhook, notices to executives
         oncall = [d.card for d in teams.deliveries("webhook", "oncall") if d.status == 202]
         assert any("<at>Anna Berg</at>" in str(c) for c in oncall)
@@ -112,8 +146,11 @@ def test_pages_escalation_updates_reach_real_peers(tmp_path, backend):
             assert msg["X-Auto-Response-Suppress"] == "OOF, AutoReply"
             assert msg["In-Reply-To"] and msg["Message-ID"]
         # the API shows the deliveries as sent, and nothing twice
-        doc = requests.get(f"{base}/api/v1/incidents/{inc1['id']}", timeout=10,
-                           headers={"Authorization": f"Bearer {tokens['anna']}"}).json()
+        doc = requests.get(
+            f"{base}/api/v1/incidents/{inc1['id']}",
+            timeout=10,
+            headers={"Authorization": f"Bearer {tokens['anna']}"},
+        ).json()
         assert any(n["status"] == "sent" for n in doc["notifications"])
         ids = [m[3]["Message-ID"] for m in _messages(sink)]
         assert len(ids) == len(set(ids)), "a message was delivered twice"
@@ -133,6 +170,12 @@ def _healthy(base):
 
 
 def _token(env, person):
-    out = subprocess.run([sys.executable, "-m", "hub.cli", "token", "create", person], env=env,
-                         cwd=ROOT, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "hub.cli", "token", "create", person],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return out.stdout.split()[-1]

@@ -16,8 +16,9 @@ from hub.models import Incident, Notification, RoleAssignment, Timer
 from tasks.timers import fire_timer_now
 from tests.workflow_kit import T0
 
-REPORT = Report(title="Payroll is down", services=("payroll",), impact="outage", source="api",
-                reporter="ivan")
+REPORT = Report(
+    title="Payroll is down", services=("payroll",), impact="outage", source="api", reporter="ivan"
+)
 
 
 @pytest.fixture
@@ -30,8 +31,7 @@ def lazy_hub(hub):
 
 def _declare(hub, now=T0) -> int:
     with hub.transaction() as session:
-        incident, created = ops.create_incident(session, hub.policy, REPORT, actor="ivan",
-                                                now=now)
+        incident, created = ops.create_incident(session, hub.policy, REPORT, actor="ivan", now=now)
         assert created and incident.major and incident.state == "declared"
         return incident.id
 
@@ -46,8 +46,9 @@ def _count(hub, model, **where) -> int:
 
 def _mobilise_timer(hub, iid) -> Timer:
     with hub.db.session(write=False) as s:
-        return s.scalars(select(Timer).where(Timer.incident_id == iid,
-                                             Timer.kind == "mobilise")).one()
+        return s.scalars(
+            select(Timer).where(Timer.incident_id == iid, Timer.kind == "mobilise")
+        ).one()
 
 
 def test_the_request_commits_only_the_incident_and_wakes_the_worker(lazy_hub):
@@ -64,12 +65,14 @@ def test_the_request_commits_only_the_incident_and_wakes_the_worker(lazy_hub):
     pages = _count(lazy_hub, Notification, incident_id=iid)
     assert pages > 0
     with lazy_hub.db.session(write=False) as s:
-        steps = s.scalars(select(Timer).where(Timer.incident_id == iid,
-                                              Timer.kind == "escalate")).all()
+        steps = s.scalars(
+            select(Timer).where(Timer.incident_id == iid, Timer.kind == "escalate")
+        ).all()
     assert sorted(t.due_at - T0 for t in steps) == [timedelta(minutes=5), timedelta(minutes=15)]
     with lazy_hub.db.session(write=False) as s:  # the records say when it really happened
-        assigned = set(s.scalars(select(RoleAssignment.assigned_at).where(
-            RoleAssignment.incident_id == iid)))
+        assigned = set(
+            s.scalars(select(RoleAssignment.assigned_at).where(RoleAssignment.incident_id == iid))
+        )
     assert assigned == {T0 + timedelta(seconds=20)}
     # exactly once: a second wake-up (a duplicate task, the pump) finds it fired
     assert fire_timer_now(lazy_hub, timer.id, T0 + timedelta(seconds=30)) == "skipped"
@@ -90,8 +93,9 @@ def test_acting_before_the_worker_mobilises_first(lazy_hub):
     iid = _declare(lazy_hub)
     with lazy_hub.transaction() as session:
         incident = ops.get_incident(session, iid, lock=True)
-        acked = ops.acknowledge(session, lazy_hub.policy, incident, actor="anna",
-                                now=T0 + timedelta(seconds=1))
+        acked = ops.acknowledge(
+            session, lazy_hub.policy, incident, actor="anna", now=T0 + timedelta(seconds=1)
+        )
     assert acked == ["major_incident_manager"]
     rows = _count(lazy_hub, Notification, incident_id=iid)
     assert rows > 0 and _count(lazy_hub, RoleAssignment, incident_id=iid) == 4
@@ -106,8 +110,15 @@ def test_a_false_alarm_cancelled_before_the_worker_pages_no_one(lazy_hub):
     with lazy_hub.transaction() as session:
         # not through get_incident(lock=True), which mobilises first (a person acting on it)
         incident = session.get(Incident, iid)
-        ops.set_state(session, incident, "cancel", "false alarm", actor="anna",
-                      now=T0 + timedelta(seconds=1), policy=lazy_hub.policy)
+        ops.set_state(
+            session,
+            incident,
+            "cancel",
+            "false alarm",
+            actor="anna",
+            now=T0 + timedelta(seconds=1),
+            policy=lazy_hub.policy,
+        )
     timer = _mobilise_timer(lazy_hub, iid)
     if timer.state == "pending":  # cancelling may stop it already; otherwise the worker does
         assert fire_timer_now(lazy_hub, timer.id, T0 + timedelta(seconds=2)) == "cancelled"
@@ -117,8 +128,13 @@ def test_a_false_alarm_cancelled_before_the_worker_pages_no_one(lazy_hub):
 
 
 def test_not_major_schedules_nothing(lazy_hub):
-    minor = Report(title="Typo on the careers page", services=("website",), impact="minor",
-                   source="api", reporter="ivan")
+    minor = Report(
+        title="Typo on the careers page",
+        services=("website",),
+        impact="minor",
+        source="api",
+        reporter="ivan",
+    )
     with lazy_hub.transaction() as session:
         incident, _ = ops.create_incident(session, lazy_hub.policy, minor, actor="ivan", now=T0)
         assert not incident.major
@@ -128,7 +144,8 @@ def test_not_major_schedules_nothing(lazy_hub):
 
 
 def test_a_failed_mobilisation_is_retried_by_the_tick_and_said_on_the_timeline(
-        lazy_hub, monkeypatch):
+    lazy_hub, monkeypatch
+):
     from hub import incidents
     from hub.models import TimelineEntry
     from hub.ticker import MOBILISE_TRIES, tick
@@ -146,11 +163,19 @@ def test_a_failed_mobilisation_is_retried_by_the_tick_and_said_on_the_timeline(
     assert tick(lazy_hub, T0 + timedelta(seconds=61))["mobilisations"] == 0  # one pending now
     monkeypatch.undo()
     with lazy_hub.db.session(write=False) as s:
-        again = s.scalars(select(Timer).where(Timer.incident_id == iid, Timer.kind == "mobilise",
-                                              Timer.state == "pending")).one()
-        said = s.scalars(select(TimelineEntry.text).where(
-            TimelineEntry.incident_id == iid, TimelineEntry.kind == "mobilisation")).all()
-    assert again.due_at == T0 and said == ["Mobilisation failed (roles, pages, notice); trying again"]
+        again = s.scalars(
+            select(Timer).where(
+                Timer.incident_id == iid, Timer.kind == "mobilise", Timer.state == "pending"
+            )
+        ).one()
+        said = s.scalars(
+            select(TimelineEntry.text).where(
+                TimelineEntry.incident_id == iid, TimelineEntry.kind == "mobilisation"
+            )
+        ).all()
+    assert again.due_at == T0 and said == [
+        "Mobilisation failed (roles, pages, notice); trying again"
+    ]
     assert fire_timer_now(lazy_hub, again.id, T0 + timedelta(seconds=62)) == "fired"
     assert _count(lazy_hub, RoleAssignment, incident_id=iid) == 4
     assert tick(lazy_hub, T0 + timedelta(seconds=120))["mobilisations"] == 0

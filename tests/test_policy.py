@@ -951,15 +951,19 @@ def test_malformed_env_reference_is_a_problem():
 def test_critical_service_with_only_non_critical_services_is_a_warning():
     """It matches only when a critical service is down as well: probably a mistake, so said,
     but the rule can match, so the policy still loads."""
-    text = (WEBSITE + "major_criteria:\n  - name: web\n    if:\n      services: [website]\n"
-            + "      critical_service: true\n    severity: SEV1\n")
+    text = (
+        WEBSITE
+        + "major_criteria:\n  - name: web\n    if:\n      services: [website]\n"
+        + "      critical_service: true\n    severity: SEV1\n"
+    )
     policy, problems, warnings = check_policy_text(text, "policy.yaml", env={})
     assert problems == [] and policy is not None
     assert [w for w in warnings if "major_criteria[0].if.critical_service" in w] == [
         "policy.yaml:20: major_criteria[0].if.critical_service: critical_service: true, but "
         "none of the listed services (website) is critical in the catalogue, so this rule "
         "never matches a report about them alone; list a critical service or drop "
-        "critical_service"]
+        "critical_service"
+    ]
 
 
 def test_a_process_logs_each_policy_warning_once(tmp_path, caplog, monkeypatch):

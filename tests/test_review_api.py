@@ -270,10 +270,18 @@ def test_every_documented_operation_answers_only_documented_statuses(client, hub
     # incidents
     assert call("post", "/api/v1/incidents", json={"title": "x"}).status_code == 401
     assert call("post", "/api/v1/incidents", "chloe", json={"title": 5}).status_code == 422
-    assert call("post", "/api/v1/incidents", "chloe", data=b"{x",
-                content_type="application/json").status_code == 400
-    assert call("post", "/api/v1/incidents", "chloe", data=b"{}",
-                content_type="text/plain").status_code == 415
+    assert (
+        call(
+            "post", "/api/v1/incidents", "chloe", data=b"{x", content_type="application/json"
+        ).status_code
+        == 400
+    )
+    assert (
+        call(
+            "post", "/api/v1/incidents", "chloe", data=b"{}", content_type="text/plain"
+        ).status_code
+        == 415
+    )
     body = {"title": "Payroll is down", "services": ["payroll"], "impact": "outage"}
     ref = call("post", "/api/v1/incidents", "chloe", json=body).get_json()["id"]
     assert call("post", "/api/v1/incidents", "elif", json=body).status_code == 200  # joined
@@ -281,48 +289,99 @@ def test_every_documented_operation_answers_only_documented_statuses(client, hub
     assert call("get", "/api/v1/incidents?foo=1", "julia").status_code == 422
     assert call("get", f"/api/v1/incidents/{ref}", "julia").status_code == 200
     assert call("get", "/api/v1/incidents/INC-999", "julia").status_code == 404
-    assert call("post", f"/api/v1/incidents/{ref}/acknowledge", "julia", json={}).status_code \
-        == 403
-    assert call("post", f"/api/v1/incidents/{ref}/acknowledge", "anna", json={}).status_code \
+    assert call("post", f"/api/v1/incidents/{ref}/acknowledge", "julia", json={}).status_code == 403
+    assert call("post", f"/api/v1/incidents/{ref}/acknowledge", "anna", json={}).status_code == 200
+    assert (
+        call(
+            "post", f"/api/v1/incidents/{ref}/updates", "anna", json={"text": "Rolling back"}
+        ).status_code
         == 200
-    assert call("post", f"/api/v1/incidents/{ref}/updates", "anna",
-                json={"text": "Rolling back"}).status_code == 200
-    assert call("post", f"/api/v1/incidents/{ref}/roles", "anna",
-                json={"role": "tech_lead", "person": "elif"}).status_code == 200
+    )
+    assert (
+        call(
+            "post",
+            f"/api/v1/incidents/{ref}/roles",
+            "anna",
+            json={"role": "tech_lead", "person": "elif"},
+        ).status_code
+        == 200
+    )
     severity = client.get(f"/api/v1/incidents/{ref}", headers=auth["anna"]).get_json()["severity"]
-    assert call("post", f"/api/v1/incidents/{ref}/classify", "anna",
-                json={"severity": severity.lower(), "reason": "confirmed"}).status_code == 200
-    assert call("post", f"/api/v1/incidents/{ref}/resolve", "anna",
-                json={"summary": "Rolled back"}).status_code == 200
-    assert call("post", f"/api/v1/incidents/{ref}/resolve", "anna",
-                json={"summary": "again"}).status_code == 409
+    assert (
+        call(
+            "post",
+            f"/api/v1/incidents/{ref}/classify",
+            "anna",
+            json={"severity": severity.lower(), "reason": "confirmed"},
+        ).status_code
+        == 200
+    )
+    assert (
+        call(
+            "post", f"/api/v1/incidents/{ref}/resolve", "anna", json={"summary": "Rolled back"}
+        ).status_code
+        == 200
+    )
+    assert (
+        call(
+            "post", f"/api/v1/incidents/{ref}/resolve", "anna", json={"summary": "again"}
+        ).status_code
+        == 409
+    )
     minor = {"title": "Printer jam", "impact": "minor", "correlate": False}
-    spare = [call("post", "/api/v1/incidents", "chloe", json=minor).get_json()["id"]
-             for _ in range(3)]
-    assert call("post", f"/api/v1/incidents/{spare[0]}/cancel", "chloe",
-                json={"reason": "false alarm"}).status_code == 200
-    assert call("post", f"/api/v1/incidents/{spare[1]}/merge", "anna",
-                json={"into": spare[2], "reason": "same"}).status_code == 200
-    assert call("post", f"/api/v1/incidents/{spare[2]}/close", "anna",
-                json={"reason": "not yet"}).status_code == 409
+    spare = [
+        call("post", "/api/v1/incidents", "chloe", json=minor).get_json()["id"] for _ in range(3)
+    ]
+    assert (
+        call(
+            "post", f"/api/v1/incidents/{spare[0]}/cancel", "chloe", json={"reason": "false alarm"}
+        ).status_code
+        == 200
+    )
+    assert (
+        call(
+            "post",
+            f"/api/v1/incidents/{spare[1]}/merge",
+            "anna",
+            json={"into": spare[2], "reason": "same"},
+        ).status_code
+        == 200
+    )
+    assert (
+        call(
+            "post", f"/api/v1/incidents/{spare[2]}/close", "anna", json={"reason": "not yet"}
+        ).status_code
+        == 409
+    )
     # the review
     assert open_review_now(hub, int(ref.removeprefix("INC-")), utcnow())
     review = f"/api/v1/incidents/{ref}/review"
     assert call("get", review, "julia").status_code == 200
     assert call("get", "/api/v1/incidents/INC-999/review", "julia").status_code == 404
     assert call("put", review, "julia", json={"summary": "x"}).status_code == 403
-    ready = {**TEXTS, "tags": ["software"], "action_items": [
-        {"title": "Load-test pool settings", "owner": "elif", "due": "2026-01-10"}]}
+    ready = {
+        **TEXTS,
+        "tags": ["software"],
+        "action_items": [
+            {"title": "Load-test pool settings", "owner": "elif", "due": "2026-01-10"}
+        ],
+    }
     assert call("put", review, "david", json=ready).status_code == 200
     items = call("get", "/api/v1/action-items", "julia").get_json()["action_items"]
     assert call("get", "/api/v1/action-items?overdue=maybe", "julia").status_code == 422
     item = items[0]["id"]
-    assert call("patch", f"/api/v1/action-items/{item}", "julia",
-                json={"status": "done"}).status_code == 403
-    assert call("patch", f"/api/v1/action-items/{item}", "elif",
-                json={"status": "done"}).status_code == 200
-    assert call("patch", "/api/v1/action-items/99999", "elif",
-                json={"status": "done"}).status_code == 404
+    assert (
+        call("patch", f"/api/v1/action-items/{item}", "julia", json={"status": "done"}).status_code
+        == 403
+    )
+    assert (
+        call("patch", f"/api/v1/action-items/{item}", "elif", json={"status": "done"}).status_code
+        == 200
+    )
+    assert (
+        call("patch", "/api/v1/action-items/99999", "elif", json={"status": "done"}).status_code
+        == 404
+    )
     assert call("post", f"{review}/approve", "anna", json={}).status_code == 409
     assert call("post", f"{review}/submit", "david", json={}).status_code == 200
     assert call("post", f"{review}/reject", "anna", json={"reason": "more"}).status_code == 200
@@ -332,29 +391,43 @@ def test_every_documented_operation_answers_only_documented_statuses(client, hub
     assert call("post", f"{review}/publish", "anna", json={}).status_code == 202
     # problems and action items
     assert call("post", "/api/v1/problems", "julia", json={"title": "x"}).status_code == 403
-    assert call("post", "/api/v1/problems", "david",
-                json={"title": "x", "incidents": ["INC-999"]}).status_code == 404
-    prb = call("post", "/api/v1/problems", "david", json={"title": "Pool exhaustion",
-                                                          "incidents": [ref]}).get_json()["id"]
+    assert (
+        call(
+            "post", "/api/v1/problems", "david", json={"title": "x", "incidents": ["INC-999"]}
+        ).status_code
+        == 404
+    )
+    prb = call(
+        "post", "/api/v1/problems", "david", json={"title": "Pool exhaustion", "incidents": [ref]}
+    ).get_json()["id"]
     assert call("get", "/api/v1/problems", "julia").status_code == 200
     assert call("get", "/api/v1/problems?state=bogus", "julia").status_code == 422
     assert call("get", f"/api/v1/problems/{prb}", "julia").status_code == 200
     assert call("get", "/api/v1/problems/PRB-999", "julia").status_code == 404
-    assert call("put", f"/api/v1/problems/{prb}", "julia", json={"title": "y"}).status_code \
-        == 403
-    assert call("put", f"/api/v1/problems/{prb}", "david",
-                json={"state": "known_error"}).status_code == 422
-    assert call("put", f"/api/v1/problems/{prb}", "david", json={"title": "y"}).status_code \
-        == 200
+    assert call("put", f"/api/v1/problems/{prb}", "julia", json={"title": "y"}).status_code == 403
+    assert (
+        call("put", f"/api/v1/problems/{prb}", "david", json={"state": "known_error"}).status_code
+        == 422
+    )
+    assert call("put", f"/api/v1/problems/{prb}", "david", json={"title": "y"}).status_code == 200
     # stored mail
-    held = call("post", "/intake/email", "julia", data=raw(mail(sender="Eve <eve@evil.example>")),
-                content_type="message/rfc822")
+    held = call(
+        "post",
+        "/intake/email",
+        "julia",
+        data=raw(mail(sender="Eve <eve@evil.example>")),
+        content_type="message/rfc822",
+    )
     assert held.status_code == 202, held.get_json()
     ident = held.get_json()["id"]
-    assert call("post", "/intake/email", "julia", data=b"x",
-                content_type="text/plain").status_code == 415
-    assert call("post", "/intake/email", "julia", data=b" ",
-                content_type="message/rfc822").status_code == 400
+    assert (
+        call("post", "/intake/email", "julia", data=b"x", content_type="text/plain").status_code
+        == 415
+    )
+    assert (
+        call("post", "/intake/email", "julia", data=b" ", content_type="message/rfc822").status_code
+        == 400
+    )
     assert call("get", "/api/v1/mail/quarantine", "julia").status_code == 403
     assert call("get", "/api/v1/mail/quarantine", "anna").status_code == 200
     assert call("get", "/api/v1/mail/messages?queued_as=nope", "anna").status_code == 200
@@ -364,7 +437,9 @@ def test_every_documented_operation_answers_only_documented_statuses(client, hub
     assert call("get", f"/api/v1/mail/messages/{ident}", "anna").status_code == 200
     assert call("get", "/api/v1/mail/messages/99999", "anna").status_code == 404
     assert call("post", f"/api/v1/mail/messages/{ident}/reprocess", "anna").status_code in (
-        200, 409)
+        200,
+        409,
+    )
     assert call("post", f"/api/v1/mail/messages/{ident}/discard", "julia").status_code == 403
     assert call("post", f"/api/v1/mail/messages/{ident}/release", "anna").status_code == 200
     assert call("post", f"/api/v1/mail/messages/{ident}/discard", "anna").status_code == 409
@@ -377,8 +452,11 @@ def test_every_documented_operation_answers_only_documented_statuses(client, hub
 
     documented = {(p, m) for p, ops in doc["paths"].items() for m in ops}
     assert set(seen) == documented, documented ^ set(seen)  # every operation exercised
-    wrong = {(p, m): sorted(s - set(doc["paths"][p][m]["responses"]))
-             for (p, m), s in seen.items() if s - set(doc["paths"][p][m]["responses"])}
+    wrong = {
+        (p, m): sorted(s - set(doc["paths"][p][m]["responses"]))
+        for (p, m), s in seen.items()
+        if s - set(doc["paths"][p][m]["responses"])
+    }
     assert wrong == {}
     for (path, method), statuses in seen.items():  # a success status is among them
         success = {s for s in doc["paths"][path][method]["responses"] if s.startswith("2")}
@@ -406,25 +484,35 @@ def test_openapi_documents_healthz_503_and_the_action_item_filters(client, hub, 
     for path, method, status in [
         ("/api/v1/incidents/{ref}/review/approve", "post", "202"),
         ("/api/v1/incidents/{ref}/review/publish", "post", "202"),
-        ("/api/v1/problems", "post", "201"), ("/api/v1/problems", "post", "403"),
-        ("/api/v1/mail/quarantine", "get", "403"), ("/api/v1/mail/messages/{ident}", "get", "403"),
+        ("/api/v1/problems", "post", "201"),
+        ("/api/v1/problems", "post", "403"),
+        ("/api/v1/mail/quarantine", "get", "403"),
+        ("/api/v1/mail/messages/{ident}", "get", "403"),
     ]:
         assert status in doc["paths"][path][method]["responses"], (path, method, status)
-    for path, method in [("/api/v1/incidents/{ref}/review/approve", "post"),
-                         ("/api/v1/problems", "post"), ("/intake/email", "post")]:
+    for path, method in [
+        ("/api/v1/incidents/{ref}/review/approve", "post"),
+        ("/api/v1/problems", "post"),
+        ("/intake/email", "post"),
+    ]:
         assert "200" not in doc["paths"][path][method]["responses"], (path, method)
 
 
 def test_action_item_and_problem_filters_are_strict(client, hub, auth):
     ref = _resolved(client, hub, auth)
     item = _ready(client, ref, auth)["action_items"][0]["id"]
-    for query, code in [("overdue=maybe", "invalid_value"), ("status=open,bogus", "invalid_value"),
-                        ("owners=elif", "unknown_parameter"), ("due=today", "unknown_parameter")]:
+    for query, code in [
+        ("overdue=maybe", "invalid_value"),
+        ("status=open,bogus", "invalid_value"),
+        ("owners=elif", "unknown_parameter"),
+        ("due=today", "unknown_parameter"),
+    ]:
         r = client.get(f"/api/v1/action-items?{query}", headers=auth["julia"])
         assert r.status_code == 422 and r.get_json()["error"]["code"] == code, query
     r = client.get("/api/v1/action-items?foo=1", headers=auth["julia"])
-    assert r.get_json()["error"]["message"] == ("unknown query parameter(s): foo; allowed: "
-                                                "status, owner, overdue")
+    assert r.get_json()["error"]["message"] == (
+        "unknown query parameter(s): foo; allowed: status, owner, overdue"
+    )
 
     def ids(query):
         r = client.get(f"/api/v1/action-items?{query}", headers=auth["julia"])
@@ -436,7 +524,6 @@ def test_action_item_and_problem_filters_are_strict(client, hub, auth):
     assert ids("status=done") == [] and ids("status=done&status=open") == [item]
     r = client.get("/api/v1/problems?sort=id", headers=auth["julia"])
     assert r.status_code == 422
-    assert r.get_json()["error"]["message"] == ("unknown query parameter(s): sort; allowed: "
-                                                "state")
+    assert r.get_json()["error"]["message"] == ("unknown query parameter(s): sort; allowed: state")
     r = client.get("/api/v1/problems?state=open&state=nope", headers=auth["julia"])
     assert r.status_code == 422 and "unknown state 'nope'" in r.get_json()["error"]["message"]

@@ -17,21 +17,27 @@ def _exercise(s, live_server, make_token, example_policy, mim, comms):
     h_comms = {"Authorization": f"Bearer {make_token(comms)}"}
     h_mim = {"Authorization": f"Bearer {make_token(mim)}"}
     svc = next(k for k, v in example_policy.services.items() if v.critical)
-    r = s.post(f"{live_server}/api/v1/incidents", headers=h_comms, timeout=10,
-               json={"title": f"{svc} down", "services": [svc], "impact": "outage"})
+    r = s.post(
+        f"{live_server}/api/v1/incidents",
+        headers=h_comms,
+        timeout=10,
+        json={"title": f"{svc} down", "services": [svc], "impact": "outage"},
+    )
     assert r.status_code == 201, r.text
     assert r.headers["Content-Type"].startswith("application/json")
     created = r.json()
     assert set(created) >= {"id", "major", "severity", "rule", "state"}
     ref = created["id"]
-    r = s.post(f"{live_server}/api/v1/incidents/{ref}/acknowledge", headers=h_mim, json={},
-               timeout=10)
+    r = s.post(
+        f"{live_server}/api/v1/incidents/{ref}/acknowledge", headers=h_mim, json={}, timeout=10
+    )
     assert r.status_code == 200 and r.json()["state"] == "mobilised"
     r = s.get(f"{live_server}/api/v1/incidents?state=mobilised", headers=h_comms, timeout=10)
     assert [i["id"] for i in r.json()["incidents"]] == [ref]
     r = s.get(f"{live_server}/api/v1/incidents/INC-0", headers=h_comms, timeout=10)
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
-    r = s.post(f"{live_server}/api/v1/incidents", data=b"x" * 2_000_000, headers=h_comms,
-               timeout=10)
+    r = s.post(
+        f"{live_server}/api/v1/incidents", data=b"x" * 2_000_000, headers=h_comms, timeout=10
+    )
     assert r.status_code == 413
     assert s.get(f"{live_server}/healthz", timeout=10).json()["checks"]["database"] == "ok"

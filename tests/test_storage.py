@@ -23,8 +23,9 @@ def test_migrations_match_models(backend):
 def test_times_are_aware_utc(hub):
     when = datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
     with hub.db.session() as session:
-        session.add(Incident(title="t", state="open", severity="SEV4", created_at=when,
-                             updated_at=when))
+        session.add(
+            Incident(title="t", state="open", severity="SEV4", created_at=when, updated_at=when)
+        )
     with hub.db.session(write=False) as session:
         row = session.query(Incident).one()
         assert row.created_at == when and row.created_at.tzinfo is not None
@@ -32,8 +33,15 @@ def test_times_are_aware_utc(hub):
 
 def test_naive_times_are_refused(hub):
     with pytest.raises(Exception, match="naive datetime"), hub.db.session() as session:
-        session.add(Incident(title="t", state="open", severity="SEV4",
-                             created_at=datetime(2026, 1, 1), updated_at=datetime(2026, 1, 1)))
+        session.add(
+            Incident(
+                title="t",
+                state="open",
+                severity="SEV4",
+                created_at=datetime(2026, 1, 1),
+                updated_at=datetime(2026, 1, 1),
+            )
+        )
         session.flush()
 
 
@@ -67,27 +75,38 @@ def test_service_reporters_migration_fills_from_stored_reports(tmp_path):
     url = f"sqlite:///{tmp_path / 'hub.db'}"
     upgrade(url, "0006")
     db = Database(url)
-    rows = [("Chloe", "|payroll|vpn|", "2026-03-01 10:00:00"),
-            ("chloe", "|payroll|", "2026-03-01 11:00:00"),  # later, other case: one reporter
-            ("ben", "|vpn|", "2026-03-01 09:00:00"),
-            (None, "|vpn|", "2026-03-01 12:00:00"),  # no reporter: not counted
-            ("ada", "", "2026-03-01 12:00:00")]  # no service: nothing to count
+    rows = [
+        ("Chloe", "|payroll|vpn|", "2026-03-01 10:00:00"),
+        ("chloe", "|payroll|", "2026-03-01 11:00:00"),  # later, other case: one reporter
+        ("ben", "|vpn|", "2026-03-01 09:00:00"),
+        (None, "|vpn|", "2026-03-01 12:00:00"),  # no reporter: not counted
+        ("ada", "", "2026-03-01 12:00:00"),
+    ]  # no service: nothing to count
     with db.engine.begin() as conn:
         for reporter, tags, at in rows:
-            conn.execute(text("INSERT INTO reports (source, reporter, title, text, services, "
-                              "service_tags, at) VALUES ('api', :r, 't', '', '[]', :tags, :at)"),
-                         {"r": reporter, "tags": tags, "at": at})
+            conn.execute(
+                text(
+                    "INSERT INTO reports (source, reporter, title, text, services, "
+                    "service_tags, at) VALUES ('api', :r, 't', '', '[]', :tags, :at)"
+                ),
+                {"r": reporter, "tags": tags, "at": at},
+            )
     db.dispose()
     upgrade(url)
     db = Database(url)
     with db.engine.connect() as conn:
-        got = conn.execute(text("SELECT service, reporter, last_at FROM service_reporters "
-                                "ORDER BY service, reporter")).all()
+        got = conn.execute(
+            text(
+                "SELECT service, reporter, last_at FROM service_reporters "
+                "ORDER BY service, reporter"
+            )
+        ).all()
     db.dispose()
     assert [(s, r, str(at)[:19]) for s, r, at in got] == [
         ("payroll", "chloe", "2026-03-01 11:00:00"),
         ("vpn", "ben", "2026-03-01 09:00:00"),
-        ("vpn", "chloe", "2026-03-01 10:00:00")]
+        ("vpn", "chloe", "2026-03-01 10:00:00"),
+    ]
 
 
 def test_note_reporters_keeps_the_latest_time(hub):
@@ -102,12 +121,14 @@ def test_note_reporters_keeps_the_latest_time(hub):
         ops.note_reporters(session, ("vpn",), "chloe", t0 - timedelta(minutes=5))
         ops.note_reporters(session, ("payroll", "payroll"), "ben", t0 + timedelta(minutes=1))
     with hub.db.session(write=False) as session:
-        related = ops.related_reports(session, hub.policy, ("vpn", "payroll"),
-                                      t0 + timedelta(minutes=2))
+        related = ops.related_reports(
+            session, hub.policy, ("vpn", "payroll"), t0 + timedelta(minutes=2)
+        )
         assert [(r.reporter, r.services, r.at) for r in related] == [
             ("chloe", ("vpn",), t0),
             ("ben", ("payroll",), t0 + timedelta(minutes=1)),
-            ("chloe", ("payroll",), t0)]
+            ("chloe", ("payroll",), t0),
+        ]
         # outside every window: not related any more
         assert ops.related_reports(session, hub.policy, ("vpn",), t0 + timedelta(days=2)) == []
 
@@ -127,11 +148,17 @@ def test_a_new_incident_is_written_once_and_fully_loaded(hub):
     event.listen(hub.db.engine, "commit", commit)
     try:
         now = datetime.now(UTC)
-        report = Report("Payroll is down", services=("payroll",), impact="outage",
-                        reporter="chloe", source="api")
+        report = Report(
+            "Payroll is down",
+            services=("payroll",),
+            impact="outage",
+            reporter="chloe",
+            source="api",
+        )
         with hub.transaction() as session:
-            incident, created = ops.create_incident(session, hub.policy, report, actor="chloe",
-                                                    now=now)
+            incident, created = ops.create_incident(
+                session, hub.policy, report, actor="chloe", now=now
+            )
             assert created and incident.major and incident in session
             assert [t.kind for t in incident.timers] == ["mobilise"]
             assert incident.timers[0].incident is incident
@@ -151,6 +178,9 @@ def test_a_new_incident_is_written_once_and_fully_loaded(hub):
     with hub.db.session(write=False) as session:
         again = ops.get_incident(session, incident.ref)
         assert (again.state, again.severity, again.declared_at) == (
-            incident.state, incident.severity, now)
+            incident.state,
+            incident.severity,
+            now,
+        )
         assert [e.kind for e in again.timeline][:3] == ["reported", "classified", "state"]
         assert [r.reporter for r in again.reports] == ["chloe"]

@@ -403,8 +403,11 @@ def test_update_gets_the_same_answer_in_teams_and_over_rest(both, person, may):
 def test_assign_gets_the_same_answer_in_teams_and_over_rest(both, person, may):
     teams, rest, ref = both
     said = teams(person, f"assign {ref} comms @grace")
-    status = rest(person, f"/api/v1/incidents/{ref}/roles",
-                  {"role": "communications_owner", "person": "hannah"})
+    status = rest(
+        person,
+        f"/api/v1/incidents/{ref}/roles",
+        {"role": "communications_owner", "person": "hannah"},
+    )
     assert ("is now Communications Owner" in said, status == 200) == (may, may), (said, status)
     if not may:
         assert said.startswith("⛔") and "Major Incident Manager" in said, said

@@ -385,9 +385,7 @@ def test_subscribers_get_the_stakeholder_updates(tclient, thub, example_policy):
     assert declared == []  # the declaration went out before she subscribed
 
 
-def test_subscribers_with_a_bot_chat_get_updates_there(
-    tclient, thub, example_policy, botframework
-):
+def test_subscribers_with_a_bot_chat_get_updates_there(tclient, thub, example_policy, botframework):
     token = botframework.mint(aud=APP_ID, service_url=SERVICE_URL)
     post_bot(tclient, activity(example_policy, "help", who="julia", personal=True), token)
     assert "INC-1" in texts(say(tclient, example_policy, "declare Payroll is down sev1"))
@@ -708,8 +706,6 @@ def test_keys_are_only_fetched_over_https_or_loopback():
 
 
 # -- end to end: real server, real HTTP, local sinks -------------------------------------------
-
-
 
 
 def _signed_post(url, policy, text, who):

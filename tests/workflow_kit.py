@@ -89,9 +89,11 @@ def declare(hub, now=T0, services=("payroll",), title="Payroll is down", impact=
 def mobilise_pending(hub, incident_id: int) -> None:
     """Fire the incident's pending `mobilise` timers, as the worker does after a declaration."""
     with hub.db.session(write=False) as session:
-        pending = session.scalars(select(Timer.id).where(
-            Timer.incident_id == incident_id, Timer.kind == "mobilise",
-            Timer.state == "pending")).all()
+        pending = session.scalars(
+            select(Timer.id).where(
+                Timer.incident_id == incident_id, Timer.kind == "mobilise", Timer.state == "pending"
+            )
+        ).all()
     for timer_id in pending:
         mobilise_now(hub, timer_id)
 

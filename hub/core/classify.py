@@ -119,9 +119,16 @@ def _catalogue(policy: Policy) -> _Catalogue:
         for term in (key, *service.aliases):
             lookup.setdefault(_key(term), key)
     terms = sorted({t for t in lookup if t})
-    any_term = re.compile(
-        r"(?<!\w)(?:" + "|".join(r"\s+".join(map(re.escape, t.split())) for t in terms)
-        + r")(?!\w)", re.IGNORECASE) if terms else None
+    any_term = (
+        re.compile(
+            r"(?<!\w)(?:"
+            + "|".join(r"\s+".join(map(re.escape, t.split())) for t in terms)
+            + r")(?!\w)",
+            re.IGNORECASE,
+        )
+        if terms
+        else None
+    )
     if len(_CATALOGUES) > 8:  # policies are few: the current one and a reload or two
         _CATALOGUES.clear()
     catalogue = _Catalogue(lookup, any_term)
@@ -228,8 +235,10 @@ def classify_report(
     if facts.users_service and (criterion is None or criterion.affected_users_at_least is None):
         # The count is stored on the incident: say where it came from, as no rule did.
         verb = "is" if facts.users == 1 else "are"
-        notes += (f"{_plural(facts.users, 'user')} {verb} counted as affected: "
-                  f"{_catalogue_users(facts)}.",)
+        notes += (
+            f"{_plural(facts.users, 'user')} {verb} counted as affected: "
+            f"{_catalogue_users(facts)}.",
+        )
     return Classification(
         major=severity.major,
         severity=severity.key,
@@ -262,8 +271,7 @@ def reclassify(
     reasons = (f"re-classified by a person: {reason.strip()}", change, *current.reasons)
     # a severity accepted as classified keeps the rule that decided it; a changed one is manual
     rule = current.rule if severity.key == current.severity else "manual"
-    return replace(current, major=severity.major, severity=severity.key, rule=rule,
-                   reasons=reasons)
+    return replace(current, major=severity.major, severity=severity.key, rule=rule, reasons=reasons)
 
 
 def _establish(

@@ -7,8 +7,15 @@ from dataclasses import dataclass
 # Major: declared -> mobilised -> resolved -> review_due -> review_published -> closed
 # Non-major: open -> resolved -> closed. Any active incident may be merged or cancelled.
 STATES = (
-    "open", "declared", "mobilised", "resolved", "review_due", "review_published", "closed",
-    "merged", "cancelled",
+    "open",
+    "declared",
+    "mobilised",
+    "resolved",
+    "review_due",
+    "review_published",
+    "closed",
+    "merged",
+    "cancelled",
 )
 ACTIVE = ("open", "declared", "mobilised")
 FINAL = ("closed", "merged", "cancelled")

@@ -33,8 +33,9 @@ class SinkWatcher:
                 self.seen.add(path.name)
                 msg = json.loads(path.read_text())
                 self.emails.append(msg)
-                lines.append(f"email  → {msg['to']:<26} {msg.get('template') or ''}: "
-                             f"{msg['subject']}")
+                lines.append(
+                    f"email  → {msg['to']:<26} {msg.get('template') or ''}: {msg['subject']}"
+                )
         for path in sorted((self.data_dir / "sinks" / "teams").glob("*.json")):
             if path.name not in self.seen:
                 self.seen.add(path.name)
@@ -75,10 +76,15 @@ class Demo:
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
-        self.env.update(HUB_DATA_DIR=str(self.data_dir), HUB_POLICY=str(DEMO_POLICY),
-                        HUB_HTTP=f"127.0.0.1:{self.port}", HUB_SMTP_LISTEN=f"127.0.0.1:{_free_port()}",
-                        HUB_MAIL_TRANSPORT="sink", HUB_TEAMS_TRANSPORT="sink",
-                        HUB_LOG_LEVEL="WARNING")
+        self.env.update(
+            HUB_DATA_DIR=str(self.data_dir),
+            HUB_POLICY=str(DEMO_POLICY),
+            HUB_HTTP=f"127.0.0.1:{self.port}",
+            HUB_SMTP_LISTEN=f"127.0.0.1:{_free_port()}",
+            HUB_MAIL_TRANSPORT="sink",
+            HUB_TEAMS_TRANSPORT="sink",
+            HUB_LOG_LEVEL="WARNING",
+        )
         self.watch = SinkWatcher(self.data_dir)
         self.started = time.monotonic()
         self.proc: subprocess.Popen | None = None
@@ -91,8 +97,12 @@ class Demo:
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.data_dir / "hub.log", "w")  # noqa: SIM115  (closed with the process)
-        self.proc = subprocess.Popen([sys.executable, "-m", "hub.cli", "run"], env=self.env,
-                                     stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "hub.cli", "run"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         for _ in range(300):
             try:
                 if self.http.get(f"{self.base}/healthz", timeout=1).ok:
@@ -105,13 +115,23 @@ class Demo:
         self.tokens = {p: self._token(p) for p in ("anna", "ben", "chloe")}
 
     def _token(self, person: str) -> str:
-        out = subprocess.run([sys.executable, "-m", "hub.cli", "token", "create", person],
-                             env=self.env, capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-m", "hub.cli", "token", "create", person],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         return out.stdout.split()[-1]
 
     def api(self, person: str, method: str, path: str, body: dict | None = None) -> dict:
-        r = self.http.request(method, f"{self.base}/api/v1{path}", json=body, timeout=10,
-                              headers={"Authorization": f"Bearer {self.tokens[person]}"})
+        r = self.http.request(
+            method,
+            f"{self.base}/api/v1{path}",
+            json=body,
+            timeout=10,
+            headers={"Authorization": f"Bearer {self.tokens[person]}"},
+        )
         r.raise_for_status()
         return r.json()
 
@@ -135,9 +155,17 @@ class Demo:
         self.say(f"Starting the hub on {self.base} (data in {self.data_dir})")
         self.start()
         self.say("Chloe from the service desk reports: 'Payroll is down for everyone'")
-        inc = self.api("chloe", "POST", "/incidents", {
-            "title": "Payroll is down for everyone", "services": ["payroll"], "impact": "outage",
-            "description": "ADP login fails with 503 since 09:12"})
+        inc = self.api(
+            "chloe",
+            "POST",
+            "/incidents",
+            {
+                "title": "Payroll is down for everyone",
+                "services": ["payroll"],
+                "impact": "outage",
+                "description": "ADP login fails with 503 since 09:12",
+            },
+        )
         ref = inc["id"]
         self.say(f"{ref}: {inc['severity']}, major={inc['major']}, rule {inc['rule']}")
         for reason in inc["reasons"]:
@@ -149,12 +177,20 @@ class Demo:
         self.api("anna", "POST", f"/incidents/{ref}/acknowledge", {})
         self.wait(2)
         self.say("Chloe posts a stakeholder update.")
-        self.api("chloe", "POST", f"/incidents/{ref}/updates",
-                 {"text": "Database failover to the standby in progress. Payslips are safe."})
+        self.api(
+            "chloe",
+            "POST",
+            f"/incidents/{ref}/updates",
+            {"text": "Database failover to the standby in progress. Payslips are safe."},
+        )
         self.wait(36)
         self.say("No update was posted in time, so the hub sent a 'no change' update itself.")
-        self.api("anna", "POST", f"/incidents/{ref}/resolve",
-                 {"summary": "Failed over to the standby database; ADP logins work again."})
+        self.api(
+            "anna",
+            "POST",
+            f"/incidents/{ref}/resolve",
+            {"summary": "Failed over to the standby database; ADP logins work again."},
+        )
         self.say("Anna resolves the incident; everyone gets the final notice.")
         self.wait(4)
         final = self.api("anna", "GET", f"/incidents/{ref}")
@@ -162,6 +198,7 @@ class Demo:
         for entry in final["timeline"]:
             self.echo(f"    {entry['at'][11:19]}  {entry['kind']:<14} {entry['text'][:100]}")
         sent = [n for n in final["notifications"] if n["status"] == "sent"]
-        self.say(f"{len(sent)} notifications delivered to the local sinks in "
-                 f"{self.data_dir / 'sinks'}")
+        self.say(
+            f"{len(sent)} notifications delivered to the local sinks in {self.data_dir / 'sinks'}"
+        )
         return final

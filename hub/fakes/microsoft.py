@@ -80,15 +80,29 @@ class FakeMicrosoft(OidcMixin, FakeServer):
         super().__init__(port)
 
     def routes(self) -> list[Route]:
-        return super().routes() + [
-            ("GET", r"/(?P<tenant>[^/]+)/v2\.0/\.well-known/openid-configuration", self.discovery),
-            ("POST", r"/(?P<tenant>[^/]+)/oauth2/v2\.0/token", self.token),
-            ("POST", r"/v1\.0/users/(?P<mailbox>[^/]+)/sendMail", self.send_mail),
-            ("GET", r"/v1\.0/users/(?P<mailbox>[^/]+)/mailFolders/inbox/messages/delta",
-             self.inbox_delta),
-            ("GET", r"/v1\.0/users/(?P<mailbox>[^/]+)/messages/(?P<ident>[^/]+)/\$value",
-             self.message_value),
-        ] + self.oidc_routes()
+        return (
+            super().routes()
+            + [
+                (
+                    "GET",
+                    r"/(?P<tenant>[^/]+)/v2\.0/\.well-known/openid-configuration",
+                    self.discovery,
+                ),
+                ("POST", r"/(?P<tenant>[^/]+)/oauth2/v2\.0/token", self.token),
+                ("POST", r"/v1\.0/users/(?P<mailbox>[^/]+)/sendMail", self.send_mail),
+                (
+                    "GET",
+                    r"/v1\.0/users/(?P<mailbox>[^/]+)/mailFolders/inbox/messages/delta",
+                    self.inbox_delta,
+                ),
+                (
+                    "GET",
+                    r"/v1\.0/users/(?P<mailbox>[^/]+)/messages/(?P<ident>[^/]+)/\$value",
+                    self.message_value,
+                ),
+            ]
+            + self.oidc_routes()
+        )
 
     def error_response(self, request: Request, status: int, message: str) -> Response:
         if "/oauth2/" in request.path or "/.well-known/" in request.path:
@@ -257,14 +271,16 @@ def _inbox_delta(fake: FakeMicrosoft, request: Request, mailbox: str) -> Respons
     with fake._lock:
         log = list(fake.inbox_log.get(box, []))
         messages = dict(fake.inbox.get(box, {}))
-    page = log[start:start + size]
+    page = log[start : start + size]
     value = []
     for ident in page:
         mid = re.search(rb"(?im)^message-id:\s*(<[^>\r\n]+>)", messages[ident])
         value.append({"id": ident, **({"internetMessageId": mid.group(1).decode()} if mid else {})})
     base = f"{fake.url}/v1.0/users/{mailbox}/mailFolders/inbox/messages/delta"
-    doc = {"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Collection(message)",
-           "value": value}
+    doc = {
+        "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Collection(message)",
+        "value": value,
+    }
     if start + size < len(log):
         doc["@odata.nextLink"] = f"{base}?$skiptoken={start + size}"
     else:
@@ -314,15 +330,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tenant", default="fake-tenant")
     parser.add_argument("--client-id", default="fake-client")
     parser.add_argument("--client-secret", default="fake-secret")
-    parser.add_argument("--users-from", metavar="POLICY",
-                        help="offer the people of this policy file as accounts to sign in with")
+    parser.add_argument(
+        "--users-from",
+        metavar="POLICY",
+        help="offer the people of this policy file as accounts to sign in with",
+    )
     args = parser.parse_args(argv)
     users = {}
     if args.users_from:
         from hub.policy import load_policy
 
-        users = {p.teams: {"oid": p.aad_object_id, "name": p.name}
-                 for p in load_policy(args.users_from).people.values() if p.teams}
+        users = {
+            p.teams: {"oid": p.aad_object_id, "name": p.name}
+            for p in load_policy(args.users_from).people.values()
+            if p.teams
+        }
     fake = FakeMicrosoft(
         args.port, tenant=args.tenant, clients={args.client_id: args.client_secret}, users=users
     ).start()

@@ -98,8 +98,13 @@ def reply(
     note = ""
     ops.ensure_mobilised(session, policy, incident, now)  # a reply before the worker got to it
     command = _COMMAND.match(first)
-    action = "acknowledge" if _ACK.match(first) else (
-        ("update" if command.group(1).upper() == "UPDATE" else "resolve") if command else None)
+    action = (
+        "acknowledge"
+        if _ACK.match(first)
+        else (
+            ("update" if command.group(1).upper() == "UPDATE" else "resolve") if command else None
+        )
+    )
     if action and not verified:
         note = "; the command was not applied: the sender is not verified (no DMARC pass)"
     elif action:

@@ -85,8 +85,9 @@ def _set(session: Session, found: Match, number: int, how: str) -> bool:
         found.notes.append(f"{how}: INC-{number} does not exist")
         return False
     # locked, as every other way of acting on an incident locks it (PostgreSQL)
-    found.incident = session.get(Incident, incident.id, with_for_update=True,
-                                 populate_existing=True)
+    found.incident = session.get(
+        Incident, incident.id, with_for_update=True, populate_existing=True
+    )
     found.how = how
     return True
 

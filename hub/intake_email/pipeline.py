@@ -188,8 +188,9 @@ def run_steps(
     body = extract(msg, settings.data_dir / "attachments")
     trail.add("body", body.how, "; ".join(body.notes + [f"{len(body.attachments)} attachment(s)"]))
     if match.incident is not None:
-        done = effect.reply(session, policy, match.incident, sender, body, row.id, now,
-                            verified=verdict.verified)
+        done = effect.reply(
+            session, policy, match.incident, sender, body, row.id, now, verified=verdict.verified
+        )
     else:
         done = effect.new_report(session, policy, sender, subject, body, row.id, now)
         if verdict.verified:

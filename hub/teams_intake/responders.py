@@ -25,7 +25,8 @@ def do_ack(ctx: Ctx, cmd: Command) -> Outcome:
     person = who(ctx, "acknowledge")
     incident = incident_of(ctx, cmd)
     if lifecycle.is_active(incident.state) and not permissions.can(
-            ctx.policy, incident, person.key, "acknowledge"):  # role holders, and the paged
+        ctx.policy, incident, person.key, "acknowledge"
+    ):  # role holders, and the paged
         raise Forbidden(
             f"You ({person.name}) hold no role in {incident.ref} and were not paged for "
             f"one, so you cannot acknowledge it. Its roles: "

@@ -88,7 +88,8 @@ def can(policy: Policy, incident: Incident, person: str | None, action: str) -> 
         return True
     return action not in HELD_ONLY and any(
         on_duty(policy, person, r) or (r == TECH and leads_a_service(policy, incident, person))
-        for r in roles)
+        for r in roles
+    )
 
 
 def leads_a_service(policy: Policy, incident: Incident, person: str | None) -> bool:
@@ -96,7 +97,9 @@ def leads_a_service(policy: Policy, incident: Incident, person: str | None) -> b
     (they lead the fix of their service's incidents, major or not, as if on duty)."""
     return bool(person) and any(
         person in policy.services[key].tech_lead
-        for key in incident.services or () if key in policy.services)
+        for key in incident.services or ()
+        if key in policy.services
+    )
 
 
 def allowed(policy: Policy, incident: Incident, person: str | None) -> dict[str, bool]:
@@ -104,8 +107,9 @@ def allowed(policy: Policy, incident: Incident, person: str | None) -> dict[str,
     return {action: can(policy, incident, person, action) for action in ACTIONS}
 
 
-def require(policy: Policy, incident: Incident, person: str | None, action: str,
-            doing: str | None = None) -> None:
+def require(
+    policy: Policy, incident: Incident, person: str | None, action: str, doing: str | None = None
+) -> None:
     """Forbidden, with who may, unless the person may do `action` (`doing`: what the person
     tried, when it is not the action's own name: "close", "cancel", "merge")."""
     if can(policy, incident, person, action):
@@ -113,8 +117,9 @@ def require(policy: Policy, incident: Incident, person: str | None, action: str,
     who = " or ".join(LABELS[r] for r in ACTIONS[action])
     doing = doing or action.replace("review_", "").replace("_", " ")
     if action == "acknowledge":
-        raise Forbidden(f"only people holding a role in {incident.ref}, or paged for one, "
-                        "acknowledge it")
+        raise Forbidden(
+            f"only people holding a role in {incident.ref}, or paged for one, acknowledge it"
+        )
     raise Forbidden(
         f"only the {who} of {incident.ref} (or on duty, or an administrator) may {doing} here"
     )
