@@ -32,8 +32,8 @@ def serve() -> None:
     from sqlalchemy import text
 
     from hub import create_app
+    from hub.app.db import utcnow
     from hub.cli import _hub, web_worker_hub
-    from hub.db import utcnow
     from hub.runner import serve_web, web_workers
 
     hub = _hub()

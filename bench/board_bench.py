@@ -34,7 +34,7 @@ TARGET_P95_MS = 100.0
 
 def fill(hub, active: int, closed: int, now: datetime) -> None:
     """Insert the incidents with plain inserts (the operations would take minutes)."""
-    from hub.models import Incident, RoleAssignment, TimelineEntry, Timer
+    from hub.app.models import Incident, RoleAssignment, TimelineEntry, Timer
 
     rng = random.Random(7)
     policy = hub.policy
@@ -158,10 +158,10 @@ def main() -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="mihub-board-bench-"))
     os.environ.setdefault("HUB_QUEUE_URL", "memory://")
     from hub import create_app
-    from hub.context import Hub
-    from hub.migrate import upgrade
+    from hub.app.context import Hub
+    from hub.app.migrate import upgrade
+    from hub.app.settings import load_settings
     from hub.runner import serving_in_thread
-    from hub.settings import load_settings
     from tests.web_kit import sign_in
 
     url = args.database_url or f"sqlite:///{data_dir / 'hub.db'}"

@@ -3,7 +3,7 @@
     .venv/bin/python bench/email_intake_bench.py [--messages 10000] [--clients 8]
 
 In one run, on the embedded default (SQLite + SqliteHuey) in a temporary data directory:
-1. the ceiling: `python -m hub.fakes.smtp_sink` (aiosmtpd writing each message as a file);
+1. the ceiling: `python -m hub.testing.fakes.smtp_sink` (aiosmtpd writing each message as a file);
 2. the hub: `mihub smtpd` and `mihub worker`, as separate processes, fed the same messages.
 The mix is realistic: new reports (storms of the same service correlate), replies to
 incidents, exact resends (duplicates), out-of-office and list mail, bounces, outsiders, HTML
@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from hub.mail.ids import root_message_id  # noqa: E402
+from hub.channels.email.ids import root_message_id  # noqa: E402
 
 DOMAIN = "northwind.example"
 INTAKE = f"incidents@{DOMAIN}"
@@ -232,7 +232,7 @@ def main() -> None:
         [
             sys.executable,
             "-m",
-            "hub.fakes.smtp_sink",
+            "hub.testing.fakes.smtp_sink",
             "--port",
             str(port),
             "--dir",

@@ -5,8 +5,8 @@
         --recipients 1000 --webhooks 10 --timers 500                     # the sizes
 
 Every part starts its own `mihub run` (web, worker, SMTP intake) on a fresh data directory,
-with an in-process aiosmtpd sink (hub.fakes.smtp_sink) and fake Teams webhooks
-(hub.fakes.teams, 4 requests/s per webhook, 429 beyond).
+with an in-process aiosmtpd sink (hub.testing.fakes.smtp_sink) and fake Teams webhooks
+(hub.testing.fakes.teams, 4 requests/s per webhook, 429 beyond).
 
 1. latency: declare a SEV1 incident through the API, time from the 201 answer to the first
    page (X-Mihub-Template: page) recorded by the SMTP sink; N incidents one after another,
@@ -49,8 +49,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.teams_intake_bench import fresh_schema  # noqa: E402
 from hub.demo import DEMO_POLICY  # noqa: E402
-from hub.fakes.smtp_sink import SmtpSink  # noqa: E402
-from hub.fakes.teams import FakeTeams  # noqa: E402
+from hub.testing.fakes.smtp_sink import SmtpSink  # noqa: E402
+from hub.testing.fakes.teams import FakeTeams  # noqa: E402
 
 EXEC_LIST = "[exec@northwind.example]"
 EXEC_TEAMS = '[{webhook: "https://northwind.example/workflows/executives"}]'
@@ -343,9 +343,9 @@ def bench_timers(args, workdir: Path) -> dict:
         ref, _t0, _t1 = hub.declare("timer host")
         # this process schedules like the workflow does: same database, same queue
         os.environ.update({k: v for k, v in hub.env.items() if k.startswith("HUB_")})
-        from hub import timers as store
-        from hub.db import utcnow
-        from hub.models import Incident, Timer
+        from hub.app.db import utcnow
+        from hub.app.models import Incident, Timer
+        from hub.incidents import timers as store
         from tasks import main as _tasks  # noqa: F401  (registers the tasks)
         from tasks.runtime import get_hub
 

@@ -108,10 +108,10 @@ def texts(rng: random.Random) -> dict:
 def make_hub(data: Path):
     os.environ["HUB_DATA_DIR"] = str(data)
     os.environ["HUB_QUEUE_URL"] = "memory://"
-    from hub.context import Hub
-    from hub.migrate import upgrade
-    from hub.policy import load_policy
-    from hub.settings import load_settings
+    from hub.app.context import Hub
+    from hub.app.migrate import upgrade
+    from hub.app.settings import load_settings
+    from hub.policy.load import load_policy
 
     settings = load_settings()
     upgrade(settings.database_url)
@@ -120,8 +120,8 @@ def make_hub(data: Path):
 
 def add_reviews(hub, start: int, count: int, state: str = "published") -> list[int]:
     """`count` incidents with their reviews, written in batches (ids of the reviews)."""
+    from hub.app.models import ActionItem, Incident, Review
     from hub.core import review_metrics as rm
-    from hub.models import ActionItem, Incident, Review
 
     rng, ids = random.Random(start), []
     base = datetime(2023, 1, 1, tzinfo=UTC)
@@ -241,7 +241,7 @@ def _timed(work) -> dict:
 
 def publish_one(data: str, review_id: str) -> None:
     """Child: the real publish task for one approved review."""
-    from hub.db import utcnow
+    from hub.app.db import utcnow
     from tasks.publishing import publish_now
 
     hub = make_hub(Path(data))
@@ -265,9 +265,9 @@ def plain_build(config: str) -> None:
 
 
 def run_size(size: int, work: Path, repeat: int) -> dict:
-    from hub.db import utcnow
-    from hub.publish import pages
-    from hub.publish.site import paths_for, publish_site
+    from hub.app.db import utcnow
+    from hub.reviews.publish import pages
+    from hub.reviews.publish.site import paths_for, publish_site
 
     data = work / f"n{size}"
     hub = make_hub(data)

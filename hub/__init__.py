@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from flask import Flask
 
-ROOT = Path(__file__).resolve().parent.parent
-TEMPLATES = ROOT / "templates"
+from hub.app.templates import TEMPLATES
 
 
 def create_app(config: dict | None = None, *, hub=None) -> Flask:
     """Build the app: defaults, then HUB_* environment, then `config`. No I/O here."""
-    from hub import api, errors_handler, health
-    from hub.context import Hub
-    from hub.settings import load_settings
+    from hub.app.context import Hub
+    from hub.app.settings import load_settings
+    from hub.http import api, health
+    from hub.http import error_handler as errors_handler
 
     config = dict(config or {})
     if hub is None:
@@ -35,13 +34,13 @@ def create_app(config: dict | None = None, *, hub=None) -> Flask:
     errors_handler.init_app(app)
     health.init_app(app)
     app.register_blueprint(api.bp)
-    from hub.teams_intake import views as teams_intake
+    from hub.intake.teams import views as teams_intake
 
     app.register_blueprint(teams_intake.bp)
-    from hub import reviews_api
+    from hub.http import reviews_api
 
     app.register_blueprint(reviews_api.bp)
-    from hub.intake_email import http as email_intake
+    from hub.intake.email import http as email_intake
 
     app.register_blueprint(email_intake.bp)
     from hub import web

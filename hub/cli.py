@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from hub.settings import (
+from hub.app.settings import (
     SETTINGS,
     check_settings,
     join_hostport,
@@ -34,7 +34,7 @@ def _settings_or_exit():
 
 
 def _policy_or_exit(settings):
-    from hub.policy import PolicyError, load_policy
+    from hub.policy.load import PolicyError, load_policy
 
     path = Path(settings["HUB_POLICY"])
     try:
@@ -50,8 +50,8 @@ def _policy_or_exit(settings):
 
 
 def _hub(migrate: bool = True):
-    from hub.context import Hub
-    from hub.migrate import upgrade
+    from hub.app.context import Hub
+    from hub.app.migrate import upgrade
     from tasks.runtime import set_hub
 
     settings = _settings_or_exit()
@@ -67,7 +67,7 @@ def _hub(migrate: bool = True):
 def web_worker_hub(checked):
     """A web worker process's own Hub, made after the fork (its own engine and queue
     connections) from the settings and policy the master process checked, not reread."""
-    from hub.context import Hub
+    from hub.app.context import Hub
     from tasks.runtime import set_hub
 
     worker_hub = Hub(checked.settings, policy=checked.policy)
@@ -91,7 +91,7 @@ def main():
 @main.command()
 def run():
     """Run everything on this machine: web, worker (and intake) until Ctrl-C."""
-    from hub.migrate import upgrade
+    from hub.app.migrate import upgrade
     from hub.runner import run_all
 
     settings = _settings_or_exit()
@@ -150,7 +150,7 @@ def worker(workers):
 @main.command()
 def smtpd():
     """Run only the SMTP intake listener on HUB_SMTP_LISTEN."""
-    from hub.intake_email.listener import serve_smtp
+    from hub.intake.email.listener import serve_smtp
     from tasks import main as _tasks  # noqa: F401  (the process_inbound wake-up)
 
     hub = _hub()
@@ -162,8 +162,8 @@ def smtpd():
 @click.option("--once", is_flag=True, help="Poll once and exit (for cron or a test).")
 def mailbox(once):
     """Poll the intake mailbox (IMAP or Microsoft Graph delta) into the email pipeline."""
-    from hub.intake_email.mailbox import run_mailbox
-    from hub.settings import SettingsError
+    from hub.app.settings import SettingsError
+    from hub.intake.email.mailbox import run_mailbox
     from tasks import main as _tasks  # noqa: F401  (the process_inbound wake-up)
 
     hub = _hub()
@@ -181,8 +181,8 @@ def mail():
 
 
 def _mail_action(action, ident: int, actor: str) -> None:
-    from hub.db import utcnow
-    from hub.errors import HubError
+    from hub.app.db import utcnow
+    from hub.app.errors import HubError
     from tasks import main as _tasks  # noqa: F401  (wake-ups the effects queue)
 
     hub = _hub()
@@ -201,7 +201,7 @@ def _mail_action(action, ident: int, actor: str) -> None:
 @click.option("--as", "actor", default="command line", help="Who asks (for the record).")
 def mail_reprocess(ident, actor):
     """Process the stored email ID again from its raw copy (failed or unprocessed mail)."""
-    from hub.intake_email.quarantine import reprocess
+    from hub.intake.email.quarantine import reprocess
 
     _mail_action(reprocess, ident, actor)
 
@@ -212,7 +212,7 @@ def mail_quarantine(ctx):
     """List quarantined email; `release ID` or `discard ID` one."""
     if ctx.invoked_subcommand is not None:
         return
-    from hub.intake_email.quarantine import list_quarantine
+    from hub.intake.email.quarantine import list_quarantine
 
     hub = _hub()
     with hub.db.session(write=False) as session:
@@ -230,7 +230,7 @@ def mail_quarantine(ctx):
 @click.option("--as", "actor", default="command line", help="Who vouches (for the record).")
 def mail_release(ident, actor):
     """Release a quarantined message: processed without the sender checks."""
-    from hub.intake_email.quarantine import release
+    from hub.intake.email.quarantine import release
 
     _mail_action(release, ident, actor)
 
@@ -240,7 +240,7 @@ def mail_release(ident, actor):
 @click.option("--as", "actor", default="command line", help="Who discards (for the record).")
 def mail_discard(ident, actor):
     """Discard a quarantined message (the raw copy is kept)."""
-    from hub.intake_email.quarantine import discard
+    from hub.intake.email.quarantine import discard
 
     _mail_action(discard, ident, actor)
 
@@ -311,7 +311,7 @@ def policy():
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
 def policy_check(file):
     """Validate a policy file (default: HUB_POLICY) and summarise it."""
-    from hub.policy import check_policy
+    from hub.policy.load import check_policy
 
     path = Path(file or load_settings()["HUB_POLICY"])
     if not path.exists():
@@ -360,7 +360,7 @@ def db():
 @db.command("upgrade")
 def db_upgrade():
     """Create or migrate the database to the latest schema."""
-    from hub.migrate import current_revision, upgrade
+    from hub.app.migrate import current_revision, upgrade
 
     settings = _settings_or_exit()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -396,7 +396,7 @@ def teams():
 )
 def teams_app_package(output, app_version, name, developer):
     """Build the Teams app package (manifest with the bot's commands, icons) from the settings."""
-    from hub.teams_intake.app_package import PackageError, build_package
+    from hub.intake.teams.app_package import PackageError, build_package
 
     try:
         data = build_package(load_settings(), version=app_version, name=name, developer=developer)
@@ -419,8 +419,8 @@ def token():
 @click.option("--label", default="", help="What the token is for.")
 def token_create(person, label):
     """Create an API token for PERSON (printed once, as the last word)."""
-    from hub.auth import create_token
-    from hub.errors import HubError
+    from hub.app.errors import HubError
+    from hub.http.auth import create_token
 
     hub = _hub()
     try:
@@ -435,7 +435,7 @@ def token_create(person, label):
 @click.argument("token_value")
 def token_revoke(token_value):
     """Revoke a token (give the token itself)."""
-    from hub.auth import revoke_token
+    from hub.http.auth import revoke_token
 
     hub = _hub()
     with hub.db.session() as session:
@@ -451,9 +451,9 @@ def publish(full):
     """Build the knowledge base of published reviews (shows progress on long builds)."""
     import time
 
-    from hub.db import utcnow
-    from hub.publish.build import SiteBuildError
-    from hub.publish.site import publish_site
+    from hub.app.db import utcnow
+    from hub.reviews.publish.build import SiteBuildError
+    from hub.reviews.publish.site import publish_site
 
     hub = _hub()
     _setup_logging("WARNING")
@@ -486,9 +486,9 @@ def review():
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="File (default: stdout).")
 def review_export(incident, output):
     """Print the review of INCIDENT as Markdown with front matter."""
-    from hub.errors import HubError
-    from hub.review_markdown import export_markdown
-    from hub.reviews import get_review
+    from hub.app.errors import HubError
+    from hub.reviews.markdown import export_markdown
+    from hub.reviews.operations import get_review
 
     hub = _hub()
     try:
@@ -511,11 +511,11 @@ def review_export(incident, output):
 @click.option("--force", is_flag=True, help="Apply even if the review changed since the export.")
 def review_import(incident, file, actor, force):
     """Apply an edited Markdown FILE (from `review export`) to the review of INCIDENT."""
-    from hub.db import utcnow
-    from hub.errors import HubError
-    from hub.review_markdown import parse_markdown
-    from hub.reviews import get_review, update_review
-    from hub.validate import REVIEW, check
+    from hub.app.db import utcnow
+    from hub.app.errors import HubError
+    from hub.http.validate import REVIEW, check
+    from hub.reviews.markdown import parse_markdown
+    from hub.reviews.operations import get_review, update_review
 
     hub = _hub()
     try:

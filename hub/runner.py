@@ -86,7 +86,7 @@ def serve_web(make_app, listen: str, workers: int, *, log_level: str = "info") -
     after the fork (no engine, pool or queue connection is shared across fork()).
     Where gunicorn does not run (Windows), waitress serves instead.
     """
-    from hub.settings import split_hostport
+    from hub.app.settings import split_hostport
 
     host, port = split_hostport(listen)
     try:
@@ -124,7 +124,7 @@ def serve_web(make_app, listen: str, workers: int, *, log_level: str = "info") -
                     self.cfg.set(key, value)
 
         def load(self):
-            from hub.health import request_counts
+            from hub.http.health import request_counts
 
             request_counts.share(counts)  # /metrics counts the requests of every worker
             app = make_app()
@@ -210,7 +210,7 @@ def run_worker(workers: int = 8) -> None:
 
     hub = get_hub()
     # A thread whose SMTP server just answered 250 must get the GIL back quickly to journal
-    # the acceptance (hub/sent_journal.py): a 1 ms switch interval instead of 5 ms narrows
+    # the acceptance (hub/notifications/sent_journal.py): a 1 ms switch interval instead of 5 ms narrows
     # the one window in which a killed worker can cause a duplicate.
     sys.setswitchinterval(0.001)
     reconcile.call_local()  # on start, before any task: replay journals, find lost work

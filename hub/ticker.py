@@ -10,17 +10,18 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from hub import outbox, timers
-from hub.context import Hub, queue_job
+from hub.app.context import Hub, queue_job
+from hub.incidents import timers
+from hub.notifications import outbox
 
-log = logging.getLogger("hub.outbox")
+log = logging.getLogger("hub.notifications.outbox")
 
 BATCH = 1000  # per tick and kind; more waits for the next tick (or the tasks' own wake-ups)
 
 
 def replay_journals(hub: Hub) -> int:
     """Mark sent what the journals of stopped workers on this machine say went out."""
-    from hub import outbox, sent_journal
+    from hub.notifications import outbox, sent_journal
 
     marked = 0
     with sent_journal.orphans(hub.settings.data_dir / "journal") as paths:
@@ -54,7 +55,7 @@ def tick(hub: Hub, now: datetime, limit: int = BATCH) -> dict[str, int]:
             queue_job(session, "fire_timer", ident)
         for ident in notification_ids:
             queue_job(session, "deliver", ident)
-    from hub.intake_email.quarantine import reprocess_pending
+    from hub.intake.email.quarantine import reprocess_pending
 
     inbound = reprocess_pending(hub, now)  # stored mail whose processing wake-up was lost
     return {
@@ -77,9 +78,9 @@ def remobilise(hub: Hub, now: datetime) -> int:
     """
     from sqlalchemy import exists, func, select
 
+    from hub.app.models import Incident, Timer
     from hub.core import lifecycle
-    from hub.incidents import add_timeline, schedule_mobilisation
-    from hub.models import Incident, Timer
+    from hub.incidents.operations import add_timeline, schedule_mobilisation
 
     mob = Timer.__table__.alias("mob")
     started = exists().where(

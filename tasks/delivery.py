@@ -1,6 +1,6 @@
 """The delivery tasks: claim outbox rows, render, throttle per endpoint, send, record answers.
 
-The database owns every row (see hub/outbox.py); a Huey task is only a wake-up. One event's
+The database owns every row (see hub/notifications/outbox.py); a Huey task is only a wake-up. One event's
 rows arrive as one `deliver_batch` task, which splits a big fan-out into chunks so that every
 worker thread takes part (each with its own pooled SMTP connection). A chunk is claimed in
 one statement; each accepted message goes to the sent journal at once and to the database in
@@ -19,14 +19,14 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from hub import outbox
+from hub.app.context import Hub, queue_job, queue_job_at
+from hub.app.db import utcnow
+from hub.app.models import Notification
+from hub.app.settings import Settings
 from hub.channels.base import PermanentError, TransientError
-from hub.context import Hub, queue_job, queue_job_at
-from hub.db import utcnow
-from hub.models import Notification
-from hub.notify import RenderError, is_deferred, materialize
-from hub.sent_journal import SentJournal
-from hub.settings import Settings
+from hub.notifications import outbox
+from hub.notifications.notify import RenderError, is_deferred, materialize
+from hub.notifications.sent_journal import SentJournal
 from tasks import registry
 from tasks.queue import huey
 from tasks.runtime import get_hub
@@ -68,11 +68,11 @@ def transport_for(settings: Settings, channel: str):
     with _lock:
         if channel not in _transports:
             if channel == "email":
-                from hub.mail.transports import make_mail_transport
+                from hub.channels.email.transports import make_mail_transport
 
                 _transports[channel] = make_mail_transport(settings)
             else:
-                from hub.teams.transports import make_teams_transport
+                from hub.channels.teams.transports import make_teams_transport
 
                 _transports[channel] = make_teams_transport(settings, channel)
         return _transports[channel]
@@ -89,7 +89,7 @@ def throttle_for(settings: Settings, channel: str, payload: dict):
     The Teams transports take their slot from the same process-wide limiter themselves, so
     for them the worker only looks ahead (and defers a long wait); Graph mail is acquired here.
     """
-    from hub.teams.throttle import shared_limiter
+    from hub.notifications.throttle import shared_limiter
 
     if channel in TEAMS_LIMITS:
         name, field, setting = TEAMS_LIMITS[channel]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from hub.db import utcnow
-from hub.intake_email.pipeline import process
+from hub.app.db import utcnow
+from hub.intake.email.pipeline import process
 from tasks import registry
 from tasks.queue import huey
 from tasks.runtime import get_hub

@@ -9,12 +9,12 @@ from datetime import datetime
 from huey import crontab
 from sqlalchemy import func, or_, select
 
-from hub import reviews
-from hub.context import Hub, queue_job
-from hub.db import utcnow
-from hub.incidents import add_timeline
-from hub.models import ActionItem, Incident, Problem, Review
-from hub.publish import site
+from hub.app.context import Hub, queue_job
+from hub.app.db import utcnow
+from hub.app.models import ActionItem, Incident, Problem, Review
+from hub.incidents.operations import add_timeline
+from hub.reviews import operations as reviews
+from hub.reviews.publish import site
 from tasks import registry
 from tasks.queue import huey
 from tasks.runtime import get_hub

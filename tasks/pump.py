@@ -18,9 +18,9 @@ import logging
 import threading
 import time
 
-from hub import timers
-from hub.context import Hub
-from hub.db import utcnow
+from hub.app.context import Hub
+from hub.app.db import utcnow
+from hub.incidents import timers
 
 log = logging.getLogger("hub.worker")
 

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey
 from huey.storage import SqliteStorage
 
-from hub.settings import load_settings
+from hub.app.settings import load_settings
 
 
 class _SqliteStorage(SqliteStorage):

@@ -6,7 +6,7 @@ import logging
 
 from huey import crontab
 
-from hub.db import utcnow
+from hub.app.db import utcnow
 from tasks.queue import huey
 from tasks.runtime import get_hub
 

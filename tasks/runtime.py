@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 from datetime import datetime
 
-from hub.context import Hub
-from hub.settings import load_settings
+from hub.app.context import Hub
+from hub.app.settings import load_settings
 
 _hub: Hub | None = None
 _lock = threading.Lock()

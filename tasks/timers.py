@@ -8,11 +8,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
-from hub import timer_actions
-from hub import timers as store
-from hub.context import Hub, queue_job_at
-from hub.db import utcnow
-from hub.models import Incident, Timer
+from hub.app.context import Hub, queue_job_at
+from hub.app.db import utcnow
+from hub.app.models import Incident, Timer
+from hub.incidents import timer_actions
+from hub.incidents import timers as store
 from tasks import registry
 from tasks.queue import huey
 from tasks.runtime import get_hub

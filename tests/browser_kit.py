@@ -171,13 +171,13 @@ def csrf_of(page) -> str:
 def open_world(tmp: Path):
     """Start the hub and its peers; a generator: yields the World, then stops everything."""
     from hub import create_app
-    from hub.context import Hub
-    from hub.fakes.microsoft import FakeMicrosoft
-    from hub.fakes.smtp_sink import SmtpSink
-    from hub.migrate import upgrade
-    from hub.policy import load_policy
+    from hub.app.context import Hub
+    from hub.app.migrate import upgrade
+    from hub.app.settings import load_settings
+    from hub.policy.load import load_policy
     from hub.runner import serving_in_thread
-    from hub.settings import load_settings
+    from hub.testing.fakes.microsoft import FakeMicrosoft
+    from hub.testing.fakes.smtp_sink import SmtpSink
     from tasks import delivery, runtime
     from tasks.main import huey
     from tests.conftest import EXAMPLE_POLICY

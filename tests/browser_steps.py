@@ -40,7 +40,7 @@ def quarantine_an_email(world, subject: str) -> None:
     """Mail from outside the allowed senders, posted to the intake API: it lands in quarantine."""
     import requests
 
-    from hub.auth import create_token
+    from hub.http.auth import create_token
 
     with world.hub.db.session() as session:
         token = create_token(session, world.hub.policy, "anna", "browser test")
@@ -63,9 +63,9 @@ def quarantine_an_email(world, subject: str) -> None:
 
 def open_some_incidents(world) -> None:
     """Active incidents for the board: major unacknowledged, major with an update, minor."""
-    from hub import incidents as ops
+    from hub.app.db import utcnow
     from hub.core.classify import Report
-    from hub.db import utcnow
+    from hub.incidents import operations as ops
     from tests.workflow_kit import mobilise_pending
 
     hub = world.hub

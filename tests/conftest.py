@@ -84,7 +84,7 @@ def _reset_pg_schema(schema: str = SCHEMA) -> None:
 
 @pytest.fixture(scope="session")
 def example_policy():
-    from hub.policy import load_policy
+    from hub.policy.load import load_policy
 
     return load_policy(EXAMPLE_POLICY, env={})
 
@@ -92,7 +92,7 @@ def example_policy():
 @pytest.fixture(params=["sqlite", "postgres"])
 def backend(request, tmp_path):
     """A migrated, empty database: {'database_url', 'queue_url', 'data_dir'}."""
-    from hub.migrate import upgrade
+    from hub.app.migrate import upgrade
 
     data_dir = tmp_path / "var"
     data_dir.mkdir()
@@ -159,7 +159,7 @@ def _truncate_pg(schema: str = SCHEMA) -> None:
 def record_wakeups(the_hub) -> None:
     """Record every wake-up in `the_hub.enqueued` instead of queueing it, except that a
     declaration's mobilisation runs at once, as an idle worker would run it right after the
-    commit (hub.incidents.schedule_mobilisation): tests then see roles, pages and timers."""
+    commit (hub.incidents.operations.schedule_mobilisation): tests then see roles, pages and timers."""
     the_hub.enqueued = []
 
     def enqueue(jobs):
@@ -173,7 +173,7 @@ def record_wakeups(the_hub) -> None:
 
 def mobilise_now(the_hub, timer_id: int) -> None:
     """Fire a pending `mobilise` timer at its due time (the moment of the declaration)."""
-    from hub.models import Timer
+    from hub.app.models import Timer
     from tasks.timers import fire_timer_now
 
     with the_hub.db.session(write=False) as session:
@@ -185,8 +185,8 @@ def mobilise_now(the_hub, timer_id: int) -> None:
 
 @pytest.fixture
 def hub(backend, example_policy):
-    from hub.context import Hub
-    from hub.settings import load_settings
+    from hub.app.context import Hub
+    from hub.app.settings import load_settings
 
     settings = load_settings(
         overrides={
@@ -217,7 +217,7 @@ def client(app):
 @pytest.fixture
 def make_token(hub):
     """make_token(person) -> a live API token for that person."""
-    from hub.auth import create_token
+    from hub.http.auth import create_token
 
     def make(person: str) -> str:
         with hub.db.session() as session:

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from hub.intake_email.pipeline import process
-from hub.intake_email.store import store_raw
-from hub.models import InboundMessage, Incident, Notification
+from hub.app.models import InboundMessage, Incident, Notification
+from hub.intake.email.pipeline import process
+from hub.intake.email.store import store_raw
 from tests.conftest import record_wakeups
 from tests.email_corpus import DOMAIN, World, mail, raw
 
@@ -24,8 +24,8 @@ MAIL_SETTINGS = {
 
 def make_hub(backend, policy, **overrides):
     """A Hub on the test backend with the mail settings (queue calls recorded, not run)."""
-    from hub.context import Hub
-    from hub.settings import load_settings
+    from hub.app.context import Hub
+    from hub.app.settings import load_settings
     from tests.conftest import EXAMPLE_POLICY
 
     settings = load_settings(

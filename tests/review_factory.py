@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from hub import incidents as ops
+from hub.app.models import ActionItem, Incident, Review, RoleAssignment, TimelineEntry
 from hub.core.classify import Report
-from hub.models import ActionItem, Incident, Review, RoleAssignment, TimelineEntry
-from hub.review_docs import compute_metrics, timeline_snapshot
+from hub.incidents import operations as ops
+from hub.reviews.docs import compute_metrics, timeline_snapshot
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 

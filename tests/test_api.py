@@ -203,7 +203,7 @@ def test_missing_or_wrong_token_is_401(client, header):
 
 
 def test_revoked_token_is_401(client, hub, make_token, people):
-    from hub.auth import revoke_token
+    from hub.http.auth import revoke_token
 
     token = make_token(people["comms"])
     headers = {"Authorization": f"Bearer {token}"}
@@ -295,7 +295,7 @@ def test_healthz_and_metrics(client, auth):
 
 
 def test_openapi_matches_routes(client, app, auth):
-    from hub.openapi import documented_routes
+    from hub.http.openapi import documented_routes
 
     doc = client.get("/api/v1/openapi.json").get_json()
     assert doc["openapi"].startswith("3.")
@@ -326,8 +326,8 @@ def test_openapi_matches_routes(client, app, auth):
         "reporter",
     } <= set(props)
     # the list's query parameters are exactly the filters the endpoint reads
-    from hub import validate as v
     from hub.core.lifecycle import STATES
+    from hub.http import validate as v
 
     listing = doc["paths"]["/api/v1/incidents"]["get"]
     params = {p["name"]: p for p in listing["parameters"]}
@@ -471,8 +471,8 @@ def test_largest_storable_number_is_accepted(client, auth):
 
 def test_unstorable_values_are_refused_on_every_endpoint(client, auth):
     """The shared body check covers the action endpoints and nested review bodies too."""
-    from hub.errors import Invalid
-    from hub.validate import REVIEW, check
+    from hub.app.errors import Invalid
+    from hub.http.validate import REVIEW, check
 
     ref = client.post(
         "/api/v1/incidents", headers=auth["comms"], json={"title": "x", "impact": "minor"}
@@ -639,7 +639,7 @@ def test_401_names_the_bearer_scheme(client, header, challenge):
 
 
 def test_revoked_token_401_says_invalid_token(client, hub, make_token, people):
-    from hub.auth import revoke_token
+    from hub.http.auth import revoke_token
 
     token = make_token(people["comms"])
     headers = {"Authorization": f"Bearer {token}"}
@@ -736,8 +736,8 @@ def test_every_list_endpoint_reads_exactly_its_documented_parameters(client, app
     """For each GET list operation: an unknown parameter is refused naming the allowed ones,
     and those are exactly the documented query parameters (and the shared table's); each
     documented parameter with a closed set of values refuses a bad one, naming itself."""
-    from hub import validate as v
-    from hub.openapi import documented_routes
+    from hub.http import validate as v
+    from hub.http.openapi import documented_routes
 
     doc = client.get("/api/v1/openapi.json").get_json()
     routes = {e: p for p, m, e in documented_routes(app) if m == "get"}

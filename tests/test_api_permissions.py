@@ -1,4 +1,4 @@
-"""Who may act on an incident through the API: the console's rules (hub.web.permissions).
+"""Who may act on an incident through the API: the console's rules (hub.incidents.permissions).
 
 Role holders act within their role, people on duty in the policy's roster as if they held it,
 administrators on everything but acknowledging; anyone else gets 403 and nothing changes. A
@@ -11,8 +11,8 @@ from datetime import timedelta
 
 import pytest
 
-from hub.db import utcnow
-from hub.models import Incident
+from hub.app.db import utcnow
+from hub.app.models import Incident
 from tests.workflow_kit import fire_due
 
 
@@ -240,7 +240,7 @@ def test_a_reporter_may_not_cancel_what_others_have_confirmed(call, example_poli
 
 def test_accepting_the_severity_re_plans_nothing(call, hub, example_policy):
     """The MIM confirms SEV1 as classified: recorded, but no timer is cancelled or added."""
-    from hub.models import Timer
+    from hub.app.models import Timer
 
     mim = example_policy.roles["major_incident_manager"][0]
     ref = _declare(call, example_policy, example_policy.roles["communications_owner"][0])

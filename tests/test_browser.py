@@ -283,9 +283,9 @@ def test_a_cross_site_form_carries_no_session_cookie_and_is_refused(world, peopl
 
 
 def test_screenshots_of_every_page_fit_a_phone(world, people):
-    from hub.mail.sink import SinkTransport
-    from hub.models import Notification
-    from hub.notify import materialize
+    from hub.app.models import Notification
+    from hub.channels.email.sink import SinkTransport
+    from hub.notifications.notify import materialize
 
     open_some_incidents(world)
 

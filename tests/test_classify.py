@@ -20,7 +20,7 @@ from hub.core.classify import (
     reclassify,
     resolve_services,
 )
-from hub.policy_model import Criterion, Intake, Person, Policy, Service, Severity
+from hub.policy.model import Criterion, Intake, Person, Policy, Service, Severity
 
 NOW = datetime(2025, 3, 14, 9, 0, tzinfo=UTC)
 MIN = timedelta(minutes=1)

@@ -197,9 +197,9 @@ def test_healthz_of_every_worker_reports_a_broken_policy_edit(backend, tmp_path)
     """Under gunicorn each worker process has its own Hub; /healthz, answered by a worker
     that has not used the policy since the file was edited, still tells the truth."""
     from hub import create_app
-    from hub.context import Hub
-    from hub.policy import load_policy
-    from hub.settings import load_settings
+    from hub.app.context import Hub
+    from hub.app.settings import load_settings
+    from hub.policy.load import load_policy
 
     path = tmp_path / "policy.yaml"
     good = EXAMPLE_POLICY.read_text()

@@ -2,7 +2,7 @@
 a Teams 429 storm. Each runs on the embedded default and on PostgreSQL + Redis (`backend`).
 
 The duplicate count of the kill test is printed (run with `-s` to see it): the only window for
-a duplicate is documented in hub/outbox.py (provider accepted, row not yet marked sent).
+a duplicate is documented in hub/notifications/outbox.py (provider accepted, row not yet marked sent).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import requests
 from sqlalchemy import create_engine, text
 
 from hub.demo import DEMO_POLICY
-from hub.fakes.smtp_sink import SmtpSink
-from hub.fakes.teams import FakeTeams
+from hub.testing.fakes.smtp_sink import SmtpSink
+from hub.testing.fakes.teams import FakeTeams
 from tests.conftest import ROOT, free_port
 
 pytestmark = pytest.mark.e2e
@@ -203,7 +203,7 @@ def test_worker_killed_mid_fanout_delivers_everything(tmp_path, backend, peers):
         worker.wait(timeout=10)
         at_kill = len(sink.messages)
         assert at_kill < FANOUT, "the fan-out finished before the kill; nothing was tested"
-        # Rows the dead worker had claimed keep their lease (2 min, hub/outbox.py LEASE); the
+        # Rows the dead worker had claimed keep their lease (2 min, hub/notifications/outbox.py LEASE); the
         # HUB_DELIVERY_LEASE override in tasks/delivery.py is not a registered setting, so
         # the environment cannot shorten it. Expire those claims as if the lease had run out.
         in_flight = hub.sql("SELECT id FROM notifications WHERE status = 'sending'")
@@ -233,7 +233,7 @@ def test_worker_killed_mid_fanout_delivers_everything(tmp_path, backend, peers):
         f"{total} rows, killed at {at_kill}, {len(in_flight)} row(s) in flight at the kill, "
         f"DUPLICATES={duplicates}"
     )
-    # Goal 0. An accepted message is journalled at once (hub/sent_journal.py) and the restarted
+    # Goal 0. An accepted message is journalled at once (hub/notifications/sent_journal.py) and the restarted
     # worker replays the journal before anything is reclaimed, so what is left is the moment
     # between the sink recording a message and our worker reading its 250 and writing the
     # journal line: at most one message per open SMTP connection.
@@ -263,7 +263,7 @@ def test_smtp_down_then_back_delivers_everything(tmp_path, backend, peers):
         time.sleep(3)
         assert not sink.messages
         sink.start()  # same port
-        # the first retry comes 7.5-15 s after the failure (hub/outbox.py BASE_DELAY=15 s)
+        # the first retry comes 7.5-15 s after the failure (hub/notifications/outbox.py BASE_DELAY=15 s)
         wait_for(
             lambda: all(n["status"] == "sent" for n in hub.incident(ref)["notifications"]),
             45,

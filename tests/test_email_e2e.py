@@ -15,7 +15,7 @@ from email.policy import SMTP
 import pytest
 import requests
 
-from hub.fakes.smtp_sink import SmtpSink
+from hub.testing.fakes.smtp_sink import SmtpSink
 from tests.conftest import EXAMPLE_POLICY, ROOT, free_port
 
 pytestmark = pytest.mark.e2e

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from hub.intake_email import quarantine as q
-from hub.intake_email.bounces import suppressed_addresses
-from hub.models import EmailSuppression, InboundMessage, Incident, Notification, TimelineEntry
-from hub.notify import materialize
+from hub.app.models import EmailSuppression, InboundMessage, Incident, Notification, TimelineEntry
+from hub.intake.email import quarantine as q
+from hub.intake.email.bounces import suppressed_addresses
+from hub.notifications.notify import materialize
 from tests.email_corpus import DOMAIN, mail, raw
 from tests.email_corpus.cases import PASSED, build
 from tests.email_kit import feed, hub_for_test, later, make_hub, seed_world
@@ -172,7 +172,7 @@ def test_acknowledgement_once_per_incident_and_capped_per_hour(backend, example_
 
 
 def test_failed_processing_keeps_the_raw_and_reprocess_succeeds(mhub, monkeypatch):
-    from hub.intake_email import effect
+    from hub.intake.email import effect
 
     real = effect.new_report
     monkeypatch.setattr(effect, "new_report", lambda *a, **k: 1 / 0)
@@ -190,7 +190,7 @@ def test_failed_processing_keeps_the_raw_and_reprocess_succeeds(mhub, monkeypatc
 
 
 def test_reprocess_pending_finds_lost_wake_ups(mhub):
-    from hub.intake_email.store import store_raw
+    from hub.intake.email.store import store_raw
 
     with mhub.transaction() as session:
         ident = store_raw(session, raw(mail()), via="test", now=later(0)).id
@@ -236,10 +236,10 @@ def test_automatic_reply_never_reopens_or_answers(mhub):
     ],
 )
 def test_reply_commands_follow_the_console_and_api_rules(mhub, sender, first, applied):
-    """UPDATE:/RESOLVED: by email are decided by hub.web.permissions, as in Teams and REST: a
+    """UPDATE:/RESOLVED: by email are decided by hub.incidents.permissions, as in Teams and REST: a
     sender who may not gets a comment, with why the command was not applied."""
-    from hub.intake_email.effect import actor_for
-    from hub.web import permissions
+    from hub.incidents import permissions
+    from hub.intake.email.effect import actor_for
 
     world = seed_world(mhub)
     message = mail(

@@ -9,13 +9,13 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import func, select
 
-from hub.fakes.base import loopback_only
-from hub.fakes.imap import FakeImap
-from hub.fakes.microsoft import FakeMicrosoft
-from hub.intake_email import listener
-from hub.intake_email.graph_inbox import GraphInbox
-from hub.intake_email.mailbox import ImapSource
-from hub.models import InboundMessage
+from hub.app.models import InboundMessage
+from hub.intake.email import listener
+from hub.intake.email.graph_inbox import GraphInbox
+from hub.intake.email.mailbox import ImapSource
+from hub.testing.fakes.base import loopback_only
+from hub.testing.fakes.imap import FakeImap
+from hub.testing.fakes.microsoft import FakeMicrosoft
 from tests.conftest import free_port
 from tests.email_corpus import DOMAIN, INTAKE, mail, raw
 from tests.email_kit import hub_for_test, make_hub
@@ -140,7 +140,7 @@ def test_smtp_null_sender_is_kept_for_bounce_detection(smtpd):
 @pytest.fixture
 def web(mhub):
     from hub import create_app
-    from hub.auth import create_token
+    from hub.http.auth import create_token
 
     with mhub.db.session() as session:
         tokens = {p: create_token(session, mhub.policy, p) for p in ("anna", "julia")}
@@ -226,7 +226,7 @@ def test_imap_bad_password_stores_nothing(mhub):
 
 
 def test_graph_delta_polling_follows_pages_and_keeps_the_delta_link(backend, example_policy):
-    from hub.identity import TokenSource
+    from hub.channels.identity import TokenSource
 
     fake = FakeMicrosoft(tenant="t1", clients={"c1": "s1"}).start()
     hub = make_hub(
@@ -250,8 +250,8 @@ def test_graph_delta_polling_follows_pages_and_keeps_the_delta_link(backend, exa
 
         assert inbox().poll(hub) == 120  # three pages of 50
         assert inbox().poll(hub) == 0
-        from hub.db import utcnow
-        from hub.intake_email.pipeline import process
+        from hub.app.db import utcnow
+        from hub.intake.email.pipeline import process
 
         process(hub, _stored(hub)[0].id, utcnow())  # its Message-ID is now known
         fake.touch_in_inbox(INTAKE, ids[0])  # read by someone: in the delta again

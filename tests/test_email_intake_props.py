@@ -130,7 +130,7 @@ def test_the_pipeline_never_crashes_and_always_records_an_outcome(mhub, data):
 @pytest.fixture
 def web_client(mhub):
     from hub import create_app
-    from hub.auth import create_token
+    from hub.http.auth import create_token
 
     with mhub.db.session() as session:
         token = create_token(session, mhub.policy, "julia")

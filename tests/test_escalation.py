@@ -17,7 +17,7 @@ from hub.core.escalation import (
     steps_ahead,
     still_needed,
 )
-from hub.policy_model import EscalationStep
+from hub.policy.model import EscalationStep
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 MIM, TL, CO = "major_incident_manager", "tech_lead", "communications_owner"

@@ -6,10 +6,11 @@ import threading
 
 import pytest
 
+from hub.app.settings import SettingsError, load_settings
 from hub.channels.base import PermanentError, TransientError
-from hub.fakes.base import loopback_only
-from hub.fakes.microsoft import FakeMicrosoft
-from hub.identity import (
+from hub.channels.email.compose import ThreadInfo, render_email
+from hub.channels.email.transports import GraphTransport, make_mail_transport
+from hub.channels.identity import (
     FAKE_LOGIN_HOST,
     LoopbackSession,
     TokenSource,
@@ -17,9 +18,8 @@ from hub.identity import (
     get_token_source,
     resolve_authority,
 )
-from hub.mail.compose import ThreadInfo, render_email
-from hub.mail.transports import GraphTransport, make_mail_transport
-from hub.settings import SettingsError, load_settings
+from hub.testing.fakes.base import loopback_only
+from hub.testing.fakes.microsoft import FakeMicrosoft
 
 GRAPH = ["https://graph.microsoft.com/.default"]
 TENANT, CLIENT, SECRET = "tenant-1", "client-1", "s3cret-value"

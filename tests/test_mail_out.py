@@ -10,11 +10,10 @@ from email.parser import BytesParser
 
 import pytest
 
+from hub.app.settings import SettingsError, load_settings
 from hub.channels.base import PermanentError, TransientError
-from hub.fakes.base import loopback_only
-from hub.fakes.smtp_sink import SmtpSink
-from hub.mail import transports
-from hub.mail.compose import (
+from hub.channels.email import transports
+from hub.channels.email.compose import (
     EMAIL_TEMPLATES,
     REPLY_MARKER_RE,
     ThreadInfo,
@@ -23,7 +22,7 @@ from hub.mail.compose import (
     reply_marker,
     template_names,
 )
-from hub.mail.ids import (
+from hub.channels.email.ids import (
     make_reply_token,
     message_id,
     root_message_id,
@@ -31,8 +30,9 @@ from hub.mail.ids import (
     verify_message_id,
     verify_reply_token,
 )
-from hub.mail.transports import SinkTransport, SmtpTransport, make_mail_transport
-from hub.settings import SettingsError, load_settings
+from hub.channels.email.transports import SinkTransport, SmtpTransport, make_mail_transport
+from hub.testing.fakes.base import loopback_only
+from hub.testing.fakes.smtp_sink import SmtpSink
 
 EXPECTED = {
     "incident-declared",
@@ -348,7 +348,7 @@ def test_build_mime_drops_every_kind_of_line_break_and_control_character(setting
 
 
 def test_internationalised_domains_are_idna_and_non_ascii_local_parts_fail_once():
-    from hub.mail.transports import smtp_address
+    from hub.channels.email.transports import smtp_address
 
     assert smtp_address("anna@bücher.example") == "anna@xn--bcher-kva.example"
     with pytest.raises(PermanentError, match="SMTPUTF8"):

@@ -18,8 +18,8 @@ import pytest
 import requests
 
 from hub.demo import DEMO_POLICY
-from hub.fakes.smtp_sink import SmtpSink
-from hub.fakes.teams import FakeTeams
+from hub.testing.fakes.smtp_sink import SmtpSink
+from hub.testing.fakes.teams import FakeTeams
 from tests.conftest import ROOT, free_port
 
 pytestmark = pytest.mark.e2e

@@ -1,4 +1,4 @@
-"""A declaration commits the incident and answers; the worker mobilises (hub.incidents).
+"""A declaration commits the incident and answers; the worker mobilises (hub.incidents.operations).
 
 The `mobilise` timer, due at the declaration, is the durable, exactly-once record of that work.
 """
@@ -10,9 +10,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from hub import incidents as ops
+from hub.app.models import Incident, Notification, RoleAssignment, Timer
 from hub.core.classify import Report
-from hub.models import Incident, Notification, RoleAssignment, Timer
+from hub.incidents import operations as ops
 from tasks.timers import fire_timer_now
 from tests.workflow_kit import T0
 
@@ -146,8 +146,8 @@ def test_not_major_schedules_nothing(lazy_hub):
 def test_a_failed_mobilisation_is_retried_by_the_tick_and_said_on_the_timeline(
     lazy_hub, monkeypatch
 ):
-    from hub import incidents
-    from hub.models import TimelineEntry
+    from hub.app.models import TimelineEntry
+    from hub.incidents import operations as incidents
     from hub.ticker import MOBILISE_TRIES, tick
 
     iid = _declare(lazy_hub)

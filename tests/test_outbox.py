@@ -17,11 +17,11 @@ from workflow_kit import (
     notes,
 )
 
-from hub import notify as n
-from hub import outbox
+from hub.app.models import Notification
 from hub.channels.base import PermanentError, Sent, TransientError
-from hub.incidents import get_incident
-from hub.models import Notification
+from hub.incidents.operations import get_incident
+from hub.notifications import notify as n
+from hub.notifications import outbox
 
 
 @pytest.fixture
@@ -85,7 +85,7 @@ def test_same_event_twice_writes_one_row(wired, caplog):
     first = _notify(wired, iid)
     assert len(first) == 2
     wired.enqueued.clear()
-    with caplog.at_level(logging.INFO, logger="hub.notify"):
+    with caplog.at_level(logging.INFO, logger="hub.notifications.notify"):
         assert _notify(wired, iid) == []
     assert "duplicate" in caplog.text
     assert wired.enqueued == []
@@ -253,7 +253,7 @@ def test_permanent_error_is_visible_in_the_api(wired, transports, make_token):
     app = create_app({"TESTING": True}, hub=wired)
     client = app.test_client()
     with wired.db.session() as session:
-        from hub.auth import create_token
+        from hub.http.auth import create_token
 
         token = create_token(session, wired.policy, "anna", "test")
     auth = {"Authorization": f"Bearer {token}"}
@@ -318,7 +318,7 @@ def test_throttled_endpoint_defers_instead_of_blocking(wired, transports, monkey
 
 
 def test_webhook_pages_mention_the_person_and_bot_chats_are_used(wired, transports):
-    from hub.models import ConversationRef
+    from hub.app.models import ConversationRef
     from tasks.delivery import deliver_now
 
     with wired.db.session() as session:
@@ -364,8 +364,8 @@ def test_tick_requeues_due_and_stuck_rows(wired):
 def test_pages_without_webhook_go_to_the_sink_in_development(hub, monkeypatch, mode, teams_pages):
     from workflow_kit import use_stub_renderers
 
-    from hub.context import Hub
-    from hub.settings import load_settings
+    from hub.app.context import Hub
+    from hub.app.settings import load_settings
 
     use_stub_renderers(monkeypatch)
     settings = load_settings(overrides={**hub.settings.values, "HUB_TEAMS_TRANSPORT": mode})
@@ -380,7 +380,7 @@ def test_pages_without_webhook_go_to_the_sink_in_development(hub, monkeypatch, m
 def test_a_key_written_before_is_skipped_not_fatal(wired, caplog):
     iid = declare(wired)
     _notify(wired, iid, event="race", people=("anna",))  # e.g. another transaction, just now
-    with caplog.at_level(logging.INFO, logger="hub.notify"):
+    with caplog.at_level(logging.INFO, logger="hub.notifications.notify"):
         ids = _notify(wired, iid, event="race", people=("anna", "ben"))
     assert len(ids) == 2  # ben's two rows; anna's were there already (ON CONFLICT DO NOTHING)
     assert sum("skip race|" in m and "duplicate" in m for m in caplog.messages) == 2
@@ -403,7 +403,7 @@ def test_tick_replays_a_dead_workers_journal_before_reclaiming(wired, tmp_path):
     import subprocess
     import sys
 
-    from hub import sent_journal
+    from hub.notifications import sent_journal
     from hub.ticker import tick
 
     iid = declare(wired)
@@ -507,7 +507,7 @@ def test_a_row_whose_workers_keep_dying_fails_instead_of_looping(wired):
 
 
 def test_journals_are_per_process_instance_and_live_ones_are_not_replayed(wired, tmp_path):
-    from hub import sent_journal
+    from hub.notifications import sent_journal
 
     first = sent_journal.SentJournal(tmp_path)
     second = sent_journal.SentJournal(tmp_path)  # same pid (a restart that got the same pid)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.policy import (
+from hub.policy.load import (
     PolicyError,
     Problem,
     check_policy,
@@ -971,7 +971,7 @@ def test_a_process_logs_each_policy_warning_once(tmp_path, caplog, monkeypatch):
     repeat a warning already logged; a new warning is still logged."""
     import os
 
-    from hub.context import PolicyHolder
+    from hub.app.context import PolicyHolder
 
     path = tmp_path / "policy.yaml"
     path.write_text(WEBHOOKS, encoding="utf-8")

@@ -13,11 +13,11 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import pytest
 
-from hub.fakes.base import loopback_only
-from hub.publish import render
-from hub.publish.build import SiteBuildError, build_site
-from hub.publish.site import CONFIG, publish_site
-from hub.review_markdown import dump_front_matter
+from hub.reviews.markdown import dump_front_matter
+from hub.reviews.publish import render
+from hub.reviews.publish.build import SiteBuildError, build_site
+from hub.reviews.publish.site import CONFIG, publish_site
+from hub.testing.fakes.base import loopback_only
 from tests.review_factory import a_few_reviews, published_review
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -87,9 +87,9 @@ def _literal(text: str) -> str:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, example_policy):
     """A hub with a few ordinary reviews and one hostile one, published once (strict, offline)."""
-    from hub.context import Hub
-    from hub.migrate import upgrade
-    from hub.settings import load_settings
+    from hub.app.context import Hub
+    from hub.app.migrate import upgrade
+    from hub.app.settings import load_settings
 
     data = tmp_path_factory.mktemp("kb") / "var"
     settings = load_settings(
@@ -391,7 +391,7 @@ def test_a_failed_build_is_an_ordinary_error_and_the_live_site_stays(tmp_path):
 
 
 def test_the_hand_written_pages_build_alone_with_the_repository_config(tmp_path):
-    from hub.publish.site import HANDWRITTEN
+    from hub.reviews.publish.site import HANDWRITTEN
 
     with loopback_only():
         built = build_site(CONFIG, HANDWRITTEN, tmp_path / "site")

@@ -1,10 +1,10 @@
-"""/metrics request counts shared by the processes of one server (hub.health.RequestCounts)."""
+"""/metrics request counts shared by the processes of one server (hub.http.health.RequestCounts)."""
 
 from __future__ import annotations
 
 import threading
 
-from hub.health import RequestCounts
+from hub.http.health import RequestCounts
 
 
 def test_concurrent_flushes_and_scrapes_never_lose_or_go_back(tmp_path):

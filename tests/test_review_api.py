@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from hub.db import utcnow
-from hub.fakes.base import loopback_only
-from hub.publish.site import paths_for
+from hub.app.db import utcnow
+from hub.reviews.publish.site import paths_for
+from hub.testing.fakes.base import loopback_only
 from tasks.publishing import PublishFailed, open_review_now, publish_now, refresh_now
 from tests.review_factory import TEXTS
 
@@ -134,7 +134,7 @@ def test_resolve_edit_approve_publish_end_to_end(client, hub, auth):
 
 
 def test_a_failed_build_fails_the_task_and_shows_on_the_review(client, hub, auth, monkeypatch):
-    from hub.publish.build import SiteBuildError
+    from hub.reviews.publish.build import SiteBuildError
     from tasks import publishing
 
     ref = _resolved(client, hub, auth)

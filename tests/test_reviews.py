@@ -7,12 +7,12 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from hub import incidents as ops
-from hub import reviews
+from hub.app.errors import Conflict, Forbidden, Invalid
+from hub.app.models import Notification, Timer
 from hub.core import review_metrics as rm
-from hub.errors import Conflict, Forbidden, Invalid
-from hub.models import Notification, Timer
-from hub.review_markdown import export_markdown, parse_markdown
+from hub.incidents import operations as ops
+from hub.reviews import operations as reviews
+from hub.reviews.markdown import export_markdown, parse_markdown
 from tasks.publishing import open_missing_reviews
 from tasks.timers import fire_timer_now
 from tests.review_factory import T0, TEXTS, open_draft, resolved_major
@@ -268,7 +268,7 @@ def test_markdown_export_import_round_trip(hub, inc):
     edited = edited.replace("due: '2026-03-20'", "due: 2026-03-21")
     changes = parse_markdown(edited, f"INC-{inc}")
     assert changes["detection"] == "Monitoring paged us.\n## Not a section\nstill detection"
-    from hub.validate import REVIEW, check
+    from hub.http.validate import REVIEW, check
 
     _edit(hub, inc, check(changes, REVIEW))
     with hub.db.session(write=False) as session:
@@ -283,7 +283,7 @@ def test_markdown_export_import_round_trip(hub, inc):
 
 
 def test_problem_records_link_incidents_and_track_known_errors(hub, inc):
-    from hub import problems
+    from hub.reviews import problems
 
     now = RESOLVED + timedelta(days=1)
     with hub.transaction() as session, pytest.raises(Forbidden):

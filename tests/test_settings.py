@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from hub.settings import SETTINGS, Setting, check_settings, load_settings, mask
+from hub.app.settings import SETTINGS, Setting, check_settings, load_settings, mask
 from tests.conftest import ROOT
 
 
@@ -19,7 +19,7 @@ def test_defaults_then_env_then_overrides():
 
 
 def test_unknown_override_is_refused():
-    from hub.settings import SettingsError
+    from hub.app.settings import SettingsError
 
     with pytest.raises(SettingsError):
         load_settings(env={}, overrides={"HUB_NOPE": "1"})
@@ -165,7 +165,7 @@ def _block_imports(monkeypatch, *modules):
 
 
 def test_missing_scale_out_drivers_name_the_setting_and_the_extra(monkeypatch):
-    from hub.settings import driver_problems
+    from hub.app.settings import driver_problems
 
     settings = load_settings(
         env={

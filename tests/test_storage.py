@@ -8,8 +8,8 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from hub.db import Base, Database
-from hub.models import Incident
+from hub.app.db import Base, Database
+from hub.app.models import Incident
 
 
 def test_migrations_match_models(backend):
@@ -48,7 +48,7 @@ def test_naive_times_are_refused(hub):
 def test_policy_reload_keeps_last_good(tmp_path, caplog):
     import os
 
-    from hub.context import PolicyHolder
+    from hub.app.context import PolicyHolder
     from tests.conftest import EXAMPLE_POLICY
 
     path = tmp_path / "policy.yaml"
@@ -70,7 +70,7 @@ def test_service_reporters_migration_fills_from_stored_reports(tmp_path):
     """0007 fills `service_reporters` from the reports already stored: latest per pair."""
     from sqlalchemy import text
 
-    from hub.migrate import upgrade
+    from hub.app.migrate import upgrade
 
     url = f"sqlite:///{tmp_path / 'hub.db'}"
     upgrade(url, "0006")
@@ -113,7 +113,7 @@ def test_note_reporters_keeps_the_latest_time(hub):
     """A report stored with an earlier time (a slow email) does not move a reporter back."""
     from datetime import timedelta
 
-    from hub import incidents as ops
+    from hub.incidents import operations as ops
 
     t0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
     with hub.db.session() as session:
@@ -138,8 +138,8 @@ def test_a_new_incident_is_written_once_and_fully_loaded(hub):
     more is written at commit, and every column reads back after the session is gone."""
     from sqlalchemy import event, inspect
 
-    from hub import incidents as ops
     from hub.core.classify import Report
+    from hub.incidents import operations as ops
 
     statements: list[str] = []
     listen = lambda *a: statements.append(a[2].split()[0])  # noqa: E731

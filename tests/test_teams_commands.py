@@ -10,8 +10,8 @@ import zlib
 
 import pytest
 
-from hub.teams.cards import card_problems
-from hub.teams_intake.commands import MAX_TEXT, USAGE, clean, parse, parse_ref, parse_role
+from hub.channels.teams.cards import card_problems
+from hub.intake.teams.commands import MAX_TEXT, USAGE, clean, parse, parse_ref, parse_role
 
 SEVERITIES = ("SEV1", "SEV2", "SEV3", "SEV4")
 SERVICES = ("payroll", "adp", "vpn", "remote access", "email", "mail", "track and trace")
@@ -200,7 +200,7 @@ def test_every_command_is_documented_with_a_usage():
 
 
 def test_help_card_is_valid_and_escapes_the_note():
-    from hub.teams_intake.replies import help_reply
+    from hub.intake.teams.replies import help_reply
 
     reply = help_reply("https://hub.example.com", note="I don't know '<at>x</at> [a](b)'")
     assert card_problems(reply.card) == []
@@ -213,7 +213,7 @@ def test_help_card_is_valid_and_escapes_the_note():
 
 
 def test_text_reply_becomes_a_card_for_webhooks():
-    from hub.teams_intake.replies import Reply
+    from hub.intake.teams.replies import Reply
 
     reply = Reply("plain **text**")
     assert reply.activity() == {"type": "message", "text": "plain **text**"}
@@ -242,7 +242,7 @@ def _png_size(data: bytes) -> tuple[int, int, int]:
 
 
 def _settings(**values):
-    from hub.settings import load_settings
+    from hub.app.settings import load_settings
 
     return load_settings(
         env={},
@@ -255,7 +255,7 @@ def _settings(**values):
 
 
 def test_app_package_zip_manifest_and_icons():
-    from hub.teams_intake.app_package import build_package
+    from hub.intake.teams.app_package import build_package
 
     data = build_package(_settings(), version="1.2.3")
     assert data == build_package(_settings(), version="1.2.3")  # deterministic
@@ -276,7 +276,7 @@ def test_app_package_zip_manifest_and_icons():
 
 
 def test_outline_icon_is_white_on_transparent():
-    from hub.teams_intake.app_package import outline_icon
+    from hub.intake.teams.app_package import outline_icon
 
     data = outline_icon()
     idat = data[data.index(b"IDAT") + 4 : data.index(b"IEND") - 8]
@@ -296,7 +296,7 @@ def test_outline_icon_is_white_on_transparent():
     ],
 )
 def test_app_package_refuses_bad_settings(values, problem):
-    from hub.teams_intake.app_package import PackageError, build_package
+    from hub.intake.teams.app_package import PackageError, build_package
 
     with pytest.raises(PackageError, match=problem):
         build_package(_settings(**values))
@@ -318,7 +318,7 @@ def test_cli_writes_the_package(tmp_path, monkeypatch):
     assert result.exit_code != 0 and "HUB_BOT_APP_ID" in result.output
 
 
-# -- the same answer in Teams as over REST (hub.web.permissions) ------------------------------
+# -- the same answer in Teams as over REST (hub.incidents.permissions) ------------------------------
 
 
 @pytest.fixture
@@ -327,7 +327,7 @@ def both(backend, example_policy):
     rest(person, path, body) -> status, the incident's ref: a major ERP incident whose roles
     are Anna (MIM), Elif (Technical Lead, the service's), Chloe (Comms) and David (PM))."""
     from hub import create_app
-    from hub import incidents as ops
+    from hub.incidents import operations as ops
     from tests.test_teams_intake import activity, make_hub, post_teams
 
     hub = make_hub(backend, example_policy)
@@ -365,7 +365,7 @@ def both(backend, example_policy):
 
 
 def create_token_for(hub, person: str) -> str:
-    from hub.auth import create_token
+    from hub.http.auth import create_token
 
     with hub.db.session() as session:
         return create_token(session, hub.policy, person, "test")

@@ -20,11 +20,11 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from hub.fakes.botframework import FakeBotFramework
-from hub.models import ConversationRef, InboundMessage, Incident, Notification, Timer
-from hub.notify import materialize
+from hub.app.models import ConversationRef, InboundMessage, Incident, Notification, Timer
+from hub.channels.teams.cards import card_problems
+from hub.notifications.notify import materialize
 from hub.runner import serving_in_thread
-from hub.teams.cards import card_problems
+from hub.testing.fakes.botframework import FakeBotFramework
 from tests.conftest import EXAMPLE_POLICY, record_wakeups
 
 SECRET = base64.b64encode(b"mihub outgoing webhook test key!").decode()
@@ -37,7 +37,7 @@ _ids = itertools.count(1000)
 
 @pytest.fixture(scope="module")
 def botframework():
-    from hub.teams_intake.jwt_auth import clear_cache
+    from hub.intake.teams.jwt_auth import clear_cache
 
     fake = FakeBotFramework().start()
     yield fake
@@ -46,8 +46,8 @@ def botframework():
 
 
 def make_hub(backend, policy, **extra):
-    from hub.context import Hub
-    from hub.settings import load_settings
+    from hub.app.context import Hub
+    from hub.app.settings import load_settings
 
     settings = load_settings(
         overrides={
@@ -177,7 +177,7 @@ def say(client, policy, text, who="anna", **kw) -> dict:
 
 
 def test_rfc4231_vector():
-    from hub.teams_intake.hmac_auth import sign, verify
+    from hub.intake.teams.hmac_auth import sign, verify
 
     # RFC 4231 test case 2: HMAC-SHA256(key="Jefe", "what do ya want for nothing?")
     expected = bytes.fromhex("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
@@ -187,7 +187,7 @@ def test_rfc4231_vector():
 
 
 def test_signature_is_over_the_raw_bytes():
-    from hub.teams_intake.hmac_auth import SignatureError, verify
+    from hub.intake.teams.hmac_auth import SignatureError, verify
 
     body = b'{"type": "message", "text": "caf\xc3\xa9"}'
     verify(hmac_header(body), body, base64.b64decode(SECRET))
@@ -278,7 +278,7 @@ def test_declare_status_ack_update_assign_resolve(tclient, thub, example_policy)
     assert card_problems(reply["attachments"][0]["content"]) == []
     assert "Action.OpenUrl" in json.dumps(reply) and "Action.Submit" not in json.dumps(reply)
     assert f"{BASE}/incidents/INC-1" in json.dumps(reply)
-    # the reply goes before the worker has filled the roles (hub.incidents.schedule_mobilisation)
+    # the reply goes before the worker has filled the roles (hub.incidents.operations.schedule_mobilisation)
     assert "being filled from the roster" in texts(reply)
     status = say(tclient, p, "status INC-1", who="julia")
     assert "Anna Schmidt" in texts(status) and "not yet acknowledged" in texts(status)
@@ -327,8 +327,8 @@ def test_unknown_and_closed_incidents(tclient, thub, example_policy):
     assert "no incident INC-999" in say(tclient, p, "ack INC-999")["text"]
     assert "no incident INC-999" in say(tclient, p, "status INC-999")["text"]
     say(tclient, p, "declare Payroll down sev2 service payroll")
-    from hub import incidents as ops
-    from hub.db import utcnow
+    from hub.app.db import utcnow
+    from hub.incidents import operations as ops
 
     with thub.transaction() as s:
         ops.set_state(
@@ -353,7 +353,7 @@ def test_reports_from_people_and_strangers(tclient, thub, example_policy):
     assert "already get" in say(tclient, p, "subscribe INC-1", who="julia")["text"]
     with thub.db.session(write=False) as s:
         assert s.get(Incident, 2).reporter == f"teams:{stranger}"
-        from hub.teams_intake.conversations import subscriber_recipients
+        from hub.intake.teams.conversations import subscriber_recipients
 
         recipients = subscriber_recipients(p, s.get(Incident, 1))
         assert {(r.channel, r.person) for r in recipients} == {
@@ -447,7 +447,7 @@ def test_a_retried_delivery_gets_the_first_answer(tclient, thub, example_policy)
 
 
 def test_raw_message_is_kept_when_processing_fails(tclient, thub, example_policy, monkeypatch):
-    from hub.teams_intake import handlers
+    from hub.intake.teams import handlers
 
     def boom(ctx, cmd):
         raise RuntimeError("database on fire")
@@ -464,7 +464,7 @@ def test_raw_message_is_kept_when_processing_fails(tclient, thub, example_policy
 def test_slow_work_answers_in_time_and_posts_the_result_later(
     tapp, thub, example_policy, monkeypatch
 ):
-    from hub.teams_intake import handlers
+    from hub.intake.teams import handlers
 
     release = threading.Event()
     real = handlers.HANDLERS["status"]
@@ -662,7 +662,7 @@ def test_bot_keys_unavailable_is_503(backend, example_policy):
 
 
 def test_key_rotation_refetches_and_unknown_kids_are_rate_limited():
-    from hub.teams_intake.jwt_auth import AuthError, BotAuthenticator
+    from hub.intake.teams.jwt_auth import AuthError, BotAuthenticator
 
     with FakeBotFramework() as fake:
         auth = BotAuthenticator(fake.metadata_url, APP_ID, min_refresh=0)
@@ -683,7 +683,7 @@ def test_key_rotation_refetches_and_unknown_kids_are_rate_limited():
 
 @pytest.mark.parametrize("age, ok", [(-120, True), (-600, False)])
 def test_expiry_leeway_is_five_minutes(age, ok):
-    from hub.teams_intake.jwt_auth import AuthError, BotAuthenticator
+    from hub.intake.teams.jwt_auth import AuthError, BotAuthenticator
 
     with FakeBotFramework() as fake:
         auth = BotAuthenticator(fake.metadata_url, APP_ID)
@@ -699,7 +699,7 @@ def test_expiry_leeway_is_five_minutes(age, ok):
 
 
 def test_keys_are_only_fetched_over_https_or_loopback():
-    from hub.teams_intake.jwt_auth import BotAuthenticator, KeysUnavailable
+    from hub.intake.teams.jwt_auth import BotAuthenticator, KeysUnavailable
 
     with pytest.raises(KeysUnavailable, match="https required"):
         BotAuthenticator("http://keys.example.com/openid", APP_ID)
@@ -739,11 +739,11 @@ def _deliver_all(hub, ids):
 @pytest.mark.e2e
 def test_e2e_signed_declare_pages_the_sinks_and_mim_ack_stops_escalation(backend, tmp_path):
     from hub import create_app
+    from hub.channels.email.sink import SinkTransport
+    from hub.channels.teams.transports import WebhookTransport
     from hub.core.escalation import MIM, PlannedStep, still_needed
-    from hub.fakes.teams import FakeTeams
-    from hub.mail.sink import SinkTransport
-    from hub.policy import load_policy
-    from hub.teams.transports import WebhookTransport
+    from hub.policy.load import load_policy
+    from hub.testing.fakes.teams import FakeTeams
 
     with FakeTeams() as teams:
         policy = load_policy(EXAMPLE_POLICY, env={"TEAMS_ONCALL_WEBHOOK": teams.webhook_url()})

@@ -14,11 +14,10 @@ import jinja2
 import pytest
 import requests
 
+from hub.app.settings import SettingsError, load_settings
 from hub.channels.base import PermanentError, Sent, TransientError
-from hub.fakes.teams import FakeTeams
-from hub.settings import SettingsError, load_settings
-from hub.teams import cards
-from hub.teams.cards import (
+from hub.channels.teams import cards
+from hub.channels.teams.cards import (
     MAX_BYTES,
     TRUNCATED,
     card_problems,
@@ -30,8 +29,7 @@ from hub.teams.cards import (
     size_of,
     validate_card,
 )
-from hub.teams.throttle import RateLimiter, parse_retry_after
-from hub.teams.transports import (
+from hub.channels.teams.transports import (
     BOT_SCOPE,
     AutoTeamsTransport,
     BotTransport,
@@ -41,6 +39,8 @@ from hub.teams.transports import (
     make_teams_transport,
     redact_url,
 )
+from hub.notifications.throttle import RateLimiter, parse_retry_after
+from hub.testing.fakes.teams import FakeTeams
 
 TEMPLATES = [
     "incident-declared",

@@ -18,8 +18,8 @@ from workflow_kit import (
     timeline,
 )
 
-from hub import incidents as ops
 from hub.core import cadence, sla
+from hub.incidents import operations as ops
 
 
 @pytest.fixture
@@ -445,7 +445,7 @@ def test_policy_edits_do_not_change_a_running_incident(wired):
 
 
 def test_a_failing_action_parks_the_timer(wired, monkeypatch):
-    from hub import timer_actions
+    from hub.incidents import timer_actions
     from tasks.timers import fire_timer_now
 
     def broken(*args):

@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from hub.db import utcnow
-from hub.models import Notification, SignInLink, WebSession
+from hub.app.db import utcnow
+from hub.app.models import Notification, SignInLink, WebSession
 from hub.web import links
 from tests.web_kit import CSRF, post, sign_in
 
@@ -105,8 +105,8 @@ def test_session_cookie_flags(app, client, hub):
 
 def test_secure_cookie_behind_https(hub, example_policy):
     from hub import create_app
-    from hub.context import Hub
-    from hub.settings import load_settings
+    from hub.app.context import Hub
+    from hub.app.settings import load_settings
 
     settings = load_settings(
         overrides={**hub.settings.values, "HUB_BASE_URL": "https://hub.northwind.example"}

@@ -10,9 +10,9 @@ import pytest
 import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from hub.fakes.base import loopback_only
-from hub.fakes.microsoft import FakeMicrosoft
-from hub.fakes.oidc import KEY_ID, pkce_challenge, signing_key
+from hub.testing.fakes.base import loopback_only
+from hub.testing.fakes.microsoft import FakeMicrosoft
+from hub.testing.fakes.oidc import KEY_ID, pkce_challenge, signing_key
 from hub.web import entra
 from tests.browser_kit import CLIENT, SECRET, TENANT, entra_users
 
@@ -36,8 +36,8 @@ def fake(example_policy):
 def console(hub, fake, example_policy):
     """An app whose sign-in is the fake Entra ID, and its test client."""
     from hub import create_app
-    from hub.context import Hub
-    from hub.settings import load_settings
+    from hub.app.context import Hub
+    from hub.app.settings import load_settings
 
     settings = load_settings(
         overrides={
@@ -139,7 +139,7 @@ def test_the_fake_wants_pkce(fake):
     ],
 )
 def test_id_tokens_are_checked(fake, change, problem):
-    from hub.settings import load_settings
+    from hub.app.settings import load_settings
 
     settings = load_settings(
         overrides={

@@ -7,9 +7,9 @@ import json
 import pytest
 from sqlalchemy import select, update
 
-from hub.mail.sink import SinkTransport
-from hub.models import InboundMessage, Notification
-from hub.teams.transports import TeamsSinkTransport
+from hub.app.models import InboundMessage, Notification
+from hub.channels.email.sink import SinkTransport
+from hub.channels.teams.transports import TeamsSinkTransport
 from tests.test_web_pages import HOSTILE, declare
 from tests.web_kit import flashes, post, sign_in, text_of
 
@@ -86,7 +86,7 @@ def test_the_retried_row_is_delivered_by_the_worker(hub):
             sent.append(payload)
             return Sent("id-1", "ok")
 
-    from hub.db import utcnow
+    from hub.app.db import utcnow
     from hub.web.outbox_admin import retry_failed
 
     with hub.transaction() as session:
@@ -199,7 +199,7 @@ def test_the_sinks_viewer_draws_mail_and_cards(client, hub, sinks):
 
 
 def test_sign_in_links_in_the_sink_stay_private(client, hub):
-    from hub.db import utcnow
+    from hub.app.db import utcnow
     from hub.web import links
 
     assert links.request_link(hub, "chloe", "/", utcnow())

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from hub import incidents as ops
+from hub.app.db import utcnow
+from hub.app.models import Incident, TimelineEntry
+from hub.app.models import Report as ReportRow
 from hub.core.classify import Report
-from hub.db import utcnow
-from hub.models import Incident, TimelineEntry
-from hub.models import Report as ReportRow
-from hub.web import permissions
+from hub.incidents import operations as ops
+from hub.incidents import permissions
 from tests.web_kit import flashes, post, sign_in, text_of
 
 HOSTILE = "<script>alert(1)</script><img src=x onerror=alert(2)>\"'"

@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from hub.teams.cards import md_escape
+from hub.channels.teams.cards import md_escape
 from hub.web.cards import card_html, markdown, markdown_line
 from hub.web.chart import Deadline, timeline_svg, window
 from hub.web.common import safe_next

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hub import reviews
+from hub.reviews import operations as reviews
 from tests.review_factory import open_draft, resolved_major
 from tests.web_kit import flashes, post, sign_in, text_of
 

@@ -184,15 +184,15 @@ def test_downgrade_stops_the_workflow(api, wired):
 
 def test_real_templates_render_every_notification(wired, monkeypatch):
     """With the real mail and card renderers, nothing the workflow sends fails to render."""
-    pytest.importorskip("hub.mail.compose")
-    pytest.importorskip("hub.teams.cards")
+    pytest.importorskip("hub.channels.email.compose")
+    pytest.importorskip("hub.channels.teams.cards")
     from workflow_kit import act, declare
 
-    import hub.notify
-    from hub import incidents as ops
+    import hub.notifications.notify
+    from hub.incidents import operations as ops
 
     monkeypatch.undo()  # the real renderers
-    assert hub.notify.render_email.__module__ == "hub.notify"
+    assert hub.notifications.notify.render_email.__module__ == "hub.notifications.notify"
     iid = declare(wired)
     fire_due(wired, T0 + minutes(15))  # escalation, reminder, no-change, ack SLA marks
     act(wired, iid, ops.post_update, "Vendor engaged", now=T0 + minutes(16), actor="chloe")

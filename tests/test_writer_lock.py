@@ -10,7 +10,7 @@ import time
 import pytest
 from sqlalchemy import text
 
-from hub.db import Database, WriterLock
+from hub.app.db import Database, WriterLock
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="flock(2) is POSIX")
 

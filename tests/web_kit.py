@@ -6,8 +6,8 @@ import re
 import secrets
 from datetime import timedelta
 
-from hub.db import utcnow
-from hub.models import WebSession
+from hub.app.db import utcnow
+from hub.app.models import WebSession
 from hub.web.sessions import hash_token
 
 CSRF = "test-csrf-token"

@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from hub import incidents as ops
+from hub.app.models import Incident, Notification, Timer
 from hub.core.classify import Report
-from hub.models import Incident, Notification, Timer
-from hub.policy import load_policy
+from hub.incidents import operations as ops
+from hub.policy.load import load_policy
 from tests.conftest import mobilise_now, record_wakeups
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -54,15 +54,15 @@ def stub_teams(template, context):
 
 def use_stub_renderers(monkeypatch) -> None:
     """Render with the stubs above (the real templates are tested by their owners)."""
-    import hub.notify
+    import hub.notifications.notify
 
-    monkeypatch.setattr(hub.notify, "render_email", stub_email)
-    monkeypatch.setattr(hub.notify, "render_teams", stub_teams)
+    monkeypatch.setattr(hub.notifications.notify, "render_email", stub_email)
+    monkeypatch.setattr(hub.notifications.notify, "render_teams", stub_teams)
 
 
 def make_wired(hub, monkeypatch, example_policy):
     """The test hub with the example policy plus Teams webhooks, recording every wake-up."""
-    from hub.context import Hub
+    from hub.app.context import Hub
 
     use_stub_renderers(monkeypatch)
     policy = load_policy(example_policy.source, env=HOOKS)
@@ -107,7 +107,7 @@ def act(hub, incident_id: int, op, *args, now, **kwargs):
 
 def fire_due(hub, now) -> dict[str, str]:
     """What a worker does at `now`: fire every due timer; returns {key: outcome}."""
-    from hub import timers
+    from hub.incidents import timers
     from tasks.timers import fire_timer_now
 
     with hub.db.session() as session:
@@ -118,10 +118,10 @@ def fire_due(hub, now) -> dict[str, str]:
 def notes(hub, incident_id: int, **where) -> list[Notification]:
     """The incident's outbox rows (filtered by column values), payloads as they will be sent.
 
-    Rows hold a render spec until delivery (hub.notify); here each detached row's payload is
+    Rows hold a render spec until delivery (hub.notifications.notify); here each detached row's payload is
     rendered the way the worker will render it, so tests can look at what people receive.
     """
-    from hub.notify import is_deferred, materialize
+    from hub.notifications.notify import is_deferred, materialize
 
     with hub.db.session(write=False) as session:
         rows = session.scalars(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from hub.policy_model import Severity
+from hub.policy.model import Severity
 
 REMIND_BEFORE = timedelta(minutes=5)  # remind the Communications Owner this long before due...
 REMIND_FRACTION = 0.2  # ...or this fraction of the interval before, whichever is smaller

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from hub.policy_model import IMPACTS, Criterion, Policy
+from hub.policy.model import IMPACTS, Criterion, Policy
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from hub.policy_model import CHANNELS, EscalationStep, Policy
+from hub.policy.model import CHANNELS, EscalationStep, Policy
 
 MIM = "major_incident_manager"
 # A major severity with no escalation in the policy still pages its responders at once.

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from hub.policy_model import Severity
+from hub.policy.model import Severity
 
 LABELS = {"ack": "Acknowledgement", "resolve": "Resolution", "review": "Post-incident review"}
 BREACH = 100

@@ -6,7 +6,7 @@ import logging
 
 from flask import Blueprint, abort, flash, redirect, request, session, url_for
 
-from hub.db import utcnow
+from hub.app.db import utcnow
 from hub.web import entra, links
 from hub.web.common import current_person, render, safe_next, the_hub
 from hub.web.sessions import end_session, start_session

@@ -16,10 +16,10 @@ from markupsafe import Markup, escape
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from hub.app.db import utcnow
+from hub.app.models import Incident, RoleAssignment, TimelineEntry, Timer
 from hub.core.lifecycle import ACTIVE
-from hub.db import utcnow
-from hub.models import Incident, RoleAssignment, TimelineEntry, Timer
-from hub.policy_model import Policy
+from hub.policy.model import Policy
 from hub.web.clock import Clock
 from hub.web.common import (
     SEVERITY_CLASSES,

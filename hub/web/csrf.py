@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from flask import Flask, request, session
 from markupsafe import Markup
 
-from hub.errors import Forbidden
+from hub.app.errors import Forbidden
 
 SESSION_KEY = "csrf"
 FIELD = "csrf_token"

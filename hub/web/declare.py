@@ -5,13 +5,13 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, request, url_for
 from sqlalchemy import select
 
-from hub import incidents as ops
+from hub.app.db import utcnow
+from hub.app.errors import Invalid
+from hub.app.models import Incident
 from hub.core.classify import Report
 from hub.core.lifecycle import ACTIVE
-from hub.db import utcnow
-from hub.errors import Invalid
-from hub.models import Incident
-from hub.policy_model import IMPACTS
+from hub.incidents import operations as ops
+from hub.policy.model import IMPACTS
 from hub.web.common import render, require_person, the_hub
 from hub.web.preview import classification_preview
 

@@ -4,7 +4,7 @@ msal makes the flow (state, nonce, PKCE verifier) and redeems the code; since ms
 no longer checks the ID token, so `verify_id_token` does: RS256 signature against the
 tenant's published keys, issuer, audience, expiry. One msal app per process, built lazily
 (its constructor fetches the OpenID configuration). With a loopback HUB_AUTHORITY_HOST the
-browser is sent to the local fake instead of `https://login.fake.test` (see hub.identity).
+browser is sent to the local fake instead of `https://login.fake.test` (see hub.channels.identity).
 """
 
 from __future__ import annotations
@@ -17,9 +17,14 @@ import jwt
 import msal
 import requests
 
-from hub.identity import PUBLIC_LOGIN_HOST, LoopbackSession, TimeoutSession, resolve_authority
-from hub.policy_model import Person, Policy
-from hub.settings import Settings
+from hub.app.settings import Settings
+from hub.channels.identity import (
+    PUBLIC_LOGIN_HOST,
+    LoopbackSession,
+    TimeoutSession,
+    resolve_authority,
+)
+from hub.policy.model import Person, Policy
 
 CREDENTIALS = ("HUB_GRAPH_TENANT_ID", "HUB_GRAPH_CLIENT_ID", "HUB_GRAPH_CLIENT_SECRET")
 LEEWAY = 120  # seconds of clock skew allowed on exp/nbf/iat

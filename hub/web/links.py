@@ -17,13 +17,13 @@ from functools import lru_cache
 import jinja2
 from sqlalchemy import func, select, update
 
-from hub import TEMPLATES
-from hub.context import queue_job
-from hub.mail.compose import AUTO_HEADERS, LOOP_HEADER, address_of
-from hub.mail.ids import loop_token
-from hub.models import Notification, SignInLink
-from hub.policy_checks import parse_duration
-from hub.timefmt import local_hhmm
+from hub.app.context import queue_job
+from hub.app.models import Notification, SignInLink
+from hub.app.templates import TEMPLATES
+from hub.app.timefmt import local_hhmm
+from hub.channels.email.compose import AUTO_HEADERS, LOOP_HEADER, address_of
+from hub.channels.email.ids import loop_token
+from hub.policy.checks import parse_duration
 from hub.web.sessions import hash_token
 
 log = logging.getLogger("hub.web")

@@ -5,12 +5,12 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, request, url_for
 from sqlalchemy import func, select
 
-from hub.db import utcnow
-from hub.errors import Conflict, Invalid
-from hub.models import InboundMessage
+from hub.app.db import utcnow
+from hub.app.errors import Conflict, Invalid
+from hub.app.models import InboundMessage
+from hub.incidents.permissions import require_admin
 from hub.web import outbox_admin, policy_view
 from hub.web.common import render, require_person, the_hub
-from hub.web.permissions import require_admin
 
 bp = Blueprint("ops", __name__, url_prefix="/ops")
 SHOWN = {
@@ -76,7 +76,7 @@ def retry(row_id: int):
 @bp.get("/quarantine")
 def quarantine():
     """Quarantined email, with release and discard."""
-    from hub.intake_email import quarantine as q
+    from hub.intake.email import quarantine as q
 
     with the_hub().db.session(write=False) as session:
         rows = q.list_quarantine(session)
@@ -86,7 +86,7 @@ def quarantine():
 @bp.post("/quarantine/<int(max=2147483647):ident>/<action>")
 def quarantine_action(ident: int, action: str):
     """Release (process without the sender checks) or discard a quarantined email."""
-    from hub.intake_email import quarantine as q
+    from hub.intake.email import quarantine as q
 
     if action not in ("release", "discard"):
         raise Invalid(f"unknown action {action!r}")

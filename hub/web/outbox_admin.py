@@ -1,6 +1,6 @@
 """The outbox as administrators see it: rows by status, and retrying a failed delivery.
 
-A retry follows the outbox's claim rules (hub.outbox): only a `failed` row is touched, with
+A retry follows the outbox's claim rules (hub.notifications.outbox): only a `failed` row is touched, with
 one guarded UPDATE (failed → pending, attempts from zero, due now), so it can never race a
 worker that holds a claim; the delivery wake-up is enqueued after the commit. A row that is
 sent, sending or pending is left alone.
@@ -13,10 +13,10 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from hub.context import queue_job
-from hub.errors import Conflict, NotFound
-from hub.incidents import add_timeline
-from hub.models import Notification
+from hub.app.context import queue_job
+from hub.app.errors import Conflict, NotFound
+from hub.app.models import Notification
+from hub.incidents.operations import add_timeline
 
 STATUSES = ("failed", "pending", "sending", "sent", "suppressed")
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from markupsafe import Markup
 
-from hub.policy_model import Policy, Severity
+from hub.policy.model import Policy, Severity
 from hub.web.common import role_label
 
 WIDTH, LEFT, RIGHT, AXIS_Y = 960, 16, 60, 150

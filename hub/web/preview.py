@@ -7,13 +7,13 @@ from datetime import datetime
 
 from markupsafe import Markup
 
-from hub import incidents as ops
+from hub.app.models import Incident
+from hub.app.timefmt import local_hhmm
 from hub.core import cadence
 from hub.core.classify import Classification, Report, classify_report
-from hub.models import Incident
-from hub.notify import audience_recipients, incident_context, update_context
-from hub.policy_model import Policy
-from hub.timefmt import local_hhmm
+from hub.incidents import operations as ops
+from hub.notifications.notify import audience_recipients, incident_context, update_context
+from hub.policy.model import Policy
 from hub.web.cards import card_html
 
 TEMPLATE = "stakeholder-update"
@@ -58,8 +58,8 @@ def update_preview(
     settings, policy: Policy, incident: Incident, text: str, author: str, now: datetime
 ) -> UpdatePreview:
     """Render the stakeholder update email and Teams card for `text` as if posted now."""
-    from hub.mail.compose import ThreadInfo, render_email
-    from hub.teams.cards import render_card
+    from hub.channels.email.compose import ThreadInfo, render_email
+    from hub.channels.teams.cards import render_card
 
     if not (incident.major and incident.state in ("declared", "mobilised")):
         return UpdatePreview(

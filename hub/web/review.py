@@ -1,6 +1,6 @@
 """The post-incident review editor: the template's sections, action items, the review steps.
 
-Built on the reviews operations (hub.reviews), the same ones the API's
+Built on the reviews operations (hub.reviews.operations), the same ones the API's
 `/api/v1/incidents/{id}/review` uses; they check who may edit and step.
 """
 
@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, request, url_for
 
-from hub import reviews as ops
-from hub.db import utcnow
-from hub.errors import Conflict, Invalid
-from hub.review_access import owner
-from hub.review_content import ITEM_STATUSES, MAX_ITEMS, PRIORITIES, SECTIONS
-from hub.review_docs import review_doc
-from hub.web import permissions
+from hub.app.db import utcnow
+from hub.app.errors import Conflict, Invalid
+from hub.incidents import permissions
+from hub.reviews import operations as ops
+from hub.reviews.access import owner
+from hub.reviews.content import ITEM_STATUSES, MAX_ITEMS, PRIORITIES, SECTIONS
+from hub.reviews.docs import review_doc
 from hub.web.common import render, require_person, the_hub
 
 bp = Blueprint("review", __name__)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, request, url_for
 
-from hub import incidents as ops
-from hub.db import utcnow
-from hub.errors import Conflict, Invalid, NotFound
-from hub.policy_model import ROLE_NAMES
-from hub.web import permissions
+from hub.app.db import utcnow
+from hub.app.errors import Conflict, Invalid, NotFound
+from hub.incidents import operations as ops
+from hub.incidents import permissions
+from hub.policy.model import ROLE_NAMES
 from hub.web.common import person_name, render, require_person, role_label, the_hub
 from hub.web.preview import update_preview
 from hub.web.room_data import FILTERS, load_room

@@ -9,8 +9,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.models import InboundMessage, Incident, Review
-from hub.policy_model import Policy
+from hub.app.models import InboundMessage, Incident, Review
+from hub.policy.model import Policy
 from hub.web.board import deadlines
 from hub.web.chart import Deadline, timeline_svg
 

@@ -17,9 +17,9 @@ from flask import Flask, g, request, session
 from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import select, update
 
-from hub.db import utcnow
-from hub.models import WebSession
-from hub.policy_checks import parse_duration
+from hub.app.db import utcnow
+from hub.app.models import WebSession
+from hub.policy.checks import parse_duration
 
 SESSION_KEY = "sid"
 TOUCH_EVERY = timedelta(minutes=5)  # how often last_seen_at is written (not every request)

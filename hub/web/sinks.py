@@ -1,7 +1,7 @@
 """The local sinks: the mail and Teams cards that would have gone out with no Microsoft 365.
 
-Reads what hub.mail.sink.SinkTransport (`<data>/sinks/email/*.json` summaries beside the
-`.eml` files) and hub.teams.transports.TeamsSinkTransport (`<data>/sinks/teams/*.json`:
+Reads what hub.channels.email.sink.SinkTransport (`<data>/sinks/email/*.json` summaries beside the
+`.eml` files) and hub.channels.teams.transports.TeamsSinkTransport (`<data>/sinks/teams/*.json`:
 at, transport, to, envelope) write. Newest first; cards are drawn readably, never trusted.
 """
 
@@ -13,10 +13,10 @@ from pathlib import Path
 
 from flask import Blueprint, Response, request
 
-from hub.errors import NotFound
+from hub.app.errors import NotFound
+from hub.incidents.permissions import require_admin
 from hub.web.cards import card_html, message_cards
 from hub.web.common import render, require_person, the_hub
-from hub.web.permissions import require_admin
 
 bp = Blueprint("sinks", __name__, url_prefix="/ops/sinks")
 LIMIT = 60

@@ -14,7 +14,7 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
 
-from hub.mail.ids import make_reply_token, message_id, reply_address, root_message_id
+from hub.channels.email.ids import make_reply_token, message_id, reply_address, root_message_id
 
 DOMAIN = "northwind.example"
 INTAKE = f"incidents@{DOMAIN}"

@@ -709,7 +709,7 @@ Content-Transfer-Encoding: base64
 
 
 def _loop(world: World) -> str:
-    from hub.mail.ids import loop_token
+    from hub.channels.email.ids import loop_token
 
     return loop_token(world.secret)
 

@@ -1,0 +1,1 @@
+"""Process wiring: settings, database, models, migrations, errors, time formatting, templates."""

@@ -1,0 +1,121 @@
+"""The hub's per-process state: settings, database, policy (reloadable), queue hook."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+from hub.app.db import Database
+from hub.app.settings import Settings
+from hub.policy.model import Policy
+
+log = logging.getLogger("hub")
+
+
+class PolicyHolder:
+    """Holds the current policy; a reload that fails keeps the last good one."""
+
+    def __init__(self, path: Path, policy: Policy | None = None, check_every: float = 5.0):
+        self.path = path
+        self._policy = policy
+        self._lock = threading.Lock()
+        self.last_error: str | None = None
+        self.check_every = check_every
+        self._checked_at = time.monotonic()
+        self._mtime = self._stat()
+
+    def _stat(self) -> float | None:
+        try:
+            return self.path.stat().st_mtime
+        except OSError:
+            return None
+
+    @property
+    def current(self) -> Policy:
+        if self._policy is None:
+            self.reload(strict=True)
+        elif time.monotonic() - self._checked_at >= self.check_every:
+            self._checked_at = time.monotonic()
+            mtime = self._stat()
+            if mtime is not None and mtime != self._mtime:
+                self._mtime = mtime
+                if self.reload():
+                    log.info("policy reloaded from %s", self.path)
+        return self._policy  # type: ignore[return-value]
+
+    def reload(self, strict: bool = False) -> bool:
+        """Load the file again; on error keep the old policy (or raise if `strict`)."""
+        from hub.policy.load import PolicyError, load_policy
+
+        with self._lock:
+            try:
+                policy = load_policy(self.path)
+            except (PolicyError, OSError) as exc:
+                self.last_error = str(exc)
+                if strict or self._policy is None:
+                    raise
+                log.error("policy reload failed, keeping the last good policy:\n%s", exc)
+                return False
+            self._policy = policy
+            self.last_error = None
+            return True
+
+
+class Hub:
+    """Everything a request or a task needs, made once per process."""
+
+    def __init__(
+        self, settings: Settings, policy: Policy | None = None, db: Database | None = None
+    ):
+        self.settings = settings
+        self.db = db or Database(settings.database_url)
+        self.policies = PolicyHolder(Path(settings["HUB_POLICY"] or "policy.yaml"), policy)
+        # Called with a list of (task name, id) after a transaction commits; the queue
+        # module installs the real one. Lost wake-ups are harmless: reconcile finds the work.
+        self.enqueue: Callable[[list[tuple[str, int]]], None] = lambda jobs: None
+        # The same for wake-ups at a time: (task name, id, aware eta), e.g. a delivery retry.
+        self.enqueue_at: Callable[[list[tuple[str, int, datetime]]], None] = lambda jobs: None
+
+    @property
+    def policy(self) -> Policy:
+        return self.policies.current
+
+    @contextmanager
+    def transaction(self):
+        """A write transaction; jobs it queued in `session.info["jobs"]` are enqueued after commit."""
+        jobs: list[tuple[str, int]] = []
+        timed: list[tuple[str, int, datetime]] = []
+        with self.db.session(write=True) as session:
+            session.info["jobs"] = jobs
+            session.info["timed_jobs"] = timed
+            session.info["settings"] = self.settings  # for the workflow seams (links, senders)
+            session.info["policy"] = self.policy  # get_incident(lock=True) mobilises with it
+            yield session
+        self.enqueue_after_commit(jobs, timed)
+
+    def enqueue_after_commit(self, jobs: list, timed: list) -> None:
+        """Hand committed work to the queue; a failure only delays it until the next tick."""
+        for run, batch in ((self.enqueue, jobs), (self.enqueue_at, timed)):
+            if not batch:
+                continue
+            try:
+                run(batch)
+            except Exception:  # the rows are committed; reconcile will find them
+                log.exception(
+                    "could not enqueue %d job(s); reconcile will pick them up", len(batch)
+                )
+
+
+def queue_job(session, task: str, ident: int) -> None:
+    """Ask for `task(ident)` to run once this transaction commits."""
+    session.info.setdefault("jobs", []).append((task, ident))
+
+
+def queue_job_at(session, task: str, ident: int, eta: datetime) -> None:
+    """Ask for `task(ident)` to run at `eta` (aware), once this transaction commits."""
+    session.info.setdefault("timed_jobs", []).append((task, ident, eta))

@@ -1,0 +1,222 @@
+"""One email for one recipient: templates rendered into a JSON-serialisable outbox payload, then MIME.
+
+`render_email` and `build_mime` run at delivery, in the worker (the row holds a render spec until
+then, see hub/notifications/notify.py). Templates live in `templates/email/<name>/` as `subject.txt`,
+`body.txt` and `body.html`; files starting with `_` are shared layout. Every email of an
+incident has the same subject (`[INC-42] <title>`, see the templates) and threads under one
+root Message-ID (see `hub.channels.email.ids`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.charset import QP, Charset
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.nonmultipart import MIMENonMultipart
+from email.utils import format_datetime, formataddr, parseaddr
+from functools import lru_cache
+from urllib.parse import urlsplit
+
+import jinja2
+from markupsafe import Markup, escape
+
+from hub.app.settings import Settings
+from hub.app.templates import TEMPLATES
+from hub.channels.base import PermanentError
+from hub.channels.email.ids import (
+    incident_number,
+    loop_token,
+    make_reply_token,
+    message_id,
+    reply_address,
+    root_message_id,
+    thread_index,
+)
+
+EMAIL_TEMPLATES = TEMPLATES / "email"
+REPLY_MARKER = "## Reply above this line to add to {incident} ##"
+REPLY_MARKER_RE = re.compile(
+    r"^[>\s]*##\s*Reply above this line to add to INC-(\d+)\s*##", re.MULTILINE | re.IGNORECASE
+)
+LOOP_HEADER = "X-Mihub-Loop"
+AUTO_HEADERS = {"Auto-Submitted": "auto-generated", "X-Auto-Response-Suppress": "OOF, AutoReply"}
+MAX_SUBJECT = 200
+
+
+@dataclass(frozen=True)
+class ThreadInfo:
+    """Where a message belongs: its incident (42 or "INC-42") and its outbox idempotency key."""
+
+    incident_id: int | str
+    key: str
+
+
+def reply_marker(incident_id: int | str) -> str:
+    """The visible first line of every body: `## Reply above this line to add to INC-42 ##`."""
+    return REPLY_MARKER.format(incident=f"INC-{incident_number(incident_id)}")
+
+
+def nl2br(value) -> Markup:
+    """Escaped text with its line breaks kept as `<br>`."""
+    return Markup("<br>\n").join(escape(line) for line in str(value).splitlines())
+
+
+def safe_url(value) -> str:
+    """The URL if it is http(s), else `#` (no `javascript:` links from policy or user text)."""
+    text = str(value or "").strip()
+    return text if urlsplit(text).scheme in ("http", "https") else "#"
+
+
+@lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    """The one Jinja environment for email: autoescape for .html only, undefined is an error."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(EMAIL_TEMPLATES)),
+        autoescape=jinja2.select_autoescape(
+            enabled_extensions=("html",), default=False, default_for_string=False
+        ),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["nl2br"] = nl2br
+    env.filters["safe_url"] = safe_url
+    return env
+
+
+def template_names() -> list[str]:
+    """Every email template (a folder with subject.txt), sorted."""
+    return sorted(
+        p.name
+        for p in EMAIL_TEMPLATES.iterdir()
+        if p.is_dir() and not p.name.startswith("_") and (p / "subject.txt").exists()
+    )
+
+
+def one_line(text: str, limit: int = MAX_SUBJECT) -> str:
+    """Whitespace (newlines too) collapsed, control characters dropped, at most `limit` chars."""
+    text = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def address_of(value: str, what: str = "address") -> str:
+    """The bare `user@domain` of an address (with or without a display name); checked."""
+    if "\r" in value or "\n" in value:
+        raise PermanentError(f"{what} contains a line break: {value!r}")
+    addr = parseaddr(value)[1]
+    if addr.count("@") != 1 or " " in addr or not addr.rpartition("@")[2]:
+        raise PermanentError(f"{what} is not an email address: {value!r}")
+    return addr
+
+
+def render_email(
+    template: str, context: dict, *, to: str, settings: Settings, thread: ThreadInfo
+) -> dict:
+    """The outbox payload for one recipient: to, from, subject, text, html, headers."""
+    secret = settings.secret_key
+    sender = settings["HUB_MAIL_FROM"] or "incidents@localhost"
+    from_addr = address_of(sender, "HUB_MAIL_FROM")
+    to_addr = address_of(to, "recipient")
+    domain = from_addr.rpartition("@")[2].lower()
+    number = incident_number(thread.incident_id)
+    intake = address_of(context.get("intake_address") or from_addr, "intake address")
+    reply_to = reply_address(intake, make_reply_token(secret, number, to_addr))
+    marker = reply_marker(number)
+    values = {**context, "reply_marker": marker, "reply_to": reply_to}
+    try:
+        env = environment()
+        subject = env.get_template(f"{template}/subject.txt").render(values)
+        text = env.get_template(f"{template}/body.txt").render(values).lstrip()
+        html = env.get_template(f"{template}/body.html").render(values)
+    except jinja2.TemplateError as exc:
+        raise PermanentError(f"email template {template!r}: {type(exc).__name__}: {exc}") from exc
+    if not text.startswith(marker) or marker not in html:
+        raise PermanentError(f"email template {template!r} must start with {{{{ reply_marker }}}}")
+    subject = one_line(subject)
+    if f"[INC-{number}]" not in subject:
+        subject = one_line(f"[INC-{number}] {subject}")
+    root = root_message_id(secret, number, domain)
+    headers = {
+        "Message-ID": message_id(secret, number, thread.key, domain),
+        "In-Reply-To": root,
+        "References": root,
+        "Reply-To": reply_to,
+        "Thread-Topic": subject,
+        "Thread-Index": thread_index(secret, number, thread.key),
+        **AUTO_HEADERS,
+        LOOP_HEADER: loop_token(secret),
+        "X-Mihub-Incident": f"INC-{number}",
+        "X-Mihub-Template": template,
+    }
+    return {
+        "to": to,
+        "from": sender,
+        "subject": subject,
+        "text": text,
+        "html": html,
+        "headers": headers,
+    }
+
+
+_QP = Charset("utf-8")
+_QP.body_encoding = QP  # readable bodies in every client's "show original"
+_QP.header_encoding = QP
+
+
+def _one_line(value) -> str:
+    """No line breaks of any kind (no header injection) and no other control characters."""
+    text = " ".join(str(value).splitlines())
+    return "".join(ch if ch == "\t" or ch.isprintable() else " " for ch in text)
+
+
+def _header(value) -> str | Header:
+    """A header value on one line, RFC 2047-encoded only if it is not ASCII."""
+    text = _one_line(value)
+    return text if text.isascii() else Header(text, _QP, maxlinelen=998)
+
+
+def idna_address(addr: str) -> str:
+    """`local@domain` with an internationalised domain in IDNA (UnicodeError if it is invalid)."""
+    local, at, domain = addr.rpartition("@")
+    if not at or domain.isascii():
+        return addr
+    return f"{local}@{domain.encode('idna').decode('ascii')}"
+
+
+def _address(value: str) -> str:
+    """`Name <addr>`: a non-ASCII display name encoded, an internationalised domain in IDNA."""
+    name, addr = parseaddr(_one_line(value))
+    with contextlib.suppress(UnicodeError):
+        addr = idna_address(addr)
+    return formataddr((name, addr), charset=_QP)
+
+
+def _text_part(body: str, subtype: str) -> MIMENonMultipart:
+    part = MIMENonMultipart("text", subtype)
+    part.set_payload(body, _QP)
+    del part["MIME-Version"]  # only on the top level
+    return part
+
+
+def build_mime(payload: dict, *, now: datetime | None = None) -> Message:
+    """The RFC 5322 message: multipart/alternative text + HTML, every payload header, a Date.
+
+    Built with the email package's compat32 classes: the modern `EmailMessage` API parses and
+    refolds every header through its header registry, which cost ~1.8 ms of the ~2.2 ms a
+    message took to deliver; this is several times faster and sends the same structure.
+    """
+    msg = MIMEMultipart("alternative")
+    msg["From"] = _address(payload["from"])
+    msg["To"] = _address(payload["to"])
+    msg["Subject"] = _header(payload["subject"])
+    msg["Date"] = format_datetime(now or datetime.now(UTC))
+    for name, value in payload["headers"].items():
+        msg[name] = _header(value)
+    msg.attach(_text_part(payload["text"], "plain"))
+    msg.attach(_text_part(payload["html"], "html"))
+    return msg

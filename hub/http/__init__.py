@@ -1,0 +1,1 @@
+"""The HTTP surface outside the console: REST API, reviews API, OpenAPI, validation, token auth, errors, health."""

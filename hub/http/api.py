@@ -1,0 +1,236 @@
+"""REST API v1: thin views that validate, call the incident operations, and answer."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, request
+from sqlalchemy import select
+
+from hub.app.db import utcnow
+from hub.app.errors import Invalid
+from hub.app.models import Incident
+from hub.core.classify import Report
+from hub.http import validate as v
+from hub.http.auth import require_person
+from hub.incidents import operations as ops
+from hub.incidents import permissions
+from hub.incidents.serialize import incident_detail, incident_summary
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def _hub():
+    return current_app.extensions["hub"]
+
+
+@bp.before_request
+def _authenticate():
+    if request.endpoint != "api.openapi":
+        require_person()
+
+
+@bp.post("/incidents")
+def create():
+    """Report an incident; it is classified and, if major, the workflow starts."""
+    actor = require_person()
+    data = v.json_body(v.CREATE)
+    hub = _hub()
+    policy = hub.policy
+    impact = data.get("impact")  # one of v.IMPACTS, checked with the body
+    report = Report(
+        title=data["title"].strip()[:300],
+        text=data.get("description") or "",
+        services=tuple(data.get("services") or ()),
+        impact=impact,
+        affected_users=data.get("affected_users"),
+        security=data.get("security"),
+        source="api",
+        reporter=_reporter(data.get("reporter"), actor, policy),
+    )
+    now = utcnow()
+    with hub.db.reading() as connection:  # classified before taking the write lock
+        classified = ops.classify_new(connection, policy, report, now)
+    with hub.transaction() as session:
+        incident, created = ops.create_incident(
+            session,
+            policy,
+            report,
+            actor=actor,
+            now=now,
+            classified=classified,
+            description=data.get("description") or "",
+            correlate=data.get("correlate", True),
+        )
+    doc = incident_summary(incident)  # columns only: built after the commit, outside the lock
+    doc["correlated"] = not created
+    return jsonify(doc), 201 if created else 200
+
+
+def _reporter(value: str | None, actor: str, policy) -> str:
+    if not value:
+        return actor
+    value = value.strip()
+    if value in policy.people:
+        return value
+    person = policy.person_by_email(value)
+    if person:
+        return person.key
+    if "@" in value:
+        return value.lower()
+    raise Invalid(f"unknown reporter {value!r}: give a person key or an email address")
+
+
+@bp.get("/incidents")
+def list_incidents():
+    """Incidents, newest first, filtered by state, severity or major."""
+    wanted = v.list_filters(request.args, _hub().policy.severities)  # 422: unknown name/value
+    stmt = select(Incident).order_by(Incident.id.desc())
+    if wanted["state"]:
+        stmt = stmt.where(Incident.state.in_(wanted["state"]))
+    if wanted["severity"]:
+        stmt = stmt.where(Incident.severity.in_(wanted["severity"]))
+    if wanted["major"] is not None:
+        stmt = stmt.where(Incident.major.is_(wanted["major"]))
+    with _hub().db.session(write=False) as session:
+        rows = session.scalars(stmt.limit(wanted["limit"])).all()
+        docs = [incident_summary(i) for i in rows]
+    return jsonify({"incidents": docs})
+
+
+@bp.get("/incidents/<ref>")
+def show(ref: str):
+    """One incident with its timeline, roles, timers and notifications."""
+    with _hub().db.session(write=False) as session:
+        incident = ops.get_incident(session, ref)
+        return jsonify(incident_detail(incident, utcnow()))
+
+
+def _act(ref: str, spec, action, permission: str | None, doing: str | None = None):
+    """Run an operation on one incident in one transaction, if the caller may (403 if not).
+
+    `permission` names the rule of `hub.incidents.permissions` (the console's, the same for the
+    API): role holders of the incident act within their role, people on duty in the roster
+    as if they held it, administrators on everything. None: the operation checks itself.
+    """
+    actor = require_person()
+    data = v.json_body(spec)
+    hub = _hub()
+    now = utcnow()
+    with hub.transaction() as session:
+        incident = ops.get_incident(session, ref, lock=True)
+        if permission is not None:
+            permissions.require(hub.policy, incident, actor, permission, doing)
+        extra = action(session, hub.policy, incident, data, actor, now)
+        session.flush()
+        doc = incident_detail(incident, now)
+    if extra:
+        doc.update(extra)
+    return jsonify(doc)
+
+
+@bp.post("/incidents/<ref>/acknowledge")
+def acknowledge(ref: str):
+    """Acknowledge the roles the caller holds."""
+    return _act(
+        ref,
+        v.ACK,
+        lambda s, p, i, d, a, n: {"acknowledged": ops.acknowledge(s, p, i, actor=a, now=n)},
+        None,
+    )  # role holders, paged
+
+
+@bp.post("/incidents/<ref>/updates")
+def post_update(ref: str):
+    """Post a progress update."""
+    return _act(
+        ref,
+        v.UPDATE,
+        lambda s, p, i, d, a, n: ops.post_update(s, p, i, d["text"], actor=a, now=n) and None,
+        "update",
+    )
+
+
+@bp.post("/incidents/<ref>/roles")
+def assign_role(ref: str):
+    """Give a role to a person."""
+    return _act(
+        ref,
+        v.ROLE,
+        lambda s, p, i, d, a, n: (
+            ops.assign_role(s, p, i, d["role"], d["person"], actor=a, now=n) and None
+        ),
+        "assign",
+    )
+
+
+@bp.post("/incidents/<ref>/classify")
+def classify(ref: str):
+    """Re-classify with a reason (the severity in any case)."""
+    return _act(
+        ref,
+        v.CLASSIFY,
+        lambda s, p, i, d, a, n: (
+            ops.classify_again(s, p, i, d["severity"], d["reason"], actor=a, now=n) and None
+        ),
+        "classify",
+    )
+
+
+@bp.post("/incidents/<ref>/resolve")
+def resolve(ref: str):
+    """Resolve with a summary."""
+    return _act(
+        ref,
+        v.RESOLVE,
+        lambda s, p, i, d, a, n: ops.resolve(s, p, i, d["summary"], actor=a, now=n) and None,
+        "resolve",
+    )
+
+
+@bp.post("/incidents/<ref>/cancel")
+def cancel(ref: str):
+    """Cancel a false alarm, with a reason: whoever may re-classify it, or its reporter while
+    nobody else has reported it and it is not mobilised (others' reports confirm it)."""
+
+    def action(s, p, i, d, a, n):
+        own = (
+            a == i.reporter
+            and i.state in ("open", "declared")
+            and all(r.reporter in (None, a) for r in i.reports)
+        )
+        if not own:
+            permissions.require(p, i, a, "classify", "cancel")
+        return ops.set_state(s, i, "cancel", d["reason"], actor=a, now=n, policy=p)
+
+    return _act(ref, v.STATE, action, None)
+
+
+@bp.post("/incidents/<ref>/close")
+def close(ref: str):
+    """Close a resolved incident, with a reason."""
+    return _act(
+        ref,
+        v.STATE,
+        lambda s, p, i, d, a, n: ops.set_state(s, i, "close", d["reason"], actor=a, now=n),
+        "resolve",
+        "close",
+    )
+
+
+@bp.post("/incidents/<ref>/merge")
+def merge(ref: str):
+    """Merge a duplicate into another incident."""
+
+    def action(s, p, i, d, a, n):
+        target = ops.get_incident(s, d["into"], lock=True)
+        permissions.require(p, target, a, "classify", "merge")  # it changes both incidents
+        ops.merge_into(s, i, target, actor=a, now=n, policy=p)
+
+    return _act(ref, v.MERGE, action, "classify", "merge")
+
+
+@bp.get("/openapi.json")
+def openapi():
+    """The OpenAPI 3.1 document of this API."""
+    from hub.http.openapi import build_openapi
+
+    return jsonify(build_openapi(current_app))

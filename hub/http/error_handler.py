@@ -1,0 +1,66 @@
+"""One error handler: JSON `{"error": {"code", "message"}}` with a real status, or a page."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, has_request_context, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from hub.app.errors import HubError
+
+log = logging.getLogger("hub.web")
+
+
+JSON_PATHS = ("/api/", "/intake/", "/healthz", "/metrics")
+
+
+def wants_json() -> bool:
+    """Machines (the API, intake, health) get JSON; browser pages get an HTML page."""
+    return not has_request_context() or request.path.startswith(JSON_PATHS)
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: dict | None = None,
+    headers: dict[str, str] | None = None,
+):
+    """The error document: JSON for /api and /intake, the console's error page elsewhere."""
+    if not wants_json():
+        from hub.web.errors import error_page
+
+        return error_page(status, code, message)
+    body = {"error": {"code": code, "message": message}}
+    if details:
+        body["error"]["details"] = details
+    if headers:
+        return jsonify(body), status, headers
+    return jsonify(body), status
+
+
+def init_app(app: Flask) -> None:
+    """Register the handlers."""
+
+    @app.errorhandler(HubError)
+    def _hub_error(exc: HubError):
+        return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        code = (exc.name or "error").lower().replace(" ", "_")
+        message = exc.description or exc.name
+        if exc.code == 413:
+            limit = (
+                request.max_content_length
+                if has_request_context()
+                else app.config["MAX_CONTENT_LENGTH"]
+            )
+            message = f"the request body is larger than the limit of {limit} bytes"
+        return error_response(exc.code or 500, code, message)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        log.exception("unexpected error")
+        return error_response(500, "internal", "an internal error occurred; it was logged")

@@ -1,0 +1,187 @@
+"""/healthz checks the database and the queue; /metrics speaks Prometheus text."""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import os
+import secrets
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+from flask import Flask, Response, current_app, jsonify, request
+from sqlalchemy import func, select, text
+
+from hub.app.models import Incident, Notification
+
+log = logging.getLogger("hub.http.health")
+
+
+class RequestCounts:
+    """HTTP requests by (method, route, status), counted by every process of one server.
+
+    Alone, a process counts in memory. Under gunicorn each worker process counts its own, so
+    /metrics, answered by any one worker, would show a different part at each scrape. The
+    server gives its workers a shared directory (`share`): a thread in each worker writes the
+    worker's totals to a file of its own once a second when they changed, and /metrics sums
+    the files. A worker's file only grows, so every series only grows, as a Prometheus
+    counter must; a scrape may miss the last second of the other workers' requests.
+    """
+
+    FLUSH_EVERY = 1.0  # seconds
+
+    def __init__(self):
+        self._counts: Counter = Counter()
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()  # one write of this process's file at a time
+        self._dirty = False
+        self._writer_pid = 0  # the process whose writer thread runs (threads don't fork)
+        self._name = ""  # this process's file: pid and a random part (pids are reused)
+        self.directory: Path | None = None
+
+    def share(self, directory: str | Path) -> None:
+        """Count with the other processes of this server through `directory`."""
+        self.directory = Path(directory)
+
+    def add(self, method: str, route: str, status: int) -> None:
+        with self._lock:
+            self._counts[(method, route, status)] += 1
+            self._dirty = True
+            start = self.directory is not None and self._writer_pid != os.getpid()
+            if start:
+                self._writer_pid = os.getpid()
+        if start:
+            self._name = f"{os.getpid()}-{secrets.token_hex(4)}.json"
+            atexit.register(self.flush)  # a worker stopping writes its last second too
+            threading.Thread(
+                target=self._write_every_second, name="request-counts", daemon=True
+            ).start()
+
+    def _write_every_second(self) -> None:
+        while True:
+            time.sleep(self.FLUSH_EVERY)
+            if self._dirty:
+                self.flush()
+
+    def flush(self) -> None:
+        """Write this process's totals to its file (atomically: a reader sees old or new)."""
+        if self.directory is None or not self._name:
+            return
+        with self._write_lock:  # the writer thread and a scrape: the later snapshot wins
+            with self._lock:
+                rows = [[*key, count] for key, count in self._counts.items()]
+                self._dirty = False
+            path = self.directory / self._name
+            try:
+                tmp = path.with_name(path.name + ".tmp")  # not *.json: readers skip it
+                tmp.write_text(json.dumps(rows))
+                os.replace(tmp, path)
+            except OSError as exc:  # counting must never fail a request
+                log.warning("could not write request counts to %s: %s", path, exc)
+
+    def totals(self) -> list[tuple[tuple[str, str, int], int]]:
+        """Every process's counts summed, sorted by key."""
+        if self.directory is None:
+            with self._lock:
+                return sorted(self._counts.items())
+        self.flush()
+        summed: Counter = Counter()
+        for path in self.directory.glob("*.json"):
+            try:
+                rows = json.loads(path.read_text())
+            except (OSError, ValueError):  # vanished or unreadable: counted at the next scrape
+                continue
+            for method, route, status, count in rows:
+                summed[(method, route, status)] += count
+        return sorted(summed.items())
+
+
+request_counts = RequestCounts()
+
+
+def init_app(app: Flask) -> None:
+    """Register the endpoints and the request counter."""
+
+    @app.after_request
+    def _count(response):
+        rule = request.url_rule.rule if request.url_rule else "unmatched"
+        request_counts.add(request.method, rule, response.status_code)
+        return response
+
+    app.add_url_rule("/healthz", "healthz", healthz)
+    app.add_url_rule("/metrics", "metrics", metrics)
+
+
+def healthz():
+    """200 when the database and the queue answer, 503 otherwise."""
+    hub = current_app.extensions["hub"]
+    checks = {}
+    try:
+        with hub.db.session(write=False) as session:
+            session.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:  # report, don't crash
+        checks["database"] = f"error: {type(exc).__name__}"
+    try:
+        from tasks.queue import huey
+
+        started = time.monotonic()
+        huey.pending_count()
+        checks["queue"] = "ok"
+        checks["queue_ms"] = round((time.monotonic() - started) * 1000, 1)
+    except Exception as exc:
+        checks["queue"] = f"error: {type(exc).__name__}"
+    # The check every use of the policy makes (reload the file if it changed): without it a
+    # worker process that has not used the policy since a bad edit would still answer "ok".
+    try:
+        _ = hub.policies.current
+        policy_error = hub.policies.last_error
+        checks["policy"] = "ok" if not policy_error else "reload failed; running the last good one"
+        if policy_error:  # what to fix, as `mihub policy check` says it (file:line: field: …)
+            checks["policy_problems"] = policy_error.splitlines()[:20]
+    except Exception as exc:  # no good policy at all
+        checks["policy"] = f"error: {type(exc).__name__}"
+    ok = checks["database"] == "ok" and checks["queue"] == "ok"
+    return jsonify({"status": "ok" if ok else "error", "checks": checks}), 200 if ok else 503
+
+
+def metrics():
+    """Prometheus text exposition format 0.0.4."""
+    hub = current_app.extensions["hub"]
+    lines = [
+        "# HELP mihub_incidents Incidents by state and severity.",
+        "# TYPE mihub_incidents gauge",
+    ]
+    with hub.db.session(write=False) as session:
+        rows = session.execute(
+            select(Incident.state, Incident.severity, func.count()).group_by(
+                Incident.state, Incident.severity
+            )
+        ).all()
+        for state, severity, count in rows:
+            lines.append(f'mihub_incidents{{state="{state}",severity="{severity}"}} {count}')
+        lines += [
+            "# HELP mihub_notifications Outbox rows by channel and status.",
+            "# TYPE mihub_notifications gauge",
+        ]
+        rows = session.execute(
+            select(Notification.channel, Notification.status, func.count()).group_by(
+                Notification.channel, Notification.status
+            )
+        ).all()
+        for channel, status, count in rows:
+            lines.append(f'mihub_notifications{{channel="{channel}",status="{status}"}} {count}')
+    lines += [
+        "# HELP mihub_http_requests_total HTTP requests by method, route and status.",
+        "# TYPE mihub_http_requests_total counter",
+    ]
+    for (method, rule, status), count in request_counts.totals():
+        rule = rule.replace("\\", "\\\\").replace('"', '\\"')
+        lines.append(
+            f'mihub_http_requests_total{{method="{method}",route="{rule}",'
+            f'status="{status}"}} {count}'
+        )
+    return Response("\n".join(lines) + "\n", mimetype="text/plain; version=0.0.4")

@@ -1,0 +1,1 @@
+"""Incidents: operations, the workflow seams, mobilisation, timers, serialisation."""

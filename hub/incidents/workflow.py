@@ -1,0 +1,325 @@
+"""The major-incident workflow: what each lifecycle event writes (pages, notices, timers).
+
+The incident operations call the `on_*` seams inside the same transaction as the event, so
+whatever they write (outbox rows, timers, timeline) commits or rolls back with it. The
+building blocks are in hub/incidents/mobilisation.py (re-exported here); timer actions live in
+hub/incidents/timer_actions.py.
+
+Acknowledgement: escalation is per role. A later step's `role:R#N` target is dropped once
+role R is acknowledged; its `person:`/`audience:` targets once the Major Incident Manager
+acknowledged. A step with nothing left is cancelled at once. The acknowledge SLA stops when
+the Major Incident Manager acknowledges.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from hub.app.models import Incident, RoleAssignment, TimelineEntry
+from hub.app.timefmt import local_hhmm
+from hub.core import cadence, sla
+from hub.core.escalation import MIM, PlannedStep, plan_escalation, steps_ahead, still_needed
+from hub.incidents import timers
+from hub.incidents.mobilisation import (  # noqa: F401  (re-exported: other modules use wf.<name>)
+    CYCLE_KINDS,
+    RUNNING,
+    acked_roles,
+    add_timeline,
+    context,
+    current_cycle,
+    freeze_terms,
+    holders,
+    last_cycle_number,
+    last_update,
+    page_step,
+    planned_severity,
+    revision,
+    running,
+    schedule_cycle,
+    schedule_marks,
+    schedule_steps,
+    send_to_stakeholders,
+    settings_of,
+    stakeholders,
+)
+from hub.notifications import notify as n
+from hub.policy.model import CHANNELS, Policy
+
+
+def on_declared(
+    session: Session,
+    policy: Policy,
+    incident: Incident,
+    *,
+    now: datetime,
+    started: datetime | None = None,
+) -> None:
+    """A major incident was declared (roles are filled already): page, notify, set timers.
+
+    `started`: the declaration, when the worker gets to it later (`now`); the escalation
+    steps, the update cadence and the SLAs count from it, the records say when they happened.
+    """
+    start = started or now
+    rev = revision(incident) + 1 if incident.plan else 0
+    severity = policy.severity(incident.severity)
+    steps = plan_escalation(policy, incident.severity, incident.services, start)
+    declared = timers.timer_key("declared", incident, revision=rev)
+    incident.plan = {
+        "revision": rev,
+        "severity": incident.severity,
+        "started_at": start.isoformat(),
+        "declared_event": declared,
+        "escalation": [s.to_json() for s in steps],
+        "communication": {"audiences": list(severity.notify)},
+        "terms": freeze_terms(severity),
+    }
+    for step in steps:
+        if step.due_at <= now:
+            key = timers.timer_key("escalate", incident, step.index, revision=rev)
+            page_step(session, policy, incident, step, step.targets, key, now)
+    schedule_steps(session, incident, steps_ahead(steps, now), rev, now)
+    cycle = cadence.plan_cycle(severity, last_cycle_number(incident) + 1, start)
+    next_local = local_hhmm(cycle.due_at, policy.timezone) if cycle else None
+    sent = send_to_stakeholders(
+        session,
+        policy,
+        incident,
+        "incident-declared",
+        declared,
+        now,
+        next_update_at_local=next_local,
+    )
+    add_timeline(
+        session,
+        incident,
+        "notified",
+        f"Stakeholders notified ({sent} messages)"
+        + (f"; bridge: {policy.bridge_url}" if policy.bridge_url else ""),
+        now,
+    )
+    schedule_cycle(session, incident, cycle, now)
+    schedule_marks(session, incident, sla.plan_slas(severity, start, policy.sla_warn_at), rev, now)
+
+
+def on_acknowledged(
+    session: Session,
+    policy: Policy,
+    incident: Incident,
+    roles: list[str],
+    *,
+    actor: str,
+    now: datetime,
+) -> None:
+    """Someone acknowledged the roles they hold: stop what no longer needs to go out."""
+    acked = acked_roles(incident)
+    done = [
+        t
+        for t in timers.pending(incident, "escalate")
+        if not still_needed(PlannedStep.from_json(t.data["step"]), acked)
+    ]
+    timers.cancel(done, f"acknowledged by {actor}", now)
+    if MIM in roles:
+        timers.cancel(timers.pending(incident, "sla-ack"), f"acknowledged by {actor}", now)
+
+
+def on_update(
+    session: Session, policy: Policy, incident: Incident, entry: TimelineEntry, *, now: datetime
+) -> None:
+    """A progress update was posted: send it to the stakeholders and restart the cadence."""
+    if not running(incident):
+        return
+    severity = planned_severity(policy, incident)
+    current = timers.pending(incident, where=lambda t: t.kind in CYCLE_KINDS)
+    number = max((int(t.data["cycle"]) for t in current), default=last_cycle_number(incident))
+    timers.cancel(current, "update posted", now)
+    nxt = cadence.after_update(severity, number, now)
+    schedule_cycle(session, incident, nxt, now)
+    send_to_stakeholders(
+        session,
+        policy,
+        incident,
+        "stakeholder-update",
+        f"update:{incident.ref}:{entry.id}",
+        now,
+        update=n.update_context(policy, entry.text, entry.actor, entry.at),
+        next_update_at_local=local_hhmm(nxt.due_at, policy.timezone) if nxt else None,
+    )
+
+
+def on_role_assigned(
+    session: Session,
+    policy: Policy,
+    incident: Incident,
+    assignment: RoleAssignment,
+    *,
+    now: datetime,
+) -> None:
+    """A role changed hands: page the new holder."""
+    if not running(incident):
+        return
+    label = n.role_label(assignment.role)
+    ctx = context(
+        session,
+        policy,
+        incident,
+        now,
+        page={"role": assignment.role, "role_label": label, "step": None},
+    )
+    n.notify(
+        session,
+        settings_of(session),
+        policy,
+        incident,
+        "page",
+        f"assign:{incident.ref}:{assignment.id}",
+        n.person_recipients(policy, [assignment.person], CHANNELS),
+        ctx,
+        now,
+    )
+    person = policy.people.get(assignment.person)
+    add_timeline(
+        session,
+        incident,
+        "paged",
+        f"Paged {person.name if person else assignment.person} ({label})",
+        now,
+    )
+
+
+def on_severity_changed(
+    session: Session, policy: Policy, incident: Incident, old: str, *, now: datetime
+) -> None:
+    """A major incident's severity changed: re-plan what is still ahead."""
+    if not running(incident) or not incident.plan:
+        return
+    rev = revision(incident) + 1
+    severity = policy.severity(incident.severity)
+    started = datetime.fromisoformat(incident.plan["started_at"])
+    steps = plan_escalation(policy, incident.severity, incident.services, started)
+    why = f"re-planned: {old} → {incident.severity}"
+    timers.cancel(timers.pending(incident, "escalate"), why, now)
+    schedule_steps(session, incident, steps_ahead(steps, now), rev, now)
+    reached = {
+        (t.data["sla"], int(t.data["percent"]))
+        for t in incident.timers
+        if t.kind.startswith("sla-") and t.state == "fired"
+    }
+    marks = [
+        m
+        for m in sla.plan_slas(severity, started, policy.sla_warn_at)
+        if not (m.kind == "ack" and MIM in acked_roles(incident))
+    ]
+    timers.cancel(
+        timers.pending(incident, where=lambda t: t.kind in ("sla-ack", "sla-resolve")), why, now
+    )
+    schedule_marks(session, incident, sla.replan(marks, reached, now), rev, now)
+    cycle = current_cycle(incident, severity)
+    if cycle is not None:
+        schedule_cycle(session, incident, cycle, now)
+    incident.plan = {
+        **incident.plan,
+        "revision": rev,
+        "severity": incident.severity,
+        "escalation": [s.to_json() for s in steps],
+        "communication": {"audiences": list(severity.notify)},
+        "terms": freeze_terms(severity),
+    }
+    # Audiences the new severity adds get the declaration; the others have it (same key).
+    send_to_stakeholders(
+        session,
+        policy,
+        incident,
+        "incident-declared",
+        incident.plan["declared_event"],
+        now,
+        next_update_at_local=(local_hhmm(cycle.due_at, policy.timezone) if cycle else None),
+    )
+    add_timeline(session, incident, "replanned", f"Escalation, SLA and update timers {why}", now)
+
+
+def on_downgraded(session: Session, policy: Policy, incident: Incident, *, now: datetime) -> None:
+    """A major incident is no longer major: stop its timers and tell the stakeholders."""
+    timers.cancel(timers.pending(incident), "no longer a major incident", now)
+    if incident.plan:
+        send_to_stakeholders(
+            session,
+            policy,
+            incident,
+            "stakeholder-update",
+            timers.timer_key("downgraded", incident, revision=revision(incident)),
+            now,
+            update=n.update_context(
+                policy,
+                f"{incident.ref} is no longer handled as a major "
+                f"incident (now {incident.severity}); no further "
+                "scheduled updates.",
+                None,
+                now,
+            ),
+        )
+
+
+def on_stopped(
+    session: Session,
+    policy: Policy | None,
+    incident: Incident,
+    event: str,
+    why: str,
+    *,
+    running: bool,
+    now: datetime,
+) -> None:
+    """Cancelled (a false alarm) or merged into another incident: stop every timer, and tell
+    the stakeholders of a running major incident that no further updates come for it."""
+    stopped = timers.cancel(timers.pending(incident), f"{event}: {why}", now)
+    if stopped:
+        add_timeline(session, incident, "timers", f"Stopped {stopped} timer(s): {why}", now)
+    if policy is None or not running or not incident.plan:
+        return
+    text = (
+        f"{incident.ref} was cancelled: {why}. No further updates will follow."
+        if event == "cancel"
+        else f"{incident.ref} is now handled as part of another incident ({why}); "
+        "updates continue there."
+    )
+    send_to_stakeholders(
+        session,
+        policy,
+        incident,
+        "stakeholder-update",
+        timers.timer_key(event, incident, revision=revision(incident)),
+        now,
+        update=n.update_context(policy, text, None, now),
+    )
+
+
+def on_resolved(session: Session, policy: Policy, incident: Incident, *, now: datetime) -> None:
+    """The incident was resolved: stop every timer, send the final notice, start the review clock."""
+    timers.cancel(timers.pending(incident), "resolved", now)
+    if not incident.major or not incident.plan:
+        return
+    rev = revision(incident)
+    send_to_stakeholders(
+        session,
+        policy,
+        incident,
+        "resolved",
+        timers.timer_key("resolved", incident, revision=rev),
+        now,
+    )
+    people = {r.person for r in incident.roles if r.active}
+    n.notify(
+        session,
+        settings_of(session),
+        policy,
+        incident,
+        "resolved",
+        timers.timer_key("resolved", incident, revision=rev),
+        n.person_recipients(policy, sorted(people), ("email",)),
+        context(session, policy, incident, now),
+        now,
+    )
+    severity = planned_severity(policy, incident)
+    schedule_marks(session, incident, sla.review_marks(severity, now, policy.sla_warn_at), rev, now)

@@ -1,0 +1,218 @@
+"""What a message does: a new report (or one more report of a storm), a command, or a comment."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from hub.app.errors import HubError
+from hub.app.models import Incident, Notification
+from hub.core.classify import Report
+from hub.incidents import operations as ops
+from hub.incidents import permissions
+from hub.intake.email.body import Body
+from hub.notifications import notify as n
+from hub.policy.model import Policy
+
+ACK_TEMPLATE = "report-received"
+ACKS_PER_HOUR = 3  # acknowledgements to one address, whatever the incident
+_ACK = re.compile(r"^(?:ACK|ACKNOWLEDGED?)[.!]?$", re.IGNORECASE)
+_COMMAND = re.compile(r"^(UPDATE|RESOLVED)\s*:\s*(.*)$", re.IGNORECASE)
+_PREFIX = re.compile(r"^\s*((?:re|aw|sv|fw|fwd|wg|tr)\s*:\s*)+", re.IGNORECASE)
+
+
+@dataclass
+class Effect:
+    """The outcome (created, threaded) and what happened, in words."""
+
+    outcome: str
+    incident: Incident
+    text: str
+
+
+def actor_for(policy: Policy, sender: str) -> str:
+    """The person key for a known address, else the address itself."""
+    person = policy.person_by_email(sender)
+    return person.key if person else sender
+
+
+def title_from(subject: str, text: str) -> str:
+    """The incident title: the subject without Re:/Fwd:, else the first line of the text."""
+    title = _PREFIX.sub("", subject).strip()
+    if not title:
+        title = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return (title or "(no subject)")[:300]
+
+
+def new_report(
+    session: Session,
+    policy: Policy,
+    sender: str,
+    subject: str,
+    body: Body,
+    inbound_id: int,
+    now: datetime,
+) -> Effect:
+    """Classify the report; open an incident or attach it to a correlated one."""
+    actor = actor_for(policy, sender)
+    text = body.full.strip() or body.text
+    report = Report(title=title_from(subject, text), text=text, source="email", reporter=actor)
+    incident, created = ops.create_incident(
+        session, policy, report, actor=actor, now=now, description=text
+    )
+    for row in reversed(incident.reports):
+        if row.inbound_id is None and row.source == "email":
+            row.inbound_id = inbound_id
+            break
+    _attachments(session, incident, actor, body, inbound_id, now)
+    if created:
+        return Effect("created", incident, f"opened {incident.ref} ({incident.severity})")
+    return Effect(
+        "threaded", incident, f"one more report of {incident.ref} (correlated by service)"
+    )
+
+
+def reply(
+    session: Session,
+    policy: Policy,
+    incident: Incident,
+    sender: str,
+    body: Body,
+    inbound_id: int,
+    now: datetime,
+    verified: bool = True,
+) -> Effect:
+    """A command by the first line (ACK, UPDATE:, RESOLVED:), if the sender may do it by the
+    console's and the API's rules (`hub.incidents.permissions`), else a comment on the timeline (with
+    why the command was not applied). `verified`: the sender's address is vouched for (a
+    DMARC pass where trusted Authentication-Results are configured); a From: anyone can write
+    does not act for the person it names."""
+    actor = actor_for(policy, sender)
+    lines = body.text.strip().splitlines()
+    first = lines[0].strip() if lines else ""
+    rest = "\n".join(lines[1:]).strip()
+    note = ""
+    ops.ensure_mobilised(session, policy, incident, now)  # a reply before the worker got to it
+    command = _COMMAND.match(first)
+    action = (
+        "acknowledge"
+        if _ACK.match(first)
+        else (
+            ("update" if command.group(1).upper() == "UPDATE" else "resolve") if command else None
+        )
+    )
+    if action and not verified:
+        note = "; the command was not applied: the sender is not verified (no DMARC pass)"
+    elif action:
+        try:
+            permissions.require(policy, incident, actor, action)  # the console's and API's rules
+            with session.begin_nested():  # a command refused half-way leaves nothing behind
+                done = _command(session, policy, incident, actor, first, rest, now)
+        except HubError as exc:
+            done, note = None, f"; the command was not applied: {exc.message}"
+        if done:
+            _attachments(session, incident, actor, body, inbound_id, now)
+            return Effect("threaded", incident, done)
+    ops.add_timeline(
+        session,
+        incident,
+        "comment",
+        body.text or "(empty message)",
+        actor=actor,
+        now=now,
+        data={"via": "email", "inbound_id": inbound_id, "attachments": body.attachments},
+    )
+    return Effect("threaded", incident, f"comment on {incident.ref}{note}")
+
+
+def _command(
+    session: Session,
+    policy: Policy,
+    incident: Incident,
+    actor: str,
+    first: str,
+    rest: str,
+    now: datetime,
+) -> str | None:
+    if _ACK.match(first):
+        roles = ops.acknowledge(session, policy, incident, actor=actor, now=now)
+        return f"acknowledged {incident.ref} as {', '.join(roles) or 'already acknowledged'}"
+    match = _COMMAND.match(first)
+    if not match:
+        return None
+    text = "\n".join(t for t in (match.group(2).strip(), rest) if t)
+    if match.group(1).upper() == "UPDATE":
+        ops.post_update(session, policy, incident, text, actor=actor, now=now)
+        return f"posted an update to {incident.ref}"
+    ops.resolve(session, policy, incident, text, actor=actor, now=now)
+    return f"resolved {incident.ref}"
+
+
+def _attachments(session, incident, actor, body: Body, inbound_id: int, now) -> None:
+    if body.attachments:
+        names = ", ".join(a["name"] for a in body.attachments)
+        ops.add_timeline(
+            session,
+            incident,
+            "attachment",
+            f"Attached by email: {names}",
+            actor=actor,
+            now=now,
+            data={"inbound_id": inbound_id, "attachments": body.attachments},
+        )
+
+
+def acknowledge_reporter(
+    session: Session,
+    settings,
+    policy: Policy,
+    incident: Incident,
+    sender: str,
+    message_id: str | None,
+    correlated: bool,
+    now: datetime,
+) -> str:
+    """One acknowledgement per incident and reporter, at most ACKS_PER_HOUR per address."""
+    recent = (
+        session.scalar(
+            select(func.count(Notification.id)).where(
+                Notification.template == ACK_TEMPLATE,
+                func.lower(Notification.recipient) == sender,
+                Notification.created_at >= now - timedelta(hours=1),
+            )
+        )
+        or 0
+    )
+    if recent >= ACKS_PER_HOUR:
+        return f"no acknowledgement: {recent} sent to {sender} in the last hour"
+    person = policy.person_by_email(sender)
+    recipient = n.Recipient(
+        "email", sender, person.key if person else None, person.name if person else None
+    )
+    ctx = n.incident_context(incident, policy, settings, now)
+    ctx["report"] = {"correlated": correlated}
+    rows = n.notify(
+        session,
+        settings,
+        policy,
+        incident,
+        ACK_TEMPLATE,
+        f"{ACK_TEMPLATE}:{incident.ref}",
+        [recipient],
+        ctx,
+        now,
+    )
+    if rows:  # an acknowledgement is an auto-reply, threaded under the reporter's own message
+        session.execute(
+            update(Notification)
+            .where(Notification.id.in_([r.id for r in rows]))
+            .values(payload=n.thread_under(rows[0].payload, message_id))
+            .execution_options(synchronize_session=False)
+        )
+    if not rows:
+        return "no acknowledgement: this reporter had one for this incident already"
+    return f"acknowledgement queued ({rows[0].status})"

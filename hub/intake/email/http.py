@@ -1,0 +1,123 @@
+"""HTTP: `POST /intake/email` for gateways and forwarders, and the stored-mail API for people."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, request
+from sqlalchemy import select
+
+from hub.app.db import utcnow
+from hub.app.errors import BadRequest, Forbidden, UnsupportedMediaType
+from hub.app.models import InboundMessage
+from hub.http import validate as v
+from hub.http.auth import require_person
+from hub.intake.email import quarantine as q
+from hub.intake.email.pipeline import process
+from hub.intake.email.store import store_raw
+
+bp = Blueprint("email_intake", __name__)
+RAW_TYPES = ("message/rfc822",)
+MANAGERS = "major_incident_manager"  # besides policy admins, this roster manages stored mail
+
+
+def _hub():
+    return current_app.extensions["hub"]
+
+
+@bp.post("/intake/email")
+def intake():
+    """Take one raw RFC 5322 message (message/rfc822); 202 with the outcome."""
+    require_person()
+    hub = _hub()
+    kind = (request.mimetype or "").lower()
+    if kind not in RAW_TYPES:
+        raise UnsupportedMediaType(
+            f"send one raw message as message/rfc822, not {kind or 'nothing'}"
+        )
+    request.max_content_length = hub.policy.intake.max_message_bytes
+    raw = request.get_data(cache=False)
+    if not raw.strip():
+        raise BadRequest("the body is empty; send one raw RFC 5322 message")
+    now = utcnow()
+    with hub.transaction() as session:  # stored (committed) before any processing
+        ident = store_raw(
+            session, raw, via="http", now=now, envelope={"peer": request.remote_addr}
+        ).id
+    result = process(hub, ident, now)
+    if result is None or result.status == "failed":  # kept; reprocessing will settle it
+        return jsonify({"outcome": "pending", "incident": None, "id": ident}), 202
+    return jsonify({"outcome": result.outcome, "incident": result.incident, "id": ident}), 202
+
+
+def _manager() -> str:
+    actor = require_person()
+    policy = _hub().policy
+    person = policy.people.get(actor)
+    if (person and person.admin) or actor in policy.roles.get(MANAGERS, ()):
+        return actor
+    raise Forbidden("only policy admins and Major Incident Managers manage stored mail")
+
+
+@bp.get("/api/v1/mail/quarantine")
+def list_quarantine():
+    """Quarantined inbound mail, newest first."""
+    _manager()
+    v.query(request.args, v.QUERIES["email_intake.list_quarantine"])  # it takes none
+    with _hub().db.session(write=False) as session:
+        return jsonify({"messages": q.list_quarantine(session)})
+
+
+@bp.get("/api/v1/mail/messages")
+def find_messages():
+    """Stored inbound email by the name the SMTP listener answered (`?queued_as=`)."""
+    _manager()
+    name = v.query(request.args, v.MAIL_FIND_FILTERS)["queued_as"]  # 422: missing or unknown
+    with _hub().db.session(write=False) as session:
+        rows = session.scalars(
+            select(InboundMessage).where(
+                InboundMessage.channel == "email",
+                InboundMessage.envelope["queued_as"].as_string() == name,
+            )
+        )
+        return jsonify({"messages": [q.summary(r) for r in rows]})
+
+
+@bp.get("/api/v1/mail/messages/<int(max=2147483647):ident>")
+def show_message(ident: int):
+    """One stored inbound email: status, outcome and every pipeline decision."""
+    _manager()
+    with _hub().db.session(write=False) as session:
+        row = q.get_message(session, ident)
+        return jsonify(
+            {**q.summary(row), "decisions": row.decisions or [], "envelope": row.envelope or {}}
+        )
+
+
+def _act(action, ident: int):
+    actor = _manager()
+    result = action(_hub(), ident, actor=actor, now=utcnow())
+    return jsonify(
+        {
+            "id": result.id,
+            "status": result.status,
+            "outcome": result.outcome,
+            "incident": result.incident,
+        }
+    )
+
+
+@bp.post("/api/v1/mail/messages/<int(max=2147483647):ident>/release")
+def release(ident: int):
+    """Release a quarantined message: it is processed without the sender checks."""
+    return _act(q.release, ident)
+
+
+@bp.post("/api/v1/mail/messages/<int(max=2147483647):ident>/discard")
+def discard(ident: int):
+    """Discard a quarantined message (its raw copy is kept)."""
+    return _act(q.discard, ident)
+
+
+@bp.post("/api/v1/mail/messages/<int(max=2147483647):ident>/reprocess")
+def reprocess(ident: int):
+    """Process a failed or unprocessed message again from its raw copy."""
+    return _act(q.reprocess, ident)

@@ -1,0 +1,236 @@
+"""The ordered steps of email intake; each records its decision and reason on the stored row.
+
+store raw (store.py) → limits → parse → dedupe → our own mail → bounce → automatic → sender
+trust → match → body → effect. A step that settles the message ends the run with an outcome:
+created | threaded | duplicate | ignored | quarantined. An unexpected error rolls the effects
+back, keeps the raw message and marks it `failed` for `mihub mail reprocess`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from hub.app.context import Hub
+from hub.app.models import InboundMessage
+from hub.channels.email.compose import address_of
+from hub.intake.email import effect, kinds, trust
+from hub.intake.email.body import extract
+from hub.intake.email.bounces import apply_bounce
+from hub.intake.email.match import find_incident
+from hub.intake.email.message import (
+    Limits,
+    check_limits,
+    decoded,
+    dedupe_key,
+    normalise_message_id,
+    parse,
+    raw_value,
+    sender_of,
+)
+from hub.policy.model import Policy
+
+log = logging.getLogger("hub.intake.email")
+
+
+@dataclass(frozen=True)
+class Result:
+    """Where a message ended: its id, status, outcome and incident."""
+
+    id: int
+    status: str
+    outcome: str | None
+    incident: str | None
+
+    @classmethod
+    def of(cls, row: InboundMessage) -> Result:
+        ref = f"INC-{row.incident_id}" if row.incident_id else None
+        return cls(row.id, row.status, row.outcome, ref)
+
+
+class Trail:
+    """The decisions of one run, kept in Python so that a rollback cannot lose them."""
+
+    def __init__(self, row: InboundMessage):
+        self.row = row
+        self.items = list(row.decisions or [])
+
+    def add(self, step: str, decision: str, reason: str = "") -> None:
+        self.items.append({"step": step, "decision": decision, "reason": reason[:2000]})
+
+    def end(
+        self, step: str, decision: str, reason: str, outcome: str, status: str = "processed"
+    ) -> None:
+        self.add(step, decision, reason)
+        self.row.status, self.row.outcome = status, outcome
+
+
+def our_addresses(settings, policy: Policy) -> set[str]:
+    """The hub's own addresses (From of our mail, the intake address), bare and lower-case."""
+    found = {address_of(settings["HUB_MAIL_FROM"] or "incidents@localhost").lower()}
+    if policy.intake.email_address:
+        found.add(policy.intake.email_address.lower())
+    return found
+
+
+def process(
+    hub: Hub, inbound_id: int, now: datetime, *, released_by: str | None = None
+) -> Result | None:
+    """Run the pipeline on a stored message that is still `received`; None if there is none."""
+    with hub.transaction() as session:
+        row = session.get(InboundMessage, inbound_id, with_for_update=True)
+        if row is None or row.channel != "email":
+            return None
+        if row.status != "received":
+            return Result.of(row)
+        jobs, timed = session.info["jobs"], session.info["timed_jobs"]
+        marks = len(jobs), len(timed)
+        trail = Trail(row)
+        try:
+            with session.begin_nested():
+                run_steps(session, hub.settings, hub.policy, row, trail, now, released_by)
+        except Exception as exc:
+            log.exception("email #%s: processing failed; the raw message is kept", inbound_id)
+            del jobs[marks[0] :], timed[marks[1] :]
+            trail.end("error", "failed", f"{type(exc).__name__}: {exc}", None, status="failed")
+        row.decisions = trail.items
+        row.processed_at = now
+        session.flush()
+        return Result.of(row)
+
+
+def run_steps(
+    session: Session,
+    settings,
+    policy: Policy,
+    row: InboundMessage,
+    trail: Trail,
+    now: datetime,
+    released_by: str | None,
+) -> None:
+    """The steps after storing; each either records a decision and goes on, or ends the run."""
+    limits = Limits.from_settings(settings, policy.intake.max_message_bytes)
+    refused = check_limits(row.raw, limits)
+    if refused:
+        return trail.end("limits", "refused", refused, "ignored")
+    trail.add("limits", "ok", f"{len(row.raw)} bytes")
+    try:
+        msg = parse(row.raw)
+    except Exception as exc:
+        return trail.end("parse", "unparseable", f"{type(exc).__name__}: {exc}", "ignored")
+    trail.add("parse", "ok", f"{len(msg.defects)} defect(s) at the top level")
+    key = dedupe_key(msg, row.raw)
+    duplicate_of = _claim_dedupe_key(session, row, key)
+    what = "Message-ID" if key.startswith("mid:") else "content hash"
+    if duplicate_of:
+        return trail.end(
+            "dedupe", "duplicate", f"same {what} as message #{duplicate_of}", "duplicate"
+        )
+    trail.add("dedupe", "first", f"{what} {key.split(':', 1)[1][:200]}")
+    sender = sender_of(msg)
+    row.sender = sender
+    own = kinds.own_mail(msg, settings.secret_key, our_addresses(settings, policy))
+    if own:
+        return trail.end("loop", "our own mail", own, "ignored")
+    trail.add("loop", "not ours")
+    bounce = kinds.bounce(msg, (row.envelope or {}).get("mail_from"))
+    if bounce:
+        did = apply_bounce(session, settings, bounce, row.id, now)
+        return trail.end("bounce", "bounce", f"{bounce.why}; {did}", "ignored")
+    subject = decoded(msg, "Subject")
+    rcpt = list((row.envelope or {}).get("rcpt_tos") or ())
+    auto = kinds.automatic(msg)
+    if auto:
+        if sender:
+            about = find_incident(
+                session, settings.secret_key, policy, msg, sender, rcpt, subject
+            ).incident
+            row.incident_id = about.id if about else None
+            auto += f"; in reply to {about.ref}, recorded only" if about else ""
+        return trail.end("automatic", "automatic", auto, "ignored")
+    trail.add("automatic", "written by a person")
+    if not sender:
+        return trail.end(
+            "trust", "quarantined", "no single valid From address", "quarantined", "quarantined"
+        )
+    verdict = trust.judge(msg, sender, policy, trust.trusted_ids(settings))
+    if released_by:
+        trail.add(
+            "trust", "released", f"released from quarantine by {released_by} ({verdict.reason})"
+        )
+    elif not verdict.allowed or verdict.dmarc == "fail":
+        return trail.end("trust", "quarantined", verdict.reason, "quarantined", "quarantined")
+    else:
+        trail.add("trust", "verified" if verdict.verified else "allowed", verdict.reason)
+    match = find_incident(session, settings.secret_key, policy, msg, sender, rcpt, subject)
+    for note in match.notes:
+        trail.add("match", "note", note)
+    if match.incident is None and not released_by:
+        recent = trust.reports_from(session, sender, now)
+        if recent >= policy.intake.rate_per_sender_per_hour:
+            return trail.end(
+                "trust",
+                "quarantined",
+                f"rate limit: {recent} reports from {sender} in the last hour",
+                "quarantined",
+                "quarantined",
+            )
+    trail.add(
+        "match",
+        match.incident.ref if match.incident else "new report",
+        match.how or "no reply token, no Message-ID of ours, no participant's subject tag",
+    )
+    body = extract(msg, settings.data_dir / "attachments")
+    trail.add("body", body.how, "; ".join(body.notes + [f"{len(body.attachments)} attachment(s)"]))
+    if match.incident is not None:
+        done = effect.reply(
+            session, policy, match.incident, sender, body, row.id, now, verified=verdict.verified
+        )
+    else:
+        done = effect.new_report(session, policy, sender, subject, body, row.id, now)
+        if verdict.verified:
+            mid = normalise_message_id(raw_value(msg, "Message-ID"))
+            trail.add(
+                "acknowledge",
+                "ack",
+                effect.acknowledge_reporter(
+                    session,
+                    settings,
+                    policy,
+                    done.incident,
+                    sender,
+                    mid,
+                    done.outcome == "threaded",
+                    now,
+                ),
+            )
+        else:
+            trail.add("acknowledge", "skipped", "the sender is not verified")
+    row.incident_id = done.incident.id
+    trail.end("effect", done.outcome, done.text, done.outcome)
+
+
+def _claim_dedupe_key(session: Session, row: InboundMessage, key: str) -> int | None:
+    """Take the key (UNIQUE per channel); the id of the message holding it already, if any."""
+    if row.dedupe_key == key:
+        return None
+    try:
+        with session.begin_nested():
+            row.dedupe_key = key
+            session.flush()
+        return None
+    except IntegrityError:
+        pass
+    return (
+        session.scalar(
+            select(InboundMessage.id).where(
+                InboundMessage.channel == "email", InboundMessage.dedupe_key == key
+            )
+        )
+        or -1
+    )

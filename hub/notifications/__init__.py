@@ -1,0 +1,1 @@
+"""Notifications: recipients, the outbox, the sent journal, throttling and delivery."""

@@ -1,0 +1,119 @@
+"""Who a notice goes to and what every template gets: recipients and the standard context."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from hub.app.models import Incident
+from hub.app.settings import Settings
+from hub.app.timefmt import local_full, local_hhmm
+from hub.policy.model import Policy
+
+ROLE_LABELS = {
+    "major_incident_manager": "Major Incident Manager",
+    "tech_lead": "Technical Lead",
+    "communications_owner": "Communications Owner",
+    "problem_manager": "Problem Manager",
+}
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Where one notification goes: `address` is an email, a webhook URL, or (Teams) a person."""
+
+    channel: str  # email | teams
+    address: str
+    person: str | None = None
+    name: str | None = None
+    # A person without a bot chat is @mentioned on the pages webhook; not for subscribers
+    # (that channel has the update already): they get Teams only in their chat with the bot.
+    via_pages_webhook: bool = True
+
+
+def role_label(role: str | None) -> str:
+    """`Major Incident Manager` for `major_incident_manager`."""
+    return ROLE_LABELS.get(role or "", (role or "").replace("_", " ").title())
+
+
+def person_recipients(policy: Policy, people, via) -> list[Recipient]:
+    """Each person on each channel of `via` they can be reached on."""
+    out = []
+    for key in people:
+        person = policy.people.get(key)
+        if person is None:
+            continue
+        for channel in via:
+            if channel == "email" and person.email:
+                out.append(Recipient("email", person.email, key, person.name))
+            elif channel == "teams":
+                out.append(Recipient("teams", key, key, person.name))
+    return out
+
+
+def audience_recipients(policy: Policy, audiences, *, responders: bool = True) -> list[Recipient]:
+    """The audiences' email lists and Teams webhooks, plus the responders' channel."""
+    out = []
+    for key in audiences:
+        audience = policy.audiences.get(key)
+        if audience is None:
+            continue
+        out += [Recipient("email", a, None, key) for a in audience.email]
+        out += [Recipient("teams", t.webhook, None, key) for t in audience.teams]
+    if responders and policy.teams_pages_webhook:
+        out.append(Recipient("teams", policy.teams_pages_webhook, None, "responders"))
+    return out
+
+
+def incident_context(incident: Incident, policy: Policy, settings: Settings, now: datetime) -> dict:
+    """What every template gets; callers add `update`, `sla`, `page`, `next_update_at_local`."""
+    base = settings.base_url
+    url = f"{base}/incidents/{incident.ref}"
+    people = policy.people
+    roles = [
+        {
+            "role": r.role,
+            "role_label": role_label(r.role),
+            "person": r.person,
+            "person_name": people[r.person].name if r.person in people else r.person,
+            "acknowledged": r.acknowledged_at is not None,
+        }
+        for r in incident.roles
+        if r.active
+    ]
+    services = [
+        policy.services[s].name if s in policy.services else s for s in incident.services or ()
+    ]
+    return {
+        "incident": {
+            "id": incident.ref,
+            "title": incident.title,
+            "severity": incident.severity,
+            "state": incident.state,
+            "major": incident.major,
+            "services": services,
+            "reasons": list(incident.reasons or ()),
+            "summary": incident.summary,
+            "url": url,
+            "bridge_url": policy.bridge_url,
+            "roles": roles,
+            "created_at_local": local_full(incident.created_at, policy.timezone),
+        },
+        "recipient": None,
+        "mention": None,
+        "update": None,
+        "next_update_at_local": None,
+        "sla": None,
+        "page": None,
+        "policy_timezone": policy.timezone,
+        "hub_url": base,
+        "ack_url": f"{url}/acknowledge",
+        "intake_address": policy.intake.email_address,
+    }
+
+
+def update_context(policy: Policy, text: str, author: str | None, at: datetime) -> dict:
+    """The `update` part of a context."""
+    person = policy.people.get(author or "")
+    name = person.name if person else (author or "Major Incident Hub")
+    return {"text": text, "author_name": name, "at_local": local_hhmm(at, policy.timezone)}

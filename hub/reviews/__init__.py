@@ -1,0 +1,1 @@
+"""Post-incident reviews: content, reminders, action items, problems, and publishing to the knowledge base."""
