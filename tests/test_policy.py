@@ -5,13 +5,12 @@ from pathlib import Path
 
 import pytest
 
+from hub.policy.checks import Problem, parse_duration
 from hub.policy.load import (
     PolicyError,
-    Problem,
     check_policy,
     check_policy_text,
     load_policy,
-    parse_duration,
     parse_policy,
 )
 
