@@ -33,10 +33,10 @@ def serve() -> None:
 
     from hub import create_app
     from hub.app.db import utcnow
-    from hub.cli import _hub, web_worker_hub
+    from hub.cli.common import start_hub, web_worker_hub
     from hub.runner import serve_web, web_workers
 
-    hub = _hub()
+    hub = start_hub()
     with hub.db.session() as s:
         s.execute(
             text(

@@ -51,7 +51,7 @@ def test_secrets_are_masked():
 
 
 def test_every_setting_is_in_the_readme():
-    from hub.cli import settings_markdown
+    from hub.cli.config import settings_markdown
 
     readme = (ROOT / "README.md").read_text()
     table = {m.group(1) for m in re.finditer(r"^\| `(HUB_[A-Z0-9_]+)` \|", readme, re.M)}

@@ -1,0 +1,23 @@
+"""The `mihub` command line: the group, with each family of commands from its own module."""
+
+from __future__ import annotations
+
+import click
+
+from hub.cli import access, config, mail, processes, reviews
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mihub")
+def main():
+    """Major Incident Hub: report, classify, mobilise, communicate, review."""
+
+
+for _command in (
+    *processes.COMMANDS,
+    mail.mail,
+    *config.COMMANDS,
+    *access.COMMANDS,
+    *reviews.COMMANDS,
+):
+    main.add_command(_command)

@@ -1,0 +1,5 @@
+"""`python -m hub.cli`: the command line, as the processes `mihub run` starts call it."""
+
+from hub.cli import main
+
+main()

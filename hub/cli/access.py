@@ -1,0 +1,88 @@
+"""`mihub token` and `mihub teams app-package`: API tokens, and the Teams app for the bot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from hub.app.settings import load_settings
+from hub.cli.common import start_hub
+
+
+@click.group()
+def teams():
+    """Microsoft Teams: the app package that installs the hub's bot."""
+
+
+@teams.command("app-package")
+@click.option(
+    "-o",
+    "--output",
+    default="mihub-teams-app.zip",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Where to write the zip.",
+)
+@click.option(
+    "--app-version",
+    default="1.0.0",
+    show_default=True,
+    help="Version of the app; raise it for every upload that changes the app.",
+)
+@click.option("--name", default="Major Incident Hub", show_default=True, help="App name.")
+@click.option(
+    "--developer", default="IT Service Desk", show_default=True, help="Publisher shown in Teams."
+)
+def teams_app_package(output, app_version, name, developer):
+    """Build the Teams app package (manifest with the bot's commands, icons) from the settings."""
+    from hub.intake.teams.app_package import PackageError, build_package
+
+    try:
+        data = build_package(load_settings(), version=app_version, name=name, developer=developer)
+    except PackageError as exc:
+        raise click.ClickException(str(exc)) from exc
+    Path(output).write_bytes(data)
+    click.echo(
+        f"wrote {output} ({len(data)} bytes): manifest.json, color.png, outline.png. "
+        "Upload it in Teams: Apps → Manage your apps → Upload an app."
+    )
+
+
+@click.group()
+def token():
+    """API tokens for scripts and integrations."""
+
+
+@token.command("create")
+@click.argument("person")
+@click.option("--label", default="", help="What the token is for.")
+def token_create(person, label):
+    """Create an API token for PERSON (printed once, as the last word)."""
+    from hub.app.errors import HubError
+    from hub.http.auth import create_token
+
+    hub = start_hub()
+    try:
+        with hub.db.session() as session:
+            value = create_token(session, hub.policy, person, label)
+    except HubError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"API token for {person} (shown once; store it safely): {value}")
+
+
+@token.command("revoke")
+@click.argument("token_value")
+def token_revoke(token_value):
+    """Revoke a token (give the token itself)."""
+    from hub.http.auth import revoke_token
+
+    hub = start_hub()
+    with hub.db.session() as session:
+        count = revoke_token(session, token_value)
+    if not count:
+        raise click.ClickException("no live token matches")
+    click.echo("revoked")
+
+
+COMMANDS = (teams, token)

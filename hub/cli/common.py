@@ -1,0 +1,75 @@
+"""What every command shares: logging, the settings and policy checked, the Hub started."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from hub.app.settings import check_settings, join_hostport, load_settings, split_hostport
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+    )
+
+
+def settings_or_exit():
+    settings = load_settings()
+    problems = check_settings(settings)
+    if problems:
+        raise click.ClickException("the hub cannot start:\n  " + "\n  ".join(problems))
+    return settings
+
+
+def policy_or_exit(settings):
+    from hub.policy.load import PolicyError, load_policy
+
+    path = Path(settings["HUB_POLICY"])
+    try:
+        # A part started by `mihub run` (HUB_CHILD): the parent has just loaded this file
+        # and logged its warnings; the terminal shows them once, not once per part.
+        return load_policy(path, log_warnings=not os.environ.get("HUB_CHILD"))
+    except FileNotFoundError as exc:
+        raise click.ClickException(f"policy file not found: {path} (set HUB_POLICY)") from exc
+    except PolicyError as exc:
+        raise click.ClickException(
+            f"the policy has errors; fix them and start again:\n{exc}"
+        ) from exc
+
+
+def start_hub(migrate: bool = True):
+    from hub.app.context import Hub
+    from hub.app.migrate import upgrade
+    from tasks.runtime import set_hub
+
+    settings = settings_or_exit()
+    policy = policy_or_exit(settings)
+    if migrate:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        upgrade(settings.database_url)
+    hub = Hub(settings, policy=policy)
+    set_hub(hub)
+    return hub
+
+
+def web_worker_hub(checked):
+    """A web worker process's own Hub, made after the fork (its own engine and queue
+    connections) from the settings and policy the master process checked, not reread."""
+    from hub.app.context import Hub
+    from tasks.runtime import set_hub
+
+    worker_hub = Hub(checked.settings, policy=checked.policy)
+    set_hub(worker_hub)
+    return worker_hub
+
+
+def web_listens(settings) -> str:
+    """Where the web server listens, as a URL; and the public address when it differs."""
+    listens = f"http://{join_hostport(*split_hostport(settings['HUB_HTTP']))}/"
+    public = f"{settings.base_url}/"
+    return listens if public == listens else f"{listens} (public address {public})"

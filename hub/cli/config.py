@@ -1,0 +1,115 @@
+"""`mihub config`, `mihub policy check` and `mihub db upgrade`: settings, policy, schema."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from hub.app.settings import SETTINGS, check_settings, load_settings, mask
+from hub.cli.common import settings_or_exit
+
+
+@click.command("config")
+@click.option("--markdown", is_flag=True, help="Print the settings table for the README instead.")
+def show_config(markdown):
+    """Print the effective settings (secrets masked)."""
+    if markdown:
+        click.echo(settings_markdown())
+        return
+    settings = load_settings()
+    width = max(len(s.name) for s in SETTINGS)
+    for s in SETTINGS:
+        value = settings[s.name]
+        shown = mask(s, value)
+        origin = "" if value == s.default else "  (set)"
+        click.echo(f"{s.name:<{width}}  {shown}{origin}")
+    click.echo(f"{'database':<{width}}  {mask(SETTINGS[1], settings.database_url)}")
+    click.echo(f"{'queue':<{width}}  {mask(SETTINGS[2], settings.queue_url)}")
+    problems = check_settings(settings)
+    for p in problems:
+        click.secho(f"problem: {p}", fg="red", err=True)
+    sys.exit(1 if problems else 0)
+
+
+def settings_markdown() -> str:
+    """The README's configuration table, from the settings table."""
+    rows = ["| Variable | Default | What it does |", "|---|---|---|"]
+    for s in SETTINGS:
+        default = f"`{s.default}`" if s.default else "—"
+        secret = " **Secret.**" if s.secret else ""
+        help_text = s.help.replace("|", "\\|")
+        rows.append(f"| `{s.name}` | {default} | {help_text}{secret} |")
+    return "\n".join(rows)
+
+
+@click.group()
+def policy():
+    """Work with the policy file."""
+
+
+@policy.command("check")
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+def policy_check(file):
+    """Validate a policy file (default: HUB_POLICY) and summarise it."""
+    from hub.policy.load import check_policy
+
+    path = Path(file or load_settings()["HUB_POLICY"])
+    if not path.exists():
+        raise click.ClickException(f"{path}: no such file")
+    loaded, problems, warnings = check_policy(path)
+    for w in warnings:
+        click.secho(f"warning: {w}", fg="yellow", err=True)
+    if problems:
+        for p in problems:
+            click.secho(str(p), fg="red", err=True)
+        click.secho(
+            f"{path}: {len(problems)} problem(s); the hub will not start with this policy.",
+            fg="red",
+            err=True,
+        )
+        sys.exit(1)
+    click.echo(
+        f"{path}: OK — {len(loaded.people)} people, {len(loaded.services)} services, "
+        f"{len(loaded.severities)} severities, {len(loaded.major_criteria)} rules"
+    )
+    for sev in loaded.severities.values():
+        steps = loaded.escalation.get(sev.key, ())
+        kind = "major" if sev.major else "not major"
+        click.echo(
+            f"  {sev.key:<6} {kind:<9} ack {_d(sev.ack_within)}, update every "
+            f"{_d(sev.update_every)}, resolve {_d(sev.resolve_within)}, "
+            f"{len(steps)} escalation step(s)"
+        )
+
+
+def _d(value) -> str:
+    if value is None:
+        return "—"
+    seconds = int(value.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+@click.group()
+def db():
+    """Database maintenance."""
+
+
+@db.command("upgrade")
+def db_upgrade():
+    """Create or migrate the database to the latest schema."""
+    from hub.app.migrate import current_revision, upgrade
+
+    settings = settings_or_exit()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    before = current_revision(settings.database_url)
+    upgrade(settings.database_url)
+    after = current_revision(settings.database_url)
+    click.echo(f"database at revision {after}" + ("" if before == after else f" (was {before})"))
+
+
+COMMANDS = (show_config, policy, db)
