@@ -1,10 +1,15 @@
-"""One error handler: JSON `{"error": {"code", "message"}}` with a real status, or a page."""
+"""One error handler: JSON `{"error": {"code", "message"}}` with a real status, or a page.
+
+The page comes from the renderer the web console registers as app.extensions[ERROR_PAGE]
+(hub.web does, in its init_app), so this module needs nothing from the console; an app
+without one answers JSON everywhere.
+"""
 
 from __future__ import annotations
 
 import logging
 
-from flask import Flask, has_request_context, jsonify, request
+from flask import Flask, current_app, has_request_context, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from hub.app.errors import HubError
@@ -13,6 +18,7 @@ log = logging.getLogger("hub.web")
 
 
 JSON_PATHS = ("/api/", "/intake/", "/healthz", "/metrics")
+ERROR_PAGE = "hub.error_page"  # app.extensions key: (status, code, message) -> HTML response
 
 
 def wants_json() -> bool:
@@ -28,10 +34,9 @@ def error_response(
     headers: dict[str, str] | None = None,
 ):
     """The error document: JSON for /api and /intake, the console's error page elsewhere."""
-    if not wants_json():
-        from hub.web.errors import error_page
-
-        return error_page(status, code, message)
+    page = None if wants_json() else current_app.extensions.get(ERROR_PAGE)
+    if page is not None:
+        return page(status, code, message)
     body = {"error": {"code": code, "message": message}}
     if details:
         body["error"]["details"] = details

@@ -34,10 +34,12 @@ assets = Blueprint("console", __name__, static_folder=str(STATIC), static_url_pa
 
 
 def init_app(app: Flask) -> None:
-    """Sessions, CSRF, filters, the console's blueprints and its security headers."""
-    from hub.web import auth, board, declare, ops, review, room, sinks
+    """Sessions, CSRF, filters, the error page, the console's blueprints, its security headers."""
+    from hub.http.error_handler import ERROR_PAGE
+    from hub.web import auth, board, declare, errors, ops, review, room, sinks
 
     hub = app.extensions["hub"]
+    app.extensions[ERROR_PAGE] = errors.error_page  # pages, not JSON, for people
     sessions.init_app(app, hub)
     pages = (board.bp, room.bp, declare.bp, review.bp, ops.bp, sinks.bp)
     names = {bp.name for bp in pages} | {auth.bp.name}
