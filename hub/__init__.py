@@ -32,7 +32,7 @@ def create_app(config: dict | None = None, *, hub=None) -> Flask:
     app.extensions["hub"] = hub
     logging.getLogger("hub").setLevel(hub.settings["HUB_LOG_LEVEL"] or "INFO")
     errors_handler.init_app(app)
-    health.init_app(app)
+    health.init_app(app, queue_pending)
     app.register_blueprint(api.bp)
     from hub.intake.teams import views as teams_intake
 
@@ -47,3 +47,10 @@ def create_app(config: dict | None = None, *, hub=None) -> Flask:
 
     web.init_app(app)
     return app
+
+
+def queue_pending() -> int:
+    """Messages waiting in the queue: what /healthz asks the queue (Huey, from tasks/)."""
+    from tasks.queue import huey
+
+    return huey.pending_count()

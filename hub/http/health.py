@@ -10,6 +10,7 @@ import secrets
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 from flask import Flask, Response, current_app, jsonify, request
@@ -18,6 +19,7 @@ from sqlalchemy import func, select, text
 from hub.app.models import Incident, Notification
 
 log = logging.getLogger("hub.http.health")
+QUEUE_PENDING = "hub.queue_pending"  # app.extensions key: () -> messages waiting in the queue
 
 
 class RequestCounts:
@@ -102,8 +104,9 @@ class RequestCounts:
 request_counts = RequestCounts()
 
 
-def init_app(app: Flask) -> None:
-    """Register the endpoints and the request counter."""
+def init_app(app: Flask, queue_pending: Callable[[], int]) -> None:
+    """Register the endpoints and the request counter; /healthz asks `queue_pending()`."""
+    app.extensions[QUEUE_PENDING] = queue_pending
 
     @app.after_request
     def _count(response):
@@ -126,10 +129,8 @@ def healthz():
     except Exception as exc:  # report, don't crash
         checks["database"] = f"error: {type(exc).__name__}"
     try:
-        from tasks.queue import huey
-
         started = time.monotonic()
-        huey.pending_count()
+        current_app.extensions[QUEUE_PENDING]()
         checks["queue"] = "ok"
         checks["queue_ms"] = round((time.monotonic() - started) * 1000, 1)
     except Exception as exc:
