@@ -17,6 +17,7 @@ from hub.app.db import row_id
 from hub.app.models import InboundMessage, Incident
 from hub.channels.email.ids import token_from_address, verify_message_id, verify_reply_token
 from hub.intake.email.message import addresses_in, message_ids, raw_value
+from hub.intake.senders import person_key
 from hub.policy.model import Policy
 
 RECIPIENT_HEADERS = ("To", "Cc", "Delivered-To", "X-Original-To", "Envelope-To")
@@ -90,12 +91,6 @@ def _set(session: Session, found: Match, number: int, how: str) -> bool:
     )
     found.how = how
     return True
-
-
-def person_key(policy: Policy, address: str) -> str | None:
-    """The policy person with this email address, if any."""
-    person = policy.person_by_email(address)
-    return person.key if person else None
 
 
 def is_participant(session: Session, policy: Policy, incident: Incident, sender: str) -> bool:

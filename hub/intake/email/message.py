@@ -7,7 +7,6 @@ raw (`raw_values`), never through the structured header parser.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from email import policy
@@ -15,6 +14,8 @@ from email.headerregistry import HeaderRegistry
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import getaddresses
+
+from hub.intake.raw import content_key
 
 MAX_FIELD_BYTES = 16384  # one header field, unfolded
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
@@ -177,4 +178,4 @@ def message_ids(value: str | None) -> list[str]:
 def dedupe_key(msg: EmailMessage | None, raw: bytes) -> str:
     """`mid:<normalised Message-ID>`, else `sha256:<hash of the raw bytes>`."""
     mid = normalise_message_id(raw_value(msg, "Message-ID")) if msg is not None else None
-    return f"mid:{mid}" if mid else "sha256:" + hashlib.sha256(raw).hexdigest()
+    return f"mid:{mid}" if mid else content_key(raw)

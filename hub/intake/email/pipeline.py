@@ -12,8 +12,6 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hub.app.context import Hub
@@ -33,6 +31,7 @@ from hub.intake.email.message import (
     raw_value,
     sender_of,
 )
+from hub.intake.raw import claim_key
 from hub.policy.model import Policy
 
 log = logging.getLogger("hub.intake.email")
@@ -125,7 +124,7 @@ def run_steps(
         return trail.end("parse", "unparseable", f"{type(exc).__name__}: {exc}", "ignored")
     trail.add("parse", "ok", f"{len(msg.defects)} defect(s) at the top level")
     key = dedupe_key(msg, row.raw)
-    duplicate_of = _claim_dedupe_key(session, row, key)
+    duplicate_of = claim_key(session, row, key)
     what = "Message-ID" if key.startswith("mid:") else "content hash"
     if duplicate_of:
         return trail.end(
@@ -213,24 +212,3 @@ def run_steps(
             trail.add("acknowledge", "skipped", "the sender is not verified")
     row.incident_id = done.incident.id
     trail.end("effect", done.outcome, done.text, done.outcome)
-
-
-def _claim_dedupe_key(session: Session, row: InboundMessage, key: str) -> int | None:
-    """Take the key (UNIQUE per channel); the id of the message holding it already, if any."""
-    if row.dedupe_key == key:
-        return None
-    try:
-        with session.begin_nested():
-            row.dedupe_key = key
-            session.flush()
-        return None
-    except IntegrityError:
-        pass
-    return (
-        session.scalar(
-            select(InboundMessage.id).where(
-                InboundMessage.channel == "email", InboundMessage.dedupe_key == key
-            )
-        )
-        or -1
-    )

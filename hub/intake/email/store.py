@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from hub.app.context import queue_job
 from hub.app.models import InboundMessage
+from hub.intake.raw import add_raw
 
 TASK = "process_inbound"
 
@@ -23,19 +23,16 @@ def store_raw(
     key: str | None = None,
 ) -> InboundMessage:
     """Insert the message as `received` with a provisional unique key (dedupe comes later)."""
-    row = InboundMessage(
-        channel="email",
-        dedupe_key=key or f"new:{uuid.uuid4().hex}",
-        raw=raw,
-        received_at=now,
-        status="received",
-        outcome=None,
+    row = add_raw(
+        session,
+        "email",
+        raw,
+        now=now,
+        key=key,
         envelope={"via": via, **(envelope or {})},
         decisions=[
             {"step": "store", "decision": "stored", "reason": f"{len(raw)} bytes via {via}"}
         ],
     )
-    session.add(row)
-    session.flush()
     queue_job(session, TASK, row.id)
     return row

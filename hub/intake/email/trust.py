@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from hub.app.models import InboundMessage, Report
 from hub.intake.email.message import raw_values
+from hub.intake.senders import person_by_address
 from hub.policy.model import Policy
 
 _DMARC = re.compile(r"(?<![\w.-])dmarc\s*=\s*([a-z]+)", re.IGNORECASE)
@@ -53,7 +54,7 @@ def allowed_sender(address: str, policy: Policy) -> bool:
     address = address.lower()
     patterns = policy.intake.allowed_senders
     return any(fnmatchcase(address, p.lower()) for p in patterns) or (
-        policy.person_by_email(address) is not None
+        person_by_address(policy, address) is not None
     )
 
 

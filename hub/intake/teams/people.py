@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from hub.app.errors import Invalid
+from hub.intake.senders import person_by_address, person_by_object_id
 from hub.policy.model import Person, Policy
 
 _GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
@@ -49,29 +50,17 @@ def sender_of(activity: dict) -> Sender:
 
 def person_for(policy: Policy, sender: Sender) -> Person | None:
     """The policy person: by Entra object id, else by UPN (never by display name)."""
-    if sender.aad_object_id:
-        wanted = sender.aad_object_id.lower()
-        for person in policy.people.values():
-            if person.aad_object_id and person.aad_object_id.lower() == wanted:
-                return person
-    if sender.upn:
-        return policy.person_by_email(sender.upn)
-    return None
+    person = person_by_object_id(policy, sender.aad_object_id) if sender.aad_object_id else None
+    if person is None and sender.upn:
+        return person_by_address(policy, sender.upn)
+    return person
 
 
 def _by_id(policy: Policy, value: str) -> Person | None:
     match = _GUID.search(value or "")
     if not match:
         return None
-    wanted = match.group(0).lower()
-    return next(
-        (
-            p
-            for p in policy.people.values()
-            if p.aad_object_id and p.aad_object_id.lower() == wanted
-        ),
-        None,
-    )
+    return person_by_object_id(policy, match.group(0))
 
 
 def find_person(policy: Policy, written: str, entities: list | None = None) -> Person:

@@ -8,7 +8,6 @@ once and the result goes out later through the outbox (`late` route).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 from collections.abc import Callable
@@ -17,12 +16,14 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import TypeVar
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from hub.app.context import Hub
 from hub.app.db import utcnow
 from hub.app.models import InboundMessage
+from hub.intake.raw import bounded_key, content_key, decisions_for, insert_raw
+from hub.intake.senders import sender_label
 from hub.intake.teams import conversations, handlers
 from hub.intake.teams.commands import parse
 from hub.intake.teams.people import person_for, sender_of
@@ -50,9 +51,8 @@ def dedupe_key(activity: dict, raw: bytes) -> str:
         else None
     )
     if isinstance(ident, str | int) and str(ident).strip():
-        key = f"{conversations.base_conversation(str(conversation or ''))}|{ident}"
-        return key if len(key) <= 200 else "sha256:" + hashlib.sha256(key.encode()).hexdigest()
-    return "sha256:" + hashlib.sha256(raw).hexdigest()
+        return bounded_key(f"{conversations.base_conversation(str(conversation or ''))}|{ident}")
+    return content_key(raw)
 
 
 def store_raw(hub: Hub, channel: str, activity: dict, raw: bytes) -> tuple[int | None, Reply]:
@@ -60,28 +60,20 @@ def store_raw(hub: Hub, channel: str, activity: dict, raw: bytes) -> tuple[int |
     key = dedupe_key(activity, raw)
     sender = sender_of(activity)
     person = person_for(hub.policy, sender)
-    row = {
-        "channel": channel,
-        "dedupe_key": key,
-        "raw": raw,
-        "received_at": utcnow(),
-        "status": "received",
-        "decisions": [],
-        "sender": (person.key if person else sender.label)[:320],
-    }
     try:
         with hub.db.session() as session:  # Core, not the ORM: this runs for every message
-            ident = session.execute(
-                insert(InboundMessage).values(**row).returning(InboundMessage.id)
-            ).scalar_one()
+            ident = insert_raw(
+                session,
+                channel,
+                raw,
+                now=utcnow(),
+                key=key,
+                sender=sender_label(person, sender.label),
+            )
         return ident, BUSY
     except IntegrityError:
         with hub.db.session(write=False) as session:
-            decisions = session.scalar(
-                select(InboundMessage.decisions).where(
-                    InboundMessage.channel == channel, InboundMessage.dedupe_key == key
-                )
-            )
+            decisions = decisions_for(session, channel, key)
         earlier = next((d["reply"] for d in decisions or () if "reply" in d), None)
         log.info("teams %s message %s is a duplicate", channel, key)
         return None, Reply.from_json(earlier) if earlier else BUSY
