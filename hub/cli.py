@@ -33,6 +33,12 @@ def _settings_or_exit():
     return settings
 
 
+NO_POLICY = (
+    "no policy file at {path}: set HUB_POLICY to your policy's path, "
+    "or start from the example: mihub policy example > policy.yaml"
+)
+
+
 def _policy_or_exit(settings):
     from hub.policy.load import PolicyError, load_policy
 
@@ -42,7 +48,7 @@ def _policy_or_exit(settings):
         # and logged its warnings; the terminal shows them once, not once per part.
         return load_policy(path, log_warnings=not os.environ.get("HUB_CHILD"))
     except FileNotFoundError as exc:
-        raise click.ClickException(f"policy file not found: {path} (set HUB_POLICY)") from exc
+        raise click.ClickException(NO_POLICY.format(path=path)) from exc
     except PolicyError as exc:
         raise click.ClickException(
             f"the policy has errors; fix them and start again:\n{exc}"
@@ -307,6 +313,14 @@ def policy():
     """Work with the policy file."""
 
 
+@policy.command("example")
+def policy_example():
+    """Print the example policy (a fictional company), a start for your own."""
+    from hub.app.templates import EXAMPLE_POLICY
+
+    click.echo(EXAMPLE_POLICY.read_text(encoding="utf-8"), nl=False)
+
+
 @policy.command("check")
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
 def policy_check(file):
@@ -315,7 +329,7 @@ def policy_check(file):
 
     path = Path(file or load_settings()["HUB_POLICY"])
     if not path.exists():
-        raise click.ClickException(f"{path}: no such file")
+        raise click.ClickException(f"{path}: no such file" if file else NO_POLICY.format(path=path))
     loaded, problems, warnings = check_policy(path)
     for w in warnings:
         click.secho(f"warning: {w}", fg="yellow", err=True)
