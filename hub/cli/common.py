@@ -26,6 +26,12 @@ def settings_or_exit():
     return settings
 
 
+NO_POLICY = (
+    "no policy file at {path}: set HUB_POLICY to your policy's path, "
+    "or start from the example: mihub policy example > policy.yaml"
+)
+
+
 def policy_or_exit(settings):
     from hub.policy.load import PolicyError, load_policy
 
@@ -35,7 +41,7 @@ def policy_or_exit(settings):
         # and logged its warnings; the terminal shows them once, not once per part.
         return load_policy(path, log_warnings=not os.environ.get("HUB_CHILD"))
     except FileNotFoundError as exc:
-        raise click.ClickException(f"policy file not found: {path} (set HUB_POLICY)") from exc
+        raise click.ClickException(NO_POLICY.format(path=path)) from exc
     except PolicyError as exc:
         raise click.ClickException(
             f"the policy has errors; fix them and start again:\n{exc}"

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from hub.app.settings import SETTINGS, check_settings, load_settings, mask
-from hub.cli.common import settings_or_exit
+from hub.cli.common import NO_POLICY, settings_or_exit
 
 
 @click.command("config")
@@ -49,6 +49,14 @@ def policy():
     """Work with the policy file."""
 
 
+@policy.command("example")
+def policy_example():
+    """Print the example policy (a fictional company), a start for your own."""
+    from hub.app.templates import EXAMPLE_POLICY
+
+    click.echo(EXAMPLE_POLICY.read_text(encoding="utf-8"), nl=False)
+
+
 @policy.command("check")
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
 def policy_check(file):
@@ -57,7 +65,7 @@ def policy_check(file):
 
     path = Path(file or load_settings()["HUB_POLICY"])
     if not path.exists():
-        raise click.ClickException(f"{path}: no such file")
+        raise click.ClickException(f"{path}: no such file" if file else NO_POLICY.format(path=path))
     loaded, problems, warnings = check_policy(path)
     for w in warnings:
         click.secho(f"warning: {w}", fg="yellow", err=True)

@@ -26,7 +26,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
 
 from hub.app.models import ActionItem, Incident, Problem, ProblemLink, Review
-from hub.app.templates import ROOT, TEMPLATES
+from hub.app.templates import HANDWRITTEN_DOCS, MKDOCS_CONFIG, TEMPLATES
 from hub.policy.model import Policy
 from hub.reviews.content import OPEN_ITEM
 from hub.reviews.docs import person_name
@@ -34,8 +34,8 @@ from hub.reviews.publish import pages
 from hub.reviews.publish.build import Built, build_site
 
 log = logging.getLogger("hub.reviews.publish")
-CONFIG = ROOT / "mkdocs.yml"
-HANDWRITTEN = ROOT / "reviews_site" / "docs"
+CONFIG = MKDOCS_CONFIG
+HANDWRITTEN = HANDWRITTEN_DOCS
 BATCH = 200  # reviews loaded and rendered at a time
 Progress = Callable[[str, int, int], None]
 
