@@ -52,6 +52,7 @@ def _policy_or_exit(settings):
 def _hub(migrate: bool = True):
     from hub.app.context import Hub
     from hub.app.migrate import upgrade
+    from tasks import main as _tasks  # noqa: F401  (registers the tasks it enqueues)
     from tasks.runtime import set_hub
 
     settings = _settings_or_exit()
@@ -68,6 +69,7 @@ def web_worker_hub(checked):
     """A web worker process's own Hub, made after the fork (its own engine and queue
     connections) from the settings and policy the master process checked, not reread."""
     from hub.app.context import Hub
+    from tasks import main as _tasks  # noqa: F401  (registers the tasks it enqueues)
     from tasks.runtime import set_hub
 
     worker_hub = Hub(checked.settings, policy=checked.policy)

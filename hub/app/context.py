@@ -12,6 +12,7 @@ from pathlib import Path
 
 from hub.app.db import Database
 from hub.app.settings import Settings
+from hub.channels.registry import load_channels
 from hub.policy.model import Policy
 
 log = logging.getLogger("hub")
@@ -72,6 +73,7 @@ class Hub:
     def __init__(
         self, settings: Settings, policy: Policy | None = None, db: Database | None = None
     ):
+        load_channels()  # each outgoing channel registers itself (hub.channels.registry)
         self.settings = settings
         self.db = db or Database(settings.database_url)
         self.policies = PolicyHolder(Path(settings["HUB_POLICY"] or "policy.yaml"), policy)

@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 from yaml.nodes import MappingNode, Node
 
+from hub.channels.registry import channel_names
 from hub.policy.checks import Problem, Reader, compose, is_null, parse_duration, possessive
 from hub.policy.model import (
     CHANNELS,
@@ -619,7 +620,7 @@ def _read_step(
     return EscalationStep(
         after=after or timedelta(0),
         notify=r.targets(f.get("notify"), f"{path}.notify", known),
-        via=r.refs(f.get("via"), f"{path}.via", CHANNELS, "channel") or CHANNELS,
+        via=r.refs(f.get("via"), f"{path}.via", channel_names(), "channel") or CHANNELS,
         unless=unless,
     )
 
