@@ -13,10 +13,12 @@ def create_app(config: dict | None = None, *, hub=None) -> Flask:
     """Build the app: defaults, then HUB_* environment, then `config`. No I/O here."""
     from hub.app.context import Hub
     from hub.app.settings import load_settings
+    from hub.channels.registry import load_channels
     from hub.http import api, health
     from hub.http import error_handler as errors_handler
 
     config = dict(config or {})
+    load_channels()  # each outgoing channel registers itself, before a policy names them
     if hub is None:
         settings = load_settings(
             overrides={k: v for k, v in config.items() if k.startswith("HUB_")}

@@ -206,7 +206,8 @@ def run_worker(workers: int = 8) -> None:
     from tasks.main import huey
     from tasks.pump import TimerPump
     from tasks.reconcile import reconcile
-    from tasks.runtime import enqueue_jobs, get_hub
+    from tasks.registry import enqueue_jobs
+    from tasks.runtime import get_hub
 
     hub = get_hub()
     # A thread whose SMTP server just answered 250 must get the GIL back quickly to journal

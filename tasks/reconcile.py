@@ -7,6 +7,7 @@ import logging
 from huey import crontab
 
 from hub.app.db import utcnow
+from hub.notifications.delivery import mark_unmarked
 from tasks.queue import huey
 from tasks.runtime import get_hub
 
@@ -17,7 +18,6 @@ log = logging.getLogger("hub.worker")
 def reconcile():
     """Once a minute (and at worker start): enqueue whatever the database says is due."""
     from hub.ticker import tick
-    from tasks.delivery import mark_unmarked
 
     mark_unmarked(get_hub())
     result = tick(get_hub(), utcnow())

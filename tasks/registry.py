@@ -1,10 +1,15 @@
-"""Tasks by name, so domain code can ask for work without importing Huey."""
+"""Tasks by name, so domain code can ask for work without importing Huey.
+
+Each task module registers its tasks when it is imported; the processes that enqueue work
+import them all first (tasks.main: the consumer, and `mihub` commands that make a Hub).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
-TASKS: dict[str, Callable[[int], object]] = {}
+TASKS: dict[str, Callable] = {}
 
 
 def register(name: str):
@@ -15,3 +20,27 @@ def register(name: str):
         return task
 
     return deco
+
+
+def _named(name: str) -> Callable:
+    try:
+        return TASKS[name]
+    except KeyError:
+        raise LookupError(f"no task {name!r} is registered (import tasks.main first)") from None
+
+
+def enqueue_jobs(jobs: list[tuple[str, int]]) -> None:
+    """Enqueue tasks by name with an id argument (after a commit)."""
+    deliveries = [ident for name, ident in jobs if name == "deliver"]
+    if len(deliveries) > 1:  # one event's notifications: one task, split by the worker
+        jobs = [(name, ident) for name, ident in jobs if name != "deliver"]
+    for name, ident in jobs:  # timers first (the tick's order): they may page people
+        _named(name)(ident)
+    if len(deliveries) > 1:
+        _named("deliver_batch")(deliveries)
+
+
+def enqueue_jobs_at(jobs: list[tuple[str, int, datetime]]) -> None:
+    """Schedule tasks by name with an id argument to run at an aware `eta` (after a commit)."""
+    for name, ident, eta in jobs:
+        _named(name).schedule(args=(ident,), eta=eta)

@@ -174,11 +174,12 @@ def open_world(tmp: Path):
     from hub.app.context import Hub
     from hub.app.migrate import upgrade
     from hub.app.settings import load_settings
+    from hub.notifications import delivery
     from hub.policy.load import load_policy
     from hub.runner import serving_in_thread
     from hub.testing.fakes.microsoft import FakeMicrosoft
     from hub.testing.fakes.smtp_sink import SmtpSink
-    from tasks import delivery, runtime
+    from tasks import runtime
     from tasks.main import huey
     from tests.conftest import EXAMPLE_POLICY
 

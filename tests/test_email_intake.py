@@ -7,8 +7,8 @@ from sqlalchemy import func, select
 
 from hub.app.models import EmailSuppression, InboundMessage, Incident, Notification, TimelineEntry
 from hub.intake.email import quarantine as q
-from hub.intake.email.bounces import suppressed_addresses
 from hub.notifications.notify import materialize
+from hub.notifications.suppression import suppressed_addresses
 from tests.email_corpus import DOMAIN, mail, raw
 from tests.email_corpus.cases import PASSED, build
 from tests.email_kit import feed, hub_for_test, later, make_hub, seed_world

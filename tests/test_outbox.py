@@ -20,8 +20,8 @@ from workflow_kit import (
 from hub.app.models import Notification
 from hub.channels.base import PermanentError, Sent, TransientError
 from hub.incidents.operations import get_incident
+from hub.notifications import notices, outbox
 from hub.notifications import notify as n
-from hub.notifications import outbox
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ class Recording:
 @pytest.fixture
 def transports():
     """Recording transports for every channel, forgotten afterwards."""
-    from tasks import delivery
+    from hub.notifications import delivery
 
     made = {c: Recording() for c in ("email", "teams", "bot")}
     for channel, transport in made.items():
@@ -60,7 +60,7 @@ def transports():
 def _notify(hub, incident_id, event="test-event", people=("anna",), now=T0):
     with hub.transaction() as session:
         incident = get_incident(session, incident_id)
-        ctx = n.incident_context(incident, hub.policy, hub.settings, now)
+        ctx = notices.incident_context(incident, hub.policy, hub.settings, now)
         rows = n.notify(
             session,
             hub.settings,
@@ -68,7 +68,7 @@ def _notify(hub, incident_id, event="test-event", people=("anna",), now=T0):
             incident,
             "page",
             event,
-            n.person_recipients(hub.policy, people, ("email", "teams")),
+            notices.person_recipients(hub.policy, people, ("email", "teams")),
             ctx,
             now,
         )
@@ -112,12 +112,13 @@ def test_webhook_keys_hide_the_url(wired):
 
 
 def test_template_error_fails_the_row_once_at_delivery(wired, transports, monkeypatch):
-    from tasks.delivery import deliver_now
+    from hub.channels.email import channel as email_channel
+    from hub.notifications.delivery import deliver_now
 
     def broken(*args, **kwargs):
         raise ValueError("no such variable 'sla.label'")
 
-    monkeypatch.setattr(n, "render_email", broken)
+    monkeypatch.setattr(email_channel, "render_email", broken)
     iid = declare(wired)  # the event itself is not stopped by a broken template
     with wired.db.session(write=False) as session:
         mail = session.scalars(
@@ -213,7 +214,7 @@ def test_backoff_honours_retry_after(attempts, retry_after, low, high):
 
 
 def test_transient_error_retries_later_and_schedules_a_wakeup(wired, transports):
-    from tasks.delivery import deliver_now
+    from hub.notifications.delivery import deliver_now
 
     iid = declare(wired)
     row = notes(wired, iid, channel="email")[0]
@@ -232,7 +233,7 @@ def test_transient_error_retries_later_and_schedules_a_wakeup(wired, transports)
 
 
 def test_gives_up_after_max_attempts(wired, transports):
-    from tasks.delivery import deliver_now
+    from hub.notifications.delivery import deliver_now
 
     iid = declare(wired)
     row = notes(wired, iid, channel="email")[0]
@@ -248,7 +249,7 @@ def test_gives_up_after_max_attempts(wired, transports):
 
 def test_permanent_error_is_visible_in_the_api(wired, transports, make_token):
     from hub import create_app
-    from tasks.delivery import deliver_now
+    from hub.notifications.delivery import deliver_now
 
     app = create_app({"TESTING": True}, hub=wired)
     client = app.test_client()
@@ -281,7 +282,7 @@ def test_permanent_error_is_visible_in_the_api(wired, transports, make_token):
 
 
 def test_throttled_endpoint_defers_instead_of_blocking(wired, transports, monkeypatch):
-    from tasks import delivery
+    from hub.notifications import delivery
 
     class Busy:
         rate = 4.0
@@ -319,7 +320,7 @@ def test_throttled_endpoint_defers_instead_of_blocking(wired, transports, monkey
 
 def test_webhook_pages_mention_the_person_and_bot_chats_are_used(wired, transports):
     from hub.app.models import ConversationRef
-    from tasks.delivery import deliver_now
+    from hub.notifications.delivery import deliver_now
 
     with wired.db.session() as session:
         session.add(
@@ -442,7 +443,7 @@ def _mail_rows(hub, iid, count=3) -> list[int]:
 def test_a_failure_while_recording_one_outcome_does_not_strand_the_rest(
     wired, transports, monkeypatch
 ):
-    from tasks import delivery
+    from hub.notifications import delivery
 
     iid = declare(wired)
     rows = _mail_rows(wired, iid)
@@ -463,7 +464,7 @@ def test_a_failure_while_recording_one_outcome_does_not_strand_the_rest(
 def test_a_journal_that_cannot_be_written_marks_the_row_sent_at_once(
     wired, transports, monkeypatch
 ):
-    from tasks import delivery
+    from hub.notifications import delivery
 
     iid = declare(wired)
     row = _mail_rows(wired, iid, 1)[0]
@@ -478,7 +479,7 @@ def test_a_journal_that_cannot_be_written_marks_the_row_sent_at_once(
 
 
 def test_a_chunk_past_its_deadline_hands_its_rows_back(wired, transports, monkeypatch):
-    from tasks import delivery
+    from hub.notifications import delivery
 
     iid = declare(wired)
     rows = _mail_rows(wired, iid)
@@ -523,7 +524,7 @@ def test_journals_are_per_process_instance_and_live_ones_are_not_replayed(wired,
 
 
 def test_a_throttled_row_waits_at_the_back_of_its_chunk(wired, transports, monkeypatch):
-    from tasks import delivery
+    from hub.notifications import delivery
 
     class Busy:
         rate = 4.0

@@ -353,7 +353,7 @@ def test_reports_from_people_and_strangers(tclient, thub, example_policy):
     assert "already get" in say(tclient, p, "subscribe INC-1", who="julia")["text"]
     with thub.db.session(write=False) as s:
         assert s.get(Incident, 2).reporter == f"teams:{stranger}"
-        from hub.intake.teams.conversations import subscriber_recipients
+        from hub.notifications.subscribers import subscriber_recipients
 
         recipients = subscriber_recipients(p, s.get(Incident, 1))
         assert {(r.channel, r.person) for r in recipients} == {
@@ -721,9 +721,9 @@ def _signed_post(url, policy, text, who):
 
 
 def _deliver_all(hub, ids):
-    """Deliver outbox rows now through tasks.delivery (None when that module is not there)."""
+    """Deliver outbox rows now through the delivery engine (None when that module is not there)."""
     try:
-        from tasks.delivery import deliver_now
+        from hub.notifications.delivery import deliver_now
     except ImportError:
         return None
     results = {}
@@ -766,7 +766,7 @@ def test_e2e_signed_declare_pages_the_sinks_and_mim_ack_stops_escalation(backend
                         ("email", policy.people["elif"].email),
                     }
                     ids = [n.id for n in pages]
-                from tasks import delivery
+                from hub.notifications import delivery
 
                 delivery.use_transport("email", SinkTransport(backend["data_dir"]))
                 http = requests.Session()

@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from hub.app.settings import SettingsError, load_settings
-from hub.channels.base import PermanentError, Sent, TransientError
+from hub.channels.base import PermanentError, Sent, TransientError, parse_retry_after, redact_url
 from hub.channels.teams import cards
 from hub.channels.teams.cards import (
     MAX_BYTES,
@@ -37,9 +37,8 @@ from hub.channels.teams.transports import (
     WebhookTransport,
     check_endpoint,
     make_teams_transport,
-    redact_url,
 )
-from hub.notifications.throttle import RateLimiter, parse_retry_after
+from hub.notifications.throttle import RateLimiter
 from hub.testing.fakes.teams import FakeTeams
 
 TEMPLATES = [

@@ -406,7 +406,7 @@ def test_huey_wakeup_runs_at_the_due_time(wired):
     """An ETA wake-up (an early timer re-armed, a delivery retry) lands in Huey's schedule."""
     from tasks import delivery, timers  # noqa: F401  (registers the tasks)
     from tasks.queue import huey
-    from tasks.runtime import enqueue_jobs_at
+    from tasks.registry import enqueue_jobs_at
 
     huey.flush()
     due = T0 + minutes(5)

@@ -73,7 +73,7 @@ def test_retry_puts_a_failed_delivery_back_in_the_queue(client, hub):
 
 
 def test_the_retried_row_is_delivered_by_the_worker(hub):
-    from tasks.delivery import deliver_now, use_transport
+    from hub.notifications.delivery import deliver_now, use_transport
 
     declare(hub)
     row_id = fail_one(hub)

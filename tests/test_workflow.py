@@ -188,11 +188,11 @@ def test_real_templates_render_every_notification(wired, monkeypatch):
     pytest.importorskip("hub.channels.teams.cards")
     from workflow_kit import act, declare
 
-    import hub.notifications.notify
+    import hub.channels.email.channel
     from hub.incidents import operations as ops
 
     monkeypatch.undo()  # the real renderers
-    assert hub.notifications.notify.render_email.__module__ == "hub.notifications.notify"
+    assert hub.channels.email.channel.render_email.__module__ == "hub.channels.email.channel"
     iid = declare(wired)
     fire_due(wired, T0 + minutes(15))  # escalation, reminder, no-change, ack SLA marks
     act(wired, iid, ops.post_update, "Vendor engaged", now=T0 + minutes(16), actor="chloe")

@@ -54,10 +54,11 @@ def stub_teams(template, context):
 
 def use_stub_renderers(monkeypatch) -> None:
     """Render with the stubs above (the real templates are tested by their owners)."""
-    import hub.notifications.notify
+    import hub.channels.email.channel
+    import hub.channels.teams.channel
 
-    monkeypatch.setattr(hub.notifications.notify, "render_email", stub_email)
-    monkeypatch.setattr(hub.notifications.notify, "render_teams", stub_teams)
+    monkeypatch.setattr(hub.channels.email.channel, "render_email", stub_email)
+    monkeypatch.setattr(hub.channels.teams.channel, "render_teams", stub_teams)
 
 
 def make_wired(hub, monkeypatch, example_policy):

@@ -1,8 +1,24 @@
-"""What every outgoing channel adapter shares: the errors that drive retries."""
+"""The contract of an outgoing channel, and what every channel adapter shares.
+
+A channel (email, Teams, …) is one `Channel` subclass, registered by name in
+`hub.channels.registry`. The outbox (hub/notifications/notify.py) asks it where a person or an
+audience is reached and what each outbox row holds; the delivery engine
+(hub/notifications/delivery.py) asks it to render a row, to make the transport that sends it,
+and for the rate limit of the row's endpoint. Nothing outside the channel's own package knows
+its addresses, its payloads or its providers.
+
+Errors drive retries: a transport raises `TransientError` (try again, honouring
+`retry_after`) or `PermanentError` (fail the row once, with the reason), or returns `Sent`.
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 
 class DeliveryError(Exception):
@@ -27,3 +43,126 @@ class Sent:
 
     provider_id: str  # message id, request id, or sink file name
     detail: str = ""  # e.g. "202 Accepted"
+
+
+class Transport(Protocol):
+    """Sends rendered messages of one outbox kind; one per process, shared by worker threads."""
+
+    def send(self, message: dict) -> Sent:
+        """Hand one message to the provider; `Sent`, or raise Transient/PermanentError."""
+        ...
+
+
+class Channel:
+    """One outgoing channel. Subclass it, fill in every method, and `@register` an instance.
+
+    `name` is the registry key, the `via:` name in the policy and the channel of a
+    `Recipient`. A channel writes outbox rows of one or more `kinds` (the rows' `channel`
+    column): Teams writes `teams` rows (posted to a webhook) and `bot` rows (posted in the
+    bot's chat with a person). Rows hold a render spec `{"render": {"kind", "template",
+    "context", …route}}` until the worker renders them (`render`).
+    """
+
+    name: str = ""
+    kinds: tuple[str, ...] = ()
+    # Rows are delivered in this order within one event (lower first): one card per Teams
+    # channel should not wait behind a long email list.
+    order: int = 0
+    # The largest message, in bytes, the provider takes (None: the provider's own limit).
+    max_bytes: int | None = None
+
+    # -- routing: who is reached where -------------------------------------------------
+
+    def person_recipients(self, policy, key: str, person) -> list:
+        """The `Recipient`s through which the policy's person `key` is reached here."""
+        raise NotImplementedError
+
+    def audience_recipients(self, policy, key: str, audience) -> list:
+        """The `Recipient`s of the policy's audience `key` on this channel."""
+        raise NotImplementedError
+
+    def responder_recipients(self, policy) -> list:
+        """The responders' shared destination on this channel, if it has one."""
+        return []
+
+    def address_key(self, recipient) -> str:
+        """The recipient part of an outbox idempotency key (short, no secrets)."""
+        return recipient.address
+
+    def recipient_context(self, recipient) -> dict:
+        """The `recipient` part of a template context."""
+        return {"name": recipient.name or recipient.address, "email": None}
+
+    def prepare(self, session, recipients: list) -> Any:
+        """Look up, once per event, what `route` needs for these recipients (e.g. bot chats)."""
+        return None
+
+    def route(self, row, recipient, context: dict, prepared, policy, settings) -> bool:
+        """Fill an outbox row for `recipient`: `row.channel` (one of `kinds`),
+        `row.recipient`, `row.payload` (a render spec, see `render_spec`), and `row.status`
+        and `row.last_error` when it is not to be sent (e.g. "suppressed"). False: the
+        recipient has no route on this channel and no row is written."""
+        raise NotImplementedError
+
+    # -- delivery: render, send, limits -------------------------------------------------
+
+    def render(self, spec: dict, settings) -> dict:
+        """The message a transport sends, from a row's render spec. Raises on a broken
+        template (the row fails once, with the reason)."""
+        raise NotImplementedError
+
+    def make_transport(self, settings, kind: str) -> Transport:
+        """The transport for rows of `kind`, picked by configuration (e.g. smtp, graph or
+        sink); made once per process and kept by the delivery engine."""
+        raise NotImplementedError
+
+    def limit(self, settings, kind: str, message: dict):
+        """The per-endpoint rate limit of this message: `(limiter, endpoint key,
+        acquire_here)`, or None when it is not limited. `acquire_here`: the engine takes the
+        slot before sending; otherwise the transport takes it itself and the engine only
+        looks ahead (and defers a row that would wait long)."""
+        return None
+
+
+def render_spec(kind: str, template: str, context: dict, **route) -> dict:
+    """A row's payload until delivery: what its message is made of and where it goes."""
+    return {"render": {"kind": kind, "template": template, "context": context, **route}}
+
+
+def redact_url(url: Any, path_chars: int | None = None) -> str:
+    """A URL fit to show: no user-info, query or fragment (webhook URLs carry their secret
+    there); the path cut to `path_chars` characters if given."""
+    if not isinstance(url, str):
+        return repr(url)
+    parts = urlsplit(url)
+    path = parts.path
+    if path_chars is not None and len(path) > path_chars:
+        path = path[:path_chars] + "…"
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{path}"
+
+
+def shown_recipient(recipient: str) -> str:
+    """An outbox row's recipient as people may see it: a URL redacted, anything else as is."""
+    return redact_url(recipient) if "://" in recipient else recipient
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """`Retry-After` as seconds from now: delta-seconds or an HTTP-date; None if absent/bad."""
+    if value is None:
+        return None
+    value = str(value).strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = None
+    if seconds is not None:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())

@@ -26,7 +26,7 @@ import msal
 import requests
 
 from hub.app.settings import Settings, SettingsError
-from hub.channels.base import PermanentError, TransientError
+from hub.channels.base import PermanentError, TransientError, parse_retry_after
 
 FAKE_LOGIN_HOST = "login.fake.test"
 PUBLIC_LOGIN_HOST = "login.microsoftonline.com"
@@ -77,14 +77,6 @@ class LoopbackSession(TimeoutSession):
         if base:
             url = base + parts.path + (f"?{parts.query}" if parts.query else "")
         return super().request(method, url, *args, **kwargs)
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header given in seconds (dates are rare here: ignored)."""
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
 
 
 def resolve_authority(authority_host: str, tenant: str) -> tuple[str, dict[str, str]]:

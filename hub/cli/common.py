@@ -33,8 +33,10 @@ NO_POLICY = (
 
 
 def policy_or_exit(settings):
+    from hub.channels.registry import load_channels
     from hub.policy.load import PolicyError, load_policy
 
+    load_channels()  # each outgoing channel registers itself, before the policy names them
     path = Path(settings["HUB_POLICY"])
     try:
         # A part started by `mihub run` (HUB_CHILD): the parent has just loaded this file
@@ -51,6 +53,7 @@ def policy_or_exit(settings):
 def start_hub(migrate: bool = True):
     from hub.app.context import Hub
     from hub.app.migrate import upgrade
+    from tasks import main as _tasks  # noqa: F401  (registers the tasks it enqueues)
     from tasks.runtime import set_hub
 
     settings = settings_or_exit()
@@ -67,6 +70,7 @@ def web_worker_hub(checked):
     """A web worker process's own Hub, made after the fork (its own engine and queue
     connections) from the settings and policy the master process checked, not reread."""
     from hub.app.context import Hub
+    from tasks import main as _tasks  # noqa: F401  (registers the tasks it enqueues)
     from tasks.runtime import set_hub
 
     worker_hub = Hub(checked.settings, policy=checked.policy)

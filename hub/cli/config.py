@@ -61,8 +61,10 @@ def policy_example():
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
 def policy_check(file):
     """Validate a policy file (default: HUB_POLICY) and summarise it."""
+    from hub.channels.registry import load_channels
     from hub.policy.load import check_policy
 
+    load_channels()  # the channels a policy may name in `via:` are the registered ones
     path = Path(file or load_settings()["HUB_POLICY"])
     if not path.exists():
         raise click.ClickException(f"{path}: no such file" if file else NO_POLICY.format(path=path))

@@ -14,7 +14,9 @@ from hub.app.settings import Settings, load_settings
 from hub.core import cadence
 from hub.core.escalation import PlannedStep
 from hub.incidents import timers
+from hub.notifications import notices
 from hub.notifications import notify as n
+from hub.notifications.subscribers import subscriber_recipients
 from hub.policy.model import Policy, Severity
 
 DURATIONS = ("ack_within", "update_every", "first_update_within", "resolve_within", "review_within")
@@ -74,24 +76,24 @@ def holders(incident: Incident, *roles: str) -> list[str]:
 
 def context(session: Session, policy: Policy, incident: Incident, now: datetime, **extra) -> dict:
     """The standard template context plus extras."""
-    ctx = n.incident_context(incident, policy, settings_of(session), now)
+    ctx = notices.incident_context(incident, policy, settings_of(session), now)
     ctx.update(extra)
     return ctx
 
 
-def stakeholders(policy: Policy, incident: Incident) -> list[n.Recipient]:
+def stakeholders(policy: Policy, incident: Incident) -> list[notices.Recipient]:
     """The frozen communication plan's audiences, the responders' channel, and the people who
     subscribed to this incident (Teams `subscribe INC-42`), on Teams and email."""
-    from hub.intake.teams.conversations import subscriber_recipients
-
     audiences = (incident.plan or {}).get("communication", {}).get("audiences", ())
-    return n.audience_recipients(policy, audiences) + subscriber_recipients(policy, incident)
+    return notices.audience_recipients(policy, audiences) + subscriber_recipients(policy, incident)
 
 
 def last_update(policy: Policy, incident: Incident) -> dict | None:
     """The `update` context of the latest posted update, if any."""
     entry = next((e for e in reversed(incident.timeline) if e.kind == "update"), None)
-    return None if entry is None else n.update_context(policy, entry.text, entry.actor, entry.at)
+    return (
+        None if entry is None else notices.update_context(policy, entry.text, entry.actor, entry.at)
+    )
 
 
 def add_timeline(
@@ -121,7 +123,7 @@ def page_step(
     for target in targets:
         if target.person:
             paged.append([target.person, target.role])
-            label = n.role_label(target.role) if target.role else "Escalation contact"
+            label = notices.role_label(target.role) if target.role else "Escalation contact"
             ctx = context(
                 session,
                 policy,
@@ -129,7 +131,7 @@ def page_step(
                 now,
                 page={"role": target.role, "role_label": label, "step": step.index or None},
             )
-            recipients = n.person_recipients(policy, [target.person], step.via)
+            recipients = notices.person_recipients(policy, [target.person], step.via)
             person = policy.people.get(target.person)
             names.append(f"{person.name if person else target.person} ({label})")
         else:
@@ -140,7 +142,7 @@ def page_step(
                 now,
                 page={"role": None, "role_label": target.audience, "step": step.index or None},
             )
-            recipients = n.audience_recipients(policy, [target.audience], responders=False)
+            recipients = notices.audience_recipients(policy, [target.audience], responders=False)
             names.append(f"audience {target.audience}")
         rows += len(
             n.notify(session, settings, policy, incident, template, event_key, recipients, ctx, now)

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from hub.app.models import Incident
 from hub.app.timefmt import iso
+from hub.channels.base import shown_recipient
 from hub.incidents.operations import remaining
 
 
@@ -65,7 +66,7 @@ def incident_detail(incident: Incident, now: datetime) -> dict:
             "notifications": [
                 {
                     "channel": n.channel,
-                    "recipient": _recipient(n.channel, n.recipient),
+                    "recipient": shown_recipient(n.recipient),
                     "template": n.template,
                     "status": n.status,
                     "attempts": n.attempts,
@@ -77,10 +78,3 @@ def incident_detail(incident: Incident, now: datetime) -> dict:
         }
     )
     return doc
-
-
-def _recipient(channel: str, recipient: str) -> str:
-    # Webhook URLs carry a signature: show where they go, not the secret.
-    if channel == "teams" and "://" in recipient:
-        return recipient.split("?", 1)[0]
-    return recipient

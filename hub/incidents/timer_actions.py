@@ -20,6 +20,7 @@ from hub.core.escalation import MIM, PlannedStep, still_needed
 from hub.core.sla import LABELS
 from hub.incidents import mobilisation as mob
 from hub.incidents import timers
+from hub.notifications import notices
 from hub.notifications import notify as n
 from hub.policy.model import CHANNELS, Policy
 
@@ -119,7 +120,7 @@ def remind(session, policy, incident, timer, now) -> str:
         incident,
         "update-reminder",
         timer.key,
-        n.person_recipients(policy, people, CHANNELS),
+        notices.person_recipients(policy, people, CHANNELS),
         ctx,
         now,
     )
@@ -228,7 +229,7 @@ def sla_mark(session, policy, incident, timer, now) -> str:
         incident,
         "sla-breach" if breached else "sla-warning",
         timer.key,
-        n.person_recipients(policy, dict.fromkeys(people), CHANNELS),
+        notices.person_recipients(policy, dict.fromkeys(people), CHANNELS),
         ctx,
         now,
     )

@@ -44,6 +44,7 @@ from hub.incidents.mobilisation import (  # noqa: F401  (re-exported: other modu
     settings_of,
     stakeholders,
 )
+from hub.notifications import notices
 from hub.notifications import notify as n
 from hub.policy.model import CHANNELS, Policy
 
@@ -143,7 +144,7 @@ def on_update(
         "stakeholder-update",
         f"update:{incident.ref}:{entry.id}",
         now,
-        update=n.update_context(policy, entry.text, entry.actor, entry.at),
+        update=notices.update_context(policy, entry.text, entry.actor, entry.at),
         next_update_at_local=local_hhmm(nxt.due_at, policy.timezone) if nxt else None,
     )
 
@@ -159,7 +160,7 @@ def on_role_assigned(
     """A role changed hands: page the new holder."""
     if not running(incident):
         return
-    label = n.role_label(assignment.role)
+    label = notices.role_label(assignment.role)
     ctx = context(
         session,
         policy,
@@ -174,7 +175,7 @@ def on_role_assigned(
         incident,
         "page",
         f"assign:{incident.ref}:{assignment.id}",
-        n.person_recipients(policy, [assignment.person], CHANNELS),
+        notices.person_recipients(policy, [assignment.person], CHANNELS),
         ctx,
         now,
     )
@@ -250,7 +251,7 @@ def on_downgraded(session: Session, policy: Policy, incident: Incident, *, now: 
             "stakeholder-update",
             timers.timer_key("downgraded", incident, revision=revision(incident)),
             now,
-            update=n.update_context(
+            update=notices.update_context(
                 policy,
                 f"{incident.ref} is no longer handled as a major "
                 f"incident (now {incident.severity}); no further "
@@ -291,7 +292,7 @@ def on_stopped(
         "stakeholder-update",
         timers.timer_key(event, incident, revision=revision(incident)),
         now,
-        update=n.update_context(policy, text, None, now),
+        update=notices.update_context(policy, text, None, now),
     )
 
 
@@ -317,7 +318,7 @@ def on_resolved(session: Session, policy: Policy, incident: Incident, *, now: da
         incident,
         "resolved",
         timers.timer_key("resolved", incident, revision=rev),
-        n.person_recipients(policy, sorted(people), ("email",)),
+        notices.person_recipients(policy, sorted(people), ("email",)),
         context(session, policy, incident, now),
         now,
     )

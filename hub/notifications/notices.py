@@ -8,6 +8,7 @@ from datetime import datetime
 from hub.app.models import Incident
 from hub.app.settings import Settings
 from hub.app.timefmt import local_full, local_hhmm
+from hub.channels import registry
 from hub.policy.model import Policy
 
 ROLE_LABELS = {
@@ -22,13 +23,14 @@ ROLE_LABELS = {
 class Recipient:
     """Where one notification goes: `address` is an email, a webhook URL, or (Teams) a person."""
 
-    channel: str  # email | teams
+    channel: str  # a registered channel's name: email | teams | …
     address: str
     person: str | None = None
     name: str | None = None
-    # A person without a bot chat is @mentioned on the pages webhook; not for subscribers
-    # (that channel has the update already): they get Teams only in their chat with the bot.
-    via_pages_webhook: bool = True
+    # A person with no direct route on a channel may be reached on its shared responders'
+    # destination (Teams: an @mention on the pages webhook); not subscribers, whom that
+    # destination tells anyway: they get Teams only in their chat with the bot.
+    via_shared: bool = True
 
 
 def role_label(role: str | None) -> str:
@@ -43,25 +45,23 @@ def person_recipients(policy: Policy, people, via) -> list[Recipient]:
         person = policy.people.get(key)
         if person is None:
             continue
-        for channel in via:
-            if channel == "email" and person.email:
-                out.append(Recipient("email", person.email, key, person.name))
-            elif channel == "teams":
-                out.append(Recipient("teams", key, key, person.name))
+        for name in via:
+            out += registry.get(name).person_recipients(policy, key, person)
     return out
 
 
 def audience_recipients(policy: Policy, audiences, *, responders: bool = True) -> list[Recipient]:
-    """The audiences' email lists and Teams webhooks, plus the responders' channel."""
+    """The audiences' addresses on every channel, plus the responders' destinations."""
     out = []
     for key in audiences:
         audience = policy.audiences.get(key)
         if audience is None:
             continue
-        out += [Recipient("email", a, None, key) for a in audience.email]
-        out += [Recipient("teams", t.webhook, None, key) for t in audience.teams]
-    if responders and policy.teams_pages_webhook:
-        out.append(Recipient("teams", policy.teams_pages_webhook, None, "responders"))
+        for channel in registry.channels():
+            out += channel.audience_recipients(policy, key, audience)
+    if responders:
+        for channel in registry.channels():
+            out += channel.responder_recipients(policy)
     return out
 
 

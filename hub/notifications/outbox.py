@@ -1,6 +1,6 @@
 """The outbox: claim rows, record the providers' answers, back off and retry, find due work.
 
-Delivering rows takes four steps (tasks/delivery.py):
+Delivering rows takes four steps (hub/notifications/delivery.py):
 1. `claim_many` commits pending → sending with `claimed_until = now + lease` for a chunk of
    rows, in one short transaction (only pending rows: an expired claim goes back to pending in
    `due_rows`, after the journals were replayed);
@@ -20,7 +20,6 @@ be written while the database is away too. See the README's "Duplicates".
 from __future__ import annotations
 
 import logging
-import os
 import random
 from datetime import datetime, timedelta
 
@@ -32,8 +31,8 @@ from hub.app.models import Notification
 log = logging.getLogger("hub.notifications.outbox")
 
 LEASE = timedelta(minutes=2)
-# seconds before the first retry (GoAlert's figure); HUB_RETRY_BASE for tests and tuning
-BASE_DELAY = float(os.environ.get("HUB_RETRY_BASE") or 15.0)
+# seconds before the first retry (GoAlert's figure); the engine passes HUB_RETRY_BASE
+BASE_DELAY = 15.0
 MAX_DELAY = 30 * 60.0  # backoff cap
 MAX_RETRY_AFTER = 24 * 3600.0  # a Retry-After beyond this is treated as a day
 MAX_ATTEMPTS = 10  # then the row fails (~2 h of trying with the defaults)
@@ -116,14 +115,17 @@ def _ours(row: Notification) -> bool:
     return False
 
 
-def retry_delay(attempts: int, retry_after: float | None = None, rng=random) -> float:
-    """Seconds before the next try: exponential with jitter, never sooner than `retry_after`."""
+def retry_delay(
+    attempts: int, retry_after: float | None = None, rng=random, *, base: float = BASE_DELAY
+) -> float:
+    """Seconds before the next try: exponential from `base` with jitter, never sooner than
+    `retry_after`."""
     if retry_after is not None:
         # The server said when to come back: do that (a page must not wait for our own
         # backoff after a 2 s throttle), spread a little so a burst of 429s does not return
         # as one, and never sooner than a second so Retry-After: 0 cannot make a tight loop.
         return max(1.0, min(MAX_RETRY_AFTER, retry_after)) * rng.uniform(1.0, 1.1)
-    backoff = min(MAX_DELAY, BASE_DELAY * 2 ** max(0, attempts - 1))
+    backoff = min(MAX_DELAY, base * 2 ** max(0, attempts - 1))
     return rng.uniform(backoff / 2, backoff)
 
 
@@ -135,6 +137,7 @@ def mark_retry(
     *,
     max_attempts: int = MAX_ATTEMPTS,
     rng=random,
+    base_delay: float = BASE_DELAY,
 ) -> datetime | None:
     """A transient failure: back to pending at the next attempt time (None: gave up, failed)."""
     if not _ours(row):
@@ -143,7 +146,8 @@ def mark_retry(
         mark_failed(row, f"gave up after {row.attempts} attempts: {error}", now)
         return None
     row.status, row.claimed_until, row.last_error = "pending", None, error
-    row.next_attempt_at = now + timedelta(seconds=retry_delay(row.attempts, retry_after, rng))
+    delay = retry_delay(row.attempts, retry_after, rng, base=base_delay)
+    row.next_attempt_at = now + timedelta(seconds=delay)
     return row.next_attempt_at
 
 

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 
 
 class RateLimiter:
@@ -84,23 +81,3 @@ def shared_limiter(name: str, rate: float, burst: int = 1) -> RateLimiter:
         if key not in _SHARED:
             _SHARED[key] = RateLimiter(rate, burst)
         return _SHARED[key]
-
-
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """`Retry-After` as seconds from now: delta-seconds or an HTTP-date; None if absent/bad."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = None
-    if seconds is not None:
-        return max(0.0, seconds) if math.isfinite(seconds) else None
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())

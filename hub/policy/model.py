@@ -7,7 +7,28 @@ from datetime import timedelta
 
 ROLE_NAMES = ("major_incident_manager", "tech_lead", "communications_owner", "problem_manager")
 IMPACTS = ("outage", "degraded", "minor")
-CHANNELS = ("teams", "email")
+CHANNELS = ("teams", "email")  # an escalation step's `via:` when it names none
+
+# The names a policy may use in `via:`. The channel registry (hub.channels.registry) adds each
+# channel it registers, so the policy layer knows the channels without importing them.
+_channel_names: list[str] = list(CHANNELS)
+
+
+def channel_names() -> tuple[str, ...]:
+    """The outgoing channels a policy may name in `via:`."""
+    return tuple(_channel_names)
+
+
+def add_channel_name(name: str) -> None:
+    """Let policies name a newly registered channel."""
+    if name not in _channel_names:
+        _channel_names.append(name)
+
+
+def remove_channel_name(name: str) -> None:
+    """Forget an unregistered channel's name (the defaults stay)."""
+    if name in _channel_names and name not in CHANNELS:
+        _channel_names.remove(name)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from datetime import timedelta
 from yaml.nodes import Node
 
 from hub.policy.checks import Reader
-from hub.policy.model import CHANNELS, EscalationStep, Severity
+from hub.policy.model import CHANNELS, EscalationStep, Severity, channel_names
 
 DURATION_KEYS = (
     "ack_within", "update_every", "first_update_within", "resolve_within", "review_within",
@@ -71,6 +71,6 @@ def _read_step(
     return EscalationStep(
         after=after or timedelta(0),
         notify=r.targets(f.get("notify"), f"{path}.notify", known),
-        via=r.refs(f.get("via"), f"{path}.via", CHANNELS, "channel") or CHANNELS,
+        via=r.refs(f.get("via"), f"{path}.via", channel_names(), "channel") or CHANNELS,
         unless=unless,
     )

@@ -25,6 +25,7 @@ from hub.app.timefmt import local_full
 from hub.incidents import timers
 from hub.incidents import workflow as wf
 from hub.incidents.timer_actions import action
+from hub.notifications import notices
 from hub.notifications import notify as n
 from hub.policy.model import CHANNELS, Policy
 from hub.reviews.access import holders
@@ -98,7 +99,7 @@ def send(
         review.incident,
         template,
         key,
-        n.person_recipients(policy, dict.fromkeys(people), CHANNELS),
+        notices.person_recipients(policy, dict.fromkeys(people), CHANNELS),
         ctx,
         now,
     )

@@ -12,7 +12,7 @@ from hub.app.timefmt import local_hhmm
 from hub.core import cadence
 from hub.core.classify import Classification, Report, classify_report
 from hub.incidents import operations as ops
-from hub.notifications.notify import audience_recipients, incident_context, update_context
+from hub.notifications.notices import audience_recipients, incident_context, update_context
 from hub.policy.model import Policy
 from hub.web.cards import card_html
 

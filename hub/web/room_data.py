@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.app.models import InboundMessage, Incident, Review
+from hub.channels.base import shown_recipient
 from hub.policy.model import Policy
 from hub.web.board import deadlines
 from hub.web.chart import Deadline, timeline_svg
@@ -20,11 +21,6 @@ FILTERS = {
     "messages": "Messages in",
     "deliveries": "Deliveries out",
 }
-
-
-def shown_recipient(channel: str, recipient: str) -> str:
-    """Where a delivery went; a webhook URL without its query (the query is its secret)."""
-    return recipient.split("?", 1)[0] if "://" in recipient else recipient
 
 
 @dataclass
@@ -56,7 +52,7 @@ def delivery_items(incident: Incident) -> list[Item]:
             "deliveries",
             n.template,
             None,
-            f"{n.template} by {n.channel} to {shown_recipient(n.channel, n.recipient)}",
+            f"{n.template} by {n.channel} to {shown_recipient(n.recipient)}",
             status=n.status,
             detail=n.last_error,
         )
@@ -77,7 +73,7 @@ def grouped_deliveries(incident: Incident) -> list[Item]:
                 "deliveries",
                 n.template,
                 None,
-                f"{n.channel} to {shown_recipient(n.channel, n.recipient)}",
+                f"{n.channel} to {shown_recipient(n.recipient)}",
                 status=n.status,
                 detail=n.last_error,
             )

@@ -30,10 +30,10 @@ from urllib.parse import quote, unquote, urlsplit
 import requests
 
 from hub.app.settings import Settings, SettingsError
-from hub.channels.base import PermanentError, Sent, TransientError
+from hub.channels.base import PermanentError, Sent, TransientError, parse_retry_after
 from hub.channels.email.compose import build_mime, idna_address
 from hub.channels.email.sink import SinkTransport
-from hub.channels.identity import TimeoutSession, get_token_source, parse_retry_after
+from hub.channels.identity import TimeoutSession, get_token_source
 
 SMTP_PORTS = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
 IDLE_CHECK_AFTER = 2.0  # seconds idle after which a pooled connection is checked with NOOP

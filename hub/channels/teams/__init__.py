@@ -1,11 +1,2 @@
-"""Teams out: Adaptive Cards from templates/teams/ and the transports that post them."""
-
-from hub.channels.teams.cards import (
-    check_size,
-    envelope,
-    render_card,
-    render_message,
-    validate_card,
-)
-
-__all__ = ["check_size", "envelope", "render_card", "render_message", "validate_card"]
+"""Teams out: Adaptive Cards from templates/teams/, the transports that post them, and the
+channel that registers them (channel.py)."""

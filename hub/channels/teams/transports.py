@@ -17,11 +17,12 @@ from urllib.parse import quote, urlsplit
 import requests
 
 from hub.app.settings import Settings, SettingsError
-from hub.channels.base import PermanentError, Sent, TransientError
+from hub.channels.base import PermanentError, Sent, TransientError, parse_retry_after, redact_url
 from hub.channels.teams.cards import MAX_BYTES, check_size, validate_envelope
-from hub.notifications.throttle import RateLimiter, parse_retry_after, shared_limiter
+from hub.notifications.throttle import RateLimiter, shared_limiter
 
 BOT_SCOPE = "https://api.botframework.com/.default"
+SHOWN_PATH = 40  # characters of a URL's path in log lines and the sink (no query: the secret)
 MODES = ("webhook", "sink", "auto")
 CREDENTIALS = ("HUB_GRAPH_TENANT_ID", "HUB_GRAPH_CLIENT_ID", "HUB_GRAPH_CLIENT_SECRET")
 
@@ -36,12 +37,12 @@ def check_endpoint(url: Any) -> str:
     """The URL if it may be posted to: https anywhere, plain http only to a loopback host."""
     parts = urlsplit(url) if isinstance(url, str) else None
     if parts is None or not parts.hostname:
-        raise PermanentError(f"not a URL: {redact_url(url)}")
+        raise PermanentError(f"not a URL: {redact_url(url, SHOWN_PATH)}")
     if parts.scheme == "https":
         return url
     if parts.scheme == "http" and _is_loopback(parts.hostname):
         return url
-    raise PermanentError(f"refusing to post to {redact_url(url)}: https is required")
+    raise PermanentError(f"refusing to post to {redact_url(url, SHOWN_PATH)}: https is required")
 
 
 def _is_loopback(host: str) -> bool:
@@ -51,15 +52,6 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def redact_url(url: Any) -> str:
-    """Scheme, host and the start of the path: Workflows URLs carry their secret in the query."""
-    if not isinstance(url, str):
-        return repr(url)
-    parts = urlsplit(url)
-    path = parts.path if len(parts.path) <= 40 else parts.path[:40] + "…"
-    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{path}"
 
 
 def _post(session, url: str, what: str, *, timeout, **kwargs) -> requests.Response:
@@ -115,7 +107,7 @@ class WebhookTransport:
         validate_envelope(payload.get("envelope"))
         message = check_size(payload["envelope"], MAX_BYTES)
         body = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        what = f"Teams webhook {redact_url(url)}"
+        what = f"Teams webhook {redact_url(url, SHOWN_PATH)}"
         if not self.limiter.acquire(url, self.max_wait):
             raise TransientError(
                 f"{what}: throttled locally", retry_after=self.limiter.delay_for(url)
@@ -163,7 +155,7 @@ class BotTransport:
         url = (
             f"{service_url.rstrip('/')}/v3/conversations/{quote(conversation, safe='')}/activities"
         )
-        what = f"Teams bot {redact_url(service_url)} conversation {conversation[:40]}"
+        what = f"Teams bot {redact_url(service_url, SHOWN_PATH)} conversation {conversation[:40]}"
         if not self.limiter.acquire(conversation, self.max_wait):
             raise TransientError(
                 f"{what}: throttled locally", retry_after=self.limiter.delay_for(conversation)
@@ -208,7 +200,7 @@ class TeamsSinkTransport:
         record = {
             "at": now.isoformat(timespec="milliseconds"),
             "transport": "bot" if "activity" in payload else "webhook",
-            "to": redact_url(payload["url"])
+            "to": redact_url(payload["url"], SHOWN_PATH)
             if payload.get("url")
             else payload.get("conversation_id"),
             "envelope": message,

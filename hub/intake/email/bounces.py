@@ -2,8 +2,8 @@
 
 A bounce names our original Message-ID (`<inc-42.m.<digest>.<sig>@mihub.domain>`); the digest
 comes from the outbox key, so the Notification row is found among the incident's email rows
-without storing anything extra. `suppressed_addresses` is what the outbox asks before it
-writes an email row (hub.notifications.notify).
+without storing anything extra. A permanently failed address is suppressed
+(hub/notifications/suppression.py), which the email channel asks before it writes a row.
 """
 
 from __future__ import annotations
@@ -11,28 +11,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from hub.app.models import EmailSuppression, Notification
+from hub.app.models import Notification
 from hub.channels.email.compose import address_of
 from hub.channels.email.ids import message_id, verify_message_id
 from hub.intake.email.kinds import Bounce
+from hub.notifications.suppression import suppress
 
 RECENT = timedelta(days=7)  # a bounce without our Message-ID matches a delivery this recent
-
-
-def suppressed_addresses(session: Session, addresses: list[str]) -> set[str]:
-    """Those of `addresses` that bounced permanently (compared case-insensitively)."""
-    wanted = {a.lower(): a for a in addresses if a}
-    if not wanted:
-        return set()
-    found = set(
-        session.scalars(
-            select(EmailSuppression.address).where(EmailSuppression.address.in_(list(wanted)))
-        )
-    )
-    return {wanted[a] for a in found}
 
 
 def _domain(settings) -> str:
@@ -98,26 +85,3 @@ def apply_bounce(session: Session, settings, bounce: Bounce, inbound_id: int, no
     if suppressed:
         text += "; suppressed " + ", ".join(suppressed)
     return text
-
-
-def suppress(
-    session: Session, address: str, status: str, reason: str, inbound_id: int | None, now: datetime
-) -> bool:
-    """Stop mailing an address; False if it was suppressed already."""
-    address = address.lower()
-    if session.scalar(select(EmailSuppression.id).where(EmailSuppression.address == address)):
-        return False
-    try:
-        with session.begin_nested():
-            session.add(
-                EmailSuppression(
-                    address=address,
-                    status=status[:16],
-                    reason=reason[:2000],
-                    inbound_id=inbound_id,
-                    created_at=now,
-                )
-            )
-    except IntegrityError:  # suppressed concurrently by another bounce
-        return False
-    return True

@@ -11,10 +11,12 @@ from sqlalchemy.orm import Session
 
 from hub.app.errors import HubError
 from hub.app.models import Incident, Notification
+from hub.channels.email.channel import thread_under
 from hub.core.classify import Report
 from hub.incidents import operations as ops
 from hub.incidents import permissions
 from hub.intake.email.body import Body
+from hub.notifications import notices
 from hub.notifications import notify as n
 from hub.policy.model import Policy
 
@@ -190,10 +192,10 @@ def acknowledge_reporter(
     if recent >= ACKS_PER_HOUR:
         return f"no acknowledgement: {recent} sent to {sender} in the last hour"
     person = policy.person_by_email(sender)
-    recipient = n.Recipient(
+    recipient = notices.Recipient(
         "email", sender, person.key if person else None, person.name if person else None
     )
-    ctx = n.incident_context(incident, policy, settings, now)
+    ctx = notices.incident_context(incident, policy, settings, now)
     ctx["report"] = {"correlated": correlated}
     rows = n.notify(
         session,
@@ -210,7 +212,7 @@ def acknowledge_reporter(
         session.execute(
             update(Notification)
             .where(Notification.id.in_([r.id for r in rows]))
-            .values(payload=n.thread_under(rows[0].payload, message_id))
+            .values(payload=thread_under(rows[0].payload, message_id))
             .execution_options(synchronize_session=False)
         )
     if not rows:

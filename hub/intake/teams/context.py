@@ -19,7 +19,7 @@ from hub.incidents import permissions
 from hub.intake.teams.commands import Command
 from hub.intake.teams.people import Sender
 from hub.intake.teams.replies import Reply
-from hub.notifications.notify import role_label
+from hub.notifications.notices import role_label
 from hub.policy.model import Person, Policy
 
 

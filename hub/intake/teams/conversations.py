@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session
 
 from hub.app.context import queue_job
-from hub.app.models import ConversationRef, Incident, Notification, TimelineEntry
+from hub.app.models import ConversationRef, Incident, Notification
 from hub.channels.teams.cards import envelope
+from hub.channels.teams.channel import hook_key
 from hub.incidents.operations import add_timeline
 from hub.intake.teams.people import Sender
 from hub.intake.teams.replies import Reply
-from hub.notifications.notify import Recipient, person_recipients
-from hub.policy.model import CHANNELS, Person, Policy
+from hub.notifications.subscribers import subscribers
+from hub.policy.model import Person, Policy
 
 
 def _get(node, *path):
@@ -87,43 +87,6 @@ def remember(
     return ref
 
 
-def _subscriptions(incident: Incident) -> list[TimelineEntry]:
-    """The incident's `subscribed` timeline entries; one narrow query unless already loaded."""
-    session = object_session(incident)
-    if "timeline" in incident.__dict__ or session is None or incident.id is None:
-        return [e for e in incident.timeline if e.kind == "subscribed"]
-    with session.no_autoflush:  # subscriptions are never written in the reading transaction
-        return list(
-            session.scalars(
-                select(TimelineEntry)
-                .where(TimelineEntry.incident_id == incident.id, TimelineEntry.kind == "subscribed")
-                .order_by(TimelineEntry.id)
-            )
-        )
-
-
-def subscribers(incident: Incident) -> list[dict]:
-    """Who subscribed to the incident: `{"person", "conversation", "channel"}`, oldest first."""
-    seen, out = set(), []
-    for entry in _subscriptions(incident):
-        item = {k: (entry.data or {}).get(k) for k in ("person", "conversation", "channel")}
-        marker = (item["person"], item["conversation"])
-        if marker not in seen:
-            seen.add(marker)
-            out.append(item)
-    return out
-
-
-def subscriber_recipients(policy: Policy, incident: Incident) -> list[Recipient]:
-    """The subscribed people on email, and on Teams in their chat with the bot (never as an
-    @mention on the pages webhook: that channel gets the update anyway)."""
-    people = [s["person"] for s in subscribers(incident) if s["person"]]
-    return [
-        replace(r, via_pages_webhook=False) if r.channel == "teams" else r
-        for r in person_recipients(policy, dict.fromkeys(people), CHANNELS)
-    ]
-
-
 def subscribe(
     session: Session,
     policy: Policy,
@@ -188,7 +151,7 @@ def queue_reply(
     else:
         payload = {"url": route["url"], "envelope": envelope(reply.as_card())}
         recipient = route["url"]
-        who = "hook:" + hashlib.sha256(recipient.encode()).hexdigest()[:24]
+        who = hook_key(recipient)
     row = Notification(
         key=f"{event[:200]}|{who}|{route['channel']}",
         channel=route["channel"],

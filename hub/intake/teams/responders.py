@@ -16,7 +16,7 @@ from hub.intake.teams.commands import Command
 from hub.intake.teams.context import Ctx, Outcome, holders, incident_of, require, who
 from hub.intake.teams.people import find_person
 from hub.intake.teams.replies import Reply, esc, link
-from hub.notifications.notify import role_label
+from hub.notifications.notices import role_label
 from hub.policy.model import ROLE_NAMES
 
 

@@ -1,0 +1,107 @@
+"""The email channel: people and audience lists by address, suppressed bounces, threaded mail."""
+
+from __future__ import annotations
+
+from hub.channels.base import Channel, render_spec
+from hub.channels.registry import register
+from hub.notifications.notices import Recipient
+from hub.notifications.suppression import suppressed_addresses
+from hub.notifications.throttle import shared_limiter
+
+
+def render_email(
+    template: str, context: dict, *, to: str, settings, incident_id: int, key: str
+) -> dict:
+    """The email payload for one recipient (hub.channels.email.compose)."""
+    from hub.channels.email.compose import ThreadInfo
+    from hub.channels.email.compose import render_email as compose
+
+    return compose(template, context, to=to, settings=settings, thread=ThreadInfo(incident_id, key))
+
+
+def thread_under(payload: dict, message_id: str | None) -> dict:
+    """Make an email row an auto-reply threaded under `message_id` (the reporter's mail)."""
+    if payload and "render" in payload:
+        return {"render": {**payload["render"], "auto_reply_to": message_id or ""}}
+    return _auto_reply(payload, message_id) if payload and "headers" in payload else payload
+
+
+def _auto_reply(payload: dict, message_id: str | None) -> dict:
+    headers = dict(payload["headers"])
+    headers["Auto-Submitted"] = "auto-replied"
+    if message_id:
+        headers["In-Reply-To"] = f"<{message_id}>"
+        headers["References"] = f"<{message_id}> {headers.get('References', '')}".strip()
+    return {**payload, "headers": headers}
+
+
+@register
+class EmailChannel(Channel):
+    """Mail through HUB_MAIL_TRANSPORT (smtp, graph or sink); one row per address."""
+
+    name = "email"
+    kinds = ("email",)
+    order = 1  # after the Teams cards of the same event: mail lists can be long
+
+    def person_recipients(self, policy, key, person):
+        """The person's email address, if the policy has one."""
+        return [Recipient("email", person.email, key, person.name)] if person.email else []
+
+    def audience_recipients(self, policy, key, audience):
+        """The audience's mailing list."""
+        return [Recipient("email", a, None, key) for a in audience.email]
+
+    def address_key(self, recipient):
+        """Addresses compare without case."""
+        return recipient.address.lower()
+
+    def recipient_context(self, recipient):
+        """Templates show the address."""
+        return {"name": recipient.name or recipient.address, "email": recipient.address}
+
+    def prepare(self, session, recipients):
+        """The addresses that bounced permanently."""
+        return suppressed_addresses(session, [r.address for r in recipients])
+
+    def route(self, row, recipient, context, prepared, policy, settings):
+        """One row per address; a suppressed address gets a row that is never sent."""
+        row.channel, row.recipient = "email", recipient.address
+        if recipient.address in prepared:
+            row.status, row.last_error = "suppressed", "suppressed: the address bounced permanently"
+            return True
+        row.payload = render_spec(
+            "email",
+            row.template,
+            context,
+            to=recipient.address,
+            incident_id=row.incident_id,
+            key=row.key,
+        )
+        return True
+
+    def render(self, spec, settings):
+        """Subject and bodies from templates/email/<template>/, threading headers, reply token."""
+        out = render_email(
+            spec["template"],
+            spec["context"],
+            to=spec["to"],
+            settings=settings,
+            incident_id=spec["incident_id"],
+            key=spec["key"],
+        )
+        if "auto_reply_to" in spec:
+            out = _auto_reply(out, spec["auto_reply_to"] or None)
+        return out
+
+    def make_transport(self, settings, kind):
+        """SMTP, Graph sendMail or the local sink, as HUB_MAIL_TRANSPORT says."""
+        from hub.channels.email.transports import make_mail_transport
+
+        return make_mail_transport(settings)
+
+    def limit(self, settings, kind, message):
+        """Graph: HUB_GRAPH_SEND_PER_MINUTE per mailbox, taken by the engine before sending."""
+        if (settings["HUB_MAIL_TRANSPORT"] or "") != "graph" or not settings["HUB_GRAPH_MAILBOX"]:
+            return None
+        rate = float(settings["HUB_GRAPH_SEND_PER_MINUTE"]) / 60.0
+        return shared_limiter("graph-mailbox", rate), settings["HUB_GRAPH_MAILBOX"], True

@@ -1,0 +1,126 @@
+"""The Teams channel: audience webhooks, the bot's chats with people, @mentions on the pages webhook.
+
+Rows of kind `teams` post a card to a Workflows webhook (payload `{"url", "envelope"}`); rows
+of kind `bot` post it in a conversation the bot has with a person (`{"service_url",
+"conversation_id", "activity"}`). A person is reached in their chat with the bot when there
+is one, else @mentioned on the policy's pages webhook.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from sqlalchemy import select
+
+from hub.app.models import ConversationRef
+from hub.channels.base import Channel, render_spec
+from hub.channels.registry import register
+from hub.channels.teams import cards
+from hub.notifications.notices import Recipient
+from hub.notifications.throttle import shared_limiter
+
+# kind -> (limiter name shared with the transport, payload field that is the endpoint, rate)
+LIMITS = {
+    "teams": ("teams-webhook", "url", "HUB_TEAMS_WEBHOOK_RATE"),
+    "bot": ("teams-bot", "conversation_id", "HUB_TEAMS_BOT_RATE"),
+}
+
+
+def render_teams(template: str, context: dict) -> dict:
+    """The Teams message envelope, validated and size-checked (hub.channels.teams.cards)."""
+    return cards.check_size(cards.envelope(cards.render_card(template, context)))
+
+
+def hook_key(url: str) -> str:
+    """A webhook in an idempotency key: its URL is a secret and can be long."""
+    return "hook:" + hashlib.sha256(url.encode()).hexdigest()[:24]
+
+
+@register
+class TeamsChannel(Channel):
+    """Cards through HUB_TEAMS_TRANSPORT (webhook, sink or auto) and the bot."""
+
+    name = "teams"
+    kinds = ("teams", "bot")
+    max_bytes = cards.MAX_BYTES
+
+    def person_recipients(self, policy, key, person):
+        """Every person: in their bot chat, else @mentioned on the pages webhook."""
+        return [Recipient("teams", key, key, person.name)]
+
+    def audience_recipients(self, policy, key, audience):
+        """The audience's channel webhooks."""
+        return [Recipient("teams", t.webhook, None, key) for t in audience.teams]
+
+    def responder_recipients(self, policy):
+        """The responders' channel (the pages webhook)."""
+        hook = policy.teams_pages_webhook
+        return [Recipient("teams", hook, None, "responders")] if hook else []
+
+    def address_key(self, recipient):
+        """The person key, or the webhook's hash."""
+        return recipient.address if recipient.person else hook_key(recipient.address)
+
+    def prepare(self, session, recipients):
+        """The bot's chats with these people, by person key."""
+        persons = {r.person for r in recipients if r.person}
+        if not persons:
+            return {}
+        refs = session.scalars(select(ConversationRef).where(ConversationRef.key.in_(persons)))
+        return {ref.key: ref for ref in refs}
+
+    def route(self, row, recipient, context, prepared, policy, settings):
+        """A webhook card, a bot message, or an @mention on the pages webhook; else no route."""
+        if recipient.person is None:  # a channel webhook: one card for every webhook
+            row.channel, row.recipient = "teams", recipient.address
+            row.payload = render_spec("teams", row.template, context, url=recipient.address)
+            return True
+        row.recipient = recipient.person
+        ref = prepared.get(recipient.person)
+        if ref is not None:  # the bot has a chat with this person: post there
+            row.channel = "bot"
+            row.payload = render_spec(
+                "bot",
+                row.template,
+                context,
+                service_url=ref.service_url,
+                conversation_id=ref.conversation_id,
+            )
+            return True
+        if not recipient.via_shared:
+            return False
+        hook = policy.teams_pages_webhook
+        if not hook and (settings["HUB_TEAMS_TRANSPORT"] or "auto") not in ("auto", "sink"):
+            return False
+        # No webhook in development (auto/sink): a row without URL, which the sink shows.
+        person = policy.people[recipient.person]
+        mention_id = person.teams or person.aad_object_id
+        mention = {"name": person.name, "id": mention_id} if mention_id else None
+        row.channel = "teams"
+        row.payload = render_spec("teams", row.template, dict(context, mention=mention), url=hook)
+        return True
+
+    def render(self, spec, settings):
+        """The card from templates/teams/<template>.json.j2, wrapped for its kind."""
+        envelope = render_teams(spec["template"], spec["context"])
+        if spec["kind"] == "bot":
+            return {
+                "service_url": spec["service_url"],
+                "conversation_id": spec["conversation_id"],
+                "activity": envelope,
+            }
+        return {"url": spec["url"], "envelope": envelope}
+
+    def make_transport(self, settings, kind):
+        """Webhook posts or bot messages, or the local sink, as HUB_TEAMS_TRANSPORT says."""
+        from hub.channels.teams.transports import make_teams_transport
+
+        return make_teams_transport(settings, kind)
+
+    def limit(self, settings, kind, message):
+        """Per webhook or conversation; the transports take the slot themselves."""
+        name, field, setting = LIMITS[kind]
+        key = message.get(field)
+        if not key:
+            return None
+        return shared_limiter(name, float(settings[setting])), key, False

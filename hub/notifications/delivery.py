@@ -1,0 +1,273 @@
+"""Delivering outbox rows: claim, render, throttle per endpoint, send, record the answers.
+
+The database owns every row (see hub/notifications/outbox.py); a queued task is only a
+wake-up (tasks/delivery.py). One event's rows arrive as one batch, which the task splits so
+that every worker thread takes part (each with its own pooled SMTP connection). A chunk is
+claimed in one statement; each accepted message goes to the sent journal at once and to the
+database in small batches. Each row's channel (hub.channels.registry) renders it, makes the
+transport that sends it and says how fast its endpoint may be sent to; transports and rate
+limiters are made once per process and shared by the worker threads. The limits are per
+process: with several worker processes, give each its share of the provider's limit.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from datetime import datetime, timedelta
+from functools import partial
+
+from sqlalchemy import select
+
+from hub.app.context import Hub, queue_job, queue_job_at
+from hub.app.db import utcnow
+from hub.app.models import Notification
+from hub.app.settings import Settings
+from hub.channels import registry
+from hub.channels.base import PermanentError, TransientError
+from hub.notifications import outbox
+from hub.notifications.notify import RenderError, is_deferred, materialize
+from hub.notifications.sent_journal import SentJournal
+
+log = logging.getLogger("hub.worker")
+
+MAX_INLINE_WAIT = 0.3  # seconds a worker may wait for a throttle; beyond, the row is deferred
+# (short: a busy channel webhook must not hold the threads that pages and other rows need)
+
+_transports: dict[str, object] = {}
+_lock = threading.Lock()
+
+
+def use_transport(kind: str, transport) -> None:
+    """Send rows of this outbox kind through `transport` (tests, demo); None forgets it."""
+    with _lock:
+        if transport is None:
+            _transports.pop(kind, None)
+        else:
+            _transports[kind] = transport
+
+
+def transport_for(settings: Settings, kind: str):
+    """The process-wide transport of an outbox kind (email, teams, bot), made by its channel."""
+    with _lock:
+        if kind not in _transports:
+            _transports[kind] = registry.for_kind(kind).make_transport(settings, kind)
+        return _transports[kind]
+
+
+def throttle_for(settings: Settings, kind: str, message: dict):
+    """(limiter, endpoint key, acquire_here) for the row's endpoint, or None when it is not
+    limited (see `Channel.limit`)."""
+    return registry.for_kind(kind).limit(settings, kind, message)
+
+
+MARK_EVERY = 25  # accepted messages per database commit (the journal has them at once)
+MARK_AFTER = 0.25  # seconds: commit sooner when messages are slow to go out
+# Seconds one send may take at most (SMTP and Graph time out at 30 s, a Teams post at 10 s
+# plus 5 s waiting for its throttle) and then be marked: a chunk starts no send later than
+# this before its claim runs out, so a row is never sent under an expired claim.
+SEND_BUDGET = 45.0
+
+_journals: dict[str, SentJournal] = {}
+
+
+def journal_for(hub: Hub) -> SentJournal:
+    """This process's sent journal in the data directory."""
+    path = hub.settings.data_dir / "journal"
+    with _lock:
+        if str(path) not in _journals:
+            _journals[str(path)] = SentJournal(path)
+        return _journals[str(path)]
+
+
+def _finish(hub: Hub, row_id: int, mark, *args) -> datetime | None:
+    with hub.transaction() as session:
+        row = session.get(Notification, row_id, with_for_update=True)
+        at = mark(row, *args)
+        if isinstance(at, datetime):
+            queue_job_at(session, "deliver", row_id, at)
+        return at
+
+
+class _Marks:
+    """Accepted messages waiting for their batch commit (the journal has them already)."""
+
+    def __init__(self, hub: Hub):
+        self.hub, self.rows, self.since = hub, [], 0.0
+        self.journal = journal_for(hub)
+
+    def add(self, row_id: int, sent, at: datetime, rendered: dict | None) -> None:
+        try:
+            self.journal.record(row_id, sent.provider_id, at)
+            journalled = True
+        except OSError:  # a full or broken disk: the database is the only record left
+            log.exception("sent journal: could not record row %s; marking it sent now", row_id)
+            journalled = False
+        if not self.rows:
+            self.since = time.monotonic()
+        self.rows.append((row_id, sent.provider_id, at, rendered, journalled))
+        if (
+            not journalled
+            or len(self.rows) >= MARK_EVERY
+            or time.monotonic() - self.since >= MARK_AFTER
+        ):
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.rows:
+            return
+        rows, self.rows = self.rows, []
+        with _lock:
+            rows, _unmarked[:] = _unmarked + rows, []
+        try:
+            with self.hub.transaction() as session:
+                outbox.mark_sent_many(session, [r[:4] for r in rows])
+        except Exception:  # the database is away: keep them (and the journal) for later
+            log.exception("could not mark %d sent message(s); keeping them to retry", len(rows))
+            with _lock:
+                _unmarked.extend(rows)
+            return
+        self.journal.committed(sum(1 for r in rows if r[4]))
+
+
+# Accepted messages whose batch commit failed: retried with the next batch or tick (their
+# journal lines stay until then, so a restart would replay them too).
+_unmarked: list = []
+
+
+def mark_unmarked(hub: Hub) -> None:
+    """Retry the batch commits that failed (the reconcile tick calls this)."""
+    _Marks(hub).flush()
+
+
+def deliver_now(hub: Hub, row_id: int, now: datetime | None = None) -> str:
+    """Deliver one row: "sent", "retry", "failed", "deferred" or "skipped" (not ours)."""
+    return deliver_rows(hub, [row_id], now)[row_id]
+
+
+def deliver_rows(hub: Hub, row_ids: list[int], now: datetime | None = None) -> dict[int, str]:
+    """Deliver these rows in order; the outcome of each (see `deliver_now`)."""
+    clock = (lambda: now) if now is not None else utcnow
+    lease = timedelta(seconds=float(hub.settings["HUB_DELIVERY_LEASE"]))
+    outcomes = dict.fromkeys(row_ids, "skipped")
+    with hub.db.session() as session:
+        won = outbox.claim_many(session, row_ids, clock(), lease)
+        found = (
+            {
+                r.id: (r.channel, r.payload)
+                for r in session.execute(
+                    select(Notification.id, Notification.channel, Notification.payload).where(
+                        Notification.id.in_(won)
+                    )
+                )
+            }
+            if won
+            else {}
+        )
+    marks = _Marks(hub)
+    todo, postponed, messages = deque(won), set(), {}
+    # No send starts once the claim could run out before it ends: what is left is handed back.
+    deadline = time.monotonic() + lease.total_seconds() - SEND_BUDGET
+    try:
+        while todo:
+            if time.monotonic() > deadline:
+                log.warning("chunk ran long: handing %d row(s) back for later", len(todo))
+                break
+            row_id = todo.popleft()
+            channel, payload = found[row_id]
+            if row_id not in messages:
+                try:
+                    messages[row_id] = materialize(payload, hub.settings)
+                except RenderError as exc:
+                    _finish(hub, row_id, outbox.mark_failed, str(exc), clock())
+                    outcomes[row_id] = "failed"
+                    continue
+            message = messages[row_id]
+            throttle = throttle_for(hub.settings, channel, message)
+            if (
+                throttle is not None
+                and todo
+                and row_id not in postponed
+                and throttle[0].delay_for(throttle[1]) > 0
+            ):  # a throttled endpoint must not hold up the rest (an email page behind cards)
+                postponed.add(row_id)
+                todo.append(row_id)
+                continue
+            try:
+                outcomes[row_id] = _deliver_one(
+                    hub, row_id, channel, payload, message, throttle, clock, marks
+                )
+            except Exception:  # e.g. the database failed us while recording an outcome
+                log.exception("notification %s: could not record its outcome", row_id)
+                outcomes[row_id] = "error"  # still claimed: the tick retries it after the lease
+    finally:
+        marks.flush()
+        untried = [i for i in todo if outcomes[i] == "skipped"]
+        if untried:
+            _hand_back(hub, untried)
+    return outcomes
+
+
+def _hand_back(hub: Hub, row_ids: list[int]) -> None:
+    """Claimed rows this chunk never tried go back to pending, without an attempt."""
+    try:
+        with hub.transaction() as session:
+            outbox.unclaim_many(session, row_ids)
+            for row_id in row_ids:
+                queue_job(session, "deliver", row_id)
+    except Exception:  # their claims expire and the tick finds them
+        log.exception("could not hand back %d claimed row(s)", len(row_ids))
+
+
+def _deliver_one(
+    hub: Hub, row_id: int, channel: str, payload: dict, message: dict, throttle, clock, marks
+) -> str:
+    if throttle is not None:
+        limiter, key, acquire_here = throttle
+        wait = limiter.delay_for(key)
+        if wait > MAX_INLINE_WAIT or (acquire_here and not limiter.acquire(key, MAX_INLINE_WAIT)):
+            # Waiting long would hold a worker thread: give the row back until a slot of its
+            # own (rows deferred together get successive slots, not one shared instant).
+            at = clock() + timedelta(seconds=_deferral_delay(limiter, key))
+            _finish(hub, row_id, _defer, at)
+            return "deferred"
+    retry = partial(outbox.mark_retry, base_delay=float(hub.settings["HUB_RETRY_BASE"]))
+    try:
+        sent = transport_for(hub.settings, channel).send(message)
+    except TransientError as exc:
+        if throttle is not None and throttle[2] and exc.retry_after:
+            throttle[0].block(throttle[1], exc.retry_after)
+        at = _finish(hub, row_id, retry, str(exc), exc.retry_after, clock())
+        return "retry" if at else "failed"
+    except PermanentError as exc:
+        _finish(hub, row_id, outbox.mark_failed, str(exc), clock())
+        return "failed"
+    except Exception as exc:  # a bug or an unexpected error: retry with backoff, then give up
+        log.exception("notification %s: unexpected error while sending", row_id)
+        at = _finish(hub, row_id, retry, f"{type(exc).__name__}: {exc}", None, clock())
+        return "retry" if at else "failed"
+    marks.add(row_id, sent, clock(), message if is_deferred(payload) else None)
+    return "sent"
+
+
+_next_slot: dict[str, float] = {}  # endpoint -> monotonic time of its next deferral slot
+
+
+def _deferral_delay(limiter, key: str) -> float:
+    """Seconds until this deferred row's turn at `key`: after the limiter's next free slot and
+    after every row deferred for `key` before it, one interval apart."""
+    with _lock:
+        now = time.monotonic()
+        slot = max(now + max(limiter.delay_for(key), 0.05), _next_slot.get(key, 0.0))
+        _next_slot[key] = slot + 1.0 / limiter.rate
+        if len(_next_slot) > 10_000:  # endpoints come and go; forget the stale ones
+            for stale in [k for k, t in _next_slot.items() if t < now]:
+                del _next_slot[stale]
+        return slot - now
+
+
+def _defer(row: Notification, at: datetime) -> datetime:
+    outbox.release(row, at)
+    return at

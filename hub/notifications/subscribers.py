@@ -1,0 +1,49 @@
+"""People who subscribed to an incident (Teams `subscribe INC-42`) and where they are told."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from sqlalchemy import select
+from sqlalchemy.orm import object_session
+
+from hub.app.models import Incident, TimelineEntry
+from hub.notifications.notices import Recipient, person_recipients
+from hub.policy.model import CHANNELS, Policy
+
+
+def _subscriptions(incident: Incident) -> list[TimelineEntry]:
+    """The incident's `subscribed` timeline entries; one narrow query unless already loaded."""
+    session = object_session(incident)
+    if "timeline" in incident.__dict__ or session is None or incident.id is None:
+        return [e for e in incident.timeline if e.kind == "subscribed"]
+    with session.no_autoflush:  # subscriptions are never written in the reading transaction
+        return list(
+            session.scalars(
+                select(TimelineEntry)
+                .where(TimelineEntry.incident_id == incident.id, TimelineEntry.kind == "subscribed")
+                .order_by(TimelineEntry.id)
+            )
+        )
+
+
+def subscribers(incident: Incident) -> list[dict]:
+    """Who subscribed to the incident: `{"person", "conversation", "channel"}`, oldest first."""
+    seen, out = set(), []
+    for entry in _subscriptions(incident):
+        item = {k: (entry.data or {}).get(k) for k in ("person", "conversation", "channel")}
+        marker = (item["person"], item["conversation"])
+        if marker not in seen:
+            seen.add(marker)
+            out.append(item)
+    return out
+
+
+def subscriber_recipients(policy: Policy, incident: Incident) -> list[Recipient]:
+    """The subscribed people on every channel, each only by a route of their own (never on a
+    shared destination such as the pages webhook: that gets the update anyway)."""
+    people = [s["person"] for s in subscribers(incident) if s["person"]]
+    return [
+        replace(r, via_shared=False)
+        for r in person_recipients(policy, dict.fromkeys(people), CHANNELS)
+    ]
