@@ -63,15 +63,6 @@ def acked_roles(incident: Incident) -> set[str]:
     return {r.role for r in incident.roles if r.active and r.acknowledged_at is not None}
 
 
-def holders(incident: Incident, *roles: str) -> list[str]:
-    """Current holders of the first of `roles` that is held."""
-    for role in roles:
-        people = [r.person for r in incident.roles if r.active and r.role == role]
-        if people:
-            return people
-    return []
-
-
 def context(session: Session, policy: Policy, incident: Incident, now: datetime, **extra) -> dict:
     """The standard template context plus extras."""
     ctx = n.incident_context(incident, policy, settings_of(session), now)

@@ -30,7 +30,6 @@ from hub.incidents.mobilisation import (  # noqa: F401  (re-exported: other modu
     context,
     current_cycle,
     freeze_terms,
-    holders,
     last_cycle_number,
     last_update,
     page_step,

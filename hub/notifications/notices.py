@@ -8,14 +8,8 @@ from datetime import datetime
 from hub.app.models import Incident
 from hub.app.settings import Settings
 from hub.app.timefmt import local_full, local_hhmm
+from hub.core.permissions import ROLE_LABELS, role_label  # noqa: F401  (notify uses them)
 from hub.policy.model import Policy
-
-ROLE_LABELS = {
-    "major_incident_manager": "Major Incident Manager",
-    "tech_lead": "Technical Lead",
-    "communications_owner": "Communications Owner",
-    "problem_manager": "Problem Manager",
-}
 
 
 @dataclass(frozen=True)
@@ -29,11 +23,6 @@ class Recipient:
     # A person without a bot chat is @mentioned on the pages webhook; not for subscribers
     # (that channel has the update already): they get Teams only in their chat with the bot.
     via_pages_webhook: bool = True
-
-
-def role_label(role: str | None) -> str:
-    """`Major Incident Manager` for `major_incident_manager`."""
-    return ROLE_LABELS.get(role or "", (role or "").replace("_", " ").title())
 
 
 def person_recipients(policy: Policy, people, via) -> list[Recipient]:

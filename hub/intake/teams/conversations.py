@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, object_session
 from hub.app.context import queue_job
 from hub.app.models import ConversationRef, Incident, Notification, TimelineEntry
 from hub.channels.teams.cards import envelope
-from hub.incidents.operations import add_timeline
+from hub.incidents.records import add_timeline
 from hub.intake.teams.people import Sender
 from hub.intake.teams.replies import Reply
 from hub.notifications.notify import Recipient, person_recipients
