@@ -80,7 +80,8 @@ def remobilise(hub: Hub, now: datetime) -> int:
 
     from hub.app.models import Incident, Timer
     from hub.core import lifecycle
-    from hub.incidents.operations import add_timeline, schedule_mobilisation
+    from hub.incidents.records import add_timeline
+    from hub.incidents.staffing import schedule_mobilisation
 
     mob = Timer.__table__.alias("mob")
     started = exists().where(

@@ -38,7 +38,7 @@ def fire_timer_now(hub: Hub, timer_id: int, now: datetime) -> str:
 def _fire(hub: Hub, timer_id: int, now: datetime) -> str:
     with hub.transaction() as session:
         # The incident's row first, then the timer's: a person acting on the incident locks
-        # in that order too (get_incident(lock=True), then a pending mobilise timer), so
+        # in that order too (`act`: the incident, then a pending mobilise timer), so
         # PostgreSQL never sees the two wait on each other.
         incident_id = session.scalar(select(Timer.incident_id).where(Timer.id == timer_id))
         if incident_id is not None:

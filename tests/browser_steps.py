@@ -66,6 +66,8 @@ def open_some_incidents(world) -> None:
     from hub.app.db import utcnow
     from hub.core.classify import Report
     from hub.incidents import operations as ops
+    from hub.incidents import records
+    from hub.incidents.reports import create_incident
     from tests.workflow_kit import mobilise_pending
 
     hub = world.hub
@@ -95,13 +97,13 @@ def open_some_incidents(world) -> None:
     ]
     for n, report in enumerate(reports):
         with hub.transaction() as session:
-            incident, _ = ops.create_incident(
+            incident, _ = create_incident(
                 session, hub.policy, report, actor=report.reporter, now=utcnow()
             )
         mobilise_pending(hub, incident.id)  # the worker's part: roles, pages, timers
         if n == 1:
             with hub.transaction() as session:
-                incident = ops.get_incident(session, incident.id, lock=True)
+                incident = records.get_incident(session, incident.id, lock=True)
                 ops.acknowledge(session, hub.policy, incident, actor="anna", now=utcnow())
                 ops.post_update(
                     session,

@@ -159,7 +159,7 @@ def _truncate_pg(schema: str = SCHEMA) -> None:
 def record_wakeups(the_hub) -> None:
     """Record every wake-up in `the_hub.enqueued` instead of queueing it, except that a
     declaration's mobilisation runs at once, as an idle worker would run it right after the
-    commit (hub.incidents.operations.schedule_mobilisation): tests then see roles, pages and timers."""
+    commit (hub.incidents.staffing.schedule_mobilisation): tests then see roles, pages and timers."""
     the_hub.enqueued = []
 
     def enqueue(jobs):

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from hub.app.models import ActionItem, Incident, Review, RoleAssignment, TimelineEntry
 from hub.core.classify import Report
 from hub.incidents import operations as ops
+from hub.incidents import records, reports
 from hub.reviews.docs import compute_metrics, timeline_snapshot
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -18,7 +19,7 @@ def resolved_major(
     """A SEV1 incident: declared at `at`, acknowledged +2 min, update +10 min, resolved +90 min."""
     policy = hub.policy
     with hub.transaction() as session:
-        incident, _ = ops.create_incident(
+        incident, _ = reports.create_incident(
             session,
             policy,
             Report(title=title, services=(service,), impact="outage", reporter="chloe"),
@@ -27,7 +28,7 @@ def resolved_major(
         )
         number = incident.id
     with hub.transaction() as session:
-        incident = ops.get_incident(session, number)
+        incident = records.get_incident(session, number)
         mim = next(r.person for r in incident.roles if r.role == "major_incident_manager")
         ops.acknowledge(session, policy, incident, actor=mim, now=at + timedelta(minutes=2))
         ops.post_update(
@@ -39,7 +40,7 @@ def resolved_major(
             now=at + timedelta(minutes=10),
         )
     with hub.transaction() as session:
-        incident = ops.get_incident(session, number)
+        incident = records.get_incident(session, number)
         ops.resolve(
             session,
             policy,

@@ -1,4 +1,4 @@
-"""Who may act on an incident through the API: the console's rules (hub.incidents.permissions).
+"""Who may act on an incident through the API: the console's rules (hub.core.permissions).
 
 Role holders act within their role, people on duty in the policy's roster as if they held it,
 administrators on everything but acknowledging; anyone else gets 403 and nothing changes. A

@@ -236,9 +236,9 @@ def test_automatic_reply_never_reopens_or_answers(mhub):
     ],
 )
 def test_reply_commands_follow_the_console_and_api_rules(mhub, sender, first, applied):
-    """UPDATE:/RESOLVED: by email are decided by hub.incidents.permissions, as in Teams and REST: a
+    """UPDATE:/RESOLVED: by email are decided by hub.core.permissions, as in Teams and REST: a
     sender who may not gets a comment, with why the command was not applied."""
-    from hub.incidents import permissions
+    from hub.core import permissions
     from hub.intake.email.effect import actor_for
 
     world = seed_world(mhub)

@@ -1,4 +1,4 @@
-"""A declaration commits the incident and answers; the worker mobilises (hub.incidents.operations).
+"""A declaration commits the incident and answers; the worker mobilises (hub.incidents.staffing).
 
 The `mobilise` timer, due at the declaration, is the durable, exactly-once record of that work.
 """
@@ -13,6 +13,9 @@ from sqlalchemy import func, select
 from hub.app.models import Incident, Notification, RoleAssignment, Timer
 from hub.core.classify import Report
 from hub.incidents import operations as ops
+from hub.incidents import reports
+from hub.incidents.act import act
+from hub.incidents.records import active_roles
 from tasks.timers import fire_timer_now
 from tests.workflow_kit import T0
 
@@ -31,7 +34,9 @@ def lazy_hub(hub):
 
 def _declare(hub, now=T0) -> int:
     with hub.transaction() as session:
-        incident, created = ops.create_incident(session, hub.policy, REPORT, actor="ivan", now=now)
+        incident, created = reports.create_incident(
+            session, hub.policy, REPORT, actor="ivan", now=now
+        )
         assert created and incident.major and incident.state == "declared"
         return incident.id
 
@@ -80,21 +85,37 @@ def test_the_request_commits_only_the_incident_and_wakes_the_worker(lazy_hub):
     assert _count(lazy_hub, RoleAssignment, incident_id=iid) == 4
 
 
-def test_locking_the_incident_to_act_mobilises_it_first(lazy_hub):
+def test_acting_on_the_incident_mobilises_it_first(lazy_hub):
     """Every channel's permission check looks at the roles: they must exist by then."""
     iid = _declare(lazy_hub)
     with lazy_hub.transaction() as session:
-        incident = ops.get_incident(session, iid, lock=True)
-        assert {r.person for r in ops.active_roles(incident)} >= {"anna"}
+        holders = act(
+            session,
+            lazy_hub.policy,
+            iid,
+            "anna",
+            "update",
+            lambda incident: {r.person for r in active_roles(incident)},
+            now=T0 + timedelta(seconds=1),
+        )
+        assert holders >= {"anna"}
     assert _mobilise_timer(lazy_hub, iid).state == "fired"
 
 
 def test_acting_before_the_worker_mobilises_first(lazy_hub):
     iid = _declare(lazy_hub)
+    now = T0 + timedelta(seconds=1)
     with lazy_hub.transaction() as session:
-        incident = ops.get_incident(session, iid, lock=True)
-        acked = ops.acknowledge(
-            session, lazy_hub.policy, incident, actor="anna", now=T0 + timedelta(seconds=1)
+        acked = act(
+            session,
+            lazy_hub.policy,
+            iid,
+            "anna",
+            "acknowledge",
+            lambda incident: ops.acknowledge(
+                session, lazy_hub.policy, incident, actor="anna", now=now
+            ),
+            now=now,
         )
     assert acked == ["major_incident_manager"]
     rows = _count(lazy_hub, Notification, incident_id=iid)
@@ -108,7 +129,7 @@ def test_acting_before_the_worker_mobilises_first(lazy_hub):
 def test_a_false_alarm_cancelled_before_the_worker_pages_no_one(lazy_hub):
     iid = _declare(lazy_hub)
     with lazy_hub.transaction() as session:
-        # not through get_incident(lock=True), which mobilises first (a person acting on it)
+        # not through act(), which mobilises first (a person acting on it)
         incident = session.get(Incident, iid)
         ops.set_state(
             session,
@@ -136,7 +157,7 @@ def test_not_major_schedules_nothing(lazy_hub):
         reporter="ivan",
     )
     with lazy_hub.transaction() as session:
-        incident, _ = ops.create_incident(session, lazy_hub.policy, minor, actor="ivan", now=T0)
+        incident, _ = reports.create_incident(session, lazy_hub.policy, minor, actor="ivan", now=T0)
         assert not incident.major
         iid = incident.id
     assert _count(lazy_hub, Timer, incident_id=iid) == 0
@@ -147,7 +168,7 @@ def test_a_failed_mobilisation_is_retried_by_the_tick_and_said_on_the_timeline(
     lazy_hub, monkeypatch
 ):
     from hub.app.models import TimelineEntry
-    from hub.incidents import operations as incidents
+    from hub.incidents import staffing
     from hub.ticker import MOBILISE_TRIES, tick
 
     iid = _declare(lazy_hub)
@@ -156,7 +177,7 @@ def test_a_failed_mobilisation_is_retried_by_the_tick_and_said_on_the_timeline(
     def broken(*_a, **_k):
         raise RuntimeError("roster bug")
 
-    monkeypatch.setattr(incidents, "mobilise", broken)
+    monkeypatch.setattr(staffing, "mobilise", broken)
     assert fire_timer_now(lazy_hub, first.id, T0 + timedelta(seconds=1)) == "failed"
     assert _count(lazy_hub, RoleAssignment, incident_id=iid) == 0
     assert tick(lazy_hub, T0 + timedelta(seconds=60))["mobilisations"] == 1

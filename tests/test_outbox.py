@@ -19,7 +19,7 @@ from workflow_kit import (
 
 from hub.app.models import Notification
 from hub.channels.base import PermanentError, Sent, TransientError
-from hub.incidents.operations import get_incident
+from hub.incidents.records import get_incident
 from hub.notifications import notices, outbox
 from hub.notifications import notify as n
 

@@ -11,6 +11,7 @@ from hub.app.errors import Conflict, Forbidden, Invalid
 from hub.app.models import Notification, Timer
 from hub.core import review_metrics as rm
 from hub.incidents import operations as ops
+from hub.incidents import reports
 from hub.reviews import operations as reviews
 from hub.reviews.markdown import export_markdown, parse_markdown
 from tasks.publishing import open_missing_reviews
@@ -96,7 +97,7 @@ def test_minor_incidents_get_no_review(hub):
     from hub.core.classify import Report
 
     with hub.transaction() as session:
-        incident, _ = ops.create_incident(
+        incident, _ = reports.create_incident(
             session, hub.policy, Report(title="Printer jams", impact="minor"), actor="chloe", now=T0
         )
         ops.resolve(session, hub.policy, incident, "cleared", actor="chloe", now=RESOLVED)

@@ -113,15 +113,15 @@ def test_note_reporters_keeps_the_latest_time(hub):
     """A report stored with an earlier time (a slow email) does not move a reporter back."""
     from datetime import timedelta
 
-    from hub.incidents import operations as ops
+    from hub.incidents.reports import note_reporters, related_reports
 
     t0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
     with hub.db.session() as session:
-        ops.note_reporters(session, ("vpn", "payroll"), "Chloe", t0)
-        ops.note_reporters(session, ("vpn",), "chloe", t0 - timedelta(minutes=5))
-        ops.note_reporters(session, ("payroll", "payroll"), "ben", t0 + timedelta(minutes=1))
+        note_reporters(session, ("vpn", "payroll"), "Chloe", t0)
+        note_reporters(session, ("vpn",), "chloe", t0 - timedelta(minutes=5))
+        note_reporters(session, ("payroll", "payroll"), "ben", t0 + timedelta(minutes=1))
     with hub.db.session(write=False) as session:
-        related = ops.related_reports(
+        related = related_reports(
             session, hub.policy, ("vpn", "payroll"), t0 + timedelta(minutes=2)
         )
         assert [(r.reporter, r.services, r.at) for r in related] == [
@@ -130,7 +130,7 @@ def test_note_reporters_keeps_the_latest_time(hub):
             ("chloe", ("payroll",), t0),
         ]
         # outside every window: not related any more
-        assert ops.related_reports(session, hub.policy, ("vpn",), t0 + timedelta(days=2)) == []
+        assert related_reports(session, hub.policy, ("vpn",), t0 + timedelta(days=2)) == []
 
 
 def test_a_new_incident_is_written_once_and_fully_loaded(hub):
@@ -139,7 +139,8 @@ def test_a_new_incident_is_written_once_and_fully_loaded(hub):
     from sqlalchemy import event, inspect
 
     from hub.core.classify import Report
-    from hub.incidents import operations as ops
+    from hub.incidents import records
+    from hub.incidents.reports import create_incident
 
     statements: list[str] = []
     listen = lambda *a: statements.append(a[2].split()[0])  # noqa: E731
@@ -156,9 +157,7 @@ def test_a_new_incident_is_written_once_and_fully_loaded(hub):
             source="api",
         )
         with hub.transaction() as session:
-            incident, created = ops.create_incident(
-                session, hub.policy, report, actor="chloe", now=now
-            )
+            incident, created = create_incident(session, hub.policy, report, actor="chloe", now=now)
             assert created and incident.major and incident in session
             assert [t.kind for t in incident.timers] == ["mobilise"]
             assert incident.timers[0].incident is incident
@@ -176,7 +175,7 @@ def test_a_new_incident_is_written_once_and_fully_loaded(hub):
     assert incident.description == "" and incident.plan == {} and incident.summary is None
     assert incident.created_at == now and incident.ref.startswith("INC-")
     with hub.db.session(write=False) as session:
-        again = ops.get_incident(session, incident.ref)
+        again = records.get_incident(session, incident.ref)
         assert (again.state, again.severity, again.declared_at) == (
             incident.state,
             incident.severity,

@@ -318,7 +318,7 @@ def test_cli_writes_the_package(tmp_path, monkeypatch):
     assert result.exit_code != 0 and "HUB_BOT_APP_ID" in result.output
 
 
-# -- the same answer in Teams as over REST (hub.incidents.permissions) ------------------------------
+# -- the same answer in Teams as over REST (hub.core.permissions) ------------------------------
 
 
 @pytest.fixture
@@ -327,7 +327,7 @@ def both(backend, example_policy):
     rest(person, path, body) -> status, the incident's ref: a major ERP incident whose roles
     are Anna (MIM), Elif (Technical Lead, the service's), Chloe (Comms) and David (PM))."""
     from hub import create_app
-    from hub.incidents import operations as ops
+    from hub.incidents import records
     from tests.test_teams_intake import activity, make_hub, post_teams
 
     hub = make_hub(backend, example_policy)
@@ -353,7 +353,7 @@ def both(backend, example_policy):
     assert r.status_code == 201 and r.get_json()["major"], r.get_json()
     ref = r.get_json()["id"]
     with hub.db.session(write=False) as session:
-        roles = {a.role: a.person for a in ops.get_incident(session, ref).roles if a.active}
+        roles = {a.role: a.person for a in records.get_incident(session, ref).roles if a.active}
     assert roles == {
         "major_incident_manager": "anna",
         "tech_lead": "elif",

@@ -278,7 +278,7 @@ def test_declare_status_ack_update_assign_resolve(tclient, thub, example_policy)
     assert card_problems(reply["attachments"][0]["content"]) == []
     assert "Action.OpenUrl" in json.dumps(reply) and "Action.Submit" not in json.dumps(reply)
     assert f"{BASE}/incidents/INC-1" in json.dumps(reply)
-    # the reply goes before the worker has filled the roles (hub.incidents.operations.schedule_mobilisation)
+    # the reply goes before the worker has filled the roles (hub.incidents.staffing.schedule_mobilisation)
     assert "being filled from the roster" in texts(reply)
     status = say(tclient, p, "status INC-1", who="julia")
     assert "Anna Schmidt" in texts(status) and "not yet acknowledged" in texts(status)
@@ -329,10 +329,11 @@ def test_unknown_and_closed_incidents(tclient, thub, example_policy):
     say(tclient, p, "declare Payroll down sev2 service payroll")
     from hub.app.db import utcnow
     from hub.incidents import operations as ops
+    from hub.incidents import records
 
     with thub.transaction() as s:
         ops.set_state(
-            s, ops.get_incident(s, "INC-1"), "cancel", "false alarm", actor="anna", now=utcnow()
+            s, records.get_incident(s, "INC-1"), "cancel", "false alarm", actor="anna", now=utcnow()
         )
     assert "cancelled" in say(tclient, p, "update INC-1 more news")["text"]
     assert "cancelled" in say(tclient, p, "ack INC-1")["text"]

@@ -19,6 +19,7 @@ from workflow_kit import (
 )
 
 from hub.core import cadence, sla
+from hub.incidents import classification, records
 from hub.incidents import operations as ops
 
 
@@ -178,7 +179,7 @@ def test_ack_after_claim_time_but_before_firing_cancels_at_fire(wired):
     iid = declare(wired)
     # The timer stays pending (no one cancelled it), but the DB says acknowledged by then.
     with wired.transaction() as session:
-        incident = ops.get_incident(session, iid)
+        incident = records.get_incident(session, iid)
         for role in incident.roles:
             role.acknowledged_at = T0 + minutes(1)
     outcome = fire_due(wired, T0 + minutes(5))
@@ -289,7 +290,7 @@ def test_cancel_or_merge_stops_every_timer_and_tells_the_stakeholders(wired, eve
         other = declare(wired, services=("erp",), title="ERP is down")
 
         def merge(session, policy, incident, *, now, actor):
-            target = ops.get_incident(session, other, lock=True)
+            target = records.get_incident(session, other, lock=True)
             ops.merge_into(session, incident, target, actor=actor, now=now, policy=policy)
 
         act(wired, iid, merge, now=T0 + minutes(2), actor="anna")
@@ -308,7 +309,7 @@ def test_severity_change_replans_only_what_is_ahead(wired):
     act(
         wired,
         iid,
-        ops.classify_again,
+        classification.classify_again,
         "SEV2",
         "fewer users than feared",
         now=T0 + minutes(6),
@@ -334,7 +335,7 @@ def test_upgrade_tells_only_the_audiences_it_adds(wired):
     act(
         wired,
         iid,
-        ops.classify_again,
+        classification.classify_again,
         "SEV1",
         "the CEO cannot connect",
         now=T0 + minutes(2),

@@ -8,9 +8,9 @@ from sqlalchemy import select
 from hub.app.db import utcnow
 from hub.app.models import Incident, TimelineEntry
 from hub.app.models import Report as ReportRow
+from hub.core import permissions
 from hub.core.classify import Report
-from hub.incidents import operations as ops
-from hub.incidents import permissions
+from hub.incidents import records, reports
 from tests.web_kit import flashes, post, sign_in, text_of
 
 HOSTILE = "<script>alert(1)</script><img src=x onerror=alert(2)>\"'"
@@ -20,7 +20,7 @@ def declare(
     hub, title="Payroll is down", services=("payroll",), impact="outage", reporter="ivan"
 ) -> str:
     with hub.transaction() as session:
-        incident, _ = ops.create_incident(
+        incident, _ = reports.create_incident(
             session,
             hub.policy,
             Report(title=title, services=services, impact=impact, reporter=reporter, source="api"),
@@ -32,7 +32,7 @@ def declare(
 
 def state_of(hub, ref: str) -> str:
     with hub.db.session(write=False) as session:
-        return ops.get_incident(session, ref).state
+        return records.get_incident(session, ref).state
 
 
 def test_the_board_groups_active_incidents_by_severity(client, hub):
@@ -66,7 +66,7 @@ def test_declare_previews_then_creates(client, hub):
     assert done.status_code == 303
     ref = done.headers["Location"].rsplit("/", 1)[1]
     with hub.db.session(write=False) as session:
-        incident = ops.get_incident(session, ref)
+        incident = records.get_incident(session, ref)
         assert (incident.source, incident.reporter, incident.severity) == ("web", "chloe", "SEV1")
     assert post(client, "/declare", {"title": "", "action": "declare"}).status_code == 422
 
@@ -100,7 +100,7 @@ def test_acknowledge_update_classify_assign_resolve(client, hub):
     post(client, f"/incidents/{ref}/roles", {"role": "tech_lead", "person": "felix"})
     post(client, f"/incidents/{ref}/resolve", {"summary": "Rolled back"})
     with hub.db.session(write=False) as session:
-        incident = ops.get_incident(session, ref)
+        incident = records.get_incident(session, ref)
         kinds = [e.kind for e in incident.timeline]
         actors = {e.actor for e in incident.timeline if e.kind in ("update", "reclassified")}
         assert incident.severity == "SEV2" and incident.state == "resolved"
@@ -149,7 +149,7 @@ def test_people_without_a_role_may_look_but_not_act(client, hub):
 def test_permissions(hub, person, action, allowed):
     ref = declare(hub)
     with hub.db.session(write=False) as session:
-        incident = ops.get_incident(session, ref)
+        incident = records.get_incident(session, ref)
         assert permissions.can(hub.policy, incident, person, action) is allowed
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from hub.app.models import Incident, Notification, Timer
 from hub.core.classify import Report
-from hub.incidents import operations as ops
+from hub.incidents import records, reports, staffing
 from hub.policy.load import load_policy
 from tests.conftest import mobilise_now, record_wakeups
 
@@ -80,7 +80,7 @@ def declare(hub, now=T0, services=("payroll",), title="Payroll is down", impact=
         title=title, services=tuple(services), impact=impact, source="api", reporter="ivan"
     )
     with hub.transaction() as session:
-        incident, _ = ops.create_incident(session, hub.policy, report, actor="ivan", now=now)
+        incident, _ = reports.create_incident(session, hub.policy, report, actor="ivan", now=now)
         assert incident.major
         iid = incident.id
     mobilise_pending(hub, iid)  # the worker's part, if this hub's wake-ups did not run it
@@ -100,9 +100,11 @@ def mobilise_pending(hub, incident_id: int) -> None:
 
 
 def act(hub, incident_id: int, op, *args, now, **kwargs):
-    """Run an incident operation (ops.acknowledge, ops.post_update…) at `now`."""
+    """Run an incident operation (ops.acknowledge, ops.post_update…) at `now`, its pending
+    mobilisation first (as `hub.incidents.act` does; the operation checks no permission)."""
     with hub.transaction() as session:
-        incident = ops.get_incident(session, incident_id, lock=True)
+        incident = records.get_incident(session, incident_id, lock=True)
+        staffing.ensure_mobilised(session, hub.policy, incident, now)
         return op(session, hub.policy, incident, *args, now=now, **kwargs)
 
 

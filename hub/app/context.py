@@ -94,7 +94,6 @@ class Hub:
             session.info["jobs"] = jobs
             session.info["timed_jobs"] = timed
             session.info["settings"] = self.settings  # for the workflow seams (links, senders)
-            session.info["policy"] = self.policy  # get_incident(lock=True) mobilises with it
             yield session
         self.enqueue_after_commit(jobs, timed)
 

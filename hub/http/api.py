@@ -12,7 +12,10 @@ from hub.core.classify import Report
 from hub.http import validate as v
 from hub.http.auth import require_person
 from hub.incidents import operations as ops
-from hub.incidents import permissions
+from hub.incidents import records
+from hub.incidents.act import act
+from hub.incidents.classification import classify_again
+from hub.incidents.reports import classify_new, create_incident
 from hub.incidents.serialize import incident_detail, incident_summary
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -48,9 +51,9 @@ def create():
     )
     now = utcnow()
     with hub.db.reading() as connection:  # classified before taking the write lock
-        classified = ops.classify_new(connection, policy, report, now)
+        classified = classify_new(connection, policy, report, now)
     with hub.transaction() as session:
-        incident, created = ops.create_incident(
+        incident, created = create_incident(
             session,
             policy,
             report,
@@ -100,26 +103,32 @@ def list_incidents():
 def show(ref: str):
     """One incident with its timeline, roles, timers and notifications."""
     with _hub().db.session(write=False) as session:
-        incident = ops.get_incident(session, ref)
+        incident = records.get_incident(session, ref)
         return jsonify(incident_detail(incident, utcnow()))
 
 
-def _act(ref: str, spec, action, permission: str | None, doing: str | None = None):
-    """Run an operation on one incident in one transaction, if the caller may (403 if not).
+def _act(ref: str, spec, action: str, run, refusal=None):
+    """Do `action` on one incident in one transaction through `act` (403 if the caller may
+    not: `hub.core.permissions`, the console's rules), and answer with the incident.
 
-    `permission` names the rule of `hub.incidents.permissions` (the console's, the same for the
-    API): role holders of the incident act within their role, people on duty in the roster
-    as if they held it, administrators on everything. None: the operation checks itself.
+    `run(session, policy, incident, data, actor, now)`: the operation; a dict it returns is
+    added to the answer.
     """
     actor = require_person()
     data = v.json_body(spec)
     hub = _hub()
     now = utcnow()
     with hub.transaction() as session:
-        incident = ops.get_incident(session, ref, lock=True)
-        if permission is not None:
-            permissions.require(hub.policy, incident, actor, permission, doing)
-        extra = action(session, hub.policy, incident, data, actor, now)
+        incident, extra = act(
+            session,
+            hub.policy,
+            ref,
+            actor,
+            action,
+            lambda i: (i, run(session, hub.policy, i, data, actor, now)),
+            now=now,
+            refusal=refusal,
+        )
         session.flush()
         doc = incident_detail(incident, now)
     if extra:
@@ -129,13 +138,14 @@ def _act(ref: str, spec, action, permission: str | None, doing: str | None = Non
 
 @bp.post("/incidents/<ref>/acknowledge")
 def acknowledge(ref: str):
-    """Acknowledge the roles the caller holds."""
+    """Acknowledge the roles the caller holds (or the role the escalation paged them for)."""
     return _act(
         ref,
         v.ACK,
+        "acknowledge",
         lambda s, p, i, d, a, n: {"acknowledged": ops.acknowledge(s, p, i, actor=a, now=n)},
-        None,
-    )  # role holders, paged
+        refusal=lambda incident: None,  # the operation answers: 409 once over, else its 403
+    )
 
 
 @bp.post("/incidents/<ref>/updates")
@@ -144,8 +154,8 @@ def post_update(ref: str):
     return _act(
         ref,
         v.UPDATE,
-        lambda s, p, i, d, a, n: ops.post_update(s, p, i, d["text"], actor=a, now=n) and None,
         "update",
+        lambda s, p, i, d, a, n: ops.post_update(s, p, i, d["text"], actor=a, now=n) and None,
     )
 
 
@@ -155,10 +165,10 @@ def assign_role(ref: str):
     return _act(
         ref,
         v.ROLE,
+        "assign",
         lambda s, p, i, d, a, n: (
             ops.assign_role(s, p, i, d["role"], d["person"], actor=a, now=n) and None
         ),
-        "assign",
     )
 
 
@@ -168,10 +178,10 @@ def classify(ref: str):
     return _act(
         ref,
         v.CLASSIFY,
-        lambda s, p, i, d, a, n: (
-            ops.classify_again(s, p, i, d["severity"], d["reason"], actor=a, now=n) and None
-        ),
         "classify",
+        lambda s, p, i, d, a, n: (
+            classify_again(s, p, i, d["severity"], d["reason"], actor=a, now=n) and None
+        ),
     )
 
 
@@ -181,8 +191,8 @@ def resolve(ref: str):
     return _act(
         ref,
         v.RESOLVE,
-        lambda s, p, i, d, a, n: ops.resolve(s, p, i, d["summary"], actor=a, now=n) and None,
         "resolve",
+        lambda s, p, i, d, a, n: ops.resolve(s, p, i, d["summary"], actor=a, now=n) and None,
     )
 
 
@@ -190,18 +200,14 @@ def resolve(ref: str):
 def cancel(ref: str):
     """Cancel a false alarm, with a reason: whoever may re-classify it, or its reporter while
     nobody else has reported it and it is not mobilised (others' reports confirm it)."""
-
-    def action(s, p, i, d, a, n):
-        own = (
-            a == i.reporter
-            and i.state in ("open", "declared")
-            and all(r.reporter in (None, a) for r in i.reports)
-        )
-        if not own:
-            permissions.require(p, i, a, "classify", "cancel")
-        return ops.set_state(s, i, "cancel", d["reason"], actor=a, now=n, policy=p)
-
-    return _act(ref, v.STATE, action, None)
+    return _act(
+        ref,
+        v.STATE,
+        "cancel",
+        lambda s, p, i, d, a, n: ops.set_state(
+            s, i, "cancel", d["reason"], actor=a, now=n, policy=p
+        ),
+    )
 
 
 @bp.post("/incidents/<ref>/close")
@@ -210,22 +216,27 @@ def close(ref: str):
     return _act(
         ref,
         v.STATE,
-        lambda s, p, i, d, a, n: ops.set_state(s, i, "close", d["reason"], actor=a, now=n),
-        "resolve",
         "close",
+        lambda s, p, i, d, a, n: ops.set_state(s, i, "close", d["reason"], actor=a, now=n),
     )
 
 
 @bp.post("/incidents/<ref>/merge")
 def merge(ref: str):
-    """Merge a duplicate into another incident."""
+    """Merge a duplicate into another incident (it changes both: the caller acts on both)."""
 
-    def action(s, p, i, d, a, n):
-        target = ops.get_incident(s, d["into"], lock=True)
-        permissions.require(p, target, a, "classify", "merge")  # it changes both incidents
-        ops.merge_into(s, i, target, actor=a, now=n, policy=p)
+    def run(s, p, i, d, a, n):
+        act(
+            s,
+            p,
+            d["into"],
+            a,
+            "merge",
+            lambda target: ops.merge_into(s, i, target, actor=a, now=n, policy=p),
+            now=n,
+        )
 
-    return _act(ref, v.MERGE, action, "classify", "merge")
+    return _act(ref, v.MERGE, "merge", run)
 
 
 @bp.get("/openapi.json")

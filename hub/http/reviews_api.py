@@ -11,12 +11,12 @@ from werkzeug.security import safe_join
 from hub.app.db import utcnow
 from hub.app.errors import NotFound
 from hub.app.models import Problem
+from hub.core.permissions import review_owner
 from hub.http import validate as v
 from hub.http.auth import require_person
 from hub.reviews import action_items as items_ops
 from hub.reviews import operations as ops
 from hub.reviews import problems as prb
-from hub.reviews.access import owner
 from hub.reviews.docs import review_doc
 from hub.reviews.publish.site import paths_for
 
@@ -40,7 +40,7 @@ def _doc(session, review, now) -> dict:
         review,
         hub.policy,
         base_url=hub.settings.base_url,
-        owner=owner(review.incident),
+        owner=review_owner(review.incident),
         now=now,
         problems=linked,
     )

@@ -13,6 +13,7 @@ from hub.app.models import Incident, TimelineEntry
 from hub.app.settings import Settings, load_settings
 from hub.core import cadence
 from hub.core.escalation import PlannedStep
+from hub.core.permissions import role_label
 from hub.incidents import timers
 from hub.notifications import notices
 from hub.notifications import notify as n
@@ -65,15 +66,6 @@ def acked_roles(incident: Incident) -> set[str]:
     return {r.role for r in incident.roles if r.active and r.acknowledged_at is not None}
 
 
-def holders(incident: Incident, *roles: str) -> list[str]:
-    """Current holders of the first of `roles` that is held."""
-    for role in roles:
-        people = [r.person for r in incident.roles if r.active and r.role == role]
-        if people:
-            return people
-    return []
-
-
 def context(session: Session, policy: Policy, incident: Incident, now: datetime, **extra) -> dict:
     """The standard template context plus extras."""
     ctx = notices.incident_context(incident, policy, settings_of(session), now)
@@ -123,7 +115,7 @@ def page_step(
     for target in targets:
         if target.person:
             paged.append([target.person, target.role])
-            label = notices.role_label(target.role) if target.role else "Escalation contact"
+            label = role_label(target.role) if target.role else "Escalation contact"
             ctx = context(
                 session,
                 policy,

@@ -7,7 +7,7 @@ from datetime import datetime
 from hub.app.models import Incident
 from hub.app.timefmt import iso
 from hub.channels.base import shown_recipient
-from hub.incidents.operations import remaining
+from hub.incidents.records import remaining
 
 
 def incident_summary(incident: Incident) -> dict:

@@ -17,6 +17,7 @@ from hub.app.models import Incident, Timer
 from hub.app.timefmt import local_hhmm
 from hub.core import cadence
 from hub.core.escalation import MIM, PlannedStep, still_needed
+from hub.core.permissions import holders
 from hub.core.sla import LABELS
 from hub.incidents import mobilisation as mob
 from hub.incidents import timers
@@ -62,8 +63,8 @@ def _skip(timer: Timer, reason: str, now: datetime) -> str:
 def _mobilise(
     session: Session, policy: Policy, incident: Incident, timer: Timer, now: datetime
 ) -> str:
-    """A major incident was declared: roles, plan, pages, notice, timers (hub.incidents.operations)."""
-    from hub.incidents.operations import mobilise
+    """A major incident was declared: roles, plan, pages, notice, timers (hub.incidents.staffing)."""
+    from hub.incidents.staffing import mobilise
 
     # the plan counts from the declaration; the records carry the time they happened
     if not mobilise(session, policy, incident, declared_at=timer.due_at, now=now):
@@ -103,7 +104,7 @@ def remind(session, policy, incident, timer, now) -> str:
         return _skip(timer, f"incident is {incident.state}", now)
     if not cadence.needs_no_change(cycle.starts_at, incident.last_update_at):
         return _skip(timer, "update posted", now)
-    people = mob.holders(incident, "communications_owner", MIM)
+    people = holders(incident, "communications_owner", MIM)
     due_local = local_hhmm(cycle.due_at, policy.timezone)
     ctx = mob.context(
         session,
@@ -206,9 +207,9 @@ def sla_mark(session, policy, incident, timer, now) -> str:
         sla=kind,
         percent=percent,
     )
-    people = mob.holders(incident, MIM)
+    people = holders(incident, MIM)
     if kind == "review":
-        people = mob.holders(incident, "problem_manager") + people
+        people = holders(incident, "problem_manager") + people
     ctx = mob.context(
         session,
         policy,

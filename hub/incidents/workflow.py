@@ -21,6 +21,7 @@ from hub.app.models import Incident, RoleAssignment, TimelineEntry
 from hub.app.timefmt import local_hhmm
 from hub.core import cadence, sla
 from hub.core.escalation import MIM, PlannedStep, plan_escalation, steps_ahead, still_needed
+from hub.core.permissions import role_label
 from hub.incidents import timers
 from hub.incidents.mobilisation import (  # noqa: F401  (re-exported: other modules use wf.<name>)
     CYCLE_KINDS,
@@ -30,7 +31,6 @@ from hub.incidents.mobilisation import (  # noqa: F401  (re-exported: other modu
     context,
     current_cycle,
     freeze_terms,
-    holders,
     last_cycle_number,
     last_update,
     page_step,
@@ -160,7 +160,7 @@ def on_role_assigned(
     """A role changed hands: page the new holder."""
     if not running(incident):
         return
-    label = notices.role_label(assignment.role)
+    label = role_label(assignment.role)
     ctx = context(
         session,
         policy,

@@ -9,14 +9,8 @@ from hub.app.models import Incident
 from hub.app.settings import Settings
 from hub.app.timefmt import local_full, local_hhmm
 from hub.channels import registry
+from hub.core.permissions import role_label
 from hub.policy.model import Policy
-
-ROLE_LABELS = {
-    "major_incident_manager": "Major Incident Manager",
-    "tech_lead": "Technical Lead",
-    "communications_owner": "Communications Owner",
-    "problem_manager": "Problem Manager",
-}
 
 
 @dataclass(frozen=True)
@@ -31,11 +25,6 @@ class Recipient:
     # destination (Teams: an @mention on the pages webhook); not subscribers, whom that
     # destination tells anyway: they get Teams only in their chat with the bot.
     via_shared: bool = True
-
-
-def role_label(role: str | None) -> str:
-    """`Major Incident Manager` for `major_incident_manager`."""
-    return ROLE_LABELS.get(role or "", (role or "").replace("_", " ").title())
 
 
 def person_recipients(policy: Policy, people, via) -> list[Recipient]:

@@ -11,9 +11,9 @@ from hub.app.context import queue_job
 from hub.app.db import row_id
 from hub.app.errors import Conflict, Forbidden, Invalid, NotFound
 from hub.app.models import ActionItem, Review
+from hub.core.permissions import MIM, PM, holders
 from hub.policy.model import Policy
 from hub.reviews import reminders
-from hub.reviews.access import MIM, PM, holders
 from hub.reviews.content import OPEN_ITEM, check_item
 from hub.reviews.docs import item_doc
 

@@ -18,12 +18,13 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session, object_session
 
 from hub.app.context import queue_job
-from hub.app.errors import Conflict, Invalid, NotFound
+from hub.app.errors import Conflict, Forbidden, Invalid, NotFound
 from hub.app.models import Incident, Review
+from hub.core.permissions import MIM, PM, holds_or_admin, review_owner, review_refusal
 from hub.incidents import operations as ops
+from hub.incidents import records
 from hub.policy.model import Policy
 from hub.reviews import reminders
-from hub.reviews.access import MIM, PM, owner, require
 from hub.reviews.action_items import replace_items
 from hub.reviews.content import (
     TEXT_FIELDS,
@@ -48,7 +49,7 @@ STEPS = {
 
 def get_review(session: Session, ref: str, *, lock: bool = False) -> Review:
     """The review of an incident, or NotFound saying why there is none."""
-    incident = ops.get_incident(session, ref, lock=lock)
+    incident = records.get_incident(session, ref, lock=lock)
     review = session.scalars(select(Review).where(Review.incident_id == incident.id)).first()
     if review is None:
         why = "it is not resolved yet" if incident.major else "it is not a major incident"
@@ -83,9 +84,9 @@ def open_review(
     ops.set_state(
         session, incident, "start_review", "post-incident review opened", actor=None, now=now
     )
-    pm = owner(incident)
+    pm = review_owner(incident)
     due = f", due {review.due_at.isoformat(timespec='minutes')}" if review.due_at else ""
-    ops.add_timeline(
+    records.add_timeline(
         session,
         incident,
         "review",
@@ -106,7 +107,8 @@ def update_review(
 ) -> Review:
     """Apply the given fields (others stay); `version`, when given, must match."""
     incident = review.incident
-    require(policy, incident, actor, (PM, MIM), "edit the review")
+    if not holds_or_admin(policy, incident, actor, (PM, MIM)):
+        raise Forbidden(review_refusal(incident, actor, (PM, MIM), "edit the review"))
     if review.state not in EDITABLE:
         raise Conflict(
             f"the review of {incident.ref} is {review.state}; only drafts and "
@@ -166,7 +168,8 @@ def step(
     """Move the review: submit, approve, reject (with a reason) or publish."""
     incident = review.incident
     roles = {"submit": (PM,), "approve": (MIM,), "reject": (MIM,), "publish": (MIM,)}[name]
-    require(policy, incident, actor, roles, f"{name} the review")
+    if not holds_or_admin(policy, incident, actor, roles):
+        raise Forbidden(review_refusal(incident, actor, roles, f"{name} the review"))
     starts, to_state = STEPS[name]
     if review.state not in starts:
         raise Conflict(
@@ -197,7 +200,7 @@ def step(
         "reject": f"sent back to draft: {reason.strip()}",
         "publish": "queued for publishing",
     }[name]
-    ops.add_timeline(
+    records.add_timeline(
         session,
         incident,
         "review",

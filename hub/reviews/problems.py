@@ -11,9 +11,9 @@ from hub.app.db import row_id
 from hub.app.errors import Forbidden, Invalid, NotFound
 from hub.app.models import Problem, ProblemLink
 from hub.app.timefmt import iso
-from hub.incidents import operations as ops
+from hub.core.permissions import MIM, PM
+from hub.incidents.records import add_timeline, get_incident
 from hub.policy.model import Policy
-from hub.reviews.access import MIM, PM
 from hub.reviews.content import clean_line, clean_text
 
 STATES = ("open", "known_error", "resolved", "closed")
@@ -100,11 +100,11 @@ def link_incident(
     session: Session, problem: Problem, ref: str, *, actor: str, now: datetime
 ) -> None:
     """Link an incident to the problem (once)."""
-    incident = ops.get_incident(session, ref)
+    incident = get_incident(session, ref)
     if any(link.incident_id == incident.id for link in problem.links):
         return
     problem.links.append(ProblemLink(incident_id=incident.id, linked_at=now, linked_by=actor))
-    ops.add_timeline(
+    add_timeline(
         session,
         incident,
         "problem",

@@ -22,13 +22,13 @@ from sqlalchemy.orm import Session
 
 from hub.app.models import ActionItem, Review, Timer
 from hub.app.timefmt import local_full
+from hub.core.permissions import holders
 from hub.incidents import timers
 from hub.incidents import workflow as wf
 from hub.incidents.timer_actions import action
 from hub.notifications import notices
 from hub.notifications import notify as n
 from hub.policy.model import CHANNELS, Policy
-from hub.reviews.access import holders
 from hub.reviews.content import OPEN_ITEM, TEXT_FIELDS, missing_sections
 from hub.reviews.docs import STATE_LABELS, person_name
 

@@ -9,7 +9,7 @@ from flask import current_app, g, render_template
 from markupsafe import Markup, escape
 
 from hub.app.errors import Unauthorized
-from hub.notifications.notices import ROLE_LABELS
+from hub.core.permissions import ROLE_LABELS
 from hub.web.clock import Clock
 
 SEVERITY_CLASSES = ("sev-a", "sev-b", "sev-c", "sev-d")  # by rank; most severe first

@@ -10,7 +10,7 @@ from hub.app.errors import Invalid
 from hub.app.models import Incident
 from hub.core.classify import Report
 from hub.core.lifecycle import ACTIVE
-from hub.incidents import operations as ops
+from hub.incidents import reports
 from hub.policy.model import IMPACTS
 from hub.web.common import render, require_person, the_hub
 from hub.web.preview import classification_preview
@@ -110,7 +110,7 @@ def submit():
         flash("A title is needed: what is broken, in a line.", "error")
         return _page(form), 422
     with hub.transaction() as session:
-        incident, created = ops.create_incident(
+        incident, created = reports.create_incident(
             session, hub.policy, report, actor=person, now=utcnow(), description=report.text
         )
         ref, severity, major = incident.ref, incident.severity, incident.major

@@ -6,9 +6,9 @@ from flask import Blueprint, flash, redirect, request, url_for
 from sqlalchemy import func, select
 
 from hub.app.db import utcnow
-from hub.app.errors import Conflict, Invalid
+from hub.app.errors import Conflict, Forbidden, Invalid
 from hub.app.models import InboundMessage
-from hub.incidents.permissions import require_admin
+from hub.core.permissions import ADMIN_PAGES, is_admin
 from hub.web import outbox_admin, policy_view
 from hub.web.common import render, require_person, the_hub
 
@@ -24,7 +24,8 @@ SHOWN = {
 
 @bp.before_request
 def _admins_only():
-    require_admin(the_hub().policy, require_person())
+    if not is_admin(the_hub().policy, require_person()):
+        raise Forbidden(ADMIN_PAGES)
 
 
 @bp.get("/")

@@ -11,7 +11,7 @@ from hub.app.models import Incident
 from hub.app.timefmt import local_hhmm
 from hub.core import cadence
 from hub.core.classify import Classification, Report, classify_report
-from hub.incidents import operations as ops
+from hub.incidents import reports
 from hub.notifications.notices import audience_recipients, incident_context, update_context
 from hub.policy.model import Policy
 from hub.web.cards import card_html
@@ -23,7 +23,7 @@ def classification_preview(
     session, policy: Policy, report: Report, now: datetime
 ) -> Classification:
     """What `create_incident` would decide for this report now (nothing is written)."""
-    related = ops.related_reports(session, policy, ops.report_services(report, policy), now)
+    related = reports.related_reports(session, policy, reports.report_services(report, policy), now)
     return classify_report(report, policy, related, now=now)
 
 

@@ -10,9 +10,9 @@ from flask import Blueprint, flash, redirect, request, url_for
 
 from hub.app.db import utcnow
 from hub.app.errors import Conflict, Invalid
-from hub.incidents import permissions
+from hub.core import permissions
+from hub.core.permissions import review_owner
 from hub.reviews import operations as ops
-from hub.reviews.access import owner
 from hub.reviews.content import ITEM_STATUSES, MAX_ITEMS, PRIORITIES, SECTIONS
 from hub.reviews.docs import review_doc
 from hub.web.common import render, require_person, the_hub
@@ -58,7 +58,7 @@ def editor(ref: str):
     with hub.db.session(write=False) as session:
         review = ops.get_review(session, ref)
         incident = review.incident
-        doc = review_doc(review, hub.policy, base_url="", owner=owner(incident), now=now)
+        doc = review_doc(review, hub.policy, base_url="", owner=review_owner(incident), now=now)
         can = permissions.allowed(hub.policy, incident, person)
         return render(
             "review.html",

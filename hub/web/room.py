@@ -6,8 +6,11 @@ from flask import Blueprint, flash, redirect, request, url_for
 
 from hub.app.db import utcnow
 from hub.app.errors import Conflict, Invalid, NotFound
+from hub.core import permissions
 from hub.incidents import operations as ops
-from hub.incidents import permissions
+from hub.incidents import records
+from hub.incidents.act import act
+from hub.incidents.classification import classify_again
 from hub.policy.model import ROLE_NAMES
 from hub.web.common import person_name, render, require_person, role_label, the_hub
 from hub.web.preview import update_preview
@@ -29,7 +32,7 @@ def room_page(ref: str, *, draft: str = "", preview=None, status: int = 200):
     hub, person, now = the_hub(), require_person(), utcnow()
     shown = request.args.get("show", "all")
     with hub.db.session(write=False) as session:
-        incident = ops.get_incident(session, ref)
+        incident = records.get_incident(session, ref)
         ctx = load_room(session, incident, hub.policy, now, shown)
         if shown in FILTERS and shown != "all":
             ctx["items"] = [i for i in ctx["items"] if i.source == shown]
@@ -56,19 +59,25 @@ def room(ref: str):
 
 
 def _act(ref: str, action: str, run, done: str):
-    """Check the permission, run the operation in one transaction, say what happened."""
+    """Do `action` through `act` in one transaction, and say what happened."""
     hub, person, now = the_hub(), require_person(), utcnow()
     try:
         with hub.transaction() as session:
-            incident = ops.get_incident(session, ref, lock=True)
-            permissions.require(hub.policy, incident, person, action)
-            message = run(session, hub.policy, incident, person, now) or done
+            message = act(
+                session,
+                hub.policy,
+                ref,
+                person,
+                action,
+                lambda incident: run(session, hub.policy, incident, person, now),
+                now=now,
+            )
     except (Invalid, Conflict) as exc:
         flash(exc.message, "error")
     except NotFound:
         raise
     else:
-        flash(message, "success")
+        flash(message or done, "success")
     return redirect(url_for("room.room", ref=ref), code=303)
 
 
@@ -102,7 +111,7 @@ def post_update(ref: str):
 def _preview_page(ref: str, text: str):
     hub, person, now = the_hub(), require_person(), utcnow()
     with hub.db.session(write=False) as session:
-        incident = ops.get_incident(session, ref)
+        incident = records.get_incident(session, ref)
         preview = update_preview(hub.settings, hub.policy, incident, text, person, now)
     return room_page(ref, draft=text, preview=preview)
 
@@ -113,7 +122,7 @@ def preview_update(ref: str):
     hub, person, now = the_hub(), require_person(), utcnow()
     text = _form("text")
     with hub.db.session(write=False) as session:
-        incident = ops.get_incident(session, ref)
+        incident = records.get_incident(session, ref)
         preview = update_preview(hub.settings, hub.policy, incident, text, person, now)
     return render("_partials/update_preview.html", preview=preview)
 
@@ -141,7 +150,7 @@ def classify(ref: str):
         ref,
         "classify",
         lambda s, p, i, a, n: (
-            ops.classify_again(s, p, i, severity, reason, actor=a, now=n)
+            classify_again(s, p, i, severity, reason, actor=a, now=n)
             and f"Re-classified as {severity}."
         ),
         "Re-classified.",

@@ -14,7 +14,8 @@ from hub.app.models import Incident, Notification
 from hub.channels.email.channel import thread_under
 from hub.core.classify import Report
 from hub.incidents import operations as ops
-from hub.incidents import permissions
+from hub.incidents import records, reports, staffing
+from hub.incidents.act import act
 from hub.intake.email.body import Body
 from hub.notifications import notices
 from hub.notifications import notify as n
@@ -63,7 +64,7 @@ def new_report(
     actor = actor_for(policy, sender)
     text = body.full.strip() or body.text
     report = Report(title=title_from(subject, text), text=text, source="email", reporter=actor)
-    incident, created = ops.create_incident(
+    incident, created = reports.create_incident(
         session, policy, report, actor=actor, now=now, description=text
     )
     for row in reversed(incident.reports):
@@ -89,8 +90,8 @@ def reply(
     verified: bool = True,
 ) -> Effect:
     """A command by the first line (ACK, UPDATE:, RESOLVED:), if the sender may do it by the
-    console's and the API's rules (`hub.incidents.permissions`), else a comment on the timeline (with
-    why the command was not applied). `verified`: the sender's address is vouched for (a
+    console's and the API's rules (`hub.core.permissions`, through `act`), else a comment on the
+    timeline (with why the command was not applied). `verified`: the sender's address is vouched for (a
     DMARC pass where trusted Authentication-Results are configured); a From: anyone can write
     does not act for the person it names."""
     actor = actor_for(policy, sender)
@@ -98,7 +99,6 @@ def reply(
     first = lines[0].strip() if lines else ""
     rest = "\n".join(lines[1:]).strip()
     note = ""
-    ops.ensure_mobilised(session, policy, incident, now)  # a reply before the worker got to it
     command = _COMMAND.match(first)
     action = (
         "acknowledge"
@@ -107,19 +107,25 @@ def reply(
             ("update" if command.group(1).upper() == "UPDATE" else "resolve") if command else None
         )
     )
-    if action and not verified:
-        note = "; the command was not applied: the sender is not verified (no DMARC pass)"
-    elif action:
-        try:
-            permissions.require(policy, incident, actor, action)  # the console's and API's rules
+    if action and verified:
+
+        def run(locked: Incident) -> str | None:
             with session.begin_nested():  # a command refused half-way leaves nothing behind
-                done = _command(session, policy, incident, actor, first, rest, now)
+                return _command(session, policy, locked, actor, first, rest, now)
+
+        try:
+            done = act(session, policy, incident.id, actor, action, run, now=now)
         except HubError as exc:
             done, note = None, f"; the command was not applied: {exc.message}"
         if done:
             _attachments(session, incident, actor, body, inbound_id, now)
             return Effect("threaded", incident, done)
-    ops.add_timeline(
+    else:
+        # a comment before the worker got to the mobilisation: the roles first, as `act` does
+        staffing.ensure_mobilised(session, policy, incident, now)
+        if action:
+            note = "; the command was not applied: the sender is not verified (no DMARC pass)"
+    records.add_timeline(
         session,
         incident,
         "comment",
@@ -157,7 +163,7 @@ def _command(
 def _attachments(session, incident, actor, body: Body, inbound_id: int, now) -> None:
     if body.attachments:
         names = ", ".join(a["name"] for a in body.attachments)
-        ops.add_timeline(
+        records.add_timeline(
             session,
             incident,
             "attachment",

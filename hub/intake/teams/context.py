@@ -1,8 +1,8 @@
 """What every Teams command handler gets and returns, and the role checks they share.
 
 Who may act on an incident is decided by the console's and the API's rules
-(`hub.incidents.permissions`), so a person gets the same answer in Teams as over REST; only the
-refusal texts are Teams' own.
+(`hub.core.permissions`, through `hub.incidents.act`), so a person gets the same answer in
+Teams as over REST; only the refusal texts are Teams' own.
 """
 
 from __future__ import annotations
@@ -14,13 +14,10 @@ from sqlalchemy.orm import Session
 
 from hub.app.errors import Forbidden, one_of
 from hub.app.models import Incident
-from hub.incidents import operations as ops
-from hub.incidents import permissions
-from hub.intake.teams.commands import Command
+from hub.core import lifecycle, permissions
 from hub.intake.teams.people import Sender
 from hub.intake.teams.replies import Reply
-from hub.notifications.notices import role_label
-from hub.policy.model import Person, Policy
+from hub.policy.model import ROLE_NAMES, Person, Policy
 
 
 @dataclass
@@ -58,34 +55,40 @@ def who(ctx: Ctx, doing: str) -> Person:
     return ctx.person
 
 
-def require(ctx: Ctx, incident: Incident, person: Person, action: str, doing: str) -> None:
-    """A refusal saying who may, unless `hub.incidents.permissions` lets the person do `action`
-    (`doing`: the words for the refusal, "post its updates")."""
-    if permissions.can(ctx.policy, incident, person.key, action):
-        return
-    roles = permissions.ACTIONS[action]
-    who_may = one_of(permissions.LABELS[r] for r in roles)
-    others = ["whoever is on duty for " + ("those roles" if len(roles) > 1 else "that role")]
-    if permissions.TECH in roles:
-        others.append("a tech lead of its service")
-    raise Forbidden(
-        f"Only the {who_may} of {incident.ref} (or {', '.join(others)}, or an admin) "
-        f"may {doing} ({holders(ctx, incident, roles)})."
-    )
+def refusal(ctx: Ctx, person: Person, action: str, doing: str):
+    """Teams' words for `act` when the person may not do `action`: who may, and who holds
+    those roles now (`doing`: "post its updates")."""
+
+    def refuse(incident: Incident) -> Forbidden | None:
+        if action == "acknowledge":
+            if not lifecycle.is_active(incident.state):
+                return None  # the operation answers: there is nothing to acknowledge
+            return Forbidden(
+                f"You ({person.name}) hold no role in {incident.ref} and were not paged for "
+                f"one, so you cannot acknowledge it. Its roles: "
+                f"{holders(ctx, incident, ROLE_NAMES)}."
+            )
+        roles = permissions.ACTIONS[action]
+        who_may = one_of(permissions.ROLE_LABELS[r] for r in roles)
+        others = ["whoever is on duty for " + ("those roles" if len(roles) > 1 else "that role")]
+        if permissions.TECH in roles:
+            others.append("a tech lead of its service")
+        return Forbidden(
+            f"Only the {who_may} of {incident.ref} (or {', '.join(others)}, or an admin) "
+            f"may {doing} ({holders(ctx, incident, roles)})."
+        )
+
+    return refuse
 
 
 def holders(ctx: Ctx, incident: Incident, roles: tuple[str, ...]) -> str:
     """`Major Incident Manager Anna Schmidt, …` for the refusal texts."""
     names = [
-        f"{role_label(r.role)} {ctx.policy.people[r.person].name}"
-        if r.person in ctx.policy.people
-        else r.person
-        for r in ops.active_roles(incident)
-        if r.role in roles
+        f"{permissions.role_label(role)} {ctx.policy.people[key].name}"
+        if key in ctx.policy.people
+        else key
+        for role in ROLE_NAMES
+        if role in roles
+        for key in permissions.holders(incident, role)
     ]
     return ", ".join(names) or "nobody yet"
-
-
-def incident_of(ctx: Ctx, cmd: Command) -> Incident:
-    """The command's incident, locked for the change."""
-    return ops.get_incident(ctx.session, cmd.ref, lock=True)

@@ -11,7 +11,8 @@ from hub.app.models import Incident
 from hub.app.models import Report as ReportRow
 from hub.core import lifecycle
 from hub.core.classify import Report
-from hub.incidents import operations as ops
+from hub.incidents import classification, records
+from hub.incidents.reports import create_incident
 from hub.intake.teams import replies
 from hub.intake.teams.commands import Command
 from hub.intake.teams.context import Ctx, Outcome, who
@@ -24,7 +25,7 @@ TITLE_MAX = 120
 def do_status(ctx: Ctx, cmd: Command) -> Outcome:
     """One incident's card, or the active incidents."""
     if cmd.ref:
-        incident = ops.get_incident(ctx.session, cmd.ref)
+        incident = records.get_incident(ctx.session, cmd.ref)
         headline = f"{incident.ref}: {esc(incident.severity)}, {esc(incident.state)}"
         return Outcome(
             replies.incident_reply(ctx.policy, ctx.base_url, incident, headline),
@@ -89,7 +90,7 @@ def do_report(ctx: Ctx, cmd: Command) -> Outcome:
     reporter = ctx.person.key if ctx.person else ctx.sender.label
     _rate_check(ctx, reporter)
     report = Report(title=_title(cmd.text), text=cmd.text, source="teams", reporter=reporter)
-    incident, created = ops.create_incident(
+    incident, created = create_incident(
         ctx.session, ctx.policy, report, actor=ctx.person.key if ctx.person else None, now=ctx.now
     )
     return _created(ctx, incident, created, "Reported as")
@@ -118,7 +119,7 @@ def do_declare(ctx: Ctx, cmd: Command) -> Outcome:
         source="teams",
         reporter=person.key,
     )
-    incident, created = ops.create_incident(
+    incident, created = create_incident(
         ctx.session, ctx.policy, report, actor=person.key, now=ctx.now
     )
     wanted = cmd.severity or (None if incident.major else _least_major(ctx.policy))
@@ -129,7 +130,7 @@ def do_declare(ctx: Ctx, cmd: Command) -> Outcome:
         and lifecycle.is_active(incident.state)
         and (created or current is None or ctx.policy.severities[wanted].rank < current.rank)
     ):
-        ops.classify_again(
+        classification.classify_again(
             ctx.session,
             ctx.policy,
             incident,

@@ -1,38 +1,39 @@
 """Teams commands for responders.
 
 Who may ack, update, assign and resolve is the console's and the API's rule set
-(`hub.incidents.permissions`, README "Who may do what"), so Teams gives the same answer as REST;
+(`hub.core.permissions`, README "Who may do what"), through `hub.incidents.act` as on every
+channel, so Teams gives the same answer as REST;
 subscribe is open to every person of the policy.
 """
 
 from __future__ import annotations
 
-from hub.app.errors import Forbidden, Invalid
+from hub.app.errors import Invalid
 from hub.core import lifecycle
+from hub.core.permissions import role_label
 from hub.incidents import operations as ops
-from hub.incidents import permissions
+from hub.incidents.act import act
+from hub.incidents.records import get_incident
 from hub.intake.teams import conversations
 from hub.intake.teams.commands import Command
-from hub.intake.teams.context import Ctx, Outcome, holders, incident_of, require, who
+from hub.intake.teams.context import Ctx, Outcome, refusal, who
 from hub.intake.teams.people import find_person
 from hub.intake.teams.replies import Reply, esc, link
-from hub.notifications.notices import role_label
-from hub.policy.model import ROLE_NAMES
 
 
 def do_ack(ctx: Ctx, cmd: Command) -> Outcome:
-    """Acknowledge the roles the sender holds."""
+    """Acknowledge the roles the sender holds (or the role they were paged for)."""
     person = who(ctx, "acknowledge")
-    incident = incident_of(ctx, cmd)
-    if lifecycle.is_active(incident.state) and not permissions.can(
-        ctx.policy, incident, person.key, "acknowledge"
-    ):  # role holders, and the paged
-        raise Forbidden(
-            f"You ({person.name}) hold no role in {incident.ref} and were not paged for "
-            f"one, so you cannot acknowledge it. Its roles: "
-            f"{holders(ctx, incident, ROLE_NAMES)}."
-        )
-    acked = ops.acknowledge(ctx.session, ctx.policy, incident, actor=person.key, now=ctx.now)
+    incident, acked = act(
+        ctx.session,
+        ctx.policy,
+        cmd.ref,
+        person.key,
+        "acknowledge",
+        lambda i: (i, ops.acknowledge(ctx.session, ctx.policy, i, actor=person.key, now=ctx.now)),
+        now=ctx.now,
+        refusal=refusal(ctx, person, "acknowledge", "acknowledge it"),
+    )
     if not acked:
         return Outcome(
             Reply(f"You had already acknowledged {link(ctx.base_url, incident)}."),
@@ -53,9 +54,21 @@ def do_ack(ctx: Ctx, cmd: Command) -> Outcome:
 def do_update(ctx: Ctx, cmd: Command) -> Outcome:
     """A progress update from someone working the incident."""
     person = who(ctx, "post updates")
-    incident = incident_of(ctx, cmd)
-    require(ctx, incident, person, "update", "post its updates")
-    ops.post_update(ctx.session, ctx.policy, incident, cmd.text, actor=person.key, now=ctx.now)
+
+    def run(incident):
+        ops.post_update(ctx.session, ctx.policy, incident, cmd.text, actor=person.key, now=ctx.now)
+        return incident
+
+    incident = act(
+        ctx.session,
+        ctx.policy,
+        cmd.ref,
+        person.key,
+        "update",
+        run,
+        now=ctx.now,
+        refusal=refusal(ctx, person, "update", "post its updates"),
+    )
     audience = "the stakeholders" if incident.major else "the incident's timeline"
     return Outcome(
         Reply(f"📣 Update posted to {link(ctx.base_url, incident)}; it goes to {audience}."),
@@ -67,11 +80,23 @@ def do_update(ctx: Ctx, cmd: Command) -> Outcome:
 def do_assign(ctx: Ctx, cmd: Command) -> Outcome:
     """Hand a role to a person."""
     person = who(ctx, "assign roles")
-    incident = incident_of(ctx, cmd)
-    target = find_person(ctx.policy, cmd.person, ctx.entities)
-    require(ctx, incident, person, "assign", "assign its roles")
-    ops.assign_role(
-        ctx.session, ctx.policy, incident, cmd.role, target.key, actor=person.key, now=ctx.now
+
+    def run(incident):
+        target = find_person(ctx.policy, cmd.person, ctx.entities)
+        ops.assign_role(
+            ctx.session, ctx.policy, incident, cmd.role, target.key, actor=person.key, now=ctx.now
+        )
+        return incident, target
+
+    incident, target = act(
+        ctx.session,
+        ctx.policy,
+        cmd.ref,
+        person.key,
+        "assign",
+        run,
+        now=ctx.now,
+        refusal=refusal(ctx, person, "assign", "assign its roles"),
     )
     return Outcome(
         Reply(
@@ -86,9 +111,21 @@ def do_assign(ctx: Ctx, cmd: Command) -> Outcome:
 def do_resolve(ctx: Ctx, cmd: Command) -> Outcome:
     """Resolve, by the MIM or the Technical Lead."""
     person = who(ctx, "resolve incidents")
-    incident = incident_of(ctx, cmd)
-    require(ctx, incident, person, "resolve", "resolve it")
-    ops.resolve(ctx.session, ctx.policy, incident, cmd.text, actor=person.key, now=ctx.now)
+
+    def run(incident):
+        ops.resolve(ctx.session, ctx.policy, incident, cmd.text, actor=person.key, now=ctx.now)
+        return incident
+
+    incident = act(
+        ctx.session,
+        ctx.policy,
+        cmd.ref,
+        person.key,
+        "resolve",
+        run,
+        now=ctx.now,
+        refusal=refusal(ctx, person, "resolve", "resolve it"),
+    )
     after = " The post-incident review starts now." if incident.major else ""
     return Outcome(
         Reply(f"✅ {link(ctx.base_url, incident)} resolved.{after}"), "resolved", incident.id
@@ -98,7 +135,7 @@ def do_resolve(ctx: Ctx, cmd: Command) -> Outcome:
 def do_subscribe(ctx: Ctx, cmd: Command) -> Outcome:
     """Follow an incident's updates."""
     person = who(ctx, "subscribe")
-    incident = incident_of(ctx, cmd)
+    incident = get_incident(ctx.session, cmd.ref, lock=True)
     if incident.state in lifecycle.FINAL:
         raise Invalid(f"{incident.ref} is {incident.state}; there will be no more updates")
     new = conversations.subscribe(

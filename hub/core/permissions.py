@@ -1,0 +1,212 @@
+"""Who may act on an incident or its review, on every channel (decisions and refusal texts).
+
+Anyone signed in views; acting follows roles and the roster:
+
+- role holders of the incident act within their role (`ACTIONS` below);
+- people on duty in the policy's roster for a role act as if they held it on every incident
+  (the Major Incident Manager on duty may take over anything, including minor incidents);
+  a service's tech leads in the catalogue act as Technical Lead on that service's incidents;
+- acknowledging is for role holders, and for a person the escalation paged for a role that
+  has not been given or acknowledged since (they take it over: `paged_role`);
+- administrators named in the policy (`admins:`) may do everything but acknowledge and are
+  the only ones who see the operations pages.
+
+The other operations follow these (`FOLLOWS`): close follows resolve; cancel and merge follow
+classify (merge on both incidents); a reporter may cancel their own report while nobody else
+has reported it and it is still open or declared. A review belongs to its people: its
+steps count role holders and administrators, not the roster.
+
+Pure: incidents are anything shaped like `Incident` below; callers raise the refusals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Protocol
+
+from hub.policy.model import ROLE_NAMES, Policy
+
+MIM, TECH, COMMS, PM = ROLE_NAMES
+ROLE_LABELS = {
+    MIM: "Major Incident Manager",
+    TECH: "Technical Lead",
+    COMMS: "Communications Owner",
+    PM: "Problem Manager",
+}
+
+# action -> roles that may do it (held on the incident, or on duty in the roster)
+ACTIONS: dict[str, tuple[str, ...]] = {
+    "acknowledge": (MIM, TECH, COMMS, PM),
+    "update": (MIM, COMMS, TECH),
+    "assign": (MIM,),
+    "classify": (MIM,),
+    "resolve": (MIM, TECH),
+    "review_edit": (PM, MIM),
+    "review_submit": (PM,),
+    "review_approve": (MIM,),
+    "review_reject": (MIM,),
+    "review_publish": (MIM,),
+}
+HELD_ONLY = {
+    "acknowledge",
+    "review_edit",
+    "review_submit",
+    "review_approve",
+    "review_reject",
+    "review_publish",
+}  # the roster does not count: the review belongs to its people
+FOLLOWS = {"close": "resolve", "cancel": "classify", "merge": "classify"}
+ADMIN_PAGES = "the operations pages are for the administrators named in the policy"
+
+
+class Role(Protocol):
+    role: str
+    person: str
+    active: bool
+
+
+class Entry(Protocol):
+    kind: str
+    data: dict | None
+
+
+class Reported(Protocol):
+    reporter: str | None
+
+
+class Incident(Protocol):
+    """What the rules read of an incident."""
+
+    ref: str
+    state: str
+    reporter: str | None
+    services: Sequence[str] | None
+    roles: Sequence[Role]
+    timeline: Sequence[Entry]
+    reports: Sequence[Reported]
+
+
+def role_label(role: str | None) -> str:
+    """`Major Incident Manager` for `major_incident_manager`."""
+    return ROLE_LABELS.get(role or "", (role or "").replace("_", " ").title())
+
+
+def is_admin(policy: Policy, person: str | None) -> bool:
+    """An administrator named in the policy."""
+    found = policy.people.get(person or "")
+    return bool(found and found.admin)
+
+
+def holders(incident: Incident, *roles: str) -> list[str]:
+    """Current holders of the first of `roles` that is held."""
+    for role in roles:
+        people = [r.person for r in incident.roles if r.active and r.role == role]
+        if people:
+            return people
+    return []
+
+
+def review_owner(incident: Incident) -> str | None:
+    """The review's owner: the incident's Problem Manager."""
+    return next(iter(holders(incident, PM)), None)
+
+
+def held_roles(incident: Incident, person: str | None) -> set[str]:
+    """Roles the person holds on the incident now."""
+    return {r.role for r in incident.roles if r.active and r.person == person}
+
+
+def on_duty(policy: Policy, person: str | None, role: str) -> bool:
+    """Whether the person is on the policy's roster for a role."""
+    return bool(person) and person in policy.roles.get(role, ())
+
+
+def leads_a_service(policy: Policy, incident: Incident, person: str | None) -> bool:
+    """Whether the person is a tech lead of one of the incident's services in the catalogue
+    (they lead the fix of their service's incidents, major or not, as if on duty)."""
+    return bool(person) and any(
+        person in policy.services[key].tech_lead
+        for key in incident.services or ()
+        if key in policy.services
+    )
+
+
+def paged_role(incident: Incident, person: str | None) -> str | None:
+    """The role the escalation paged this person for, if it is still open to them.
+
+    A page is a call to take the role now; once the role has been given (re-assigned, or
+    taken by someone else acknowledging their page) or its holder has acknowledged, an
+    older page no longer counts.
+    """
+    given_since: set[str] = set()
+    for entry in reversed(incident.timeline):
+        data = entry.data or {}
+        if entry.kind == "role" and data.get("role"):
+            given_since.add(data["role"])
+        elif entry.kind == "acknowledged":
+            given_since.update(data.get("roles", ()))
+        elif entry.kind in ("paged", "escalated"):
+            for paged, role in data.get("paged", ()):
+                if paged == person and role in ROLE_NAMES and role not in given_since:
+                    return role
+    return None
+
+
+def cancels_own_report(incident: Incident, person: str | None) -> bool:
+    """The reporter cancelling their own report: nobody else reported it, nor is it mobilised
+    (others' reports confirm it)."""
+    return (
+        person == incident.reporter
+        and incident.state in ("open", "declared")
+        and all(r.reporter in (None, person) for r in incident.reports)
+    )
+
+
+def can(policy: Policy, incident: Incident, person: str | None, action: str) -> bool:
+    """Whether the person may do `action` (or an operation that follows it) on the incident."""
+    if action == "cancel" and cancels_own_report(incident, person):
+        return True
+    action = FOLLOWS.get(action, action)
+    if not person or person not in policy.people:
+        return False
+    roles = ACTIONS[action]
+    held = held_roles(incident, person)
+    if action == "acknowledge":  # role holders, and whoever the escalation paged for a role
+        return bool(held) or paged_role(incident, person) is not None
+    if is_admin(policy, person):
+        return True
+    if held & set(roles):
+        return True
+    return action not in HELD_ONLY and any(
+        on_duty(policy, person, r) or (r == TECH and leads_a_service(policy, incident, person))
+        for r in roles
+    )
+
+
+def allowed(policy: Policy, incident: Incident, person: str | None) -> dict[str, bool]:
+    """Every action with a yes or no, for the templates to show or hide controls."""
+    return {action: can(policy, incident, person, action) for action in ACTIONS}
+
+
+def refusal(incident: Incident, action: str) -> str:
+    """Why not, with who may: the console's, the API's and email's words."""
+    if action == "acknowledge":
+        return f"only people holding a role in {incident.ref}, or paged for one, acknowledge it"
+    rule = FOLLOWS.get(action, action)
+    who = " or ".join(ROLE_LABELS[r] for r in ACTIONS[rule])
+    doing = action.replace("review_", "").replace("_", " ")
+    return f"only the {who} of {incident.ref} (or on duty, or an administrator) may {doing} here"
+
+
+def holds_or_admin(policy: Policy, incident: Incident, person: str, roles: Iterable[str]) -> bool:
+    """Whether the person holds one of `roles` on the incident or is a policy admin (the
+    review's rule: its people, not the roster)."""
+    return is_admin(policy, person) or any(person in holders(incident, r) for r in roles)
+
+
+def review_refusal(incident: Incident, person: str, roles: Iterable[str], doing: str) -> str:
+    """Why a review step is not the person's to take."""
+    names = " or ".join(role_label(r) for r in roles)
+    return (
+        f"only the {names} of {incident.ref} (or a policy admin) may {doing}; {person} is neither"
+    )

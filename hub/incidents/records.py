@@ -1,0 +1,95 @@
+"""An incident's rows: look-up and lock, the timeline, state moves, role holders, names."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hub.app.db import row_id
+from hub.app.errors import Conflict, NotFound
+from hub.app.models import Incident, RoleAssignment, TimelineEntry
+from hub.core import lifecycle
+from hub.policy.model import Policy
+
+
+def parse_ref(ref: str) -> int:
+    """`INC-42` (or `42`) to 42."""
+    number = row_id(ref.strip().upper().removeprefix("INC-"))
+    if number is None:
+        raise NotFound(f"no incident {ref!r}; incident ids look like INC-42")
+    return number
+
+
+def get_incident(session: Session, ref: str | int, *, lock: bool = False) -> Incident:
+    """The incident or NotFound (`lock`: its row locked for a change)."""
+    number = ref if isinstance(ref, int) else parse_ref(ref)
+    stmt = select(Incident).where(Incident.id == number)
+    if lock:
+        stmt = stmt.with_for_update()
+    incident = session.scalars(stmt).first()
+    if incident is None:
+        raise NotFound(f"no incident INC-{number}")
+    return incident
+
+
+def add_timeline(
+    session: Session,
+    incident: Incident,
+    kind: str,
+    text: str,
+    *,
+    actor: str | None,
+    now: datetime,
+    data: dict | None = None,
+) -> TimelineEntry:
+    """Append one entry to the incident's timeline."""
+    entry = TimelineEntry(
+        incident=incident, at=now, kind=kind, actor=actor, text=text, data=data or {}
+    )
+    session.add(entry)
+    incident.updated_at = now
+    return entry
+
+
+def transition(incident: Incident, event: str, why: str) -> tuple[str, dict]:
+    """Move the incident's state; the timeline entry's text and data for it."""
+    try:
+        step = lifecycle.transition(incident.state, event, major=incident.major)
+    except lifecycle.IllegalTransition as exc:
+        raise Conflict(f"{incident.ref}: {exc}", code="illegal_transition") from exc
+    incident.state = step.to_state
+    return (
+        f"{step.from_state} → {step.to_state}: {why}",
+        {"event": event, "from": step.from_state, "to": step.to_state},
+    )
+
+
+def apply_event(
+    session: Session, incident: Incident, event: str, *, actor: str | None, now: datetime, why: str
+) -> None:
+    """Move the incident's state, on the timeline."""
+    text, data = transition(incident, event, why)
+    add_timeline(session, incident, "state", text, actor=actor, now=now, data=data)
+
+
+def active_roles(incident: Incident, person: str | None = None) -> list[RoleAssignment]:
+    """Current role holders (optionally only those of one person)."""
+    return [r for r in incident.roles if r.active and (person is None or r.person == person)]
+
+
+def timeline_role(role: str) -> str:
+    """`Tech lead`: a role as the timeline names it (from its key, not the labels)."""
+    return role.replace("_", " ").capitalize()
+
+
+def person_name(policy: Policy, key: str | None) -> str:
+    """A person's name in the policy; other text (an address) as it is."""
+    person = policy.people.get(key or "")
+    return person.name if person else (key or "someone")
+
+
+def remaining(due: datetime, now: datetime) -> int:
+    """Whole seconds until `due` (negative once passed)."""
+    return int((due - now) // timedelta(seconds=1))

@@ -1,0 +1,111 @@
+"""Mobilising a declared incident: the timer that fills its roles, and running it at once."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from hub.app.context import queue_job
+from hub.app.models import Incident, RoleAssignment
+from hub.core import lifecycle
+from hub.core.escalation import roster
+from hub.incidents import timers, workflow
+from hub.incidents.records import add_timeline, timeline_role
+from hub.policy.model import ROLE_NAMES, Policy
+
+
+def schedule_mobilisation(session: Session, incident: Incident, *, now: datetime) -> None:
+    """Mobilise in the worker, at once: a `mobilise` timer due now, and a wake-up for it.
+
+    The request that declared the incident commits only the incident, its report and its
+    timeline, and answers; filling the roles, freezing the plan, the step-0 pages, the
+    stakeholder notice and the SLA timers follow in the worker (`mobilise`, below). The timer
+    row makes that durable and exactly-once: a lost wake-up is found by the timer pump,
+    and only the worker whose claim succeeds mobilises.
+    """
+    done = sum(1 for t in incident.timers if t.kind == "mobilise")
+    if incident.id is None:
+        session.flush()  # assigns the id, INC-n: the timer's key names it
+    key = timers.timer_key("mobilise", incident, *([done] if done else []))
+    timer = timers.schedule(session, incident, key, "mobilise", now, now=now)
+    session.flush()
+    queue_job(session, "fire_timer", timer.id)
+
+
+def ensure_mobilised(session: Session, policy: Policy, incident: Incident, now: datetime) -> None:
+    """Run a mobilisation the worker has not run yet, here (someone acts on the incident a
+    moment after its declaration: `act`). Claiming the timer keeps it exactly-once: a worker
+    that comes later finds it fired."""
+    from hub.incidents import timer_actions
+
+    for pending in timers.pending(incident, "mobilise"):
+        timer = timers.claim(session, pending.id, now)
+        if timer is not None:
+            timer_actions.fire(session, policy, timer, now)
+
+
+def mobilise(
+    session: Session,
+    policy: Policy,
+    incident: Incident,
+    *,
+    declared_at: datetime,
+    now: datetime | None = None,
+) -> bool:
+    """Fill the roles and start the workflow of a declared major incident (the timer's work).
+
+    False when there is nothing to mobilise any more: no longer major, or no longer running.
+    """
+    if not incident.major or not lifecycle.is_active(incident.state):
+        return False
+    fill_roles(session, policy, incident, now=now or declared_at)
+    workflow.on_declared(session, policy, incident, now=now or declared_at, started=declared_at)
+    return True
+
+
+def fill_roles(session: Session, policy: Policy, incident: Incident, *, now: datetime) -> None:
+    """Fill each empty role from the roster (tech lead from the first affected service)."""
+    held = {r.role for r in incident.roles if r.active}
+    for role in ROLE_NAMES:
+        if role in held:
+            continue
+        person = first_on_duty(policy, role, incident.services)
+        if person:
+            session.add(
+                RoleAssignment(
+                    incident=incident, role=role, person=person, assigned_at=now, active=True
+                )
+            )
+            source = next(
+                (
+                    f"tech lead of {policy.services[key].name}"
+                    for key in incident.services or ()
+                    if role == "tech_lead"
+                    and key in policy.services
+                    and person in policy.services[key].tech_lead
+                ),
+                "from the roster",
+            )
+            add_timeline(
+                session,
+                incident,
+                "role",
+                f"{timeline_role(role)}: {policy.people[person].name} ({source})",
+                actor=None,
+                now=now,
+                data={"role": role, "person": person},
+            )
+
+
+def first_on_duty(
+    policy: Policy, role: str, services: list[str] | tuple[str, ...], position: int = 1
+) -> str | None:
+    """The person at `position` (1-based) of the roster for a role."""
+    roster = roster_for(policy, role, services)
+    return roster[position - 1] if len(roster) >= position else None
+
+
+def roster_for(policy: Policy, role: str, services) -> tuple[str, ...]:
+    """People on duty for a role, in escalation order (the escalation core's rule)."""
+    return roster(policy, role, services)
