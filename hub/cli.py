@@ -9,14 +9,9 @@ from pathlib import Path
 
 import click
 
-from hub.app.settings import (
-    SETTINGS,
-    check_settings,
-    join_hostport,
-    load_settings,
-    mask,
-    split_hostport,
-)
+from hub.app.settings import join_hostport, load_settings, mask, split_hostport
+from hub.app.settings_checks import check_settings
+from hub.app.settings_table import SETTINGS
 
 
 def _setup_logging(level: str) -> None:

@@ -74,7 +74,7 @@ class Hub:
     ):
         self.settings = settings
         self.db = db or Database(settings.database_url)
-        self.policies = PolicyHolder(Path(settings["HUB_POLICY"] or "policy.yaml"), policy)
+        self.policies = PolicyHolder(settings.path("HUB_POLICY"), policy)
         # Called with a list of (task name, id) after a transaction commits; the queue
         # module installs the real one. Lost wake-ups are harmless: reconcile finds the work.
         self.enqueue: Callable[[list[tuple[str, int]]], None] = lambda jobs: None

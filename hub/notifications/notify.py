@@ -190,7 +190,7 @@ def _teams_row(row, recipient, ctx, refs, policy, settings) -> bool:
     if not recipient.via_pages_webhook:
         return False
     hook = policy.teams_pages_webhook
-    if not hook and (settings["HUB_TEAMS_TRANSPORT"] or "auto") not in ("auto", "sink"):
+    if not hook and settings.text("HUB_TEAMS_TRANSPORT") not in ("auto", "sink"):
         return False
     # No webhook in development (auto/sink): a row without URL, which the sink shows.
     person = policy.people[recipient.person]

@@ -17,7 +17,7 @@ log = logging.getLogger("hub.web")
 
 def methods(settings) -> set[str]:
     """The sign-in methods on offer (HUB_SIGNIN; `auto`: Entra when a tenant is configured)."""
-    chosen = {m.strip() for m in (settings["HUB_SIGNIN"] or "auto").split(",")}
+    chosen = {m.strip() for m in settings.text("HUB_SIGNIN").split(",")}
     if "auto" in chosen:
         return {"entra"} if entra.configured(settings) else {"link"}
     if not entra.configured(settings):
@@ -45,7 +45,7 @@ def ask_for_link():
     if who:
         links.request_link(hub, who, target, utcnow())
     sink = None
-    if (hub.settings["HUB_MAIL_TRANSPORT"] or "sink") == "sink" and not hub.settings.production:
+    if hub.settings.text("HUB_MAIL_TRANSPORT") == "sink" and not hub.settings.production:
         sink = hub.settings.data_dir / "sinks" / "email"  # a newcomer's first sign-in
     return render("login_sent.html", title="Check your mail", email=who, sink=sink)
 

@@ -19,7 +19,6 @@ from sqlalchemy import select, update
 
 from hub.app.db import utcnow
 from hub.app.models import WebSession
-from hub.policy.checks import parse_duration
 
 SESSION_KEY = "sid"
 TOUCH_EVERY = timedelta(minutes=5)  # how often last_seen_at is written (not every request)
@@ -32,7 +31,7 @@ def hash_token(token: str) -> str:
 
 def lifetime(settings) -> timedelta:
     """HUB_SESSION_LIFETIME as a timedelta."""
-    return parse_duration(settings["HUB_SESSION_LIFETIME"] or "12h")
+    return settings.duration("HUB_SESSION_LIFETIME")
 
 
 def start_session(hub, person: str, method: str, now: datetime) -> None:

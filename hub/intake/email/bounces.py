@@ -36,7 +36,7 @@ def suppressed_addresses(session: Session, addresses: list[str]) -> set[str]:
 
 
 def _domain(settings) -> str:
-    sender = settings["HUB_MAIL_FROM"] or "incidents@localhost"
+    sender = settings.text("HUB_MAIL_FROM")
     return address_of(sender, "HUB_MAIL_FROM").rpartition("@")[2].lower()
 
 

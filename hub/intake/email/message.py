@@ -36,9 +36,9 @@ class Limits:
         """The limits of this installation (the size comes from the policy)."""
         return cls(
             max_bytes,
-            int(settings["HUB_MAIL_MAX_HEADER_BYTES"] or 65536),
-            int(settings["HUB_MAIL_MAX_PARTS"] or 100),
-            int(settings["HUB_MAIL_MAX_DEPTH"] or 10),
+            settings.int("HUB_MAIL_MAX_HEADER_BYTES"),
+            settings.int("HUB_MAIL_MAX_PARTS"),
+            settings.int("HUB_MAIL_MAX_DEPTH"),
         )
 
 

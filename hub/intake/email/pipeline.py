@@ -72,7 +72,7 @@ class Trail:
 
 def our_addresses(settings, policy: Policy) -> set[str]:
     """The hub's own addresses (From of our mail, the intake address), bare and lower-case."""
-    found = {address_of(settings["HUB_MAIL_FROM"] or "incidents@localhost").lower()}
+    found = {address_of(settings.text("HUB_MAIL_FROM")).lower()}
     if policy.intake.email_address:
         found.add(policy.intake.email_address.lower())
     return found
