@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from hub.app.models import Incident, TimelineEntry
 from hub.app.settings import Settings, load_settings
+from hub.app.uow import UnitOfWork
 from hub.core import cadence
 from hub.core.escalation import PlannedStep
 from hub.incidents import timers
@@ -24,7 +25,7 @@ CYCLE_KINDS = ("update-due", "update-reminder")
 
 def settings_of(session: Session) -> Settings:
     """The settings `Hub.transaction` put on the session (else from the environment)."""
-    return session.info.get("settings") or load_settings()
+    return UnitOfWork.of(session).settings or load_settings()
 
 
 def running(incident: Incident) -> bool:

@@ -14,6 +14,7 @@ from hub.app.db import insert_loaded, new_loaded, row_id, utcnow
 from hub.app.errors import Conflict, Forbidden, Invalid, NotFound
 from hub.app.models import Incident, RoleAssignment, ServiceReporter, TimelineEntry, Timer
 from hub.app.models import Report as ReportRow
+from hub.app.uow import UnitOfWork
 from hub.core import lifecycle
 from hub.core.classify import (
     Classification,
@@ -46,7 +47,7 @@ def get_incident(session: Session, ref: str | int, *, lock: bool = False) -> Inc
     incident = session.scalars(stmt).first()
     if incident is None:
         raise NotFound(f"no incident INC-{number}")
-    policy = session.info.get("policy")
+    policy = UnitOfWork.of(session).policy
     if lock and policy is not None:  # about to act on it: it must be mobilised first
         ensure_mobilised(session, policy, incident, utcnow())
     return incident

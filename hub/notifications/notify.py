@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from hub.app.context import queue_job
 from hub.app.models import ConversationRef, Incident, Notification
 from hub.app.settings import Settings
+from hub.app.uow import UnitOfWork
 from hub.channels.base import PermanentError
 from hub.notifications.notices import (  # noqa: F401  (re-exported: callers use n.<name>)
     ROLE_LABELS,
@@ -62,7 +63,7 @@ def suppressed_addresses(session: Session, addresses: list[str]) -> set[str]:
     """
     from hub.intake.email.bounces import suppressed_addresses as bounced
 
-    known: dict[str, bool] = session.info.setdefault("suppressed", {})
+    known: dict[str, bool] = UnitOfWork.of(session).cache.setdefault("suppressed", {})
     unknown = [a for a in dict.fromkeys(addresses) if a and a.lower() not in known]
     if unknown:
         found = {a.lower() for a in bounced(session, unknown)}

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from hub.app.context import Hub
 from hub.app.models import InboundMessage
+from hub.app.uow import UnitOfWork
 from hub.channels.email.compose import address_of
 from hub.intake.email import effect, kinds, trust
 from hub.intake.email.body import extract
@@ -88,7 +89,8 @@ def process(
             return None
         if row.status != "received":
             return Result.of(row)
-        jobs, timed = session.info["jobs"], session.info["timed_jobs"]
+        uow = UnitOfWork.of(session)
+        jobs, timed = uow.jobs, uow.timed_jobs
         marks = len(jobs), len(timed)
         trail = Trail(row)
         try:
