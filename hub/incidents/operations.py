@@ -27,6 +27,7 @@ from hub.core.classify import (
 )
 from hub.core.escalation import roster
 from hub.incidents import timers, workflow
+from hub.incidents.timeline import add_timeline
 from hub.policy.model import ROLE_NAMES, Policy
 
 
@@ -51,25 +52,6 @@ def get_incident(session: Session, ref: str | int, *, lock: bool = False) -> Inc
     if lock and policy is not None:  # about to act on it: it must be mobilised first
         ensure_mobilised(session, policy, incident, utcnow())
     return incident
-
-
-def add_timeline(
-    session: Session,
-    incident: Incident,
-    kind: str,
-    text: str,
-    *,
-    actor: str | None,
-    now: datetime,
-    data: dict | None = None,
-) -> TimelineEntry:
-    """Append one entry to the incident's timeline."""
-    entry = TimelineEntry(
-        incident=incident, at=now, kind=kind, actor=actor, text=text, data=data or {}
-    )
-    session.add(entry)
-    incident.updated_at = now
-    return entry
 
 
 def _transition(incident: Incident, event: str, why: str) -> tuple[str, dict]:

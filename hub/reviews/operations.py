@@ -21,6 +21,7 @@ from hub.app.context import queue_job
 from hub.app.errors import Conflict, Invalid, NotFound
 from hub.app.models import Incident, Review
 from hub.incidents import operations as ops
+from hub.incidents.timeline import add_timeline
 from hub.policy.model import Policy
 from hub.reviews import reminders
 from hub.reviews.access import MIM, PM, owner, require
@@ -85,7 +86,7 @@ def open_review(
     )
     pm = owner(incident)
     due = f", due {review.due_at.isoformat(timespec='minutes')}" if review.due_at else ""
-    ops.add_timeline(
+    add_timeline(
         session,
         incident,
         "review",
@@ -197,7 +198,7 @@ def step(
         "reject": f"sent back to draft: {reason.strip()}",
         "publish": "queued for publishing",
     }[name]
-    ops.add_timeline(
+    add_timeline(
         session,
         incident,
         "review",

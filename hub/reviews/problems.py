@@ -12,6 +12,7 @@ from hub.app.errors import Forbidden, Invalid, NotFound
 from hub.app.models import Problem, ProblemLink
 from hub.app.timefmt import iso
 from hub.incidents import operations as ops
+from hub.incidents.timeline import add_timeline
 from hub.policy.model import Policy
 from hub.reviews.access import MIM, PM
 from hub.reviews.content import clean_line, clean_text
@@ -104,7 +105,7 @@ def link_incident(
     if any(link.incident_id == incident.id for link in problem.links):
         return
     problem.links.append(ProblemLink(incident_id=incident.id, linked_at=now, linked_by=actor))
-    ops.add_timeline(
+    add_timeline(
         session,
         incident,
         "problem",
