@@ -19,11 +19,11 @@ from sqlalchemy import func, select, update
 
 from hub.app.context import queue_job
 from hub.app.models import Notification, SignInLink
+from hub.app.security import hash_token
 from hub.app.templates import TEMPLATES
 from hub.app.timefmt import local_hhmm
 from hub.channels.email.compose import AUTO_HEADERS, LOOP_HEADER, address_of
 from hub.channels.email.ids import loop_token
-from hub.web.sessions import hash_token
 
 log = logging.getLogger("hub.web")
 
