@@ -89,9 +89,7 @@ def microsoft():
         )
     except entra.SignInError as exc:
         log.error("Entra sign-in could not start: %s", exc)
-        return render(
-            "login.html", title="Sign in", next="/", methods=methods(hub.settings), error=str(exc)
-        ), 503
+        return _sign_in_failed(hub, "/", str(exc), 503)
     session["entra_flow"] = flow
     session["next"] = safe_next(request.args.get("next"))
     return redirect(url)
@@ -110,28 +108,29 @@ def microsoft_done():
         claims = entra.get_sign_in(hub.settings).finish(flow, request.args.to_dict())
     except entra.SignInError as exc:
         log.warning("Entra sign-in failed: %s", exc)
-        return render(
-            "login.html",
-            title="Sign in",
-            next=target,
-            methods=methods(hub.settings),
-            error=f"Microsoft sign-in failed: {exc}",
-        ), 401
+        return _sign_in_failed(hub, target, f"Microsoft sign-in failed: {exc}", 401)
     person = entra.match_person(hub.policy, claims)
     if person is None:
         account = claims.get("preferred_username") or claims.get("oid") or "this account"
         log.warning("Entra sign-in by %s: not a person of the policy", account)
-        return render(
-            "login.html",
-            title="Sign in",
-            next=target,
-            methods=methods(hub.settings),
-            error=f"{account} is not among the people in the hub's policy; "
+        return _sign_in_failed(
+            hub,
+            target,
+            f"{account} is not among the people in the hub's policy; "
             "ask an administrator to add you.",
-        ), 403
+            403,
+        )
     start_session(hub, person.key, "entra", utcnow())
     log.info("%s signed in with Microsoft Entra ID", person.key)
     return redirect(target)
+
+
+def _sign_in_failed(hub, target: str, error: str, status: int):
+    """The sign-in page again, saying why signing in with Microsoft did not work."""
+    page = render(
+        "login.html", title="Sign in", next=target, methods=methods(hub.settings), error=error
+    )
+    return page, status
 
 
 @bp.post("/logout")
