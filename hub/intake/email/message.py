@@ -27,9 +27,9 @@ class Limits:
     """What we accept: whole size, header block, MIME parts and nesting depth."""
 
     max_bytes: int
-    max_header_bytes: int = 65536
-    max_parts: int = 100
-    max_depth: int = 10
+    max_header_bytes: int
+    max_parts: int
+    max_depth: int
 
     @classmethod
     def from_settings(cls, settings, max_bytes: int) -> Limits:
