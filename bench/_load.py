@@ -10,6 +10,22 @@ import time
 from urllib.parse import urlsplit
 
 
+def run_clients(client, args, gate: threading.Barrier) -> float:
+    """Run `client(arg)` in a thread per arg; seconds from `gate` opening until all are done.
+
+    Each client waits on `gate` (made for one more party than there are clients) once it is
+    ready, so that setting up (connecting) is not timed.
+    """
+    threads = [threading.Thread(target=client, args=(arg,)) for arg in args]
+    for t in threads:
+        t.start()
+    gate.wait()
+    started = time.perf_counter()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - started
+
+
 def run_load(
     base: str,
     path: str,
@@ -55,14 +71,7 @@ def run_load(
             latencies.extend(mine)
             errors.extend(bad)
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-    for t in threads:
-        t.start()
-    start_gate.wait()
-    t0 = time.perf_counter()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - t0
+    elapsed = run_clients(client, range(clients), start_gate)
     latencies.sort()
     q = statistics.quantiles(latencies, n=100)
     return {

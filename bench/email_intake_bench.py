@@ -32,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._load import run_clients  # noqa: E402
 from hub.channels.email.ids import root_message_id  # noqa: E402
 
 DOMAIN = "northwind.example"
@@ -169,14 +170,7 @@ def send_all(port: int, messages: list[bytes], clients: int) -> tuple[float, int
         with lock:
             accepted[0] += ok
 
-    threads = [threading.Thread(target=client, args=(c,)) for c in chunks]
-    for t in threads:
-        t.start()
-    gate.wait()
-    t0 = time.perf_counter()
-    for t in threads:
-        t.join()
-    return time.perf_counter() - t0, accepted[0], errors
+    return run_clients(client, chunks, gate), accepted[0], errors
 
 
 def wait_port(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:

@@ -40,6 +40,10 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench._load import run_clients  # noqa: E402
+
 SECRET = base64.b64encode(b"teams intake benchmark secret 32").decode()
 LIMIT = 5.0  # Teams gives up after 5 seconds
 MIM = "3f2a9c41-6b1e-4d7a-9c25-1e8f4b6d0a11"  # anna, first on the MIM roster of policy.yaml
@@ -164,14 +168,7 @@ def run(bases: list[str], pick, clients: int, mode: str, amount: float) -> dict:
         with _lock:
             samples.extend(mine)
 
-    threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
-    for t in threads:
-        t.start()
-    start_gate.wait()
-    started = time.perf_counter()
-    for t in threads:
-        t.join()
-    return summarise(samples, time.perf_counter() - started)
+    return summarise(samples, run_clients(client, range(clients), start_gate))
 
 
 def _pct(values: list[float]) -> dict:

@@ -27,12 +27,12 @@ def create_app(config: dict | None = None, *, hub=None) -> Flask:
     app = Flask(__name__, template_folder=str(TEMPLATES / "web"), static_folder=None)
     app.config.update(
         SECRET_KEY=hub.settings.secret_key,
-        MAX_CONTENT_LENGTH=int(hub.settings["HUB_MAX_BODY_BYTES"] or 1048576),
+        MAX_CONTENT_LENGTH=hub.settings.int("HUB_MAX_BODY_BYTES"),
         JSON_SORT_KEYS=False,
     )
     app.config.update({k: v for k, v in config.items() if not k.startswith("HUB_")})
     app.extensions["hub"] = hub
-    logging.getLogger("hub").setLevel(hub.settings["HUB_LOG_LEVEL"] or "INFO")
+    logging.getLogger("hub").setLevel(hub.settings.text("HUB_LOG_LEVEL"))
     errors_handler.init_app(app)
     health.init_app(app, queue_pending)
     app.register_blueprint(api.bp)

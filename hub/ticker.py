@@ -80,8 +80,8 @@ def remobilise(hub: Hub, now: datetime) -> int:
 
     from hub.app.models import Incident, Timer
     from hub.core import lifecycle
-    from hub.incidents.records import add_timeline
     from hub.incidents.staffing import schedule_mobilisation
+    from hub.incidents.timeline import add_timeline
 
     mob = Timer.__table__.alias("mob")
     started = exists().where(

@@ -12,7 +12,7 @@ from sqlalchemy import func, or_, select
 from hub.app.context import Hub, queue_job
 from hub.app.db import utcnow
 from hub.app.models import ActionItem, Incident, Problem, Review
-from hub.incidents.records import add_timeline
+from hub.incidents.timeline import add_timeline
 from hub.reviews import operations as reviews
 from hub.reviews.publish import site
 from tasks import registry

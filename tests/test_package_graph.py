@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 TOPS = ("hub", "tasks")
 MAX_ROOT_MODULES = 12
@@ -31,15 +29,6 @@ CORE_FORBIDDEN = (
     "psycopg2", "smtplib", "socket", "aiosmtpd",
 )  # fmt: skip
 CORE_MAY_IMPORT = ("hub.core", "hub.policy.model", "hub.app.errors")
-# Imports that still close package cycles, each going away with work under way in its area
-# (test_no_import_cycle_between_packages is expected to fail until they are all gone).
-PENDING = {
-    ("hub.app.settings", "hub.channels.email.transports"): "settings accessors",
-    ("hub.app.settings", "hub.intake.email.mailbox"): "settings accessors",
-    ("hub.channels.teams.transports", "hub.notifications.throttle"): "channel registry",
-    ("hub.notifications.notify", "hub.intake.email.bounces"): "channel registry",
-    ("hub.incidents.mobilisation", "hub.intake.teams.conversations"): "act()",
-}
 
 
 @dataclass(frozen=True)
@@ -118,11 +107,11 @@ def node_of(module: str) -> str:
     return ".".join(module.split(".")[:2])  # hub, hub.<root module> or hub.<package>
 
 
-def _graph(node, leave_out=frozenset()) -> dict[str, dict[str, Import]]:
-    """node -> {other node: the first import that makes the edge}, but `leave_out` imports."""
+def _graph(node) -> dict[str, dict[str, Import]]:
+    """node -> {other node: the first import that makes the edge}."""
     edges: dict[str, dict[str, Import]] = defaultdict(dict)
     for imp in imports():
-        if imp.target is None or imp.target == imp.module or (imp.module, imp.target) in leave_out:
+        if imp.target is None or imp.target == imp.module:
             continue
         a, b = node(imp.module), node(imp.target)
         if a != b:
@@ -197,8 +186,8 @@ def describe(groups, edges) -> str:
     return "\n".join(lines)
 
 
-def package_cycles(leave_out=frozenset()) -> str:
-    edges = _graph(node_of, leave_out)
+def package_cycles() -> str:
+    edges = _graph(node_of)
     groups = strongly_connected({node_of(m) for m in modules()}, edges)
     return describe(groups, edges)
 
@@ -233,38 +222,16 @@ def test_hub_root_holds_at_most_12_modules():
     assert len(root) <= MAX_ROOT_MODULES, f"hub/ holds {len(root)} modules: {root}"
 
 
-def test_no_import_cycle_between_packages_but_the_pending_ones():
-    cycles = package_cycles(leave_out=frozenset(PENDING))
-    assert not cycles, "packages import each other in a cycle:\n" + cycles
-
-
-@pytest.mark.xfail(
-    strict=False,
-    reason="the PENDING imports: hub.app.settings -> channels/intake (settings accessors), "
-    "hub.notifications <-> channels and intake.email (channel registry), hub.incidents <-> "
-    "hub.intake.teams (act())",
-)
 def test_no_import_cycle_between_packages():
     cycles = package_cycles()
     assert not cycles, "packages import each other in a cycle:\n" + cycles
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="tasks.runtime <-> tasks.* (channel registry in tasks/), hub.app.settings -> "
-    "hub.intake.email.mailbox (settings accessors), hub.incidents.mobilisation <-> "
-    "hub.intake.teams.conversations (act())",
-)
 def test_no_strongly_connected_group_of_more_than_4_modules():
     cycles = module_cycles()
     assert not cycles, f"modules in a cycle of more than {MAX_SCC_MODULES}:\n" + cycles
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="hub/app/settings.py (settings accessors) and hub/incidents/operations.py (act()) "
-    "are split there",
-)
 def test_no_module_is_over_500_lines():
     long = {path: n for path, n in counted_lengths().items() if n > MAX_MODULE_LINES}
     assert not long, f"modules over {MAX_MODULE_LINES} lines (split them): {long}"

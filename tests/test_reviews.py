@@ -10,6 +10,7 @@ from sqlalchemy import select
 from hub.app.errors import Conflict, Forbidden, Invalid
 from hub.app.models import Notification, Timer
 from hub.core import review_metrics as rm
+from hub.core.durations import format_duration
 from hub.incidents import operations as ops
 from hub.incidents import reports
 from hub.reviews import operations as reviews
@@ -333,7 +334,7 @@ def test_derived_figures_and_trends_are_pure():
     figures = rm.derive(times, ack_within=timedelta(minutes=5), resolve_within=timedelta(hours=4))
     assert figures["time_to_detect_s"] == 420 and figures["time_to_mobilise_s"] is None
     assert figures["ack_sla"]["met"] is False and rm.sla_verdict(figures) == "breached"
-    assert [rm.format_duration(s) for s in (None, 45, 600, 3900, 200_000)] == [
+    assert [format_duration(s) for s in (None, 45, 600, 3900, 200_000)] == [
         "—",
         "45 s",
         "10 min",

@@ -6,7 +6,9 @@ import re
 
 import pytest
 
-from hub.app.settings import SETTINGS, Setting, check_settings, load_settings, mask
+from hub.app.settings import load_settings, mask
+from hub.app.settings_checks import check_settings
+from hub.app.settings_table import SETTINGS, Setting
 from tests.conftest import ROOT
 
 
@@ -165,7 +167,7 @@ def _block_imports(monkeypatch, *modules):
 
 
 def test_missing_scale_out_drivers_name_the_setting_and_the_extra(monkeypatch):
-    from hub.app.settings import driver_problems
+    from hub.app.settings_checks import driver_problems
 
     settings = load_settings(
         env={

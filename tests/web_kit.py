@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from hub.app.db import utcnow
 from hub.app.models import WebSession
-from hub.web.sessions import hash_token
+from hub.app.security import hash_token
 
 CSRF = "test-csrf-token"
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from hub.app.db import Database
 from hub.app.settings import Settings
+from hub.app.uow import UnitOfWork
 from hub.policy.model import Policy
 
 log = logging.getLogger("hub")
@@ -74,7 +75,7 @@ class Hub:
     ):
         self.settings = settings
         self.db = db or Database(settings.database_url)
-        self.policies = PolicyHolder(Path(settings["HUB_POLICY"] or "policy.yaml"), policy)
+        self.policies = PolicyHolder(settings.path("HUB_POLICY"), policy)
         # Called with a list of (task name, id) after a transaction commits; the queue
         # module installs the real one. Lost wake-ups are harmless: reconcile finds the work.
         self.enqueue: Callable[[list[tuple[str, int]]], None] = lambda jobs: None
@@ -87,15 +88,11 @@ class Hub:
 
     @contextmanager
     def transaction(self):
-        """A write transaction; jobs it queued in `session.info["jobs"]` are enqueued after commit."""
-        jobs: list[tuple[str, int]] = []
-        timed: list[tuple[str, int, datetime]] = []
+        """A write transaction with its UnitOfWork; the jobs it queued are enqueued after commit."""
         with self.db.session(write=True) as session:
-            session.info["jobs"] = jobs
-            session.info["timed_jobs"] = timed
-            session.info["settings"] = self.settings  # for the workflow seams (links, senders)
+            uow = UnitOfWork.begin(session, settings=self.settings, policy=self.policy)
             yield session
-        self.enqueue_after_commit(jobs, timed)
+        self.enqueue_after_commit(uow.jobs, uow.timed_jobs)
 
     def enqueue_after_commit(self, jobs: list, timed: list) -> None:
         """Hand committed work to the queue; a failure only delays it until the next tick."""
@@ -112,9 +109,9 @@ class Hub:
 
 def queue_job(session, task: str, ident: int) -> None:
     """Ask for `task(ident)` to run once this transaction commits."""
-    session.info.setdefault("jobs", []).append((task, ident))
+    UnitOfWork.of(session).queue_job(task, ident)
 
 
 def queue_job_at(session, task: str, ident: int, eta: datetime) -> None:
     """Ask for `task(ident)` to run at `eta` (aware), once this transaction commits."""
-    session.info.setdefault("timed_jobs", []).append((task, ident, eta))
+    UnitOfWork.of(session).queue_job_at(task, ident, eta)

@@ -98,17 +98,15 @@ class TokenSource:
     """Client-credential tokens for one app registration; thread-safe, one msal app reused."""
 
     def __init__(self, settings: Settings, *, http_client: requests.Session | None = None):
-        self.tenant = settings["HUB_GRAPH_TENANT_ID"] or ""
-        self.client_id = settings["HUB_GRAPH_CLIENT_ID"] or ""
-        self._secret = settings["HUB_GRAPH_CLIENT_SECRET"] or ""
+        self.tenant = settings.text("HUB_GRAPH_TENANT_ID")
+        self.client_id = settings.text("HUB_GRAPH_CLIENT_ID")
+        self._secret = settings.text("HUB_GRAPH_CLIENT_SECRET")
         if not (self.tenant and self.client_id and self._secret):
             raise SettingsError(
                 "Microsoft sign-in needs HUB_GRAPH_TENANT_ID, "
                 "HUB_GRAPH_CLIENT_ID and HUB_GRAPH_CLIENT_SECRET"
             )
-        self.authority, routes = resolve_authority(
-            settings["HUB_AUTHORITY_HOST"] or f"https://{PUBLIC_LOGIN_HOST}", self.tenant
-        )
+        self.authority, routes = resolve_authority(settings.text("HUB_AUTHORITY_HOST"), self.tenant)
         self.http = http_client or (LoopbackSession(routes) if routes else TimeoutSession())
         self._instance_discovery = None if PUBLIC_LOGIN_HOST in self.authority else False
         self._cache = msal.TokenCache()  # outlives app rebuilds
@@ -197,11 +195,11 @@ _SOURCES_LOCK = threading.Lock()
 
 def get_token_source(settings: Settings) -> TokenSource:
     """The process-wide TokenSource for these settings' authority, tenant and client."""
-    secret_id = hashlib.sha256((settings["HUB_GRAPH_CLIENT_SECRET"] or "").encode()).hexdigest()
+    secret_id = hashlib.sha256(settings.text("HUB_GRAPH_CLIENT_SECRET").encode()).hexdigest()
     key = (
-        settings["HUB_AUTHORITY_HOST"] or "",
-        settings["HUB_GRAPH_TENANT_ID"] or "",
-        settings["HUB_GRAPH_CLIENT_ID"] or "",
+        settings.text("HUB_AUTHORITY_HOST"),
+        settings.text("HUB_GRAPH_TENANT_ID"),
+        settings.text("HUB_GRAPH_CLIENT_ID"),
         secret_id[:16],
     )
     with _SOURCES_LOCK:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import click
 
-from hub.app.settings import check_settings, join_hostport, load_settings, split_hostport
+from hub.app.settings import join_hostport, load_settings, split_hostport
+from hub.app.settings_checks import check_settings
 
 
 def setup_logging(level: str) -> None:

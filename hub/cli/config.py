@@ -7,7 +7,9 @@ from pathlib import Path
 
 import click
 
-from hub.app.settings import SETTINGS, check_settings, load_settings, mask
+from hub.app.settings import load_settings, mask
+from hub.app.settings_checks import check_settings
+from hub.app.settings_table import SETTINGS
 from hub.cli.common import NO_POLICY, settings_or_exit
 
 

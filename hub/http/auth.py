@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 
 from flask import current_app, g, request
@@ -12,14 +11,10 @@ from sqlalchemy.orm import Session
 from hub.app.db import utcnow
 from hub.app.errors import Invalid, Unauthorized
 from hub.app.models import ApiToken
+from hub.app.security import hash_token
 from hub.policy.model import Policy
 
 PREFIX = "mih_"
-
-
-def hash_token(token: str) -> str:
-    """The stored form of a token."""
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def create_token(session: Session, policy: Policy, person: str, label: str = "") -> str:

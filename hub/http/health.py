@@ -149,32 +149,32 @@ def healthz():
     return jsonify({"status": "ok" if ok else "error", "checks": checks}), 200 if ok else 503
 
 
+def _count_gauge(session, name: str, help_text: str, a, b) -> list[str]:
+    """A gauge of row counts by the values of columns `a` and `b`, labelled by their names."""
+    lines = [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
+    for x, y, count in session.execute(select(a, b, func.count()).group_by(a, b)).all():
+        lines.append(f'{name}{{{a.key}="{x}",{b.key}="{y}"}} {count}')
+    return lines
+
+
 def metrics():
     """Prometheus text exposition format 0.0.4."""
     hub = current_app.extensions["hub"]
-    lines = [
-        "# HELP mihub_incidents Incidents by state and severity.",
-        "# TYPE mihub_incidents gauge",
-    ]
     with hub.db.session(write=False) as session:
-        rows = session.execute(
-            select(Incident.state, Incident.severity, func.count()).group_by(
-                Incident.state, Incident.severity
-            )
-        ).all()
-        for state, severity, count in rows:
-            lines.append(f'mihub_incidents{{state="{state}",severity="{severity}"}} {count}')
-        lines += [
-            "# HELP mihub_notifications Outbox rows by channel and status.",
-            "# TYPE mihub_notifications gauge",
-        ]
-        rows = session.execute(
-            select(Notification.channel, Notification.status, func.count()).group_by(
-                Notification.channel, Notification.status
-            )
-        ).all()
-        for channel, status, count in rows:
-            lines.append(f'mihub_notifications{{channel="{channel}",status="{status}"}} {count}')
+        lines = _count_gauge(
+            session,
+            "mihub_incidents",
+            "Incidents by state and severity.",
+            Incident.state,
+            Incident.severity,
+        )
+        lines += _count_gauge(
+            session,
+            "mihub_notifications",
+            "Outbox rows by channel and status.",
+            Notification.channel,
+            Notification.status,
+        )
     lines += [
         "# HELP mihub_http_requests_total HTTP requests by method, route and status.",
         "# TYPE mihub_http_requests_total counter",

@@ -9,12 +9,14 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from hub.app.models import Incident, TimelineEntry
+from hub.app.models import Incident
 from hub.app.settings import Settings, load_settings
+from hub.app.uow import UnitOfWork
 from hub.core import cadence
 from hub.core.escalation import PlannedStep
 from hub.core.permissions import role_label
 from hub.incidents import timers
+from hub.incidents.timeline import add_timeline
 from hub.notifications import notices
 from hub.notifications import notify as n
 from hub.notifications.subscribers import subscriber_recipients
@@ -27,7 +29,7 @@ CYCLE_KINDS = ("update-due", "update-reminder")
 
 def settings_of(session: Session) -> Settings:
     """The settings `Hub.transaction` put on the session (else from the environment)."""
-    return session.info.get("settings") or load_settings()
+    return UnitOfWork.of(session).settings or load_settings()
 
 
 def running(incident: Incident) -> bool:
@@ -88,15 +90,6 @@ def last_update(policy: Policy, incident: Incident) -> dict | None:
     )
 
 
-def add_timeline(
-    session: Session, incident: Incident, kind: str, text: str, now: datetime, **data
-) -> None:
-    """Append a workflow entry (actor: the hub)."""
-    session.add(
-        TimelineEntry(incident=incident, at=now, kind=kind, actor=None, text=text, data=data)
-    )
-
-
 def page_step(
     session: Session,
     policy: Policy,
@@ -148,10 +141,10 @@ def page_step(
         incident,
         "paged" if step.index == 0 else "escalated",
         text,
-        now,
-        step=step.index,
-        notifications=rows,
-        paged=paged,  # [person, role]: a person paged for a role may acknowledge and take it
+        now=now,
+        touch=False,
+        # paged: [person, role]: a person paged for a role may acknowledge and take it
+        data={"step": step.index, "notifications": rows, "paged": paged},
     )
     return rows
 

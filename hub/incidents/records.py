@@ -9,8 +9,9 @@ from sqlalchemy.orm import Session
 
 from hub.app.db import row_id
 from hub.app.errors import Conflict, NotFound
-from hub.app.models import Incident, RoleAssignment, TimelineEntry
+from hub.app.models import Incident, RoleAssignment
 from hub.core import lifecycle
+from hub.incidents.timeline import add_timeline
 from hub.policy.model import Policy
 
 
@@ -32,25 +33,6 @@ def get_incident(session: Session, ref: str | int, *, lock: bool = False) -> Inc
     if incident is None:
         raise NotFound(f"no incident INC-{number}")
     return incident
-
-
-def add_timeline(
-    session: Session,
-    incident: Incident,
-    kind: str,
-    text: str,
-    *,
-    actor: str | None,
-    now: datetime,
-    data: dict | None = None,
-) -> TimelineEntry:
-    """Append one entry to the incident's timeline."""
-    entry = TimelineEntry(
-        incident=incident, at=now, kind=kind, actor=actor, text=text, data=data or {}
-    )
-    session.add(entry)
-    incident.updated_at = now
-    return entry
 
 
 def transition(incident: Incident, event: str, why: str) -> tuple[str, dict]:

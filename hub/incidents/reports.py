@@ -24,7 +24,8 @@ from hub.core.classify import (
 )
 from hub.incidents import timers
 from hub.incidents.classification import set_classification
-from hub.incidents.records import add_timeline, transition
+from hub.incidents.records import transition
+from hub.incidents.timeline import add_timeline
 from hub.policy.model import Policy
 
 

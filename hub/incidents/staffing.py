@@ -11,7 +11,8 @@ from hub.app.models import Incident, RoleAssignment
 from hub.core import lifecycle
 from hub.core.escalation import roster
 from hub.incidents import timers, workflow
-from hub.incidents.records import add_timeline, timeline_role
+from hub.incidents.records import timeline_role
+from hub.incidents.timeline import add_timeline
 from hub.policy.model import ROLE_NAMES, Policy
 
 

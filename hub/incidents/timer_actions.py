@@ -21,6 +21,7 @@ from hub.core.permissions import holders
 from hub.core.sla import LABELS
 from hub.incidents import mobilisation as mob
 from hub.incidents import timers
+from hub.incidents.timeline import add_timeline
 from hub.notifications import notices
 from hub.notifications import notify as n
 from hub.policy.model import CHANNELS, Policy
@@ -126,14 +127,15 @@ def remind(session, policy, incident, timer, now) -> str:
         now,
     )
     names = ", ".join(policy.people[p].name if p in policy.people else p for p in people)
-    mob.add_timeline(
+    add_timeline(
         session,
         incident,
         "reminder",
         f"Reminded {names or 'nobody (no one holds the role)'}: stakeholder update "
         f"due at {due_local}",
-        now,
-        cycle=cycle.number,
+        now=now,
+        touch=False,
+        data={"cycle": cycle.number},
     )
     return "fired"
 
@@ -162,13 +164,14 @@ def no_change(session, policy, incident, timer, now) -> str:
         update=mob.last_update(policy, incident),
         next_update_at_local=next_local,
     )
-    mob.add_timeline(
+    add_timeline(
         session,
         incident,
         "update-auto",
         f"No change since {since}" + (f" — next update at {next_local}" if next_local else ""),
-        now,
-        cycle=cycle.number,
+        now=now,
+        touch=False,
+        data={"cycle": cycle.number},
     )
     return "fired"
 
@@ -198,14 +201,14 @@ def sla_mark(session, policy, incident, timer, now) -> str:
         if breached
         else f"{label}: {percent}% of the time used (due at {due_local})"
     )
-    mob.add_timeline(
+    add_timeline(
         session,
         incident,
         "sla-breach" if breached else "sla-warning",
         text,
-        now,
-        sla=kind,
-        percent=percent,
+        now=now,
+        touch=False,
+        data={"sla": kind, "percent": percent},
     )
     people = holders(incident, MIM)
     if kind == "review":

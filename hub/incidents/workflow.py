@@ -2,7 +2,7 @@
 
 The incident operations call the `on_*` seams inside the same transaction as the event, so
 whatever they write (outbox rows, timers, timeline) commits or rolls back with it. The
-building blocks are in hub/incidents/mobilisation.py (re-exported here); timer actions live in
+building blocks are in hub/incidents/mobilisation.py; timer actions live in
 hub/incidents/timer_actions.py.
 
 Acknowledgement: escalation is per role. A later step's `role:R#N` target is dropped once
@@ -23,16 +23,13 @@ from hub.core import cadence, sla
 from hub.core.escalation import MIM, PlannedStep, plan_escalation, steps_ahead, still_needed
 from hub.core.permissions import role_label
 from hub.incidents import timers
-from hub.incidents.mobilisation import (  # noqa: F401  (re-exported: other modules use wf.<name>)
+from hub.incidents.mobilisation import (
     CYCLE_KINDS,
-    RUNNING,
     acked_roles,
-    add_timeline,
     context,
     current_cycle,
     freeze_terms,
     last_cycle_number,
-    last_update,
     page_step,
     planned_severity,
     revision,
@@ -42,8 +39,8 @@ from hub.incidents.mobilisation import (  # noqa: F401  (re-exported: other modu
     schedule_steps,
     send_to_stakeholders,
     settings_of,
-    stakeholders,
 )
+from hub.incidents.timeline import add_timeline
 from hub.notifications import notices
 from hub.notifications import notify as n
 from hub.policy.model import CHANNELS, Policy
@@ -98,7 +95,8 @@ def on_declared(
         "notified",
         f"Stakeholders notified ({sent} messages)"
         + (f"; bridge: {policy.bridge_url}" if policy.bridge_url else ""),
-        now,
+        now=now,
+        touch=False,
     )
     schedule_cycle(session, incident, cycle, now)
     schedule_marks(session, incident, sla.plan_slas(severity, start, policy.sla_warn_at), rev, now)
@@ -185,7 +183,8 @@ def on_role_assigned(
         incident,
         "paged",
         f"Paged {person.name if person else assignment.person} ({label})",
-        now,
+        now=now,
+        touch=False,
     )
 
 
@@ -237,7 +236,14 @@ def on_severity_changed(
         now,
         next_update_at_local=(local_hhmm(cycle.due_at, policy.timezone) if cycle else None),
     )
-    add_timeline(session, incident, "replanned", f"Escalation, SLA and update timers {why}", now)
+    add_timeline(
+        session,
+        incident,
+        "replanned",
+        f"Escalation, SLA and update timers {why}",
+        now=now,
+        touch=False,
+    )
 
 
 def on_downgraded(session: Session, policy: Policy, incident: Incident, *, now: datetime) -> None:
@@ -276,7 +282,9 @@ def on_stopped(
     the stakeholders of a running major incident that no further updates come for it."""
     stopped = timers.cancel(timers.pending(incident), f"{event}: {why}", now)
     if stopped:
-        add_timeline(session, incident, "timers", f"Stopped {stopped} timer(s): {why}", now)
+        add_timeline(
+            session, incident, "timers", f"Stopped {stopped} timer(s): {why}", now=now, touch=False
+        )
     if policy is None or not running or not incident.plan:
         return
     text = (

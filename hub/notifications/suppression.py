@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hub.app.models import EmailSuppression
+from hub.app.uow import UnitOfWork
 
 
 def bounced_addresses(session: Session, addresses: list[str]) -> set[str]:
@@ -34,7 +35,7 @@ def suppressed_addresses(session: Session, addresses: list[str]) -> set[str]:
     An event notifies the same people several times (pages, the stakeholder notice);
     bounces are recorded in their own transactions.
     """
-    known: dict[str, bool] = session.info.setdefault("suppressed", {})
+    known: dict[str, bool] = UnitOfWork.of(session).cache.setdefault("suppressed", {})
     unknown = [a for a in dict.fromkeys(addresses) if a and a.lower() not in known]
     if unknown:
         found = {a.lower() for a in bounced_addresses(session, unknown)}

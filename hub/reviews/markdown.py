@@ -17,18 +17,6 @@ from hub.app.models import Review
 from hub.app.timefmt import iso
 from hub.reviews.content import SECTIONS
 
-FRONT_KEYS = (
-    "incident",
-    "title",
-    "state",
-    "version",
-    "started_at",
-    "affected_users",
-    "services",
-    "tags",
-    "action_items",
-    "timeline",
-)
 EDITABLE_KEYS = (
     "version",
     "started_at",
@@ -38,6 +26,7 @@ EDITABLE_KEYS = (
     "action_items",
     "timeline",
 )
+FRONT_KEYS = ("incident", "title", "state", *EDITABLE_KEYS)  # the first three are shown only
 _HEADING = re.compile(r"^##[ \t]+(.+?)[ \t#]*$")
 _BY_HEADING = {h.lower(): f for f, h, _p in SECTIONS} | {f: f for f, _h, _p in SECTIONS}
 _PROMPTS = {f"<!-- {p} -->" for _f, _h, p in SECTIONS}

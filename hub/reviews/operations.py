@@ -23,6 +23,7 @@ from hub.app.models import Incident, Review
 from hub.core.permissions import MIM, PM, holds_or_admin, review_owner, review_refusal
 from hub.incidents import operations as ops
 from hub.incidents import records
+from hub.incidents.timeline import add_timeline
 from hub.policy.model import Policy
 from hub.reviews import reminders
 from hub.reviews.action_items import replace_items
@@ -86,7 +87,7 @@ def open_review(
     )
     pm = review_owner(incident)
     due = f", due {review.due_at.isoformat(timespec='minutes')}" if review.due_at else ""
-    records.add_timeline(
+    add_timeline(
         session,
         incident,
         "review",
@@ -200,7 +201,7 @@ def step(
         "reject": f"sent back to draft: {reason.strip()}",
         "publish": "queued for publishing",
     }[name]
-    records.add_timeline(
+    add_timeline(
         session,
         incident,
         "review",

@@ -12,7 +12,8 @@ from hub.app.errors import Forbidden, Invalid, NotFound
 from hub.app.models import Problem, ProblemLink
 from hub.app.timefmt import iso
 from hub.core.permissions import MIM, PM
-from hub.incidents.records import add_timeline, get_incident
+from hub.incidents.records import get_incident
+from hub.incidents.timeline import add_timeline
 from hub.policy.model import Policy
 from hub.reviews.content import clean_line, clean_text
 

@@ -23,8 +23,8 @@ from sqlalchemy.orm import Session
 from hub.app.models import ActionItem, Review, Timer
 from hub.app.timefmt import local_full
 from hub.core.permissions import holders
-from hub.incidents import timers
-from hub.incidents import workflow as wf
+from hub.incidents import timeline, timers
+from hub.incidents.mobilisation import context, settings_of
 from hub.incidents.timer_actions import action
 from hub.notifications import notices
 from hub.notifications import notify as n
@@ -84,8 +84,8 @@ def send(
     **extra,
 ) -> int:
     """Notify people (Teams and email) with the incident context plus `review`; rows written."""
-    settings = wf.settings_of(session)
-    ctx = wf.context(
+    settings = settings_of(session)
+    ctx = context(
         session,
         policy,
         review.incident,
@@ -158,14 +158,15 @@ def remind(session, policy, incident, timer, now) -> str:
         return _skip(timer, "review submitted" if review else "no review", now)
     people = holders(incident, "problem_manager") or holders(incident, "major_incident_manager")
     send(session, policy, review, "review-reminder", timer.key, people, now)
-    wf.add_timeline(
+    timeline.add_timeline(
         session,
         incident,
         "reminder",
         "Reminded "
         + (", ".join(person_name(policy, p) for p in people) or "nobody")
         + " that the post-incident review is due",
-        now,
+        now=now,
+        touch=False,
     )
     return "fired"
 
@@ -183,7 +184,7 @@ def overdue(session, policy, incident, timer, now) -> str:
     people = mim if review.state == "in_review" else (mim + pm) if escalated else (pm or mim)
     send(session, policy, review, "review-overdue", timer.key, people, now, escalated=escalated)
     names = ", ".join(person_name(policy, p) for p in dict.fromkeys(people)) or "nobody"
-    wf.add_timeline(
+    timeline.add_timeline(
         session,
         incident,
         "reminder",
@@ -193,7 +194,8 @@ def overdue(session, policy, incident, timer, now) -> str:
             else "Post-incident review overdue; told "
         )
         + names,
-        now,
+        now=now,
+        touch=False,
     )
     count = int(timer.data.get("count", 1))
     if escalated and count < ESCALATIONS:

@@ -17,7 +17,7 @@ log = logging.getLogger("hub.web")
 
 def methods(settings) -> set[str]:
     """The sign-in methods on offer (HUB_SIGNIN; `auto`: Entra when a tenant is configured)."""
-    chosen = {m.strip() for m in (settings["HUB_SIGNIN"] or "auto").split(",")}
+    chosen = {m.strip() for m in settings.text("HUB_SIGNIN").split(",")}
     if "auto" in chosen:
         return {"entra"} if entra.configured(settings) else {"link"}
     if not entra.configured(settings):
@@ -45,7 +45,7 @@ def ask_for_link():
     if who:
         links.request_link(hub, who, target, utcnow())
     sink = None
-    if (hub.settings["HUB_MAIL_TRANSPORT"] or "sink") == "sink" and not hub.settings.production:
+    if hub.settings.text("HUB_MAIL_TRANSPORT") == "sink" and not hub.settings.production:
         sink = hub.settings.data_dir / "sinks" / "email"  # a newcomer's first sign-in
     return render("login_sent.html", title="Check your mail", email=who, sink=sink)
 
@@ -89,9 +89,7 @@ def microsoft():
         )
     except entra.SignInError as exc:
         log.error("Entra sign-in could not start: %s", exc)
-        return render(
-            "login.html", title="Sign in", next="/", methods=methods(hub.settings), error=str(exc)
-        ), 503
+        return _sign_in_failed(hub, "/", str(exc), 503)
     session["entra_flow"] = flow
     session["next"] = safe_next(request.args.get("next"))
     return redirect(url)
@@ -110,28 +108,29 @@ def microsoft_done():
         claims = entra.get_sign_in(hub.settings).finish(flow, request.args.to_dict())
     except entra.SignInError as exc:
         log.warning("Entra sign-in failed: %s", exc)
-        return render(
-            "login.html",
-            title="Sign in",
-            next=target,
-            methods=methods(hub.settings),
-            error=f"Microsoft sign-in failed: {exc}",
-        ), 401
+        return _sign_in_failed(hub, target, f"Microsoft sign-in failed: {exc}", 401)
     person = entra.match_person(hub.policy, claims)
     if person is None:
         account = claims.get("preferred_username") or claims.get("oid") or "this account"
         log.warning("Entra sign-in by %s: not a person of the policy", account)
-        return render(
-            "login.html",
-            title="Sign in",
-            next=target,
-            methods=methods(hub.settings),
-            error=f"{account} is not among the people in the hub's policy; "
+        return _sign_in_failed(
+            hub,
+            target,
+            f"{account} is not among the people in the hub's policy; "
             "ask an administrator to add you.",
-        ), 403
+            403,
+        )
     start_session(hub, person.key, "entra", utcnow())
     log.info("%s signed in with Microsoft Entra ID", person.key)
     return redirect(target)
+
+
+def _sign_in_failed(hub, target: str, error: str, status: int):
+    """The sign-in page again, saying why signing in with Microsoft did not work."""
+    page = render(
+        "login.html", title="Sign in", next=target, methods=methods(hub.settings), error=error
+    )
+    return page, status
 
 
 @bp.post("/logout")

@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 
 from markupsafe import Markup, escape
 
+from hub.app.timeaxis import TimeAxis
+
 WIDTH, LEFT, RIGHT = 960, 96, 24
 EVENT_Y, DELIVERY_Y, AXIS_Y, HEIGHT = 118, 150, 176, 200
 STEPS = [timedelta(minutes=m) for m in (1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440, 2880)]
@@ -130,10 +132,7 @@ def timeline_svg(
     """The chart. `events`/`deliveries`: (at, kind or status, text); `end`: resolved, if it is."""
     zone = ZoneInfo(tz)
     right = window(start, now, end, deadlines)
-    scale = (WIDTH - LEFT - RIGHT) / max((right - start).total_seconds(), 1)
-
-    def x(at: datetime) -> float:
-        return round(LEFT + (min(at, right) - start).total_seconds() * scale, 1)
+    x = TimeAxis(start, right, LEFT, WIDTH - RIGHT).x
 
     def hhmm(at: datetime) -> str:
         local = at.astimezone(zone)

@@ -6,11 +6,13 @@ incidents formats its times without looking anything up again.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from markupsafe import Markup
+
+from hub.core.durations import format_duration
 
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -20,20 +22,6 @@ MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", 
 def zone(name: str) -> ZoneInfo:
     """The ZoneInfo for a name (cached)."""
     return ZoneInfo(name)
-
-
-def span_text(delta: timedelta) -> str:
-    """`4 min`, `2 h 05 min`, `3 d 2 h` for a positive duration."""
-    minutes = int(delta.total_seconds() // 60)
-    if minutes < 1:
-        return f"{max(0, int(delta.total_seconds()))} s"
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours} h {minutes:02d} min"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h"
 
 
 class Clock:
@@ -80,11 +68,11 @@ class Clock:
         """`in 4 min` or `overdue 3 min`, in an element the page script keeps ticking."""
         if due is None:
             return Markup("—")
-        left = due - self.now
-        if left.total_seconds() < 0:
-            cls, text = "countdown late", f"overdue {span_text(-left)}"
+        left = (due - self.now).total_seconds()
+        if left < 0:
+            cls, text = "countdown late", f"overdue {format_duration(int(-left))}"
         else:
-            cls, text = "countdown", f"in {span_text(left)}"
+            cls, text = "countdown", f"in {format_duration(int(left))}"
         return Markup(
             f'<span class="{cls}" data-due="{due.isoformat(timespec="seconds")}">{text}</span>'
         )

@@ -6,9 +6,10 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from flask import current_app, g, render_template
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from hub.app.errors import Unauthorized
+from hub.app.text import nl2br, safe_url
 from hub.core.permissions import ROLE_LABELS
 from hub.web.clock import Clock
 
@@ -89,11 +90,6 @@ def safe_next(value: str | None) -> str:
     return value if "\\" not in value else "/"
 
 
-def nl2br(value) -> Markup:
-    """Escaped text with line breaks kept."""
-    return Markup("<br>").join(escape(line) for line in str(value or "").splitlines())
-
-
 def iso_local(value: str | None, style: str = "full") -> str:
     """An ISO 8601 text (as the review documents carry) in local time with its offset."""
     if not value:
@@ -102,12 +98,6 @@ def iso_local(value: str | None, style: str = "full") -> str:
         return local_time(datetime.fromisoformat(str(value)), style)
     except ValueError:
         return str(value)
-
-
-def safe_url(value) -> str:
-    """The URL if it is http(s), else `#`: no `javascript:` links from policy or user text."""
-    text = str(value or "").strip()
-    return text if urlsplit(text).scheme in ("http", "https") else "#"
 
 
 def render(template: str, **context) -> str:

@@ -43,10 +43,10 @@ class EntraSignIn:
     """The auth-code flow for one app registration; thread-safe, one msal app reused."""
 
     def __init__(self, settings: Settings, *, http_client: requests.Session | None = None):
-        self.tenant = settings["HUB_GRAPH_TENANT_ID"] or ""
-        self.client_id = settings["HUB_GRAPH_CLIENT_ID"] or ""
-        self._secret = settings["HUB_GRAPH_CLIENT_SECRET"] or ""
-        host = settings["HUB_AUTHORITY_HOST"] or f"https://{PUBLIC_LOGIN_HOST}"
+        self.tenant = settings.text("HUB_GRAPH_TENANT_ID")
+        self.client_id = settings.text("HUB_GRAPH_CLIENT_ID")
+        self._secret = settings.text("HUB_GRAPH_CLIENT_SECRET")
+        host = settings.text("HUB_AUTHORITY_HOST")
         self.authority, self.routes = resolve_authority(host, self.tenant)
         self.http = http_client or (
             LoopbackSession(self.routes) if self.routes else TimeoutSession()

@@ -19,12 +19,11 @@ from sqlalchemy import func, select, update
 
 from hub.app.context import queue_job
 from hub.app.models import Notification, SignInLink
+from hub.app.security import hash_token
 from hub.app.templates import TEMPLATES
 from hub.app.timefmt import local_hhmm
 from hub.channels.email.compose import AUTO_HEADERS, LOOP_HEADER, address_of
 from hub.channels.email.ids import loop_token
-from hub.policy.checks import parse_duration
-from hub.web.sessions import hash_token
 
 log = logging.getLogger("hub.web")
 
@@ -54,7 +53,7 @@ def find_person(policy, who: str):
 
 def mail_payload(settings, policy, person, url: str, expires_at: datetime) -> dict:
     """The outbox payload of the sign-in mail (the same shape the mail transports send)."""
-    sender = settings["HUB_MAIL_FROM"] or "incidents@localhost"
+    sender = settings.text("HUB_MAIL_FROM")
     domain = address_of(sender, "HUB_MAIL_FROM").rpartition("@")[2]
     values = {
         "name": person.name,
@@ -88,7 +87,7 @@ def request_link(hub, who: str, next_url: str, now: datetime) -> bool:
     if person is None or not person.email:
         log.info("sign-in link refused: %r is not a person with an email in the policy", who[:80])
         return False
-    lifetime = parse_duration(settings["HUB_SIGNIN_LINK_LIFETIME"] or "15m")
+    lifetime = settings.duration("HUB_SIGNIN_LINK_LIFETIME")
     token = secrets.token_urlsafe(32)
     with hub.transaction() as db:
         recent = db.scalar(

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from hub.app.context import queue_job
 from hub.app.errors import Conflict, NotFound
 from hub.app.models import Notification
-from hub.incidents.records import add_timeline
+from hub.incidents.timeline import add_timeline
 
 STATUSES = ("failed", "pending", "sending", "sent", "suppressed")
 

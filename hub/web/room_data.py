@@ -46,18 +46,21 @@ def _decision(d) -> str:
 
 def delivery_items(incident: Incident) -> list[Item]:
     """One item per outgoing notification."""
-    return [
-        Item(
-            n.sent_at or n.created_at,
-            "deliveries",
-            n.template,
-            None,
-            f"{n.template} by {n.channel} to {shown_recipient(n.recipient)}",
-            status=n.status,
-            detail=n.last_error,
-        )
-        for n in incident.notifications
-    ]
+    return [_delivery(n, f"{n.template} by ") for n in incident.notifications]
+
+
+def _delivery(n, prefix: str = "") -> Item:
+    """One outgoing notification: `<prefix>teams to <recipient>`, its status and error."""
+    to = shown_recipient(n.recipient)
+    return Item(
+        n.sent_at or n.created_at,
+        "deliveries",
+        n.template,
+        None,
+        f"{prefix}{n.channel} to {to}",
+        status=n.status,
+        detail=n.last_error,
+    )
 
 
 def grouped_deliveries(incident: Incident) -> list[Item]:
@@ -67,18 +70,7 @@ def grouped_deliveries(incident: Incident) -> list[Item]:
         groups.setdefault(n.key.split("|", 1)[0], []).append(n)
     items = []
     for rows in groups.values():
-        children = [
-            Item(
-                n.sent_at or n.created_at,
-                "deliveries",
-                n.template,
-                None,
-                f"{n.channel} to {shown_recipient(n.recipient)}",
-                status=n.status,
-                detail=n.last_error,
-            )
-            for n in rows
-        ]
+        children = [_delivery(n) for n in rows]
         tally = Counter(n.status for n in rows)
         worst = next((s for s in ("failed", "pending", "sending") if tally[s]), "sent")
         summary = ", ".join(f"{count} {status}" for status, count in tally.most_common())

@@ -8,7 +8,6 @@ the server too. Signing in always starts a fresh cookie (no session fixation).
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
@@ -19,20 +18,15 @@ from sqlalchemy import select, update
 
 from hub.app.db import utcnow
 from hub.app.models import WebSession
-from hub.policy.checks import parse_duration
+from hub.app.security import hash_token
 
 SESSION_KEY = "sid"
 TOUCH_EVERY = timedelta(minutes=5)  # how often last_seen_at is written (not every request)
 
 
-def hash_token(token: str) -> str:
-    """The stored form of a session or link token."""
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def lifetime(settings) -> timedelta:
     """HUB_SESSION_LIFETIME as a timedelta."""
-    return parse_duration(settings["HUB_SESSION_LIFETIME"] or "12h")
+    return settings.duration("HUB_SESSION_LIFETIME")
 
 
 def start_session(hub, person: str, method: str, now: datetime) -> None:

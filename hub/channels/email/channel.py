@@ -101,7 +101,7 @@ class EmailChannel(Channel):
 
     def limit(self, settings, kind, message):
         """Graph: HUB_GRAPH_SEND_PER_MINUTE per mailbox, taken by the engine before sending."""
-        if (settings["HUB_MAIL_TRANSPORT"] or "") != "graph" or not settings["HUB_GRAPH_MAILBOX"]:
+        if settings.text("HUB_MAIL_TRANSPORT") != "graph" or not settings["HUB_GRAPH_MAILBOX"]:
             return None
         rate = float(settings["HUB_GRAPH_SEND_PER_MINUTE"]) / 60.0
         return shared_limiter("graph-mailbox", rate), settings["HUB_GRAPH_MAILBOX"], True

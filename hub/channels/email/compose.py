@@ -20,13 +20,12 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.nonmultipart import MIMENonMultipart
 from email.utils import format_datetime, formataddr, parseaddr
 from functools import lru_cache
-from urllib.parse import urlsplit
 
 import jinja2
-from markupsafe import Markup, escape
 
 from hub.app.settings import Settings
 from hub.app.templates import TEMPLATES
+from hub.app.text import nl2br, safe_url
 from hub.channels.base import PermanentError
 from hub.channels.email.ids import (
     incident_number,
@@ -61,17 +60,6 @@ def reply_marker(incident_id: int | str) -> str:
     return REPLY_MARKER.format(incident=f"INC-{incident_number(incident_id)}")
 
 
-def nl2br(value) -> Markup:
-    """Escaped text with its line breaks kept as `<br>`."""
-    return Markup("<br>\n").join(escape(line) for line in str(value).splitlines())
-
-
-def safe_url(value) -> str:
-    """The URL if it is http(s), else `#` (no `javascript:` links from policy or user text)."""
-    text = str(value or "").strip()
-    return text if urlsplit(text).scheme in ("http", "https") else "#"
-
-
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
     """The one Jinja environment for email: autoescape for .html only, undefined is an error."""
@@ -84,7 +72,7 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["nl2br"] = nl2br
+    env.filters["nl2br"] = lambda value: nl2br(value, "<br>\n")  # short lines in the HTML part
     env.filters["safe_url"] = safe_url
     return env
 
@@ -119,7 +107,7 @@ def render_email(
 ) -> dict:
     """The outbox payload for one recipient: to, from, subject, text, html, headers."""
     secret = settings.secret_key
-    sender = settings["HUB_MAIL_FROM"] or "incidents@localhost"
+    sender = settings.text("HUB_MAIL_FROM")
     from_addr = address_of(sender, "HUB_MAIL_FROM")
     to_addr = address_of(to, "recipient")
     domain = from_addr.rpartition("@")[2].lower()

@@ -204,9 +204,9 @@ class GraphTransport:
         *,
         timeout: float = 30.0,
     ):
-        self.base = (settings["HUB_GRAPH_API"] or "").rstrip("/")
-        self.mailbox = settings["HUB_GRAPH_MAILBOX"] or ""
-        self.format = (settings["HUB_GRAPH_MAIL_FORMAT"] or "mime").lower()
+        self.base = settings.text("HUB_GRAPH_API").rstrip("/")
+        self.mailbox = settings.text("HUB_GRAPH_MAILBOX")
+        self.format = settings.text("HUB_GRAPH_MAIL_FORMAT").lower()
         if self.format not in ("mime", "json"):
             raise SettingsError(f"HUB_GRAPH_MAIL_FORMAT must be mime or json, got {self.format!r}")
         host = urlsplit(self.base).hostname or ""
@@ -287,12 +287,12 @@ def _graph_error(response: requests.Response) -> str:
 
 def make_mail_transport(settings: Settings):
     """The transport HUB_MAIL_TRANSPORT names; keep one per process."""
-    kind = (settings["HUB_MAIL_TRANSPORT"] or "sink").lower()
+    kind = settings.text("HUB_MAIL_TRANSPORT").lower()
     if kind == "smtp":
         if not settings["HUB_SMTP_URL"]:
             raise SettingsError("HUB_MAIL_TRANSPORT=smtp needs HUB_SMTP_URL")
         return SmtpTransport(
-            settings["HUB_SMTP_URL"], max_connections=int(settings["HUB_SMTP_CONNECTIONS"] or 4)
+            settings["HUB_SMTP_URL"], max_connections=settings.int("HUB_SMTP_CONNECTIONS")
         )
     if kind == "graph":
         return GraphTransport(settings, get_token_source(settings))

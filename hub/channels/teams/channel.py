@@ -90,7 +90,7 @@ class TeamsChannel(Channel):
         if not recipient.via_shared:
             return False
         hook = policy.teams_pages_webhook
-        if not hook and (settings["HUB_TEAMS_TRANSPORT"] or "auto") not in ("auto", "sink"):
+        if not hook and settings.text("HUB_TEAMS_TRANSPORT") not in ("auto", "sink"):
             return False
         # No webhook in development (auto/sink): a row without URL, which the sink shows.
         person = policy.people[recipient.person]

@@ -241,7 +241,7 @@ def make_teams_transport(
     token_source: TokenSource | None = None,
 ):
     """The transport for outbox rows of `channel` ("teams" webhook posts or "bot")."""
-    mode = (settings["HUB_TEAMS_TRANSPORT"] or "auto").lower()
+    mode = settings.text("HUB_TEAMS_TRANSPORT").lower()
     if mode not in MODES:
         raise SettingsError(f"HUB_TEAMS_TRANSPORT must be one of {', '.join(MODES)}, got {mode!r}")
     sink = TeamsSinkTransport(settings.data_dir)

@@ -23,7 +23,7 @@ RECENT = timedelta(days=7)  # a bounce without our Message-ID matches a delivery
 
 
 def _domain(settings) -> str:
-    sender = settings["HUB_MAIL_FROM"] or "incidents@localhost"
+    sender = settings.text("HUB_MAIL_FROM")
     return address_of(sender, "HUB_MAIL_FROM").rpartition("@")[2].lower()
 
 

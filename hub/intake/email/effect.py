@@ -14,8 +14,9 @@ from hub.app.models import Incident, Notification
 from hub.channels.email.channel import thread_under
 from hub.core.classify import Report
 from hub.incidents import operations as ops
-from hub.incidents import records, reports, staffing
+from hub.incidents import reports, staffing
 from hub.incidents.act import act
+from hub.incidents.timeline import add_timeline
 from hub.intake.email.body import Body
 from hub.notifications import notices
 from hub.notifications import notify as n
@@ -125,7 +126,7 @@ def reply(
         staffing.ensure_mobilised(session, policy, incident, now)
         if action:
             note = "; the command was not applied: the sender is not verified (no DMARC pass)"
-    records.add_timeline(
+    add_timeline(
         session,
         incident,
         "comment",
@@ -163,7 +164,7 @@ def _command(
 def _attachments(session, incident, actor, body: Body, inbound_id: int, now) -> None:
     if body.attachments:
         names = ", ".join(a["name"] for a in body.attachments)
-        records.add_timeline(
+        add_timeline(
             session,
             incident,
             "attachment",

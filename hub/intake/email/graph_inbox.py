@@ -33,8 +33,8 @@ class GraphInbox:
     def __init__(
         self, settings, token_source, session: requests.Session | None = None, timeout: float = 30.0
     ):
-        self.base = (settings["HUB_GRAPH_API"] or "").rstrip("/")
-        self.mailbox = settings["HUB_GRAPH_MAILBOX"] or ""
+        self.base = settings.text("HUB_GRAPH_API").rstrip("/")
+        self.mailbox = settings.text("HUB_GRAPH_MAILBOX")
         self.tokens = token_source
         self.http = session or TimeoutSession(timeout)
         self.key = f"graph:{self.mailbox.lower()}"[:300]

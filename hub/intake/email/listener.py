@@ -28,6 +28,7 @@ from hub.app.context import Hub
 from hub.app.db import utcnow
 from hub.app.models import InboundMessage
 from hub.app.settings import split_hostport
+from hub.app.uow import UnitOfWork
 from hub.intake.email.store import store_raw
 
 log = logging.getLogger("hub.intake.smtp")
@@ -156,9 +157,8 @@ class Writer:
                 break
         if not paths:
             return 0
-        jobs: list = []
         with self.hub.db.session(write=True) as session:
-            session.info["jobs"] = jobs
+            jobs = UnitOfWork.of(session).jobs
             keys = [f"spool:{env['queued_as']}" for _raw, env in items]
             done = set(
                 session.scalars(

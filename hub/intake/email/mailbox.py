@@ -132,7 +132,7 @@ class ImapSource:
 def make_source(hub: Hub):
     """The source HUB_MAILBOX_SOURCE names (default: IMAP if HUB_IMAP_URL is set, else Graph)."""
     settings = hub.settings
-    kind = settings["HUB_MAILBOX_SOURCE"] or ("imap" if settings["HUB_IMAP_URL"] else "graph")
+    kind = settings.mailbox_source
     if kind == "imap":
         if not settings["HUB_IMAP_URL"]:
             raise SettingsError("HUB_MAILBOX_SOURCE=imap needs HUB_IMAP_URL")
@@ -150,7 +150,7 @@ def make_source(hub: Hub):
 def run_mailbox(hub: Hub, *, once: bool = False, stop: threading.Event | None = None) -> int:
     """Poll until stopped (or once); errors are logged and the next poll tries again."""
     source = make_source(hub)
-    every = float(hub.settings["HUB_MAILBOX_POLL_SECONDS"] or 30)
+    every = hub.settings.float("HUB_MAILBOX_POLL_SECONDS")
     stop = stop or threading.Event()
     total = 0
     log.info("polling %s every %.0f s", source.key, every)

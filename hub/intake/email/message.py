@@ -28,18 +28,18 @@ class Limits:
     """What we accept: whole size, header block, MIME parts and nesting depth."""
 
     max_bytes: int
-    max_header_bytes: int = 65536
-    max_parts: int = 100
-    max_depth: int = 10
+    max_header_bytes: int
+    max_parts: int
+    max_depth: int
 
     @classmethod
     def from_settings(cls, settings, max_bytes: int) -> Limits:
         """The limits of this installation (the size comes from the policy)."""
         return cls(
             max_bytes,
-            int(settings["HUB_MAIL_MAX_HEADER_BYTES"] or 65536),
-            int(settings["HUB_MAIL_MAX_PARTS"] or 100),
-            int(settings["HUB_MAIL_MAX_DEPTH"] or 10),
+            settings.int("HUB_MAIL_MAX_HEADER_BYTES"),
+            settings.int("HUB_MAIL_MAX_PARTS"),
+            settings.int("HUB_MAIL_MAX_DEPTH"),
         )
 
 

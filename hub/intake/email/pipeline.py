@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from hub.app.context import Hub
 from hub.app.models import InboundMessage
+from hub.app.uow import UnitOfWork
 from hub.channels.email.compose import address_of
 from hub.intake.email import effect, kinds, trust
 from hub.intake.email.body import extract
@@ -71,7 +72,7 @@ class Trail:
 
 def our_addresses(settings, policy: Policy) -> set[str]:
     """The hub's own addresses (From of our mail, the intake address), bare and lower-case."""
-    found = {address_of(settings["HUB_MAIL_FROM"] or "incidents@localhost").lower()}
+    found = {address_of(settings.text("HUB_MAIL_FROM")).lower()}
     if policy.intake.email_address:
         found.add(policy.intake.email_address.lower())
     return found
@@ -87,7 +88,8 @@ def process(
             return None
         if row.status != "received":
             return Result.of(row)
-        jobs, timed = session.info["jobs"], session.info["timed_jobs"]
+        uow = UnitOfWork.of(session)
+        jobs, timed = uow.jobs, uow.timed_jobs
         marks = len(jobs), len(timed)
         trail = Trail(row)
         try:

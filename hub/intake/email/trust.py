@@ -32,7 +32,7 @@ class Verdict:
 
 def trusted_ids(settings) -> set[str]:
     """The authserv-ids whose Authentication-Results we believe (lower-case)."""
-    value = settings["HUB_MAIL_TRUSTED_AUTHSERV_IDS"] or ""
+    value = settings.text("HUB_MAIL_TRUSTED_AUTHSERV_IDS")
     return {v.strip().lower() for v in value.split(",") if v.strip()}
 
 

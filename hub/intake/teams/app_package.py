@@ -99,7 +99,7 @@ def manifest(
     developer: str = "IT Service Desk",
 ) -> dict:
     """manifest.json for the bot, its commands and links to the hub."""
-    bot_id = (settings["HUB_BOT_APP_ID"] or "").strip()
+    bot_id = settings.text("HUB_BOT_APP_ID").strip()
     if not _GUID.match(bot_id):
         raise PackageError(
             "HUB_BOT_APP_ID must be the bot's Microsoft App ID (a GUID), "

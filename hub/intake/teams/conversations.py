@@ -13,7 +13,7 @@ from hub.app.context import queue_job
 from hub.app.models import ConversationRef, Incident, Notification
 from hub.channels.teams.cards import envelope
 from hub.channels.teams.channel import hook_key
-from hub.incidents.records import add_timeline
+from hub.incidents.timeline import add_timeline
 from hub.intake.teams.people import Sender
 from hub.intake.teams.replies import Reply
 from hub.notifications.subscribers import subscribers

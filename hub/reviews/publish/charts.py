@@ -10,6 +10,7 @@ from datetime import datetime
 from xml.sax.saxutils import escape, quoteattr
 from zoneinfo import ZoneInfo
 
+from hub.app.timeaxis import TimeAxis
 from hub.reviews.publish.render import one_line
 
 PALETTE = ("#3949ab", "#d81b60", "#00897b", "#f4511e", "#8e24aa", "#6d4c41", "#546e7a")
@@ -62,11 +63,8 @@ def timeline_svg(entries: list[dict], tz: str, title: str) -> str:
         return _svg(width, height, title, body + [_text(left, axis - 10, "No events")])
     events.sort()
     start, end = events[0][0], events[-1][0]
-    span = max((end - start).total_seconds(), 1.0)
     zone = ZoneInfo(tz)
-
-    def x(at: datetime) -> float:
-        return left + (right - left) * (at - start).total_seconds() / span
+    x = TimeAxis(start, end, left, right).x
 
     for at, kind in events:
         color = KEY_EVENTS.get(kind, "#9e9e9e")
@@ -82,25 +80,9 @@ def timeline_svg(entries: list[dict], tz: str, title: str) -> str:
         local = at.astimezone(zone).strftime("%H:%M")
         anchor = "start" if x(at) < left + 60 else "end" if x(at) > right - 60 else "middle"
         body.append(_text(x(at), y, f"{kind} {local}", anchor=anchor, fill=KEY_EVENTS[kind]))
-    body.append(
-        _text(
-            left,
-            height - 12,
-            start.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z"),
-            size=10,
-            fill="#666",
-        )
-    )
-    body.append(
-        _text(
-            right,
-            height - 12,
-            end.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z"),
-            size=10,
-            fill="#666",
-            anchor="end",
-        )
-    )
+    for at, at_x, anchor in ((start, left, "start"), (end, right, "end")):  # the two ends
+        when = at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+        body.append(_text(at_x, height - 12, when, size=10, fill="#666", anchor=anchor))
     return _svg(width, height, title, body)
 
 

@@ -13,6 +13,7 @@ from markupsafe import Markup
 from hub.app.errors import Invalid
 from hub.app.models import Incident, Review
 from hub.core import review_metrics as rm
+from hub.core.durations import format_duration
 from hub.policy.model import Policy
 from hub.reviews.content import check_ticket
 from hub.reviews.docs import person_name
@@ -57,10 +58,10 @@ def _local(at: datetime | None, tz: str, fmt: str = "%Y-%m-%d %H:%M %Z") -> str:
 
 
 def _with_target(seconds, sla: dict | None) -> str:
-    text = rm.format_duration(seconds)
+    text = format_duration(seconds)
     if sla:
         verdict = {True: "met", False: "missed", None: "open"}[sla.get("met")]
-        text += f" (target {rm.format_duration(sla['target_s'])}: {verdict})"
+        text += f" (target {format_duration(sla['target_s'])}: {verdict})"
     return text
 
 
@@ -78,9 +79,9 @@ def render_review(review: Review, policy: Policy, problems: list) -> tuple[str, 
         ("Impact began", _local(review.started_at, tz)),
         ("Detected", _local(incident.created_at, tz)),
         ("Resolved", _local(incident.resolved_at, tz)),
-        ("Time to detect", rm.format_duration(m.get("time_to_detect_s"))),
+        ("Time to detect", format_duration(m.get("time_to_detect_s"))),
         ("Time to acknowledge", _with_target(m.get("time_to_acknowledge_s"), m.get("ack_sla"))),
-        ("Time to mobilise", rm.format_duration(m.get("time_to_mobilise_s"))),
+        ("Time to mobilise", format_duration(m.get("time_to_mobilise_s"))),
         ("Time to resolve", _with_target(m.get("time_to_resolve_s"), m.get("resolve_sla"))),
         ("SLA", m.get("sla", "no target")),
         (
