@@ -226,12 +226,6 @@ def make_token(hub):
     return make
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def live_server(app):
     """The app behind the production WSGI server (waitress) on 127.0.0.1, in a thread."""

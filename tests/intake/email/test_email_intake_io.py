@@ -16,7 +16,7 @@ from hub.intake.email.mailbox import ImapSource
 from hub.testing.fakes.base import loopback_only
 from hub.testing.fakes.imap import FakeImap
 from hub.testing.fakes.microsoft import FakeMicrosoft
-from tests.conftest import free_port
+from hub.testing.harness import free_port
 from tests.email_corpus import DOMAIN, INTAKE, mail, raw
 from tests.email_kit import hub_for_test, make_hub
 

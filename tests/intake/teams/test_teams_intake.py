@@ -643,7 +643,7 @@ def test_bad_bot_tokens_are_401(tclient, thub, example_policy, botframework, cas
 
 def test_bot_keys_unavailable_is_503(backend, example_policy):
     from hub import create_app
-    from tests.conftest import free_port
+    from hub.testing.harness import free_port
 
     hub = make_hub(
         backend,
