@@ -12,19 +12,23 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
-import subprocess
+import signal
 import sys
 import tempfile
-import time
 from pathlib import Path
-
-import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench._load import run_load  # noqa: E402
+from hub.testing.harness import (  # noqa: E402
+    Child,
+    ProcessExited,
+    WaitTimeout,
+    create_token,
+    free_port,
+    wait_healthy,
+)
 
 
 def serve() -> None:
@@ -78,9 +82,7 @@ def main() -> None:
     if args.serve:
         serve()
         return
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     data = Path(tempfile.mkdtemp(prefix="mihub-bench-"))
     env = dict(
         os.environ,
@@ -91,23 +93,14 @@ def main() -> None:
     )
     env.pop("HUB_DATABASE_URL", None)
     env.pop("HUB_QUEUE_URL", None)
-    token = subprocess.run(
-        [sys.executable, "-m", "hub.cli", "token", "create", "chloe"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()[-1]
-    server = subprocess.Popen([sys.executable, __file__, "--serve"], env=env, cwd=ROOT)
+    token = create_token("chloe", env=env, cwd=ROOT)
+    server = Child([sys.executable, __file__, "--serve"], env=env, cwd=ROOT, log=data / "web.log")
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
-            try:
-                if requests.get(f"{base}/healthz", timeout=1).ok:
-                    break
-            except requests.RequestException:  # not listening yet, or workers still starting
-                time.sleep(0.1)
+        try:
+            wait_healthy(base, server.start(), timeout=30, interval=0.1)
+        except (ProcessExited, WaitTimeout) as exc:
+            raise SystemExit(str(exc)) from exc
         auth = {"Authorization": f"Bearer {token}"}
         services = ["payroll", "erp", "email", "vpn", "website", "customer-portal"]
         kinds = ["outage", "degraded", "minor"]
@@ -142,8 +135,7 @@ def main() -> None:
             headers=auth,
         )
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        server.stop(signal.SIGTERM, timeout=30)
     result = {
         "clients": args.clients,
         "create_incident": create,

@@ -16,11 +16,8 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import signal
 import smtplib
-import socket
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
@@ -34,18 +31,13 @@ sys.path.insert(0, str(ROOT))
 
 from bench._load import run_clients  # noqa: E402
 from hub.channels.email.ids import root_message_id  # noqa: E402
+from hub.testing.harness import Child, free_port, run_mihub, start_mihub, wait_listening  # noqa: E402
 
 DOMAIN = "northwind.example"
 INTAKE = f"incidents@{DOMAIN}"
 SECRET = "bench-secret"
 SERVICES = ["payroll", "SAP", "Outlook", "VPN", "scanners", "portal", "SSO", "website"]
 SEED_INCIDENTS = 40  # reports without a service: each opens its own incident (replies go there)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _msg(i: int, sender: str, subject: str, body: str, **headers) -> EmailMessage:
@@ -173,19 +165,6 @@ def send_all(port: int, messages: list[bytes], clients: int) -> tuple[float, int
     return run_clients(client, chunks, gate), accepted[0], errors
 
 
-def wait_port(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"process exited: {proc.args}")
-        try:
-            socket.create_connection(("127.0.0.1", port), 1).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"port {port} never opened")
-
-
 def counts(db: Path) -> dict[str, int]:
     with sqlite3.connect(db, timeout=30) as conn:
         rows = conn.execute(
@@ -195,15 +174,6 @@ def counts(db: Path) -> dict[str, int]:
     for status, outcome, n in rows:
         out[f"{status}/{outcome}"] = n
     return out
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def main() -> None:
@@ -222,24 +192,13 @@ def main() -> None:
 
     # 1. the ceiling: a bare aiosmtpd writing each message to disk
     port = free_port()
-    bare = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "hub.testing.fakes.smtp_sink",
-            "--port",
-            str(port),
-            "--dir",
-            str(tmp / "bare"),
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-    )
+    sink = [sys.executable, "-m", "hub.testing.fakes.smtp_sink", "--port", str(port)]
+    bare = Child([*sink, "--dir", str(tmp / "bare")], cwd=ROOT, log=tmp / "bare.log").start()
     try:
-        wait_port(port, bare)
+        wait_listening(port, bare)
         bare_s, bare_ok, bare_err = send_all(port, messages, args.clients)
     finally:
-        stop(bare)
+        bare.stop()
     ceiling = bare_ok / bare_s
     print(f"bare aiosmtpd → disk: {bare_ok} accepted in {bare_s:.1f} s = {ceiling:.0f}/s")
 
@@ -257,25 +216,14 @@ def main() -> None:
     )
     env.pop("HUB_DATABASE_URL", None)
     env.pop("HUB_QUEUE_URL", None)
-    subprocess.run(
-        [sys.executable, "-m", "hub.cli", "db", "upgrade"],
-        env=env,
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-    )
-    smtpd = subprocess.Popen(
-        [sys.executable, "-m", "hub.cli", "smtpd"], env=env, cwd=ROOT, stderr=subprocess.DEVNULL
-    )
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "hub.cli", "worker", "--workers", str(args.workers)],
-        env=env,
-        cwd=ROOT,
-        stderr=subprocess.DEVNULL,
+    run_mihub("db", "upgrade", env=env, cwd=ROOT)
+    smtpd = start_mihub("smtpd", env=env, cwd=ROOT, log=tmp / "smtpd.log")
+    worker = start_mihub(
+        "worker", "--workers", str(args.workers), env=env, cwd=ROOT, log=tmp / "worker.log"
     )
     db = data / "hub.db"
     try:
-        wait_port(port, smtpd)
+        wait_listening(port, smtpd)
         send_all(port, seed(SEED_INCIDENTS), 1)  # the incidents replies refer to
         while (
             sum(v for k, v in counts(db).items() if not k.startswith("received")) < SEED_INCIDENTS
@@ -292,8 +240,8 @@ def main() -> None:
             time.sleep(0.5)
         processed_s = time.perf_counter() - t0
     finally:
-        stop(smtpd)
-        stop(worker)
+        smtpd.stop()
+        worker.stop()
     final = counts(db)
     stored = sum(final.values())
     accepted = hub_ok / hub_s

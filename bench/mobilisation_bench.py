@@ -31,10 +31,8 @@ from __future__ import annotations
 import argparse
 import email
 import os
-import signal
 import smtplib
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -51,6 +49,14 @@ from bench.teams_intake_bench import fresh_schema  # noqa: E402
 from hub.demo import DEMO_POLICY  # noqa: E402
 from hub.testing.fakes.smtp_sink import SmtpSink  # noqa: E402
 from hub.testing.fakes.teams import FakeTeams  # noqa: E402
+from hub.testing.harness import (  # noqa: E402
+    ProcessExited,
+    WaitTimeout,
+    create_token,
+    free_port,
+    start_mihub,
+    wait_healthy,
+)
 
 EXEC_LIST = "[exec@northwind.example]"
 EXEC_TEAMS = '[{webhook: "https://northwind.example/workflows/executives"}]'
@@ -64,14 +70,6 @@ def flush_redis(url: str) -> None:
     import redis
 
     redis.Redis.from_url(url.split("?", 1)[0]).flushdb()
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def pct(values: list[float], q: int) -> float:
@@ -129,34 +127,14 @@ class RunningHub:
         if SCALE_OUT.get("queue_url"):
             self.env["HUB_QUEUE_URL"] = SCALE_OUT["queue_url"]
             flush_redis(SCALE_OUT["queue_url"])
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hub.cli", "run"],
-            env=self.env,
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 120
-        while not self._healthy():
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                raise SystemExit("mihub run did not start")
-            time.sleep(0.3)
-        self.token = subprocess.run(
-            [sys.executable, "-m", "hub.cli", "token", "create", "chloe"],
-            env=self.env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.split()[-1]
+        self.proc = start_mihub("run", env=self.env, cwd=ROOT, log=workdir / "hub.log")
+        try:
+            wait_healthy(self.base, self.proc, timeout=120, interval=0.3)
+        except (ProcessExited, WaitTimeout) as exc:
+            raise SystemExit(f"mihub run did not start: {exc}") from exc
+        self.token = create_token("chloe", env=self.env, cwd=ROOT)
         self.http = requests.Session()
         self.http.headers["Authorization"] = f"Bearer {self.token}"
-
-    def _healthy(self) -> bool:
-        try:
-            return requests.get(f"{self.base}/healthz", timeout=2).status_code == 200
-        except requests.RequestException:  # not listening yet, or workers still starting
-            return False
 
     def declare(self, title: str) -> tuple[str, float, float]:
         """(reference, time.time() before the request, time.time() at the 201)."""
@@ -180,11 +158,7 @@ class RunningHub:
         return t0, t1
 
     def stop(self) -> None:
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        self.proc.stop(timeout=60)
 
 
 def _headers(received) -> email.message.Message:

@@ -28,21 +28,26 @@ import http.client
 import json
 import os
 import random
-import socket
+import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-import requests
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench._load import run_clients  # noqa: E402
+from hub.testing.harness import (  # noqa: E402
+    Child,
+    ProcessExited,
+    WaitTimeout,
+    free_port,
+    start_mihub,
+    wait_healthy,
+)
 
 SECRET = base64.b64encode(b"teams intake benchmark secret 32").decode()
 LIMIT = 5.0  # Teams gives up after 5 seconds
@@ -192,7 +197,7 @@ def summarise(samples, elapsed: float) -> dict:
     }
 
 
-def start_servers(count: int, args) -> tuple[list[subprocess.Popen], list[str]]:
+def start_servers(count: int, args) -> tuple[list[Child], list[str]]:
     """`count` `mihub web` processes on one fresh data dir (and database, if given)."""
     data = Path(tempfile.mkdtemp(prefix="mihub-teams-bench-"))
     policy = data / "policy.yaml"  # the example, without the hourly per-sender report limit
@@ -204,9 +209,7 @@ def start_servers(count: int, args) -> tuple[list[subprocess.Popen], list[str]]:
         fresh_schema(args.database_url)
     servers, bases = [], []
     for _ in range(count):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = free_port()
         env = dict(os.environ, HUB_DATA_DIR=str(data), HUB_HTTP=f"127.0.0.1:{port}",
                    HUB_POLICY=str(policy), HUB_LOG_LEVEL="WARNING",
                    HUB_TEAMS_OUTGOING_SECRET=SECRET)  # fmt: skip
@@ -215,12 +218,12 @@ def start_servers(count: int, args) -> tuple[list[subprocess.Popen], list[str]]:
             env.pop(name, None)
             if value:
                 env[name] = value
-        log = data / f"web-{port}.log"
-        with open(log, "wb") as err:  # the child has its own copy of the descriptor
-            servers.append(subprocess.Popen([sys.executable, "-m", "hub.cli", "web"], env=env,
-                                            cwd=ROOT, stderr=err))  # fmt: skip
+        servers.append(start_mihub("web", env=env, cwd=ROOT, log=data / f"web-{port}.log"))
         bases.append(f"http://127.0.0.1:{port}")
-        _wait(servers[-1], bases[-1], log)
+        try:
+            wait_healthy(bases[-1], servers[-1], timeout=60, interval=0.1)
+        except (ProcessExited, WaitTimeout) as exc:
+            raise SystemExit(str(exc)) from exc
     return servers, bases
 
 
@@ -239,21 +242,6 @@ def fresh_schema(url: str) -> None:
         conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     engine.dispose()
-
-
-def _wait(server: subprocess.Popen, base: str, log: Path) -> None:
-    for _ in range(300):
-        if server.poll() is not None:
-            tail = log.read_text(errors="replace").strip().splitlines()[-15:]
-            raise SystemExit(
-                f"the server exited with status {server.returncode}:\n" + "\n".join(tail)
-            )
-        try:
-            if requests.get(f"{base}/healthz", timeout=1).ok:
-                return
-        except requests.RequestException:  # not listening yet, or workers still starting
-            time.sleep(0.1)
-    raise SystemExit("the server did not come up")
 
 
 def main() -> None:
@@ -286,8 +274,7 @@ def main() -> None:
         result["load_after"] = os.getloadavg()[0]
     finally:
         for server in servers:
-            server.terminate()
-            server.wait(timeout=30)
+            server.stop(signal.SIGTERM, timeout=30)
     print(json.dumps(result, indent=2))
     for phase in ("alone", "burst", "burst_light", "paced", "saturation", "declares"):
         r = result[phase]

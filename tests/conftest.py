@@ -183,8 +183,9 @@ def mobilise_now(the_hub, timer_id: int) -> None:
         fire_timer_now(the_hub, timer_id, due)
 
 
-@pytest.fixture
-def hub(backend, example_policy):
+def build_hub(backend, policy, **overrides):
+    """A Hub on a `backend` with `policy` (settings: the backend's URLs, the example policy
+    file, then `overrides`); its wake-ups are recorded, not queued."""
     from hub.app.context import Hub
     from hub.app.settings import load_settings
 
@@ -194,12 +195,37 @@ def hub(backend, example_policy):
             "HUB_DATABASE_URL": backend["database_url"],
             "HUB_QUEUE_URL": backend["queue_url"],
             "HUB_POLICY": str(EXAMPLE_POLICY),
+            **overrides,
         }
     )
-    the_hub = Hub(settings, policy=example_policy)
+    the_hub = Hub(settings, policy=policy)
     record_wakeups(the_hub)
+    return the_hub
+
+
+@pytest.fixture
+def hub(backend, example_policy):
+    the_hub = build_hub(backend, example_policy)
     yield the_hub
     the_hub.db.dispose()
+
+
+@pytest.fixture
+def wired(hub, monkeypatch, example_policy):
+    """The test hub with Teams webhooks in its policy and stub renderers."""
+    from workflow_kit import make_wired
+
+    return make_wired(hub, monkeypatch, example_policy)
+
+
+@pytest.fixture
+def no_internet():
+    """Sockets connect to loopback only; a module asks for it with
+    `pytestmark = pytest.mark.usefixtures("no_internet")`."""
+    from hub.testing.fakes.base import loopback_only
+
+    with loopback_only():
+        yield
 
 
 @pytest.fixture
@@ -226,10 +252,24 @@ def make_token(hub):
     return make
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+@pytest.fixture
+def api_caller(make_token):
+    """api_caller(client) -> call(method, path, person="anna", json=None) -> (status, JSON),
+    as `person` with a token of their own."""
+
+    def for_client(client):
+        tokens: dict[str, str] = {}
+
+        def call(method, path, person="anna", json=None):
+            if person not in tokens:
+                tokens[person] = make_token(person)
+            headers = {"Authorization": f"Bearer {tokens[person]}"}
+            r = client.open(path, method=method, json=json, headers=headers)
+            return r.status_code, r.get_json()
+
+        return call
+
+    return for_client
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from hub.app.models import InboundMessage, Incident, Notification
 from hub.intake.email.pipeline import process
 from hub.intake.email.store import store_raw
-from tests.conftest import record_wakeups
+from tests.conftest import build_hub
 from tests.email_corpus import DOMAIN, World, mail, raw
 
 SECRET = "corpus-secret"
@@ -24,30 +24,7 @@ MAIL_SETTINGS = {
 
 def make_hub(backend, policy, **overrides):
     """A Hub on the test backend with the mail settings (queue calls recorded, not run)."""
-    from hub.app.context import Hub
-    from hub.app.settings import load_settings
-    from tests.conftest import EXAMPLE_POLICY
-
-    settings = load_settings(
-        overrides={
-            "HUB_DATA_DIR": str(backend["data_dir"]),
-            "HUB_DATABASE_URL": backend["database_url"],
-            "HUB_QUEUE_URL": backend["queue_url"],
-            "HUB_POLICY": str(EXAMPLE_POLICY),
-            **MAIL_SETTINGS,
-            **overrides,
-        }
-    )
-    hub = Hub(settings, policy=policy)
-    record_wakeups(hub)
-    return hub
-
-
-def hub_for_test(backend, policy):
-    """The body of each email test module's `mhub` fixture: a mail hub, disposed after."""
-    hub = make_hub(backend, policy)
-    yield hub
-    hub.db.dispose()
+    return build_hub(backend, policy, **{**MAIL_SETTINGS, **overrides})
 
 
 def feed(hub, data: bytes, now: datetime = T0, envelope: dict | None = None, **kw):

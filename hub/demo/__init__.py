@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
+
+from hub.testing.harness import (
+    Child,
+    ProcessExited,
+    WaitTimeout,
+    create_token,
+    free_port,
+    start_mihub,
+    wait_healthy,
+)
 
 DEMO_POLICY = Path(__file__).resolve().parent / "policy.yaml"
 
@@ -60,12 +67,6 @@ def _card_title(doc: dict) -> str:
     return "(card)"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Demo:
     """Starts the hub with the demo policy and drives it through the API."""
 
@@ -73,21 +74,21 @@ class Demo:
         self.data_dir = Path(data_dir or tempfile.mkdtemp(prefix="mihub-demo-")).resolve()
         self.echo = echo
         self.pace = pace
-        self.port = _free_port()
+        self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
         self.env.update(
             HUB_DATA_DIR=str(self.data_dir),
             HUB_POLICY=str(DEMO_POLICY),
             HUB_HTTP=f"127.0.0.1:{self.port}",
-            HUB_SMTP_LISTEN=f"127.0.0.1:{_free_port()}",
+            HUB_SMTP_LISTEN=f"127.0.0.1:{free_port()}",
             HUB_MAIL_TRANSPORT="sink",
             HUB_TEAMS_TRANSPORT="sink",
             HUB_LOG_LEVEL="WARNING",
         )
         self.watch = SinkWatcher(self.data_dir)
         self.started = time.monotonic()
-        self.proc: subprocess.Popen | None = None
+        self.proc: Child | None = None
         self.http = requests.Session()
         self.http.trust_env = False
 
@@ -96,33 +97,12 @@ class Demo:
 
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.data_dir / "hub.log", "w")  # noqa: SIM115  (closed with the process)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hub.cli", "run"],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        for _ in range(300):
-            try:
-                if self.http.get(f"{self.base}/healthz", timeout=1).ok:
-                    break
-            except requests.RequestException:  # not listening yet, or workers still starting
-                pass
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the hub did not start; see {self.data_dir / 'hub.log'}")
-            time.sleep(0.2)
-        self.tokens = {p: self._token(p) for p in ("anna", "ben", "chloe")}
-
-    def _token(self, person: str) -> str:
-        out = subprocess.run(
-            [sys.executable, "-m", "hub.cli", "token", "create", person],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return out.stdout.split()[-1]
+        self.proc = start_mihub("run", env=self.env, log=self.data_dir / "hub.log")
+        try:
+            wait_healthy(self.base, self.proc, timeout=60, session=self.http)
+        except (ProcessExited, WaitTimeout) as exc:
+            raise RuntimeError(f"the hub did not start; see {self.data_dir / 'hub.log'}") from exc
+        self.tokens = {p: create_token(p, env=self.env) for p in ("anna", "ben", "chloe")}
 
     def api(self, person: str, method: str, path: str, body: dict | None = None) -> dict:
         r = self.http.request(
@@ -146,9 +126,8 @@ class Demo:
             time.sleep(0.25)
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(2)
-            self.proc.wait(timeout=60)
+        if self.proc:
+            self.proc.stop(timeout=60)
 
     def run(self) -> dict:
         """The scenario; returns the incident as the API shows it at the end."""

@@ -1,4 +1,4 @@
-"""A corpus of inbound mail, built in code: each case is raw bytes plus the outcome we expect.
+"""A corpus of inbound mail, read from cases.yaml: each case is raw bytes plus the outcome we expect.
 
 `build(world)` returns the cases in processing order (duplicates follow their originals);
 `world` says what the hub already holds (the seeded incident, our Message-IDs and tokens).

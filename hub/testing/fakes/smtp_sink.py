@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from hub.testing.fakes.base import run_until_interrupted
+from hub.testing.harness import free_port
 
 
 @dataclass
@@ -83,7 +83,7 @@ class SmtpSink:
         credentials: tuple[str, str] | None = None,
         accept_delay: float = 0.0,
     ):
-        self.host, self.port = host, port or _free_port(host)
+        self.host, self.port = host, port or free_port(host)
         self.directory = Path(directory) if directory else None
         self.credentials = credentials
         # seconds before the 250 to DATA: a real relay writes and fsyncs its queue file first
@@ -156,12 +156,6 @@ class SmtpSink:
 
     def __exit__(self, *exc) -> None:
         self.stop()
-
-
-def _free_port(host: str) -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 def main(argv: list[str] | None = None) -> None:

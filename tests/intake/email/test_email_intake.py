@@ -11,12 +11,7 @@ from hub.notifications.notify import materialize
 from hub.notifications.suppression import suppressed_addresses
 from tests.email_corpus import DOMAIN, mail, raw
 from tests.email_corpus.cases import PASSED, build
-from tests.email_kit import feed, hub_for_test, later, make_hub, seed_world
-
-
-@pytest.fixture
-def mhub(backend, example_policy):
-    yield from hub_for_test(backend, example_policy)
+from tests.email_kit import feed, later, make_hub, seed_world
 
 
 def _incident_texts(hub, number):

@@ -25,7 +25,7 @@ from hub.channels.teams.cards import card_problems
 from hub.notifications.notify import materialize
 from hub.runner import serving_in_thread
 from hub.testing.fakes.botframework import FakeBotFramework
-from tests.conftest import EXAMPLE_POLICY, record_wakeups
+from tests.conftest import EXAMPLE_POLICY, build_hub
 
 SECRET = base64.b64encode(b"mihub outgoing webhook test key!").decode()
 APP_ID = "0c3a5d2e-1111-4222-8333-944455556666"
@@ -46,24 +46,9 @@ def botframework():
 
 
 def make_hub(backend, policy, **extra):
-    from hub.app.context import Hub
-    from hub.app.settings import load_settings
-
-    settings = load_settings(
-        overrides={
-            "HUB_DATA_DIR": str(backend["data_dir"]),
-            "HUB_DATABASE_URL": backend["database_url"],
-            "HUB_QUEUE_URL": backend["queue_url"],
-            "HUB_POLICY": str(EXAMPLE_POLICY),
-            "HUB_TEAMS_OUTGOING_SECRET": SECRET,
-            "HUB_BOT_APP_ID": APP_ID,
-            "HUB_BASE_URL": BASE,
-            **extra,
-        }
-    )
-    hub = Hub(settings, policy=policy)
-    record_wakeups(hub)
-    return hub
+    """A Hub on the test backend with the Teams settings (secret, bot app id, base URL)."""
+    teams = {"HUB_TEAMS_OUTGOING_SECRET": SECRET, "HUB_BOT_APP_ID": APP_ID, "HUB_BASE_URL": BASE}
+    return build_hub(backend, policy, **{**teams, **extra})
 
 
 @pytest.fixture
@@ -644,7 +629,7 @@ def test_bad_bot_tokens_are_401(tclient, thub, example_policy, botframework, cas
 
 def test_bot_keys_unavailable_is_503(backend, example_policy):
     from hub import create_app
-    from tests.conftest import free_port
+    from hub.testing.harness import free_port
 
     hub = make_hub(
         backend,

@@ -10,17 +10,12 @@ import pytest
 import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from hub.testing.fakes.base import loopback_only
 from hub.testing.fakes.microsoft import FakeMicrosoft
 from hub.testing.fakes.oidc import KEY_ID, pkce_challenge, signing_key
 from hub.web import entra
 from tests.browser_kit import CLIENT, SECRET, TENANT, entra_users
 
-
-@pytest.fixture(autouse=True)
-def no_internet():
-    with loopback_only():
-        yield
+pytestmark = pytest.mark.usefixtures("no_internet")
 
 
 @pytest.fixture

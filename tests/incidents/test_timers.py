@@ -11,7 +11,6 @@ from workflow_kit import (
     act,
     declare,
     fire_due,
-    make_wired,
     minutes,
     notes,
     pending_timers,
@@ -21,13 +20,6 @@ from workflow_kit import (
 from hub.core import cadence, sla
 from hub.incidents import classification, records
 from hub.incidents import operations as ops
-
-
-@pytest.fixture
-def wired(hub, monkeypatch, example_policy):
-    """The test hub with Teams webhooks in its policy and stub renderers."""
-    return make_wired(hub, monkeypatch, example_policy)
-
 
 # --- pure tables -------------------------------------------------------------------------
 

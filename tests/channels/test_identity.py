@@ -18,17 +18,18 @@ from hub.channels.identity import (
     get_token_source,
     resolve_authority,
 )
-from hub.testing.fakes.base import loopback_only
 from hub.testing.fakes.microsoft import FakeMicrosoft
+
+pytestmark = pytest.mark.usefixtures("no_internet")
 
 GRAPH = ["https://graph.microsoft.com/.default"]
 TENANT, CLIENT, SECRET = "tenant-1", "client-1", "s3cret-value"
 
 
 @pytest.fixture(autouse=True)
-def no_internet():
-    with loopback_only():
-        yield
+def fresh_token_sources():
+    """The token sources (one msal app each) hold connections to this module's fake."""
+    yield
     clear_token_sources()
 
 

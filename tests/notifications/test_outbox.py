@@ -12,7 +12,6 @@ from sqlalchemy import select, update
 from workflow_kit import (
     T0,
     declare,
-    make_wired,
     minutes,
     notes,
 )
@@ -22,12 +21,6 @@ from hub.channels.base import PermanentError, Sent, TransientError
 from hub.incidents.records import get_incident
 from hub.notifications import notices, outbox
 from hub.notifications import notify as n
-
-
-@pytest.fixture
-def wired(hub, monkeypatch, example_policy):
-    """The test hub with Teams webhooks in its policy and stub renderers."""
-    return make_wired(hub, monkeypatch, example_policy)
 
 
 class Recording:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -40,6 +39,7 @@ from hub.channels.teams.transports import (
 )
 from hub.notifications.throttle import RateLimiter
 from hub.testing.fakes.teams import FakeTeams
+from hub.testing.harness import free_port
 
 TEMPLATES = [
     "incident-declared",
@@ -431,9 +431,7 @@ def test_webhook_status_mapping(fake, webhook, status, retry_after, error):
 
 
 def test_closed_port_and_slow_answer_are_transient(fake, session):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     webhook = WebhookTransport(session, limiter=RateLimiter(100.0), timeout=0.3)
     with pytest.raises(TransientError, match="cannot connect"):
         webhook.send({"url": f"http://127.0.0.1:{port}/webhook/x", "envelope": message()})

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 import requests
 
-from tests.conftest import EXAMPLE_POLICY, ROOT, free_port, pg_schema_url
+from hub.testing.harness import create_token, free_port, start_mihub, wait_healthy
+from tests.conftest import EXAMPLE_POLICY, ROOT, pg_schema_url
 
 pytestmark = pytest.mark.e2e
 
 
-def _start(tmp_path, backend, sig_name):
+def _start(tmp_path, backend):
     port, smtp_port = free_port(), free_port()
     env = dict(
         os.environ,
@@ -27,45 +26,16 @@ def _start(tmp_path, backend, sig_name):
         HUB_DATABASE_URL=backend["database_url"],
         HUB_QUEUE_URL=backend["queue_url"],
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hub.cli", "run"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    return proc, env, f"http://127.0.0.1:{port}"
-
-
-def _wait_healthy(base, proc, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stdout.read()
-        try:
-            r = requests.get(f"{base}/healthz", timeout=2)
-            if r.status_code == 200:
-                return r.json()
-        except requests.RequestException:  # not listening yet, or workers still starting
-            pass
-        time.sleep(0.2)
-    raise AssertionError("the hub did not become healthy")
+    return start_mihub("run", env=env, cwd=ROOT), env, f"http://127.0.0.1:{port}"
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_run_serves_and_stops_cleanly(tmp_path, backend, sig):
-    proc, env, base = _start(tmp_path, backend, sig)
+    proc, env, base = _start(tmp_path, backend)
     try:
-        health = _wait_healthy(base, proc)
+        health = wait_healthy(base, proc, timeout=60)
         assert health["checks"] == {**health["checks"], "database": "ok", "queue": "ok"}
-        token = subprocess.run(
-            [sys.executable, "-m", "hub.cli", "token", "create", "chloe"],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.split()[-1]
+        token = create_token("chloe", env=env, cwd=ROOT)
         r = requests.post(
             f"{base}/api/v1/incidents",
             timeout=10,
@@ -74,10 +44,9 @@ def test_run_serves_and_stops_cleanly(tmp_path, backend, sig):
         )
         assert r.status_code == 201 and r.json()["major"] is True
     finally:
-        proc.send_signal(sig)
-        out, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 0, out
-    assert "Stopped cleanly." in out
+        code = proc.stop(sig)
+    assert code == 0, proc.output
+    assert "Stopped cleanly." in proc.output
     # nothing is left behind listening
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{base}/healthz", timeout=2)
@@ -100,14 +69,7 @@ def test_metrics_count_the_requests_of_every_web_worker(tmp_path):
     )
     env.pop("HUB_DATABASE_URL", None)
     env.pop("HUB_QUEUE_URL", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hub.cli", "web"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    web = start_mihub("web", env=env, cwd=ROOT)
     base = f"http://127.0.0.1:{port}"
     line = 'mihub_http_requests_total{method="GET",route="/api/v1/openapi.json",status="200"}'
 
@@ -116,7 +78,7 @@ def test_metrics_count_the_requests_of_every_web_worker(tmp_path):
         return next((int(x.rsplit(" ", 1)[1]) for x in text.splitlines() if x.startswith(line)), 0)
 
     try:
-        _wait_healthy(base, proc)
+        wait_healthy(base, web, timeout=60)
         for _ in range(40):  # a new connection each: the workers take turns
             assert requests.get(f"{base}/api/v1/openapi.json", timeout=10).status_code == 200
         seen = []
@@ -126,8 +88,7 @@ def test_metrics_count_the_requests_of_every_web_worker(tmp_path):
         time.sleep(1.5)  # each worker writes its counts once a second
         final = [scraped() for _ in range(8)]
     finally:
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 0, out
+        code = web.stop(signal.SIGTERM)
+    assert code == 0, web.output
     assert seen == sorted(seen) and seen[-1] <= 40, seen  # never back, never more
     assert final == [40] * 8, (seen, final)

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.email_corpus import DOMAIN, INTAKE
-from tests.email_kit import feed, hub_for_test
+from tests.email_kit import feed
 
 SETTINGS = settings(
     max_examples=30,
@@ -43,11 +43,6 @@ senders = st.sampled_from(
         "",
     ]
 )
-
-
-@pytest.fixture
-def mhub(backend, example_policy):
-    yield from hub_for_test(backend, example_policy)
 
 
 @st.composite

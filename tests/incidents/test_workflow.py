@@ -6,19 +6,11 @@ import pytest
 from workflow_kit import (
     T0,
     fire_due,
-    make_wired,
     minutes,
     notes,
     pending_timers,
     timeline,
 )
-
-
-@pytest.fixture
-def wired(hub, monkeypatch, example_policy):
-    """The test hub with Teams webhooks in its policy and stub renderers."""
-    return make_wired(hub, monkeypatch, example_policy)
-
 
 AUDIENCE_MAIL = {
     "exec-team@northwind.example",
@@ -29,22 +21,11 @@ AUDIENCE_MAIL = {
 
 
 @pytest.fixture
-def api(wired, make_token):
+def api(wired, api_caller):
     """call(method, path, person, json) → (status, document) against the wired hub."""
     from hub import create_app
 
-    client = create_app({"TESTING": True}, hub=wired).test_client()
-    tokens = {}
-
-    def call(method, path, person="anna", json=None):
-        if person not in tokens:
-            tokens[person] = make_token(person)
-        r = client.open(
-            path, method=method, json=json, headers={"Authorization": f"Bearer {tokens[person]}"}
-        )
-        return r.status_code, r.get_json()
-
-    return call
+    return api_caller(create_app({"TESTING": True}, hub=wired).test_client())
 
 
 def _declare(api, services=("payroll",)) -> tuple[str, int]:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import email
 import os
-import subprocess
-import sys
 import time
 from email import policy as email_policy
 
@@ -20,7 +18,8 @@ import requests
 from hub.demo import DEMO_POLICY
 from hub.testing.fakes.smtp_sink import SmtpSink
 from hub.testing.fakes.teams import FakeTeams
-from tests.conftest import ROOT, free_port
+from hub.testing.harness import create_token, free_port, start_mihub, wait_for, wait_healthy
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.e2e
 
@@ -41,15 +40,6 @@ def _messages(sink):
         msg = email.message_from_bytes(m.data, policy=email_policy.default)
         out.append((m.rcpt_tos[0], msg["X-Mihub-Template"], msg["X-Mihub-Incident"], msg))
     return out
-
-
-def _wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_pages_escalation_updates_reach_real_peers(tmp_path, backend):
@@ -73,17 +63,10 @@ def test_pages_escalation_updates_reach_real_peers(tmp_path, backend):
         TEST_ONCALL_WEBHOOK=teams.webhook_url("oncall"),
     )
     base = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hub.cli", "run"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = start_mihub("run", env=env, cwd=ROOT)
     try:
-        _wait_for(lambda: _healthy(base), 90, "the hub to start")
-        tokens = {p: _token(env, p) for p in ("anna", "chloe")}
+        wait_healthy(base, proc, timeout=90)
+        tokens = {p: create_token(p, env=env, cwd=ROOT) for p in ("anna", "chloe")}
 
         def api(person, path, body=None):
             r = requests.post(
@@ -111,24 +94,28 @@ def test_pages_escalation_updates_reach_real_peers(tmp_path, backend):
 
         # step 0 pages and the first stakeholder notice, for both incidents
         for ref in (inc1["id"], inc2["id"]):
-            _wait_for(lambda ref=ref: got("anna@northwind.example", "page", ref), 30, "page")
-            _wait_for(lambda ref=ref: got("felix@northwind.example", "page", ref), 30, "page")
-            _wait_for(
+            wait_for(
+                lambda ref=ref: got("anna@northwind.example", "page", ref), timeout=30, what="page"
+            )
+            wait_for(
+                lambda ref=ref: got("felix@northwind.example", "page", ref), timeout=30, what="page"
+            )
+            wait_for(
                 lambda ref=ref: got("exec@northwind.example", "incident-declared", ref),
-                30,
-                "stakeholder notice",
+                timeout=30,
+                what="stakeholder notice",
             )
         # escalation to the second MIM only where nobody acknowledged
-        _wait_for(
+        wait_for(
             lambda: got("ben@northwind.example", "escalation", inc1["id"]),
-            30,
-            "escalation of the unacknowledged incident",
+            timeout=30,
+            what="escalation of the unacknowledged incident",
         )
         # "no change" update when none was posted
-        _wait_for(
+        wait_for(
             lambda: got("exec@northwind.example", "no-change-update", inc1["id"]),
-            40,
-            "the no-change update",
+            timeout=40,
+            what="the no-change update",
         )
         time.sleep(2)
         assert not got("ben@northwind.example", "escalation", inc2["id"]), (
@@ -155,27 +142,7 @@ def test_pages_escalation_updates_reach_real_peers(tmp_path, backend):
         ids = [m[3]["Message-ID"] for m in _messages(sink)]
         assert len(ids) == len(set(ids)), "a message was delivered twice"
     finally:
-        proc.send_signal(2)
-        out = proc.communicate(timeout=60)[0]
+        code = proc.stop()
         sink.stop()
         teams.stop()
-    assert proc.returncode == 0, out[-3000:]
-
-
-def _healthy(base):
-    try:
-        return requests.get(f"{base}/healthz", timeout=2).status_code == 200
-    except requests.RequestException:  # not listening yet, or workers still starting
-        return False
-
-
-def _token(env, person):
-    out = subprocess.run(
-        [sys.executable, "-m", "hub.cli", "token", "create", person],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return out.stdout.split()[-1]
+    assert code == 0, proc.output[-3000:]

@@ -328,7 +328,7 @@ def both(backend, example_policy):
     are Anna (MIM), Elif (Technical Lead, the service's), Chloe (Comms) and David (PM))."""
     from hub import create_app
     from hub.incidents import records
-    from tests.test_teams_intake import activity, make_hub, post_teams
+    from tests.intake.teams.test_teams_intake import activity, make_hub, post_teams
 
     hub = make_hub(backend, example_policy)
     client = create_app({"TESTING": True}, hub=hub).test_client()

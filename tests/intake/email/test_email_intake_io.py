@@ -13,23 +13,13 @@ from hub.app.models import InboundMessage
 from hub.intake.email import listener
 from hub.intake.email.graph_inbox import GraphInbox
 from hub.intake.email.mailbox import ImapSource
-from hub.testing.fakes.base import loopback_only
 from hub.testing.fakes.imap import FakeImap
 from hub.testing.fakes.microsoft import FakeMicrosoft
-from tests.conftest import free_port
+from hub.testing.harness import free_port
 from tests.email_corpus import DOMAIN, INTAKE, mail, raw
-from tests.email_kit import hub_for_test, make_hub
+from tests.email_kit import make_hub
 
-
-@pytest.fixture
-def mhub(backend, example_policy):
-    yield from hub_for_test(backend, example_policy)
-
-
-@pytest.fixture(autouse=True)
-def no_internet():
-    with loopback_only():
-        yield
+pytestmark = pytest.mark.usefixtures("no_internet")
 
 
 def _stored(hub) -> list[InboundMessage]:

@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from hub.app.models import InboundMessage, Notification
 from hub.channels.email.sink import SinkTransport
 from hub.channels.teams.transports import TeamsSinkTransport
-from tests.test_web_pages import HOSTILE, declare
+from tests.web.test_web_pages import HOSTILE, declare
 from tests.web_kit import flashes, post, sign_in, text_of
 
 PAGES = (

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import smtplib
-import subprocess
-import sys
 import time
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -16,21 +13,12 @@ import pytest
 import requests
 
 from hub.testing.fakes.smtp_sink import SmtpSink
-from tests.conftest import EXAMPLE_POLICY, ROOT, free_port
+from hub.testing.harness import create_token, free_port, start_mihub, wait_for, wait_healthy
+from tests.conftest import EXAMPLE_POLICY, ROOT
 
 pytestmark = pytest.mark.e2e
 DOMAIN = "northwind.example"
 INTAKE = f"incidents@{DOMAIN}"
-
-
-def wait_for(what, check, timeout=40.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -50,26 +38,12 @@ def running_hub(tmp_path, backend):
         HUB_SECRET_KEY="e2e-secret",
         HUB_MAIL_FROM=f"Major Incident Hub <{INTAKE}>",
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hub.cli", "run"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = start_mihub("run", env=env, cwd=ROOT)
     base = f"http://127.0.0.1:{http}"
     try:
-        wait_for("the web server", lambda: _healthy(base, proc), 60)
-        wait_for("the SMTP listener", lambda: _listening(smtp, proc), 30)
-        token = subprocess.run(
-            [sys.executable, "-m", "hub.cli", "token", "create", "anna"],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.split()[-1]
+        wait_healthy(base, proc, timeout=60)
+        wait_for(lambda: _listening(smtp, proc), timeout=30, what="the SMTP listener")
+        token = create_token("anna", env=env, cwd=ROOT)
         yield {
             "base": base,
             "smtp": smtp,
@@ -77,23 +51,14 @@ def running_hub(tmp_path, backend):
             "auth": {"Authorization": f"Bearer {token}"},
         }
     finally:
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=60)
+        code = proc.stop()
         sink.stop()
-    assert proc.returncode == 0, out
-    assert "Stopped cleanly." in out
-
-
-def _healthy(base, proc):
-    assert proc.poll() is None, proc.stdout.read()
-    try:
-        return requests.get(f"{base}/healthz", timeout=2).status_code == 200
-    except requests.RequestException:  # not listening yet, or workers still starting
-        return False
+    assert code == 0, proc.output
+    assert "Stopped cleanly." in proc.output
 
 
 def _listening(port, proc):
-    assert proc.poll() is None, proc.stdout.read()
+    proc.check_alive()
     try:
         with smtplib.SMTP("127.0.0.1", port, timeout=2) as client:
             return client.noop()[0] == 250
@@ -141,7 +106,7 @@ def stored(hub, name):
             f"{hub['base']}/api/v1/mail/messages/{found[0]['id']}", headers=hub["auth"], timeout=5
         ).json()
 
-    return wait_for(f"email {name} to be processed", done)
+    return wait_for(done, timeout=40, what=f"email {name} to be processed")
 
 
 def mails_to(sink, address, template=None):
@@ -165,7 +130,9 @@ def test_email_round_trip_through_real_processes(running_hub):
         f"{hub['base']}/api/v1/incidents/INC-1", headers=hub["auth"], timeout=5
     ).json()
     assert incident["major"] and incident["severity"] == "SEV1"
-    ack = wait_for("the acknowledgement", lambda: mails_to(sink, ben, "report-received"))[0]
+    ack = wait_for(
+        lambda: mails_to(sink, ben, "report-received"), timeout=40, what="the acknowledgement"
+    )[0]
     assert "INC-1" in ack["Subject"] and ack["Auto-Submitted"] == "auto-replied"
     assert ack["In-Reply-To"] == report["Message-ID"]
     assert "/incidents/INC-1" in ack.get_body(("plain",)).get_content()
@@ -199,7 +166,9 @@ def test_email_round_trip_through_real_processes(running_hub):
     assert r.status_code == 200, r.text
     staff = "all-staff@northwind.example"
     update = wait_for(
-        "the stakeholder update", lambda: mails_to(sink, staff, "stakeholder-update")
+        lambda: mails_to(sink, staff, "stakeholder-update"),
+        timeout=40,
+        what="the stakeholder update",
     )[0]
     before = len(sink.messages)
     oof = message(
@@ -219,7 +188,9 @@ def test_email_round_trip_through_real_processes(running_hub):
     # a bounce of the update to the executives marks that delivery failed
     execs = "exec-team@northwind.example"
     bounced = wait_for(
-        "the executives' update", lambda: mails_to(sink, execs, "stakeholder-update")
+        lambda: mails_to(sink, execs, "stakeholder-update"),
+        timeout=40,
+        what="the executives' update",
     )[0]
     dsn = (
         f"From: Mail Delivery System <MAILER-DAEMON@mx.{DOMAIN}>\r\nTo: {INTAKE}\r\n"

@@ -31,8 +31,9 @@ from hub.channels.email.ids import (
     verify_reply_token,
 )
 from hub.channels.email.transports import SinkTransport, SmtpTransport, make_mail_transport
-from hub.testing.fakes.base import loopback_only
 from hub.testing.fakes.smtp_sink import SmtpSink
+
+pytestmark = pytest.mark.usefixtures("no_internet")
 
 EXPECTED = {
     "incident-declared",
@@ -57,12 +58,6 @@ NEEDS = {
 }
 ALL = template_names()  # the templates above plus any added later: all must pass the same tests
 EVIL = '<script>alert("x")</script> {{ 7*7 }} & "quotes"'
-
-
-@pytest.fixture(autouse=True)
-def no_internet():
-    with loopback_only():
-        yield
 
 
 @pytest.fixture

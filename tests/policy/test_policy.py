@@ -14,7 +14,7 @@ from hub.policy.load import (
     parse_policy,
 )
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "policy.yaml"
+EXAMPLE = Path(__file__).resolve().parents[2] / "policy.yaml"
 EXAMPLE_ENV_VARS = (
     "TEAMS_EXEC_WEBHOOK",
     "TEAMS_IT_WEBHOOK",

@@ -78,7 +78,7 @@ def test_others_read_but_cannot_edit(client, hub):
 
 
 def test_no_review_for_an_open_incident(client, hub):
-    from tests.test_web_pages import declare
+    from tests.web.test_web_pages import declare
 
     ref = declare(hub)
     sign_in(client, hub, "anna")

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import ROOT, free_port
+from hub.testing.harness import free_port
+from tests.conftest import ROOT
 from tests.review_factory import TEXTS
 
 pytestmark = pytest.mark.e2e

@@ -17,18 +17,8 @@ from tests.workflow_kit import fire_due
 
 
 @pytest.fixture
-def call(client, make_token):
-    tokens: dict[str, str] = {}
-
-    def call(method, path, person, json=None):
-        if person not in tokens:
-            tokens[person] = make_token(person)
-        r = client.open(
-            path, method=method, json=json, headers={"Authorization": f"Bearer {tokens[person]}"}
-        )
-        return r.status_code, r.get_json()
-
-    return call
+def call(client, api_caller):
+    return api_caller(client)
 
 
 def _outsider(policy) -> str:

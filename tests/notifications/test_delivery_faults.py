@@ -10,8 +10,6 @@ from __future__ import annotations
 import email
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from email import policy as email_policy
@@ -23,7 +21,8 @@ from sqlalchemy import create_engine, text
 from hub.demo import DEMO_POLICY
 from hub.testing.fakes.smtp_sink import SmtpSink
 from hub.testing.fakes.teams import FakeTeams
-from tests.conftest import ROOT, free_port
+from hub.testing.harness import Child, create_token, free_port, start_mihub, wait_for, wait_healthy
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.e2e
 
@@ -77,30 +76,17 @@ class Hub:
             TEST_ONCALL_WEBHOOK=teams.webhook_url("oncall"),
         )
         self.database_url = backend["database_url"]
-        self.procs: list[subprocess.Popen] = []
+        self.procs: list[Child] = []
         self.tokens: dict[str, str] = {}
 
-    def start(self, part: str, *args: str) -> subprocess.Popen:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "hub.cli", part, *args],
-            env=self.env,
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+    def start(self, part: str, *args: str) -> Child:
+        proc = start_mihub(part, *args, env=self.env, cwd=ROOT, quiet=True)
         self.procs.append(proc)
         return proc
 
     def start_web(self) -> None:
-        self.start("web")
-        wait_for(self.healthy, 90, "the web server to start")
-        self.tokens = {p: token(self.env, p) for p in ("anna", "chloe")}
-
-    def healthy(self) -> bool:
-        try:
-            return requests.get(f"{self.base}/healthz", timeout=2).status_code == 200
-        except requests.RequestException:  # not listening yet, or workers still starting
-            return False
+        wait_healthy(self.base, self.start("web"), timeout=90)
+        self.tokens = {p: create_token(p, env=self.env, cwd=ROOT) for p in ("anna", "chloe")}
 
     def declare(self, title: str = "Payroll is down") -> dict:
         body = {"title": title, "services": ["payroll"], "impact": "outage", "correlate": False}
@@ -138,35 +124,9 @@ class Hub:
 
     def stop(self) -> None:
         for proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
+            proc.send_signal(signal.SIGINT)
         for proc in self.procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-def token(env, person) -> str:
-    out = subprocess.run(
-        [sys.executable, "-m", "hub.cli", "token", "create", person],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return out.stdout.split()[-1]
-
-
-def wait_for(predicate, timeout, what, every=0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}")
+            proc.stop(timeout=30)
 
 
 def received(sink) -> list[tuple[str, str, str]]:
@@ -196,11 +156,17 @@ def test_worker_killed_mid_fanout_delivers_everything(tmp_path, backend, peers):
         worker = hub.start("worker", "--workers", str(WORKER_THREADS))
         inc = hub.declare()  # the worker mobilises: the fan-out's rows, then their delivery
         ref = inc["id"]
-        wait_for(lambda: sum(hub.statuses(ref).values()) >= FANOUT, 30, "the fan-out's rows")
+        wait_for(
+            lambda: sum(hub.statuses(ref).values()) >= FANOUT, timeout=30, what="the fan-out's rows"
+        )
         total = sum(hub.statuses(ref).values())
-        wait_for(lambda: len(sink.messages) >= 150, 60, "150 messages at the sink", every=0.02)
-        worker.send_signal(signal.SIGKILL)
-        worker.wait(timeout=10)
+        wait_for(
+            lambda: len(sink.messages) >= 150,
+            timeout=60,
+            what="150 messages at the sink",
+            interval=0.02,
+        )
+        worker.kill()
         at_kill = len(sink.messages)
         assert at_kill < FANOUT, "the fan-out finished before the kill; nothing was tested"
         # Rows the dead worker had claimed keep their lease (2 min, hub/notifications/outbox.py LEASE); the
@@ -217,9 +183,11 @@ def test_worker_killed_mid_fanout_delivers_everything(tmp_path, backend, peers):
             counts = hub.statuses(ref)
             return counts.get("sent", 0) == sum(counts.values())
 
-        wait_for(all_sent, 90, "every notification to be sent", every=0.5)
+        wait_for(all_sent, timeout=90, what="every notification to be sent", interval=0.5)
         assert hub.statuses(ref).get("sent") == total
-        wait_for(lambda: len(sink.messages) >= FANOUT, 10, "the sink to record everything")
+        wait_for(
+            lambda: len(sink.messages) >= FANOUT, timeout=10, what="the sink to record everything"
+        )
     finally:
         hub.stop()
     got = received(sink)
@@ -256,8 +224,8 @@ def test_smtp_down_then_back_delivers_everything(tmp_path, backend, peers):
         # every email row tried and failed transiently: pending again with its error
         wait_for(
             lambda: emails() and all(n["attempts"] >= 1 and n["last_error"] for n in emails()),
-            30,
-            "the email rows to fail while the sink is down",
+            timeout=30,
+            what="the email rows to fail while the sink is down",
         )
         assert all(n["status"] == "pending" for n in emails()), emails()
         time.sleep(3)
@@ -266,9 +234,9 @@ def test_smtp_down_then_back_delivers_everything(tmp_path, backend, peers):
         # the first retry comes 7.5-15 s after the failure (hub/notifications/outbox.py BASE_DELAY=15 s)
         wait_for(
             lambda: all(n["status"] == "sent" for n in hub.incident(ref)["notifications"]),
-            45,
-            "every notification to be sent after the sink returned",
-            every=0.5,
+            timeout=45,
+            what="every notification to be sent after the sink returned",
+            interval=0.5,
         )
     finally:
         hub.stop()
@@ -288,7 +256,7 @@ def test_teams_429_storm_honours_retry_after(tmp_path, backend, peers):
     try:
         hub.start_web()
         hub.start("worker")
-        wait_for(lambda: _worker_ready(hub), 60, "the worker to start")
+        wait_for(lambda: _worker_ready(hub), timeout=60, what="the worker to start")
         teams.fail_next("/webhook/oncall", 429, times=5, retry_after=2)
         t0 = time.time()
         inc = hub.declare()
@@ -300,9 +268,9 @@ def test_teams_429_storm_honours_retry_after(tmp_path, backend, peers):
 
         wait_for(
             all_sent,
-            80,
-            "every notification to be sent through the 429 storm",
-            every=0.5,
+            timeout=80,
+            what="every notification to be sent through the 429 storm",
+            interval=0.5,
         )
     finally:
         hub.stop()
@@ -329,4 +297,4 @@ def test_teams_429_storm_honours_retry_after(tmp_path, backend, peers):
 def _worker_ready(hub) -> bool:
     # the worker process is up once it has imported everything; a short grace period suffices
     time.sleep(3)
-    return all(p.poll() is None for p in hub.procs)
+    return all(p.alive for p in hub.procs)
