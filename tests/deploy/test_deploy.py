@@ -13,7 +13,8 @@ import pytest
 import requests
 import yaml
 
-from tests.conftest import ROOT, free_port
+from hub.testing.harness import free_port
+from tests.conftest import ROOT
 
 DEPLOY = ROOT / "deploy"
 UNITS = sorted((DEPLOY / "systemd").glob("*.service"))
