@@ -242,7 +242,7 @@ def _timed(work) -> dict:
 def publish_one(data: str, review_id: str) -> None:
     """Child: the real publish task for one approved review."""
     from hub.app.db import utcnow
-    from tasks.publishing import publish_now
+    from hub.reviews.publish.jobs import publish_now
 
     hub = make_hub(Path(data))
     print(json.dumps(_timed(lambda: publish_now(hub, int(review_id), utcnow()))))

@@ -72,7 +72,7 @@ MOBILISE_TRIES = 3
 def remobilise(hub: Hub, now: datetime) -> int:
     """Declared major incidents whose mobilisation failed: try again, say so, count them.
 
-    A `mobilise` timer whose action raised is parked as failed (tasks/timers.py); without
+    A `mobilise` timer whose action raised is parked as failed (hub/incidents/firing.py); without
     this, its incident would stay declared with nobody paged. Retried up to MOBILISE_TRIES
     times, with an entry on the timeline and an error in the log each time.
     """

@@ -9,7 +9,7 @@ next pass after that picks it up.
 Scheduling a timer therefore writes one row in the event's transaction and nothing else:
 no queue write per timer on the request path. Lateness is at most one interval plus the
 queue's own latency (the consumer polls every 0.5 s at most). A timer handed over by a worker
-whose clock runs ahead is re-armed for its due time by the firing worker (tasks/timers.py).
+whose clock runs ahead is re-armed for its due time by the firing worker (hub/incidents/firing.py).
 """
 
 from __future__ import annotations

@@ -174,7 +174,7 @@ def record_wakeups(the_hub) -> None:
 def mobilise_now(the_hub, timer_id: int) -> None:
     """Fire a pending `mobilise` timer at its due time (the moment of the declaration)."""
     from hub.app.models import Timer
-    from tasks.timers import fire_timer_now
+    from hub.incidents.firing import fire_timer_now
 
     with the_hub.db.session(write=False) as session:
         timer = session.get(Timer, timer_id)

@@ -54,7 +54,7 @@ def resolved_major(
 
 def open_draft(hub, number: int, at: datetime = T0 + timedelta(minutes=91)) -> None:
     """Run the open_review task for the incident."""
-    from tasks.publishing import open_review_now
+    from hub.reviews.publish.jobs import open_review_now
 
     assert open_review_now(hub, number, at)
 

@@ -111,7 +111,7 @@ def act(hub, incident_id: int, op, *args, now, **kwargs):
 def fire_due(hub, now) -> dict[str, str]:
     """What a worker does at `now`: fire every due timer; returns {key: outcome}."""
     from hub.incidents import timers
-    from tasks.timers import fire_timer_now
+    from hub.incidents.firing import fire_timer_now
 
     with hub.db.session() as session:
         due = [(i, session.get(Timer, i).key) for i in timers.due_ids(session, now, 1000)]

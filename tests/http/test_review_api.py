@@ -7,9 +7,9 @@ import re
 import pytest
 
 from hub.app.db import utcnow
+from hub.reviews.publish.jobs import PublishFailed, open_review_now, publish_now, refresh_now
 from hub.reviews.publish.site import paths_for
 from hub.testing.fakes.base import loopback_only
-from tasks.publishing import PublishFailed, open_review_now, publish_now, refresh_now
 from tests.review_factory import TEXTS
 
 
@@ -135,7 +135,7 @@ def test_resolve_edit_approve_publish_end_to_end(client, hub, auth):
 
 def test_a_failed_build_fails_the_task_and_shows_on_the_review(client, hub, auth, monkeypatch):
     from hub.reviews.publish.build import SiteBuildError
-    from tasks import publishing
+    from hub.reviews.publish import jobs as publishing
 
     ref = _resolved(client, hub, auth)
     _ready(client, ref, auth)

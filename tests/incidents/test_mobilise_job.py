@@ -15,8 +15,8 @@ from hub.core.classify import Report
 from hub.incidents import operations as ops
 from hub.incidents import reports
 from hub.incidents.act import act
+from hub.incidents.firing import fire_timer_now
 from hub.incidents.records import active_roles
-from tasks.timers import fire_timer_now
 from tests.workflow_kit import T0
 
 REPORT = Report(

@@ -340,7 +340,7 @@ def test_upgrade_tells_only_the_audiences_it_adds(wired):
 
 
 def test_timer_claimed_by_two_workers_fires_once(wired):
-    from tasks.timers import fire_timer_now
+    from hub.incidents.firing import fire_timer_now
 
     iid = declare(wired)
     timer = pending_timers(wired, iid)[f"escalate:{_ref(iid)}:1"]
@@ -361,7 +361,7 @@ def test_timer_claimed_by_two_workers_fires_once(wired):
 
 
 def test_early_wakeup_does_nothing_and_rearms_at_the_due_time(wired):
-    from tasks.timers import fire_timer_now
+    from hub.incidents.firing import fire_timer_now
 
     iid = declare(wired)
     timer = pending_timers(wired, iid)[f"escalate:{_ref(iid)}:1"]
@@ -439,7 +439,7 @@ def test_policy_edits_do_not_change_a_running_incident(wired):
 
 def test_a_failing_action_parks_the_timer(wired, monkeypatch):
     from hub.incidents import timer_actions
-    from tasks.timers import fire_timer_now
+    from hub.incidents.firing import fire_timer_now
 
     def broken(*args):
         raise RuntimeError("boom")

@@ -13,10 +13,10 @@ from hub.core import review_metrics as rm
 from hub.core.durations import format_duration
 from hub.incidents import operations as ops
 from hub.incidents import reports
+from hub.incidents.firing import fire_timer_now
 from hub.reviews import operations as reviews
 from hub.reviews.markdown import export_markdown, parse_markdown
-from tasks.publishing import open_missing_reviews
-from tasks.timers import fire_timer_now
+from hub.reviews.publish.jobs import open_missing_reviews
 from tests.review_factory import T0, TEXTS, open_draft, resolved_major
 
 RESOLVED = T0 + timedelta(minutes=90)
