@@ -21,18 +21,30 @@ from hub.intake.teams.people import find_person
 from hub.intake.teams.replies import Reply, esc, link
 
 
-def do_ack(ctx: Ctx, cmd: Command) -> Outcome:
-    """Acknowledge the roles the sender holds (or the role they were paged for)."""
-    person = who(ctx, "acknowledge")
-    incident, acked = act(
+def _act(ctx: Ctx, cmd: Command, person, action: str, doing: str, run):
+    """Run `run(incident)` through `act` for the command's incident, refused in Teams' words."""
+    return act(
         ctx.session,
         ctx.policy,
         cmd.ref,
         person.key,
-        "acknowledge",
-        lambda i: (i, ops.acknowledge(ctx.session, ctx.policy, i, actor=person.key, now=ctx.now)),
+        action,
+        run,
         now=ctx.now,
-        refusal=refusal(ctx, person, "acknowledge", "acknowledge it"),
+        refusal=refusal(ctx, person, action, doing),
+    )
+
+
+def do_ack(ctx: Ctx, cmd: Command) -> Outcome:
+    """Acknowledge the roles the sender holds (or the role they were paged for)."""
+    person = who(ctx, "acknowledge")
+    incident, acked = _act(
+        ctx,
+        cmd,
+        person,
+        "acknowledge",
+        "acknowledge it",
+        lambda i: (i, ops.acknowledge(ctx.session, ctx.policy, i, actor=person.key, now=ctx.now)),
     )
     if not acked:
         return Outcome(
@@ -59,16 +71,7 @@ def do_update(ctx: Ctx, cmd: Command) -> Outcome:
         ops.post_update(ctx.session, ctx.policy, incident, cmd.text, actor=person.key, now=ctx.now)
         return incident
 
-    incident = act(
-        ctx.session,
-        ctx.policy,
-        cmd.ref,
-        person.key,
-        "update",
-        run,
-        now=ctx.now,
-        refusal=refusal(ctx, person, "update", "post its updates"),
-    )
+    incident = _act(ctx, cmd, person, "update", "post its updates", run)
     audience = "the stakeholders" if incident.major else "the incident's timeline"
     return Outcome(
         Reply(f"📣 Update posted to {link(ctx.base_url, incident)}; it goes to {audience}."),
@@ -88,16 +91,7 @@ def do_assign(ctx: Ctx, cmd: Command) -> Outcome:
         )
         return incident, target
 
-    incident, target = act(
-        ctx.session,
-        ctx.policy,
-        cmd.ref,
-        person.key,
-        "assign",
-        run,
-        now=ctx.now,
-        refusal=refusal(ctx, person, "assign", "assign its roles"),
-    )
+    incident, target = _act(ctx, cmd, person, "assign", "assign its roles", run)
     return Outcome(
         Reply(
             f"👤 {esc(target.name)} is now {role_label(cmd.role)} of "
@@ -116,16 +110,7 @@ def do_resolve(ctx: Ctx, cmd: Command) -> Outcome:
         ops.resolve(ctx.session, ctx.policy, incident, cmd.text, actor=person.key, now=ctx.now)
         return incident
 
-    incident = act(
-        ctx.session,
-        ctx.policy,
-        cmd.ref,
-        person.key,
-        "resolve",
-        run,
-        now=ctx.now,
-        refusal=refusal(ctx, person, "resolve", "resolve it"),
-    )
+    incident = _act(ctx, cmd, person, "resolve", "resolve it", run)
     after = " The post-incident review starts now." if incident.major else ""
     return Outcome(
         Reply(f"✅ {link(ctx.base_url, incident)} resolved.{after}"), "resolved", incident.id
