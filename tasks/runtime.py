@@ -6,6 +6,7 @@ import threading
 
 from hub.app.context import Hub
 from hub.app.settings import load_settings
+from hub.channels.registry import load_channels
 from tasks.registry import enqueue_jobs, enqueue_jobs_at
 
 _hub: Hub | None = None
@@ -13,10 +14,12 @@ _lock = threading.Lock()
 
 
 def get_hub() -> Hub:
-    """This process's Hub (settings, database, policy)."""
+    """This process's Hub (settings, database, policy), its channels registered before the
+    policy is loaded (a policy's `via:` may name any of them)."""
     global _hub
     with _lock:
         if _hub is None:
+            load_channels()
             _hub = Hub(load_settings())
             _hub.enqueue = enqueue_jobs
             _hub.enqueue_at = enqueue_jobs_at

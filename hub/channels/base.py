@@ -7,6 +7,11 @@ audience is reached and what each outbox row holds; the delivery engine
 and for the rate limit of the row's endpoint. Nothing outside the channel's own package knows
 its addresses, its payloads or its providers.
 
+Optional, for the console: a channel may say how it is shown (`label`, `count_noun`,
+`display_order`), draw a notice for the stakeholder-update preview (`preview`) and name its
+local sink for the ops sinks page (`sink`); a channel that does not is counted in the preview
+and has no sink tab.
+
 Errors drive retries: a transport raises `TransientError` (try again, honouring
 `retry_after`) or `PermanentError` (fail the row once, with the reason), or returns `Sent`.
 """
@@ -17,6 +22,7 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -45,6 +51,33 @@ class Sent:
     detail: str = ""  # e.g. "202 Accepted"
 
 
+@dataclass(frozen=True)
+class Preview:
+    """A channel's notice as the update preview draws it. `shows` says how `body` is drawn:
+    "mail" (`{"subject", "text"}`), "card" (an Adaptive Card, drawn by hub.web.cards) or
+    "text" (a string, as it is)."""
+
+    shows: str
+    body: Any
+
+
+@dataclass(frozen=True)
+class Sink:
+    """Where a channel's local sink transport writes, for the ops sinks page.
+
+    `folder` holds one `*.json` record per message, named so that newer sorts later. `shows`
+    says how the page draws a record: "mail" (the email sink's summaries, `{"subject", "to",
+    "at", "template", "incident", "text", "file"}` beside the `file` as sent), "card" (`{"at",
+    "transport", "to", "envelope"}` with Adaptive Cards in the envelope) or "json" (as it is).
+    `label` names the sink's tab; `note` says when the hub writes there (e.g. "mail when
+    HUB_MAIL_TRANSPORT=sink (now smtp)")."""
+
+    folder: Path
+    label: str
+    note: str = ""
+    shows: str = "json"
+
+
 class Transport(Protocol):
     """Sends rendered messages of one outbox kind; one per process, shared by worker threads."""
 
@@ -70,6 +103,17 @@ class Channel:
     order: int = 0
     # The largest message, in bytes, the provider takes (None: the provider's own limit).
     max_bytes: int | None = None
+    # True when `responder_recipients` is where the responders follow the incident together
+    # (Teams: the pages webhook, which gets every stakeholder notice): a notice that is each
+    # responder's own copy of one posted there (the resolved notice) skips this channel.
+    responders_share_destination: bool = False
+
+    # Optional, for the console: the channel's name on pages (default: `name`), one of its
+    # recipients in a count (singular, plural), and where it comes among the channels on the
+    # update preview and the sinks page (lower first).
+    label: str = ""
+    count_noun: tuple[str, str] = ("recipient", "recipients")
+    display_order: int = 100
 
     # -- routing: who is reached where -------------------------------------------------
 
@@ -121,6 +165,21 @@ class Channel:
         acquire_here)`, or None when it is not limited. `acquire_here`: the engine takes the
         slot before sending; otherwise the transport takes it itself and the engine only
         looks ahead (and defers a row that would wait long)."""
+        return None
+
+    # -- the console (optional) ---------------------------------------------------------
+
+    def preview(self, template: str, context: dict, recipients: list, settings) -> Preview | None:
+        """The notice `template` as this channel would send it to `recipients` (its own among
+        the notice's recipients; maybe none), for the stakeholder-update preview; None (the
+        default) when the preview shows only how many it reaches. `context` is the notice's
+        template context with a neutral `recipient`. Sends and writes nothing; raises on a
+        broken template (the preview says so)."""
+        return None
+
+    def sink(self, settings) -> Sink | None:
+        """Where this channel's local sink writes (`<data_dir>/sinks/<name>/`), for the ops
+        sinks page; None (the default) when it has no sink."""
         return None
 
 

@@ -1,8 +1,10 @@
 """The outgoing channels by name: each channel module registers itself with `@register`.
 
-The modules named in `CHANNEL_MODULES` are imported by name at process start
-(`load_channels`, called by `hub.app.context.Hub`), so this module imports none of them: a new
-channel is one new package plus one line here.
+The modules named in `CHANNEL_MODULES` are imported by name at process start (`load_channels`,
+called before a process loads its policy: by `create_app` in hub/__init__.py, the CLI's policy
+loading in hub/cli/common.py and the worker's `get_hub` in tasks/runtime.py; `channels`, `get`
+and `for_kind` call it too), so this module imports none of them: a new channel is one new
+package plus one line here.
 """
 
 from __future__ import annotations

@@ -15,13 +15,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from hub.policy.model import CHANNELS, EscalationStep, Policy
+from hub.policy.model import EscalationStep, Policy
 
 MIM = "major_incident_manager"
-# A major severity with no escalation in the policy still pages its responders at once.
-DEFAULT_STEPS = (
-    EscalationStep(after=timedelta(0), notify=(f"role:{MIM}", "role:tech_lead"), via=CHANNELS),
-)
+# A major severity with no escalation in the policy still pages its responders at once, by
+# the channels of a step that names no `via:` (the policy's default, `CHANNELS`).
+DEFAULT_STEPS = (EscalationStep(after=timedelta(0), notify=(f"role:{MIM}", "role:tech_lead")),)
 
 
 @dataclass(frozen=True)

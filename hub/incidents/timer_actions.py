@@ -24,7 +24,7 @@ from hub.incidents import timers
 from hub.incidents.timeline import add_timeline
 from hub.notifications import notices
 from hub.notifications import notify as n
-from hub.policy.model import CHANNELS, Policy
+from hub.policy.model import Policy, channel_names
 
 log = logging.getLogger("hub.incidents.timers")
 
@@ -122,7 +122,7 @@ def remind(session, policy, incident, timer, now) -> str:
         incident,
         "update-reminder",
         timer.key,
-        notices.person_recipients(policy, people, CHANNELS),
+        notices.person_recipients(policy, people, channel_names()),
         ctx,
         now,
     )
@@ -233,7 +233,7 @@ def sla_mark(session, policy, incident, timer, now) -> str:
         incident,
         "sla-breach" if breached else "sla-warning",
         timer.key,
-        notices.person_recipients(policy, dict.fromkeys(people), CHANNELS),
+        notices.person_recipients(policy, dict.fromkeys(people), channel_names()),
         ctx,
         now,
     )

@@ -43,7 +43,7 @@ from hub.incidents.mobilisation import (
 from hub.incidents.timeline import add_timeline
 from hub.notifications import notices
 from hub.notifications import notify as n
-from hub.policy.model import CHANNELS, Policy
+from hub.policy.model import Policy, channel_names
 
 
 def on_declared(
@@ -173,7 +173,7 @@ def on_role_assigned(
         incident,
         "page",
         f"assign:{incident.ref}:{assignment.id}",
-        notices.person_recipients(policy, [assignment.person], CHANNELS),
+        notices.person_recipients(policy, [assignment.person], channel_names()),
         ctx,
         now,
     )
@@ -318,6 +318,8 @@ def on_resolved(session: Session, policy: Policy, incident: Incident, *, now: da
         timers.timer_key("resolved", incident, revision=rev),
         now,
     )
+    # The role holders read the resolved notice on the responders' shared destination (the
+    # Teams pages webhook, among the stakeholders above); the other channels give each a copy.
     people = {r.person for r in incident.roles if r.active}
     n.notify(
         session,
@@ -326,7 +328,7 @@ def on_resolved(session: Session, policy: Policy, incident: Incident, *, now: da
         incident,
         "resolved",
         timers.timer_key("resolved", incident, revision=rev),
-        notices.person_recipients(policy, sorted(people), ("email",)),
+        notices.person_recipients(policy, sorted(people), notices.own_copy_channels()),
         context(session, policy, incident, now),
         now,
     )

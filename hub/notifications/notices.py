@@ -39,6 +39,12 @@ def person_recipients(policy: Policy, people, via) -> list[Recipient]:
     return out
 
 
+def own_copy_channels() -> tuple[str, ...]:
+    """The channels on which each responder gets a copy of their own of a notice the responders'
+    shared destination carries too (the channels not `responders_share_destination`)."""
+    return tuple(c.name for c in registry.channels() if not c.responders_share_destination)
+
+
 def audience_recipients(policy: Policy, audiences, *, responders: bool = True) -> list[Recipient]:
     """The audiences' addresses on every channel, plus the responders' destinations."""
     out = []

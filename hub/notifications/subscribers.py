@@ -9,7 +9,7 @@ from sqlalchemy.orm import object_session
 
 from hub.app.models import Incident, TimelineEntry
 from hub.notifications.notices import Recipient, person_recipients
-from hub.policy.model import CHANNELS, Policy
+from hub.policy.model import Policy, channel_names
 
 
 def _subscriptions(incident: Incident) -> list[TimelineEntry]:
@@ -45,5 +45,5 @@ def subscriber_recipients(policy: Policy, incident: Incident) -> list[Recipient]
     people = [s["person"] for s in subscribers(incident) if s["person"]]
     return [
         replace(r, via_shared=False)
-        for r in person_recipients(policy, dict.fromkeys(people), CHANNELS)
+        for r in person_recipients(policy, dict.fromkeys(people), channel_names())
     ]

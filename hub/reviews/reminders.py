@@ -28,7 +28,7 @@ from hub.incidents.mobilisation import context, settings_of
 from hub.incidents.timer_actions import action
 from hub.notifications import notices
 from hub.notifications import notify as n
-from hub.policy.model import CHANNELS, Policy
+from hub.policy.model import Policy, channel_names
 from hub.reviews.content import OPEN_ITEM, TEXT_FIELDS, missing_sections
 from hub.reviews.docs import STATE_LABELS, person_name
 
@@ -83,7 +83,7 @@ def send(
     now: datetime,
     **extra,
 ) -> int:
-    """Notify people (Teams and email) with the incident context plus `review`; rows written."""
+    """Notify people (on every channel) with the incident context plus `review`; rows written."""
     settings = settings_of(session)
     ctx = context(
         session,
@@ -99,7 +99,7 @@ def send(
         review.incident,
         template,
         key,
-        notices.person_recipients(policy, dict.fromkeys(people), CHANNELS),
+        notices.person_recipients(policy, dict.fromkeys(people), channel_names()),
         ctx,
         now,
     )

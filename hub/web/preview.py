@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from markupsafe import Markup
 
 from hub.app.models import Incident
 from hub.app.timefmt import local_hhmm
+from hub.channels import registry
 from hub.core import cadence
 from hub.core.classify import Classification, Report, classify_report
 from hub.incidents import reports
@@ -28,18 +29,33 @@ def classification_preview(
 
 
 @dataclass
+class ChannelPreview:
+    """One channel's part of the preview: how many it reaches and, if it draws one, its notice
+    (`shows`: "mail" with `subject` and `text`, "card" with `card`, "text" with `text`)."""
+
+    label: str
+    count: int
+    noun: str  # "email address" / "email addresses", by `count`
+    shows: str = ""
+    subject: str = ""
+    text: str = ""
+    card: Markup = Markup("")
+
+
+@dataclass
 class UpdatePreview:
     """What posting an update would send, or why it would send nothing."""
 
     goes_out: bool
     audiences: list[str] = field(default_factory=list)
-    email_count: int = 0
-    teams_count: int = 0
+    channels: list[ChannelPreview] = field(default_factory=list)  # in display order
     next_update_local: str | None = None
-    subject: str = ""
-    text: str = ""
-    card: Markup = Markup("")
     problem: str | None = None
+
+    @property
+    def drawn(self) -> list[ChannelPreview]:
+        """The channels whose notice the preview draws."""
+        return [c for c in self.channels if c.shows]
 
 
 def _next_due(policy: Policy, incident: Incident, now: datetime) -> str | None:
@@ -57,10 +73,8 @@ def _next_due(policy: Policy, incident: Incident, now: datetime) -> str | None:
 def update_preview(
     settings, policy: Policy, incident: Incident, text: str, author: str, now: datetime
 ) -> UpdatePreview:
-    """Render the stakeholder update email and Teams card for `text` as if posted now."""
-    from hub.channels.email.compose import ThreadInfo, render_email
-    from hub.channels.teams.cards import render_card
-
+    """Count the stakeholder update's recipients on each channel and draw it as each channel
+    would send it (`Channel.preview`), for `text` as if posted now."""
     if not (incident.major and incident.state in ("declared", "mobilised")):
         return UpdatePreview(
             goes_out=False,
@@ -71,33 +85,42 @@ def update_preview(
         )
     audiences = list((incident.plan or {}).get("communication", {}).get("audiences", ()))
     recipients = audience_recipients(policy, audiences)
-    emails = [r for r in recipients if r.channel == "email"]
     preview = UpdatePreview(
         goes_out=True,
         audiences=audiences,
-        email_count=len(emails),
-        teams_count=len(recipients) - len(emails),
         next_update_local=_next_due(policy, incident, now),
     )
     ctx = incident_context(incident, policy, settings, now)
     ctx.update(
         update=update_context(policy, text or "(your update)", author, now),
         next_update_at_local=preview.next_update_local,
-        recipient={
-            "name": emails[0].name if emails else "Stakeholders",
-            "email": emails[0].address if emails else None,
-        },
+        recipient={"name": "Stakeholders", "email": None},
     )
+    channels = sorted(registry.channels(), key=lambda c: c.display_order)
+    for channel in channels:
+        own = sum(r.channel == channel.name for r in recipients)
+        singular, plural = channel.count_noun
+        label, noun = channel.label or channel.name, singular if own == 1 else plural
+        preview.channels.append(ChannelPreview(label, own, noun))
     try:
-        mail = render_email(
-            TEMPLATE,
-            ctx,
-            to=emails[0].address if emails else "stakeholders@example.invalid",
-            settings=settings,
-            thread=ThreadInfo(incident.id, f"preview:{incident.ref}"),
-        )
-        preview.subject, preview.text = mail["subject"], mail["text"]
-        preview.card = card_html(render_card(TEMPLATE, ctx))
+        drawn = [
+            _drawn(c, shown, [r for r in recipients if r.channel == c.name], ctx, settings)
+            for c, shown in zip(channels, preview.channels, strict=True)
+        ]
     except Exception as exc:  # a broken template shows here rather than stopping the page
         preview.problem = f"The preview could not be made: {type(exc).__name__}: {exc}"
+    else:
+        preview.channels = drawn
     return preview
+
+
+def _drawn(channel, out: ChannelPreview, own: list, ctx: dict, settings) -> ChannelPreview:
+    """`out` with the channel's notice drawn, if the channel draws one."""
+    drawn = channel.preview(TEMPLATE, ctx, own, settings)
+    if drawn is None:
+        return out
+    if drawn.shows == "mail":
+        return replace(out, shows="mail", subject=drawn.body["subject"], text=drawn.body["text"])
+    if drawn.shows == "card":
+        return replace(out, shows="card", card=card_html(drawn.body))
+    return replace(out, shows="text", text=str(drawn.body))

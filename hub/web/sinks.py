@@ -1,8 +1,9 @@
-"""The local sinks: the mail and Teams cards that would have gone out with no Microsoft 365.
+"""The local sinks: what the channels would have sent with no Microsoft 365 (or no provider).
 
-Reads what hub.channels.email.sink.SinkTransport (`<data>/sinks/email/*.json` summaries beside the
-`.eml` files) and hub.channels.teams.transports.TeamsSinkTransport (`<data>/sinks/teams/*.json`:
-at, transport, to, envelope) write. Newest first; cards are drawn readably, never trusted.
+One tab per registered channel with a sink (`Channel.sink`, hub/channels/base.py), drawn as the
+sink says: "mail" summaries (hub.channels.email.sink.SinkTransport: `*.json` beside the `.eml`
+files), "card" records (hub.channels.teams.transports.TeamsSinkTransport: at, transport, to,
+envelope) or "json" records as they are. Newest first; cards are drawn readably, never trusted.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from pathlib import Path
 from flask import Blueprint, Response, request
 
 from hub.app.errors import Forbidden, NotFound
+from hub.channels import registry
+from hub.channels.base import Sink
 from hub.core.permissions import ADMIN_PAGES, is_admin
 from hub.web.cards import card_html, message_cards
 from hub.web.common import render, require_person, the_hub
@@ -30,9 +33,23 @@ def _admins_only():
         raise Forbidden(ADMIN_PAGES)
 
 
-def sink_dir(kind: str) -> Path:
-    """Where the sink of `kind` (email, teams) writes."""
-    return the_hub().settings.data_dir / "sinks" / kind
+def sinks() -> dict[str, Sink]:
+    """The registered channels' sinks by channel name, in display order."""
+    settings = the_hub().settings
+    found = {}
+    for channel in sorted(registry.channels(), key=lambda c: c.display_order):
+        sink = channel.sink(settings)
+        if sink is not None:
+            found[channel.name] = sink
+    return found
+
+
+def sink_dir(channel: str) -> Path:
+    """Where the sink of the channel called `channel` (email, teams, …) writes."""
+    sink = sinks().get(channel)
+    if sink is None:
+        raise NotFound(f"no sink for {channel!r}")
+    return sink.folder
 
 
 def _newest(folder: Path, limit: int) -> list[tuple[Path, dict]]:
@@ -45,11 +62,11 @@ def _newest(folder: Path, limit: int) -> list[tuple[Path, dict]]:
     return out
 
 
-def email_messages(incident: str | None = None, limit: int = LIMIT) -> list[dict]:
+def email_messages(incident: str | None = None, limit: int = LIMIT, channel="email") -> list[dict]:
     """Mail summaries, newest first (optionally of one incident)."""
     found = [
         doc
-        for _path, doc in _newest(sink_dir("email"), limit * 5 if incident else limit)
+        for _path, doc in _newest(sink_dir(channel), limit * 5 if incident else limit)
         if isinstance(doc, dict)
     ]
     if incident:
@@ -60,10 +77,10 @@ def email_messages(incident: str | None = None, limit: int = LIMIT) -> list[dict
     return found[:limit]
 
 
-def teams_messages(incident: str | None = None, limit: int = LIMIT) -> list[dict]:
-    """Teams sink records with their cards drawn, newest first (optionally naming an incident)."""
+def teams_messages(incident: str | None = None, limit: int = LIMIT, channel="teams") -> list[dict]:
+    """Card sink records with their cards drawn, newest first (optionally naming an incident)."""
     out = []
-    for path, doc in _newest(sink_dir("teams"), limit * 5 if incident else limit):
+    for path, doc in _newest(sink_dir(channel), limit * 5 if incident else limit):
         if not isinstance(doc, dict):
             continue
         message = doc.get("envelope")
@@ -81,22 +98,44 @@ def teams_messages(incident: str | None = None, limit: int = LIMIT) -> list[dict
     return out[:limit]
 
 
+def json_messages(channel: str, incident: str | None = None, limit: int = LIMIT) -> list[dict]:
+    """Any other sink's records as indented JSON, newest first (optionally naming an incident)."""
+    out = []
+    for path, doc in _newest(sink_dir(channel), limit * 5 if incident else limit):
+        text = json.dumps(doc, indent=2, ensure_ascii=False)
+        if incident and not re.search(rf"\b{re.escape(incident)}\b", text):
+            continue
+        out.append({"name": path.name, "text": text})
+    return out[:limit]
+
+
+READERS = {"mail": email_messages, "card": teams_messages}
+
+
 @bp.get("/")
 def index():
-    """Both sinks on one page (the Teams tab with ?show=teams)."""
-    hub = the_hub()
-    show = request.args.get("show", "email")
+    """Every channel's sink on one page, one tab each (?show=<channel>; the first by default)."""
+    found = sinks()
+    show = request.args.get("show") or next(iter(found), "")
     incident = (request.args.get("incident") or "").strip() or None
-    settings = hub.settings
+    sink = found.get(show)
+    shows = sink.shows if sink else ""
+    if sink is None:
+        messages = []
+    elif shows in READERS:
+        messages = READERS[shows](incident, channel=show)
+    else:
+        messages = json_messages(show, incident)
     return render(
         "ops/sinks.html",
         title="Local sinks",
         show=show,
         incident=incident,
-        emails=email_messages(incident) if show == "email" else [],
-        cards=teams_messages(incident) if show == "teams" else [],
-        mail_transport=settings["HUB_MAIL_TRANSPORT"],
-        teams_transport=settings["HUB_TEAMS_TRANSPORT"],
+        sinks=found,
+        sink=sink,
+        emails=messages if shows == "mail" else [],
+        cards=messages if shows == "card" else [],
+        records=messages if shows not in READERS else [],
     )
 
 
@@ -107,12 +146,14 @@ def _private(summary: Path) -> bool:
         return True  # no readable summary: do not serve it
 
 
-@bp.get("/email/<name>")
-def raw_email(name: str):
-    """One message as it would have been sent (RFC 5322 text, never rendered as HTML)."""
-    if not EML_NAME.fullmatch(name):
+@bp.get("/<channel>/<name>")
+def raw_email(channel: str, name: str):
+    """One message of a mail sink as it would have been sent (RFC 5322 text, never rendered as
+    HTML)."""
+    sink = sinks().get(channel)
+    if not EML_NAME.fullmatch(name) or sink is None or sink.shows != "mail":
         raise NotFound("no such message")
-    path = sink_dir("email") / name
+    path = sink.folder / name
     if not path.is_file() or _private(path.with_suffix(".json")):
         raise NotFound("no such message")
     return Response(

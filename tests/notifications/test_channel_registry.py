@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import select
-from workflow_kit import T0, declare
+from workflow_kit import T0, act, declare, fire_due, minutes, notes
 
 from hub.app.context import Hub
 from hub.app.models import Incident, Notification
 from hub.channels import registry
-from hub.channels.base import Channel, Sent, render_spec
+from hub.channels.base import Channel, Preview, Sent, render_spec
+from hub.incidents import operations as ops
 from hub.notifications import delivery
 from hub.notifications.notices import Recipient
 from hub.policy.load import PolicyError, load_policy
+from hub.web.preview import update_preview
 from tests.conftest import EXAMPLE_POLICY, record_wakeups
 
 
@@ -58,6 +60,30 @@ def memory_channel():
     """The memory channel, registered for one test."""
     registry.register(MemoryChannel)
     MemoryChannel.transport = MemoryTransport()
+    yield registry.get("memory")
+    registry.unregister("memory")
+    delivery.use_transport("memory", None)
+
+
+class StakeholderMemoryChannel(MemoryChannel):
+    """The memory channel that also reaches each audience (as `audience:KEY`) and draws its
+    notice for the update preview."""
+
+    label = "Memory"
+    count_noun = ("memory slot", "memory slots")
+
+    def audience_recipients(self, policy, key, audience):
+        return [Recipient("memory", f"audience:{key}", None, key)]
+
+    def preview(self, template, context, recipients, settings):
+        return Preview("text", f"{template}: {context['update']['text']}")
+
+
+@pytest.fixture
+def stakeholder_memory():
+    """The stakeholder memory channel, registered for one test."""
+    registry.register(StakeholderMemoryChannel)
+    StakeholderMemoryChannel.transport = MemoryTransport()
     yield registry.get("memory")
     registry.unregister("memory")
     delivery.use_transport("memory", None)
@@ -122,3 +148,49 @@ def test_a_page_goes_out_through_a_channel_registered_here(hub, memory_channel, 
     with paging.db.session(write=False) as session:
         statuses = {session.get(Notification, i).status for i in ids}
     assert statuses == {"sent"}
+
+
+def test_reminders_and_the_resolved_notice_go_out_on_a_channel_registered_here(
+    wired, memory_channel
+):
+    iid = declare(wired)
+    ref = f"INC-{iid}"
+    assert fire_due(wired, T0 + minutes(12))[f"update-reminder:{ref}:1"] == "fired"
+    reminder = notes(wired, iid, template="update-reminder")
+    assert sorted((n.channel, n.recipient) for n in reminder) == [
+        ("email", "chloe.martin@northwind.example"),
+        ("memory", "chloe"),
+        ("teams", "chloe"),
+    ]
+
+    act(wired, iid, ops.resolve, "Rolled back", actor="anna", now=T0 + minutes(30))
+    resolved = notes(wired, iid, template="resolved")
+    holders = {n.recipient for n in resolved if n.channel == "memory"}
+    assert holders == {"anna", "elif", "chloe", "david"}  # a copy for each role holder
+    # Teams responders read the resolved notice on the pages webhook: no copy per person.
+    assert not [n for n in resolved if n.channel in ("teams", "bot") and n.recipient in holders]
+
+    ids = [n.id for n in reminder + resolved if n.channel == "memory"]
+    assert set(delivery.deliver_rows(wired, ids, T0 + minutes(31)).values()) == {"sent"}
+    assert {m["to"] for m in memory_channel.transport.sent} == {"chloe"} | holders
+
+
+def test_stakeholders_and_the_update_preview_reach_a_channel_registered_here(
+    wired, stakeholder_memory
+):
+    iid = declare(wired)
+    declared = notes(wired, iid, template="incident-declared", channel="memory")
+    with wired.db.session(write=False) as session:
+        incident = session.get(Incident, iid)
+        audiences = incident.plan["communication"]["audiences"]
+        preview = update_preview(
+            wired.settings, wired.policy, incident, "Rolling back", "anna", T0 + minutes(5)
+        )
+    assert {n.recipient for n in declared} == {f"audience:{a}" for a in audiences}
+    assert preview.problem is None
+    shown = [(c.label, c.count, c.noun, c.shows) for c in preview.channels]
+    assert [s[0] for s in shown] == ["Email", "Microsoft Teams", "Memory"]
+    assert shown[2] == ("Memory", len(audiences), "memory slots", "text")
+    assert preview.channels[2].text == "stakeholder-update: Rolling back"
+    assert preview.channels[0].shows == "mail" and "Rolling back" in preview.channels[0].text
+    assert preview.channels[1].shows == "card" and "ac-card" in preview.channels[1].card

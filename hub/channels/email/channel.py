@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hub.channels.base import Channel, render_spec
+from hub.channels.base import Channel, Preview, Sink, render_spec
 from hub.channels.registry import register
 from hub.notifications.notices import Recipient
 from hub.notifications.suppression import suppressed_addresses
@@ -42,6 +42,9 @@ class EmailChannel(Channel):
     name = "email"
     kinds = ("email",)
     order = 1  # after the Teams cards of the same event: mail lists can be long
+    label = "Email"
+    count_noun = ("email address", "email addresses")
+    display_order = 0  # mail first on the update preview and the sinks page
 
     def person_recipients(self, policy, key, person):
         """The person's email address, if the policy has one."""
@@ -98,6 +101,33 @@ class EmailChannel(Channel):
         from hub.channels.email.transports import make_mail_transport
 
         return make_mail_transport(settings)
+
+    def preview(self, template, context, recipients, settings):
+        """Subject and text as the first address would get them."""
+        from hub.channels.email.compose import ThreadInfo
+        from hub.channels.email.compose import render_email as compose
+
+        first = recipients[0] if recipients else None
+        if first is not None:
+            context = dict(context, recipient={"name": first.name, "email": first.address})
+        ref = context["incident"]["id"]
+        mail = compose(
+            template,
+            context,
+            to=first.address if first else "stakeholders@example.invalid",
+            settings=settings,
+            thread=ThreadInfo(ref, f"preview:{ref}"),
+        )
+        return Preview("mail", {"subject": mail["subject"], "text": mail["text"]})
+
+    def sink(self, settings):
+        """`<data_dir>/sinks/email/`: an .eml and a .json summary per message."""
+        return Sink(
+            settings.data_dir / "sinks" / "email",
+            "Email",
+            f"mail when HUB_MAIL_TRANSPORT=sink (now {settings['HUB_MAIL_TRANSPORT']})",
+            "mail",
+        )
 
     def limit(self, settings, kind, message):
         """Graph: HUB_GRAPH_SEND_PER_MINUTE per mailbox, taken by the engine before sending."""

@@ -13,7 +13,7 @@ import hashlib
 from sqlalchemy import select
 
 from hub.app.models import ConversationRef
-from hub.channels.base import Channel, render_spec
+from hub.channels.base import Channel, Preview, Sink, render_spec
 from hub.channels.registry import register
 from hub.channels.teams import cards
 from hub.notifications.notices import Recipient
@@ -43,6 +43,10 @@ class TeamsChannel(Channel):
     name = "teams"
     kinds = ("teams", "bot")
     max_bytes = cards.MAX_BYTES
+    responders_share_destination = True  # the pages webhook gets every stakeholder notice
+    label = "Microsoft Teams"
+    count_noun = ("Teams channel", "Teams channels")
+    display_order = 1
 
     def person_recipients(self, policy, key, person):
         """Every person: in their bot chat, else @mentioned on the pages webhook."""
@@ -116,6 +120,20 @@ class TeamsChannel(Channel):
         from hub.channels.teams.transports import make_teams_transport
 
         return make_teams_transport(settings, kind)
+
+    def preview(self, template, context, recipients, settings):
+        """The card, as a channel webhook gets it."""
+        return Preview("card", cards.render_card(template, context))
+
+    def sink(self, settings):
+        """`<data_dir>/sinks/teams/`: one record per card envelope."""
+        return Sink(
+            settings.data_dir / "sinks" / "teams",
+            "Teams",
+            "Teams cards when HUB_TEAMS_TRANSPORT=sink, or =auto with no webhook configured "
+            f"(now {settings['HUB_TEAMS_TRANSPORT']})",
+            "card",
+        )
 
     def limit(self, settings, kind, message):
         """Per webhook or conversation; the transports take the slot themselves."""
