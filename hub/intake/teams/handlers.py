@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from hub.app.errors import Forbidden, HubError
+from hub.intake.commands import Command
 from hub.intake.teams import replies
-from hub.intake.teams.commands import Command
 from hub.intake.teams.context import Ctx, Outcome
 from hub.intake.teams.replies import Reply, esc
 from hub.intake.teams.reports import do_declare, do_report, do_status
