@@ -10,8 +10,6 @@ from hub.intake.teams.replies import Reply, esc
 from hub.intake.teams.reports import do_declare, do_report, do_status
 from hub.intake.teams.responders import do_ack, do_assign, do_resolve, do_subscribe, do_update
 
-__all__ = ["HANDLERS", "Ctx", "Outcome", "run"]
-
 HANDLERS = {
     "status": do_status,
     "report": do_report,
