@@ -13,10 +13,11 @@ from hub.incidents import operations as ops
 from hub.incidents.act import act
 from hub.incidents.records import active_roles, get_incident
 from hub.incidents.reports import create_incident
+from hub.intake import commands
+from hub.intake.commands import Command
 from hub.intake.email import effect
 from hub.intake.email.body import Body
 from hub.intake.teams import responders
-from hub.intake.teams.commands import Command
 from hub.intake.teams.context import Ctx
 from hub.intake.teams.people import Sender
 from tests.web_kit import post, sign_in
@@ -127,7 +128,7 @@ def calls(monkeypatch):
 
     for module in ("hub.http.api", "hub.web.room", "hub.intake.teams.responders"):
         monkeypatch.setattr(f"{module}.act", recording(module))
-    monkeypatch.setattr(effect, "act", recording("hub.intake.email.effect"))
+    monkeypatch.setattr(commands, "act", recording("hub.intake.commands"))
     return seen
 
 
@@ -171,7 +172,7 @@ def test_teams_acts_through_act_and_keeps_its_refusal(hub, calls):
             responders.do_update(ctx, Command("update", ref=f"INC-{iid}", text="hello"))
     assert refused.value.message.startswith("Only the Major Incident Manager, ")
     assert "(Major Incident Manager Anna Schmidt" in refused.value.message
-    assert calls == [("hub.intake.teams.responders", outsider.key, "update")]
+    assert calls == [("hub.intake.commands", outsider.key, "update")]
 
 
 def test_an_email_reply_acts_through_act(hub, calls):
@@ -184,4 +185,4 @@ def test_an_email_reply_acts_through_act(hub, calls):
             session, hub.policy, incident, anna.email, body, 1, T0 + timedelta(seconds=5)
         )
     assert done.text == f"posted an update to INC-{iid}"
-    assert calls == [("hub.intake.email.effect", "anna", "update")]
+    assert calls == [("hub.intake.commands", "anna", "update")]

@@ -13,10 +13,9 @@ from hub.app.errors import HubError
 from hub.app.models import Incident, Notification
 from hub.channels.email.channel import thread_under
 from hub.core.classify import Report
-from hub.incidents import operations as ops
 from hub.incidents import reports, staffing
-from hub.incidents.act import act
 from hub.incidents.timeline import add_timeline
+from hub.intake.commands import Command, Done, parse_reply, run_command
 from hub.intake.email.body import Body
 from hub.notifications import notices
 from hub.notifications import notify as n
@@ -24,8 +23,6 @@ from hub.policy.model import Policy
 
 ACK_TEMPLATE = "report-received"
 ACKS_PER_HOUR = 3  # acknowledgements to one address, whatever the incident
-_ACK = re.compile(r"^(?:ACK|ACKNOWLEDGED?)[.!]?$", re.IGNORECASE)
-_COMMAND = re.compile(r"^(UPDATE|RESOLVED)\s*:\s*(.*)$", re.IGNORECASE)
 _PREFIX = re.compile(r"^\s*((?:re|aw|sv|fw|fwd|wg|tr)\s*:\s*)+", re.IGNORECASE)
 
 
@@ -91,40 +88,26 @@ def reply(
     verified: bool = True,
 ) -> Effect:
     """A command by the first line (ACK, UPDATE:, RESOLVED:), if the sender may do it by the
-    console's and the API's rules (`hub.core.permissions`, through `act`), else a comment on the
+    console's and the API's rules (`hub.core.permissions`, through `act` by
+    `hub.intake.commands.run_command`), else a comment on the
     timeline (with why the command was not applied). `verified`: the sender's address is vouched for (a
     DMARC pass where trusted Authentication-Results are configured); a From: anyone can write
     does not act for the person it names."""
     actor = actor_for(policy, sender)
-    lines = body.text.strip().splitlines()
-    first = lines[0].strip() if lines else ""
-    rest = "\n".join(lines[1:]).strip()
     note = ""
-    command = _COMMAND.match(first)
-    action = (
-        "acknowledge"
-        if _ACK.match(first)
-        else (
-            ("update" if command.group(1).upper() == "UPDATE" else "resolve") if command else None
-        )
-    )
-    if action and verified:
-
-        def run(locked: Incident) -> str | None:
-            with session.begin_nested():  # a command refused half-way leaves nothing behind
-                return _command(session, policy, locked, actor, first, rest, now)
-
+    command = parse_reply(body.text, incident.ref)
+    if command and verified:
         try:
-            done = act(session, policy, incident.id, actor, action, run, now=now)
+            done = run_command(session, policy, command, actor, now)
         except HubError as exc:
-            done, note = None, f"; the command was not applied: {exc.message}"
-        if done:
+            note = f"; the command was not applied: {exc.message}"
+        else:
             _attachments(session, incident, actor, body, inbound_id, now)
-            return Effect("threaded", incident, done)
+            return Effect("threaded", incident, _said(command, done))
     else:
         # a comment before the worker got to the mobilisation: the roles first, as `act` does
         staffing.ensure_mobilised(session, policy, incident, now)
-        if action:
+        if command:
             note = "; the command was not applied: the sender is not verified (no DMARC pass)"
     add_timeline(
         session,
@@ -138,27 +121,12 @@ def reply(
     return Effect("threaded", incident, f"comment on {incident.ref}{note}")
 
 
-def _command(
-    session: Session,
-    policy: Policy,
-    incident: Incident,
-    actor: str,
-    first: str,
-    rest: str,
-    now: datetime,
-) -> str | None:
-    if _ACK.match(first):
-        roles = ops.acknowledge(session, policy, incident, actor=actor, now=now)
-        return f"acknowledged {incident.ref} as {', '.join(roles) or 'already acknowledged'}"
-    match = _COMMAND.match(first)
-    if not match:
-        return None
-    text = "\n".join(t for t in (match.group(2).strip(), rest) if t)
-    if match.group(1).upper() == "UPDATE":
-        ops.post_update(session, policy, incident, text, actor=actor, now=now)
-        return f"posted an update to {incident.ref}"
-    ops.resolve(session, policy, incident, text, actor=actor, now=now)
-    return f"resolved {incident.ref}"
+def _said(command: Command, done: Done) -> str:
+    """What a reply command did, for the intake log."""
+    ref = done.incident.ref
+    if command.name == "ack":
+        return f"acknowledged {ref} as {', '.join(done.roles) or 'already acknowledged'}"
+    return f"posted an update to {ref}" if command.name == "update" else f"resolved {ref}"
 
 
 def _attachments(session, incident, actor, body: Body, inbound_id: int, now) -> None:

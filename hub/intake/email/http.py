@@ -92,7 +92,7 @@ def show_message(ident: int):
         )
 
 
-def _act(action, ident: int):
+def _apply(action, ident: int):
     actor = _manager()
     result = action(_hub(), ident, actor=actor, now=utcnow())
     return jsonify(
@@ -108,16 +108,16 @@ def _act(action, ident: int):
 @bp.post("/api/v1/mail/messages/<int(max=2147483647):ident>/release")
 def release(ident: int):
     """Release a quarantined message: it is processed without the sender checks."""
-    return _act(q.release, ident)
+    return _apply(q.release, ident)
 
 
 @bp.post("/api/v1/mail/messages/<int(max=2147483647):ident>/discard")
 def discard(ident: int):
     """Discard a quarantined message (its raw copy is kept)."""
-    return _act(q.discard, ident)
+    return _apply(q.discard, ident)
 
 
 @bp.post("/api/v1/mail/messages/<int(max=2147483647):ident>/reprocess")
 def reprocess(ident: int):
     """Process a failed or unprocessed message again from its raw copy."""
-    return _act(q.reprocess, ident)
+    return _apply(q.reprocess, ident)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from hub.app.settings import Settings
-from hub.intake.teams.commands import USAGE
+from hub.intake.commands import USAGE
 
 MANIFEST_VERSION = "1.17"
 SCHEMA = (

@@ -1,63 +1,17 @@
-"""Chat commands from Teams: a pure parser; mentions removed, keywords case-insensitive."""
+"""Teams' layer over the chat commands (`hub.intake.commands`): HTML and bot mentions removed."""
 
 from __future__ import annotations
 
 import html
 import re
 from collections.abc import Collection
-from dataclasses import dataclass
 
-# name -> (usage, what it does); the order is the order of the help card and the app manifest
-USAGE = {
-    "help": ("help", "Show what I understand"),
-    "report": ("report <what is wrong>", "Report a problem; it is classified like an email report"),
-    "declare": (
-        "declare <title> [sev1|sev2…] [service <name>] [users <N>]",
-        "Declare a major incident",
-    ),
-    "status": ("status [INC-42]", "The active incidents, or one incident"),
-    "ack": ("ack INC-42", "Acknowledge the roles you hold, so the escalation stops"),
-    "update": ("update INC-42 <text>", "Post a stakeholder update"),
-    "assign": ("assign INC-42 <role> @person", "Give a role to someone"),
-    "resolve": ("resolve INC-42 <summary>", "Resolve, saying what fixed it"),
-    "subscribe": ("subscribe INC-42", "Get this incident's updates"),
-}
-ALIASES = {"?": "help", "acknowledge": "ack", "show": "status", "follow": "subscribe"}
-NEEDS_REF = ("ack", "update", "assign", "resolve", "subscribe")
-ROLES = {  # spoken names of each role, lower case, words separated by one space
-    "major_incident_manager": ("major incident manager", "incident manager", "mim", "manager"),
-    "tech_lead": ("technical lead", "tech lead", "techlead", "tl", "lead"),
-    "communications_owner": ("communications owner", "comms owner", "communications", "comms"),
-    "problem_manager": ("problem manager", "problem", "pm"),
-}
-SMALL_TALK = {"hi", "hello", "hey", "thanks", "thank you", "ok", "okay", "test", "ping"}
-MAX_TEXT = 20_000  # characters after cleaning; a longer message is refused, not cut
+from hub.intake.commands import Command, parse_chat
 
 _AT = re.compile(r"<at\b[^>]*>(.*?)</at>", re.IGNORECASE | re.DOTALL)
 _BLOCK = re.compile(r"</?(?:p|div|br|li|ul|ol|blockquote|pre|h[1-6])\b[^>]*>", re.IGNORECASE)
 _INLINE = re.compile(r"</?(?:span|b|i|u|strong|em|s|strike|code|font)\b[^>]*>", re.IGNORECASE)
-_REF = re.compile(r"^(?:#|inc-?)?(\d{1,9})[.,:;]?$", re.IGNORECASE)
-_EXPLICIT_REF = re.compile(r"^(?:#|inc-?)\d", re.IGNORECASE)  # "escalate INC-4": a command
-_SEV = re.compile(r"^sev\d{1,2}$", re.IGNORECASE)
-_TOKEN = re.compile(r'"[^"]*",?|\S+')
 _BLANKS = re.compile(r"\n{3,}")
-_WORD = re.compile(r"\s*(\S+)\s*(.*)", re.DOTALL)
-
-
-@dataclass(frozen=True)
-class Command:
-    """What a message asks for; `error` is a usage problem to answer with."""
-
-    name: str  # a key of USAGE, or "unknown"
-    ref: str | None = None  # INC-42
-    text: str = ""  # report text, update text, resolve summary, declare title
-    severity: str | None = None
-    services: tuple[str, ...] = ()
-    users: int | None = None
-    role: str | None = None
-    person: str | None = None  # as written: a name, key, email or @mention
-    mentions: tuple[str, ...] = ()  # names of the people @mentioned (bot mentions excluded)
-    error: str | None = None
 
 
 def _strip_tags(text: str) -> str:
@@ -86,12 +40,6 @@ def clean(text: str, bot_names: Collection[str] = ()) -> tuple[str, tuple[str, .
     return _BLANKS.sub("\n\n", "\n".join(lines)).strip(), tuple(mentions)
 
 
-def parse_ref(token: str) -> str | None:
-    """`INC-42`, `inc42`, `#42` or `42` as `INC-42`; None if it is not an incident id."""
-    match = _REF.match(token.strip())
-    return f"INC-{int(match.group(1))}" if match else None
-
-
 def parse(
     text: str,
     *,
@@ -99,156 +47,6 @@ def parse(
     severities: Collection[str] = (),
     services: Collection[str] = (),
 ) -> Command:
-    """The command a Teams message asks for.
-
-    `severities` are the policy's keys; `services` the lower-case keys and aliases of the
-    catalogue (`service X` in a declare is an option only for a known X; empty: any X).
-    """
+    """The command a Teams message asks for (`parse_chat` on its text without the markup)."""
     body, mentions = clean(text or "", bot_names)
-    if len(body) > MAX_TEXT:
-        return Command(
-            "unknown",
-            mentions=mentions,
-            error=(f"That message is {len(body):,} characters long; I take at most {MAX_TEXT:,}."),
-        )
-    if not body:
-        return Command("help")
-    word, rest = _split(body)
-    name = ALIASES.get(word.lower().rstrip(":,"), word.lower().rstrip(":,"))
-    if name not in USAGE:
-        tokens = body.split()
-        if (
-            word.startswith(("/", "!"))
-            or len(tokens) < 2
-            or body.lower() in SMALL_TALK
-            or _EXPLICIT_REF.match(tokens[1])
-        ):
-            return Command("unknown", text=body, mentions=mentions)
-        return Command("report", text=body, mentions=mentions)
-    if name == "help":
-        return Command("help")
-    if name == "report":
-        return Command(
-            "report", text=rest, mentions=mentions, error=None if rest else _usage("report")
-        )
-    if name == "declare":
-        return _declare(rest, mentions, severities, services)
-    first, tail = _split(rest)
-    ref = parse_ref(first) if first else None
-    if name == "status":
-        if rest and ref is None:
-            return Command("status", error=f"{first!r} is not an incident id. {_usage('status')}")
-        return Command("status", ref=ref)
-    if ref is None:
-        return Command(name, mentions=mentions, error=_usage(name))
-    if name in ("update", "resolve") and not tail:
-        return Command(name, ref=ref, error=_usage(name))
-    if name == "assign":
-        return _assign(ref, tail, mentions)
-    return Command(name, ref=ref, text=tail, mentions=mentions)
-
-
-def _split(text: str) -> tuple[str, str]:
-    """The first word and the rest (newlines in the rest kept)."""
-    match = _WORD.match(text)
-    return (match.group(1), match.group(2).strip()) if match else ("", "")
-
-
-def _usage(name: str) -> str:
-    return f"Usage: {USAGE[name][0]}"
-
-
-def _norm(text: str) -> str:
-    return " ".join(text.lower().replace("_", " ").replace("-", " ").split())
-
-
-def parse_role(words: list[str]) -> tuple[str | None, int]:
-    """The role the first one to three words name, and how many words it took."""
-    for size in (3, 2, 1):
-        if len(words) < size:
-            continue
-        spoken = _norm(" ".join(words[:size]))
-        for role, names in ROLES.items():
-            if spoken in names or spoken == _norm(role):
-                return role, size
-    return None, 0
-
-
-def _assign(ref: str, tail: str, mentions: tuple[str, ...]) -> Command:
-    words = tail.split()
-    role, used = parse_role(words)
-    if role is None:
-        what = f"{words[0]!r} is not a role" if words else "Say which role"
-        return Command(
-            "assign",
-            ref=ref,
-            error=(f"{what}; roles are mim, tech lead, comms, problem manager. {_usage('assign')}"),
-        )
-    person = " ".join(words[used:]).strip().lstrip("@").rstrip(".,;:!").strip()
-    if not person:
-        return Command("assign", ref=ref, role=role, error=f"Say who. {_usage('assign')}")
-    return Command("assign", ref=ref, role=role, person=person, mentions=mentions)
-
-
-def _declare(
-    rest: str, mentions: tuple[str, ...], severities: Collection[str], services: Collection[str]
-) -> Command:
-    tokens = _TOKEN.findall(rest)
-    known_sev = {s.lower(): s for s in severities}
-    known_svc = {_norm(s) for s in services}
-    title: list[str] = []
-    severity, users, named, i = None, None, [], 0
-    while i < len(tokens):
-        low = tokens[i].lower().strip(",")
-        if severity is None and (low in known_sev or (not known_sev and _SEV.match(low))):
-            severity, i = known_sev.get(low, low.upper()), i + 1
-            continue
-        if severity is None and _SEV.match(low):
-            return Command(
-                "declare",
-                error=f"Unknown severity {low.upper()}; the policy has {', '.join(severities)}.",
-            )
-        number = tokens[i + 1].replace(",", "") if i + 1 < len(tokens) else ""
-        if low in ("users", "user") and number.isdigit() and len(number) <= 9:
-            users, i = int(number), i + 2
-            continue
-        if low in ("service", "services"):
-            taken, j = _take_services(tokens, i + 1, known_svc)
-            if taken:
-                named, i = named + taken, j
-                continue
-        title.append(tokens[i])
-        i += 1
-    if not title:
-        return Command("declare", error=f"A declaration needs a title. {_usage('declare')}")
-    return Command(
-        "declare",
-        text=" ".join(title),
-        severity=severity,
-        services=tuple(named),
-        users=users,
-        mentions=mentions,
-    )
-
-
-def _take_services(tokens: list[str], i: int, known: set[str]) -> tuple[list[str], int]:
-    """Service names from position i: quoted, or known names of up to three words, comma-joined."""
-    taken: list[str] = []
-    while i < len(tokens):
-        quoted = tokens[i].rstrip(",")
-        if quoted.startswith('"') and quoted.endswith('"') and len(quoted) > 1:
-            name, size = quoted[1:-1].strip(), 1
-        else:
-            name, size = "", 0
-            for n in (3, 2, 1):
-                words = " ".join(tokens[i : i + n]).rstrip(",")
-                if len(tokens) - i >= n and (_norm(words) in known or (not known and n == 1)):
-                    name, size = words, n
-                    break
-        if not name:
-            break
-        taken.append(name)
-        i += size
-        if not tokens[i - 1].endswith(",") or i >= len(tokens):
-            break
-    return taken, i
+    return parse_chat(body, mentions=mentions, severities=severities, services=services)

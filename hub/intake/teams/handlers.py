@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from hub.app.errors import Forbidden, HubError
+from hub.intake.commands import Command
 from hub.intake.teams import replies
-from hub.intake.teams.commands import Command
 from hub.intake.teams.context import Ctx, Outcome
 from hub.intake.teams.replies import Reply, esc
 from hub.intake.teams.reports import do_declare, do_report, do_status
 from hub.intake.teams.responders import do_ack, do_assign, do_resolve, do_subscribe, do_update
-
-__all__ = ["HANDLERS", "Ctx", "Outcome", "run"]
 
 HANDLERS = {
     "status": do_status,

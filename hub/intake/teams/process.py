@@ -26,6 +26,7 @@ from hub.intake.raw import bounded_key, content_key, decisions_for, insert_raw
 from hub.intake.senders import sender_label
 from hub.intake.teams import conversations, handlers
 from hub.intake.teams.commands import parse
+from hub.intake.teams.context import Ctx, Outcome
 from hub.intake.teams.people import person_for, sender_of
 from hub.intake.teams.replies import Reply
 
@@ -86,9 +87,7 @@ def _service_names(policy) -> list[str]:
     return [n.lower() for n in names]
 
 
-def _record(
-    session, inbound_id: int, status: str, cmd_name: str, outcome: handlers.Outcome
-) -> None:
+def _record(session, inbound_id: int, status: str, cmd_name: str, outcome: Outcome) -> None:
     session.execute(
         update(InboundMessage)
         .where(InboundMessage.id == inbound_id)
@@ -106,7 +105,7 @@ def _record(
 
 def handle(
     hub: Hub, channel: str, activity: dict, inbound_id: int, reply_route: dict | None = None
-) -> handlers.Outcome:
+) -> Outcome:
     """Run the message's command and record the outcome; `reply_route` queues the reply too."""
     now = utcnow()
     policy = hub.policy
@@ -121,8 +120,8 @@ def handle(
         services=_service_names(policy),
     )
 
-    def run(session, ref=None) -> handlers.Outcome:
-        ctx = handlers.Ctx(
+    def run(session, ref=None) -> Outcome:
+        ctx = Ctx(
             session=session,
             policy=policy,
             base_url=hub.settings.base_url,
@@ -164,7 +163,7 @@ def handle(
         return outcome
     except Exception:
         log.exception("teams %s message (inbound %s) failed", channel, inbound_id)
-        failed = handlers.Outcome(
+        failed = Outcome(
             Reply(
                 f"Sorry, something went wrong with that message; it "
                 f"was logged as inbound #{inbound_id}. Try again, or "
@@ -190,7 +189,7 @@ class Received:
     """A message taken in: its inbound row (None for a duplicate) and the answer."""
 
     inbound_id: int | None
-    outcome: handlers.Outcome
+    outcome: Outcome
 
 
 def receive(
@@ -199,7 +198,7 @@ def receive(
     """Store the raw message, then run it; a duplicate gets the first answer and runs nothing."""
     inbound_id, earlier = store_raw(hub, channel, activity, raw)
     if inbound_id is None:
-        return Received(None, handlers.Outcome(earlier, "duplicate"))
+        return Received(None, Outcome(earlier, "duplicate"))
     return Received(inbound_id, handle(hub, channel, activity, inbound_id, reply_route))
 
 

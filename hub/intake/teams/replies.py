@@ -12,7 +12,7 @@ from hub.app.models import Incident
 from hub.app.timefmt import local_hhmm
 from hub.channels.teams.cards import card_problems, envelope, md_escape
 from hub.core.permissions import role_label
-from hub.intake.teams.commands import USAGE
+from hub.intake.commands import USAGE
 from hub.policy.model import Policy
 
 MAX_LIST = 10  # incidents in a `status` list

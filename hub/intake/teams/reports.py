@@ -13,8 +13,8 @@ from hub.core import lifecycle
 from hub.core.classify import Report
 from hub.incidents import classification, records
 from hub.incidents.reports import create_incident
+from hub.intake.commands import Command
 from hub.intake.teams import replies
-from hub.intake.teams.commands import Command
 from hub.intake.teams.context import Ctx, Outcome, who
 from hub.intake.teams.replies import esc
 from hub.policy.model import Policy

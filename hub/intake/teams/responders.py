@@ -2,8 +2,9 @@
 
 Who may ack, update, assign and resolve is the console's and the API's rule set
 (`hub.core.permissions`, README "Who may do what"), through `hub.incidents.act` as on every
-channel, so Teams gives the same answer as REST;
-subscribe is open to every person of the policy.
+channel, so Teams gives the same answer as REST (ack, update and resolve by
+`hub.intake.commands.run_command`, as email replies); subscribe is open to every person of the
+policy.
 """
 
 from __future__ import annotations
@@ -14,45 +15,38 @@ from hub.core.permissions import role_label
 from hub.incidents import operations as ops
 from hub.incidents.act import act
 from hub.incidents.records import get_incident
+from hub.intake.commands import ACTIONS, Command, Done, run_command
 from hub.intake.teams import conversations
-from hub.intake.teams.commands import Command
 from hub.intake.teams.context import Ctx, Outcome, refusal, who
 from hub.intake.teams.people import find_person
 from hub.intake.teams.replies import Reply, esc, link
+from hub.policy.model import Person
 
 
-def _act(ctx: Ctx, cmd: Command, person, action: str, doing: str, run):
-    """Run `run(incident)` through `act` for the command's incident, refused in Teams' words."""
-    return act(
+def _run(ctx: Ctx, cmd: Command, person: Person, doing: str) -> Done:
+    """An ack, update or resolve through `run_command`, refused in Teams' words."""
+    return run_command(
         ctx.session,
         ctx.policy,
-        cmd.ref,
+        cmd,
         person.key,
-        action,
-        run,
-        now=ctx.now,
-        refusal=refusal(ctx, person, action, doing),
+        ctx.now,
+        refusal=refusal(ctx, person, ACTIONS[cmd.name], doing),
     )
 
 
 def do_ack(ctx: Ctx, cmd: Command) -> Outcome:
     """Acknowledge the roles the sender holds (or the role they were paged for)."""
     person = who(ctx, "acknowledge")
-    incident, acked = _act(
-        ctx,
-        cmd,
-        person,
-        "acknowledge",
-        "acknowledge it",
-        lambda i: (i, ops.acknowledge(ctx.session, ctx.policy, i, actor=person.key, now=ctx.now)),
-    )
-    if not acked:
+    done = _run(ctx, cmd, person, "acknowledge it")
+    incident = done.incident
+    if not done.roles:
         return Outcome(
             Reply(f"You had already acknowledged {link(ctx.base_url, incident)}."),
             "duplicate",
             incident.id,
         )
-    roles = ", ".join(role_label(r) for r in acked)
+    roles = ", ".join(role_label(r) for r in done.roles)
     return Outcome(
         Reply(
             f"✅ {link(ctx.base_url, incident)} acknowledged as {roles}; its "
@@ -66,12 +60,7 @@ def do_ack(ctx: Ctx, cmd: Command) -> Outcome:
 def do_update(ctx: Ctx, cmd: Command) -> Outcome:
     """A progress update from someone working the incident."""
     person = who(ctx, "post updates")
-
-    def run(incident):
-        ops.post_update(ctx.session, ctx.policy, incident, cmd.text, actor=person.key, now=ctx.now)
-        return incident
-
-    incident = _act(ctx, cmd, person, "update", "post its updates", run)
+    incident = _run(ctx, cmd, person, "post its updates").incident
     audience = "the stakeholders" if incident.major else "the incident's timeline"
     return Outcome(
         Reply(f"📣 Update posted to {link(ctx.base_url, incident)}; it goes to {audience}."),
@@ -91,7 +80,16 @@ def do_assign(ctx: Ctx, cmd: Command) -> Outcome:
         )
         return incident, target
 
-    incident, target = _act(ctx, cmd, person, "assign", "assign its roles", run)
+    incident, target = act(
+        ctx.session,
+        ctx.policy,
+        cmd.ref,
+        person.key,
+        "assign",
+        run,
+        now=ctx.now,
+        refusal=refusal(ctx, person, "assign", "assign its roles"),
+    )
     return Outcome(
         Reply(
             f"👤 {esc(target.name)} is now {role_label(cmd.role)} of "
@@ -106,11 +104,7 @@ def do_resolve(ctx: Ctx, cmd: Command) -> Outcome:
     """Resolve, by the MIM or the Technical Lead."""
     person = who(ctx, "resolve incidents")
 
-    def run(incident):
-        ops.resolve(ctx.session, ctx.policy, incident, cmd.text, actor=person.key, now=ctx.now)
-        return incident
-
-    incident = _act(ctx, cmd, person, "resolve", "resolve it", run)
+    incident = _run(ctx, cmd, person, "resolve it").incident
     after = " The post-incident review starts now." if incident.major else ""
     return Outcome(
         Reply(f"✅ {link(ctx.base_url, incident)} resolved.{after}"), "resolved", incident.id

@@ -11,7 +11,8 @@ import zlib
 import pytest
 
 from hub.channels.teams.cards import card_problems
-from hub.intake.teams.commands import MAX_TEXT, USAGE, clean, parse, parse_ref, parse_role
+from hub.intake.commands import USAGE
+from hub.intake.teams.commands import clean, parse
 
 SEVERITIES = ("SEV1", "SEV2", "SEV3", "SEV4")
 SERVICES = ("payroll", "adp", "vpn", "remote access", "email", "mail", "track and trace")
@@ -26,64 +27,22 @@ def p(text: str):
     [
         ("<at>MIHub</at> help", "help", {}),
         ("<at>MIHub</at>", "help", {}),
-        ("?", "help", {}),
         ("<at>MIHub</at>&nbsp;ACK inc-42", "ack", {"ref": "INC-42"}),
-        ("Acknowledge #7", "ack", {"ref": "INC-7"}),
-        ("ack 42", "ack", {"ref": "INC-42"}),
         ("<at>MIHub</at> STATUS", "status", {"ref": None}),
-        ("status INC-3", "status", {"ref": "INC-3"}),
         (
             "<at>MIHub</at> update INC-4 Fix deployed,\nmonitoring",
             "update",
             {"ref": "INC-4", "text": "Fix deployed,\nmonitoring"},
         ),
         (
-            "resolve INC-4 rolled back the change",
-            "resolve",
-            {"ref": "INC-4", "text": "rolled back the change"},
-        ),
-        ("subscribe inc-9", "subscribe", {"ref": "INC-9"}),
-        ("follow INC-9", "subscribe", {"ref": "INC-9"}),
-        (
-            "report the VPN drops every 5 minutes",
-            "report",
-            {"text": "the VPN drops every 5 minutes"},
-        ),
-        ("printer 3 is jammed", "report", {"text": "printer 3 is jammed"}),
-        (
             "<at>MIHub</at> VPN is down for everyone in Hamburg",
             "report",
             {"text": "VPN is down for everyone in Hamburg"},
         ),
         (
-            "declare Payroll is down sev1 service payroll users 300",
-            "declare",
-            {"text": "Payroll is down", "severity": "SEV1", "services": ("payroll",), "users": 300},
-        ),
-        (
-            "DECLARE Payroll is down SEV2",
-            "declare",
-            {"text": "Payroll is down", "severity": "SEV2"},
-        ),
-        (
-            "declare Email service down service email",
-            "declare",
-            {"text": "Email service down", "services": ("email",)},
-        ),
-        (
-            'declare VPN gone services "remote access", vpn users 1,200',
-            "declare",
-            {"text": "VPN gone", "services": ("remote access", "vpn"), "users": 1200},
-        ),
-        (
-            "declare parcels lost service track and trace",
-            "declare",
-            {"text": "parcels lost", "services": ("track and trace",)},
-        ),
-        (
-            "declare Printer broken service printers",
-            "declare",
-            {"text": "Printer broken service printers", "services": ()},
+            "<p>resolve INC-4</p><p>rolled back <b>the</b> change</p>",
+            "resolve",
+            {"ref": "INC-4", "text": "rolled back the change"},
         ),
         (
             "assign INC-3 tech lead <at>Ben Okafor</at>",
@@ -95,63 +54,16 @@ def p(text: str):
                 "mentions": ("Ben Okafor",),
             },
         ),
-        (
-            "assign INC-3 comms @chloe",
-            "assign",
-            {"ref": "INC-3", "role": "communications_owner", "person": "chloe"},
-        ),
-        (
-            "assign INC-3 major_incident_manager ben.okafor@northwind.example",
-            "assign",
-            {
-                "ref": "INC-3",
-                "role": "major_incident_manager",
-                "person": "ben.okafor@northwind.example",
-            },
-        ),
-        (
-            "assign INC-3 Major Incident Manager Ben",
-            "assign",
-            {"role": "major_incident_manager", "person": "Ben"},
-        ),
     ],
 )
 def test_commands(text, name, fields):
+    """Teams' layer: the markup and the bot's mentions go, then the chat grammar
+    (tests/intake/test_commands.py)."""
     cmd = p(text)
     assert cmd.name == name, cmd
     assert cmd.error is None, cmd.error
     for key, value in fields.items():
         assert getattr(cmd, key) == value, (key, cmd)
-
-
-@pytest.mark.parametrize(
-    "text, name, error",
-    [
-        ("ack", "ack", "Usage: ack INC-42"),
-        ("ack please", "ack", "Usage: ack INC-42"),
-        ("update INC-4", "update", "Usage: update INC-42"),
-        ("resolve INC-4", "resolve", "Usage: resolve"),
-        ("assign INC-4", "assign", "Say which role"),
-        ("assign INC-4 boss ben", "assign", "'boss' is not a role"),
-        ("assign INC-4 tech lead", "assign", "Say who"),
-        ("declare sev1", "declare", "needs a title"),
-        ("declare Payroll down sev9", "declare", "Unknown severity SEV9"),
-        ("report", "report", "Usage: report"),
-        ("status tomorrow", "status", "'tomorrow' is not an incident id"),
-    ],
-)
-def test_usage_errors(text, name, error):
-    cmd = p(text)
-    assert cmd.name == name
-    assert cmd.error and error in cmd.error, cmd.error
-
-
-@pytest.mark.parametrize(
-    "text",
-    ["hi", "thanks", "Hello", "escalate INC-4", "/ack INC-4", "frobnicate", "close INC-2 now"],
-)
-def test_unknown_commands_are_not_reports(text):
-    assert p(text).name == "unknown"
 
 
 def test_mentions_html_and_entities():
@@ -174,26 +86,6 @@ def test_hostile_text_survives_literally():
     cmd = p("report " + hostile)
     assert cmd.name == "report"
     assert '"}]}, {"type": "Action.Submit"}' in cmd.text and "javascript:" in cmd.text
-
-
-def test_huge_text_is_refused_not_cut():
-    cmd = p("report " + "x" * (MAX_TEXT + 1))
-    assert cmd.name == "unknown" and "characters long" in cmd.error
-
-
-def test_refs_and_roles():
-    assert parse_ref("INC-0042") == "INC-42"
-    assert parse_ref("inc42,") == "INC-42"
-    assert parse_ref("INC-") is None and parse_ref("INC-1x") is None
-    assert parse_role(["Tech-Lead", "ben"]) == ("tech_lead", 1)
-    assert parse_role(["problem", "manager", "dave"]) == ("problem_manager", 2)
-    assert parse_role(["nobody"]) == (None, 0)
-
-
-def test_every_command_is_documented_with_a_usage():
-    assert list(USAGE)[0] == "help"
-    for name, (usage, what) in USAGE.items():
-        assert usage.startswith(name) and what
 
 
 # -- reply cards -------------------------------------------------------------------------------
