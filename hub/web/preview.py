@@ -9,6 +9,8 @@ from markupsafe import Markup
 
 from hub.app.models import Incident
 from hub.app.timefmt import local_hhmm
+from hub.channels.email.compose import ThreadInfo, render_email
+from hub.channels.teams.cards import render_card
 from hub.core import cadence
 from hub.core.classify import Classification, Report, classify_report
 from hub.incidents import reports
@@ -58,9 +60,6 @@ def update_preview(
     settings, policy: Policy, incident: Incident, text: str, author: str, now: datetime
 ) -> UpdatePreview:
     """Render the stakeholder update email and Teams card for `text` as if posted now."""
-    from hub.channels.email.compose import ThreadInfo, render_email
-    from hub.channels.teams.cards import render_card
-
     if not (incident.major and incident.state in ("declared", "mobilised")):
         return UpdatePreview(
             goes_out=False,
