@@ -10,9 +10,16 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from sqlalchemy import exists, func, select
+
 from hub.app.context import Hub, queue_job
+from hub.app.models import Incident, Timer
+from hub.core import lifecycle
 from hub.incidents import timers
-from hub.notifications import outbox
+from hub.incidents.staffing import schedule_mobilisation
+from hub.incidents.timeline import add_timeline
+from hub.intake.email.quarantine import reprocess_pending
+from hub.notifications import outbox, sent_journal
 
 log = logging.getLogger("hub.notifications.outbox")
 
@@ -21,8 +28,6 @@ BATCH = 1000  # per tick and kind; more waits for the next tick (or the tasks' o
 
 def replay_journals(hub: Hub) -> int:
     """Mark sent what the journals of stopped workers on this machine say went out."""
-    from hub.notifications import outbox, sent_journal
-
     marked = 0
     with sent_journal.orphans(hub.settings.data_dir / "journal") as paths:
         for path in paths:
@@ -55,8 +60,6 @@ def tick(hub: Hub, now: datetime, limit: int = BATCH) -> dict[str, int]:
             queue_job(session, "fire_timer", ident)
         for ident in notification_ids:
             queue_job(session, "deliver", ident)
-    from hub.intake.email.quarantine import reprocess_pending
-
     inbound = reprocess_pending(hub, now)  # stored mail whose processing wake-up was lost
     return {
         "timers": len(timer_ids),
@@ -76,13 +79,6 @@ def remobilise(hub: Hub, now: datetime) -> int:
     this, its incident would stay declared with nobody paged. Retried up to MOBILISE_TRIES
     times, with an entry on the timeline and an error in the log each time.
     """
-    from sqlalchemy import exists, func, select
-
-    from hub.app.models import Incident, Timer
-    from hub.core import lifecycle
-    from hub.incidents.staffing import schedule_mobilisation
-    from hub.incidents.timeline import add_timeline
-
     mob = Timer.__table__.alias("mob")
     started = exists().where(
         mob.c.incident_id == Incident.id,

@@ -8,6 +8,7 @@ from huey import crontab
 
 from hub.app.db import utcnow
 from hub.notifications.delivery import mark_unmarked
+from hub.ticker import tick
 from tasks.queue import huey
 from tasks.runtime import get_hub
 
@@ -17,8 +18,6 @@ log = logging.getLogger("hub.worker")
 @huey.periodic_task(crontab(minute="*"), name="reconcile")
 def reconcile():
     """Once a minute (and at worker start): enqueue whatever the database says is due."""
-    from hub.ticker import tick
-
     mark_unmarked(get_hub())
     result = tick(get_hub(), utcnow())
     if any(result.values()):

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from hub.app.models import Incident, Notification, Timer
 from hub.core.classify import Report
-from hub.incidents import records, reports, staffing
+from hub.incidents import records, reports, timer_actions
 from hub.policy.load import load_policy
 from tests.conftest import mobilise_now, record_wakeups
 
@@ -104,7 +104,7 @@ def act(hub, incident_id: int, op, *args, now, **kwargs):
     mobilisation first (as `hub.incidents.act` does; the operation checks no permission)."""
     with hub.transaction() as session:
         incident = records.get_incident(session, incident_id, lock=True)
-        staffing.ensure_mobilised(session, hub.policy, incident, now)
+        timer_actions.ensure_mobilised(session, hub.policy, incident, now)
         return op(session, hub.policy, incident, *args, now=now, **kwargs)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from hub.app.db import Database
 from hub.app.settings import Settings
 from hub.app.uow import UnitOfWork
+from hub.policy.load import PolicyError, load_policy
 from hub.policy.model import Policy
 
 log = logging.getLogger("hub")
@@ -51,8 +52,6 @@ class PolicyHolder:
 
     def reload(self, strict: bool = False) -> bool:
         """Load the file again; on error keep the old policy (or raise if `strict`)."""
-        from hub.policy.load import PolicyError, load_policy
-
         with self._lock:
             try:
                 policy = load_policy(self.path)

@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from hub.app.settings_table import BY_NAME, SETTINGS, Setting
+from hub.policy.checks import parse_duration
 
 DEV_SECRET = "dev-insecure-secret-key"
 
@@ -60,8 +61,6 @@ class Settings:
 
     def duration(self, name: str) -> timedelta:
         """A duration setting (`90s`, `15m`, `12h`, `2d`)."""
-        from hub.policy.checks import parse_duration
-
         return parse_duration(self._required(name))
 
     def path(self, name: str) -> Path:

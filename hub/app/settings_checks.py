@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from hub.app.errors import one_of
 from hub.app.settings import Settings, SettingsError, mask, split_hostport
 from hub.app.settings_table import SETTINGS, Setting
+from hub.policy.checks import parse_duration
 
 
 def check_settings(settings: Settings) -> list[str]:
@@ -51,8 +52,6 @@ def check_settings(settings: Settings) -> list[str]:
 
 def _kind_problem(s: Setting, value: str) -> str | None:
     """What is wrong with a value of a setting with a `kind`, as one line; None: fine."""
-    from hub.policy.checks import parse_duration
-
     if s.kind == "whole":
         at_least = int(s.minimum or 0)
         expected = "a whole number" + (f" of at least {at_least}" if at_least else "")

@@ -11,6 +11,7 @@ from hub.app.models import Incident
 from hub.core.classify import Report
 from hub.http import validate as v
 from hub.http.auth import require_person
+from hub.http.openapi import build_openapi
 from hub.incidents import operations as ops
 from hub.incidents import records
 from hub.incidents.act import act
@@ -242,6 +243,4 @@ def merge(ref: str):
 @bp.get("/openapi.json")
 def openapi():
     """The OpenAPI 3.1 document of this API."""
-    from hub.http.openapi import build_openapi
-
     return jsonify(build_openapi(current_app))

@@ -12,7 +12,7 @@ from hub.app.errors import Forbidden, HubError
 from hub.app.models import Incident
 from hub.core import permissions
 from hub.incidents.records import get_incident
-from hub.incidents.staffing import ensure_mobilised
+from hub.incidents.timer_actions import ensure_mobilised
 from hub.policy.model import Policy
 
 T = TypeVar("T")

@@ -1,4 +1,4 @@
-"""Mobilising a declared incident: the timer that fills its roles, and running it at once."""
+"""Mobilising a declared incident: the timer that fills its roles, and the work that timer does."""
 
 from __future__ import annotations
 
@@ -32,18 +32,6 @@ def schedule_mobilisation(session: Session, incident: Incident, *, now: datetime
     timer = timers.schedule(session, incident, key, "mobilise", now, now=now)
     session.flush()
     queue_job(session, "fire_timer", timer.id)
-
-
-def ensure_mobilised(session: Session, policy: Policy, incident: Incident, now: datetime) -> None:
-    """Run a mobilisation the worker has not run yet, here (someone acts on the incident a
-    moment after its declaration: `act`). Claiming the timer keeps it exactly-once: a worker
-    that comes later finds it fired."""
-    from hub.incidents import timer_actions
-
-    for pending in timers.pending(incident, "mobilise"):
-        timer = timers.claim(session, pending.id, now)
-        if timer is not None:
-            timer_actions.fire(session, policy, timer, now)
 
 
 def mobilise(

@@ -20,7 +20,7 @@ from hub.core.escalation import MIM, PlannedStep, still_needed
 from hub.core.permissions import holders
 from hub.core.sla import LABELS
 from hub.incidents import mobilisation as mob
-from hub.incidents import timers
+from hub.incidents import staffing, timers
 from hub.incidents.timeline import add_timeline
 from hub.notifications import notices
 from hub.notifications import notify as n
@@ -55,6 +55,16 @@ def fire(session: Session, policy: Policy, timer: Timer, now: datetime) -> str:
     return outcome
 
 
+def ensure_mobilised(session: Session, policy: Policy, incident: Incident, now: datetime) -> None:
+    """Run a mobilisation the worker has not run yet, here (someone acts on the incident a
+    moment after its declaration: `act`). Claiming the timer keeps it exactly-once: a worker
+    that comes later finds it fired."""
+    for pending in timers.pending(incident, "mobilise"):
+        timer = timers.claim(session, pending.id, now)
+        if timer is not None:
+            fire(session, policy, timer, now)
+
+
 def _skip(timer: Timer, reason: str, now: datetime) -> str:
     timers.cancel([timer], reason, now)
     return "cancelled"
@@ -65,10 +75,8 @@ def _mobilise(
     session: Session, policy: Policy, incident: Incident, timer: Timer, now: datetime
 ) -> str:
     """A major incident was declared: roles, plan, pages, notice, timers (hub.incidents.staffing)."""
-    from hub.incidents.staffing import mobilise
-
     # the plan counts from the declaration; the records carry the time they happened
-    if not mobilise(session, policy, incident, declared_at=timer.due_at, now=now):
+    if not staffing.mobilise(session, policy, incident, declared_at=timer.due_at, now=now):
         return _skip(timer, f"nothing to mobilise: {incident.ref} is {incident.state}", now)
     return "fired"
 

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from hub.app.errors import Invalid
 from hub.app.timefmt import parse_iso
+from hub.core.classify import resolve_services
 from hub.policy.model import Policy
 
 # field, heading, what to write: the order of the template and of every rendering
@@ -191,8 +192,6 @@ def check_tags(tags, policy: Policy) -> list[str]:
 
 def check_services(services, policy: Policy) -> list[str]:
     """Service catalogue keys (aliases are mapped to their key)."""
-    from hub.core.classify import resolve_services
-
     if not isinstance(services, list) or not all(isinstance(s, str) for s in services):
         raise Invalid("services must be a list of strings", code="wrong_type")
     keys, unknown = resolve_services(tuple(services), policy)

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from flask import Blueprint, Flask, request
 
-from hub.web import csrf, sessions
+from hub.http.error_handler import ERROR_PAGE
+from hub.web import auth, board, csrf, declare, errors, ops, review, room, sessions, sinks
 from hub.web.common import init_filters, require_person
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -35,9 +36,6 @@ assets = Blueprint("console", __name__, static_folder=str(STATIC), static_url_pa
 
 def init_app(app: Flask) -> None:
     """Sessions, CSRF, filters, the error page, the console's blueprints, its security headers."""
-    from hub.http.error_handler import ERROR_PAGE
-    from hub.web import auth, board, declare, errors, ops, review, room, sinks
-
     hub = app.extensions["hub"]
     app.extensions[ERROR_PAGE] = errors.error_page  # pages, not JSON, for people
     sessions.init_app(app, hub)

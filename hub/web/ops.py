@@ -9,6 +9,7 @@ from hub.app.db import utcnow
 from hub.app.errors import Conflict, Forbidden, Invalid
 from hub.app.models import InboundMessage
 from hub.core.permissions import ADMIN_PAGES, is_admin
+from hub.intake.email import quarantine as q
 from hub.web import outbox_admin, policy_view
 from hub.web.common import render, require_person, the_hub
 
@@ -77,8 +78,6 @@ def retry(row_id: int):
 @bp.get("/quarantine")
 def quarantine():
     """Quarantined email, with release and discard."""
-    from hub.intake.email import quarantine as q
-
     with the_hub().db.session(write=False) as session:
         rows = q.list_quarantine(session)
     return render("ops/quarantine.html", title="Email quarantine", rows=rows)
@@ -87,8 +86,6 @@ def quarantine():
 @bp.post("/quarantine/<int(max=2147483647):ident>/<action>")
 def quarantine_action(ident: int, action: str):
     """Release (process without the sender checks) or discard a quarantined email."""
-    from hub.intake.email import quarantine as q
-
     if action not in ("release", "discard"):
         raise Invalid(f"unknown action {action!r}")
     run = q.release if action == "release" else q.discard

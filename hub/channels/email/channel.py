@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from hub.channels.base import Channel, Preview, Sink, render_spec
+from hub.channels.email import compose
+from hub.channels.email.transports import make_mail_transport
 from hub.channels.registry import register
 from hub.notifications.notices import Recipient
 from hub.notifications.suppression import suppressed_addresses
@@ -13,10 +15,8 @@ def render_email(
     template: str, context: dict, *, to: str, settings, incident_id: int, key: str
 ) -> dict:
     """The email payload for one recipient (hub.channels.email.compose)."""
-    from hub.channels.email.compose import ThreadInfo
-    from hub.channels.email.compose import render_email as compose
-
-    return compose(template, context, to=to, settings=settings, thread=ThreadInfo(incident_id, key))
+    thread = compose.ThreadInfo(incident_id, key)
+    return compose.render_email(template, context, to=to, settings=settings, thread=thread)
 
 
 def thread_under(payload: dict, message_id: str | None) -> dict:
@@ -98,25 +98,20 @@ class EmailChannel(Channel):
 
     def make_transport(self, settings, kind):
         """SMTP, Graph sendMail or the local sink, as HUB_MAIL_TRANSPORT says."""
-        from hub.channels.email.transports import make_mail_transport
-
         return make_mail_transport(settings)
 
     def preview(self, template, context, recipients, settings):
         """Subject and text as the first address would get them."""
-        from hub.channels.email.compose import ThreadInfo
-        from hub.channels.email.compose import render_email as compose
-
         first = recipients[0] if recipients else None
         if first is not None:
             context = dict(context, recipient={"name": first.name, "email": first.address})
         ref = context["incident"]["id"]
-        mail = compose(
+        mail = compose.render_email(
             template,
             context,
             to=first.address if first else "stakeholders@example.invalid",
             settings=settings,
-            thread=ThreadInfo(ref, f"preview:{ref}"),
+            thread=compose.ThreadInfo(ref, f"preview:{ref}"),
         )
         return Preview("mail", {"subject": mail["subject"], "text": mail["text"]})
 

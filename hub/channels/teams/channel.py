@@ -16,6 +16,7 @@ from hub.app.models import ConversationRef
 from hub.channels.base import Channel, Preview, Sink, render_spec
 from hub.channels.registry import register
 from hub.channels.teams import cards
+from hub.channels.teams.transports import make_teams_transport
 from hub.notifications.notices import Recipient
 from hub.notifications.throttle import shared_limiter
 
@@ -117,8 +118,6 @@ class TeamsChannel(Channel):
 
     def make_transport(self, settings, kind):
         """Webhook posts or bot messages, or the local sink, as HUB_TEAMS_TRANSPORT says."""
-        from hub.channels.teams.transports import make_teams_transport
-
         return make_teams_transport(settings, kind)
 
     def preview(self, template, context, recipients, settings):

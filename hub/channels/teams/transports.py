@@ -18,6 +18,7 @@ import requests
 
 from hub.app.settings import Settings, SettingsError
 from hub.channels.base import PermanentError, Sent, TransientError, parse_retry_after, redact_url
+from hub.channels.identity import get_token_source
 from hub.channels.teams.cards import MAX_BYTES, check_size, validate_envelope
 from hub.notifications.throttle import RateLimiter, shared_limiter
 
@@ -250,8 +251,6 @@ def make_teams_transport(
     session = session or requests.Session()
     if channel == "bot":
         if token_source is None and all(settings[name] for name in CREDENTIALS):
-            from hub.channels.identity import get_token_source
-
             token_source = get_token_source(settings)
         if token_source is not None:
             return BotTransport(settings, token_source, session)

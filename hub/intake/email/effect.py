@@ -13,7 +13,7 @@ from hub.app.errors import HubError
 from hub.app.models import Incident, Notification
 from hub.channels.email.channel import thread_under
 from hub.core.classify import Report
-from hub.incidents import reports, staffing
+from hub.incidents import reports, timer_actions
 from hub.incidents.timeline import add_timeline
 from hub.intake.commands import Command, Done, parse_reply, run_command
 from hub.intake.email.body import Body
@@ -106,7 +106,7 @@ def reply(
             return Effect("threaded", incident, _said(command, done))
     else:
         # a comment before the worker got to the mobilisation: the roles first, as `act` does
-        staffing.ensure_mobilised(session, policy, incident, now)
+        timer_actions.ensure_mobilised(session, policy, incident, now)
         if command:
             note = "; the command was not applied: the sender is not verified (no DMARC pass)"
     add_timeline(

@@ -19,7 +19,7 @@ from hub.app.db import utcnow
 from hub.app.models import InboundMessage
 from hub.channels.base import PermanentError, TransientError, parse_retry_after
 from hub.channels.identity import TimeoutSession
-from hub.intake.email.mailbox import load_cursor, save_cursor
+from hub.intake.email.cursor import load_cursor, save_cursor
 from hub.intake.email.message import normalise_message_id
 from hub.intake.email.store import store_raw
 

@@ -13,39 +13,20 @@ import contextlib
 import logging
 import ssl
 import threading
-from datetime import datetime
 from urllib.parse import unquote, urlsplit
-
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from hub.app.context import Hub
 from hub.app.db import utcnow
-from hub.app.models import MailCursor
 from hub.app.settings import SettingsError
+from hub.channels.identity import get_token_source
+from hub.intake.email.cursor import load_cursor, save_cursor
+from hub.intake.email.graph_inbox import GraphInbox
 from hub.intake.email.store import store_raw
 
 log = logging.getLogger("hub.intake.mailbox")
 IMAP_PORTS = {"imaps": 993, "imap": 143, "imap+plain": 143}
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 BATCH = 50
-
-
-def load_cursor(session: Session, key: str, *, lock: bool = False) -> MailCursor | None:
-    """The stored cursor of a mailbox, if any."""
-    stmt = select(MailCursor).where(MailCursor.key == key)
-    return session.scalars(stmt.with_for_update() if lock else stmt).first()
-
-
-def save_cursor(session: Session, key: str, now: datetime, **values) -> None:
-    """Move the cursor (created on first use) in the caller's transaction."""
-    cursor = load_cursor(session, key, lock=True)
-    if cursor is None:
-        cursor = MailCursor(key=key, last_uid=0)
-        session.add(cursor)
-    for name, value in values.items():
-        setattr(cursor, name, value)
-    cursor.updated_at = now
 
 
 class ImapSource:
@@ -138,9 +119,6 @@ def make_source(hub: Hub):
             raise SettingsError("HUB_MAILBOX_SOURCE=imap needs HUB_IMAP_URL")
         return ImapSource(settings["HUB_IMAP_URL"])
     if kind == "graph":
-        from hub.channels.identity import get_token_source
-        from hub.intake.email.graph_inbox import GraphInbox
-
         if not settings["HUB_GRAPH_MAILBOX"]:
             raise SettingsError("mailbox polling over Graph needs HUB_GRAPH_MAILBOX")
         return GraphInbox(settings, get_token_source(settings))

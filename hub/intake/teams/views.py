@@ -9,8 +9,10 @@ import time
 from flask import Blueprint, current_app, g, jsonify, request
 
 from hub.app.context import Hub
+from hub.app.db import utcnow
 from hub.app.errors import BadRequest, HubError, TooLarge, Unauthorized
 from hub.intake.teams import hmac_auth, jwt_auth, process
+from hub.intake.teams.conversations import remember
 from hub.intake.teams.people import person_for, sender_of
 
 log = logging.getLogger("hub.channels.teams")
@@ -151,9 +153,6 @@ def bot_messages():
 
 
 def _remember(hub: Hub, activity: dict) -> None:
-    from hub.app.db import utcnow
-    from hub.intake.teams.conversations import remember
-
     sender = sender_of(activity)
     with hub.transaction() as session:
         remember(session, activity, sender, person_for(hub.policy, sender), utcnow())

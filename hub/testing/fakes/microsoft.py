@@ -28,24 +28,9 @@ from email.parser import BytesParser
 from urllib.parse import unquote
 
 from hub.channels.identity import FAKE_LOGIN_HOST
+from hub.policy.load import load_policy
 from hub.testing.fakes.base import FakeServer, Request, Response, Route, run_until_interrupted
-from hub.testing.fakes.oidc import OidcMixin
-
-
-def aad_error(status: int, error: str, description: str) -> Response:
-    """An error as the Microsoft identity platform words it."""
-    code = re.match(r"AADSTS(\d+)", description)
-    return Response(
-        status,
-        {
-            "error": error,
-            "error_description": description,
-            "error_codes": [int(code.group(1))] if code else [],
-            "timestamp": time.strftime("%Y-%m-%d %H:%M:%SZ"),
-            "trace_id": secrets.token_hex(8),
-            "correlation_id": secrets.token_hex(8),
-        },
-    )
+from hub.testing.fakes.oidc import OidcMixin, aad_error
 
 
 def graph_error(status: int, code: str, message: str) -> Response:
@@ -340,8 +325,6 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     users = {}
     if args.users_from:
-        from hub.policy.load import load_policy
-
         users = {
             p.teams: {"oid": p.aad_object_id, "name": p.name}
             for p in load_policy(args.users_from).people.values()

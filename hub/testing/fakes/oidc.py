@@ -7,6 +7,7 @@ back to `redirect_uri?code=…&state=…`. The token endpoint then takes
 `grant_type=authorization_code` with `code`, `redirect_uri`, `code_verifier` and the client
 credentials, and answers with an RS256-signed ID token whose key is at
 `GET /{tenant}/discovery/v2.0/keys`. Accounts: `users={"upn": {"oid": ..., "name": ...}}`.
+Errors are worded as the identity platform words them (`aad_error`, used by both modules).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import base64
 import hashlib
 import html
 import json
+import re
 import secrets
 import threading
 import time
@@ -24,10 +26,27 @@ from urllib.parse import urlencode
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from hub.channels.identity import FAKE_LOGIN_HOST
 from hub.testing.fakes.base import Request, Response, Route
 
 KEY_ID = "fake-signing-key-1"
 CODE_LIFETIME = 300
+
+
+def aad_error(status: int, error: str, description: str) -> Response:
+    """An error as the Microsoft identity platform words it."""
+    code = re.match(r"AADSTS(\d+)", description)
+    return Response(
+        status,
+        {
+            "error": error,
+            "error_description": description,
+            "error_codes": [int(code.group(1))] if code else [],
+            "timestamp": time.strftime("%Y-%m-%d %H:%M:%SZ"),
+            "trace_id": secrets.token_hex(8),
+            "correlation_id": secrets.token_hex(8),
+        },
+    )
 
 
 @lru_cache(maxsize=1)
@@ -79,8 +98,6 @@ class OidcMixin:
         ]
 
     def issuer(self, tenant: str) -> str:
-        from hub.channels.identity import FAKE_LOGIN_HOST
-
         return f"https://{FAKE_LOGIN_HOST}/{tenant}/v2.0"
 
     def keys(self, request: Request, tenant: str) -> Response:
@@ -150,8 +167,6 @@ class OidcMixin:
 
     def auth_code_grant(self, form: dict, client_id: str, tenant: str) -> Response:
         """The token endpoint's answer to `grant_type=authorization_code` (client checked)."""
-        from hub.testing.fakes.microsoft import aad_error
-
         with self._oidc_lock:
             grant = self.codes.pop(form.get("code", ""), None)
         if grant is None or grant["expires"] < time.time() or grant["tenant"] != tenant:
