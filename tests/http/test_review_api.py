@@ -134,8 +134,8 @@ def test_resolve_edit_approve_publish_end_to_end(client, hub, auth):
 
 
 def test_a_failed_build_fails_the_task_and_shows_on_the_review(client, hub, auth, monkeypatch):
-    from hub.reviews.publish.build import SiteBuildError
     from hub.reviews.publish import jobs as publishing
+    from hub.reviews.publish.build import SiteBuildError
 
     ref = _resolved(client, hub, auth)
     _ready(client, ref, auth)
