@@ -10,7 +10,7 @@ from markupsafe import Markup
 
 from hub.app.errors import Unauthorized
 from hub.app.text import nl2br, safe_url
-from hub.core.permissions import ROLE_LABELS
+from hub.core.permissions import ROLE_LABELS, is_admin
 from hub.web.clock import Clock
 
 SEVERITY_CLASSES = ("sev-a", "sev-b", "sev-c", "sev-d")  # by rank; most severe first
@@ -109,7 +109,7 @@ def render(template: str, **context) -> str:
         template,
         me=person,
         me_name=person_name(person) if person else None,
-        is_admin=bool(person and person in hub.policy.people and hub.policy.people[person].admin),
+        is_admin=is_admin(hub.policy, person),
         policy=hub.policy,
         **context,
     )
