@@ -11,9 +11,9 @@ from hub.app.models import Incident, RoleAssignment, TimelineEntry
 from hub.core import lifecycle
 from hub.core.permissions import acknowledge_refusal, may_acknowledge, paged_role
 from hub.incidents import workflow
-from hub.incidents.records import active_roles, apply_event, person_name, timeline_role
+from hub.incidents.records import active_roles, apply_event, timeline_role
 from hub.incidents.timeline import add_timeline
-from hub.policy.model import ROLE_NAMES, Policy
+from hub.policy.model import ROLE_NAMES, Policy, person_name
 
 
 def acknowledge(

@@ -28,9 +28,9 @@ from hub.incidents.mobilisation import context, settings_of
 from hub.incidents.timer_actions import action
 from hub.notifications import notices
 from hub.notifications import notify as n
-from hub.policy.model import CHANNELS, Policy
+from hub.policy.model import CHANNELS, Policy, person_name
 from hub.reviews.content import OPEN_ITEM, TEXT_FIELDS, missing_sections
-from hub.reviews.docs import STATE_LABELS, person_name
+from hub.reviews.docs import STATE_LABELS
 
 REMIND_BEFORE = timedelta(hours=12)
 OVERDUE_AFTER = timedelta(hours=1)
@@ -58,13 +58,13 @@ def review_context(
         "due_at_local": local_full(review.due_at, policy.timezone) if review.due_at else None,
         "url": f"{base_url}/incidents/{incident.ref}/review",  # the console's review editor
         "api_url": f"{base_url}/api/v1/incidents/{incident.ref}/review",
-        "problem_manager_name": person_name(policy, pm),
+        "problem_manager_name": person_name(policy, pm, nobody=None),
         "missing": missing_sections({f: getattr(review, f) for f in TEXT_FIELDS}),
         "escalated": escalated,
         "overdue_items": [
             {
                 "title": i.title,
-                "owner_name": person_name(policy, i.owner),
+                "owner_name": person_name(policy, i.owner, nobody=None),
                 "due": i.due.isoformat() if i.due else None,
                 "priority": i.priority,
             }

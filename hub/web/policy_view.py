@@ -8,8 +8,8 @@ from datetime import timedelta
 
 from markupsafe import Markup
 
+from hub.core.permissions import role_label
 from hub.policy.model import Policy, Severity
-from hub.web.common import role_label
 
 WIDTH, LEFT, RIGHT, AXIS_Y = 960, 16, 60, 150
 
