@@ -1,0 +1,1 @@
+"""The hub's rules, pure: functions and data over the policy and duck-typed incidents, no I/O."""

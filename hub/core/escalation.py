@@ -15,12 +15,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from hub.core.permissions import MIM, TECH
 from hub.policy.model import EscalationStep, Policy
 
-MIM = "major_incident_manager"
 # A major severity with no escalation in the policy still pages its responders at once, by
 # the channels of a step that names no `via:` (the policy's default, `CHANNELS`).
-DEFAULT_STEPS = (EscalationStep(after=timedelta(0), notify=(f"role:{MIM}", "role:tech_lead")),)
+DEFAULT_STEPS = (EscalationStep(after=timedelta(0), notify=(f"role:{MIM}", f"role:{TECH}")),)
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ class PlannedStep:
 
 def roster(policy: Policy, role: str, services: Iterable[str]) -> tuple[str, ...]:
     """People on duty for a role in escalation order; tech leads come from the first service."""
-    if role == "tech_lead":
+    if role == TECH:
         for key in services or ():
             service = policy.services.get(key)
             if service and service.tech_lead:

@@ -14,7 +14,9 @@ Anyone signed in views; acting follows roles and the roster:
 The other operations follow these (`FOLLOWS`): close follows resolve; cancel and merge follow
 classify (merge on both incidents); a reporter may cancel their own report while nobody else
 has reported it and it is still open or declared. A review belongs to its people: its
-steps count role holders and administrators, not the roster.
+steps count role holders and administrators, not the roster; an action item is also its
+owner's to change. Problem records are kept by the problem and incident managers on the
+roster, stored inbound mail by the Major Incident Managers on it; administrators do both.
 
 Pure: incidents are anything shaped like `Incident` below; callers raise the refusals.
 """
@@ -152,6 +154,20 @@ def paged_role(incident: Incident, person: str | None) -> str | None:
     return None
 
 
+def may_acknowledge(incident: Incident, person: str | None) -> bool:
+    """Role holders acknowledge, and whoever the escalation paged for a role still open to
+    them (acknowledging, they take it over)."""
+    return bool(held_roles(incident, person)) or paged_role(incident, person) is not None
+
+
+def acknowledge_refusal(incident: Incident, person: str | None) -> str:
+    """Why the person may not acknowledge (the operation's words, after its state check)."""
+    return (
+        f"{person} holds no role in {incident.ref} and was not paged for one; "
+        "only role holders and the people paged acknowledge"
+    )
+
+
 def cancels_own_report(incident: Incident, person: str | None) -> bool:
     """The reporter cancelling their own report: nobody else reported it, nor is it mobilised
     (others' reports confirm it)."""
@@ -171,8 +187,8 @@ def can(policy: Policy, incident: Incident, person: str | None, action: str) -> 
         return False
     roles = ACTIONS[action]
     held = held_roles(incident, person)
-    if action == "acknowledge":  # role holders, and whoever the escalation paged for a role
-        return bool(held) or paged_role(incident, person) is not None
+    if action == "acknowledge":
+        return may_acknowledge(incident, person)
     if is_admin(policy, person):
         return True
     if held & set(roles):
@@ -210,3 +226,44 @@ def review_refusal(incident: Incident, person: str, roles: Iterable[str], doing:
     return (
         f"only the {names} of {incident.ref} (or a policy admin) may {doing}; {person} is neither"
     )
+
+
+def changes_action_item(
+    policy: Policy, incident: Incident, owner: str | None, person: str | None
+) -> bool:
+    """An action item is changed by its owner, the incident's Problem Manager or Major
+    Incident Manager (held, not the roster), or a policy admin."""
+    return person == owner or holds_or_admin(policy, incident, person, (PM, MIM))
+
+
+def action_item_refusal(incident: Incident) -> str:
+    """Why an action item is not the person's to change."""
+    return (
+        f"only the item's owner, the Problem Manager or the Major Incident "
+        f"Manager of {incident.ref} (or a policy admin) may change it"
+    )
+
+
+PROBLEM_MANAGERS = (PM, MIM)  # rosters whose people (and admins) manage problem records
+
+
+def manages_problems(policy: Policy, person: str | None) -> bool:
+    """Problem records are kept by the problem and incident managers on the roster, and admins."""
+    return is_admin(policy, person) or any(on_duty(policy, person, r) for r in PROBLEM_MANAGERS)
+
+
+def problems_refusal(person: str | None) -> str:
+    """Why the person may not manage problem records."""
+    return (
+        f"{person} may not manage problems: only people on the problem_manager or "
+        "major_incident_manager roster, or policy admins"
+    )
+
+
+def manages_mail(policy: Policy, person: str | None) -> bool:
+    """Stored inbound mail (quarantine, lookup, release) is read and handled by policy admins
+    and the Major Incident Managers on the roster."""
+    return is_admin(policy, person) or on_duty(policy, person, MIM)
+
+
+MAIL_REFUSAL = "only policy admins and Major Incident Managers manage stored mail"

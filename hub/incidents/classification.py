@@ -11,10 +11,10 @@ from hub.app.models import Incident
 from hub.core import lifecycle
 from hub.core.classify import Classification, reclassify
 from hub.incidents import workflow
-from hub.incidents.records import apply_event, person_name
+from hub.incidents.records import apply_event
 from hub.incidents.staffing import schedule_mobilisation
 from hub.incidents.timeline import add_timeline
-from hub.policy.model import Policy
+from hub.policy.model import Policy, person_name
 
 
 def classify_again(

@@ -9,11 +9,11 @@ from sqlalchemy.orm import Session
 from hub.app.errors import Conflict, Forbidden, Invalid
 from hub.app.models import Incident, RoleAssignment, TimelineEntry
 from hub.core import lifecycle
-from hub.core.permissions import paged_role
+from hub.core.permissions import acknowledge_refusal, may_acknowledge, paged_role
 from hub.incidents import workflow
-from hub.incidents.records import active_roles, apply_event, person_name, timeline_role
+from hub.incidents.records import active_roles, apply_event, timeline_role
 from hub.incidents.timeline import add_timeline
-from hub.policy.model import ROLE_NAMES, Policy
+from hub.policy.model import ROLE_NAMES, Policy, person_name
 
 
 def acknowledge(
@@ -25,12 +25,9 @@ def acknowledge(
             f"{incident.ref} is {incident.state}; there is nothing to acknowledge",
             code="illegal_transition",
         )
+    if not may_acknowledge(incident, actor):
+        raise Forbidden(acknowledge_refusal(incident, actor))
     mine = active_roles(incident, actor) or _take_paged_role(session, policy, incident, actor, now)
-    if not mine:
-        raise Forbidden(
-            f"{actor} holds no role in {incident.ref} and was not paged for one; "
-            "only role holders and the people paged acknowledge"
-        )
     acked = []
     for assignment in mine:
         if assignment.acknowledged_at is None:

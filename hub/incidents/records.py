@@ -12,7 +12,6 @@ from hub.app.errors import Conflict, NotFound
 from hub.app.models import Incident, RoleAssignment
 from hub.core import lifecycle
 from hub.incidents.timeline import add_timeline
-from hub.policy.model import Policy
 
 
 def parse_ref(ref: str) -> int:
@@ -64,12 +63,6 @@ def active_roles(incident: Incident, person: str | None = None) -> list[RoleAssi
 def timeline_role(role: str) -> str:
     """`Tech lead`: a role as the timeline names it (from its key, not the labels)."""
     return role.replace("_", " ").capitalize()
-
-
-def person_name(policy: Policy, key: str | None) -> str:
-    """A person's name in the policy; other text (an address) as it is."""
-    person = policy.people.get(key or "")
-    return person.name if person else (key or "someone")
 
 
 def remaining(due: datetime, now: datetime) -> int:

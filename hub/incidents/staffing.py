@@ -91,10 +91,5 @@ def first_on_duty(
     policy: Policy, role: str, services: list[str] | tuple[str, ...], position: int = 1
 ) -> str | None:
     """The person at `position` (1-based) of the roster for a role."""
-    roster = roster_for(policy, role, services)
-    return roster[position - 1] if len(roster) >= position else None
-
-
-def roster_for(policy: Policy, role: str, services) -> tuple[str, ...]:
-    """People on duty for a role, in escalation order (the escalation core's rule)."""
-    return roster(policy, role, services)
+    people = roster(policy, role, services)
+    return people[position - 1] if len(people) >= position else None

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 from hub.app.models import Incident, Timer
 from hub.app.timefmt import local_hhmm
 from hub.core import cadence
-from hub.core.escalation import MIM, PlannedStep, still_needed
-from hub.core.permissions import holders
+from hub.core.escalation import PlannedStep, still_needed
+from hub.core.permissions import COMMS, MIM, PM, holders
 from hub.core.sla import LABELS
 from hub.incidents import mobilisation as mob
 from hub.incidents import staffing, timers
@@ -113,7 +113,7 @@ def remind(session, policy, incident, timer, now) -> str:
         return _skip(timer, f"incident is {incident.state}", now)
     if not cadence.needs_no_change(cycle.starts_at, incident.last_update_at):
         return _skip(timer, "update posted", now)
-    people = holders(incident, "communications_owner", MIM)
+    people = holders(incident, COMMS, MIM)
     due_local = local_hhmm(cycle.due_at, policy.timezone)
     ctx = mob.context(
         session,
@@ -220,7 +220,7 @@ def sla_mark(session, policy, incident, timer, now) -> str:
     )
     people = holders(incident, MIM)
     if kind == "review":
-        people = holders(incident, "problem_manager") + people
+        people = holders(incident, PM) + people
     ctx = mob.context(
         session,
         policy,

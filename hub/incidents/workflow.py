@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 from hub.app.models import Incident, RoleAssignment, TimelineEntry
 from hub.app.timefmt import local_hhmm
 from hub.core import cadence, sla
-from hub.core.escalation import MIM, PlannedStep, plan_escalation, steps_ahead, still_needed
-from hub.core.permissions import role_label
+from hub.core.escalation import PlannedStep, plan_escalation, steps_ahead, still_needed
+from hub.core.permissions import MIM, role_label
 from hub.incidents import timers
 from hub.incidents.mobilisation import (
     CYCLE_KINDS,

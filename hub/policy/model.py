@@ -150,3 +150,12 @@ class Policy:
             if (p.email and p.email.lower() == needle) or (p.teams and p.teams.lower() == needle):
                 return p
         return None
+
+
+def person_name(policy: Policy, key: str | None, nobody: str | None = "someone") -> str | None:
+    """A person's name in the policy; other text (an address, a team) stays as it is, and
+    `nobody` stands for no key (`the hub` in the console, None in review documents)."""
+    if not key:
+        return nobody
+    person = policy.people.get(key)
+    return person.name if person else key

@@ -11,7 +11,7 @@ from hub.app.context import queue_job
 from hub.app.db import row_id
 from hub.app.errors import Conflict, Forbidden, Invalid, NotFound
 from hub.app.models import ActionItem, Review
-from hub.core.permissions import MIM, PM, holders
+from hub.core import permissions
 from hub.policy.model import Policy
 from hub.reviews import reminders
 from hub.reviews.content import OPEN_ITEM, check_item
@@ -87,17 +87,8 @@ def update_item(
     """Track an item (status, owner, due, priority, ticket); its owner may update it too."""
     review: Review = item.review
     incident = review.incident
-    person = policy.people.get(actor)
-    allowed = (
-        actor == item.owner
-        or (person and person.admin)
-        or actor in holders(incident, PM) + holders(incident, MIM)
-    )
-    if not allowed:
-        raise Forbidden(
-            f"only the item's owner, the Problem Manager or the Major Incident "
-            f"Manager of {incident.ref} (or a policy admin) may change it"
-        )
+    if not permissions.changes_action_item(policy, incident, item.owner, actor):
+        raise Forbidden(permissions.action_item_refusal(incident))
     if review.state == "approved":
         raise Conflict(
             f"the review of {incident.ref} is {review.state}; wait until it is published",

@@ -7,7 +7,7 @@ from datetime import datetime
 from hub.app.models import ActionItem, Incident, Review
 from hub.app.timefmt import iso
 from hub.core import review_metrics
-from hub.policy.model import Policy
+from hub.policy.model import Policy, person_name
 from hub.reviews.content import HEADINGS, OPEN_ITEM, TEXT_FIELDS, missing_sections
 
 # incident timeline kinds that belong in a review, and lifecycle events shown by name
@@ -95,14 +95,6 @@ def compute_metrics(review: Review, incident: Incident, policy: Policy) -> dict:
     return figures
 
 
-def person_name(policy: Policy, key: str | None) -> str | None:
-    """A person's name for a key; free text (a team, an email) stays as it is."""
-    if key is None:
-        return None
-    person = policy.people.get(key)
-    return person.name if person else key
-
-
 def item_doc(item: ActionItem, policy: Policy, today=None) -> dict:
     """One action item as JSON."""
     review = item.review
@@ -112,7 +104,7 @@ def item_doc(item: ActionItem, policy: Policy, today=None) -> dict:
         "incident": f"INC-{review.incident_id}" if review else None,
         "title": item.title,
         "owner": item.owner,
-        "owner_name": person_name(policy, item.owner),
+        "owner_name": person_name(policy, item.owner, nobody=None),
         "due": item.due.isoformat() if item.due else None,
         "priority": item.priority,
         "status": item.status,
@@ -153,7 +145,7 @@ def review_doc(
             "timeline": list(review.timeline or ()),
             "metrics": dict(review.metrics or {}),
             "problem_manager": owner,
-            "problem_manager_name": person_name(policy, owner),
+            "problem_manager_name": person_name(policy, owner, nobody=None),
             "due_at": iso(review.due_at),
             "overdue": bool(
                 review.due_at and now > review.due_at and review.state in ("draft", "in_review")

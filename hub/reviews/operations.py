@@ -24,7 +24,7 @@ from hub.core.permissions import MIM, PM, holds_or_admin, review_owner, review_r
 from hub.incidents import operations as ops
 from hub.incidents import records
 from hub.incidents.timeline import add_timeline
-from hub.policy.model import Policy
+from hub.policy.model import Policy, person_name
 from hub.reviews import reminders
 from hub.reviews.action_items import replace_items
 from hub.reviews.content import (
@@ -36,7 +36,7 @@ from hub.reviews.content import (
     clean_text,
     missing_sections,
 )
-from hub.reviews.docs import compute_metrics, person_name, timeline_snapshot
+from hub.reviews.docs import compute_metrics, timeline_snapshot
 
 EDITABLE = ("draft", "in_review")
 # step -> (states it may start from, state it leads to)
@@ -92,7 +92,7 @@ def open_review(
         incident,
         "review",
         f"Post-incident review opened; Problem "
-        f"Manager: {person_name(policy, pm) or 'nobody (no one holds the role)'}"
+        f"Manager: {person_name(policy, pm, nobody='nobody (no one holds the role)')}"
         f"{due}",
         actor=None,
         now=now,
@@ -205,7 +205,7 @@ def step(
         session,
         incident,
         "review",
-        f"Post-incident review {text} by {person_name(policy, actor)}",
+        f"Post-incident review {text} by {person_name(policy, actor, nobody=None)}",
         actor=actor,
         now=now,
         data={"step": name},

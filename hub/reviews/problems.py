@@ -11,27 +11,19 @@ from hub.app.db import row_id
 from hub.app.errors import Forbidden, Invalid, NotFound
 from hub.app.models import Problem, ProblemLink
 from hub.app.timefmt import iso
-from hub.core.permissions import MIM, PM
+from hub.core import permissions
 from hub.incidents.records import get_incident
 from hub.incidents.timeline import add_timeline
 from hub.policy.model import Policy
 from hub.reviews.content import clean_line, clean_text
 
 STATES = ("open", "known_error", "resolved", "closed")
-MANAGERS = (PM, MIM)  # rosters whose people (and admins) manage problems
 
 
 def require_manager(policy: Policy, actor: str) -> None:
-    """Problem records are kept by the problem and incident managers on the roster, and admins."""
-    person = policy.people.get(actor)
-    if person and person.admin:
-        return
-    if any(actor in policy.roles.get(role, ()) for role in MANAGERS):
-        return
-    raise Forbidden(
-        f"{actor} may not manage problems: only people on the problem_manager or "
-        "major_incident_manager roster, or policy admins"
-    )
+    """Forbidden unless the actor manages problem records (`permissions.manages_problems`)."""
+    if not permissions.manages_problems(policy, actor):
+        raise Forbidden(permissions.problems_refusal(actor))
 
 
 def parse_problem_ref(ref: str) -> int:

@@ -22,15 +22,15 @@ from sqlalchemy.orm import Session
 
 from hub.app.models import ActionItem, Review, Timer
 from hub.app.timefmt import local_full
-from hub.core.permissions import holders
+from hub.core.permissions import MIM, PM, holders, review_owner
 from hub.incidents import timeline, timers
 from hub.incidents.mobilisation import context, settings_of
 from hub.incidents.timer_actions import action
 from hub.notifications import notices
 from hub.notifications import notify as n
-from hub.policy.model import Policy, channel_names
+from hub.policy.model import Policy, channel_names, person_name
 from hub.reviews.content import OPEN_ITEM, TEXT_FIELDS, missing_sections
-from hub.reviews.docs import STATE_LABELS, person_name
+from hub.reviews.docs import STATE_LABELS
 
 REMIND_BEFORE = timedelta(hours=12)
 OVERDUE_AFTER = timedelta(hours=1)
@@ -51,20 +51,20 @@ def review_context(
 ) -> dict:
     """The `review` part of a notification context."""
     incident = review.incident
-    pm = next(iter(holders(incident, "problem_manager")), None)
+    pm = review_owner(incident)
     return {
         "state": review.state,
         "state_label": STATE_LABELS.get(review.state, review.state),
         "due_at_local": local_full(review.due_at, policy.timezone) if review.due_at else None,
         "url": f"{base_url}/incidents/{incident.ref}/review",  # the console's review editor
         "api_url": f"{base_url}/api/v1/incidents/{incident.ref}/review",
-        "problem_manager_name": person_name(policy, pm),
+        "problem_manager_name": person_name(policy, pm, nobody=None),
         "missing": missing_sections({f: getattr(review, f) for f in TEXT_FIELDS}),
         "escalated": escalated,
         "overdue_items": [
             {
                 "title": i.title,
-                "owner_name": person_name(policy, i.owner),
+                "owner_name": person_name(policy, i.owner, nobody=None),
                 "due": i.due.isoformat() if i.due else None,
                 "priority": i.priority,
             }
@@ -111,7 +111,7 @@ def on_opened(
 ) -> None:
     """Tell the Problem Manager (else the MIM) and set the reminder timers."""
     incident = review.incident
-    people = [pm] if pm else holders(incident, "major_incident_manager")
+    people = [pm] if pm else holders(incident, MIM)
     send(session, policy, review, "review-assigned", f"review-assigned:{incident.ref}", people, now)
     if review.due_at is None:
         return
@@ -156,7 +156,7 @@ def remind(session, policy, incident, timer, now) -> str:
     review = _review_of(session, timer)
     if review is None or review.state != "draft":
         return _skip(timer, "review submitted" if review else "no review", now)
-    people = holders(incident, "problem_manager") or holders(incident, "major_incident_manager")
+    people = holders(incident, PM) or holders(incident, MIM)
     send(session, policy, review, "review-reminder", timer.key, people, now)
     timeline.add_timeline(
         session,
@@ -177,8 +177,8 @@ def overdue(session, policy, incident, timer, now) -> str:
     review = _review_of(session, timer)
     if review is None or review.state not in ("draft", "in_review"):
         return _skip(timer, f"review is {review.state if review else 'gone'}", now)
-    pm = holders(incident, "problem_manager")
-    mim = holders(incident, "major_incident_manager")
+    pm = holders(incident, PM)
+    mim = holders(incident, MIM)
     escalated = timer.kind == "review-escalate"
     # submitted: the approval is what is late; else the PM, and the MIM once escalated
     people = mim if review.state == "in_review" else (mim + pm) if escalated else (pm or mim)
@@ -256,7 +256,7 @@ def item_overdue(session, policy, incident, timer, now) -> str:
     if review is None or item is None or item.status not in OPEN_ITEM:
         return _skip(timer, "action item closed", now)
     people = [p for p in (item.owner,) if p in policy.people]
-    people += holders(incident, "problem_manager")
+    people += holders(incident, PM)
     send(session, policy, review, "review-overdue", timer.key, people, now, items=[item])
     count = int(timer.data.get("count", 1))
     if count < ITEM_REPEATS:

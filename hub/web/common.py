@@ -10,7 +10,8 @@ from markupsafe import Markup
 
 from hub.app.errors import Unauthorized
 from hub.app.text import nl2br, safe_url
-from hub.core.permissions import ROLE_LABELS
+from hub.core.permissions import is_admin, role_label
+from hub.policy import model as policy_model
 from hub.web.clock import Clock
 
 SEVERITY_CLASSES = ("sev-a", "sev-b", "sev-c", "sev-d")  # by rank; most severe first
@@ -41,16 +42,8 @@ def require_person() -> str:
 
 
 def person_name(key: str | None) -> str:
-    """A person's display name; other text (an address, a team) stays as it is."""
-    if not key:
-        return "the hub"
-    person = the_hub().policy.people.get(key)
-    return person.name if person else key
-
-
-def role_label(role: str) -> str:
-    """`Major Incident Manager` for `major_incident_manager`."""
-    return ROLE_LABELS.get(role, role.replace("_", " ").title())
+    """A person's display name in the console's policy; no key is the hub's own doing."""
+    return policy_model.person_name(the_hub().policy, key, nobody="the hub")
 
 
 def severity_class(key: str | None) -> str:
@@ -109,7 +102,7 @@ def render(template: str, **context) -> str:
         template,
         me=person,
         me_name=person_name(person) if person else None,
-        is_admin=bool(person and person in hub.policy.people and hub.policy.people[person].admin),
+        is_admin=is_admin(hub.policy, person),
         policy=hub.policy,
         **context,
     )

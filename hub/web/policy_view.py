@@ -8,8 +8,8 @@ from datetime import timedelta
 
 from markupsafe import Markup
 
+from hub.core.permissions import role_label
 from hub.policy.model import Policy, Severity
-from hub.web.common import role_label
 
 WIDTH, LEFT, RIGHT, AXIS_Y = 960, 16, 60, 150
 
@@ -24,7 +24,9 @@ class Step:
 
 
 def duration_text(value: timedelta | None) -> str:
-    """`5 min`, `4 h`, `2 d`, `1 h 30 min`."""
+    """A configured interval as the policy would write it, only its non-zero units: `5 min`,
+    `4 h`, `2 d`, `1 h 30 min`, and an em dash for none. Not `format_duration` (hub.core.durations),
+    which reads measured times: `4 h 00 min`, `2 d 0 h`, `0 s`."""
     if not value:
         return "—"
     minutes = int(value.total_seconds() // 60)

@@ -12,7 +12,7 @@ from hub.incidents import records
 from hub.incidents.act import act
 from hub.incidents.classification import classify_again
 from hub.policy.model import ROLE_NAMES
-from hub.web.common import person_name, render, require_person, role_label, the_hub
+from hub.web.common import person_name, render, require_person, the_hub
 from hub.web.preview import update_preview
 from hub.web.room_data import FILTERS, load_room
 
@@ -89,7 +89,7 @@ def acknowledge(ref: str):
         acked = ops.acknowledge(s, p, i, actor=a, now=n)
         if not acked:
             return "You had already acknowledged."
-        return "Acknowledged as " + ", ".join(role_label(r) for r in acked) + "."
+        return "Acknowledged as " + ", ".join(permissions.role_label(r) for r in acked) + "."
 
     return _act(ref, "acknowledge", run, "Acknowledged.")
 
@@ -136,7 +136,7 @@ def assign_role(ref: str):
         "assign",
         lambda s, p, i, a, n: (
             ops.assign_role(s, p, i, role, who, actor=a, now=n)
-            and f"{role_label(role)}: {person_name(who)}."
+            and f"{permissions.role_label(role)}: {person_name(who)}."
         ),
         "Role assigned.",
     )

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from hub.app.db import utcnow
 from hub.app.errors import BadRequest, Forbidden, UnsupportedMediaType
 from hub.app.models import InboundMessage
+from hub.core import permissions
 from hub.http import validate as v
 from hub.http.auth import require_person
 from hub.intake.email import quarantine as q
@@ -16,7 +17,6 @@ from hub.intake.email.store import store_raw
 
 bp = Blueprint("email_intake", __name__)
 RAW_TYPES = ("message/rfc822",)
-MANAGERS = "major_incident_manager"  # besides policy admins, this roster manages stored mail
 
 
 def _hub():
@@ -50,11 +50,9 @@ def intake():
 
 def _manager() -> str:
     actor = require_person()
-    policy = _hub().policy
-    person = policy.people.get(actor)
-    if (person and person.admin) or actor in policy.roles.get(MANAGERS, ()):
+    if permissions.manages_mail(_hub().policy, actor):
         return actor
-    raise Forbidden("only policy admins and Major Incident Managers manage stored mail")
+    raise Forbidden(permissions.MAIL_REFUSAL)
 
 
 @bp.get("/api/v1/mail/quarantine")

@@ -14,9 +14,8 @@ from hub.app.errors import Invalid
 from hub.app.models import Incident, Review
 from hub.core import review_metrics as rm
 from hub.core.durations import format_duration
-from hub.policy.model import Policy
+from hub.policy.model import Policy, person_name
 from hub.reviews.content import check_ticket
-from hub.reviews.docs import person_name
 from hub.reviews.publish import charts
 from hub.reviews.publish.render import front_matter, html_text, md_block, page_title, render_page
 
@@ -86,7 +85,7 @@ def render_review(review: Review, policy: Policy, problems: list) -> tuple[str, 
         ("SLA", m.get("sla", "no target")),
         (
             "Approved by",
-            f"{person_name(policy, review.approved_by) or '—'}, "
+            f"{person_name(policy, review.approved_by, nobody='—')}, "
             f"{_local(review.approved_at, tz, '%Y-%m-%d')}",
         ),
     ]
@@ -94,7 +93,7 @@ def render_review(review: Review, policy: Policy, problems: list) -> tuple[str, 
         {
             "priority": i.priority,
             "title": i.title,
-            "owner": person_name(policy, i.owner) or "—",
+            "owner": person_name(policy, i.owner, nobody="—"),
             "due": i.due.isoformat() if i.due else "—",
             "status": i.status.replace("_", " "),
             "ticket": _ticket_link(i.ticket),

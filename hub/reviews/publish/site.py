@@ -27,9 +27,8 @@ from sqlalchemy.orm import selectinload
 
 from hub.app.models import ActionItem, Incident, Problem, ProblemLink, Review
 from hub.app.templates import HANDWRITTEN_DOCS, MKDOCS_CONFIG, TEMPLATES
-from hub.policy.model import Policy
+from hub.policy.model import Policy, person_name
 from hub.reviews.content import OPEN_ITEM
-from hub.reviews.docs import person_name
 from hub.reviews.publish import pages
 from hub.reviews.publish.build import Built, build_site
 
@@ -211,7 +210,7 @@ def load_items(session, policy: Policy, include: int | None, today) -> list[dict
     return [
         {
             "title": title,
-            "owner": person_name(policy, owner) or "—",
+            "owner": person_name(policy, owner, nobody="—"),
             "due": due.isoformat() if due else "—",
             "priority": priority,
             "status": status.replace("_", " "),
