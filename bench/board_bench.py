@@ -8,8 +8,9 @@ timelines with updates), then renders the board for a signed-in person through t
 in-process (the server-side time: session check, queries, templates) with the rendered-board
 cache emptied before every request ("cold": every request renders all rows), the same for
 the live fragment, the fragment as polling clients get it (cache on), and the page over HTTP
-from the production server (waitress). Prints wall-clock p50/p95/p99 and, in-process, the
-CPU time per request (which a busy shared machine does not inflate). Target: p95 ≤ 100 ms.
+from waitress in a thread of this process (`mihub web` serves with gunicorn). Prints
+wall-clock p50/p95/p99 and, in-process, the CPU time per request (which a busy shared
+machine does not inflate). Target: p95 ≤ 100 ms.
 """
 
 from __future__ import annotations
