@@ -19,12 +19,15 @@ CHANNEL_MODULES = ("hub.channels.teams.channel", "hub.channels.email.channel")
 
 _channels: dict[str, Channel] = {}
 _kinds: dict[str, Channel] = {}
-_loaded = False
+_loaded = False  # the imports began (a module they import may call load_channels again)
+_ready = False  # the imports are done: later calls return at once, without the lock
 _lock = threading.RLock()
+_ordered: tuple[Channel, ...] | None = None  # `channels()`, until a channel (un)registers
 
 
 def register(channel_class: type[Channel]) -> type[Channel]:
     """Class decorator: register one instance of this channel under its `name`."""
+    global _ordered
     channel = channel_class()
     with _lock:
         if not channel.name or channel.name in _channels:
@@ -34,14 +37,17 @@ def register(channel_class: type[Channel]) -> type[Channel]:
             raise ValueError(f"outbox kinds {taken} belong to another channel")
         _channels[channel.name] = channel
         _kinds.update(dict.fromkeys(channel.kinds, channel))
+        _ordered = None
         add_channel_name(channel.name)
     return channel_class
 
 
 def unregister(name: str) -> None:
     """Forget a channel (tests that register one of their own)."""
+    global _ordered
     with _lock:
         channel = _channels.pop(name, None)
+        _ordered = None
         remove_channel_name(name)
         for kind in channel.kinds if channel else ():
             _kinds.pop(kind, None)
@@ -49,23 +55,31 @@ def unregister(name: str) -> None:
 
 def load_channels() -> None:
     """Import every module of `CHANNEL_MODULES` once (each registers its channel)."""
-    global _loaded
+    global _loaded, _ready
+    if _ready:
+        return
     with _lock:
         if _loaded:
             return
         _loaded = True
         for name in CHANNEL_MODULES:
             importlib.import_module(name)
+        _ready = True
 
 
 def channels() -> list[Channel]:
     """Every registered channel: those of `CHANNEL_MODULES` in its order, then the others in
     the order they registered (whichever module was imported first)."""
+    global _ordered
     load_channels()
-    with _lock:
-        found = list(_channels.values())
-    rank = {name: i for i, name in enumerate(CHANNEL_MODULES)}
-    return sorted(found, key=lambda c: rank.get(type(c).__module__, len(rank)))
+    ordered = _ordered
+    if ordered is None:
+        rank = {name: i for i, name in enumerate(CHANNEL_MODULES)}
+        with _lock:
+            ordered = _ordered = tuple(
+                sorted(_channels.values(), key=lambda c: rank.get(type(c).__module__, len(rank)))
+            )
+    return list(ordered)
 
 
 def channel_names() -> tuple[str, ...]:

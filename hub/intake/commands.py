@@ -278,21 +278,29 @@ def run_command(
     now: datetime,
     *,
     refusal: Callable[[Incident], HubError | None] | None = None,
+    savepoint: bool = True,
 ) -> Done:
     """Run an ack, update or resolve (`ACTIONS`) on the command's incident as `actor`, through
     `act` (`refusal`: the channel's words when the actor may not). A HubError says why it was not
-    done; an operation refused half-way leaves nothing behind."""
+    done; an operation refused half-way leaves nothing behind: it runs in a savepoint, or with
+    `savepoint=False` in the caller's own, which the caller rolls back on a HubError (Teams'
+    `handlers.run`: one savepoint per message, not two)."""
+
+    def run(incident: Incident) -> Done:
+        if command.name == "ack":
+            roles = ops.acknowledge(session, policy, incident, actor=actor, now=now)
+            return Done(incident, tuple(roles))
+        if command.name == "update":
+            ops.post_update(session, policy, incident, command.text, actor=actor, now=now)
+        else:
+            ops.resolve(session, policy, incident, command.text, actor=actor, now=now)
+        return Done(incident)
 
     def operation(incident: Incident) -> Done:
+        if not savepoint:
+            return run(incident)
         with session.begin_nested():
-            if command.name == "ack":
-                roles = ops.acknowledge(session, policy, incident, actor=actor, now=now)
-                return Done(incident, tuple(roles))
-            if command.name == "update":
-                ops.post_update(session, policy, incident, command.text, actor=actor, now=now)
-            else:
-                ops.resolve(session, policy, incident, command.text, actor=actor, now=now)
-            return Done(incident)
+            return run(incident)
 
     return act(
         session,

@@ -24,7 +24,8 @@ from hub.policy.model import Person
 
 
 def _run(ctx: Ctx, cmd: Command, person: Person, doing: str) -> Done:
-    """An ack, update or resolve through `run_command`, refused in Teams' words."""
+    """An ack, update or resolve through `run_command`, refused in Teams' words; in the
+    savepoint `handlers.run` rolls back on a refusal, so without one of its own."""
     return run_command(
         ctx.session,
         ctx.policy,
@@ -32,6 +33,7 @@ def _run(ctx: Ctx, cmd: Command, person: Person, doing: str) -> Done:
         person.key,
         ctx.now,
         refusal=refusal(ctx, person, ACTIONS[cmd.name], doing),
+        savepoint=False,
     )
 
 
