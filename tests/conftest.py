@@ -121,6 +121,7 @@ def backend(request, tmp_path):
     else:
         _truncate_pg()
     name = f"mihub-test-{uuid.uuid4().hex[:8]}"
+    _QUEUE_NAMES.add(name)
     return {
         "name": "postgres",
         "database_url": pg_schema_url(),
@@ -131,6 +132,34 @@ def backend(request, tmp_path):
 
 _SQLITE_TEMPLATE: Path | None = None
 _PG_MIGRATED = False
+_QUEUE_NAMES: set[str] = set()  # Redis queues this process named; their keys go at the end
+
+
+def pytest_sessionfinish(session):
+    """Leave nothing behind: this process's PostgreSQL schema and its Huey keys in Redis."""
+    if _PG_MIGRATED:
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(PG_URL)
+        try:
+            with engine.begin() as conn:
+                conn.execute(text("SET lock_timeout = '10s'"))
+                conn.execute(text(f'DROP SCHEMA IF EXISTS "{SCHEMA}" CASCADE'))
+        except Exception as exc:  # a connection still open elsewhere: say so, do not fail
+            print(f"\nNOTE: schema {SCHEMA} was not dropped: {exc}")
+        finally:
+            engine.dispose()
+    if _QUEUE_NAMES:
+        import redis
+
+        client = redis.Redis.from_url(REDIS_URL)
+        try:
+            for name in _QUEUE_NAMES:
+                keys = list(client.scan_iter(f"huey.*.{name.replace('-', '')}"))
+                if keys:
+                    client.delete(*keys)
+        finally:
+            client.close()
 
 
 def _truncate_pg(schema: str = SCHEMA) -> None:
