@@ -209,7 +209,7 @@ def test_page_without_mention_names_the_recipient_and_links_the_ack():
     assert any(t.startswith("Anna Schmidt, you are paged") for t in texts(card))
     assert actions(card)[0] == {
         "type": "Action.OpenUrl",
-        "title": "Acknowledge in the hub",
+        "title": "Acknowledge",
         "url": URLS["ack"],
     }
 
