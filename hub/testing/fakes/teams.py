@@ -248,7 +248,7 @@ class FakeTeams(FakeServer):
                 times.append(now)
             return wait
 
-    def _bot_request(self, request: Request, kind: str, conversation: str, activity_id=""):
+    def _bot_request(self, request: Request, kind: str, conversation: str):
         """The body of an authorised, well-formed bot call within the limits, else the answer."""
         auth = request.headers.get("authorization", "")
         token = auth[7:] if auth.lower().startswith("bearer ") else ""
@@ -290,7 +290,7 @@ class FakeTeams(FakeServer):
 
     def _update(self, request: Request, conversation: str, activity: str) -> Response:
         conversation, activity_id = unquote(conversation), unquote(activity)
-        body = self._bot_request(request, "update", conversation, activity_id)
+        body = self._bot_request(request, "update", conversation)
         if isinstance(body, Response):
             return body
         with self._lock:

@@ -296,3 +296,61 @@ def test_the_card_in_each_chat_is_replaced_in_place_once_per_change(
     felix = [actions(u.card) for u in teams.updates("a:1chat-felix")]
     assert any(a["type"] == "Action.Execute" for a in felix[0] + felix[1])
     assert not any(a["type"] == "Action.Execute" for a in felix[2] + felix[3])
+
+
+def test_a_subscribers_declaration_card_is_updated_in_place_and_updates_still_post(
+    bhub, bclient, botframework, teams
+):
+    from hub.incidents.classification import classify_again
+
+    policy, url, chat = bhub.policy, teams.url, "a:1chat-ivan"
+    say_hello(bclient, botframework, policy, "ivan", url)
+    report = Report(title="VPN slow", services=("vpn",), impact="degraded", reporter="ivan")
+    with bhub.transaction() as session:
+        incident, _ = create_incident(session, policy, report, actor="ivan", now=T0)
+        assert not incident.major
+        iid = incident.id
+    doc = personal(policy, "ivan", url, type="message", text=f"subscribe INC-{iid}")
+    assert post(bclient, botframework, doc, url).status_code == 200
+
+    def run(action, op, actor, at):
+        with bhub.transaction() as session:
+            act(session, policy, iid, actor, action, lambda i: op(session, i, at), now=at)
+        return deliver_pending(bhub)
+
+    run(
+        "classify",
+        lambda s, i, at: classify_again(
+            s, policy, i, "SEV2", "half the staff cannot connect", actor="anna", now=at
+        ),
+        "anna",
+        T0 + minutes(1),
+    )
+    deliver_pending(bhub)  # the declaration, after the worker mobilised it
+    (declared,) = [
+        d
+        for d in teams.deliveries("bot", chat)
+        if "major incident declared" in json.dumps(d.card or {})
+    ]
+    assert teams.updates(chat) == []
+    run(
+        "acknowledge",
+        lambda s, i, at: ops.acknowledge(s, policy, i, actor="anna", now=at),
+        "anna",
+        T0 + minutes(2),
+    )
+    run(
+        "update",
+        lambda s, i, at: ops.post_update(s, policy, i, "New gateway online.", actor="anna", now=at),
+        "anna",
+        T0 + minutes(3),
+    )
+
+    updates = teams.updates(chat)
+    assert [u.activity_id for u in updates] == [declared.activity_id] * 2
+    assert "Anna Schmidt — acknowledged" in texts(updates[0].card)
+    assert "New gateway online." in texts(updates[1].card)
+    posted = [
+        d for d in teams.deliveries("bot", chat) if "New gateway online." in json.dumps(d.body)
+    ]
+    assert len(posted) == 1 and posted[0].activity_id != declared.activity_id  # its own message
