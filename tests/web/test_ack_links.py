@@ -131,3 +131,9 @@ def test_escalation_page_takes_over(hub, client):
     anna = page_link(hub, iid, "anna")  # her page no longer counts
     text = client.get(path(anna)).get_data(as_text=True)
     assert "is now Ben" in text and "<button" not in text
+
+
+def test_an_unsigned_acknowledge_link_leads_to_the_room(hub, client):
+    iid = declare(hub, services=("vpn",), title="VPN down", impact="outage")
+    r = client.get(f"/incidents/INC-{iid}/acknowledge")
+    assert r.status_code == 303 and r.headers["Location"].endswith(f"/incidents/INC-{iid}")

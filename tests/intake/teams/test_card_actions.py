@@ -354,3 +354,33 @@ def test_a_subscribers_declaration_card_is_updated_in_place_and_updates_still_po
         d for d in teams.deliveries("bot", chat) if "New gateway online." in json.dumps(d.body)
     ]
     assert len(posted) == 1 and posted[0].activity_id != declared.activity_id  # its own message
+
+
+def test_a_burst_of_changes_sends_only_the_newest_card(bhub, bclient, botframework, teams):
+    policy, url = bhub.policy, teams.url
+    say_hello(bclient, botframework, policy, "anna", url)
+    iid = sev2(bhub, T0)
+    deliver_pending(bhub)
+    for n, at in enumerate((T0 + minutes(1), T0 + minutes(2), T0 + minutes(3))):
+        with bhub.transaction() as session:
+            act(
+                session,
+                policy,
+                iid,
+                "anna",
+                "update",
+                lambda i, n=n, at=at: ops.post_update(
+                    session, policy, i, f"Status {n}", actor="anna", now=at
+                ),
+                now=at,
+            )
+    with bhub.db.session(write=False) as s:
+        rows = s.scalars(
+            select(Notification)
+            .where(Notification.template == "incident-card")
+            .order_by(Notification.id)
+        ).all()
+        assert [r.status for r in rows] == ["superseded", "superseded", "pending"]
+    deliver_pending(bhub)
+    (update,) = teams.updates("a:1chat-anna")
+    assert "Status 2" in texts(update.card) and "Status 1" not in texts(update.card)
