@@ -10,7 +10,7 @@ import re
 import pytest
 from sqlalchemy import select
 
-from tests.browser_kit import CHROMIUM, CHROMIUM_ARGS, open_world
+from tests.browser_kit import CHROMIUM, CHROMIUM_ARGS, SHOTS, open_world
 
 if not CHROMIUM.exists():
     pytest.skip(
@@ -109,13 +109,21 @@ def card_link(world, person: str, ref: str) -> str:
     raise AssertionError(f"no page card for {person} on {ref}")
 
 
-def one_tap(page, url: str, ref: str) -> None:
+def one_tap(page, url: str, ref: str, shots: str | None = None) -> None:
     page.goto(url)
     expect(page.locator("h1")).to_have_text(f"Acknowledge {ref} as Major Incident Manager?")
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    button = page.locator("#ack-confirm").bounding_box()
+    assert button["y"] + button["height"] <= PHONE["height"]  # on the first screen
+    if shots:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / f"{shots}-confirm-phone.png"), full_page=True)
     page.locator("#ack-confirm").tap()
     expect(page.locator("h1")).to_have_text("Acknowledged")
     expect(page.locator("main")).to_contain_text("The escalation for the role has stopped.")
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    if shots:
+        page.screenshot(path=str(SHOTS / f"{shots}-done-phone.png"), full_page=True)
 
 
 def test_emailed_link_acknowledges_in_one_tap_without_a_session(world, phone):
@@ -123,7 +131,7 @@ def test_emailed_link_acknowledges_in_one_tap_without_a_session(world, phone):
     url = mailed_link(world, "anna", ref)
     before = facts(world, ref)
     assert before["escalate"] == ["pending"] and before["acked"] == []
-    one_tap(phone, url, ref)
+    one_tap(phone, url, ref, shots="ack-link")
     after = facts(world, ref)
     assert ("major_incident_manager", "anna") in after["acked"]
     assert after["escalate"] == ["cancelled"] and after["state"] == "mobilised"
