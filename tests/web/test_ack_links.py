@@ -137,3 +137,11 @@ def test_an_unsigned_acknowledge_link_leads_to_the_room(hub, client):
     iid = declare(hub, services=("vpn",), title="VPN down", impact="outage")
     r = client.get(f"/incidents/INC-{iid}/acknowledge")
     assert r.status_code == 303 and r.headers["Location"].endswith(f"/incidents/INC-{iid}")
+
+
+def test_hostile_titles_are_escaped_on_the_link_page(hub, client):
+    title = 'VPN <script>alert("x")</script><img src=x onerror=alert(1)> down'
+    iid = declare(hub, services=("vpn",), title=title, impact="outage")
+    page = client.get(path(page_link(hub, iid, "anna"))).get_data(as_text=True)
+    assert "<script>alert" not in page and "<img src=x" not in page
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page
