@@ -392,3 +392,18 @@ class SignInLink(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ActionLink(Base):
+    """A signed page link (acknowledge or take over) that was used: each works once."""
+
+    __tablename__ = "action_links"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(64), unique=True)  # the link's own random part
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    person: Mapped[str] = mapped_column(String(120))
+    role: Mapped[str] = mapped_column(String(40))
+    purpose: Mapped[str] = mapped_column(String(16))  # acknowledge | take-over
+    used_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    outcome: Mapped[str] = mapped_column(Text, default="")  # what the use did, said again later

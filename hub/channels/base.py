@@ -167,6 +167,16 @@ class Channel:
         looks ahead (and defers a row that would wait long)."""
         return None
 
+    # -- messages kept current (optional) -----------------------------------------------
+
+    def refresh(self, session, incident, template: str, context_for, change: str, now) -> list:
+        """Outbox rows (not yet added) that replace this channel's live messages about the
+        incident in place with `template` (Teams: the bot's first card in each conversation,
+        by updateActivity); `context_for(person)` is the context for the person a message
+        went to (None: a shared conversation); `change` names the change in the rows' keys.
+        None by default: a channel that cannot edit what it sent posts anew instead."""
+        return []
+
     # -- the console (optional) ---------------------------------------------------------
 
     def preview(self, template: str, context: dict, recipients: list, settings) -> Preview | None:

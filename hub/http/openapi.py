@@ -40,7 +40,9 @@ RAW_BODIES = {
     "teams_intake.bot_messages": (
         "application/json",
         "A Bot Framework activity with "
-        "`Authorization: Bearer <Bot Connector JWT>`; at most 256 KiB.",
+        "`Authorization: Bearer <Bot Connector JWT>`; at most 256 KiB. An `invoke` named "
+        "`adaptiveCard/action` (a card's Action.Execute) is answered with `{statusCode, "
+        "type: application/vnd.microsoft.card.adaptive, value: <the refreshed card>}`.",
     ),
     "email_intake.intake": (
         "message/rfc822",

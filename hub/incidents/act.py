@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from hub.app.errors import Forbidden, HubError
 from hub.app.models import Incident
 from hub.core import permissions
+from hub.incidents import live_cards
 from hub.incidents.records import get_incident
 from hub.incidents.timer_actions import ensure_mobilised
 from hub.policy.model import Policy
@@ -39,6 +40,7 @@ def act(
     """
     incident = get_incident(session, ref, lock=True)
     ensure_mobilised(session, policy, incident, now)
+    before = live_cards.stamp(session, incident)
     if not permissions.can(policy, incident, actor, action):
         error = (
             refusal(incident)
@@ -47,4 +49,8 @@ def act(
         )
         if error is not None:
             raise error
-    return operation(incident)
+    result = operation(incident)
+    after = live_cards.stamp(session, incident)
+    if after > before:  # the incident changed: its cards in Teams show it (one row per change)
+        live_cards.refresh(session, policy, incident, after, now)
+    return result

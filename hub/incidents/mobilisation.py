@@ -14,8 +14,8 @@ from hub.app.settings import Settings, load_settings
 from hub.app.uow import UnitOfWork
 from hub.core import cadence
 from hub.core.escalation import PlannedStep
-from hub.core.permissions import role_label
-from hub.incidents import timers
+from hub.core.permissions import holders, role_label
+from hub.incidents import page_links, timers
 from hub.incidents.timeline import add_timeline
 from hub.notifications import notices
 from hub.notifications import notify as n
@@ -90,6 +90,23 @@ def last_update(policy: Policy, incident: Incident) -> dict | None:
     )
 
 
+def page_context(
+    settings: Settings,
+    incident: Incident,
+    person: str,
+    role: str | None,
+    label: str,
+    step: int | None,
+) -> dict:
+    """A page's own context: `page` (role, label, step, and `action`: acknowledge, or
+    take-over when the role is someone else's) and `ack_url`, signed for this person."""
+    held = person in holders(incident, role) if role else False
+    link = page_links.page_link(settings, incident, person, role, held=held)
+    action = None if link is None else ("acknowledge" if held else "take-over")
+    page = {"role": role, "role_label": label, "step": step or None, "action": action}
+    return {"page": page, **({"ack_url": link} if link else {})}
+
+
 def page_step(
     session: Session,
     policy: Policy,
@@ -114,7 +131,7 @@ def page_step(
                 policy,
                 incident,
                 now,
-                page={"role": target.role, "role_label": label, "step": step.index or None},
+                **page_context(settings, incident, target.person, target.role, label, step.index),
             )
             recipients = notices.person_recipients(policy, [target.person], step.via)
             person = policy.people.get(target.person)

@@ -30,6 +30,7 @@ from hub.incidents.mobilisation import (
     current_cycle,
     freeze_terms,
     last_cycle_number,
+    page_context,
     page_step,
     planned_severity,
     revision,
@@ -159,16 +160,17 @@ def on_role_assigned(
     if not running(incident):
         return
     label = role_label(assignment.role)
+    settings = settings_of(session)
     ctx = context(
         session,
         policy,
         incident,
         now,
-        page={"role": assignment.role, "role_label": label, "step": None},
+        **page_context(settings, incident, assignment.person, assignment.role, label, None),
     )
     n.notify(
         session,
-        settings_of(session),
+        settings,
         policy,
         incident,
         "page",

@@ -22,6 +22,7 @@ import hashlib
 import logging
 from datetime import datetime
 
+from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -105,6 +106,41 @@ def _notify(session, hub_settings, policy, incident, template, event_key, recipi
     for row in rows:
         if row.status == "pending":
             queue_job(session, "deliver", row.id)
+    return rows
+
+
+def refresh_live(
+    session: Session,
+    hub_settings: Settings,
+    incident: Incident,
+    template: str,
+    context_for,
+    change: str,
+    now: datetime,
+) -> list[Notification]:
+    """Rows that replace every channel's live messages about the incident (`Channel.refresh`),
+    one per message and change; a pending row for the same message that has not gone out yet
+    is superseded (only the newest state is worth sending)."""
+    rows = []
+    for channel in registry.channels():
+        rows += channel.refresh(session, incident, template, context_for, change, now)
+    rows = _insert(session, incident, rows)
+    for row in rows:
+        target = row.key.split("|", 1)[1]  # `recipient|channel`: the same message
+        session.execute(
+            update(Notification)
+            .where(
+                Notification.incident_id == incident.id,
+                Notification.template == template,
+                Notification.status == "pending",
+                Notification.id < row.id,
+                Notification.key.endswith(f"|{target}", autoescape=True),
+            )
+            .values(
+                status="superseded", last_error="a newer state replaced it", next_attempt_at=None
+            )
+        )
+        queue_job(session, "deliver", row.id)
     return rows
 
 

@@ -13,7 +13,19 @@ from pathlib import Path
 from flask import Blueprint, Flask, request
 
 from hub.http.error_handler import ERROR_PAGE
-from hub.web import auth, board, csrf, declare, errors, ops, review, room, sessions, sinks
+from hub.web import (
+    ack_links,
+    auth,
+    board,
+    csrf,
+    declare,
+    errors,
+    ops,
+    review,
+    room,
+    sessions,
+    sinks,
+)
 from hub.web.common import init_filters, require_person
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -53,14 +65,15 @@ def init_app(app: Flask) -> None:
             require_person()  # a browser that is not signed in goes to the sign-in page
 
     app.register_blueprint(auth.bp)
+    app.register_blueprint(ack_links.bp)  # signed page links: no sign-in, the token is the check
     app.register_blueprint(assets)
 
     @app.after_request
     def _security_headers(response):
-        console = request.blueprint in names | {assets.name}
+        console = request.blueprint in names | {assets.name, ack_links.bp.name}
         if console or (request.blueprint is None and response.mimetype == "text/html"):
             for name, value in SECURITY_HEADERS.items():
                 response.headers.setdefault(name, value)
-        if request.blueprint in names:
+        if request.blueprint in names | {ack_links.bp.name}:
             response.headers.setdefault("Cache-Control", "no-store")
         return response

@@ -18,7 +18,7 @@ from hub.app.errors import Conflict, NotFound
 from hub.app.models import Notification
 from hub.incidents.timeline import add_timeline
 
-STATUSES = ("failed", "pending", "sending", "sent", "suppressed")
+STATUSES = ("failed", "pending", "sending", "sent", "suppressed", "superseded")
 
 
 def counts(session: Session) -> dict[str, int]:

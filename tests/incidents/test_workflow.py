@@ -113,6 +113,7 @@ def test_reassigned_role_pages_the_new_holder(api, wired):
         "role": "communications_owner",
         "role_label": "Communications Owner",
         "step": None,
+        "action": "acknowledge",
     }
 
 

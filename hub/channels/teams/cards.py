@@ -18,7 +18,9 @@ MIN_KEEP = 100  # never cut a text below this many characters; fail instead
 ADAPTIVE = "application/vnd.microsoft.card.adaptive"
 
 ELEMENTS = {"TextBlock", "FactSet", "ColumnSet", "Column", "Container", "Image", "ActionSet"}
-ACTIONS = {"Action.OpenUrl"}
+ACTIONS = frozenset({"Action.OpenUrl"})
+# Universal Actions call the bot back: only in cards the bot posts (webhooks cannot answer).
+BOT_ACTIONS = ACTIONS | {"Action.Execute"}
 
 # Markdown that Teams renders in TextBlocks; escaped so user text stays literal text.
 _MD_INLINE = re.compile(r"([\\`*_\[\]()<>~|&])")
@@ -148,10 +150,18 @@ def _is_web_url(value: Any) -> bool:
     return isinstance(value, str) and value.lower().startswith(("https://", "http://"))
 
 
-def _check_action(action: Any, where: str, problems: list[str]) -> None:
+def _check_action(action: Any, where: str, problems: list[str], allowed=ACTIONS) -> None:
     kind = action.get("type") if isinstance(action, dict) else None
-    if kind not in ACTIONS:
-        problems.append(f"{where}: action type {kind!r} not allowed (only Action.OpenUrl)")
+    if kind not in allowed:
+        problems.append(f"{where}: action type {kind!r} not allowed (only {', '.join(allowed)})")
+        return
+    if kind == "Action.Execute":
+        if not isinstance(action.get("verb"), str) or not action["verb"]:
+            problems.append(f"{where}: Action.Execute needs a verb")
+        if not isinstance(action.get("title"), str) or not action["title"]:
+            problems.append(f"{where}: Action.Execute needs a title")
+        if not isinstance(action.get("data", {}), dict):
+            problems.append(f"{where}: Action.Execute data must be an object")
         return
     if not _is_web_url(action.get("url")):
         problems.append(f"{where}: Action.OpenUrl needs an http(s) url, got {action.get('url')!r}")
@@ -159,7 +169,9 @@ def _check_action(action: Any, where: str, problems: list[str]) -> None:
         problems.append(f"{where}: Action.OpenUrl needs a title")
 
 
-def _check_element(element: Any, where: str, problems: list[str], texts: list[str]) -> None:
+def _check_element(
+    element: Any, where: str, problems: list[str], texts: list[str], allowed=ACTIONS
+) -> None:
     kind = element.get("type") if isinstance(element, dict) else None
     if kind not in ELEMENTS:
         problems.append(f"{where}: element type {kind!r} not allowed")
@@ -183,18 +195,19 @@ def _check_element(element: Any, where: str, problems: list[str], texts: list[st
     children = {"Container": "items", "Column": "items", "ColumnSet": "columns"}.get(kind)
     if kind == "ActionSet":
         for i, action in enumerate(element.get("actions") or []):
-            _check_action(action, f"{where}.actions[{i}]", problems)
+            _check_action(action, f"{where}.actions[{i}]", problems, allowed)
     elif children:
         items = element.get(children, [])
         if not isinstance(items, list):
             problems.append(f"{where}: {kind}.{children} must be a list")
             return
         for i, child in enumerate(items):
-            _check_element(child, f"{where}.{children}[{i}]", problems, texts)
+            _check_element(child, f"{where}.{children}[{i}]", problems, texts, allowed)
 
 
-def card_problems(card: Any) -> list[str]:
-    """What is wrong with a card for Teams webhooks (schema 1.4 subset); empty if nothing."""
+def card_problems(card: Any, allowed=ACTIONS) -> list[str]:
+    """What is wrong with a card for Teams webhooks (schema 1.4 subset; `allowed` actions:
+    BOT_ACTIONS for the bot's own cards); empty if nothing."""
     if not isinstance(card, dict):
         return ["card is not a JSON object"]
     problems: list[str] = []
@@ -207,9 +220,9 @@ def card_problems(card: Any) -> list[str]:
         problems.append("body must be a non-empty list")
         body = []
     for i, element in enumerate(body):
-        _check_element(element, f"body[{i}]", problems, texts)
+        _check_element(element, f"body[{i}]", problems, texts, allowed)
     for i, action in enumerate(card.get("actions") or []):
-        _check_action(action, f"actions[{i}]", problems)
+        _check_action(action, f"actions[{i}]", problems, allowed)
     msteams = card.get("msteams") or {}
     for i, entity in enumerate(msteams.get("entities") or []):
         mentioned = entity.get("mentioned") or {}
@@ -220,15 +233,15 @@ def card_problems(card: Any) -> list[str]:
     return problems
 
 
-def validate_card(card: Any) -> None:
+def validate_card(card: Any, allowed=ACTIONS) -> None:
     """Raise PermanentError unless the card is a valid schema-1.4 card of allowed parts."""
-    problems = card_problems(card)
+    problems = card_problems(card, allowed)
     if problems:
         raise PermanentError("invalid Teams card: " + "; ".join(problems))
 
 
-def validate_envelope(message: Any) -> dict:
-    """Check the Workflows envelope and its card; return the card."""
+def validate_envelope(message: Any, allowed=ACTIONS) -> dict:
+    """Check the Workflows envelope (or bot activity) and its card; return the card."""
     if not isinstance(message, dict):
         raise PermanentError("Teams message must be a JSON object")
     attachments = message.get("attachments")
@@ -237,7 +250,7 @@ def validate_envelope(message: Any) -> dict:
     first = attachments[0]
     if not isinstance(first, dict) or first.get("contentType") != ADAPTIVE:
         raise PermanentError(f"Teams attachment contentType must be {ADAPTIVE}")
-    validate_card(first.get("content"))
+    validate_card(first.get("content"), allowed)
     return first["content"]
 
 

@@ -12,7 +12,7 @@ import hashlib
 
 from sqlalchemy import select
 
-from hub.app.models import ConversationRef
+from hub.app.models import ConversationRef, Notification
 from hub.channels.base import Channel, Preview, Sink, render_spec
 from hub.channels.registry import register
 from hub.channels.teams import cards
@@ -20,6 +20,8 @@ from hub.channels.teams.transports import make_teams_transport
 from hub.notifications.notices import Recipient
 from hub.notifications.throttle import shared_limiter
 
+# Templates of the bot's cards that stand for the incident in a conversation (kept current).
+LIVE_TEMPLATES = ("incident-declared", "page", "escalation")
 # kind -> (limiter name shared with the transport, payload field that is the endpoint, rate)
 LIMITS = {
     "teams": ("teams-webhook", "url", "HUB_TEAMS_WEBHOOK_RATE"),
@@ -106,15 +108,64 @@ class TeamsChannel(Channel):
         return True
 
     def render(self, spec, settings):
-        """The card from templates/teams/<template>.json.j2, wrapped for its kind."""
-        envelope = render_teams(spec["template"], spec["context"])
+        """The card from templates/teams/<template>.json.j2, wrapped for its kind; the bot's
+        cards may carry Action.Execute (`via_bot`), and replace a message (`activity_id`)."""
         if spec["kind"] == "bot":
-            return {
+            message = {
                 "service_url": spec["service_url"],
                 "conversation_id": spec["conversation_id"],
-                "activity": envelope,
+                "activity": render_teams(spec["template"], dict(spec["context"], via_bot=True)),
             }
-        return {"url": spec["url"], "envelope": envelope}
+            if spec.get("activity_id"):
+                message["activity_id"] = spec["activity_id"]
+            return message
+        return {"url": spec["url"], "envelope": render_teams(spec["template"], spec["context"])}
+
+    def refresh(self, session, incident, template, context_for, change, now):
+        """For the bot's first card about the incident in each conversation (a declaration or
+        a page it sent, with the activity id Teams gave it): a row that replaces it."""
+        sent = session.execute(
+            select(Notification.recipient, Notification.payload, Notification.provider_id)
+            .where(
+                Notification.incident_id == incident.id,
+                Notification.channel == "bot",
+                Notification.status == "sent",
+                Notification.template.in_(LIVE_TEMPLATES),
+            )
+            .order_by(Notification.id)
+        ).all()
+        first: dict[str, tuple] = {}
+        for recipient, payload, activity_id in sent:
+            message = (payload or {}).get("render", payload or {})
+            conversation = message.get("conversation_id")
+            if conversation and conversation not in first:
+                first[conversation] = (recipient, message.get("service_url"), activity_id)
+        rows = []
+        for conversation, (recipient, service_url, activity_id) in first.items():
+            if not activity_id or activity_id.startswith("sha256:"):
+                continue  # Teams gave no id for it: nothing to replace
+            who = hashlib.sha256(conversation.encode()).hexdigest()[:24]
+            rows.append(
+                Notification(
+                    key=f"card:{incident.ref}:{change}|{who}|bot",
+                    channel="bot",
+                    recipient=recipient,
+                    template=template,
+                    payload=render_spec(
+                        "bot",
+                        template,
+                        context_for(recipient),  # the person the card went to
+                        service_url=service_url,
+                        conversation_id=conversation,
+                        activity_id=activity_id,
+                    ),
+                    status="pending",
+                    attempts=0,
+                    created_at=now,
+                    next_attempt_at=now,
+                )
+            )
+        return rows
 
     def make_transport(self, settings, kind):
         """Webhook posts or bot messages, or the local sink, as HUB_TEAMS_TRANSPORT says."""

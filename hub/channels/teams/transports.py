@@ -19,7 +19,13 @@ import requests
 from hub.app.settings import Settings, SettingsError
 from hub.channels.base import PermanentError, Sent, TransientError, parse_retry_after, redact_url
 from hub.channels.identity import get_token_source
-from hub.channels.teams.cards import MAX_BYTES, check_size, validate_envelope
+from hub.channels.teams.cards import (
+    ACTIONS,
+    BOT_ACTIONS,
+    MAX_BYTES,
+    check_size,
+    validate_envelope,
+)
 from hub.notifications.throttle import RateLimiter, shared_limiter
 
 BOT_SCOPE = "https://api.botframework.com/.default"
@@ -55,9 +61,11 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _post(session, url: str, what: str, *, timeout, **kwargs) -> requests.Response:
+def _post(
+    session, url: str, what: str, *, timeout, method: str = "POST", **kwargs
+) -> requests.Response:
     try:
-        return session.post(url, timeout=timeout, allow_redirects=False, **kwargs)
+        return session.request(method, url, timeout=timeout, allow_redirects=False, **kwargs)
     except requests.Timeout as exc:
         raise TransientError(f"{what}: timed out ({type(exc).__name__})") from exc
     except requests.ConnectionError as exc:
@@ -125,7 +133,8 @@ class WebhookTransport:
 
 
 class BotTransport:
-    """Bot Framework proactive message: payload {"service_url", "conversation_id", "activity"}."""
+    """Bot Framework proactive message: payload {"service_url", "conversation_id", "activity"};
+    with `activity_id` too, that message is replaced in place (updateActivity, a PUT)."""
 
     def __init__(
         self,
@@ -151,11 +160,15 @@ class BotTransport:
         if not conversation or not isinstance(activity, dict) or not activity.get("type"):
             raise PermanentError("bot payload needs conversation_id and an activity with a type")
         if activity.get("attachments"):
-            validate_envelope(activity)
+            validate_envelope(activity, BOT_ACTIONS)
             activity = check_size(activity, MAX_BYTES)
         url = (
             f"{service_url.rstrip('/')}/v3/conversations/{quote(conversation, safe='')}/activities"
         )
+        replaces = payload.get("activity_id")
+        if replaces:
+            url = f"{url}/{quote(str(replaces), safe='')}"
+            activity = {**activity, "id": str(replaces)}
         what = f"Teams bot {redact_url(service_url, SHOWN_PATH)} conversation {conversation[:40]}"
         if not self.limiter.acquire(conversation, self.max_wait):
             raise TransientError(
@@ -169,7 +182,13 @@ class BotTransport:
                 "Content-Type": "application/json; charset=utf-8",
             }
             response = _post(
-                self.session, url, what, timeout=self.timeout, data=body, headers=headers
+                self.session,
+                url,
+                what,
+                timeout=self.timeout,
+                data=body,
+                headers=headers,
+                method="PUT" if replaces else "POST",
             )
             invalidate = getattr(self.token_source, "invalidate", None)
             if response.status_code != 401 or attempt == 2 or invalidate is None:
@@ -195,12 +214,14 @@ class TeamsSinkTransport:
     def send(self, payload: dict) -> Sent:
         """Validate like the real transports, then write the file; provider id = file name."""
         message = payload.get("envelope") or payload.get("activity")
-        validate_envelope(message)
+        validate_envelope(message, BOT_ACTIONS if "activity" in payload else ACTIONS)
         message = check_size(message, MAX_BYTES)
         now = datetime.now(UTC)
         record = {
             "at": now.isoformat(timespec="milliseconds"),
-            "transport": "bot" if "activity" in payload else "webhook",
+            "transport": ("bot-update" if payload.get("activity_id") else "bot")
+            if "activity" in payload
+            else "webhook",
             "to": redact_url(payload["url"], SHOWN_PATH)
             if payload.get("url")
             else payload.get("conversation_id"),

@@ -11,7 +11,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 from hub.app.context import Hub
 from hub.app.db import utcnow
 from hub.app.errors import BadRequest, HubError, TooLarge, Unauthorized
-from hub.intake.teams import hmac_auth, jwt_auth, process
+from hub.intake.teams import card_actions, hmac_auth, jwt_auth, process
 from hub.intake.teams.conversations import remember
 from hub.intake.teams.people import person_for, sender_of
 
@@ -135,6 +135,8 @@ def bot_messages():
     if kind in ("conversationUpdate", "installationUpdate"):
         _remember(hub, activity)
         return jsonify({"outcome": "remembered"})
+    if kind == "invoke" and activity.get("name") == card_actions.INVOKE:
+        return jsonify(card_actions.answer(hub, activity, body))  # a card button, pressed
     if kind != "message":
         return jsonify({"outcome": "ignored"})
     expect = activity.get("deliveryMode") == "expectReplies"

@@ -17,6 +17,7 @@ from hub.app.settings import SettingsError, load_settings
 from hub.channels.base import PermanentError, Sent, TransientError, parse_retry_after, redact_url
 from hub.channels.teams import cards
 from hub.channels.teams.cards import (
+    BOT_ACTIONS,
     MAX_BYTES,
     TRUNCATED,
     card_problems,
@@ -209,7 +210,7 @@ def test_page_without_mention_names_the_recipient_and_links_the_ack():
     assert any(t.startswith("Anna Schmidt, you are paged") for t in texts(card))
     assert actions(card)[0] == {
         "type": "Action.OpenUrl",
-        "title": "Acknowledge in the hub",
+        "title": "Acknowledge",
         "url": URLS["ack"],
     }
 
@@ -619,3 +620,28 @@ def test_make_teams_transport(tmp_path, fake):
         make("webhook", "bot")
     with pytest.raises(SettingsError):
         make("carrier-pigeon")
+
+
+@pytest.mark.parametrize("template", ["incident-card", "page", "escalation"])
+def test_bot_cards_escape_hostile_text_and_press_execute(template):
+    ctx = dict(context(), via_bot=True, notice=HOSTILE)
+    ctx["page"] = ctx["viewer"] = {
+        "role": "major_incident_manager",
+        "role_label": "Major Incident Manager",
+        "step": 2,
+        "action": "take-over",
+    }
+    card = render_card(template, ctx)
+    validate_card(card, BOT_ACTIONS)
+    with pytest.raises(PermanentError, match="Action.Execute"):
+        validate_card(card)  # never on a webhook
+    for text in texts(card):
+        assert "](" not in text and "<b>" not in text
+    (execute,) = [a for a in actions(card) if a["type"] == "Action.Execute"]
+    assert execute == {
+        "type": "Action.Execute",
+        "title": "Take over",
+        "verb": "acknowledge",
+        "data": {"incident": "INC-42", "role": "major_incident_manager"},
+    }
+    assert URLS["ack"] not in json.dumps(card)  # the bot's card acts in Teams, not by link
