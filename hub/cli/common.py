@@ -72,10 +72,16 @@ def web_worker_hub(checked):
     connections) from the settings and policy the master process checked, not reread."""
     from hub.app.context import Hub
     from tasks import main as _tasks  # noqa: F401  (registers the tasks it enqueues)
+    from tasks.handoff import Handoff
     from tasks.runtime import set_hub
 
     worker_hub = Hub(checked.settings, policy=checked.policy)
     set_hub(worker_hub)
+    # A request never waits long for the queue (tasks/handoff.py): a hung Redis must not hold
+    # every web worker; the committed work is found by the workers' pump all the same.
+    handoff = Handoff()
+    worker_hub.enqueue = handoff.wrap(worker_hub.enqueue)
+    worker_hub.enqueue_at = handoff.wrap(worker_hub.enqueue_at)
     return worker_hub
 
 
