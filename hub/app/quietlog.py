@@ -9,6 +9,7 @@ saying how many more there were.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 
@@ -37,3 +38,59 @@ class RepeatLog:
 
     def warning(self, kind: str, message: str, *args) -> bool:
         return self.error(kind, message, *args, level=logging.WARNING)
+
+
+_NUMBERS = re.compile(r"\d+")
+_OUTAGE_NAMES = ("Connection", "Timeout", "Operational", "Interface", "BusyLoading")
+
+
+def is_outage(exc: BaseException | None) -> bool:
+    """Whether `exc` says a dependency is away (not a bug): its traceback helps nobody."""
+    if exc is None:
+        return False
+    if isinstance(exc, (ConnectionError, TimeoutError)):
+        return True
+    return type(exc).__module__.split(".")[0] in ("redis", "sqlalchemy", "psycopg") and any(
+        n in type(exc).__name__ for n in _OUTAGE_NAMES
+    )
+
+
+class RepeatFilter(logging.Filter):
+    """For a log handler: warnings and errors that repeat (the same text, numbers aside, from
+    the same logger) pass once per `interval` with a count; an outage's traceback becomes one
+    line. Huey's consumer logs a traceback per thread per poll while Redis is away; this turns
+    that into a line a minute."""
+
+    def __init__(self, interval: float = 60.0, clock=time.monotonic):
+        super().__init__()
+        self.interval, self.clock = interval, clock
+        self._seen: dict[tuple, tuple[float, int]] = {}
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        exc = record.exc_info[1] if record.exc_info else None
+        key = (
+            _NUMBERS.sub("#", record.name),
+            _NUMBERS.sub("#", record.getMessage()),
+            type(exc).__name__ if exc else None,
+        )
+        now = self.clock()
+        with self._lock:
+            last, suppressed = self._seen.get(key, (None, 0))
+            if last is not None and now - last < self.interval:
+                self._seen[key] = (last, suppressed + 1)
+                return False
+            self._seen[key] = (now, 0)
+            if len(self._seen) > 10_000:
+                self._seen = {k: v for k, v in self._seen.items() if now - v[0] < self.interval}
+        if is_outage(exc):
+            record.msg = f"{record.getMessage()}: {type(exc).__name__}: {str(exc).strip()[:300]}"
+            record.args, record.exc_info, record.exc_text = None, None, None
+        if suppressed:
+            record.msg = (
+                f"{record.getMessage()} ({suppressed} more like it in the last {self.interval:g} s)"
+            )
+            record.args = None
+        return True

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from hub.app.quietlog import RepeatFilter
 from hub.app.settings import join_hostport, load_settings, split_hostport
 from hub.app.settings_checks import check_settings
 
@@ -17,6 +18,8 @@ def setup_logging(level: str) -> None:
     logging.basicConfig(
         level=level, stream=sys.stderr, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
     )
+    for handler in logging.getLogger().handlers:  # an outage logs a line a minute, not a flood
+        handler.addFilter(RepeatFilter())
 
 
 def settings_or_exit():
