@@ -13,6 +13,7 @@ process: with several worker processes, give each its share of the provider's li
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections import deque
@@ -248,8 +249,21 @@ def _deliver_one(
         log.exception("notification %s: unexpected error while sending", row_id)
         at = _finish(hub, row_id, retry, f"{type(exc).__name__}: {exc}", None, clock())
         return "retry" if at else "failed"
-    marks.add(row_id, sent, clock(), message if is_deferred(payload) else None)
+    marks.add(row_id, sent, clock(), stored_copy(message) if is_deferred(payload) else None)
     return "sent"
+
+
+_PLUS_TOKEN = re.compile(r"\+[^@\s<>]+@")
+
+
+def stored_copy(message: dict) -> dict:
+    """What the row keeps of a sent message: the reply token of its Reply-To address (it lets
+    a reply speak as the recipient) is not kept in clear."""
+    headers = message.get("headers")
+    if not isinstance(headers, dict) or "Reply-To" not in headers:
+        return message
+    reply_to = _PLUS_TOKEN.sub("+…@", str(headers["Reply-To"]))
+    return {**message, "headers": {**headers, "Reply-To": reply_to}}
 
 
 _next_slot: dict[str, float] = {}  # endpoint -> monotonic time of its next deferral slot

@@ -575,3 +575,16 @@ def test_the_keeper_renews_only_the_claims_it_holds(wired):
     assert keeper.fresh()
     keeper.drop([held])
     assert keeper.held() == [] and keeper.renew() == 0
+
+
+def test_a_sent_rows_reply_token_is_not_kept():
+    from hub.channels.email.ids import make_reply_token, reply_address, token_from_address
+    from hub.notifications.delivery import stored_copy
+
+    address = reply_address("incidents@northwind.example", make_reply_token("k" * 32, 7, "a@b.c"))
+    sent = {"to": "a@b.c", "text": "Body", "headers": {"Reply-To": address, "X-A": "1"}}
+    assert token_from_address(address)
+    kept = stored_copy(sent)
+    assert kept["headers"] == {"Reply-To": "incidents+…@northwind.example", "X-A": "1"}
+    assert kept["text"] == "Body" and token_from_address(sent["headers"]["Reply-To"])
+    assert stored_copy({"text": "no headers"}) == {"text": "no headers"}
