@@ -83,7 +83,9 @@ def init_app(app: Flask) -> None:
                 else app.config["MAX_CONTENT_LENGTH"]
             )
             message = f"the request body is larger than the limit of {limit} bytes"
-        return error_response(exc.code or 500, code, message)
+        # a 405 says which methods the path has (RFC 9110 §15.5.6)
+        allow = {k: v for k, v in exc.get_headers() if k.lower() == "allow"}
+        return error_response(exc.code or 500, code, message, headers=allow or None)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
