@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import logging
 import os
@@ -18,6 +19,7 @@ log = logging.getLogger("hub.run")
 # Each part is `mihub <part>`; later issues add theirs here (`mihub mailbox` runs alone: it needs
 # a mailbox configured).
 PARTS = ["web", "worker", "smtpd"]
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def run_all(parts: list[str] | None = None, *, echo=print) -> int:
@@ -40,7 +42,10 @@ def run_all(parts: list[str] | None = None, *, echo=print) -> int:
         # we then stop them: SIGINT is Huey's and the SMTP listener's graceful signal,
         # SIGTERM gunicorn's.
         children[part] = subprocess.Popen(
-            [sys.executable, "-m", "hub.cli", part], env=env, start_new_session=True
+            [sys.executable, "-m", "hub.cli", part],
+            env=env,
+            start_new_session=True,
+            preexec_fn=_die_with(os.getpid(), signal.SIGTERM if part == "web" else signal.SIGINT),
         )
     code = 0
     try:
@@ -66,6 +71,24 @@ def run_all(parts: list[str] | None = None, *, echo=print) -> int:
                 child.wait()
     echo("Stopped cleanly." if code == 0 else "Stopped.")
     return code
+
+
+def _die_with(parent: int, sig: int):
+    """A `preexec_fn` that makes the child receive `sig` (its clean stop) when `parent` dies,
+    however it dies — `kill -9` included — so no web, worker or listener lives on as an orphan
+    holding the ports and the database. Linux's parent-death signal; elsewhere nothing.
+    """
+
+    def arm() -> None:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+        except (OSError, AttributeError):  # not Linux: no parent-death signal
+            return
+        if os.getppid() != parent:  # the parent died before the signal was armed
+            os.kill(os.getpid(), sig)
+
+    return arm if sys.platform.startswith("linux") else None
 
 
 def web_workers(setting: str | int) -> int:

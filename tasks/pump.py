@@ -21,10 +21,13 @@ import time
 from hub.app.context import Hub
 from hub.app.db import utcnow
 from hub.incidents import timers
+from hub.notifications import outbox
+from hub.ticker import tick
 
 log = logging.getLogger("hub.worker")
 
 INTERVAL = 0.5  # seconds between two looks at the timers table
+RECLAIM_EVERY = 2.0  # seconds between two looks for delivery claims of dead workers
 REPEAT_AFTER = 30.0  # seconds before a timer handed to the queue is handed over again
 BATCH = 500
 
@@ -58,9 +61,30 @@ class TimerPump:
             self._handed.update((i, clock) for i in fresh)
         return len(fresh)
 
+    def reclaim_once(self) -> bool:
+        """If a dead worker's delivery claims ran out, run the tick now (it replays journals,
+        puts those rows back to pending and enqueues them) instead of at the next minute."""
+        with self.hub.db.session(write=False) as session:
+            expired = outbox.expired_claims(session, utcnow())
+        if expired:
+            counts = tick(self.hub, utcnow())
+            log.warning("claims of a stopped worker ran out; re-enqueued %s", counts)
+        return expired
+
     def _run(self) -> None:
+        failing, reclaimed_at = 0, time.monotonic()
         while not self._stop.wait(self.interval):
             try:
                 self.pass_once()
-            except Exception:  # the database is away: try again at the next pass
-                log.exception("timer pump: could not read due timers; retrying")
+                if time.monotonic() - reclaimed_at >= RECLAIM_EVERY:
+                    reclaimed_at = time.monotonic()
+                    self.reclaim_once()
+                if failing:
+                    log.warning(
+                        "timer pump: the database answers again (%d failed passes)", failing
+                    )
+                failing = 0
+            except Exception as exc:  # the database is away: try again at the next pass
+                failing += 1
+                if failing == 1:  # once per outage, not twice a second
+                    log.error("timer pump: could not read due timers (%s); retrying", exc)

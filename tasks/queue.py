@@ -34,7 +34,14 @@ def make_huey(url: str) -> Huey:
         )
     if parts.scheme in ("redis", "rediss"):
         base = url.split("?", 1)[0]
-        return RedisHuey(name=name, url=base, results=False)
+        # Huey's blocking read waits 1 s; a Redis that stops answering fails a call after 5 s
+        # instead of never (the web does not wait even that long: tasks/handoff.py).
+        from redis import ConnectionPool
+
+        pool = ConnectionPool.from_url(
+            base, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
+        )
+        return RedisHuey(name=name, connection_pool=pool, results=False)
     if parts.scheme == "memory":
         return MemoryHuey(name=name, results=False)
     raise ValueError(

@@ -21,6 +21,8 @@ from sqlalchemy.orm import DeclarativeBase, Session, make_transient_to_detached,
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.types import TypeDecorator
 
+from hub.app import dbwatch
+
 
 class UTCDateTime(TypeDecorator):
     """Timezone-aware UTC datetimes on every backend (SQLite keeps no offset)."""
@@ -161,7 +163,21 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql(f"BEGIN {mode}")
 
         return engine
-    return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+    engine = create_engine(
+        url,
+        pool_size=20,
+        max_overflow=20,
+        pool_pre_ping=True,
+        pool_timeout=5,  # all connections busy for 5 s: answer 503 rather than queue on
+        connect_args={"connect_timeout": CONNECT_TIMEOUT},
+    )
+    dbwatch.watch(engine, STATEMENT_TIMEOUT)
+    return engine
+
+
+CONNECT_TIMEOUT = 5  # seconds to establish a PostgreSQL connection
+# Seconds a statement may wait for an answer before its connection is dropped (hub/app/dbwatch.py).
+STATEMENT_TIMEOUT = 30.0
 
 
 log = logging.getLogger("hub.db")

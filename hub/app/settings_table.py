@@ -279,11 +279,11 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "HUB_DELIVERY_LEASE",
-        "120",
-        "Seconds a worker owns a notification it is sending (at least 60: one send may take "
-        "45); a dead worker's rows return to the queue after this.",
+        "15",
+        "Seconds a worker's claim on a notification it is sending lasts; a live worker renews "
+        "it every third of that, so a dead worker's rows return to the queue within it.",
         kind="number",
-        minimum=60,
+        minimum=6,
     ),
 )
 

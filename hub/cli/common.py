@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from hub.app.quietlog import RepeatFilter
 from hub.app.settings import join_hostport, load_settings, split_hostport
 from hub.app.settings_checks import check_settings
 
@@ -17,6 +18,8 @@ def setup_logging(level: str) -> None:
     logging.basicConfig(
         level=level, stream=sys.stderr, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
     )
+    for handler in logging.getLogger().handlers:  # an outage logs a line a minute, not a flood
+        handler.addFilter(RepeatFilter())
 
 
 def settings_or_exit():
@@ -72,10 +75,16 @@ def web_worker_hub(checked):
     connections) from the settings and policy the master process checked, not reread."""
     from hub.app.context import Hub
     from tasks import main as _tasks  # noqa: F401  (registers the tasks it enqueues)
+    from tasks.handoff import Handoff
     from tasks.runtime import set_hub
 
     worker_hub = Hub(checked.settings, policy=checked.policy)
     set_hub(worker_hub)
+    # A request never waits long for the queue (tasks/handoff.py): a hung Redis must not hold
+    # every web worker; the committed work is found by the workers' pump all the same.
+    handoff = Handoff()
+    worker_hub.enqueue = handoff.wrap(worker_hub.enqueue)
+    worker_hub.enqueue_at = handoff.wrap(worker_hub.enqueue_at)
     return worker_hub
 
 

@@ -10,11 +10,29 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, current_app, has_request_context, jsonify, request
+from sqlalchemy import exc as db_errors
 from werkzeug.exceptions import HTTPException
 
 from hub.app.errors import HubError
+from hub.app.quietlog import RepeatLog
 
 log = logging.getLogger("hub.web")
+repeats = RepeatLog(log)
+RETRY_AFTER = "5"  # seconds, on a 503 while the database or the queue is away
+# Not answering, refusing, or out of pooled connections: the request may succeed later.
+UNAVAILABLE = (db_errors.OperationalError, db_errors.InterfaceError, db_errors.TimeoutError)
+
+
+def unavailable(exc: BaseException) -> str | None:
+    """What is away ("database" or "queue") when `exc` says a dependency is, else None."""
+    if isinstance(exc, UNAVAILABLE) or (
+        isinstance(exc, db_errors.DBAPIError) and exc.connection_invalidated
+    ):
+        return "database"
+    kind = type(exc)
+    if kind.__module__.startswith("redis") and kind.__name__ in ("ConnectionError", "TimeoutError"):
+        return "queue"
+    return None
 
 
 JSON_PATHS = ("/api/", "/intake/", "/healthz", "/metrics")
@@ -36,7 +54,9 @@ def error_response(
     """The error document: JSON for /api and /intake, the console's error page elsewhere."""
     page = None if wants_json() else current_app.extensions.get(ERROR_PAGE)
     if page is not None:
-        return page(status, code, message)
+        response = current_app.make_response(page(status, code, message))
+        response.headers.update(headers or {})
+        return response
     body = {"error": {"code": code, "message": message}}
     if details:
         body["error"]["details"] = details
@@ -63,9 +83,20 @@ def init_app(app: Flask) -> None:
                 else app.config["MAX_CONTENT_LENGTH"]
             )
             message = f"the request body is larger than the limit of {limit} bytes"
-        return error_response(exc.code or 500, code, message)
+        # a 405 says which methods the path has (RFC 9110 §15.5.6)
+        allow = {k: v for k, v in exc.get_headers() if k.lower() == "allow"}
+        return error_response(exc.code or 500, code, message, headers=allow or None)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
+        away = unavailable(exc)
+        if away is not None:
+            repeats.error(away, "%s unavailable: %s", away, str(exc).splitlines()[0][:300])
+            return error_response(
+                503,
+                f"{away}_unavailable",
+                f"the {away} is not answering; please try again in a few seconds",
+                headers={"Retry-After": RETRY_AFTER},
+            )
         log.exception("unexpected error")
         return error_response(500, "internal", "an internal error occurred; it was logged")

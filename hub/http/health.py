@@ -11,6 +11,8 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 
 from flask import Flask, Response, current_app, jsonify, request
@@ -118,21 +120,41 @@ def init_app(app: Flask, queue_pending: Callable[[], int]) -> None:
     app.add_url_rule("/metrics", "metrics", metrics)
 
 
+HEALTH_TIMEOUT = 3.0  # seconds the database may take to answer the health check
+
+
+_probes = ThreadPoolExecutor(max_workers=2, thread_name_prefix="health-probe")
+
+
+def _database_check(hub) -> str:
+    """ "ok", or why not: a database that does not answer within HEALTH_TIMEOUT is reported
+    as such at once (the probe itself ends when the statement watchdog drops its connection)."""
+
+    def probe():
+        with hub.db.session(write=False) as session:
+            session.execute(text("SELECT 1").execution_options(hub_timeout=HEALTH_TIMEOUT))
+
+    try:
+        _probes.submit(probe).result(timeout=HEALTH_TIMEOUT)
+    except FutureTimeout:
+        return f"error: no answer within {HEALTH_TIMEOUT:g} s"
+    except Exception as exc:  # report, don't crash
+        return f"error: {type(exc).__name__}"
+    return "ok"
+
+
 def healthz():
     """200 when the database and the queue answer, 503 otherwise."""
     hub = current_app.extensions["hub"]
     checks = {}
-    try:
-        with hub.db.session(write=False) as session:
-            session.execute(text("SELECT 1"))
-        checks["database"] = "ok"
-    except Exception as exc:  # report, don't crash
-        checks["database"] = f"error: {type(exc).__name__}"
+    checks["database"] = _database_check(hub)
     try:
         started = time.monotonic()
-        current_app.extensions[QUEUE_PENDING]()
+        _probes.submit(current_app.extensions[QUEUE_PENDING]).result(timeout=HEALTH_TIMEOUT)
         checks["queue"] = "ok"
         checks["queue_ms"] = round((time.monotonic() - started) * 1000, 1)
+    except FutureTimeout:
+        checks["queue"] = f"error: no answer within {HEALTH_TIMEOUT:g} s"
     except Exception as exc:
         checks["queue"] = f"error: {type(exc).__name__}"
     # The check every use of the policy makes (reload the file if it changed): without it a

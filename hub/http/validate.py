@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 from flask import request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from hub.app import jsondoc
 from hub.app.errors import BadRequest, Invalid, UnsupportedMediaType, one_of
 from hub.core.lifecycle import STATES
 from hub.reviews.content import ITEM_STATUSES, OPEN_ITEM
@@ -71,10 +72,10 @@ def json_body(spec: Spec) -> dict:
                 f"expected application/json, got {request.mimetype or 'no Content-Type'}"
             )
         try:
-            data = request.get_json(force=True, silent=False)
-        except RequestEntityTooLarge:
-            raise
-        except Exception as exc:  # werkzeug raises BadRequest with HTML; say it plainly
+            data = jsondoc.loads(raw)
+        except jsondoc.TooDeep as exc:
+            raise BadRequest(str(exc), code="too_deep") from None
+        except ValueError as exc:  # not JSON, or not UTF-8/16/32
             raise BadRequest("the body is not valid JSON", code="malformed_json") from exc
     if not isinstance(data, dict):
         raise Invalid("the body must be a JSON object", code="invalid_body")

@@ -13,6 +13,7 @@ process: with several worker processes, give each its share of the provider's li
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections import deque
@@ -27,7 +28,7 @@ from hub.app.models import Notification
 from hub.app.settings import Settings
 from hub.channels import registry
 from hub.channels.base import PermanentError, TransientError
-from hub.notifications import outbox
+from hub.notifications import leases, outbox
 from hub.notifications.notify import RenderError, is_deferred, materialize
 from hub.notifications.sent_journal import SentJournal
 
@@ -65,10 +66,6 @@ def throttle_for(settings: Settings, kind: str, message: dict):
 
 MARK_EVERY = 25  # accepted messages per database commit (the journal has them at once)
 MARK_AFTER = 0.25  # seconds: commit sooner when messages are slow to go out
-# Seconds one send may take at most (SMTP and Graph time out at 30 s, a Teams post at 10 s
-# plus 5 s waiting for its throttle) and then be marked: a chunk starts no send later than
-# this before its claim runs out, so a row is never sent under an expired claim.
-SEND_BUDGET = 45.0
 
 _journals: dict[str, SentJournal] = {}
 
@@ -151,9 +148,12 @@ def deliver_rows(hub: Hub, row_ids: list[int], now: datetime | None = None) -> d
     """Deliver these rows in order; the outcome of each (see `deliver_now`)."""
     clock = (lambda: now) if now is not None else utcnow
     lease = timedelta(seconds=float(hub.settings["HUB_DELIVERY_LEASE"]))
+    keeper = leases.keeper_for(hub, lease.total_seconds())
     outcomes = dict.fromkeys(row_ids, "skipped")
     with hub.db.session() as session:
         won = outbox.claim_many(session, row_ids, clock(), lease)
+    keeper.hold(won)  # renewed while we work: a send may outlast the lease, never our life
+    with hub.db.session() as session:
         found = (
             {
                 r.id: (r.channel, r.payload)
@@ -168,12 +168,12 @@ def deliver_rows(hub: Hub, row_ids: list[int], now: datetime | None = None) -> d
         )
     marks = _Marks(hub)
     todo, postponed, messages = deque(won), set(), {}
-    # No send starts once the claim could run out before it ends: what is left is handed back.
-    deadline = time.monotonic() + lease.total_seconds() - SEND_BUDGET
     try:
         while todo:
-            if time.monotonic() > deadline:
-                log.warning("chunk ran long: handing %d row(s) back for later", len(todo))
+            # No send starts while our claims are not being renewed (the database is away):
+            # they could run out and another worker send the same rows.
+            if not keeper.fresh():
+                log.warning("leases not renewed: handing %d row(s) back for later", len(todo))
                 break
             row_id = todo.popleft()
             channel, payload = found[row_id]
@@ -207,6 +207,7 @@ def deliver_rows(hub: Hub, row_ids: list[int], now: datetime | None = None) -> d
         untried = [i for i in todo if outcomes[i] == "skipped"]
         if untried:
             _hand_back(hub, untried)
+        keeper.drop(won)
     return outcomes
 
 
@@ -248,8 +249,21 @@ def _deliver_one(
         log.exception("notification %s: unexpected error while sending", row_id)
         at = _finish(hub, row_id, retry, f"{type(exc).__name__}: {exc}", None, clock())
         return "retry" if at else "failed"
-    marks.add(row_id, sent, clock(), message if is_deferred(payload) else None)
+    marks.add(row_id, sent, clock(), stored_copy(message) if is_deferred(payload) else None)
     return "sent"
+
+
+_PLUS_TOKEN = re.compile(r"\+[^@\s<>]+@")
+
+
+def stored_copy(message: dict) -> dict:
+    """What the row keeps of a sent message: the reply token of its Reply-To address (it lets
+    a reply speak as the recipient) is not kept in clear."""
+    headers = message.get("headers")
+    if not isinstance(headers, dict) or "Reply-To" not in headers:
+        return message
+    reply_to = _PLUS_TOKEN.sub("+…@", str(headers["Reply-To"]))
+    return {**message, "headers": {**headers, "Reply-To": reply_to}}
 
 
 _next_slot: dict[str, float] = {}  # endpoint -> monotonic time of its next deferral slot

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from hub.app.context import queue_job
 from hub.app.models import Incident, Notification
+from hub.app.security import fill_secrets
 from hub.app.settings import Settings
 from hub.channels import registry
 from hub.channels.base import PermanentError
@@ -155,6 +156,8 @@ class RenderError(Exception):
 
 def materialize(payload: dict, settings: Settings) -> dict:
     """The message a transport sends: rendered now (by its channel) if the row holds a spec."""
+    if payload.get("fill"):  # secrets made at delivery (hub/app/security.py), never stored
+        payload = fill_secrets(payload, payload["fill"], settings.secret_key)
     if not is_deferred(payload):
         return payload
     spec = payload["render"]

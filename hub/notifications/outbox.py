@@ -4,8 +4,8 @@ Delivering rows takes four steps (hub/notifications/delivery.py):
 1. `claim_many` commits pending → sending with `claimed_until = now + lease` for a chunk of
    rows, in one short transaction (only pending rows: an expired claim goes back to pending in
    `due_rows`, after the journals were replayed);
-2. the worker renders and sends each row, holding no transaction and no lock, and starts no
-   send once the claim could expire before the send ends;
+2. the worker renders and sends each row, holding no transaction and no lock, while its lease
+   keeper renews the claims (hub/notifications/leases.py); no send starts while renewals fail;
 3. the moment a provider accepts a message, the worker appends one line to its sent journal
    (hub/notifications/sent_journal.py: one `write(2)`, which survives the process being killed);
 4. `mark_sent_many` commits the accepted rows in small batches.
@@ -30,7 +30,7 @@ from hub.app.models import Notification
 
 log = logging.getLogger("hub.notifications.outbox")
 
-LEASE = timedelta(minutes=2)
+LEASE = timedelta(seconds=15)  # the engine passes HUB_DELIVERY_LEASE (hub/notifications/leases.py)
 # seconds before the first retry (GoAlert's figure); the engine passes HUB_RETRY_BASE
 BASE_DELAY = 15.0
 MAX_DELAY = 30 * 60.0  # backoff cap
@@ -174,6 +174,18 @@ def unclaim_many(session: Session, row_ids: list[int]) -> int:
         .values(status="pending", claimed_until=None, attempts=Notification.attempts - 1)
         .execution_options(synchronize_session=False)
     ).rowcount
+
+
+def expired_claims(session: Session, now: datetime) -> bool:
+    """Whether some `sending` row's claim ran out (its worker died): one indexed look."""
+    return (
+        session.scalar(
+            select(Notification.id)
+            .where(Notification.status == "sending", Notification.claimed_until < now)
+            .limit(1)
+        )
+        is not None
+    )
 
 
 def due_rows(session: Session, now: datetime, limit: int = 500) -> list[int]:

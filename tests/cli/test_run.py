@@ -9,7 +9,14 @@ import time
 import pytest
 import requests
 
-from hub.testing.harness import create_token, free_port, start_mihub, wait_healthy
+from hub.testing.harness import (
+    create_token,
+    free_port,
+    port_open,
+    start_mihub,
+    wait_for,
+    wait_healthy,
+)
 from tests.conftest import EXAMPLE_POLICY, ROOT, pg_schema_url
 
 pytestmark = pytest.mark.e2e
@@ -92,3 +99,31 @@ def test_metrics_count_the_requests_of_every_web_worker(tmp_path):
     assert code == 0, web.output
     assert seen == sorted(seen) and seen[-1] <= 40, seen  # never back, never more
     assert final == [40] * 8, (seen, final)
+
+
+def test_children_stop_when_run_is_killed(tmp_path, backend):
+    """`kill -9` of `mihub run` leaves no orphan serving the ports or the database: its web,
+    worker and SMTP listener get their parent-death signal and stop; a new `mihub run` on the
+    same ports then starts and answers."""
+    proc, env, base = _start(tmp_path, backend)
+    smtp_port = int(env["HUB_SMTP_LISTEN"].rsplit(":", 1)[1])
+    web_port = int(env["HUB_HTTP"].rsplit(":", 1)[1])
+    try:
+        wait_healthy(base, proc, timeout=60)
+        proc.kill()
+        gone = time.monotonic()
+        wait_for(
+            lambda: not port_open(web_port) and not port_open(smtp_port),
+            timeout=5,
+            interval=0.1,
+            what="the orphaned web and SMTP listener to stop",
+        )
+        print(f"children gone {time.monotonic() - gone:.2f} s after SIGKILL of mihub run")
+        again = start_mihub("run", env=env, cwd=ROOT)
+        try:
+            assert wait_healthy(base, again, timeout=60)["status"] == "ok"
+        finally:
+            assert again.stop(signal.SIGINT) == 0, again.output
+    finally:
+        if proc.alive:
+            proc.kill()

@@ -159,6 +159,7 @@ def test_list_newest_first_and_filter(client, auth):
     "body, status, code",
     [
         (b"{not json", 400, "malformed_json"),
+        (b'{"title": "x", "n": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", 400, "too_deep"),
         (b"[1, 2]", 422, "invalid_body"),  # valid JSON, but not an object
         (b'{"description": "no title"}', 422, "missing_field"),
         (b'{"title": 5}', 422, "wrong_type"),
@@ -869,3 +870,12 @@ def test_classify_takes_the_severity_in_any_case(client, auth, example_policy):
         json={"severity": "sev99", "reason": "checked"},
     )
     assert r.status_code == 422 and "unknown severity 'sev99'" in r.get_json()["error"]["message"]
+
+
+def test_nesting_is_counted_outside_strings_only(client, auth):
+    r = client.post(
+        "/api/v1/incidents",
+        headers=auth["comms"],
+        json={"title": "Brackets " + "[{" * 100, "description": '"\\"[[[' * 50},
+    )
+    assert r.status_code == 201, r.get_json()

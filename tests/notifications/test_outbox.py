@@ -154,8 +154,8 @@ def test_expired_claim_returns_to_pending(wired):
     with wired.db.session() as session:
         assert outbox.claim(session, row_id, T0)
     with wired.db.session() as session:
-        assert not outbox.claim(session, row_id, T0 + minutes(1))  # still someone else's
-        assert row_id not in outbox.due_rows(session, T0 + minutes(1))
+        assert not outbox.claim(session, row_id, T0 + timedelta(seconds=10))  # still someone else's
+        assert row_id not in outbox.due_rows(session, T0 + timedelta(seconds=10))
     later = T0 + outbox.LEASE + timedelta(seconds=1)
     with wired.db.session() as session:
         assert row_id in outbox.due_rows(session, later)
@@ -471,12 +471,13 @@ def test_a_journal_that_cannot_be_written_marks_the_row_sent_at_once(
     assert _row(wired, row).status == "sent"
 
 
-def test_a_chunk_past_its_deadline_hands_its_rows_back(wired, transports, monkeypatch):
-    from hub.notifications import delivery
+def test_a_chunk_whose_leases_are_not_renewed_hands_its_rows_back(wired, transports, monkeypatch):
+    from hub.notifications import delivery, leases
 
     iid = declare(wired)
     rows = _mail_rows(wired, iid)
-    monkeypatch.setattr(delivery, "SEND_BUDGET", 10_000.0)  # the claim "runs out" at once
+    # the database stopped answering the heartbeat: our claims could run out mid-send
+    monkeypatch.setattr(leases.LeaseKeeper, "fresh", lambda self: False)
     wired.enqueued.clear()
     assert set(delivery.deliver_rows(wired, rows, T0).values()) == {"skipped"}
     assert transports["email"].sent == []
@@ -556,3 +557,34 @@ def test_a_big_batch_is_split_across_the_worker_threads(wired, transports, monke
     assert sum(map(len, chunks)) == len(everything) - size and all(len(c) <= size for c in chunks)
     assert counts == {"sent": len(ids), "skipped": size - len(ids)}
     assert len(transports["email"].sent) + len(transports["teams"].sent) == len(ids)
+
+
+def test_the_keeper_renews_only_the_claims_it_holds(wired):
+    from hub.notifications.leases import LeaseKeeper
+
+    iid = declare(wired)
+    held, other = _mail_rows(wired, iid, 2)
+    with wired.db.session() as session:
+        assert outbox.claim_many(session, [held, other], T0) == [held, other]
+    keeper = LeaseKeeper(wired, lease=15)
+    keeper.hold([held])
+    assert keeper.renew() == 1
+    renewed, untouched = _row(wired, held), _row(wired, other)
+    assert renewed.claimed_until > T0 + outbox.LEASE  # from now, not from the claim
+    assert untouched.claimed_until == T0 + outbox.LEASE
+    assert keeper.fresh()
+    keeper.drop([held])
+    assert keeper.held() == [] and keeper.renew() == 0
+
+
+def test_a_sent_rows_reply_token_is_not_kept():
+    from hub.channels.email.ids import make_reply_token, reply_address, token_from_address
+    from hub.notifications.delivery import stored_copy
+
+    address = reply_address("incidents@northwind.example", make_reply_token("k" * 32, 7, "a@b.c"))
+    sent = {"to": "a@b.c", "text": "Body", "headers": {"Reply-To": address, "X-A": "1"}}
+    assert token_from_address(address)
+    kept = stored_copy(sent)
+    assert kept["headers"] == {"Reply-To": "incidents+…@northwind.example", "X-A": "1"}
+    assert kept["text"] == "Body" and token_from_address(sent["headers"]["Reply-To"])
+    assert stored_copy({"text": "no headers"}) == {"text": "no headers"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 
@@ -10,6 +11,8 @@ from sqlalchemy import select, update
 
 from hub.app.db import utcnow
 from hub.app.models import Notification, SignInLink, WebSession
+from hub.app.security import hash_token
+from hub.notifications.notify import materialize
 from hub.web import links
 from tests.web_kit import CSRF, post, sign_in
 
@@ -23,7 +26,12 @@ def link_from_outbox(hub) -> str:
             .where(Notification.template == "sign-in-link")
             .order_by(Notification.id.desc())
         ).first()
-    return re.search(r"/login/link/\S+", row.payload["text"]).group(0)
+    return re.search(r"/login/link/\S+", delivered(hub, row)["text"]).group(0)
+
+
+def delivered(hub, row) -> dict:
+    """The mail as the worker sends it: the token is put in at delivery, never stored."""
+    return materialize(row.payload, hub.settings)
 
 
 def csrf_from(client) -> str:
@@ -84,7 +92,7 @@ def test_links_expire_and_are_rate_limited(hub):
     assert links.request_link(hub, "anna", "/", past)
     with hub.db.session(write=False) as session:
         row = session.scalars(select(Notification)).first()
-    token = re.search(r"/login/link/(\S+)", row.payload["text"]).group(1)
+    token = re.search(r"/login/link/(\S+)", delivered(hub, row)["text"]).group(1)
     assert links.pending_link(hub, token, utcnow()) is None
     assert links.spend_link(hub, token, utcnow()) is None
     now = utcnow()
@@ -165,3 +173,19 @@ def test_error_pages_are_html_for_people_and_json_for_machines(client, hub):
     assert page.status_code == 404 and page.mimetype == "text/html"
     assert "no incident INC-404" in page.get_data(as_text=True)
     assert client.get("/intake/nope").is_json
+
+
+def test_the_outbox_never_holds_a_usable_link(hub):
+    """Whoever reads the database (or a backup) finds a placeholder and a nonce, not a token:
+    the worker derives the token from the secret key when it sends the mail."""
+    assert links.request_link(hub, "anna", "/", utcnow())
+    with hub.db.session(write=False) as session:
+        row = session.scalars(select(Notification)).first()
+        stored = json.dumps(row.payload)
+        hashes = set(session.scalars(select(SignInLink.token_hash)))
+    assert links.TOKEN_PLACEHOLDER in row.payload["text"]
+    words = set(re.findall(r"[A-Za-z0-9_\-]{20,}", stored))
+    assert not {hash_token(w) for w in words} & hashes, "a usable token is stored"
+    token = re.search(r"/login/link/(\S+)", delivered(hub, row)["text"]).group(1)
+    assert hash_token(token) in hashes
+    assert links.pending_link(hub, token, utcnow()) is not None

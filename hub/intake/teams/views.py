@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 
 from flask import Blueprint, current_app, g, jsonify, request
 
+from hub.app import jsondoc
 from hub.app.context import Hub
 from hub.app.db import utcnow
 from hub.app.errors import BadRequest, HubError, TooLarge, Unauthorized
@@ -53,7 +53,9 @@ def _body() -> bytes:
 
 def _activity(body: bytes) -> dict:
     try:
-        activity = json.loads(body)
+        activity = jsondoc.loads(body)
+    except jsondoc.TooDeep as exc:
+        raise BadRequest(str(exc), code="too_deep") from None
     except (ValueError, UnicodeDecodeError):
         raise BadRequest("the body is not JSON", code="malformed_json") from None
     if not isinstance(activity, dict):

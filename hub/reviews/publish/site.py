@@ -92,10 +92,13 @@ def _write(path: Path, text: str) -> bool:
     return True
 
 
-def _published(include: int | None):
-    """Published reviews, plus the one being published now."""
+def _published(include):
+    """Published reviews, plus those being published now (one id or several)."""
     cond = Review.state == "published"
-    return cond if include is None else or_(cond, Review.id == include)
+    if include is None:
+        return cond
+    ids = [include] if isinstance(include, int) else list(include)
+    return or_(cond, Review.id.in_(ids)) if ids else cond
 
 
 def sync_reviews(

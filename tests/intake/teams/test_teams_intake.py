@@ -237,12 +237,19 @@ def test_not_configured_is_503(backend, example_policy):
         (b"[1, 2]", 400, "malformed_json"),
         (b'{"type": "invoke", "name": "composeExtension/query"}', 400, "not_a_message"),
         (b'{"type": "message", "text": "' + b"x" * (300 * 1024) + b'"}', 413, "too_large"),
+        # validly signed, nested 100,000 levels deep: refused before the parser recurses
+        (b'{"type": "message", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", 400, "too_deep"),
     ],
 )
 def test_bad_bodies(tclient, body, status, code):
     r = post_teams(tclient, body=body)
     assert r.status_code == status
     assert r.get_json()["error"]["code"] == code
+
+
+def test_brackets_inside_text_are_not_nesting(tclient, example_policy):
+    reply = say(tclient, example_policy, "help " + "[{" * 200)
+    assert "declare" in texts(reply)
 
 
 # -- commands through the webhook ---------------------------------------------------------------
