@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import http.client
 import secrets
+import socket
 import time
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -113,6 +115,9 @@ class EventStream:
         raise AssertionError(f"no such event within {timeout} s")
 
     def close(self) -> None:
+        """Close the connection (a thread reading it meanwhile sees the stream end)."""
+        with suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
         self.response.close()
         self.conn.close()
         self.sock.close()
