@@ -27,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import suppress
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -47,10 +48,8 @@ def tree(pid: int) -> list[int]:
         p = todo.pop()
         out.append(p)
         for task in Path(f"/proc/{p}/task").glob("*"):
-            try:
+            with suppress(OSError):
                 todo += [int(c) for c in (task / "children").read_text().split()]
-            except OSError:
-                pass
     return out
 
 
@@ -91,7 +90,8 @@ class Updater:
 
     def __init__(self, base: str, token: str, refs: list[str]):
         self.parts, self.token, self.refs = urlsplit(base), token, refs
-        self.answered: list[tuple[str, float, int]] = []  # (ref, monotonic at 200, n)
+        # (ref, monotonic when sent, monotonic at the 200, n)
+        self.answered: list[tuple[str, float, float, int]] = []
 
     def run(self, seconds: float) -> None:
         conn = http.client.HTTPConnection(self.parts.hostname, self.parts.port, timeout=30)
@@ -100,16 +100,20 @@ class Updater:
             time.sleep(max(0.0, start + n - time.monotonic()))
             ref = self.refs[n % len(self.refs)]
             body = json.dumps({"text": f"Update {n}: still working on it."})
+            sent = time.monotonic()
             conn.request(
                 "POST",
                 f"/api/v1/incidents/{ref}/updates",
                 body=body,
-                headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
+                headers={
+                    "Authorization": f"Bearer {self.token}",
+                    "Content-Type": "application/json",
+                },
             )
             answer = conn.getresponse()
             answer.read()
             if answer.status in (200, 201):
-                self.answered.append((ref, time.monotonic(), n))
+                self.answered.append((ref, sent, time.monotonic(), n))
         conn.close()
 
 
@@ -160,25 +164,28 @@ def sse_phase(base, cookie, refs, clients, seconds, updater, web_pid) -> dict:
     received = sum(s.bytes for s in streams)
     for s in streams:
         s.close()
-    delays, missing = [], 0
+    delays, missing, extra = [], 0, 0
     per_ref = {}
     for ref, at in arrivals:
         per_ref.setdefault(ref, []).append(at)
     answered = updater.answered
-    for i, (ref, at200, _n) in enumerate(answered):
+    for i, (ref, sent, at200, _n) in enumerate(answered):
+        # an update's events arrive after it was sent and before the incident's next one
+        # was (an event may come before the 200 is read: a delay below zero)
         later = [a for a in answered[i + 1 :] if a[0] == ref]
         until = later[0][1] if later else float("inf")
-        posted_before = answered[i - 1][1] if i else at200 - 1.0
-        got = [a for a in per_ref.get(ref, []) if posted_before < a < until]
+        got = [a for a in per_ref.get(ref, []) if sent <= a < until]
         rooms = sum(1 for j in range(clients) if refs[j % len(refs)] == ref)
         delays += [a - at200 for a in got]
         missing += max(0, rooms - len(got))
+        extra += max(0, len(got) - rooms)
     return {
         "streams_open": len(streams),
         "refused_503": refused[0],
         "updates": len(answered),
         "events_expected": len(answered) * clients // len(refs),
         "events_missing": missing,
+        "events_unmatched": extra,
         "delay_ms": {
             "p50": ms(pct(delays, 0.5)),
             "p99": ms(pct(delays, 0.99)),
@@ -254,7 +261,7 @@ def poll_phase(base, cookie, refs, clients, seconds, updater, web_pid) -> dict:
     for r, at in seen:
         per_ref_polls.setdefault(r, []).append(at)
     rooms_per_ref = clients // len(refs)
-    for ref, at200, _n in updater.answered:
+    for ref, _sent, at200, _n in updater.answered:
         after = sorted(a for a in per_ref_polls.get(ref, []) if a > at200)[:rooms_per_ref]
         staleness += [a - at200 for a in after]
     return {

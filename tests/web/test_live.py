@@ -152,5 +152,5 @@ def test_pages_carry_the_stream_and_live_regions(client, hub):
     assert 'data-events-url="/events"' in board
     room = client.get(f"/incidents/{ref}").get_data(as_text=True)
     assert f'data-events-url="/incidents/{ref}/events"' in room
-    for region in ("room-head", "roles-live", "timeline-live", "ack-live", "deadlines-live"):
+    for region in ("room-head", "roles-live", "timeline-live", "deadlines-live", "chart-live"):
         assert f'id="{region}" data-live' in room

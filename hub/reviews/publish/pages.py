@@ -267,6 +267,7 @@ def index_pages(
             front=front_matter(title=title, **hidden),
             title=title,
             intro=f"Published reviews grouped by {kind}.",
+            column=kind.capitalize(),
             groups=[
                 {"label": labels[kind](k), "count": len(by_key[k]), "path": f"{kind}/{slug(k)}.md"}
                 for k in keys
