@@ -121,7 +121,13 @@ def render_review(review: Review, policy: Policy, problems: list) -> tuple[str, 
         ),
         sections=_sections(review),
         problems=[
-            {"ref": p.ref, "title": p.title, "state": p.state.replace("_", " ")} for p in problems
+            {
+                "ref": p.ref,
+                "title": p.title,
+                "state": p.state.replace("_", " "),
+                "workaround": p.workaround if p.state == "known_error" else "",
+            }
+            for p in problems
         ],
         timeline=[
             {
@@ -331,6 +337,7 @@ def nav() -> list:
             ]
         },
         {"Action items": "action-items.md"},
+        {"Problems": "problems.md"},
         {"Metrics": "metrics.md"},
         {"How to write a review": "writing-reviews.md"},
     ]
