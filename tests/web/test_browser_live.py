@@ -200,3 +200,35 @@ def test_a_version_conflict_shows_both_versions_to_merge(world, people, browser)
     expect(david.locator(".flash-success")).to_have_text("Review saved.")
     expect(david.locator("#f-summary")).to_contain_text("42 minutes (corrected)")
     expect(david.locator("#f-lessons")).to_have_value("Label every breaker.")
+
+
+def test_at_390_px_long_words_do_not_scroll_and_acknowledge_is_on_the_first_screen(
+    world, people, api
+):
+    long_word = "Payroll" + "x" * 120
+    url = "https://status.northwind.example/" + "a" * 150
+    ref = api(
+        "/incidents",
+        {"title": f"{long_word} {url}", "services": ["warehouse-scanners"], "impact": "outage"},
+    )["id"]
+    from tests.workflow_kit import mobilise_pending
+
+    mobilise_pending(world.hub, int(ref.removeprefix("INC-")))
+    page = people("anna")  # the Major Incident Manager on duty, paged and not acknowledged
+    page.set_viewport_size({"width": 390, "height": 844})
+    for path in ("/", f"/incidents/{ref}", "/declare"):
+        page.goto(world.url + path)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, (path, width)
+    page.goto(f"{world.url}/incidents/{ref}")
+    box = page.locator("#acknowledge").bounding_box()
+    assert box is not None and box["y"] + box["height"] <= 844  # no scrolling to find it
+    chart = page.locator("#chart-live")
+    chart.focus()  # the chart's box takes the keyboard focus and scrolls with the arrow keys
+    assert page.evaluate("document.activeElement.id") == "chart-live"
+    page.keyboard.press("ArrowRight")
+    page.goto(world.url + "/declare")
+    preview = page.locator("#classification-preview").bounding_box()
+    button = page.locator("#declare").bounding_box()
+    assert preview["y"] < button["y"]  # the preview sits above the Declare button
+    page.set_viewport_size({"width": 1280, "height": 860})

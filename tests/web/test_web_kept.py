@@ -64,3 +64,22 @@ def test_an_approved_review_shows_publishing_and_no_publish_button(client, hub):
         review.publish_error = "the knowledge base build failed"
     html = client.get(f"/incidents/INC-{number}/review").get_data(as_text=True)
     assert 'id="publishing"' not in html and "Try publishing again" in html
+
+
+def test_board_and_room_agree_on_a_late_acknowledgement(client, hub):
+    from datetime import timedelta
+
+    from hub.app.db import utcnow
+    from hub.incidents import operations as ops
+    from hub.incidents import records
+
+    ref = declare(hub)
+    with hub.transaction() as session:
+        incident = records.get_incident(session, ref, lock=True)
+        incident.declared_at = utcnow() - timedelta(minutes=30)  # SEV1: 5 min to acknowledge
+        ops.acknowledge(session, hub.policy, incident, actor="anna", now=utcnow())
+    sign_in(client, hub, "anna")
+    board = text_of(client.get("/"))
+    room = text_of(client.get(f"/incidents/{ref}"))
+    assert "Acknowledge late" in board and "done" not in board.split("Acknowledge", 1)[1][:10]
+    assert "Acknowledge late," in room
