@@ -97,8 +97,10 @@ def web_workers(setting: str | int) -> int:
     return n if n > 0 else min(8, 2 * (os.cpu_count() or 1))
 
 
-def serve_web(make_app, listen: str, workers: int, *, log_level: str = "info") -> None:
-    """Serve the app until SIGINT/SIGTERM: gunicorn, `workers` single-threaded processes.
+def serve_web(
+    make_app, listen: str, workers: int, *, log_level: str = "info", threads: int = 128
+) -> None:
+    """Serve the app until SIGINT/SIGTERM: gunicorn, `workers` processes of `threads` threads.
 
     Why processes and not threads: a create or an intake request is Python on the CPU, and
     one process runs one thread at a time. Under 32 concurrent clients on 2 cores, waitress
@@ -108,6 +110,13 @@ def serve_web(make_app, listen: str, workers: int, *, log_level: str = "info") -
     p99 ~50-90 ms (bench/api_bench.py). Each worker builds its own app with `make_app()`
     after the fork (no engine, pool or queue connection is shared across fork()).
     Where gunicorn does not run (Windows), waitress serves instead.
+
+    Threads (gunicorn's gthread worker) because a live page's event stream holds its thread
+    for minutes: with sync workers four open rooms would take every process. A stream waits
+    on a condition and costs no CPU; Python still runs one request at a time per process,
+    so pages keep the throughput of the sync workers (bench/live_bench.py, bench/api_bench.py).
+    A process serves at most `threads` - 16 streams (hub.web.live) and accepts at most
+    `threads` + 16 connections, so pages find a thread beside the streams.
     """
     from hub.app.settings import split_hostport
 
@@ -115,7 +124,7 @@ def serve_web(make_app, listen: str, workers: int, *, log_level: str = "info") -
     try:
         from gunicorn.app.base import BaseApplication
     except ImportError:
-        return _serve_waitress(make_app(), host, port, threads=16)
+        return _serve_waitress(make_app(), host, port, threads=threads)
 
     bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
@@ -124,7 +133,9 @@ def serve_web(make_app, listen: str, workers: int, *, log_level: str = "info") -
             options = {
                 "bind": [bind],
                 "workers": workers,
-                "worker_class": "sync",
+                "worker_class": "gthread",
+                "threads": threads,
+                "worker_connections": threads + 16,  # a few kept-alive idle connections
                 "backlog": 2048,
                 "timeout": 60,  # a request running longer than this is killed with its worker
                 "graceful_timeout": 30,
@@ -156,6 +167,7 @@ def serve_web(make_app, listen: str, workers: int, *, log_level: str = "info") -
             # (it took tens of milliseconds, the tail of a request that happened to run it).
             gc.collect()
             gc.freeze()
+            _chain_sigterm(app.extensions.get("hub.stopping", []))
             return app
 
     counts, master = tempfile.mkdtemp(prefix="mihub-web-requests-"), os.getpid()
@@ -164,6 +176,19 @@ def serve_web(make_app, listen: str, workers: int, *, log_level: str = "info") -
     finally:  # a worker leaves through here too (gunicorn forks inside run()): not its to remove
         if os.getpid() == master:
             shutil.rmtree(counts, ignore_errors=True)
+
+
+def _chain_sigterm(stopping: list) -> None:
+    """On SIGTERM, end the live streams first (else a graceful stop waits for them)."""
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def _stop(signum, frame):
+        for stop in stopping:
+            stop()
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, _stop)
 
 
 def _serve_waitress(app, host: str, port: int, threads: int) -> None:

@@ -192,7 +192,9 @@ def open_world(tmp: Path):
         tenant=TENANT, clients={CLIENT: SECRET}, users=entra_users(policy)
     ).start()
     recorder = Recorder()
-    serving = serving_in_thread(recorder)  # the URL first: the settings name it
+    # the URL first: the settings name it. Each open board, room or review holds a thread
+    # with its event stream: threads for several people's pages, and streams below that.
+    serving = serving_in_thread(recorder, threads=40)
     url = serving.__enter__()
     settings = load_settings(
         env={},
@@ -212,6 +214,7 @@ def open_world(tmp: Path):
             "HUB_GRAPH_TENANT_ID": TENANT,
             "HUB_GRAPH_CLIENT_ID": CLIENT,
             "HUB_GRAPH_CLIENT_SECRET": SECRET,
+            "HUB_WEB_THREADS": "40",
         },
     )
     hub = Hub(settings, policy=policy)
@@ -234,6 +237,8 @@ def open_world(tmp: Path):
     finally:
         evil.shutdown()
         evil.server_close()
+        for stop in recorder.app.extensions.get("hub.stopping", []):
+            stop()  # the pages' event streams end, as when the process stops
         serving.__exit__(None, None, None)
         huey.immediate = False
         runtime._hub = None

@@ -69,6 +69,12 @@ SETTINGS: tuple[Setting, ...] = (
         kind="whole",
     ),
     Setting(
+        "HUB_WEB_THREADS",
+        "128",
+        "Threads of each web process; each open live page (event stream) holds one, 16 stay for pages.",
+        kind="whole",
+    ),
+    Setting(
         "HUB_SMTP_LISTEN", "127.0.0.1:2525", "Address of the SMTP intake listener.", kind="hostport"
     ),
     Setting(

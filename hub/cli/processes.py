@@ -58,6 +58,7 @@ def web():
         settings["HUB_HTTP"],
         web_workers(settings["HUB_WEB_WORKERS"]),
         log_level=settings["HUB_LOG_LEVEL"],
+        threads=settings.int("HUB_WEB_THREADS"),
     )
 
 

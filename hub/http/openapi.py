@@ -207,12 +207,15 @@ INCIDENT_SUMMARY = {
 
 
 def documented_routes(app: Flask) -> list[tuple[str, str, str]]:
-    """(path, method, endpoint) for every route under /api/, /intake/, /healthz, /metrics."""
+    """(path, method, endpoint) for every route under /api/, /intake/, /healthz, /metrics,
+    and the live event streams (/events, /incidents/{id}/events)."""
     out = []
     for rule in app.url_map.iter_rules():
         if rule.endpoint in _SKIP:
             continue
-        if not re.match(r"^/(api/|intake/|healthz$|metrics$)", rule.rule):
+        if not re.match(
+            r"^/(api/|intake/|healthz$|metrics$|(incidents/<ref>/)?events$)", rule.rule
+        ):
             continue
         path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule)
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
@@ -289,6 +292,20 @@ def build_openapi(app: Flask) -> dict:
                         },
                     }
                 ),
+            }
+        if endpoint.startswith("live."):  # Server-Sent Events for the console's live pages
+            op["description"] = (
+                "text/event-stream for signed-in people (the console's session cookie): "
+                "`event: ready` first, then `event: change` with `id: <timeline entry>` and "
+                'data `{"incident", "kind", "entry"}` on every change; a `: heartbeat` '
+                "comment every 15 s; `Last-Event-ID` replays what was missed; "
+                "`X-Accel-Buffering: no`. An unknown incident is a 404 page; 503 with Retry-After "
+                "when the process serves as many streams as it can."
+            )
+            op["responses"] = {
+                "200": {"description": "The stream", "content": {"text/event-stream": {}}},
+                "302": {"description": "Not signed in: to the sign-in page"},
+                "503": {"description": "Too many streams on this process; poll instead"},
             }
         if path.startswith("/api/") and endpoint != "api.openapi":
             op["security"] = [{"bearer": []}]

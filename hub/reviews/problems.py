@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hub.app.context import queue_job
 from hub.app.db import row_id
 from hub.app.errors import Forbidden, Invalid, NotFound
 from hub.app.models import Problem, ProblemLink
@@ -74,6 +75,7 @@ def update_problem(
     for ref in data.get("incidents") or ():
         link_incident(session, problem, ref, actor=actor, now=now)
     problem.updated_at = now
+    queue_job(session, "refresh_site", problem.id)  # the register and its reviews' pages
     return problem
 
 

@@ -20,6 +20,7 @@ from hub.app.db import utcnow
 from hub.app.models import Incident, RoleAssignment, TimelineEntry, Timer
 from hub.core.lifecycle import ACTIVE
 from hub.policy.model import Policy
+from hub.web.chart import Deadline
 from hub.web.clock import Clock
 from hub.web.common import (
     SEVERITY_CLASSES,
@@ -176,13 +177,13 @@ def _row(i, policy, names, roles, next_due, latest, person, clock: Clock) -> Row
     ack_due, resolve_due = deadlines(i, policy)
     mim = next((r for r in roles if r.role == "major_incident_manager"), None)
     if ack_due and mim and mim.acknowledged_at:
+        # the room's rule (chart.Deadline): met when acknowledged by the due time, else late
+        on_time = Deadline("Acknowledge", ack_due, mim.acknowledged_at).state == "met"
+        word = '<span class="ok">done</span>' if on_time else '<span class="late">late</span>'
         row.slas.append(
             (
                 "Acknowledge",
-                Markup(
-                    '<span class="ok">done</span> <span class="muted '
-                    f'small">{clock.tag(mim.acknowledged_at)}</span>'
-                ),
+                Markup(f'{word} <span class="muted small">{clock.tag(mim.acknowledged_at)}</span>'),
             )
         )
     elif ack_due:

@@ -12,7 +12,7 @@ from hub.core.classify import Report
 from hub.core.lifecycle import ACTIVE
 from hub.incidents import reports
 from hub.policy.model import IMPACTS
-from hub.web.common import render, require_person, the_hub
+from hub.web.common import local_time, render, require_person, the_hub
 from hub.web.preview import classification_preview
 
 bp = Blueprint("declare", __name__)
@@ -70,8 +70,16 @@ def preview_context(form, person: str) -> dict:
     report = report_from_form(form, person, hub.policy)
     with hub.db.session(write=False) as session:
         result = classification_preview(session, hub.policy, report, now)
-        joins = _correlated(session, hub.policy, result.services, now)
-        joins = (joins.ref, joins.title) if joins else None
+        found = _correlated(session, hub.policy, result.services, now)
+        joins = None
+        if found is not None:
+            joins = {
+                "ref": found.ref,
+                "title": found.title,
+                "severity": found.severity,
+                "state": found.state.replace("_", " "),
+                "since": local_time(found.created_at, "auto"),
+            }
     return {"result": result, "joins": joins, "has_title": bool(report.title)}
 
 

@@ -27,8 +27,11 @@ def _form(name: str, limit: int = MAX_TEXT) -> str:
     return value
 
 
-def room_page(ref: str, *, draft: str = "", preview=None, status: int = 200):
-    """Render the room (optionally with an update draft and its preview)."""
+def room_page(
+    ref: str, *, draft: str = "", preview=None, status: int = 200, drafts: dict | None = None
+):
+    """Render the room (optionally with an update draft and its preview, or the text of a
+    refused resolve or re-classify in `drafts`)."""
     hub, person, now = the_hub(), require_person(), utcnow()
     shown = request.args.get("show", "all")
     with hub.db.session(write=False) as session:
@@ -46,6 +49,7 @@ def room_page(ref: str, *, draft: str = "", preview=None, status: int = 200):
             held=permissions.held_roles(incident, person),
             role_names=ROLE_NAMES,
             draft=draft,
+            drafts=drafts or {},
             preview=preview,
             **ctx,
         )
@@ -58,8 +62,9 @@ def room(ref: str):
     return room_page(ref)
 
 
-def _act(ref: str, action: str, run, done: str):
-    """Do `action` through `act` in one transaction, and say what happened."""
+def _act(ref: str, action: str, run, done: str, kept: dict | None = None):
+    """Do `action` through `act` in one transaction, and say what happened. Refused, the
+    room shows again with the text the person typed (`kept`: update, summary, reason)."""
     hub, person, now = the_hub(), require_person(), utcnow()
     try:
         with hub.transaction() as session:
@@ -73,6 +78,10 @@ def _act(ref: str, action: str, run, done: str):
                 now=now,
             )
     except (Invalid, Conflict) as exc:
+        if kept:
+            flash(f"Not done: {exc.message}. Your text is still below.", "error")
+            kept = dict(kept)
+            return room_page(ref, draft=kept.pop("update", ""), drafts=kept, status=exc.status)
         flash(exc.message, "error")
     except NotFound:
         raise
@@ -105,6 +114,7 @@ def post_update(ref: str):
         "update",
         lambda s, p, i, a, n: ops.post_update(s, p, i, text, actor=a, now=n) and None,
         "Update posted.",
+        kept={"update": text},
     )
 
 
@@ -154,6 +164,7 @@ def classify(ref: str):
             and f"Re-classified as {severity}."
         ),
         "Re-classified.",
+        kept={"reason": reason, "severity": severity},
     )
 
 
@@ -166,4 +177,5 @@ def resolve(ref: str):
         "resolve",
         lambda s, p, i, a, n: ops.resolve(s, p, i, summary, actor=a, now=n) and None,
         "Resolved.",
+        kept={"summary": summary},
     )

@@ -75,7 +75,8 @@ def test_a_second_report_joins_the_open_incident(client, hub):
     sign_in(client, hub, "chloe")
     ref = declare(hub)
     preview = post(client, "/declare/preview", {"title": "payslips missing", "services": "payroll"})
-    assert f"added to {ref}" in text_of(preview)
+    assert f"{ref}, SEV1, declared since" in text_of(preview)
+    assert "will count your report" in text_of(preview)
     done = post(
         client,
         "/declare",
@@ -94,8 +95,10 @@ def test_acknowledge_update_classify_assign_resolve(client, hub):
     html = preview.get_data(as_text=True)
     assert "Rolling back" in html and "[" + ref + "]" in html and "ac-card" in html
     post(client, f"/incidents/{ref}/updates", {"text": "Rolling back", "action": "post"})
-    post(client, f"/incidents/{ref}/classify", {"severity": "SEV2", "reason": ""})
-    assert flashes(client)[-1] == ("error", "re-classifying needs a reason")
+    refused = post(client, f"/incidents/{ref}/classify", {"severity": "SEV2", "reason": ""})
+    assert refused.status_code == 422  # the room again, the choice kept, the reason said
+    assert "re-classifying needs a reason" in text_of(refused)
+    assert '<option value="SEV2" selected>' in refused.get_data(as_text=True)
     post(client, f"/incidents/{ref}/classify", {"severity": "SEV2", "reason": "contained"})
     post(client, f"/incidents/{ref}/roles", {"role": "tech_lead", "person": "felix"})
     post(client, f"/incidents/{ref}/resolve", {"summary": "Rolled back"})

@@ -49,8 +49,12 @@ def test_edit_submit_approve(client, hub):
     state, version, items, tags = review_of(hub, number)
     assert (state, version, tags) == ("draft", 2, ["network"])
     assert items == [("Alert on connector restarts", "felix", "P1")]
-    post(client, f"/incidents/INC-{number}/review", form(1, summary="stale edit"))
-    assert "changed since you loaded it" in flashes(client)[-1][1]
+    stale = post(client, f"/incidents/INC-{number}/review", form(1, summary="stale edit"))
+    assert stale.status_code == 409  # the editor again, with the typed text and the saved one
+    html = stale.get_data(as_text=True)
+    assert "someone else saved this review" in html and "stale edit" in html
+    assert 'id="theirs-summary"' in html and 'name="version" value="2"' in html
+    assert review_of(hub, number)[1] == 2
     post(client, f"/incidents/INC-{number}/review/submit")
     assert review_of(hub, number)[0] == "in_review"
     assert post(client, f"/incidents/INC-{number}/review/approve").status_code == 403

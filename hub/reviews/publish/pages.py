@@ -121,7 +121,13 @@ def render_review(review: Review, policy: Policy, problems: list) -> tuple[str, 
         ),
         sections=_sections(review),
         problems=[
-            {"ref": p.ref, "title": p.title, "state": p.state.replace("_", " ")} for p in problems
+            {
+                "ref": p.ref,
+                "title": p.title,
+                "state": p.state.replace("_", " "),
+                "workaround": p.workaround if p.state == "known_error" else "",
+            }
+            for p in problems
         ],
         timeline=[
             {
@@ -267,6 +273,7 @@ def index_pages(
             front=front_matter(title=title, **hidden),
             title=title,
             intro=f"Published reviews grouped by {kind}.",
+            column=kind.capitalize(),
             groups=[
                 {"label": labels[kind](k), "count": len(by_key[k]), "path": f"{kind}/{slug(k)}.md"}
                 for k in keys
@@ -330,6 +337,7 @@ def nav() -> list:
             ]
         },
         {"Action items": "action-items.md"},
+        {"Problems": "problems.md"},
         {"Metrics": "metrics.md"},
         {"How to write a review": "writing-reviews.md"},
     ]

@@ -31,6 +31,7 @@ from hub.policy.model import Policy, person_name
 from hub.reviews.content import OPEN_ITEM
 from hub.reviews.publish import pages
 from hub.reviews.publish.build import Built, build_site
+from hub.reviews.publish.problem_pages import load_problems, problem_pages, problem_stamps
 
 log = logging.getLogger("hub.reviews.publish")
 CONFIG = MKDOCS_CONFIG
@@ -110,8 +111,10 @@ def sync_reviews(
     if full or manifest.get("renderer") != digest:
         manifest = {"renderer": digest, "reviews": {}}
     known: dict[str, str] = manifest.setdefault("reviews", {})
+    stamps = problem_stamps(session)  # a problem linked or changed: its reviews again
     wanted = {
         f"INC-{incident_id}": f"{version}"
+        + (f"+{stamps[incident_id]}" if incident_id in stamps else "")
         for incident_id, version in session.execute(
             select(Review.incident_id, Review.version).where(_published(include))
         )
@@ -140,7 +143,7 @@ def sync_reviews(
             ref = review.incident.ref
             _write(reviews_dir / f"{ref}.md", text)
             _write(reviews_dir / f"{ref}-timeline.svg", svg)
-            known[ref] = str(review.version)
+            known[ref] = wanted[ref]
         progress("rendering review pages", min(start + BATCH, len(todo)), len(todo))
     paths.manifest.parent.mkdir(parents=True, exist_ok=True)
     paths.manifest.write_text(json.dumps(manifest, indent=0, sort_keys=True))
@@ -256,7 +259,14 @@ def write_sources(
         )
         rows = load_rows(session, policy, include)
         items = load_items(session, policy, include, today)
+        problems = load_problems(session, {r.ref for r in rows})
     generated = pages.index_pages(rows, items, policy, intro, today)
+    generated.update(problem_pages(problems))
+    for stale in (
+        (paths.docs / "problems").glob("*.md") if (paths.docs / "problems").exists() else ()
+    ):
+        if str(stale.relative_to(paths.docs)) not in generated:
+            stale.unlink()
     for stale in (paths.docs / "browse").rglob("*.md") if (paths.docs / "browse").exists() else ():
         if str(stale.relative_to(paths.docs)) not in generated:
             stale.unlink()

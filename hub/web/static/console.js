@@ -1,4 +1,6 @@
-// Major Incident Hub console: live board, ticking countdowns, live previews. Pages work without it.
+// Major Incident Hub console: live board, room and review (Server-Sent Events, with the 10 s
+// poll as the fallback), ticking countdowns, live previews, unsaved-edit warnings. Pages work
+// without it.
 "use strict";
 
 (function () {
@@ -46,6 +48,79 @@
     form.addEventListener("change", function () { clearTimeout(timer); timer = setTimeout(run, delay); });
   }
 
+  // Follow an event stream: `onChange` after each change (and after a reconnect, for what
+  // happened meanwhile). EventSource reconnects by itself after a network error, sending
+  // Last-Event-ID; a refused stream (503 when the process is full, a sign-out) is retried
+  // here with backoff while the caller's poll keeps the page current.
+  function follow(url, onChange, onState) {
+    if (!url || !window.EventSource) return;
+    let wait = 1000;
+    let first = true;
+    const open = function () {
+      const source = new EventSource(url);
+      source.addEventListener("ready", function () {
+        wait = 1000;
+        if (onState) onState(true);
+        if (!first) onChange(null);
+        first = false;
+      });
+      source.addEventListener("change", function (e) {
+        let data = null;
+        try { data = JSON.parse(e.data); } catch (err) { data = null; }
+        onChange(data);
+      });
+      source.onerror = function () {
+        if (onState) onState(false);
+        if (source.readyState === EventSource.CLOSED) {
+          setTimeout(open, wait);
+          wait = Math.min(wait * 2, 30000);
+        }
+      };
+    };
+    open();
+  }
+
+  function debounce(fn, ms) {
+    let timer = null;
+    return function (arg) { clearTimeout(timer); timer = setTimeout(function () { fn(arg); }, ms); };
+  }
+
+  // Replace each [data-live] element by its namesake in a fresh copy of this page, leaving
+  // alone the one that holds the focus (someone is using it).
+  function refreshRegions(note) {
+    return fetch(location.href, { headers: { "Accept": "text/html" }, credentials: "same-origin" })
+      .then(function (r) {
+        if (r.redirected || !r.ok) throw new Error(String(r.status));
+        return r.text();
+      })
+      .then(function (html) {
+        const fresh = new DOMParser().parseFromString(html, "text/html");
+        let changed = false;
+        document.querySelectorAll("[data-live]").forEach(function (el) {
+          const other = fresh.getElementById(el.id);
+          if (!other || el.contains(document.activeElement)) return;
+          if (el.innerHTML !== other.innerHTML) { el.innerHTML = other.innerHTML; changed = true; }
+        });
+        if (changed) {
+          tick();
+          if (note) note.textContent = "Changed at " + new Date().toLocaleTimeString() + ".";
+        }
+      });
+  }
+
+  function liveRoom() {
+    const root = document.querySelector("[data-events-url]");
+    if (!root || document.getElementById("board")) return;
+    const note = document.getElementById("live-note");
+    const refresh = debounce(function () {
+      refreshRegions(note).catch(function () { if (note) note.textContent = "Could not refresh; retrying."; });
+    }, 50);
+    let live = false;
+    follow(root.dataset.eventsUrl, refresh, function (on) { live = on; });
+    // the fallback while no stream is open
+    setInterval(function () { if (!live) refresh(); }, 10000);
+  }
+
   function liveBoard() {
     const board = document.getElementById("board");
     const note = document.getElementById("live-note");
@@ -74,13 +149,40 @@
         })
         .catch(function () { if (note) note.textContent = "Could not refresh; retrying."; });
     };
-    setInterval(refresh, 10000);
+    let live = false;
+    follow(board.dataset.eventsUrl, debounce(refresh, 50), function (on) { live = on; });
+    setInterval(function () { if (!live) refresh(); }, 10000);
+  }
+
+  // Say so before leaving a form with unsaved edits.
+  function guardEdits(form) {
+    if (!form) return;
+    let dirty = form.dataset.dirty === "true";
+    form.addEventListener("input", function () { dirty = true; });
+    form.addEventListener("change", function () { dirty = true; });
+    form.addEventListener("submit", function () { dirty = false; });
+    window.addEventListener("beforeunload", function (e) {
+      if (!dirty) return undefined;
+      e.preventDefault();
+      e.returnValue = "";
+      return "";
+    });
+    // "Take theirs" / "Keep mine" on a version conflict
+    form.querySelectorAll("button[data-take]").forEach(function (button) {
+      button.addEventListener("click", function () {
+        const field = document.getElementById(button.dataset.take);
+        const theirs = document.getElementById(button.dataset.from);
+        if (field && theirs) { field.value = theirs.textContent; dirty = true; field.focus(); }
+      });
+    });
   }
 
   document.addEventListener("DOMContentLoaded", function () {
     tick();
     setInterval(tick, 15000);
     liveBoard();
+    liveRoom();
+    guardEdits(document.getElementById("review-form"));
     livePreview(document.getElementById("declare-form"),
       document.getElementById("classification-preview"), 350);
     livePreview(document.getElementById("update-form"),
