@@ -1,0 +1,64 @@
+"""`POST /intake/alerts/{alertmanager|grafana|azure-monitor}`: authenticate the source,
+check the payload, store it raw, apply it, answer 202 (4xx with the reason otherwise)."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, current_app, jsonify, request
+
+from hub.app.db import utcnow
+from hub.app.errors import BadRequest, Invalid
+from hub.intake.alerts import ingest
+from hub.intake.alerts.parse import SOURCES, Malformed, parse
+from hub.intake.alerts.sources import RateLimiter, authenticate
+
+bp = Blueprint("alerts_intake", __name__)
+RATES = "hub.alert_rates"
+
+
+def _hub():
+    return current_app.extensions["hub"]
+
+
+def _limiter() -> RateLimiter:
+    limiter = current_app.extensions.get(RATES)
+    if limiter is None:
+        rate = float(_hub().settings.text("HUB_ALERTS_RATE"))
+        limiter = current_app.extensions.setdefault(RATES, RateLimiter(rate))
+    return limiter
+
+
+@bp.post("/intake/alerts/<any(alertmanager, grafana, 'azure-monitor'):source>")
+def intake(source: str):
+    """One webhook notification from a monitoring source; 202 once stored."""
+    assert source in SOURCES
+    hub = _hub()
+    with hub.db.reading() as connection:
+        name = authenticate(connection, request.headers, request.args)
+    _limiter().take(name)
+    request.max_content_length = hub.settings.int("HUB_ALERTS_MAX_BYTES")
+    raw = request.get_data(cache=False)
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"the body is not JSON: {exc}") from None
+    try:
+        note = parse(source, body)
+    except Malformed as exc:
+        error = BadRequest if exc.status == 400 else Invalid
+        raise error(f"not a {source} notification: {exc}") from None
+    now = utcnow()
+    with hub.transaction() as session:  # stored (committed) before it is applied
+        ident = ingest.store(session, source, name, raw, now)
+    result = ingest.process(hub, ident, now)
+    outcome = result.outcome if result and result.status == "processed" else "pending"
+    return jsonify(
+        {
+            "id": ident,
+            "source": name,
+            "outcome": outcome,
+            "alerts": len(note.alerts),
+            "incident": result.incident if result else None,
+        }
+    ), 202
