@@ -31,7 +31,7 @@ RULE_KEYS = ("name", "match", "azure", "service", "record_only", "impact", "seve
 AZURE_KEYS = ("resource_group", "configuration_items", "severity", "signal_type", "alert_rule")
 AZURE_SEVERITIES = ("Sev0", "Sev1", "Sev2", "Sev3", "Sev4")
 _MATCHER = re.compile(
-    r'^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(?:"((?:[^"\\]|\\.)*)"|([^"\s][^"]*?))\s*$'
+    r'^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(?:"((?:[^"\\]|\\.)*)"|([^"\s=~][^"]*?))\s*$'
 )
 
 
