@@ -53,7 +53,7 @@ def timeline_snapshot(incident: Incident) -> list[dict]:
             out.append(
                 {"at": iso(entry.at), "kind": kind, "text": entry.text, "actor": entry.actor}
             )
-    return out
+    return sorted(out, key=lambda e: e["at"])  # the first alert may predate the report
 
 
 def incident_times(incident: Incident) -> review_metrics.Times:
