@@ -9,12 +9,17 @@ from flask import Blueprint, current_app, jsonify, request
 
 from hub.app.db import utcnow
 from hub.app.errors import BadRequest, Invalid
+from hub.app.timefmt import iso
+from hub.http.auth import require_person
+from hub.incidents.records import get_incident
 from hub.intake.alerts import ingest
 from hub.intake.alerts.parse import SOURCES, Malformed, parse
 from hub.intake.alerts.sources import RateLimiter, authenticate
+from hub.intake.alerts.view import alerts_panel
 
 bp = Blueprint("alerts_intake", __name__)
 RATES = "hub.alert_rates"
+TIMES = ("first_seen", "last_seen", "starts_at")
 
 
 def _hub():
@@ -62,3 +67,22 @@ def intake(source: str):
             "incident": result.incident if result else None,
         }
     ), 202
+
+
+@bp.get("/api/v1/incidents/<ref>/alerts")
+def incident_alerts(ref: str):
+    """The monitoring alerts of an incident: counts by state and the latest 200."""
+    require_person()
+    with _hub().db.session(write=False) as session:
+        incident = get_incident(session, ref)
+        found = alerts_panel(session, incident.id)
+    return jsonify(
+        {
+            "incident": incident.ref,
+            "counts": found["alert_counts"],
+            "alerts": [
+                {**a, "labels": dict(a["labels"]), **{k: iso(a[k]) for k in TIMES}}
+                for a in found["alerts"]
+            ],
+        }
+    )
