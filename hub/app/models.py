@@ -414,6 +414,8 @@ class AlertGroup(Base):
     first_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    noted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # new alerts last on timeline
+    unnoted: Mapped[int] = mapped_column(Integer, default=0)  # new alerts since then
 
 
 class Alert(Base):

@@ -53,18 +53,16 @@ def intake(source: str):
     except Malformed as exc:
         error = BadRequest if exc.status == 400 else Invalid
         raise error(f"not a {source} notification: {exc}") from None
-    now = utcnow()
-    with hub.transaction() as session:  # stored (committed) before it is applied
-        ident = ingest.store(session, source, name, raw, now)
-    result = ingest.process(hub, ident, now)
-    outcome = result.outcome if result and result.status == "processed" else "pending"
+    result = ingest.receive(hub, source, name, raw, utcnow(), note)  # stored, then applied
+    ident = result.id
+    outcome = result.outcome if result.status == "processed" else "pending"
     return jsonify(
         {
             "id": ident,
             "source": name,
             "outcome": outcome,
             "alerts": len(note.alerts),
-            "incident": result.incident if result else None,
+            "incident": result.incident,
         }
     ), 202
 

@@ -16,13 +16,13 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from hub.app.context import Hub
-from hub.app.models import Alert, AlertGroup, InboundMessage, Incident
+from hub.app.models import Alert, AlertGroup, InboundMessage, Incident, TimelineEntry
 from hub.app.models import Report as ReportRow
 from hub.app.timefmt import local_hhmm
 from hub.app.uow import UnitOfWork
@@ -31,7 +31,6 @@ from hub.core.classify import Report
 from hub.core.permissions import MIM, holders
 from hub.incidents import mobilisation as mob
 from hub.incidents import reports, timers
-from hub.incidents.timeline import add_timeline
 from hub.incidents.timer_actions import ensure_mobilised
 from hub.intake.alerts.mapping import Mapped, map_group
 from hub.intake.alerts.parse import SOURCES, Notification, ParsedAlert, parse
@@ -45,6 +44,7 @@ CHANNEL = "alerts"
 GRACE = timedelta(minutes=2)  # stored but unprocessed this long: processing is retried
 QUIET = "alerts-quiet"
 CHUNK = 500
+NOTE_EVERY = timedelta(minutes=1)  # new alerts of one group on the timeline at most this often
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,24 @@ def store(session: Session, source: str, name: str, raw: bytes, now: datetime) -
     return insert_raw(session, CHANNEL, raw, now=now, key=key, sender=f"{source}:{name}")
 
 
+def receive(
+    hub: Hub, source: str, name: str, raw: bytes, now: datetime, note: Notification | None = None
+) -> Result:
+    """Store the payload and apply it in one transaction: the raw row is inserted first and
+    kept whatever applying it does (a savepoint); nothing is answered before the commit."""
+    with hub.transaction() as session:
+        row = InboundMessage(
+            channel=CHANNEL, dedupe_key=f"{source}:{uuid.uuid4().hex}", raw=raw,
+            received_at=now, status="received", decisions=[], sender=f"{source}:{name}",
+            envelope={},
+        )  # fmt: skip
+        session.add(row)
+        session.flush()
+        _process_row(session, hub.policy, row, now, note)
+        ref = f"INC-{row.incident_id}" if row.incident_id else None
+        return Result(row.id, row.status, row.outcome, ref)
+
+
 def process(hub: Hub, inbound_id: int, now: datetime) -> Result | None:
     """Apply a stored notification that is still `received`; None if there is none."""
     with hub.transaction() as session:
@@ -73,13 +91,15 @@ def process(hub: Hub, inbound_id: int, now: datetime) -> Result | None:
         return Result(row.id, row.status, row.outcome, ref)
 
 
-def _process_row(session: Session, policy: Policy, row: InboundMessage, now: datetime) -> None:
+def _process_row(
+    session: Session, policy: Policy, row: InboundMessage, now: datetime, note=None
+) -> None:
     uow = UnitOfWork.of(session)
     marks = len(uow.jobs), len(uow.timed_jobs)
     source, _, name = (row.sender or ":").partition(":")
     try:
         with session.begin_nested():
-            note = parse(source, json.loads(row.raw))
+            note = note or parse(source, json.loads(row.raw))
             outcome, incident_id, text = apply(session, policy, source, name, note, now)
         row.status, row.outcome = "processed", outcome
         row.incident_id = incident_id if outcome != "repeat" else None  # a storm's re-sends: counts
@@ -111,6 +131,7 @@ def apply(
             update(Alert).where(Alert.group_id == group.id).values(incident_id=incident.id)
         )
         outcome = "created" if created else "correlated"
+        group.noted_at, group.unnoted = now, 0
         _first_alert(session, incident, note, source, name, created, now)
     elif not active:
         if incident is not None and seen.refired:
@@ -119,10 +140,10 @@ def apply(
             outcome = "recorded"
         incident = None
     elif active:
-        _note_changes(session, incident, seen, source, name, now)
+        _note_changes(session, incident, group, seen, source, name, now)
     if incident is not None and active and seen.resolved:
         _check_all_resolved(session, policy, incident, now)
-    _group_state(session, group, now)
+    _group_state(session, group, seen, now)
     text = f"{len(note.alerts)} alert(s): {seen.describe()}; {mapped.why}"
     return outcome, incident.id if incident is not None else None, text
 
@@ -259,51 +280,72 @@ def _open(session, policy, source, name, note, mapped: Mapped, now):
     )
 
 
+def _entry(session, incident, kind, text, now, data, *, touch: bool = True) -> None:
+    """One timeline entry as a plain INSERT: in a storm the incident's timeline is not loaded
+    for every notification (add_timeline appends to the loaded collection)."""
+    session.execute(
+        insert(TimelineEntry.__table__).values(
+            incident_id=incident.id, at=now, kind=kind, actor=None, text=text, data=data
+        )
+    )
+    if touch:
+        incident.updated_at = max(now, incident.updated_at or now)
+
+
 def _first_alert(session, incident, note, source, name, created, now) -> None:
     """The first alert's time on the timeline: time to detect counts from it."""
     starts = [a.starts_at for a in note.alerts if a.state == "firing" and a.starts_at]
     first = min(starts, default=now)
     firing = sum(1 for a in note.alerts if a.state == "firing")
     kind = "first-alert" if created else "alert"
-    add_timeline(
-        session,
-        incident,
-        kind,
+    text = (
         f"{firing} alert(s) firing from {name} ({source}), the first since "
-        f"{first.isoformat(timespec='seconds')}: {note.title}",
-        now=min(first, now) if created else now,
-        data={"source": source, "name": name, "first_alert_at": first.isoformat()},
+        f"{first.isoformat(timespec='seconds')}: {note.title}"
     )
+    data = {"source": source, "name": name, "first_alert_at": first.isoformat()}
+    _entry(session, incident, kind, text, min(first, now) if created else now, data)
 
 
-def _note_changes(session, incident, seen: Seen, source, name, now) -> None:
+def _note_changes(session, incident, group: AlertGroup, seen: Seen, source, name, now) -> None:
+    """Changes on the timeline; new alerts of a group at most once a minute (a storm's
+    thousands are counted, not listed)."""
+
     def some(alerts):
         listed = "; ".join(a.summary or a.fingerprint for a in alerts[:3])
         return listed + (f" and {len(alerts) - 3} more" if len(alerts) > 3 else "")
 
+    group.unnoted = (group.unnoted or 0) + len(seen.fired)
+    fired = []
+    if group.unnoted and (group.noted_at is None or now - group.noted_at >= NOTE_EVERY):
+        fired, group.noted_at = seen.fired, now
     for kind, alerts, what in (
-        ("alert", seen.fired, "fired"),
+        ("alert", fired, "fired"),
         ("alert", [a for a in seen.refired if not a.flapping], "fired again"),
         ("alert-resolved", seen.resolved, "resolved"),
         ("alert-flapping", seen.flapping, "marked flapping (fire and resolve repeatedly; "
          "not declared again)"),
     ):  # fmt: skip
-        if alerts:
-            add_timeline(
-                session,
-                incident,
-                kind,
-                f"{len(alerts)} alert(s) {what} ({name}): {some(alerts)}",
-                now=now,
-                touch=kind != "alert-resolved",
-                data={"source": source, "name": name, "count": len(alerts)},
-            )
+        if not alerts:
+            continue
+        count = group.unnoted if alerts is fired else len(alerts)
+        text = f"{count} alert(s) {what} ({name}): {some(alerts)}"
+        if alerts is fired and count > len(fired):
+            text = f"{count} new alert(s) fired since the last note ({name}), e.g. {some(alerts)}"
+        data = {"source": source, "name": name, "count": count}
+        _entry(session, incident, kind, text, now, data, touch=kind != "alert-resolved")
+    if fired:
+        group.unnoted = 0
 
 
-def _group_state(session: Session, group: AlertGroup, now: datetime) -> None:
-    firing = session.scalar(
-        select(func.count()).where(Alert.group_id == group.id, Alert.state == "firing")
-    )
+def _group_state(session: Session, group: AlertGroup, seen: Seen, now: datetime) -> None:
+    if seen.fired or seen.refired:
+        firing = True
+    elif not seen.resolved:
+        return  # repeats: no change
+    else:
+        firing = session.scalar(
+            select(func.count()).where(Alert.group_id == group.id, Alert.state == "firing")
+        )
     if firing and group.state != "firing":
         group.state, group.resolved_at = "firing", None
     elif not firing and group.state != "resolved":
@@ -325,11 +367,11 @@ def _check_all_resolved(session: Session, policy: Policy, incident: Incident, no
     if incident.major:
         ensure_mobilised(session, policy, incident, now)
         people = holders(incident, MIM)
-        add_timeline(
-            session, incident, "alerts-resolved",
+        text = (
             f"All {total} alerts resolved at {at}; resolve the incident? (the hub does not "
-            "resolve a major incident by itself)", now=now, data={"total": total},
-        )  # fmt: skip
+            "resolve a major incident by itself)"
+        )
+        _entry(session, incident, "alerts-resolved", text, now, {"total": total})
         ctx = mob.context(session, policy, incident, now, alerts={"total": total, "at_local": at})
         n.notify(
             session,
@@ -354,7 +396,7 @@ def _check_all_resolved(session: Session, policy: Policy, incident: Incident, no
         key = timers.timer_key(QUIET, incident, int(now.timestamp()))
         timers.schedule(session, incident, key, QUIET, now + quiet, {"total": total}, now=now)
         text += f"; the incident resolves itself if they stay quiet until {local_hhmm(now + quiet, policy.timezone)}"
-    add_timeline(session, incident, "alerts-resolved", text, now=now, data={"total": total})
+    _entry(session, incident, "alerts-resolved", text, now, {"total": total})
 
 
 def stuck(session: Session, now: datetime, limit: int = 1000) -> list[int]:

@@ -33,6 +33,8 @@ def upgrade() -> None:
         sa.Column("first_at", hub.app.db.UTCDateTime(), nullable=False),
         sa.Column("last_at", hub.app.db.UTCDateTime(), nullable=False),
         sa.Column("resolved_at", hub.app.db.UTCDateTime(), nullable=True),
+        sa.Column("noted_at", hub.app.db.UTCDateTime(), nullable=True),
+        sa.Column("unnoted", sa.Integer(), nullable=False, server_default="0"),
         sa.ForeignKeyConstraint(["incident_id"], ["incidents.id"]),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("key"),
