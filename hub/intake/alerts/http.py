@@ -53,17 +53,9 @@ def intake(source: str):
     except Malformed as exc:
         error = BadRequest if exc.status == 400 else Invalid
         raise error(f"not a {source} notification: {exc}") from None
-    result = ingest.receive(hub, source, name, raw, utcnow(), note)  # stored, then applied
-    ident = result.id
-    outcome = result.outcome if result.status == "processed" else "pending"
+    ident = ingest.accept(hub, source, name, raw, utcnow())  # stored; the worker applies it
     return jsonify(
-        {
-            "id": ident,
-            "source": name,
-            "outcome": outcome,
-            "alerts": len(note.alerts),
-            "incident": result.incident,
-        }
+        {"id": ident, "source": name, "outcome": "accepted", "alerts": len(note.alerts)}
     ), 202
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from hub.app.context import Hub
+from hub.app.context import Hub, queue_job
 from hub.app.models import Alert, AlertGroup, InboundMessage, Incident, TimelineEntry
 from hub.app.models import Report as ReportRow
 from hub.app.timefmt import local_hhmm
@@ -41,6 +41,7 @@ from hub.policy.model import Policy, channel_names
 
 log = logging.getLogger("hub.intake.alerts")
 CHANNEL = "alerts"
+TASK = "process_alerts"
 GRACE = timedelta(minutes=2)  # stored but unprocessed this long: processing is retried
 QUIET = "alerts-quiet"
 CHUNK = 500
@@ -56,27 +57,18 @@ class Result:
 
 
 def store(session: Session, source: str, name: str, raw: bytes, now: datetime) -> int:
-    """Keep the payload as received (before anything reads it); its id."""
+    """Keep the payload as received (before anything reads it); its id. Applying it is
+    `process`, in the worker (`tasks/alerts.py`); `stuck` finds it again if the wake-up is lost."""
     key = f"{source}:{uuid.uuid4().hex}"
     return insert_raw(session, CHANNEL, raw, now=now, key=key, sender=f"{source}:{name}")
 
 
-def receive(
-    hub: Hub, source: str, name: str, raw: bytes, now: datetime, note: Notification | None = None
-) -> Result:
-    """Store the payload and apply it in one transaction: the raw row is inserted first and
-    kept whatever applying it does (a savepoint); nothing is answered before the commit."""
+def accept(hub: Hub, source: str, name: str, raw: bytes, now: datetime) -> int:
+    """Store the payload (committed before the answer) and ask the worker to apply it."""
     with hub.transaction() as session:
-        row = InboundMessage(
-            channel=CHANNEL, dedupe_key=f"{source}:{uuid.uuid4().hex}", raw=raw,
-            received_at=now, status="received", decisions=[], sender=f"{source}:{name}",
-            envelope={},
-        )  # fmt: skip
-        session.add(row)
-        session.flush()
-        _process_row(session, hub.policy, row, now, note)
-        ref = f"INC-{row.incident_id}" if row.incident_id else None
-        return Result(row.id, row.status, row.outcome, ref)
+        ident = store(session, source, name, raw, now)
+        queue_job(session, TASK, ident)
+    return ident
 
 
 def process(hub: Hub, inbound_id: int, now: datetime) -> Result | None:
@@ -91,15 +83,13 @@ def process(hub: Hub, inbound_id: int, now: datetime) -> Result | None:
         return Result(row.id, row.status, row.outcome, ref)
 
 
-def _process_row(
-    session: Session, policy: Policy, row: InboundMessage, now: datetime, note=None
-) -> None:
+def _process_row(session: Session, policy: Policy, row: InboundMessage, now: datetime) -> None:
     uow = UnitOfWork.of(session)
     marks = len(uow.jobs), len(uow.timed_jobs)
     source, _, name = (row.sender or ":").partition(":")
     try:
         with session.begin_nested():
-            note = note or parse(source, json.loads(row.raw))
+            note = parse(source, json.loads(row.raw))
             outcome, incident_id, text = apply(session, policy, source, name, note, now)
         row.status, row.outcome = "processed", outcome
         row.incident_id = incident_id if outcome != "repeat" else None  # a storm's re-sends: counts

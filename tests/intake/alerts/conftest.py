@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from hub.app.db import utcnow
+from hub.intake.alerts import ingest
 from hub.intake.alerts.sources import create_source_token
 from tests.alerts_kit import ENDPOINT
 
@@ -40,3 +42,10 @@ def send(client, source_token):
         )
 
     return post
+
+
+def apply_queued(hub) -> list:
+    """Run the `process_alerts` wake-ups the hub recorded, as the worker would; the results."""
+    jobs = [ident for name, ident in hub.enqueued if name == ingest.TASK]
+    hub.enqueued[:] = [job for job in hub.enqueued if job[0] != ingest.TASK]
+    return [ingest.process(hub, ident, utcnow()) for ident in jobs]
