@@ -1,5 +1,7 @@
 """Stored alert notifications into alerts, groups and incidents: dedupe by identity.
 
+`accept` stores a notification (the request's part); `process` applies it (the worker's).
+
 An alert is identified by its source, receiver and fingerprint (Azure: its alertId), never by
 its text; a group (Alertmanager's groupKey, one Azure alert) is one report, opened through
 the classification and correlation of every other report (`hub.incidents.reports`). Repeats
