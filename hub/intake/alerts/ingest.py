@@ -36,7 +36,7 @@ from hub.incidents import reports, timers
 from hub.incidents.timer_actions import ensure_mobilised
 from hub.intake.alerts.mapping import Mapped, map_group
 from hub.intake.alerts.parse import SOURCES, Notification, ParsedAlert, parse
-from hub.intake.raw import bounded_key, insert_raw
+from hub.intake.raw import bounded_key
 from hub.notifications import notices
 from hub.notifications import notify as n
 from hub.policy.model import Policy, channel_names
@@ -58,11 +58,19 @@ class Result:
     incident: str | None
 
 
+_STORE = insert(InboundMessage.__table__).returning(InboundMessage.__table__.c.id)
+
+
 def store(session: Session, source: str, name: str, raw: bytes, now: datetime) -> int:
     """Keep the payload as received (before anything reads it); its id. Applying it is
-    `process`, in the worker (`tasks/alerts.py`); `stuck` finds it again if the wake-up is lost."""
-    key = f"{source}:{uuid.uuid4().hex}"
-    return insert_raw(session, CHANNEL, raw, now=now, key=key, sender=f"{source}:{name}")
+    `process`, in the worker (`tasks/alerts.py`); `stuck` finds it again if the wake-up is lost.
+    One prepared INSERT: this is the whole of a storm's request."""
+    row = {
+        "channel": CHANNEL, "dedupe_key": f"{source}:{uuid.uuid4().hex}", "raw": raw,
+        "received_at": now, "status": "received", "decisions": [], "envelope": {},
+        "sender": f"{source}:{name}",
+    }  # fmt: skip
+    return session.execute(_STORE, row).scalar_one()
 
 
 def accept(hub: Hub, source: str, name: str, raw: bytes, now: datetime) -> int:
