@@ -134,7 +134,7 @@ def apply(
         group.noted_at, group.unnoted = now, 0
         _first_alert(session, incident, note, source, name, created, now)
     elif not active:
-        if incident is not None and seen.refired:
+        if incident is not None and seen.refired and all(a.flapping for a in seen.refired):
             outcome = "flapping"  # fired again after its incident ended: marked, not re-declared
         elif not mapped.service:
             outcome = "recorded"

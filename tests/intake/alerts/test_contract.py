@@ -161,3 +161,18 @@ def test_rate_per_source_is_429_with_retry_after(hub, send):
 
 def test_unknown_source_path_is_404(client):
     assert client.post("/intake/alerts/nagios", data="{}").status_code == 404
+
+
+def test_a_missing_fingerprint_is_computed_from_the_labels():
+    from hub.intake.alerts.parse import fingerprint_of, parse
+
+    body = payload("alertmanager_without_fingerprint")
+    (alert,) = parse("alertmanager", body).alerts
+    labels = body["alerts"][0]["labels"]
+    assert (
+        alert.fingerprint
+        == fingerprint_of(labels)
+        == fingerprint_of(dict(reversed(labels.items())))
+    )
+    assert fingerprint_of({**labels, "dc": "eu-west-2"}) != alert.fingerprint
+    assert len(alert.fingerprint) == 16  # 64 bits in hex, as Alertmanager prints them
