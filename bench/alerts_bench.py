@@ -176,6 +176,11 @@ def main() -> None:
     ap.add_argument("--senders", type=int, default=16)
     ap.add_argument("--per-post", type=int, default=10, help="alerts in one notification")
     ap.add_argument("--unmapped", type=int, default=40, help="groups naming no service")
+    ap.add_argument(
+        "--apply-after",
+        action="store_true",
+        help="start the worker after the storm (the answers alone, without the worker's writes)",
+    )
     ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
@@ -206,7 +211,8 @@ def main() -> None:
     try:
         try:
             wait_healthy(base, server.start(), timeout=60, interval=0.1)
-            worker.start()
+            if not args.apply_after:
+                worker.start()
         except (ProcessExited, WaitTimeout) as exc:
             raise SystemExit(str(exc)) from exc
         print(f"warming up… ({args.senders} senders)", file=sys.stderr)
@@ -226,6 +232,9 @@ def main() -> None:
             expect=(202,),
         )
         started = time.perf_counter() - storm["seconds"]
+        if args.apply_after:
+            started = time.perf_counter()
+            worker.start()
         wait_for(
             lambda: processed(data / "hub.db") >= posts,
             timeout=1800,
@@ -241,6 +250,7 @@ def main() -> None:
     result = {
         "alerts": args.alerts, "groups": args.groups, "mapped_groups": mapped,
         "senders": args.senders, "alerts_per_notification": args.per_post,
+        "worker_during_storm": not args.apply_after,
         "storm": storm, "one_row_insert": ceiling,
         "alerts_accepted_per_second": round(accepted, 1),
         "alerts_applied_per_second": round(args.alerts / applied_s, 1),
