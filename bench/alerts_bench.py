@@ -244,7 +244,8 @@ def main() -> None:
         applied_s = time.perf_counter() - started
     finally:
         server.stop(signal.SIGTERM, timeout=30)
-        worker.stop(signal.SIGTERM, timeout=60)
+        if worker.proc is not None:
+            worker.stop(signal.SIGTERM, timeout=60)
     found = check(data / "hub.db", posts, args.alerts, mapped)
     accepted = args.alerts / storm["seconds"] if not storm["errors"] else 0.0
     result = {
