@@ -45,6 +45,9 @@ def create_app(config: dict | None = None, *, hub=None) -> Flask:
     from hub.intake.email import http as email_intake
 
     app.register_blueprint(email_intake.bp)
+    from hub.intake.alerts import http as alerts_intake
+
+    app.register_blueprint(alerts_intake.bp)
     from hub import web
 
     web.init_app(app)

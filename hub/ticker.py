@@ -18,6 +18,7 @@ from hub.core import lifecycle
 from hub.incidents import timers
 from hub.incidents.staffing import schedule_mobilisation
 from hub.incidents.timeline import add_timeline
+from hub.intake.alerts.ingest import stuck as stuck_alerts
 from hub.intake.email.quarantine import reprocess_pending
 from hub.notifications import outbox, sent_journal
 
@@ -60,11 +61,14 @@ def tick(hub: Hub, now: datetime, limit: int = BATCH) -> dict[str, int]:
             queue_job(session, "fire_timer", ident)
         for ident in notification_ids:
             queue_job(session, "deliver", ident)
+        alert_ids = stuck_alerts(session, now, limit)  # stored alerts whose processing was lost
+        for ident in alert_ids:
+            queue_job(session, "process_alerts", ident)
     inbound = reprocess_pending(hub, now)  # stored mail whose processing wake-up was lost
     return {
         "timers": len(timer_ids),
         "notifications": len(notification_ids),
-        "inbound": inbound,
+        "inbound": inbound + len(alert_ids),
         "mobilisations": remobilise(hub, now),
     }
 

@@ -1,6 +1,13 @@
 """What the consumer imports: the Huey instance and every task module."""
 
-from tasks import delivery, intake, publishing, reconcile, timers  # noqa: F401  (registers the tasks)
+from tasks import (  # noqa: F401  (registers the tasks)
+    alerts,
+    delivery,
+    intake,
+    publishing,
+    reconcile,
+    timers,
+)
 from tasks.queue import huey
 
 __all__ = ["huey"]

@@ -291,6 +291,20 @@ SETTINGS: tuple[Setting, ...] = (
         kind="number",
         minimum=6,
     ),
+    Setting(
+        "HUB_ALERTS_RATE",
+        "100",
+        "Most alert notifications per second from one monitoring source (per web process; "
+        "above it 429 with Retry-After); 0 turns the limit off.",
+        kind="whole",
+    ),
+    Setting(
+        "HUB_ALERTS_MAX_BYTES",
+        "1048576",
+        "Largest accepted monitoring alert notification (bytes, at least 1024); larger gets 413.",
+        kind="whole",
+        minimum=1024,
+    ),
 )
 
 

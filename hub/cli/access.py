@@ -55,20 +55,40 @@ def token():
 
 
 @token.command("create")
-@click.argument("person")
+@click.argument("person", required=False)
 @click.option("--label", default="", help="What the token is for.")
-def token_create(person, label):
-    """Create an API token for PERSON (printed once, as the last word)."""
+@click.option(
+    "--source",
+    metavar="NAME",
+    help="A token for a monitoring source instead of a person (alert intake only), "
+    "e.g. alertmanager-prod.",
+)
+def token_create(person, label, source):
+    """Create an API token for PERSON, or with --source NAME for a monitoring source
+    (printed once, as the last word)."""
     from hub.app.errors import HubError
     from hub.http.auth import create_token
+    from hub.intake.alerts.sources import create_source_token
 
+    if bool(person) == bool(source):
+        raise click.UsageError("give either PERSON or --source NAME")
     hub = start_hub()
     try:
         with hub.db.session() as session:
-            value = create_token(session, hub.policy, person, label)
+            if source:
+                value = create_source_token(session, source, label)
+            else:
+                value = create_token(session, hub.policy, person, label)
     except HubError as exc:
         raise click.ClickException(exc.message) from exc
-    click.echo(f"API token for {person} (shown once; store it safely): {value}")
+    if source:
+        click.echo(
+            f"Alert intake token for source {source} (shown once; store it safely; send it as "
+            f"a bearer token, as the password of HTTP basic auth with user {source}, or as "
+            f"?token= in an Azure action group's webhook URL): {value}"
+        )
+    else:
+        click.echo(f"API token for {person} (shown once; store it safely): {value}")
 
 
 @token.command("revoke")

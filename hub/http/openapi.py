@@ -49,6 +49,14 @@ RAW_BODIES = {
         "One raw RFC 5322 message, with `Authorization: "
         "Bearer <token>`; at most intake.email.max_message_bytes.",
     ),
+    "alerts_intake.intake": (
+        "application/json",
+        "One webhook notification of the source in the path: Alertmanager's (version 4), "
+        "Grafana's webhook contact point, or Azure Monitor's common alert schema. A source "
+        "token (`mihub token create --source NAME`) as `Authorization: Bearer`, as the "
+        "password of HTTP basic auth with the source name as user, or as `?token=` (Azure "
+        "action groups); at most HUB_ALERTS_MAX_BYTES.",
+    ),
 }
 # endpoint -> the success statuses it answers (others: 200), with their descriptions
 SUCCESS = {
@@ -57,6 +65,9 @@ SUCCESS = {
     "reviews.publish": {"202": "Publishing has started (it runs in the worker)"},
     "reviews.create_problem": {"201": "Created"},
     "email_intake.intake": {"202": "Stored: {outcome, incident, id}"},
+    "alerts_intake.intake": {
+        "202": "Stored (committed); the worker applies it: {id, source, outcome: accepted, alerts}"
+    },
 }
 # endpoints that check the caller's role themselves, besides the actions on one resource
 _ROLE_CHECKED = {
@@ -112,6 +123,7 @@ ERROR_TEXT = {
     "413": "The body is larger than the limit",
     "415": "The body is not of the expected media type",
     "422": "Invalid fields or query parameters",
+    "429": "Too many requests from this source; retry after `Retry-After` seconds",
     "503": "Unavailable: a dependency does not answer, or the endpoint is not configured",
 }
 
@@ -127,6 +139,8 @@ def error_statuses(path: str, method: str, endpoint: str) -> list[str]:
         out |= {"400", "413"}
         if endpoint == "email_intake.intake":
             out.add("415")
+        if endpoint == "alerts_intake.intake":  # not the source's format; over its rate
+            out |= {"422", "429"}
     if "{" in path:
         out.add("404")
         if method in ("post", "put", "patch") and path.startswith("/api/"):
@@ -311,13 +325,20 @@ def build_openapi(app: Flask) -> dict:
             op["security"] = [{"bearer": []}]
         if endpoint == "email_intake.intake":  # a mail gateway's token; 202 with the outcome
             op["security"] = [{"bearer": []}]
+        if endpoint == "alerts_intake.intake":  # a source token: bearer, basic or ?token=
+            op["security"] = [{"bearer": []}, {"basic": []}, {"query_token": []}]
+            op["parameters"][0]["schema"]["enum"] = ["alertmanager", "grafana", "azure-monitor"]
         paths.setdefault(path, {})[method] = op
     return {
         "openapi": "3.1.0",
         "info": {"title": "Major Incident Hub API", "version": "1"},
         "paths": paths,
         "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "basic": {"type": "http", "scheme": "basic"},
+                "query_token": {"type": "apiKey", "in": "query", "name": "token"},
+            },
             "schemas": {
                 "Error": {
                     "type": "object",

@@ -110,6 +110,34 @@ class Intake:
 
 
 @dataclass(frozen=True)
+class AlertMatcher:
+    """`name op "value"` as in Alertmanager: =, !=, =~, !~ (regular expressions match whole)."""
+
+    name: str
+    op: str
+    value: str
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    """An `alerts:` rule: every matcher must hold; then the alert is about `service`."""
+
+    name: str
+    matchers: tuple[AlertMatcher, ...]
+    service: str | None  # None: recorded only
+    impact: str | None = None  # None: from the alert's severity
+    severity: str | None = None  # a severity hint: at least this severe
+
+
+@dataclass(frozen=True)
+class AlertPolicy:
+    rules: tuple[AlertRule, ...] = ()
+    default_service: str | None = None  # for alerts no rule and no label maps; else recorded only
+    quiet_time: timedelta = timedelta(minutes=30)  # a minor alert-only incident resolves then
+    flapping_after: int = 3  # times fired before an alert is marked flapping
+
+
+@dataclass(frozen=True)
 class Policy:
     timezone: str
     people: dict[str, Person]
@@ -137,6 +165,7 @@ class Policy:
     )
     sla_warn_at: tuple[float, ...] = (0.5, 0.8)  # fractions of an SLA at which to warn
     review_tags: tuple[str, ...] = ()
+    alerts: AlertPolicy = field(default_factory=AlertPolicy)
     source: str = "<policy>"  # file the policy came from
 
     def severity(self, key: str) -> Severity:

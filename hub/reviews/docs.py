@@ -12,6 +12,8 @@ from hub.reviews.content import HEADINGS, OPEN_ITEM, TEXT_FIELDS, missing_sectio
 
 # incident timeline kinds that belong in a review, and lifecycle events shown by name
 TIMELINE_KINDS = {
+    "first-alert",
+    "alerts-resolved",
     "reported",
     "report",
     "classified",
@@ -51,7 +53,7 @@ def timeline_snapshot(incident: Incident) -> list[dict]:
             out.append(
                 {"at": iso(entry.at), "kind": kind, "text": entry.text, "actor": entry.actor}
             )
-    return out
+    return sorted(out, key=lambda e: e["at"])  # the first alert may predate the report
 
 
 def incident_times(incident: Incident) -> review_metrics.Times:
@@ -63,7 +65,10 @@ def incident_times(incident: Incident) -> review_metrics.Times:
     ]
     any_acks = [e.at for e in incident.timeline if e.kind == "acknowledged"]
     return review_metrics.Times(
-        detected_at=incident.created_at,
+        # detected when the first monitoring alert fired, if one came before the report
+        detected_at=min(
+            [incident.created_at] + [e.at for e in incident.timeline if e.kind == "first-alert"]
+        ),
         declared_at=incident.declared_at,
         acknowledged_at=min(mim_acks or any_acks, default=None),
         mobilised_at=incident.mobilised_at,

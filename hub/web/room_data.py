@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from hub.app.models import InboundMessage, Incident, Review
 from hub.channels.base import shown_recipient
+from hub.intake.alerts.view import alerts_panel
 from hub.policy.model import Policy
 from hub.web.board import deadlines
 from hub.web.chart import Deadline, timeline_svg
@@ -179,4 +180,5 @@ def load_room(
             (k, policy.services[k].name if k in policy.services else k)
             for k in incident.services or ()
         ],
+        **alerts_panel(session, incident.id),
     }

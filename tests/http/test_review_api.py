@@ -443,6 +443,39 @@ def test_every_documented_operation_answers_only_documented_statuses(client, hub
     assert call("post", f"/api/v1/mail/messages/{ident}/discard", "julia").status_code == 403
     assert call("post", f"/api/v1/mail/messages/{ident}/release", "anna").status_code == 200
     assert call("post", f"/api/v1/mail/messages/{ident}/discard", "anna").status_code == 409
+    # monitoring alerts
+    from hub.intake.alerts.sources import create_source_token
+    from tests.alerts_kit import am_alert, am_group
+
+    with hub.db.session() as session:
+        source = {"Authorization": f"Bearer {create_source_token(session, 'am-test')}"}
+    firing = am_group("g", [am_alert("f1", "Payroll 5xx", service="payroll", severity="critical")])
+    sent = call("post", "/intake/alerts/alertmanager", headers=source, json=firing)
+    assert sent.status_code == 202, sent.get_json()
+    assert call("post", "/intake/alerts/grafana", json=firing).status_code == 401
+    assert (
+        call(
+            "post", "/intake/alerts/alertmanager", headers=source, data=b"{x",
+            content_type="application/json",
+        ).status_code
+        == 400
+    )  # fmt: skip
+    assert call("post", "/intake/alerts/azure-monitor", headers=source, json={}).status_code == 422
+    big = {**firing, "commonAnnotations": {"description": "x" * 2_000_000}}
+    assert call("post", "/intake/alerts/grafana", headers=source, json=big).status_code == 413
+    hub.settings.values["HUB_ALERTS_RATE"] = "1"
+    app.extensions.pop("hub.alert_rates", None)
+    statuses = {
+        call("post", "/intake/alerts/alertmanager", headers=source, json=firing).status_code
+        for _ in range(4)
+    }
+    assert 429 in statuses
+    from hub.intake.alerts import ingest
+
+    incident = ingest.process(hub, sent.get_json()["id"], utcnow()).incident  # as the worker
+    assert call("get", f"/api/v1/incidents/{incident}/alerts", "julia").status_code == 200
+    assert call("get", "/api/v1/incidents/INC-999/alerts", "julia").status_code == 404
+    assert call("get", f"/api/v1/incidents/{incident}/alerts").status_code == 401
     # Teams (not configured here), health, metrics, the document itself
     call("post", "/intake/teams", data=b"{}", content_type="application/json")
     call("post", "/intake/bot", data=b"{}", content_type="application/json")

@@ -55,6 +55,7 @@ NEEDS = {
     "review-assigned": "review",
     "review-reminder": "review",
     "review-overdue": "review",
+    "alerts-resolved": "alerts",
 }
 ALL = template_names()  # the templates above plus any added later: all must pass the same tests
 EVIL = '<script>alert("x")</script> {{ 7*7 }} & "quotes"'
@@ -111,6 +112,7 @@ def context(**changes):
             "at_local": "14:30 CET",
         },
         "next_update_at_local": "15:00 CET",
+        "alerts": {"total": 37, "at_local": "10:42 CET"},
         "sla": {
             "kind": "resolve",
             "label": "Resolve within 4h",

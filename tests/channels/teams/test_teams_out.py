@@ -52,8 +52,9 @@ TEMPLATES = [
     "sla-warning",
     "sla-breach",
     "resolved",
+    "alerts-resolved",
 ]
-MENTIONING = {"page", "update-reminder", "escalation"}
+MENTIONING = {"page", "update-reminder", "escalation", "alerts-resolved"}
 HOSTILE = (
     'Q"uo\'te \\back\\slash </at><at>Eve</at> {{ 7*7 }} {% raw %} "}]} \n- item\n'
     "1. one\n# head [click](javascript:alert(1)) **bold** _it_ <b>x</b> &lt;at&gt; `c`"
@@ -109,6 +110,7 @@ def context(text: str = HOSTILE, big: str | None = None, mention: dict | None = 
         "mention": mention or {"name": "Anna Schmidt", "id": "anna.schmidt@northwind.example"},
         "update": {"text": big, "author_name": text, "at_local": "14:45 CET"},
         "next_update_at_local": "15:15 CET",
+        "alerts": {"total": 37, "at_local": "10:42 CET"},
         "sla": {
             "kind": "ack",
             "label": "Acknowledge",
