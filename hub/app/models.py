@@ -407,10 +407,15 @@ class ActionLink(Base):
     purpose: Mapped[str] = mapped_column(String(16))  # acknowledge | take-over
     used_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     outcome: Mapped[str] = mapped_column(Text, default="")  # what the use did, said again later
+
+
 class AlertGroup(Base):
     """One notification group of a monitoring source (Alertmanager groupKey, one Azure alert):
     one report, whatever the number of alerts and re-sends."""
+
     __tablename__ = "alert_groups"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
     key: Mapped[str] = mapped_column(String(500), unique=True)  # source|name|receiver|groupKey
     source: Mapped[str] = mapped_column(String(16))  # alertmanager|grafana|azure-monitor
     source_name: Mapped[str] = mapped_column(String(120))  # the token's source
@@ -426,9 +431,14 @@ class AlertGroup(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     noted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # new alerts last on timeline
     unnoted: Mapped[int] = mapped_column(Integer, default=0)  # new alerts since then
+
+
 class Alert(Base):
     """One alert by its identity (receiver + fingerprint, or Azure's alertId), never its text."""
+
     __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
     identity: Mapped[str] = mapped_column(String(500), unique=True)
     group_id: Mapped[int] = mapped_column(ForeignKey("alert_groups.id"), index=True)
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
