@@ -49,7 +49,7 @@ _lock = threading.Lock()
 
 def max_streams() -> int:
     """Streams one process serves at once: its threads less those kept for pages."""
-    threads = int(the_hub().settings["HUB_WEB_THREADS"] or 0)
+    threads = the_hub().settings.int("HUB_WEB_THREADS")
     return max(1, threads - PAGE_THREADS)
 
 
