@@ -44,6 +44,7 @@ from hub.incidents.timeline import add_timeline
 from hub.notifications import notices
 from hub.notifications import notify as n
 from hub.policy.model import Policy, channel_names
+from hub.schedules.overrides import active_overrides
 
 
 def on_declared(
@@ -62,7 +63,8 @@ def on_declared(
     start = started or now
     rev = revision(incident) + 1 if incident.plan else 0
     severity = policy.severity(incident.severity)
-    steps = plan_escalation(policy, incident.severity, incident.services, start)
+    mine = active_overrides(session, start) if policy.schedules else []
+    steps = plan_escalation(policy, incident.severity, incident.services, start, mine)
     declared = timers.timer_key("declared", incident, revision=rev)
     incident.plan = {
         "revision": rev,
@@ -197,7 +199,8 @@ def on_severity_changed(
     rev = revision(incident) + 1
     severity = policy.severity(incident.severity)
     started = datetime.fromisoformat(incident.plan["started_at"])
-    steps = plan_escalation(policy, incident.severity, incident.services, started)
+    mine = active_overrides(session, started) if policy.schedules else []
+    steps = plan_escalation(policy, incident.severity, incident.services, started, mine)
     why = f"re-planned: {old} → {incident.severity}"
     timers.cancel(timers.pending(incident, "escalate"), why, now)
     schedule_steps(session, incident, steps_ahead(steps, now), rev, now)
