@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
@@ -58,18 +59,21 @@ def schedule_doc(
     return doc
 
 
-def oncall_text(policy: Policy, docs: list[dict]) -> str:
-    """Who is on call now and next, one line per schedule (the Teams `oncall` answer)."""
-    if not docs:
-        return "No on-call schedules are defined in the policy."
+def oncall_lines(
+    policy: Policy, names: list[str], overrides: list[Override], now: datetime
+) -> list[str]:
+    """Who is on call now and next, one line per schedule, times in the schedule's zone."""
     lines = []
-    for doc in docs:
-        now = person_name(policy, doc["oncall_now"], "nobody (a gap)")
-        nxt = doc["next"]
+    for name in names:
+        schedule = policy.schedules[name]
+        tz = ZoneInfo(schedule.timezone)
+        current = person_name(policy, oncall_at(schedule, now, overrides), "nobody (a gap)")
+        upcoming = next_shift(schedule, now, overrides)
         then = (
-            f"; next: {person_name(policy, nxt['person'])} from {nxt['start'][:16].replace('T', ' ')} UTC"
-            if nxt
+            f"; next: {person_name(policy, upcoming.person)} from "
+            f"{upcoming.start.astimezone(tz):%a %d %b %H:%M %Z}"
+            if upcoming
             else ""
         )
-        lines.append(f"{doc['name']}: {now}{then}")
-    return "\n".join(lines)
+        lines.append(f"{name}: {current}{then}")
+    return lines
