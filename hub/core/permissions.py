@@ -128,13 +128,6 @@ def on_duty(policy: Policy, person: str | None, role: str) -> bool:
         if entry == person or (schedule and person in schedule_people(schedule)):
             return True
     return False
-    for entry in policy.roles.get(role, ()):
-        name = entry.removeprefix("schedule:").partition("#")[0]
-        if entry == person or (
-            name in policy.schedules and person in schedule_people(policy.schedules[name])
-        ):
-            return True
-    return False
 
 
 def leads_a_service(policy: Policy, incident: Incident, person: str | None) -> bool:
