@@ -12,7 +12,7 @@ from hub.app.models import Incident, RoleAssignment
 from hub.core import lifecycle
 from hub.core.escalation import roster
 from hub.core.schedules import Override
-from hub.incidents import timers, workflow
+from hub.incidents import meetings, timers, workflow
 from hub.incidents.records import timeline_role
 from hub.incidents.timeline import add_timeline
 from hub.policy.model import ROLE_NAMES, Policy
@@ -52,6 +52,7 @@ def mobilise(
     if not incident.major or not lifecycle.is_active(incident.state):
         return False
     fill_roles(session, policy, incident, now=now or declared_at, at=declared_at)
+    meetings.ensure_bridge(session, policy, incident, now or declared_at)  # before the pages
     workflow.on_declared(session, policy, incident, now=now or declared_at, started=declared_at)
     return True
 

@@ -15,12 +15,12 @@ from sqlalchemy.orm import Session
 
 from hub.app.models import Incident, Timer
 from hub.app.timefmt import local_hhmm
-from hub.core import cadence
+from hub.core import cadence, lifecycle
 from hub.core.escalation import PlannedStep, still_needed
 from hub.core.permissions import COMMS, MIM, PM, holders
 from hub.core.sla import LABELS
+from hub.incidents import meetings, staffing, timers
 from hub.incidents import mobilisation as mob
-from hub.incidents import staffing, timers
 from hub.incidents.timeline import add_timeline
 from hub.notifications import notices
 from hub.notifications import notify as n
@@ -63,6 +63,25 @@ def ensure_mobilised(session: Session, policy: Policy, incident: Incident, now: 
         timer = timers.claim(session, pending.id, now)
         if timer is not None:
             fire(session, policy, timer, now)
+
+
+@action("bridge")
+def _bridge(
+    session: Session, policy: Policy, incident: Incident, timer: Timer, now: datetime
+) -> str:
+    """Another try at the Teams bridge that Graph did not make at declaration."""
+    if not incident.major or not lifecycle.is_active(incident.state):
+        return _skip(timer, f"no bridge needed: {incident.ref} is {incident.state}", now)
+    meetings.ensure_bridge(session, policy, incident, now)
+    return "fired"
+
+
+@action("bridge-attendees")
+def _bridge_attendees(
+    session: Session, policy: Policy, incident: Incident, timer: Timer, now: datetime
+) -> str:
+    """Invite new role holders to the bridge."""
+    return meetings.sync_attendees(session, policy, incident, now).split(":")[0]
 
 
 def _skip(timer: Timer, reason: str, now: datetime) -> str:

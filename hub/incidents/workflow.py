@@ -20,9 +20,10 @@ from sqlalchemy.orm import Session
 from hub.app.models import Incident, RoleAssignment, TimelineEntry
 from hub.app.timefmt import local_hhmm
 from hub.core import cadence, sla
+from hub.core.bridge import bridge_url
 from hub.core.escalation import PlannedStep, plan_escalation, steps_ahead, still_needed
 from hub.core.permissions import MIM, role_label
-from hub.incidents import timers
+from hub.incidents import meetings, timers
 from hub.incidents.mobilisation import (
     CYCLE_KINDS,
     acked_roles,
@@ -61,7 +62,7 @@ def on_declared(
     steps, the update cadence and the SLAs count from it, the records say when they happened.
     """
     start = started or now
-    rev = revision(incident) + 1 if incident.plan else 0
+    rev = revision(incident) + 1 if (incident.plan or {}).get("escalation") is not None else 0
     severity = policy.severity(incident.severity)
     mine = active_overrides(session, start) if policy.schedules else []
     steps = plan_escalation(policy, incident.severity, incident.services, start, mine)
@@ -74,6 +75,11 @@ def on_declared(
         "escalation": [s.to_json() for s in steps],
         "communication": {"audiences": list(severity.notify)},
         "terms": freeze_terms(severity),
+        **(
+            {"bridge_url": incident.plan["bridge_url"]}
+            if (incident.plan or {}).get("bridge_url")
+            else {}
+        ),
     }
     for step in steps:
         if step.due_at <= now:
@@ -96,7 +102,7 @@ def on_declared(
         incident,
         "notified",
         f"Stakeholders notified ({sent} messages)"
-        + (f"; bridge: {policy.bridge_url}" if policy.bridge_url else ""),
+        + (f"; bridge: {url}" if (url := bridge_url(incident.plan, policy)) else ""),
         now=now,
         touch=False,
     )
@@ -157,9 +163,10 @@ def on_role_assigned(
     *,
     now: datetime,
 ) -> None:
-    """A role changed hands: page the new holder."""
+    """A role changed hands: page the new holder, invite them to the bridge."""
     if not running(incident):
         return
+    meetings.schedule_attendee_update(session, incident, assignment.id, now)
     label = role_label(assignment.role)
     ctx = context(
         session,
