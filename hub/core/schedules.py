@@ -171,13 +171,13 @@ def next_shift(
     Gaps are skipped; `schedule:NAME#next` pages this person.
     """
     now_person = oncall_at(schedule, at, overrides)
-    window = timedelta(days=7)
-    begin = at
+    begin, window = at, timedelta(hours=12)  # widening windows: the next person is usually near
     while begin < at + _NEXT_LOOKAHEAD:
-        for shift in shifts(schedule, begin, begin + window, overrides):
+        end = min(begin + window, at + _NEXT_LOOKAHEAD)
+        for shift in shifts(schedule, begin, end, overrides):
             if shift.person is not None and shift.person != now_person:
                 return shift
-        begin += window
+        begin, window = end, window * 2
     return None
 
 
