@@ -15,6 +15,7 @@ import hashlib
 import logging
 import uuid
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from markupsafe import escape
 from sqlalchemy import select
@@ -24,8 +25,9 @@ from hub.app.context import queue_job
 from hub.app.models import Incident, IncidentMeeting
 from hub.channels.base import PermanentError, TransientError
 from hub.channels.calendar import calendar_for
+from hub.core.working_hours import first_working_slot
 from hub.incidents import timers
-from hub.incidents.mobilisation import settings_of
+from hub.incidents.mobilisation import planned_severity, settings_of
 from hub.incidents.timeline import add_timeline
 from hub.policy.model import Policy
 
@@ -161,4 +163,64 @@ def sync_attendees(session: Session, policy: Policy, incident: Incident, now: da
     add_timeline(
         session, incident, "bridge", f"Invited to the bridge: {names}", now=now, touch=False
     )
+    return "fired"
+
+
+REVIEW_LENGTH = timedelta(hours=1)
+REVIEW_NOT_BEFORE = timedelta(hours=2)  # people catch their breath after the resolution
+DEFAULT_REVIEW_WINDOW = timedelta(hours=72)
+
+
+def schedule_review_meeting(session: Session, incident: Incident, now: datetime) -> None:
+    """At resolution: book the review meeting in the worker (a `review-meeting` timer)."""
+    if calendar_for(settings_of(session)) is None or not incident.major:
+        return
+    key = timers.timer_key(
+        "review-meeting", incident, incident.resolved_at.isoformat() if incident.resolved_at else ""
+    )
+    timer = timers.schedule(session, incident, key, "review-meeting", now, now=now)
+    session.flush()
+    queue_job(session, "fire_timer", timer.id)
+
+
+def review_timezone(policy: Policy) -> str:
+    """Working hours are those of the MIM's schedule, else the policy's time zone."""
+    for entry in policy.roles.get("major_incident_manager", ()):
+        name = entry.removeprefix("schedule:").partition("#")[0]
+        if entry.startswith("schedule:") and name in policy.schedules:
+            return policy.schedules[name].timezone
+    return policy.timezone
+
+
+def book_review(session: Session, policy: Policy, incident: Incident, now: datetime) -> str:
+    """Book the post-incident review meeting once: the first working-hour slot in the window."""
+    settings = settings_of(session)
+    calendar = calendar_for(settings)
+    if calendar is None or meeting(session, incident, "review") is not None:
+        return "skipped"
+    resolved = incident.resolved_at or now
+    window = planned_severity(policy, incident).review_within or DEFAULT_REVIEW_WINDOW
+    tz = review_timezone(policy)
+    start = first_working_slot(max(resolved, now) + REVIEW_NOT_BEFORE, resolved + window, tz,
+                               REVIEW_LENGTH)  # fmt: skip
+    if start is None:
+        add_timeline(session, incident, "review", "No working-hour slot for the review meeting "
+                     "inside the review window; book it by hand", now=now, touch=False)  # fmt: skip
+        return "fired"
+    keys = list(dict.fromkeys([*role_holders(incident), *policy.roles.get("problem_manager", ())]))
+    keys = [k for k in keys if k in policy.people]
+    tid = transaction_id(settings.secret_key, incident, "review")
+    body = f"<p>Post-incident review of {escape(incident.ref)}: {escape(incident.title)}</p>"
+    event = calendar.create(f"Review: [{incident.ref}] {incident.title}"[:250], body, start,
+                            start + REVIEW_LENGTH, invitees(policy, keys), tid)  # fmt: skip
+    row = IncidentMeeting(
+        incident_id=incident.id, kind="review", state="created", attendees=keys, attempts=1,
+        transaction_id=tid, start_at=start, end_at=start + REVIEW_LENGTH, event_id=event.get("id"),
+        join_url=(event.get("onlineMeeting") or {}).get("joinUrl"), updated_at=now,
+    )  # fmt: skip
+    session.add(row)
+    when = start.astimezone(ZoneInfo(tz))
+    add_timeline(session, incident, "review", f"Review meeting booked: {when:%a %d %b %H:%M %Z}, "
+                 f"{len(keys)} invited", now=now, touch=False,
+                 data={"start": start.isoformat(), "join_url": row.join_url})  # fmt: skip
     return "fired"

@@ -319,6 +319,7 @@ def on_resolved(session: Session, policy: Policy, incident: Incident, *, now: da
     timers.cancel(timers.pending(incident), "resolved", now)
     if not incident.major or not incident.plan:
         return
+    meetings.schedule_review_meeting(session, incident, now)
     rev = revision(incident)
     send_to_stakeholders(
         session,

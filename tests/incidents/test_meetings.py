@@ -4,7 +4,8 @@ card, attendees updated when a role changes hands."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -149,3 +150,26 @@ def test_without_an_organiser_the_static_link_stays(hub, graph):
     assert _events(graph) == []
     with hub.db.session(write=False) as session:
         assert "bridge_url" not in session.get(Incident, iid).plan
+
+
+def test_the_review_meeting_is_booked_in_working_hours_inside_the_window(mhub, graph):
+    iid = declare(mhub)  # T0: Monday 2 March 2026, 10:00 in Berlin
+    resolved = T0 + timedelta(hours=7)  # 17:00 Berlin: too late for a review that day
+    act(mhub, iid, ops.resolve, "Rolled back the change", actor="anna", now=resolved)
+    fired = fire_due(mhub, resolved)
+    assert fired.get(f"review-meeting:INC-{iid}:{resolved.isoformat()}") == "fired"
+    review = [e for e in _events(graph) if e["subject"].startswith("Review:")]
+    assert len(review) == 1
+    start = datetime.fromisoformat(review[0]["start"]["dateTime"] + "+00:00")
+    window = mhub.policy.severity("SEV1").review_within
+    assert resolved < start and start + timedelta(hours=1) <= resolved + window
+    local = start.astimezone(ZoneInfo("Europe/Berlin"))
+    assert (local.weekday(), local.hour, local.minute) == (1, 9, 0)  # Tuesday 09:00
+    invited = [a["emailAddress"]["address"] for a in review[0]["attendees"]]
+    assert "david.novak@northwind.example" in invited  # the Problem Manager
+    assert review[0]["isOnlineMeeting"] is True
+    assert any(
+        "Review meeting booked: Tue 03 Mar 09:00 CET" in e.text
+        for e in timeline(mhub, iid, "review")
+    )
+    assert fire_due(mhub, resolved + timedelta(hours=1)) == {}  # booked once
