@@ -16,12 +16,6 @@ from hub.schedules.views import schedule_doc, timelines
 
 bp = Blueprint("schedules_api", __name__)
 
-OVERRIDE: v.Spec = {
-    "person": (str, True, "Person key taking the shift"),
-    "start": (str, True, "ISO 8601 with a UTC offset"),
-    "end": (str, True, "ISO 8601 with a UTC offset, after start"),
-}
-
 
 def _hub():
     return current_app.extensions["hub"]
@@ -73,7 +67,7 @@ def show_schedule(name: str):
 def create_override(name: str):
     """Take a shift (yourself or, as an admin, for anyone), or offer one as a swap."""
     actor = require_person()
-    data = v.json_body(OVERRIDE)
+    data = v.json_body(v.OVERRIDE)
     start, end = _instant("start", data["start"]), _instant("end", data["end"])
     hub, now = _hub(), utcnow()
     with hub.transaction() as session:

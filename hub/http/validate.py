@@ -45,6 +45,11 @@ MERGE: Spec = {
     "into": (str, True, "The incident to merge into, INC-n"),
     "reason": (str, False, "Why"),
 }
+OVERRIDE: Spec = {
+    "person": (str, True, "Person key taking the shift"),
+    "start": (str, True, "ISO 8601 with a UTC offset"),
+    "end": (str, True, "ISO 8601 with a UTC offset, after start"),
+}
 
 _TYPE_NAMES = {
     str: "a string",
