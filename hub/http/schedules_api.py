@@ -45,6 +45,7 @@ def _instant(name: str, text: str) -> datetime:
 def list_schedules():
     """Every schedule: who is on call now and next."""
     require_person()
+    v.query(request.args, v.QUERIES["schedules_api.list_schedules"])  # no parameters: 422 for any
     now = utcnow()
     with _hub().db.session(write=False) as session:
         mine = ov.active_overrides(session, now)

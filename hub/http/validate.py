@@ -234,6 +234,7 @@ QUERIES: dict[str, dict[str, Param]] = {
     "reviews.list_items": ITEM_FILTERS,
     "email_intake.list_quarantine": {},
     "email_intake.find_messages": MAIL_FIND_FILTERS,
+    "schedules_api.list_schedules": {},
 }
 
 

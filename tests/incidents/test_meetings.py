@@ -15,6 +15,7 @@ from hub.channels.identity import clear_token_sources
 from hub.core.classify import Report
 from hub.incidents import operations as ops
 from hub.incidents import reports, timer_actions, timers
+from hub.incidents.serialize import incident_detail
 from hub.policy.load import load_policy
 from hub.testing.fakes.microsoft import FakeMicrosoft
 from tests.conftest import EXAMPLE_POLICY, build_hub
@@ -61,6 +62,7 @@ def test_declaration_makes_one_teams_meeting_with_the_role_holders(mhub, graph):
         incident = session.get(Incident, iid)
         holders = [r.person for r in incident.roles if r.active]
         assert incident.plan["bridge_url"] == join
+        assert incident_detail(incident, T0)["meeting_url"] == join  # what the API shows
         assert incident.plan["escalation"]  # the plan is still whole
     invited = [a["emailAddress"]["address"] for a in event["attendees"]]
     assert invited == _emails(holders, mhub.policy)
