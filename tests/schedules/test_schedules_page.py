@@ -10,6 +10,7 @@ from hub.app.models import ScheduleOverride
 from hub.core.schedules import shifts
 from hub.policy.load import parse_policy
 from hub.policy.model import Layer, Schedule
+from hub.web.policy_view import target_text
 from hub.web.schedules_page import chart
 from tests.web_kit import sign_in, text_of
 
@@ -54,3 +55,23 @@ default_severity: SEV1
     svg = str(chart(policy, office, stretches, NOW))
     assert svg.count('class="gap"') >= 28 and "<script>" not in svg
     assert "&lt;script&gt;" in svg
+
+
+def test_the_policy_page_words_schedule_entries():
+    policy = parse_policy("""
+people:
+  anna: {email: anna@example.com}
+  ben: {email: ben@example.com}
+schedules:
+  mim:
+    layers:
+      - {rotation: weekly, people: [anna, ben], start: 2026-01-05}
+roles: {major_incident_manager: [schedule:mim, ben]}
+severities: {SEV1: {major: true, ack_within: 5m, update_every: 30m}}
+default_severity: SEV1
+""")
+    assert target_text(policy, "role:major_incident_manager") == (
+        "Major Incident Manager (on call in mim)"
+    )
+    assert target_text(policy, "role:major_incident_manager#2") == "Major Incident Manager #2 (Ben)"
+    assert target_text(policy, "schedule:mim#next") == "next on call in mim"
