@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.app.context import queue_job
-from hub.app.models import Incident, IncidentMeeting
+from hub.app.models import Incident, IncidentMeeting, Review
 from hub.channels.base import PermanentError, TransientError
 from hub.channels.calendar import calendar_for
 from hub.core.working_hours import first_working_slot
@@ -220,7 +220,19 @@ def book_review(session: Session, policy: Policy, incident: Incident, now: datet
     )  # fmt: skip
     session.add(row)
     when = start.astimezone(ZoneInfo(tz))
-    add_timeline(session, incident, "review", f"Review meeting booked: {when:%a %d %b %H:%M %Z}, "
+    add_timeline(session, incident, "review-meeting", f"Review meeting booked: {when:%a %d %b %H:%M %Z}, "
                  f"{len(keys)} invited", now=now, touch=False,
                  data={"start": start.isoformat(), "join_url": row.join_url})  # fmt: skip
+    _on_review(session, incident, f"Review meeting booked for {when:%a %d %b %H:%M %Z}: "
+               f"{row.join_url or 'in the organiser calendar'}", now)  # fmt: skip
     return "fired"
+
+
+def _on_review(session: Session, incident: Incident, text: str, now: datetime) -> None:
+    """Add an entry to the review document's own timeline (a snapshot people edit); a review
+    opened later takes it from the incident's timeline (kind `review-meeting`)."""
+    review = session.scalar(select(Review).where(Review.incident_id == incident.id))
+    if review is not None:
+        entry = {"at": now.isoformat(timespec="seconds"), "kind": "review-meeting", "text": text,
+                 "actor": None}  # fmt: skip
+        review.timeline = sorted([*(review.timeline or ()), entry], key=lambda e: e["at"])

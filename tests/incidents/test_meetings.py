@@ -10,13 +10,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from hub.app.models import Incident, IncidentMeeting, Timer
+from hub.app.models import Incident, IncidentMeeting, Review, Timer
 from hub.channels.identity import clear_token_sources
 from hub.core.classify import Report
 from hub.incidents import operations as ops
 from hub.incidents import reports, timer_actions, timers
 from hub.incidents.serialize import incident_detail
 from hub.policy.load import load_policy
+from hub.reviews.publish.jobs import open_review_now
 from hub.testing.fakes.microsoft import FakeMicrosoft
 from tests.conftest import EXAMPLE_POLICY, build_hub
 from tests.workflow_kit import HOOKS, T0, act, declare, fire_due, notes, timeline
@@ -170,8 +171,11 @@ def test_the_review_meeting_is_booked_in_working_hours_inside_the_window(mhub, g
     invited = [a["emailAddress"]["address"] for a in review[0]["attendees"]]
     assert "david.novak@northwind.example" in invited  # the Problem Manager
     assert review[0]["isOnlineMeeting"] is True
-    assert any(
-        "Review meeting booked: Tue 03 Mar 09:00 CET" in e.text
-        for e in timeline(mhub, iid, "review")
-    )
+    booked = timeline(mhub, iid, "review-meeting")
+    assert any("Review meeting booked: Tue 03 Mar 09:00 CET" in e.text for e in booked)
+    open_review_now(mhub, iid, resolved)  # the review, opened after the booking, takes it along
+    with mhub.db.session(write=False) as session:
+        doc = session.scalar(select(Review).where(Review.incident_id == iid))
+        assert any(e["kind"] == "review-meeting" and "Tue 03 Mar 09:00 CET" in e["text"]
+                   for e in doc.timeline)  # fmt: skip
     assert fire_due(mhub, resolved + timedelta(hours=1)) == {}  # booked once
