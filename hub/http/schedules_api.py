@@ -7,7 +7,7 @@ from datetime import datetime
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from hub.app.db import utcnow
-from hub.app.errors import Forbidden, Invalid
+from hub.app.errors import Forbidden, Invalid, NotFound
 from hub.http import validate as v
 from hub.http.auth import require_person
 from hub.schedules import feeds
@@ -126,7 +126,7 @@ def revoke_person_feed(key: str):
     actor = require_person()
     people = _hub().policy.people
     if key not in people:
-        raise Invalid(f"unknown person {key!r}")
+        raise NotFound(f"unknown person {key!r}")
     if actor != key and not people[actor].admin:
         raise Forbidden("only the person or an admin may revoke their calendar link")
     return _revoke(f"person:{key}")
