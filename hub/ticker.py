@@ -21,6 +21,7 @@ from hub.incidents.timeline import add_timeline
 from hub.intake.alerts.ingest import stuck as stuck_alerts
 from hub.intake.email.quarantine import reprocess_pending
 from hub.notifications import outbox, sent_journal
+from hub.schedules.shift_notices import send_shift_notices
 
 log = logging.getLogger("hub.notifications.outbox")
 
@@ -70,7 +71,16 @@ def tick(hub: Hub, now: datetime, limit: int = BATCH) -> dict[str, int]:
         "notifications": len(notification_ids),
         "inbound": inbound + len(alert_ids),
         "mobilisations": remobilise(hub, now),
+        "shift_notices": shift_notices(hub, now),
     }
+
+
+def shift_notices(hub: Hub, now: datetime) -> int:
+    """Notices to people whose on-call shift starts within the hour or just started."""
+    if not hub.policy.schedules:
+        return 0
+    with hub.transaction() as session:
+        return send_shift_notices(session, hub.policy, hub.settings, now)
 
 
 MOBILISE_TRIES = 3

@@ -110,6 +110,12 @@ SETTINGS: tuple[Setting, ...] = (
         "HUB_GRAPH_MAILBOX", None, "Mailbox (UPN) the hub sends from and reads intake mail from."
     ),
     Setting(
+        "HUB_GRAPH_ORGANIZER",
+        None,
+        "Mailbox (UPN) that organises each major incident's Teams bridge and review meeting "
+        "(Graph Calendars.ReadWrite); unset: the policy's static bridge link.",
+    ),
+    Setting(
         "HUB_TEAMS_OUTGOING_SECRET",
         None,
         "Security token shown when the Teams outgoing webhook was created (base64).",

@@ -71,6 +71,8 @@ def policy_check(file):
     if not path.exists():
         raise click.ClickException(f"{path}: no such file" if file else NO_POLICY.format(path=path))
     loaded, problems, warnings = check_policy(path)
+    if loaded is not None:
+        warnings = [*warnings, *schedule_gap_warnings(loaded)]
     for w in warnings:
         click.secho(f"warning: {w}", fg="yellow", err=True)
     if problems:
@@ -85,6 +87,7 @@ def policy_check(file):
     click.echo(
         f"{path}: OK — {len(loaded.people)} people, {len(loaded.services)} services, "
         f"{len(loaded.severities)} severities, {len(loaded.major_criteria)} rules"
+        + (f", {len(loaded.schedules)} schedules" if loaded.schedules else "")
     )
     for sev in loaded.severities.values():
         steps = loaded.escalation.get(sev.key, ())
@@ -94,6 +97,30 @@ def policy_check(file):
             f"{_d(sev.update_every)}, resolve {_d(sev.resolve_within)}, "
             f"{len(steps)} escalation step(s)"
         )
+
+
+def schedule_gap_warnings(policy, now=None) -> list[str]:
+    """One warning per schedule with times nobody covers in the next 4 weeks."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from hub.core.schedules import HORIZON, gaps
+
+    now = now or datetime.now(UTC)
+    out = []
+    for name, schedule in policy.schedules.items():
+        found = gaps(schedule, now, now + HORIZON)
+        if not found:
+            continue
+        tz = ZoneInfo(schedule.timezone)
+        first = found[0]
+        span = f"{first.start.astimezone(tz):%a %d %b %H:%M}–{first.end.astimezone(tz):%a %d %b %H:%M %Z}"
+        more = f" and {len(found) - 1} more" if len(found) > 1 else ""
+        out.append(
+            f"{policy.source}:{schedule.line}: schedules.{name}: nobody is on call {span}{more} "
+            "in the next 4 weeks (add a layer or people, or widen the hours)"
+        )
+    return out
 
 
 def _d(value) -> str:

@@ -11,11 +11,12 @@ skipped once the Major Incident Manager acknowledged (the incident is mobilised)
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from hub.core.permissions import MIM, TECH
+from hub.core.schedules import Override, expand_entry
 from hub.policy.model import EscalationStep, Policy
 
 # A major severity with no escalation in the policy still pages its responders at once, by
@@ -84,26 +85,48 @@ class PlannedStep:
         )
 
 
-def roster(policy: Policy, role: str, services: Iterable[str]) -> tuple[str, ...]:
-    """People on duty for a role in escalation order; tech leads come from the first service."""
+def roster(
+    policy: Policy,
+    role: str,
+    services: Iterable[str],
+    at: datetime | None = None,
+    overrides: Sequence[Override] = (),
+) -> tuple[str, ...]:
+    """People on duty for a role at `at` in escalation order; tech leads come from the first
+    service. A `schedule:NAME` entry is whoever is on call at `at` (nobody without `at`)."""
     if role == TECH:
         for key in services or ():
             service = policy.services.get(key)
             if service and service.tech_lead:
                 return service.tech_lead
-    return policy.roles.get(role, ())
+    people: list[str] = []
+    for entry in policy.roles.get(role, ()):
+        person = expand_entry(policy.schedules, entry, at, overrides)
+        if person is not None and person not in people:
+            people.append(person)
+    return tuple(people)
 
 
-def resolve_target(policy: Policy, spec: str, services: Iterable[str]) -> Target | None:
-    """`role:NAME`, `role:NAME#N`, `person:KEY` or `audience:KEY` → a Target (None if vacant)."""
+def resolve_target(
+    policy: Policy,
+    spec: str,
+    services: Iterable[str],
+    at: datetime | None = None,
+    overrides: Sequence[Override] = (),
+) -> Target | None:
+    """`role:NAME[#N]`, `schedule:NAME[#next]`, `person:KEY` or `audience:KEY` → a Target at
+    `at` (None if vacant)."""
     kind, _, name = spec.partition(":")
     if kind == "role":
         role, _, nth = name.partition("#")
         position = int(nth) if nth else 1
-        people = roster(policy, role, services)
+        people = roster(policy, role, services, at, overrides)
         if position < 1 or len(people) < position:
             return None
         return Target(person=people[position - 1], role=role, position=position)
+    if kind == "schedule":
+        person = expand_entry(policy.schedules, spec, at, overrides)
+        return Target(person=person) if person else None
     if kind == "person":
         return Target(person=name) if name in policy.people else None
     if kind == "audience":
@@ -112,15 +135,20 @@ def resolve_target(policy: Policy, spec: str, services: Iterable[str]) -> Target
 
 
 def plan_escalation(
-    policy: Policy, severity: str, services: Iterable[str], declared_at: datetime
+    policy: Policy,
+    severity: str,
+    services: Iterable[str],
+    declared_at: datetime,
+    overrides: Sequence[Override] = (),
 ) -> list[PlannedStep]:
-    """Every step of the severity's escalation, with its targets resolved from the rosters."""
+    """Every step of the severity's escalation, its targets resolved from the rosters and
+    schedules as they stand at the declaration."""
     services = tuple(services or ())
     steps = []
     for index, step in enumerate(policy.escalation.get(severity) or DEFAULT_STEPS):
         targets: list[Target] = []
         for spec in step.notify:
-            target = resolve_target(policy, spec, services)
+            target = resolve_target(policy, spec, services, declared_at, overrides)
             if target is not None and not _same_addressee(target, targets):
                 targets.append(target)
         steps.append(

@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
+from hub.core.schedules import schedule_people
 from hub.policy.model import ROLE_NAMES, Policy
 
 MIM, TECH, COMMS, PM = ROLE_NAMES
@@ -119,8 +120,14 @@ def held_roles(incident: Incident, person: str | None) -> set[str]:
 
 
 def on_duty(policy: Policy, person: str | None, role: str) -> bool:
-    """Whether the person is on the policy's roster for a role."""
-    return bool(person) and person in policy.roles.get(role, ())
+    """Whether the person is on the policy's roster for a role (in a schedule it names too)."""
+    for entry in policy.roles.get(role, ()) if person else ():
+        schedule = entry.startswith("schedule:") and policy.schedules.get(
+            entry[len("schedule:") :].partition("#")[0]
+        )
+        if entry == person or (schedule and person in schedule_people(schedule)):
+            return True
+    return False
 
 
 def leads_a_service(policy: Policy, incident: Incident, person: str | None) -> bool:

@@ -28,6 +28,7 @@ BODIES = {
     "reviews.create_problem": v.PROBLEM,
     "reviews.update_problem": v.PROBLEM_UPDATE,
     "reviews.update_item": v.ITEM_UPDATE,
+    "schedules_api.create_override": v.OVERRIDE,
 }
 # endpoints whose body is another protocol's document: (media type, description)
 RAW_BODIES = {
@@ -64,6 +65,7 @@ SUCCESS = {
     "reviews.approve": {"202": "Approved; publishing has started (it runs in the worker)"},
     "reviews.publish": {"202": "Publishing has started (it runs in the worker)"},
     "reviews.create_problem": {"201": "Created"},
+    "schedules_api.create_override": {"201": "Created: active, or proposed (a swap to accept)"},
     "email_intake.intake": {"202": "Stored: {outcome, incident, id}"},
     "alerts_intake.intake": {
         "202": "Stored (committed); the worker applies it: {id, source, outcome: accepted, alerts}"
@@ -75,6 +77,9 @@ _ROLE_CHECKED = {
     "email_intake.list_quarantine",
     "email_intake.find_messages",
     "email_intake.show_message",
+    "schedules_api.delete_override",
+    "schedules_api.revoke_schedule_feed",
+    "schedules_api.revoke_person_feed",
 }
 # endpoints that answer 503 when a dependency or their configuration is missing
 _UNAVAILABLE = {"healthz", "teams_intake.teams_webhook", "teams_intake.bot_messages"}

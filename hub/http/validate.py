@@ -46,6 +46,11 @@ MERGE: Spec = {
     "into": (str, True, "The incident to merge into, INC-n"),
     "reason": (str, False, "Why"),
 }
+OVERRIDE: Spec = {
+    "person": (str, True, "Person key taking the shift"),
+    "start": (str, True, "ISO 8601 with a UTC offset"),
+    "end": (str, True, "ISO 8601 with a UTC offset, after start"),
+}
 
 _TYPE_NAMES = {
     str: "a string",
@@ -230,6 +235,7 @@ QUERIES: dict[str, dict[str, Param]] = {
     "reviews.list_items": ITEM_FILTERS,
     "email_intake.list_quarantine": {},
     "email_intake.find_messages": MAIL_FIND_FILTERS,
+    "schedules_api.list_schedules": {},
 }
 
 

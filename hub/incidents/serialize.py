@@ -43,6 +43,7 @@ def incident_detail(incident: Incident, now: datetime) -> dict:
             "declared_at": iso(incident.declared_at),
             "mobilised_at": iso(incident.mobilised_at),
             "closed_at": iso(incident.closed_at),
+            "meeting_url": (incident.plan or {}).get("bridge_url"),  # the hub's Teams bridge
             "reporters": sorted({r.reporter for r in incident.reports if r.reporter}),
             "roles": [
                 {

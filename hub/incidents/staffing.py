@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -10,10 +11,12 @@ from hub.app.context import queue_job
 from hub.app.models import Incident, RoleAssignment
 from hub.core import lifecycle
 from hub.core.escalation import roster
-from hub.incidents import timers, workflow
+from hub.core.schedules import Override
+from hub.incidents import meetings, timers, workflow
 from hub.incidents.records import timeline_role
 from hub.incidents.timeline import add_timeline
 from hub.policy.model import ROLE_NAMES, Policy
+from hub.schedules.overrides import active_overrides
 
 
 def schedule_mobilisation(session: Session, incident: Incident, *, now: datetime) -> None:
@@ -48,18 +51,28 @@ def mobilise(
     """
     if not incident.major or not lifecycle.is_active(incident.state):
         return False
-    fill_roles(session, policy, incident, now=now or declared_at)
+    fill_roles(session, policy, incident, now=now or declared_at, at=declared_at)
+    meetings.ensure_bridge(session, policy, incident, now or declared_at)  # before the pages
     workflow.on_declared(session, policy, incident, now=now or declared_at, started=declared_at)
     return True
 
 
-def fill_roles(session: Session, policy: Policy, incident: Incident, *, now: datetime) -> None:
-    """Fill each empty role from the roster (tech lead from the first affected service)."""
+def fill_roles(
+    session: Session,
+    policy: Policy,
+    incident: Incident,
+    *,
+    now: datetime,
+    at: datetime | None = None,
+) -> None:
+    """Fill each empty role from the roster (tech lead from the first affected service), its
+    schedules as they stand at `at` (the declaration; default `now`), overrides included."""
     held = {r.role for r in incident.roles if r.active}
+    mine = active_overrides(session, at or now) if policy.schedules else []
     for role in ROLE_NAMES:
         if role in held:
             continue
-        person = first_on_duty(policy, role, incident.services)
+        person = first_on_duty(policy, role, incident.services, at=at or now, overrides=mine)
         if person:
             session.add(
                 RoleAssignment(
@@ -74,7 +87,7 @@ def fill_roles(session: Session, policy: Policy, incident: Incident, *, now: dat
                     and key in policy.services
                     and person in policy.services[key].tech_lead
                 ),
-                "from the roster",
+                "on call" if _from_schedule(policy, role, person) else "from the roster",
             )
             add_timeline(
                 session,
@@ -87,9 +100,19 @@ def fill_roles(session: Session, policy: Policy, incident: Incident, *, now: dat
             )
 
 
+def _from_schedule(policy: Policy, role: str, person: str) -> bool:
+    return person not in policy.roles.get(role, ())
+
+
 def first_on_duty(
-    policy: Policy, role: str, services: list[str] | tuple[str, ...], position: int = 1
+    policy: Policy,
+    role: str,
+    services: list[str] | tuple[str, ...],
+    position: int = 1,
+    *,
+    at: datetime | None = None,
+    overrides: Sequence[Override] = (),
 ) -> str | None:
-    """The person at `position` (1-based) of the roster for a role."""
-    people = roster(policy, role, services)
+    """The person at `position` (1-based) of the roster for a role at `at`."""
+    people = roster(policy, role, services, at, overrides)
     return people[position - 1] if len(people) >= position else None

@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
 from hub.app.models import Incident, Timer
 from hub.app.timefmt import local_hhmm
-from hub.core import cadence
+from hub.channels.base import PermanentError, TransientError
+from hub.core import cadence, lifecycle
 from hub.core.escalation import PlannedStep, still_needed
 from hub.core.permissions import COMMS, MIM, PM, holders
 from hub.core.sla import LABELS
+from hub.incidents import meetings, staffing, timers
 from hub.incidents import mobilisation as mob
-from hub.incidents import staffing, timers
 from hub.incidents.timeline import add_timeline
 from hub.notifications import notices
 from hub.notifications import notify as n
@@ -63,6 +64,45 @@ def ensure_mobilised(session: Session, policy: Policy, incident: Incident, now: 
         timer = timers.claim(session, pending.id, now)
         if timer is not None:
             fire(session, policy, timer, now)
+
+
+@action("bridge")
+def _bridge(
+    session: Session, policy: Policy, incident: Incident, timer: Timer, now: datetime
+) -> str:
+    """Another try at the Teams bridge that Graph did not make at declaration."""
+    if not incident.major or not lifecycle.is_active(incident.state):
+        return _skip(timer, f"no bridge needed: {incident.ref} is {incident.state}", now)
+    meetings.ensure_bridge(session, policy, incident, now)
+    return "fired"
+
+
+@action("bridge-attendees")
+def _bridge_attendees(
+    session: Session, policy: Policy, incident: Incident, timer: Timer, now: datetime
+) -> str:
+    """Invite new role holders to the bridge."""
+    return meetings.sync_attendees(session, policy, incident, now).split(":")[0]
+
+
+@action("review-meeting")
+def _review_meeting(
+    session: Session, policy: Policy, incident: Incident, timer: Timer, now: datetime
+) -> str:
+    """Book the post-incident review meeting (Graph errors: a transient one is retried)."""
+    try:
+        return meetings.book_review(session, policy, incident, now)
+    except TransientError as exc:
+        retry = timers.timer_key("review-meeting", incident, f"retry{now:%H%M%S}")
+        timers.schedule(
+            session, incident, retry, "review-meeting", now + timedelta(minutes=5), now=now
+        )
+        log.warning("%s: review meeting not booked yet: %s", incident.ref, exc)
+        return "fired"
+    except PermanentError as exc:
+        add_timeline(session, incident, "review", f"Review meeting not booked: {exc}", now=now,
+                     touch=False)  # fmt: skip
+        return "fired"
 
 
 def _skip(timer: Timer, reason: str, now: datetime) -> str:

@@ -20,9 +20,10 @@ from sqlalchemy.orm import Session
 from hub.app.models import Incident, RoleAssignment, TimelineEntry
 from hub.app.timefmt import local_hhmm
 from hub.core import cadence, sla
+from hub.core.bridge import bridge_url
 from hub.core.escalation import PlannedStep, plan_escalation, steps_ahead, still_needed
 from hub.core.permissions import MIM, role_label
-from hub.incidents import timers
+from hub.incidents import meetings, timers
 from hub.incidents.mobilisation import (
     CYCLE_KINDS,
     acked_roles,
@@ -45,6 +46,7 @@ from hub.incidents.timeline import add_timeline
 from hub.notifications import notices
 from hub.notifications import notify as n
 from hub.policy.model import Policy, channel_names
+from hub.schedules.overrides import active_overrides
 
 
 def on_declared(
@@ -61,9 +63,10 @@ def on_declared(
     steps, the update cadence and the SLAs count from it, the records say when they happened.
     """
     start = started or now
-    rev = revision(incident) + 1 if incident.plan else 0
+    rev = revision(incident) + 1 if (incident.plan or {}).get("escalation") is not None else 0
     severity = policy.severity(incident.severity)
-    steps = plan_escalation(policy, incident.severity, incident.services, start)
+    mine = active_overrides(session, start) if policy.schedules else []
+    steps = plan_escalation(policy, incident.severity, incident.services, start, mine)
     declared = timers.timer_key("declared", incident, revision=rev)
     incident.plan = {
         "revision": rev,
@@ -73,6 +76,11 @@ def on_declared(
         "escalation": [s.to_json() for s in steps],
         "communication": {"audiences": list(severity.notify)},
         "terms": freeze_terms(severity),
+        **(
+            {"bridge_url": incident.plan["bridge_url"]}
+            if (incident.plan or {}).get("bridge_url")
+            else {}
+        ),
     }
     for step in steps:
         if step.due_at <= now:
@@ -95,7 +103,7 @@ def on_declared(
         incident,
         "notified",
         f"Stakeholders notified ({sent} messages)"
-        + (f"; bridge: {policy.bridge_url}" if policy.bridge_url else ""),
+        + (f"; bridge: {url}" if (url := bridge_url(incident.plan, policy)) else ""),
         now=now,
         touch=False,
     )
@@ -156,9 +164,10 @@ def on_role_assigned(
     *,
     now: datetime,
 ) -> None:
-    """A role changed hands: page the new holder."""
+    """A role changed hands: page the new holder, invite them to the bridge."""
     if not running(incident):
         return
+    meetings.schedule_attendee_update(session, incident, assignment.id, now)
     label = role_label(assignment.role)
     settings = settings_of(session)
     ctx = context(
@@ -199,7 +208,8 @@ def on_severity_changed(
     rev = revision(incident) + 1
     severity = policy.severity(incident.severity)
     started = datetime.fromisoformat(incident.plan["started_at"])
-    steps = plan_escalation(policy, incident.severity, incident.services, started)
+    mine = active_overrides(session, started) if policy.schedules else []
+    steps = plan_escalation(policy, incident.severity, incident.services, started, mine)
     why = f"re-planned: {old} → {incident.severity}"
     timers.cancel(timers.pending(incident, "escalate"), why, now)
     schedule_steps(session, incident, steps_ahead(steps, now), rev, now)
@@ -311,6 +321,7 @@ def on_resolved(session: Session, policy: Policy, incident: Incident, *, now: da
     timers.cancel(timers.pending(incident), "resolved", now)
     if not incident.major or not incident.plan:
         return
+    meetings.schedule_review_meeting(session, incident, now)
     rev = revision(incident)
     send_to_stakeholders(
         session,

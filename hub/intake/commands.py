@@ -35,8 +35,12 @@ USAGE = {
     "assign": ("assign INC-42 <role> @person", "Give a role to someone"),
     "resolve": ("resolve INC-42 <summary>", "Resolve, saying what fixed it"),
     "subscribe": ("subscribe INC-42", "Get this incident's updates"),
+    "oncall": ("oncall [schedule]", "Who is on call now and next"),
 }
-ALIASES = {"?": "help", "acknowledge": "ack", "show": "status", "follow": "subscribe"}
+ALIASES = {
+    "?": "help", "acknowledge": "ack", "show": "status", "follow": "subscribe", "on-call": "oncall",
+    "who": "oncall",
+}  # fmt: skip
 ROLES = {  # spoken names of each role, lower case, words separated by one space
     "major_incident_manager": ("major incident manager", "incident manager", "mim", "manager"),
     "tech_lead": ("technical lead", "tech lead", "techlead", "tl", "lead"),
@@ -120,6 +124,8 @@ def parse_chat(
     if name == "declare":
         return _declare(rest, mentions, severities, services)
     first, tail = _split(rest)
+    if name == "oncall":
+        return Command("oncall", text=first.lower())
     ref = parse_ref(first) if first else None
     if name == "status":
         if rest and ref is None:

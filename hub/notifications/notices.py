@@ -9,6 +9,7 @@ from hub.app.models import Incident
 from hub.app.settings import Settings
 from hub.app.timefmt import local_full, local_hhmm
 from hub.channels import registry
+from hub.core.bridge import bridge_url
 from hub.core.permissions import role_label
 from hub.policy.model import Policy
 
@@ -90,7 +91,7 @@ def incident_context(incident: Incident, policy: Policy, settings: Settings, now
             "reasons": list(incident.reasons or ()),
             "summary": incident.summary,
             "url": url,
-            "bridge_url": policy.bridge_url,
+            "bridge_url": bridge_url(incident.plan, policy),
             "roles": roles,
             "created_at_local": local_full(incident.created_at, policy.timezone),
         },

@@ -20,8 +20,10 @@ ENV_PREFIX = "$env:"
 _DURATION_RE = re.compile(r"(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?")
 _ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+")
-_TARGET_RE = re.compile(r"(role|person|audience):([A-Za-z0-9_.-]+)(?:#([0-9]+))?")
-TARGET_HINT = "role:NAME, role:NAME#N, person:KEY or audience:KEY"
+_TARGET_RE = re.compile(r"(role|person|audience|schedule):([A-Za-z0-9_.-]+)(?:#([0-9]+|next))?")
+TARGET_HINT = (
+    "role:NAME, role:NAME#N, schedule:NAME, schedule:NAME#next, person:KEY or audience:KEY"
+)
 
 _STR, _INT, _FLOAT, _BOOL, _NULL, _TIMESTAMP = (
     f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "timestamp")
@@ -374,14 +376,20 @@ class Reader:
         for path, item in self.items(node, field):
             text = self.string(item, path)
             match = _TARGET_RE.fullmatch(text) if text else None
-            if text is not None and (match is None or (match[3] and match[1] != "role")):
+            nth_ok = {
+                "role": match and match[3] != "next",
+                "schedule": match and match[3] in (None, "next"),
+            }
+            if text is not None and (match is None or (match[3] and not nth_ok.get(match[1]))):
                 self.problem(item, path, f"expected {TARGET_HINT}, got {text!r}")
             elif match and match[1] == "role":
                 if self._role(item, path, match[2], int(match[3] or 1), known["roles"]):
                     targets.append(text)
             elif match:
                 kind, name = match[1], match[2]
-                keys = known["people" if kind == "person" else "audiences"]
+                keys = known.get(
+                    {"person": "people", "schedule": "schedules"}.get(kind, "audiences")
+                )
                 if keys is not None and name not in keys:
                     self.problem(item, path, f"unknown {kind} {name!r}{suggest(name, keys)}")
                 else:

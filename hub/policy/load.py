@@ -23,6 +23,7 @@ from hub.policy.criteria import read_criteria
 from hub.policy.intake import read_intake
 from hub.policy.model import Policy
 from hub.policy.people import read_audiences, read_people, read_roles, read_services
+from hub.policy.schedules import read_schedules
 from hub.policy.severities import read_escalation, read_severities
 from hub.policy.syntax import syntax_problem
 
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 TOP_KEYS = (
     "timezone", "people", "services", "roles", "audiences", "severities", "major_criteria",
     "default_severity", "escalation", "teams", "bridge", "intake", "security_keywords", "sla",
-    "reviews", "admins", "alerts",
+    "reviews", "admins", "alerts", "schedules",
 )  # fmt: skip
 REQUIRED_TOP_KEYS = ("people", "severities", "default_severity")
 KEYED_SECTIONS = ("people", "services", "audiences", "severities")  # others refer to their keys
@@ -144,11 +145,15 @@ def _read_policy(r: Reader, root: Node) -> Policy | None:
         if sections[name] == [] and name in top:
             r.problem(top[name], name, "needs at least one entry")
     admins = r.refs(top.get("admins"), "admins", known["people"], "person")
+    schedule_entries = r.entries(top.get("schedules"), "schedules")
+    known["schedules"] = None if schedule_entries is None else [k for k, _, _ in schedule_entries]
+    timezone = r.timezone(top.get("timezone"), "timezone") or "UTC"
+    schedules = read_schedules(r, schedule_entries, known["people"], timezone)
     roles, known["roles"] = read_roles(r, top.get("roles"), known)
     intake = read_intake(r, top.get("intake"))  # its correlation_window is a rule default
     services = read_services(r, sections["services"], known)
     policy = Policy(
-        timezone=r.timezone(top.get("timezone"), "timezone") or "UTC",
+        timezone=timezone,
         people=read_people(r, sections["people"], set(admins)),
         services=services,
         roles=roles or {},
@@ -164,6 +169,7 @@ def _read_policy(r: Reader, root: Node) -> Policy | None:
         source=r.source,
         intake=intake,
         alerts=read_alerts(r, top.get("alerts"), known),
+        schedules=schedules,
         **_read_extras(r, top),
     )
     return None if r.problems else policy

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, time, timedelta
 
 ROLE_NAMES = ("major_incident_manager", "tech_lead", "communications_owner", "problem_manager")
 IMPACTS = ("outage", "degraded", "minor")
@@ -101,6 +101,29 @@ class EscalationStep:
 
 
 @dataclass(frozen=True)
+class Layer:
+    """One layer of an on-call schedule: a rotation of people, maybe restricted in time."""
+
+    people: tuple[str, ...]
+    start: date  # the first shift starts on this date (or the first hand-off weekday after)
+    length: timedelta  # one shift: 1d (daily), 7d (weekly) or a custom duration
+    handoff: time = time(9, 0)  # local wall-clock time of the hand-off
+    handoff_day: int | None = None  # weekday of the hand-off (0 = Monday), weekly rotations
+    hours: tuple[time, time] | None = None  # covered local hours; end <= start wraps midnight
+    days: tuple[int, ...] | None = None  # covered weekdays (of the window's start)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """An on-call schedule: later layers win where they cover the time."""
+
+    name: str
+    timezone: str
+    layers: tuple[Layer, ...]
+    line: int = 0  # where the policy file defines it (for warnings)
+
+
+@dataclass(frozen=True)
 class Intake:
     email_address: str | None = None
     allowed_senders: tuple[str, ...] = ("*",)
@@ -142,7 +165,7 @@ class Policy:
     timezone: str
     people: dict[str, Person]
     services: dict[str, Service]
-    roles: dict[str, tuple[str, ...]]  # role name -> person keys on duty, escalation order
+    roles: dict[str, tuple[str, ...]]  # role -> person keys or schedule:NAME[#next], in order
     audiences: dict[str, Audience]
     severities: dict[str, Severity]  # in file order, most severe first
     major_criteria: tuple[Criterion, ...]
@@ -166,6 +189,7 @@ class Policy:
     sla_warn_at: tuple[float, ...] = (0.5, 0.8)  # fractions of an SLA at which to warn
     review_tags: tuple[str, ...] = ()
     alerts: AlertPolicy = field(default_factory=AlertPolicy)
+    schedules: dict[str, Schedule] = field(default_factory=dict)
     source: str = "<policy>"  # file the policy came from
 
     def severity(self, key: str) -> Severity:

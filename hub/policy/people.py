@@ -8,6 +8,7 @@ from yaml.nodes import Node
 
 from hub.policy.checks import Reader, possessive
 from hub.policy.model import ROLE_NAMES, Audience, Person, Service, TeamsTarget
+from hub.policy.schedules import roster_entries
 
 PERSON_KEYS = ("name", "email", "teams", "aad_object_id")
 SERVICE_KEYS = ("name", "aliases", "critical", "tech_lead", "users")
@@ -87,7 +88,7 @@ def read_roles(r: Reader, node: Node | None, known: dict) -> tuple[dict | None, 
         return None, None
     roles, rosters = {}, {}
     for role, value in f.items():
-        roles[role] = r.refs(value, f"roles.{role}", known["people"], "person")
+        roles[role] = roster_entries(r, value, f"roles.{role}", known)
         rosters[role] = r.seq(value, f"roles.{role}", single_ok=True)
         if rosters[role] == []:
             r.problem(value, f"roles.{role}", "needs at least one person on duty")

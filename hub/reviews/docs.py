@@ -26,6 +26,7 @@ TIMELINE_KINDS = {
     "sla-warning",
     "sla-breach",
     "merged",
+    "review-meeting",
 }
 STATE_EVENTS = {
     "declare": "declared",

@@ -24,6 +24,7 @@ from hub.web import (
     ops,
     review,
     room,
+    schedules_page,
     sessions,
     sinks,
 )
@@ -52,7 +53,7 @@ def init_app(app: Flask) -> None:
     hub = app.extensions["hub"]
     app.extensions[ERROR_PAGE] = errors.error_page  # pages, not JSON, for people
     sessions.init_app(app, hub)
-    pages = (board.bp, room.bp, declare.bp, review.bp, ops.bp, sinks.bp, live.bp)
+    pages = (board.bp, room.bp, declare.bp, review.bp, ops.bp, sinks.bp, live.bp, schedules_page.bp)
     live.init_app(app)
     names = {bp.name for bp in pages} | {auth.bp.name}
     csrf.init_app(app, names)

@@ -48,14 +48,28 @@ def target_text(policy: Policy, target: str) -> str:
         return person.name if person else name
     if kind == "audience":
         return f"audience {name}"
+    if kind == "schedule":
+        return _schedule_text(target)
     role, _, nth = name.partition("#")
     position = int(nth) if nth.isdigit() else 1
     label = role_label(role) + (f" #{position}" if position > 1 else "")
     if role == "tech_lead":
         return f"{label} (of the affected service)"
     roster = policy.roles.get(role, ())
-    who = policy.people[roster[position - 1]].name if len(roster) >= position else "nobody"
+    who = _entry_text(policy, roster[position - 1]) if len(roster) >= position else "nobody"
     return f"{label} ({who})"
+
+
+def _schedule_text(entry: str) -> str:
+    name, _, which = entry.removeprefix("schedule:").partition("#")
+    return f"next on call in {name}" if which == "next" else f"on call in {name}"
+
+
+def _entry_text(policy: Policy, entry: str) -> str:
+    """A roster entry in words: a person's name, or `on call in mim`."""
+    if entry.startswith("schedule:"):
+        return _schedule_text(entry)
+    return policy.people[entry].name
 
 
 def short_target(policy: Policy, target: str) -> str:

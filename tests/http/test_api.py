@@ -754,6 +754,7 @@ def test_every_list_endpoint_reads_exactly_its_documented_parameters(client, app
         "reviews.list_items",
         "email_intake.list_quarantine",
         "email_intake.find_messages",
+        "schedules_api.list_schedules",
     } == lists
     for endpoint in sorted(lists):
         path = routes[endpoint]

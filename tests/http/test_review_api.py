@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 
@@ -476,6 +477,40 @@ def test_every_documented_operation_answers_only_documented_statuses(client, hub
     assert call("get", f"/api/v1/incidents/{incident}/alerts", "julia").status_code == 200
     assert call("get", "/api/v1/incidents/INC-999/alerts", "julia").status_code == 404
     assert call("get", f"/api/v1/incidents/{incident}/alerts").status_code == 401
+    # on-call schedules
+    soon = utcnow() + timedelta(hours=1)
+    span = {
+        "person": "chloe",
+        "start": soon.isoformat(),
+        "end": (soon + timedelta(hours=2)).isoformat(),
+    }
+    assert call("get", "/api/v1/schedules", "julia").status_code == 200
+    assert call("get", "/api/v1/schedules?x=1", "julia").status_code == 422
+    assert call("get", "/api/v1/schedules/mim", "julia").status_code == 200
+    assert call("get", "/api/v1/schedules/nope", "julia").status_code == 404
+    assert call("get", "/api/v1/schedules/mim/overrides", "julia").status_code == 200
+    assert call("get", "/api/v1/schedules/nope/overrides", "julia").status_code == 404
+    overrides = "/api/v1/schedules/mim/overrides"
+    assert call("post", overrides, "david", json=span).status_code == 403  # not in the schedule
+    assert call("post", overrides, "chloe", json={**span, "end": "x"}).status_code == 422
+    taken = call("post", overrides, "chloe", json=span)
+    assert taken.status_code == 201
+    offer = call("post", overrides, "chloe", json={**span, "person": "julia"}).get_json()
+    accept = f"{overrides}/{offer['id']}/accept"
+    assert call("post", accept, "chloe").status_code == 403
+    assert call("post", accept, "julia").status_code == 200
+    assert call("post", accept, "julia").status_code == 409
+    assert call("post", f"{overrides}/999999/accept", "julia").status_code == 404
+    one = f"{overrides}/{taken.get_json()['id']}"
+    assert call("delete", one, "julia").status_code == 403
+    assert call("delete", one, "chloe").status_code == 200
+    assert call("delete", one, "chloe").status_code == 404
+    assert call("post", "/api/v1/schedules/mim/feed/revoke", "julia").status_code == 403
+    assert call("post", "/api/v1/schedules/mim/feed/revoke", "anna").status_code == 200
+    assert call("post", "/api/v1/schedules/nope/feed/revoke", "anna").status_code == 404
+    assert call("post", "/api/v1/people/julia/oncall-feed/revoke", "chloe").status_code == 403
+    assert call("post", "/api/v1/people/julia/oncall-feed/revoke", "julia").status_code == 200
+    assert call("post", "/api/v1/people/nobody/oncall-feed/revoke", "anna").status_code == 404
     # Teams (not configured here), health, metrics, the document itself
     call("post", "/intake/teams", data=b"{}", content_type="application/json")
     call("post", "/intake/bot", data=b"{}", content_type="application/json")

@@ -505,7 +505,7 @@ BROKEN = [
         step("{after: 0m, notify: [alice]}"),
         17,
         "escalation.SEV1[0].notify[0]",
-        "expected role:NAME, role:NAME#N, person:KEY or audience:KEY, got 'alice'",
+        "expected role:NAME, role:NAME#N, schedule:NAME, schedule:NAME#next, person:KEY or audience:KEY, got 'alice'",
     ),
     (
         step("{after: 10m, notify: [person:alice]}\n    - {after: 5m, notify: [person:bob]}"),

@@ -305,6 +305,7 @@ def test_screenshots_of_every_page_fit_a_phone(world, people):
         "ops-quarantine": "/ops/quarantine",
         "ops-intake": "/ops/intake",
         "ops-policy": "/ops/policy",
+        "schedules": "/schedules",
         "ops-sinks-email": "/ops/sinks/?show=email",
         "ops-sinks-teams": "/ops/sinks/?show=teams",
         "error-404": "/incidents/INC-999999",

@@ -6,6 +6,7 @@ from hub.app.errors import Forbidden, HubError
 from hub.intake.commands import Command
 from hub.intake.teams import replies
 from hub.intake.teams.context import Ctx, Outcome
+from hub.intake.teams.oncall import do_oncall
 from hub.intake.teams.replies import Reply, esc
 from hub.intake.teams.reports import do_declare, do_report, do_status
 from hub.intake.teams.responders import do_ack, do_assign, do_resolve, do_subscribe, do_update
@@ -19,6 +20,7 @@ HANDLERS = {
     "assign": do_assign,
     "resolve": do_resolve,
     "subscribe": do_subscribe,
+    "oncall": do_oncall,
 }
 
 

@@ -40,7 +40,7 @@ LATE = Reply(
     "channel when it is done; it is also in the hub."
 )
 BUSY = Reply("I am still working on that message.")
-READ_ONLY = ("help", "unknown", "status")  # commands that change nothing
+READ_ONLY = ("help", "unknown", "status", "oncall")  # commands that change nothing
 
 
 def dedupe_key(activity: dict, raw: bytes) -> str:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from hub.app.models import Incident
 from hub.app.timefmt import local_hhmm
 from hub.channels.teams.cards import card_problems, envelope, md_escape
+from hub.core.bridge import bridge_url
 from hub.core.permissions import role_label
 from hub.intake.commands import USAGE
 from hub.policy.model import Policy
@@ -149,8 +150,9 @@ def incident_reply(
     if incident.reasons:
         body.append(block(esc(" ".join(incident.reasons[:3])), isSubtle=True))
     actions = [open_url("Open in the hub", incident_url(base_url, incident))]
-    if policy.bridge_url and policy.bridge_url.lower().startswith(("https://", "http://")):
-        actions.append(open_url("Join the bridge", policy.bridge_url))
+    bridge = bridge_url(incident.plan, policy)
+    if bridge and bridge.lower().startswith(("https://", "http://")):
+        actions.append(open_url("Join the bridge", bridge))
     text = f"{headline}\n\n{link(base_url, incident)}: {esc(incident.title)}"
     return Reply(text, card(body, actions))
 

@@ -14,13 +14,21 @@ import json
 import logging
 import threading
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
+import time_machine
 from sqlalchemy import func, select
 
-from hub.app.models import ConversationRef, InboundMessage, Incident, Notification, Timer
+from hub.app.models import (
+    ConversationRef,
+    InboundMessage,
+    Incident,
+    Notification,
+    ScheduleOverride,
+    Timer,
+)
 from hub.channels.teams.cards import card_problems
 from hub.notifications.notify import materialize
 from hub.runner import serving_in_thread
@@ -815,3 +823,20 @@ def test_e2e_signed_declare_pages_the_sinks_and_mim_ack_stops_escalation(backend
                         assert key not in paged and policy.people[key].email not in paged
         finally:
             hub.db.dispose()
+
+
+def test_oncall_says_who_is_on_call_now_and_next(tclient, thub, example_policy, make_token):
+    now = datetime(2026, 3, 19, 11, 0, tzinfo=UTC)  # Thursday 12:00 in Berlin: Ben's week
+    with time_machine.travel(now, tick=False):
+        reply = say(tclient, example_policy, "oncall")
+        assert card_problems(reply["attachments"][0]["content"]) == []
+        assert "mim: Ben Okafor; next: Julia Costa from Thu 19 Mar 20:00 CET" in texts(reply)
+        with thub.db.session() as session:
+            session.add(ScheduleOverride(schedule="mim", person="chloe", start_at=now,
+                                         end_at=now + timedelta(hours=2), created_by="anna"))  # fmt: skip
+        assert "mim: Chloe Martin; next: Ben Okafor from Thu 19 Mar 14:00 CET" in texts(
+            say(tclient, example_policy, "oncall mim", who="julia")
+        )
+        assert "No schedule 'nope'; schedules are: mim." in texts(
+            say(tclient, example_policy, "oncall nope")
+        )

@@ -1,0 +1,1 @@
+"""On-call schedules at run time: overrides and swaps, the schedule views, iCalendar feeds."""
