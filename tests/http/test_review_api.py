@@ -517,6 +517,9 @@ def test_every_documented_operation_answers_only_documented_statuses(client, hub
     assert call("get", "/healthz").status_code == 200
     assert call("get", "/metrics").status_code == 200
     assert call("get", "/api/v1/openapi.json").status_code == 200
+    # the live event streams are for signed-in people (tests/web/test_live.py streams them)
+    assert call("get", "/events").status_code == 302
+    assert call("get", f"/incidents/{ref}/events").status_code == 302
 
     documented = {(p, m) for p, ops in doc["paths"].items() for m in ops}
     assert set(seen) == documented, documented ^ set(seen)  # every operation exercised
