@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from hub.app.errors import one_of
 from hub.app.settings import Settings, SettingsError, mask, split_hostport
+from hub.app.settings_production import production_problems
 from hub.app.settings_table import SETTINGS, Setting
 from hub.policy.checks import parse_duration
 
@@ -47,6 +48,8 @@ def check_settings(settings: Settings) -> list[str]:
     problems += _url_scheme_problems(settings)
     problems += _url_port_problems(settings)
     problems += driver_problems(settings)
+    if settings.production:
+        problems += production_problems(settings)
     return problems
 
 
@@ -122,6 +125,7 @@ def _url_scheme_problems(settings: Settings) -> list[str]:
     return problems
 
 
+ENTRA_CREDENTIALS = ("HUB_GRAPH_TENANT_ID", "HUB_GRAPH_CLIENT_ID", "HUB_GRAPH_CLIENT_SECRET")
 SCALEOUT_INSTALL = "pip install 'mihub[scaleout]'"
 
 
@@ -198,5 +202,11 @@ def _signin_problems(settings: Settings) -> list[str]:
     if not methods <= {"auto", "entra", "link"} or ("auto" in methods and len(methods) > 1):
         problems.append(
             f"HUB_SIGNIN must be auto, entra, link or entra,link, got {settings['HUB_SIGNIN']!r}"
+        )
+    missing = [n for n in ENTRA_CREDENTIALS if not settings.values[n]]
+    if "entra" in methods and missing:  # it used to fall back to mailed links, silently
+        problems.append(
+            f"HUB_SIGNIN={settings['HUB_SIGNIN']} needs the Entra app registration: "
+            f"{', '.join(missing)} not set"
         )
     return problems
