@@ -161,7 +161,11 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql(f"BEGIN {mode}")
 
         return engine
-    return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+    # A database host that does not answer must not hang a start or /readyz for minutes.
+    timeout = {} if "connect_timeout" in url else {"connect_timeout": 10}
+    return create_engine(
+        url, pool_size=20, max_overflow=20, pool_pre_ping=True, connect_args=timeout
+    )
 
 
 log = logging.getLogger("hub.db")

@@ -123,13 +123,11 @@ def db():
 @db.command("upgrade")
 def db_upgrade():
     """Create or migrate the database to the latest schema."""
-    from hub.app.migrate import current_revision, upgrade
+    from hub.cli.preflight import check_data_dir, migrate_or_exit
 
     settings = settings_or_exit()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    before = current_revision(settings.database_url)
-    upgrade(settings.database_url)
-    after = current_revision(settings.database_url)
+    check_data_dir(settings.data_dir)
+    before, after = migrate_or_exit(settings.database_url)
     click.echo(f"database at revision {after}" + ("" if before == after else f" (was {before})"))
 
 
