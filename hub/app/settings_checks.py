@@ -7,6 +7,7 @@ declared there, so nothing here imports the modules that use the values.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from hub.app.errors import one_of
@@ -40,6 +41,7 @@ def check_settings(settings: Settings) -> list[str]:
             if not settings.values[name]:
                 problems.append(f"HUB_MAIL_TRANSPORT=graph needs {name}")
     problems += _signin_problems(settings)
+    problems += _tls_problems(settings)
     for s in SETTINGS:
         value = settings.values[s.name]
         problem = None if value is None else _kind_problem(s, value)
@@ -193,6 +195,18 @@ def _missing_package(exc: ImportError) -> str:
     else:
         how = f"pip install {module}"
     return f"needs the Python package {module}, which is not installed: {how}"
+
+
+def _tls_problems(settings: Settings) -> list[str]:
+    """The SMTP listener's certificate and key: both or neither, and readable files."""
+    cert, key = settings.values["HUB_SMTP_TLS_CERT"], settings.values["HUB_SMTP_TLS_KEY"]
+    if bool(cert) != bool(key):
+        return ["HUB_SMTP_TLS_CERT and HUB_SMTP_TLS_KEY must be set together (STARTTLS)"]
+    return [
+        f"{name}={path}: no such file"
+        for name, path in (("HUB_SMTP_TLS_CERT", cert), ("HUB_SMTP_TLS_KEY", key))
+        if path and not Path(path).is_file()
+    ]
 
 
 def _signin_problems(settings: Settings) -> list[str]:

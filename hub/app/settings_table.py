@@ -285,6 +285,28 @@ SETTINGS: tuple[Setting, ...] = (
         kind="number",
         minimum=60,
     ),
+    Setting(
+        "HUB_KB_ACCESS",
+        "signed-in",
+        "Who may read the knowledge base at /kb/: `signed-in` (people of the policy, signed in "
+        "to the console) or `public` (anyone who reaches it; reviews of security incidents are "
+        "then left out unless tagged `public`).",
+        choices=("signed-in", "public"),
+    ),
+    Setting(
+        "HUB_METRICS_TOKEN",
+        None,
+        "When set, /metrics answers only `Authorization: Bearer <this token>` (Prometheus "
+        "`authorization: {credentials: …}`); unset: anyone who reaches it.",
+        secret=True,
+    ),
+    Setting(
+        "HUB_SMTP_TLS_CERT",
+        None,
+        "PEM certificate chain the SMTP intake listener offers with STARTTLS (with "
+        "HUB_SMTP_TLS_KEY); unset: no STARTTLS.",
+    ),
+    Setting("HUB_SMTP_TLS_KEY", None, "PEM private key of HUB_SMTP_TLS_CERT (keep it mode 600)."),
 )
 
 

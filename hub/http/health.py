@@ -1,4 +1,5 @@
-"""/healthz checks the database and the queue; /metrics speaks Prometheus text."""
+"""/healthz (can the hub do its work), /readyz (may this process take requests), /livez
+(is it alive), and /metrics in Prometheus text. The checks are in hub/http/readiness.py."""
 
 from __future__ import annotations
 
@@ -14,9 +15,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from flask import Flask, Response, current_app, jsonify, request
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
+from hub.app.db import utcnow
+from hub.app.errors import Unauthorized
 from hub.app.models import Incident, Notification
+from hub.http import readiness
 
 log = logging.getLogger("hub.http.health")
 QUEUE_PENDING = "hub.queue_pending"  # app.extensions key: () -> messages waiting in the queue
@@ -115,19 +119,36 @@ def init_app(app: Flask, queue_pending: Callable[[], int]) -> None:
         return response
 
     app.add_url_rule("/healthz", "healthz", healthz)
+    app.add_url_rule("/readyz", "readyz", readyz)
+    app.add_url_rule("/livez", "livez", livez)
     app.add_url_rule("/metrics", "metrics", metrics)
 
 
-def healthz():
-    """200 when the database and the queue answer, 503 otherwise."""
+def livez():
+    """200 while the process answers at all: no I/O (an orchestrator restarts it otherwise)."""
+    return jsonify({"status": "ok"})
+
+
+def readyz():
+    """200 when this process can serve: database answers quickly, schema at head, templates."""
     hub = current_app.extensions["hub"]
-    checks = {}
-    try:
-        with hub.db.session(write=False) as session:
-            session.execute(text("SELECT 1"))
-        checks["database"] = "ok"
-    except Exception as exc:  # report, don't crash
-        checks["database"] = f"error: {type(exc).__name__}"
+    checks = {**readiness.check_database(hub.db), "templates": readiness.check_templates()}
+    return _answer(checks, ("database", "schema", "templates"))
+
+
+def _answer(checks: dict, required) -> tuple:
+    problems = [f"{name}: {checks[name]}" for name in required if checks[name] != "ok"]
+    body = {"status": "error" if problems else "ok", "checks": checks}
+    if problems:
+        body["reason"] = "; ".join(problems)
+    return jsonify(body), 503 if problems else 200
+
+
+def healthz():
+    """200 when the hub can do its work: database, schema, queue, templates, outbox and
+    publisher; 503 with the reason otherwise."""
+    hub = current_app.extensions["hub"]
+    checks = readiness.check_database(hub.db)
     try:
         started = time.monotonic()
         current_app.extensions[QUEUE_PENDING]()
@@ -145,8 +166,14 @@ def healthz():
             checks["policy_problems"] = policy_error.splitlines()[:20]
     except Exception as exc:  # no good policy at all
         checks["policy"] = f"error: {type(exc).__name__}"
-    ok = checks["database"] == "ok" and checks["queue"] == "ok"
-    return jsonify({"status": "ok" if ok else "error", "checks": checks}), 200 if ok else 503
+    checks["templates"] = readiness.check_templates()
+    try:
+        with hub.db.session(write=False) as session:
+            checks["outbox"] = readiness.check_outbox(session, utcnow())
+    except Exception as exc:  # the database is down: said above
+        checks["outbox"] = f"error: {type(exc).__name__}"
+    checks["publisher"] = readiness.check_publisher(hub.settings.data_dir)
+    return _answer(checks, ("database", "schema", "queue", "templates", "outbox", "publisher"))
 
 
 def _count_gauge(session, name: str, help_text: str, a, b) -> list[str]:
@@ -158,8 +185,20 @@ def _count_gauge(session, name: str, help_text: str, a, b) -> list[str]:
 
 
 def metrics():
-    """Prometheus text exposition format 0.0.4."""
+    """Prometheus text exposition format 0.0.4; with HUB_METRICS_TOKEN set, only for a
+    scraper that sends `Authorization: Bearer <that token>`."""
     hub = current_app.extensions["hub"]
+    wanted = hub.settings["HUB_METRICS_TOKEN"]
+    if wanted:
+        given = request.headers.get("Authorization", "")
+        scheme, _, token = given.partition(" ")
+        if scheme.lower() != "bearer" or not secrets.compare_digest(
+            token.strip().encode(), wanted.encode()
+        ):
+            raise Unauthorized(
+                "/metrics needs Authorization: Bearer <HUB_METRICS_TOKEN>",
+                headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+            )
     with hub.db.session(write=False) as session:
         lines = _count_gauge(
             session,

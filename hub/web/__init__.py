@@ -13,23 +13,11 @@ from pathlib import Path
 from flask import Blueprint, Flask, request
 
 from hub.http.error_handler import ERROR_PAGE
-from hub.web import auth, board, csrf, declare, errors, ops, review, room, sessions, sinks
+from hub.web import auth, board, csrf, declare, errors, kb, ops, review, room, sessions, sinks
 from hub.web.common import init_filters, require_person
+from hub.web.headers import SECURITY_HEADERS
 
 STATIC = Path(__file__).resolve().parent / "static"
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
-    "form-action 'self'; frame-ancestors 'none'"
-)
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CSP,
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "same-origin",
-    "X-Content-Type-Options": "nosniff",
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
-}
 
 assets = Blueprint("console", __name__, static_folder=str(STATIC), static_url_path="/static")
 
@@ -54,10 +42,11 @@ def init_app(app: Flask) -> None:
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(assets)
+    app.register_blueprint(kb.bp)
 
     @app.after_request
     def _security_headers(response):
-        console = request.blueprint in names | {assets.name}
+        console = request.blueprint in names | {assets.name, kb.bp.name}
         if console or (request.blueprint is None and response.mimetype == "text/html"):
             for name, value in SECURITY_HEADERS.items():
                 response.headers.setdefault(name, value)

@@ -112,7 +112,7 @@ def test_resolve_edit_approve_publish_end_to_end(client, hub, auth):
     assert doc["state"] == "published" and doc["site_url"].endswith(f"/kb/reviews/{ref}/")
     page = paths_for(hub.settings.data_dir).site / "reviews" / ref / "index.html"
     assert TEXTS["trigger"] in page.read_text()
-    with client.get(f"/kb/reviews/{ref}/") as served:
+    with client.get(f"/kb/reviews/{ref}/", headers=auth["chloe"]) as served:
         assert served.status_code == 200 and TEXTS["trigger"].encode() in served.data
     assert refresh_now(hub, utcnow()) == "fresh"  # nothing changed since the build
     backlog = paths_for(hub.settings.data_dir).site / "action-items" / "index.html"
