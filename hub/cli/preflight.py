@@ -67,6 +67,21 @@ def check_free(*addresses: str) -> None:
             probe.close()
 
 
+def check_tls(settings) -> None:
+    """The SMTP listener's certificate and key load (a wrong file is one line, not a crash)."""
+    import ssl
+
+    from hub.intake.email.listener import tls_context
+
+    try:
+        tls_context(settings)
+    except (ssl.SSLError, OSError) as exc:
+        raise click.ClickException(
+            f"HUB_SMTP_TLS_CERT/HUB_SMTP_TLS_KEY cannot be used for STARTTLS: "
+            f"{getattr(exc, 'reason', None) or _reason(exc)}"
+        ) from None
+
+
 def migrate_or_exit(url: str) -> tuple[str | None, str | None]:
     """Bring the database to the latest schema: (revision before, after); one line when it
     cannot be reached."""

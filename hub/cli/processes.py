@@ -21,13 +21,14 @@ from hub.cli.common import (
 @click.command()
 def run():
     """Run everything on this machine: web, worker (and intake) until Ctrl-C."""
-    from hub.cli.preflight import check_data_dir, check_free, migrate_or_exit
+    from hub.cli.preflight import check_data_dir, check_free, check_tls, migrate_or_exit
     from hub.runner import run_all
 
     settings = settings_or_exit()
     setup_logging(settings["HUB_LOG_LEVEL"])
     check_data_dir(settings.data_dir)
     check_free(settings["HUB_HTTP"], settings["HUB_SMTP_LISTEN"])  # before any part starts
+    check_tls(settings)
     policy = policy_or_exit(settings)
     migrate_or_exit(settings.database_url)
     click.echo(
@@ -83,11 +84,13 @@ def worker(workers):
 @click.command()
 def smtpd():
     """Run only the SMTP intake listener on HUB_SMTP_LISTEN."""
-    from hub.cli.preflight import check_free
+    from hub.cli.preflight import check_free, check_tls
     from hub.intake.email.listener import serve_smtp
     from tasks import main as _tasks  # noqa: F401  (the process_inbound wake-up)
 
-    check_free(settings_or_exit()["HUB_SMTP_LISTEN"])
+    settings = settings_or_exit()
+    check_free(settings["HUB_SMTP_LISTEN"])
+    check_tls(settings)
     hub = start_hub()
     setup_logging(hub.settings["HUB_LOG_LEVEL"])
     serve_smtp(hub, hub.settings["HUB_SMTP_LISTEN"])

@@ -90,6 +90,16 @@ def test_the_database_is_unreachable(env, tmp_path):
     assert "pw-4711" not in line
 
 
+def test_the_smtp_certificate_is_not_a_certificate(env, tmp_path):
+    for name in ("cert.pem", "key.pem"):
+        (tmp_path / name).write_text("-----BEGIN NONSENSE-----\n")
+    env.update(
+        HUB_SMTP_TLS_CERT=str(tmp_path / "cert.pem"), HUB_SMTP_TLS_KEY=str(tmp_path / "key.pem")
+    )
+    line = one_line_error(["smtpd"], env, tmp_path)
+    assert line.startswith("HUB_SMTP_TLS_CERT/HUB_SMTP_TLS_KEY cannot be used for STARTTLS: ")
+
+
 def test_the_policy_is_missing(env, tmp_path):
     env["HUB_POLICY"] = str(tmp_path / "nowhere.yaml")
     line = one_line_error(["worker"], env, tmp_path)
