@@ -150,7 +150,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "HUB_ENV",
         "development",
-        "`development` or `production`; production refuses to start without HUB_SECRET_KEY.",
+        "`development` or `production`; production refuses to start with unsafe settings "
+        "(see *Production checks*).",
         choices=("development", "production"),
     ),
     Setting(

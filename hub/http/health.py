@@ -137,7 +137,7 @@ def readyz():
 
 
 def _answer(checks: dict, required) -> tuple:
-    problems = [f"{name}: {checks[name]}" for name in required if checks[name] != "ok"]
+    problems = [f"{name}: {checks[name]}" for name in required if not checks[name].startswith("ok")]
     body = {"status": "error" if problems else "ok", "checks": checks}
     if problems:
         body["reason"] = "; ".join(problems)

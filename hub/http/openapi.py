@@ -64,7 +64,7 @@ _ROLE_CHECKED = {
     "email_intake.show_message",
 }
 # endpoints that answer 503 when a dependency or their configuration is missing
-_UNAVAILABLE = {"healthz", "teams_intake.teams_webhook", "teams_intake.bot_messages"}
+_UNAVAILABLE = {"healthz", "readyz", "teams_intake.teams_webhook", "teams_intake.bot_messages"}
 # endpoints that are not part of the documented JSON API
 _SKIP = {"static"}
 _TYPES = {str: "string", int: "integer", bool: "boolean", list: "array", dict: "object"}
@@ -205,12 +205,13 @@ INCIDENT_SUMMARY = {
 
 
 def documented_routes(app: Flask) -> list[tuple[str, str, str]]:
-    """(path, method, endpoint) for every route under /api/, /intake/, /healthz, /metrics."""
+    """(path, method, endpoint) for every route under /api/, /intake/, and the health and
+    metrics endpoints."""
     out = []
     for rule in app.url_map.iter_rules():
         if rule.endpoint in _SKIP:
             continue
-        if not re.match(r"^/(api/|intake/|healthz$|metrics$)", rule.rule):
+        if not re.match(r"^/(api/|intake/|healthz$|readyz$|livez$|metrics$)", rule.rule):
             continue
         path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule)
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):

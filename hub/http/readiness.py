@@ -107,9 +107,10 @@ def check_publisher(data_dir: Path) -> str:
 
 
 @cache
-def migrations_head() -> str:
-    """The revision the migrations end at."""
-    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+def migrations() -> tuple[str, frozenset[str]]:
+    """The revision the migrations end at, and every revision this code knows."""
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    return script.get_current_head(), frozenset(r.revision for r in script.walk_revisions())
 
 
 def check_database(db) -> dict[str, str]:
@@ -125,12 +126,14 @@ def check_database(db) -> dict[str, str]:
         return {"database": f"error: no answer within {DATABASE_TIMEOUT:g} s", "schema": "unknown"}
     except Exception as exc:
         return {"database": f"error: {redact_text(_first_line(exc))}", "schema": "unknown"}
-    head = migrations_head()
-    if revision != head:
+    head, known = migrations()
+    if revision != head and (revision in known or revision is None):
         return {
             "database": "ok",
             "schema": f"error: at revision {revision}, the hub needs {head}: run mihub db upgrade",
         }
+    if revision != head:  # newer than this code (an upgrade in progress): migrations add only
+        return {"database": "ok", "schema": f"ok (at {revision}, newer than this code's {head})"}
     return {"database": "ok", "schema": "ok"}
 
 

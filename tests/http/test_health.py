@@ -137,3 +137,17 @@ def test_metrics_token(example_policy, backend):
 
 def test_metrics_open_without_a_token(client):
     assert client.get("/metrics").status_code == 200
+
+
+def test_schema_newer_than_the_code_is_ready(client, hub):
+    """During an upgrade the old web servers keep serving after the workers migrated."""
+    with hub.db.session() as session:
+        head = session.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        session.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    try:
+        status, doc = _get(client, "/readyz")
+        assert status == 200
+        assert doc["checks"]["schema"] == f"ok (at 9999, newer than this code's {head})"
+    finally:
+        with hub.db.session() as session:
+            session.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": head})
