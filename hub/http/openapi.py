@@ -117,7 +117,11 @@ ERROR_TEXT = {
 def error_statuses(path: str, method: str, endpoint: str) -> list[str]:
     """The 4xx statuses an operation can answer, each documented with the Error schema."""
     out = set()
-    if (path.startswith("/api/") and endpoint != "api.openapi") or endpoint in RAW_BODIES:
+    if (
+        (path.startswith("/api/") and endpoint != "api.openapi")
+        or endpoint in RAW_BODIES
+        or endpoint == "metrics"  # with HUB_METRICS_TOKEN set
+    ):
         out.add("401")
     if endpoint in BODIES:
         out |= {"400", "413", "415", "422"}

@@ -447,6 +447,8 @@ def test_every_documented_operation_answers_only_documented_statuses(client, hub
     call("post", "/intake/teams", data=b"{}", content_type="application/json")
     call("post", "/intake/bot", data=b"{}", content_type="application/json")
     assert call("get", "/healthz").status_code == 200
+    assert call("get", "/readyz").status_code == 200
+    assert call("get", "/livez").status_code == 200
     assert call("get", "/metrics").status_code == 200
     assert call("get", "/api/v1/openapi.json").status_code == 200
 
