@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 import requests
@@ -181,6 +182,29 @@ def test_compose_brings_the_hub_up(tmp_path):
         assert login.headers["Strict-Transport-Security"]
         bot = requests.post(f"{base}/intake/bot", json={}, verify=trust, timeout=10)
         assert bot.status_code == 503  # reached the hub: no HUB_BOT_APP_ID configured
+        # a declaration pages through the SMTP relay (the sink container)
+        token = run("exec", "-T", "web", "mihub", "token", "create", "anna").stdout.split()[-1]
+        auth = {"Authorization": f"Bearer {token}"}
+        body = {"title": "Payroll is down", "services": ["payroll"], "impact": "outage"}
+        made = requests.post(
+            f"{base}/api/v1/incidents", json=body, headers=auth, verify=trust, timeout=10
+        )
+        assert made.status_code == 201, made.text
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            sunk = run("exec", "-T", "mailsink", "ls", "/tmp/sink").stdout.split()
+            if any(name.endswith(".eml") for name in sunk):
+                break
+            time.sleep(2)
+        else:
+            raise AssertionError("no page reached the SMTP sink: " + run("logs").stdout[-3000:])
+        # /kb/ through the proxy, once built (signed-in by default: the API token reads it)
+        assert run("exec", "-T", "worker", "mihub", "publish").returncode == 0
+        kb = requests.get(f"{base}/kb/", headers=auth, verify=trust, timeout=10)
+        assert kb.status_code == 200 and "Post-incident reviews" in kb.text
+        assert kb.headers["X-Content-Type-Options"] == "nosniff"
+        ready = requests.get(f"http://127.0.0.1:{http}/readyz", timeout=10)
+        assert ready.status_code == 200  # the internal probe path, from this host
     finally:
         run("down", "-v", "--remove-orphans", timeout=300)
 
