@@ -32,7 +32,7 @@ _BEARER = re.compile(r"\b(Bearer|Basic) [A-Za-z0-9._~+/=-]{16,}")
 _MIN_SECRET = 6  # shorter values are not searched for (too many false matches)
 
 _known: set[str] = set()
-_ordered: list[str] = []
+_ordered: tuple[str, ...] = ()  # replaced whole: readers iterate a consistent snapshot
 _lock = threading.Lock()
 
 
@@ -59,11 +59,12 @@ def remember_secrets(values: Iterable[str | None]) -> None:
             parts = urlsplit(value)
             found.update(filter(None, (parts.password, parts.query, parts.fragment)))
             found.update(v for k, v in parse_qsl(parts.query) if _PARAM.match(f"{k}=x"))
+    global _ordered
     found = {s for s in found if len(s) >= _MIN_SECRET} - _known
     if found:
         with _lock:
             _known.update(found)
-            _ordered[:] = sorted(_known, key=len, reverse=True)  # a URL before its parts
+            _ordered = tuple(sorted(_known, key=len, reverse=True))  # a URL before its parts
 
 
 def secrets_of_settings(settings) -> list[str]:
