@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from hub.app.db import Database
+from hub.app.redact import remember_secrets, secrets_of_policy, secrets_of_settings
 from hub.app.settings import Settings
 from hub.app.uow import UnitOfWork
 from hub.policy.load import PolicyError, load_policy
@@ -25,6 +26,8 @@ class PolicyHolder:
     def __init__(self, path: Path, policy: Policy | None = None, check_every: float = 5.0):
         self.path = path
         self._policy = policy
+        if policy is not None:
+            remember_secrets(secrets_of_policy(policy))
         self._lock = threading.Lock()
         self.last_error: str | None = None
         self.check_every = check_every
@@ -61,6 +64,7 @@ class PolicyHolder:
                     raise
                 log.error("policy reload failed, keeping the last good policy:\n%s", exc)
                 return False
+            remember_secrets(secrets_of_policy(policy))
             self._policy = policy
             self.last_error = None
             return True
@@ -73,6 +77,7 @@ class Hub:
         self, settings: Settings, policy: Policy | None = None, db: Database | None = None
     ):
         self.settings = settings
+        remember_secrets(secrets_of_settings(settings))
         self.db = db or Database(settings.database_url)
         self.policies = PolicyHolder(settings.path("HUB_POLICY"), policy)
         # Called with a list of (task name, id) after a transaction commits; the queue

@@ -169,7 +169,8 @@ def make_engine(url: str) -> Engine:
         max_overflow=20,
         pool_pre_ping=True,
         pool_timeout=5,  # all connections busy for 5 s: answer 503 rather than queue on
-        connect_args={"connect_timeout": CONNECT_TIMEOUT},
+        # a URL's own connect_timeout wins
+        connect_args={} if "connect_timeout" in url else {"connect_timeout": CONNECT_TIMEOUT},
     )
     dbwatch.watch(engine, STATEMENT_TIMEOUT)
     return engine

@@ -43,6 +43,7 @@ class Settings:
     """
 
     values: dict[str, str | None]
+    unknown: tuple[str, ...] = ()  # HUB_* names in the environment that are no setting
 
     def __getitem__(self, name: str) -> str | None:
         return self.values[name]
@@ -144,7 +145,10 @@ def load_settings(env: dict[str, str] | None = None, overrides: dict | None = No
             values[s.name] = next(
                 (c for c in s.choices if c.lower() == value.strip().lower()), value
             )
-    return Settings(values)
+    unknown = tuple(
+        sorted(n for n in env if n.startswith("HUB_") and n not in BY_NAME and env.get(n))
+    )
+    return Settings(values, unknown)
 
 
 def mask(setting: Setting, value: str | None) -> str:

@@ -7,10 +7,12 @@ declared there, so nothing here imports the modules that use the values.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from hub.app.errors import one_of
 from hub.app.settings import Settings, SettingsError, mask, split_hostport
+from hub.app.settings_production import production_problems
 from hub.app.settings_table import SETTINGS, Setting
 from hub.policy.checks import parse_duration
 
@@ -39,6 +41,7 @@ def check_settings(settings: Settings) -> list[str]:
             if not settings.values[name]:
                 problems.append(f"HUB_MAIL_TRANSPORT=graph needs {name}")
     problems += _signin_problems(settings)
+    problems += _tls_problems(settings)
     for s in SETTINGS:
         value = settings.values[s.name]
         problem = None if value is None else _kind_problem(s, value)
@@ -47,6 +50,8 @@ def check_settings(settings: Settings) -> list[str]:
     problems += _url_scheme_problems(settings)
     problems += _url_port_problems(settings)
     problems += driver_problems(settings)
+    if settings.production:
+        problems += production_problems(settings)
     return problems
 
 
@@ -122,6 +127,7 @@ def _url_scheme_problems(settings: Settings) -> list[str]:
     return problems
 
 
+ENTRA_CREDENTIALS = ("HUB_GRAPH_TENANT_ID", "HUB_GRAPH_CLIENT_ID", "HUB_GRAPH_CLIENT_SECRET")
 SCALEOUT_INSTALL = "pip install 'mihub[scaleout]'"
 
 
@@ -191,6 +197,18 @@ def _missing_package(exc: ImportError) -> str:
     return f"needs the Python package {module}, which is not installed: {how}"
 
 
+def _tls_problems(settings: Settings) -> list[str]:
+    """The SMTP listener's certificate and key: both or neither, and readable files."""
+    cert, key = settings.values["HUB_SMTP_TLS_CERT"], settings.values["HUB_SMTP_TLS_KEY"]
+    if bool(cert) != bool(key):
+        return ["HUB_SMTP_TLS_CERT and HUB_SMTP_TLS_KEY must be set together (STARTTLS)"]
+    return [
+        f"{name}={path}: no such file"
+        for name, path in (("HUB_SMTP_TLS_CERT", cert), ("HUB_SMTP_TLS_KEY", key))
+        if path and not Path(path).is_file()
+    ]
+
+
 def _signin_problems(settings: Settings) -> list[str]:
     """The web console's sign-in methods (its durations are checked by their kind)."""
     problems = []
@@ -198,5 +216,11 @@ def _signin_problems(settings: Settings) -> list[str]:
     if not methods <= {"auto", "entra", "link"} or ("auto" in methods and len(methods) > 1):
         problems.append(
             f"HUB_SIGNIN must be auto, entra, link or entra,link, got {settings['HUB_SIGNIN']!r}"
+        )
+    missing = [n for n in ENTRA_CREDENTIALS if not settings.values[n]]
+    if "entra" in methods and missing:  # it used to fall back to mailed links, silently
+        problems.append(
+            f"HUB_SIGNIN={settings['HUB_SIGNIN']} needs the Entra app registration: "
+            f"{', '.join(missing)} not set"
         )
     return problems

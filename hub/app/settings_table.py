@@ -162,7 +162,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "HUB_ENV",
         "development",
-        "`development` or `production`; production refuses to start without HUB_SECRET_KEY.",
+        "`development` or `production`; production refuses to start with unsafe settings "
+        "(see *Production checks*).",
         choices=("development", "production"),
     ),
     Setting(
@@ -311,6 +312,28 @@ SETTINGS: tuple[Setting, ...] = (
         kind="whole",
         minimum=1024,
     ),
+    Setting(
+        "HUB_KB_ACCESS",
+        "signed-in",
+        "Who may read the knowledge base at /kb/: `signed-in` (people of the policy, signed in "
+        "to the console) or `public` (anyone who reaches it; reviews of security incidents are "
+        "then left out unless tagged `public`).",
+        choices=("signed-in", "public"),
+    ),
+    Setting(
+        "HUB_METRICS_TOKEN",
+        None,
+        "When set, /metrics answers only `Authorization: Bearer <this token>` (Prometheus "
+        "`authorization: {credentials: …}`); unset: anyone who reaches it.",
+        secret=True,
+    ),
+    Setting(
+        "HUB_SMTP_TLS_CERT",
+        None,
+        "PEM certificate chain the SMTP intake listener offers with STARTTLS (with "
+        "HUB_SMTP_TLS_KEY); unset: no STARTTLS.",
+    ),
+    Setting("HUB_SMTP_TLS_KEY", None, "PEM private key of HUB_SMTP_TLS_CERT (keep it mode 600)."),
 )
 
 

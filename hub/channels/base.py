@@ -24,7 +24,8 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+
+from hub.app.redact import SHOWN_PATH, redact_url
 
 
 class DeliveryError(Exception):
@@ -198,21 +199,9 @@ def render_spec(kind: str, template: str, context: dict, **route) -> dict:
     return {"render": {"kind": kind, "template": template, "context": context, **route}}
 
 
-def redact_url(url: Any, path_chars: int | None = None) -> str:
-    """A URL fit to show: no user-info, query or fragment (webhook URLs carry their secret
-    there); the path cut to `path_chars` characters if given."""
-    if not isinstance(url, str):
-        return repr(url)
-    parts = urlsplit(url)
-    path = parts.path
-    if path_chars is not None and len(path) > path_chars:
-        path = path[:path_chars] + "…"
-    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{path}"
-
-
 def shown_recipient(recipient: str) -> str:
     """An outbox row's recipient as people may see it: a URL redacted, anything else as is."""
-    return redact_url(recipient) if "://" in recipient else recipient
+    return redact_url(recipient, SHOWN_PATH) if "://" in recipient else recipient
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

@@ -10,16 +10,18 @@ from pathlib import Path
 import click
 
 from hub.app.quietlog import RepeatFilter
+from hub.app.redact import RedactingFormatter
 from hub.app.settings import join_hostport, load_settings, split_hostport
 from hub.app.settings_checks import check_settings
 
 
 def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
-    )
-    for handler in logging.getLogger().handlers:  # an outage logs a line a minute, not a flood
-        handler.addFilter(RepeatFilter())
+    """Log lines to standard error, each passed through the redaction of secrets; repeated
+    warnings once a minute with a count, an outage without its traceback."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    handler.addFilter(RepeatFilter())
+    logging.basicConfig(level=level, handlers=[handler])
 
 
 def settings_or_exit():
@@ -56,15 +58,15 @@ def policy_or_exit(settings):
 
 def start_hub(migrate: bool = True):
     from hub.app.context import Hub
-    from hub.app.migrate import upgrade
+    from hub.cli.preflight import check_data_dir, migrate_or_exit
     from tasks import main as _tasks  # noqa: F401  (registers the tasks it enqueues)
     from tasks.runtime import set_hub
 
     settings = settings_or_exit()
+    check_data_dir(settings.data_dir)
     policy = policy_or_exit(settings)
     if migrate:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        upgrade(settings.database_url)
+        migrate_or_exit(settings.database_url)
     hub = Hub(settings, policy=policy)
     set_hub(hub)
     return hub

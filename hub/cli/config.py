@@ -9,6 +9,7 @@ import click
 
 from hub.app.settings import load_settings, mask
 from hub.app.settings_checks import check_settings
+from hub.app.settings_production import unknown_problems
 from hub.app.settings_table import SETTINGS
 from hub.cli.common import NO_POLICY, settings_or_exit
 
@@ -16,7 +17,12 @@ from hub.cli.common import NO_POLICY, settings_or_exit
 @click.command("config")
 @click.option("--markdown", is_flag=True, help="Print the settings table for the README instead.")
 def show_config(markdown):
-    """Print the effective settings (secrets masked)."""
+    """Print the effective settings (secrets masked) and what is wrong with them.
+
+    Exits 1 when the hub would refuse to start; with HUB_ENV=production that includes a short
+    secret key, sink transports, a missing or http: HUB_BASE_URL, settings the chosen
+    transport does not read and unknown HUB_* names.
+    """
     if markdown:
         click.echo(settings_markdown())
         return
@@ -30,6 +36,9 @@ def show_config(markdown):
     click.echo(f"{'database':<{width}}  {mask(SETTINGS[1], settings.database_url)}")
     click.echo(f"{'queue':<{width}}  {mask(SETTINGS[2], settings.queue_url)}")
     problems = check_settings(settings)
+    if not settings.production:  # a typo is worth a word in development too
+        for w in unknown_problems(settings):
+            click.secho(f"warning: {w}", fg="yellow", err=True)
     for p in problems:
         click.secho(f"problem: {p}", fg="red", err=True)
     sys.exit(1 if problems else 0)
@@ -141,13 +150,11 @@ def db():
 @db.command("upgrade")
 def db_upgrade():
     """Create or migrate the database to the latest schema."""
-    from hub.app.migrate import current_revision, upgrade
+    from hub.cli.preflight import check_data_dir, migrate_or_exit
 
     settings = settings_or_exit()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    before = current_revision(settings.database_url)
-    upgrade(settings.database_url)
-    after = current_revision(settings.database_url)
+    check_data_dir(settings.data_dir)
+    before, after = migrate_or_exit(settings.database_url)
     click.echo(f"database at revision {after}" + ("" if before == after else f" (was {before})"))
 
 

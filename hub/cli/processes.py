@@ -21,14 +21,16 @@ from hub.cli.common import (
 @click.command()
 def run():
     """Run everything on this machine: web, worker (and intake) until Ctrl-C."""
-    from hub.app.migrate import upgrade
+    from hub.cli.preflight import check_data_dir, check_free, check_tls, migrate_or_exit
     from hub.runner import run_all
 
     settings = settings_or_exit()
     setup_logging(settings["HUB_LOG_LEVEL"])
+    check_data_dir(settings.data_dir)
+    check_free(settings["HUB_HTTP"], settings["HUB_SMTP_LISTEN"])  # before any part starts
+    check_tls(settings)
     policy = policy_or_exit(settings)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade(settings.database_url)
+    migrate_or_exit(settings.database_url)
     click.echo(
         f"Major Incident Hub — policy {settings['HUB_POLICY']} "
         f"({len(policy.services)} services, {len(policy.people)} people)"
@@ -47,8 +49,10 @@ def run():
 def web():
     """Run only the web server (API, intake endpoints, console)."""
     from hub import create_app
+    from hub.cli.preflight import check_free
     from hub.runner import serve_web, web_workers
 
+    check_free(settings_or_exit()["HUB_HTTP"])
     hub = start_hub()  # settings, policy and migrations checked once, before any worker starts
     settings = hub.settings
     setup_logging(settings["HUB_LOG_LEVEL"])
@@ -81,9 +85,13 @@ def worker(workers):
 @click.command()
 def smtpd():
     """Run only the SMTP intake listener on HUB_SMTP_LISTEN."""
+    from hub.cli.preflight import check_free, check_tls
     from hub.intake.email.listener import serve_smtp
     from tasks import main as _tasks  # noqa: F401  (the process_inbound wake-up)
 
+    settings = settings_or_exit()
+    check_free(settings["HUB_SMTP_LISTEN"])
+    check_tls(settings)
     hub = start_hub()
     setup_logging(hub.settings["HUB_LOG_LEVEL"])
     serve_smtp(hub, hub.settings["HUB_SMTP_LISTEN"])

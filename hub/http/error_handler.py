@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 
 from hub.app.errors import HubError
 from hub.app.quietlog import RepeatLog
+from hub.app.redact import contains_secret, redact_known
 
 log = logging.getLogger("hub.web")
 repeats = RepeatLog(log)
@@ -66,7 +67,19 @@ def error_response(
 
 
 def init_app(app: Flask) -> None:
-    """Register the handlers."""
+    """Register the handlers, and the filter that keeps known secrets out of every answer."""
+
+    @app.after_request
+    def _no_secrets(response):
+        # The last line of defence: documents and pages are built from redacted parts, but a
+        # webhook URL or password the hub knows must not leave in any JSON or HTML answer.
+        if response.direct_passthrough or response.is_streamed:
+            return response  # files (the KB, sinks) and Server-Sent Events
+        if response.mimetype in ("application/json", "text/html", "text/plain"):
+            body = response.get_data(as_text=True)
+            if contains_secret(body):
+                response.set_data(redact_known(body))
+        return response
 
     @app.errorhandler(HubError)
     def _hub_error(exc: HubError):

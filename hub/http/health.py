@@ -1,4 +1,5 @@
-"""/healthz checks the database and the queue; /metrics speaks Prometheus text."""
+"""/healthz (can the hub do its work), /readyz (may this process take requests), /livez
+(is it alive), and /metrics in Prometheus text. The checks are in hub/http/readiness.py."""
 
 from __future__ import annotations
 
@@ -11,14 +12,16 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 
 from flask import Flask, Response, current_app, jsonify, request
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
+from hub.app.db import utcnow
+from hub.app.errors import Unauthorized
 from hub.app.models import Incident, Notification
+from hub.http import readiness
 
 log = logging.getLogger("hub.http.health")
 QUEUE_PENDING = "hub.queue_pending"  # app.extensions key: () -> messages waiting in the queue
@@ -117,44 +120,43 @@ def init_app(app: Flask, queue_pending: Callable[[], int]) -> None:
         return response
 
     app.add_url_rule("/healthz", "healthz", healthz)
+    app.add_url_rule("/readyz", "readyz", readyz)
+    app.add_url_rule("/livez", "livez", livez)
     app.add_url_rule("/metrics", "metrics", metrics)
 
 
-HEALTH_TIMEOUT = 3.0  # seconds the database may take to answer the health check
+def livez():
+    """200 while the process answers at all: no I/O (an orchestrator restarts it otherwise)."""
+    return jsonify({"status": "ok"})
 
 
-_probes = ThreadPoolExecutor(max_workers=2, thread_name_prefix="health-probe")
+def readyz():
+    """200 when this process can serve: database answers quickly, schema at head, templates."""
+    hub = current_app.extensions["hub"]
+    checks = {**readiness.check_database(hub.db), "templates": readiness.check_templates()}
+    return _answer(checks, ("database", "schema", "templates"))
 
 
-def _database_check(hub) -> str:
-    """ "ok", or why not: a database that does not answer within HEALTH_TIMEOUT is reported
-    as such at once (the probe itself ends when the statement watchdog drops its connection)."""
-
-    def probe():
-        with hub.db.session(write=False) as session:
-            session.execute(text("SELECT 1").execution_options(hub_timeout=HEALTH_TIMEOUT))
-
-    try:
-        _probes.submit(probe).result(timeout=HEALTH_TIMEOUT)
-    except FutureTimeout:
-        return f"error: no answer within {HEALTH_TIMEOUT:g} s"
-    except Exception as exc:  # report, don't crash
-        return f"error: {type(exc).__name__}"
-    return "ok"
+def _answer(checks: dict, required) -> tuple:
+    problems = [f"{name}: {checks[name]}" for name in required if not checks[name].startswith("ok")]
+    body = {"status": "error" if problems else "ok", "checks": checks}
+    if problems:
+        body["reason"] = "; ".join(problems)
+    return jsonify(body), 503 if problems else 200
 
 
 def healthz():
-    """200 when the database and the queue answer, 503 otherwise."""
+    """200 when the hub can do its work: database, schema, queue, templates, outbox and
+    publisher; 503 with the reason otherwise."""
     hub = current_app.extensions["hub"]
-    checks = {}
-    checks["database"] = _database_check(hub)
+    checks = readiness.check_database(hub.db)
     try:
         started = time.monotonic()
-        _probes.submit(current_app.extensions[QUEUE_PENDING]).result(timeout=HEALTH_TIMEOUT)
+        readiness.within(current_app.extensions[QUEUE_PENDING])  # a hung queue: said at once
         checks["queue"] = "ok"
         checks["queue_ms"] = round((time.monotonic() - started) * 1000, 1)
     except FutureTimeout:
-        checks["queue"] = f"error: no answer within {HEALTH_TIMEOUT:g} s"
+        checks["queue"] = f"error: no answer within {readiness.DATABASE_TIMEOUT:g} s"
     except Exception as exc:
         checks["queue"] = f"error: {type(exc).__name__}"
     # The check every use of the policy makes (reload the file if it changed): without it a
@@ -167,8 +169,14 @@ def healthz():
             checks["policy_problems"] = policy_error.splitlines()[:20]
     except Exception as exc:  # no good policy at all
         checks["policy"] = f"error: {type(exc).__name__}"
-    ok = checks["database"] == "ok" and checks["queue"] == "ok"
-    return jsonify({"status": "ok" if ok else "error", "checks": checks}), 200 if ok else 503
+    checks["templates"] = readiness.check_templates()
+    try:
+        with hub.db.session(write=False) as session:
+            checks["outbox"] = readiness.check_outbox(session, utcnow())
+    except Exception as exc:  # the database is down: said above
+        checks["outbox"] = f"error: {type(exc).__name__}"
+    checks["publisher"] = readiness.check_publisher(hub.settings.data_dir)
+    return _answer(checks, ("database", "schema", "queue", "templates", "outbox", "publisher"))
 
 
 def _count_gauge(session, name: str, help_text: str, a, b) -> list[str]:
@@ -180,8 +188,20 @@ def _count_gauge(session, name: str, help_text: str, a, b) -> list[str]:
 
 
 def metrics():
-    """Prometheus text exposition format 0.0.4."""
+    """Prometheus text exposition format 0.0.4; with HUB_METRICS_TOKEN set, only for a
+    scraper that sends `Authorization: Bearer <that token>`."""
     hub = current_app.extensions["hub"]
+    wanted = hub.settings["HUB_METRICS_TOKEN"]
+    if wanted:
+        given = request.headers.get("Authorization", "")
+        scheme, _, token = given.partition(" ")
+        if scheme.lower() != "bearer" or not secrets.compare_digest(
+            token.strip().encode(), wanted.encode()
+        ):
+            raise Unauthorized(
+                "/metrics needs Authorization: Bearer <HUB_METRICS_TOKEN>",
+                headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+            )
     with hub.db.session(write=False) as session:
         lines = _count_gauge(
             session,

@@ -82,7 +82,7 @@ _ROLE_CHECKED = {
     "schedules_api.revoke_person_feed",
 }
 # endpoints that answer 503 when a dependency or their configuration is missing
-_UNAVAILABLE = {"healthz", "teams_intake.teams_webhook", "teams_intake.bot_messages"}
+_UNAVAILABLE = {"healthz", "readyz", "teams_intake.teams_webhook", "teams_intake.bot_messages"}
 # endpoints that are not part of the documented JSON API
 _SKIP = {"static"}
 _TYPES = {str: "string", int: "integer", bool: "boolean", list: "array", dict: "object"}
@@ -136,7 +136,11 @@ ERROR_TEXT = {
 def error_statuses(path: str, method: str, endpoint: str) -> list[str]:
     """The 4xx statuses an operation can answer, each documented with the Error schema."""
     out = set()
-    if (path.startswith("/api/") and endpoint != "api.openapi") or endpoint in RAW_BODIES:
+    if (
+        (path.startswith("/api/") and endpoint != "api.openapi")
+        or endpoint in RAW_BODIES
+        or endpoint == "metrics"  # with HUB_METRICS_TOKEN set
+    ):
         out.add("401")
     if endpoint in BODIES:
         out |= {"400", "413", "415", "422"}
@@ -226,14 +230,15 @@ INCIDENT_SUMMARY = {
 
 
 def documented_routes(app: Flask) -> list[tuple[str, str, str]]:
-    """(path, method, endpoint) for every route under /api/, /intake/, /healthz, /metrics,
-    and the live event streams (/events, /incidents/{id}/events)."""
+    """(path, method, endpoint) for every route under /api/, /intake/, the health and metrics
+    endpoints, and the live event streams (/events, /incidents/{id}/events)."""
     out = []
     for rule in app.url_map.iter_rules():
         if rule.endpoint in _SKIP:
             continue
         if not re.match(
-            r"^/(api/|intake/|healthz$|metrics$|(incidents/<ref>/)?events$)", rule.rule
+            r"^/(api/|intake/|healthz$|readyz$|livez$|metrics$|(incidents/<ref>/)?events$)",
+            rule.rule,
         ):
             continue
         path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule)

@@ -1,15 +1,11 @@
-"""Reviews, problems and action items over the API; the built knowledge base at /kb/."""
+"""Reviews, problems and action items over the API (the built knowledge base: hub/web/kb.py)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from flask import Blueprint, current_app, jsonify, redirect, request, send_from_directory
+from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import select
-from werkzeug.security import safe_join
 
 from hub.app.db import utcnow
-from hub.app.errors import NotFound
 from hub.app.models import Problem
 from hub.core.permissions import review_owner
 from hub.http import validate as v
@@ -18,7 +14,6 @@ from hub.reviews import action_items as items_ops
 from hub.reviews import operations as ops
 from hub.reviews import problems as prb
 from hub.reviews.docs import review_doc
-from hub.reviews.publish.site import paths_for
 
 bp = Blueprint("reviews", __name__)
 
@@ -161,25 +156,3 @@ def update_item(ident: str):
         items_ops.update_item(session, hub.policy, item, data, actor=actor, now=now)
         session.flush()
         return jsonify(items_ops.items_doc([item], hub.policy, now.date())[0])
-
-
-@bp.get("/kb/")
-@bp.get("/kb/<path:path>")
-def knowledge_base(path: str = ""):
-    """The built knowledge base, as any static web server would serve it."""
-    site = paths_for(_hub().settings.data_dir).site
-    if not site.exists():
-        raise NotFound(
-            "the knowledge base has not been built yet; run `mihub publish`", code="not_built"
-        )
-    root = str(site.resolve())  # the live build; a publish may swap it any moment
-    full = safe_join(root, path) if path else root
-    if full is None:
-        raise NotFound("no such page")
-    if Path(full).is_dir():
-        if path and not path.endswith("/"):
-            return redirect(f"/kb/{path}/", code=301)
-        path = f"{path}index.html"
-    if not Path(root, path).is_file():
-        return send_from_directory(root, "404.html"), 404
-    return send_from_directory(root, path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from hub.app.models import Incident
+from hub.app.redact import redact_text
 from hub.app.timefmt import iso
 from hub.channels.base import shown_recipient
 from hub.incidents.records import remaining
@@ -72,7 +73,7 @@ def incident_detail(incident: Incident, now: datetime) -> dict:
                     "status": n.status,
                     "attempts": n.attempts,
                     "sent_at": iso(n.sent_at),
-                    "last_error": n.last_error,
+                    "last_error": redact_text(n.last_error) if n.last_error else None,
                 }
                 for n in incident.notifications
             ],

@@ -27,6 +27,7 @@ from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from hub.app.models import Notification
+from hub.app.redact import redact_text
 
 log = logging.getLogger("hub.notifications.outbox")
 
@@ -145,7 +146,7 @@ def mark_retry(
     if row.attempts >= max_attempts:
         mark_failed(row, f"gave up after {row.attempts} attempts: {error}", now)
         return None
-    row.status, row.claimed_until, row.last_error = "pending", None, error
+    row.status, row.claimed_until, row.last_error = "pending", None, redact_text(error)
     delay = retry_delay(row.attempts, retry_after, rng, base=base_delay)
     row.next_attempt_at = now + timedelta(seconds=delay)
     return row.next_attempt_at
@@ -155,7 +156,7 @@ def mark_failed(row: Notification, error: str, now: datetime) -> None:
     """A permanent failure: the reason stays on the row, visible in the API."""
     if _ours(row):
         row.status, row.claimed_until, row.next_attempt_at = "failed", None, None
-        row.last_error = error
+        row.last_error = redact_text(error)
         log.error("notification %s (%s to %s) failed: %s", row.id, row.template, row.channel, error)
 
 

@@ -20,6 +20,7 @@ from hub.web import (
     csrf,
     declare,
     errors,
+    kb,
     live,
     ops,
     review,
@@ -29,21 +30,9 @@ from hub.web import (
     sinks,
 )
 from hub.web.common import init_filters, require_person
+from hub.web.headers import SECURITY_HEADERS
 
 STATIC = Path(__file__).resolve().parent / "static"
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
-    "form-action 'self'; frame-ancestors 'none'"
-)
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CSP,
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "same-origin",
-    "X-Content-Type-Options": "nosniff",
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
-}
 
 assets = Blueprint("console", __name__, static_folder=str(STATIC), static_url_path="/static")
 
@@ -70,10 +59,11 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(auth.bp)
     app.register_blueprint(ack_links.bp)  # signed page links: no sign-in, the token is the check
     app.register_blueprint(assets)
+    app.register_blueprint(kb.bp)
 
     @app.after_request
     def _security_headers(response):
-        console = request.blueprint in names | {assets.name, ack_links.bp.name}
+        console = request.blueprint in names | {assets.name, ack_links.bp.name, kb.bp.name}
         if console or (request.blueprint is None and response.mimetype == "text/html"):
             for name, value in SECURITY_HEADERS.items():
                 response.headers.setdefault(name, value)

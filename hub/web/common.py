@@ -9,6 +9,7 @@ from flask import current_app, g, render_template
 from markupsafe import Markup
 
 from hub.app.errors import Unauthorized
+from hub.app.redact import redact_text
 from hub.app.text import nl2br, safe_url
 from hub.core.permissions import is_admin, role_label
 from hub.policy import model as policy_model
@@ -119,5 +120,6 @@ def init_filters(app) -> None:
         nl2br=nl2br,
         iso_local=iso_local,
         safe_url=safe_url,
+        redact=redact_text,
     )
     app.jinja_env.globals.update(countdown=countdown, short_roles=SHORT_ROLES)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from hub.app.context import queue_job
 from hub.app.errors import Conflict, NotFound
 from hub.app.models import Notification
+from hub.app.redact import redact_text
 from hub.incidents.timeline import add_timeline
 
 STATUSES = ("failed", "pending", "sending", "sent", "suppressed", "superseded")
@@ -65,7 +66,7 @@ def retry_failed(session: Session, row_id: int, *, actor: str, now: datetime) ->
             row.incident,
             "delivery-retry",
             f"Delivery of {row.template} by {row.channel} retried by {actor} "
-            f"(it had failed: {(row.last_error or 'no reason recorded')[:300]})",
+            f"(it had failed: {redact_text(row.last_error or 'no reason recorded')[:300]})",
             actor=actor,
             now=now,
             data={"notification": row_id},

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.app.models import InboundMessage, Incident, Review
+from hub.app.redact import redact_text
 from hub.channels.base import shown_recipient
 from hub.intake.alerts.view import alerts_panel
 from hub.policy.model import Policy
@@ -60,7 +61,7 @@ def _delivery(n, prefix: str = "") -> Item:
         None,
         f"{prefix}{n.channel} to {to}",
         status=n.status,
-        detail=n.last_error,
+        detail=redact_text(n.last_error) if n.last_error else n.last_error,
     )
 
 

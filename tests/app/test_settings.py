@@ -114,14 +114,17 @@ def test_closed_sets_ignore_case_and_give_the_spelling_the_code_uses():
         env={
             "HUB_ENV": "Production",
             "HUB_LOG_LEVEL": "debug",
-            "HUB_SECRET_KEY": "x",
-            "HUB_TEAMS_TRANSPORT": " SINK ",
+            "HUB_SECRET_KEY": "x" * 32,
+            "HUB_TEAMS_TRANSPORT": " WebHook ",
+            "HUB_MAIL_TRANSPORT": "SMTP",
+            "HUB_SMTP_URL": "smtp://mail.example.com:25",
+            "HUB_BASE_URL": "https://hub.example.com",
         }
     )
     assert (s["HUB_ENV"], s["HUB_LOG_LEVEL"], s["HUB_TEAMS_TRANSPORT"]) == (
         "production",
         "DEBUG",
-        "sink",
+        "webhook",
     )
     assert s.production and check_settings(s) == []
     import logging

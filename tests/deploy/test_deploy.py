@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 import requests
@@ -30,8 +31,8 @@ def test_compose_names_the_services_and_their_health_checks(compose):
     assert set(services) == {"postgres", "redis", "migrate", "web", "worker", "smtpd", "nginx"}
     for name in ("postgres", "redis", "web", "worker", "smtpd", "nginx"):
         assert services[name]["healthcheck"]["test"][0] == "CMD", name
-    assert "/healthz" in " ".join(services["web"]["healthcheck"]["test"])
-    assert "/healthz" in " ".join(services["nginx"]["healthcheck"]["test"])
+    assert "/readyz" in " ".join(services["web"]["healthcheck"]["test"])
+    assert "/readyz" in " ".join(services["nginx"]["healthcheck"]["test"])
     assert services["migrate"]["command"] == ["db", "upgrade"]
     assert services["web"]["deploy"]["replicas"] == 2
     assert [services[n]["command"] for n in ("web", "worker", "smtpd")] == [
@@ -58,7 +59,7 @@ def test_the_image_runs_the_wheel_as_a_non_root_user():
     dockerfile = (DEPLOY / "Dockerfile").read_text()
     assert re.findall(r"^FROM (\S+)", dockerfile, re.M) == ["python:3.12-slim"] * 2
     assert re.search(r"^USER mihub$", dockerfile, re.M)
-    assert re.search(r"^HEALTHCHECK .*\n.*/healthz", dockerfile, re.M)
+    assert re.search(r"^HEALTHCHECK .*\n.*/readyz", dockerfile, re.M)
     assert 'ENTRYPOINT ["mihub"]' in dockerfile and "pip wheel" in dockerfile
     # everything setup.py packages is in the build context
     for name in ("templates", "reviews_site/docs", "mkdocs.yml", "policy.yaml", "setup.py"):
@@ -69,7 +70,7 @@ def test_nginx_lets_microsoft_in_and_keeps_the_rest_internal():
     conf = (DEPLOY / "nginx" / "mihub.conf").read_text()
     assert "location = /intake/teams" in conf and "location = /intake/bot" in conf
     internal = re.search(r"location ~ \^/\((.*)\) \{\n\s+if \(\$mihub_internal = 0\)", conf)
-    assert set(internal.group(1).split("|")) >= {"metrics", "healthz", "ops/"}
+    assert set(internal.group(1).split("|")) >= {"metrics", "healthz", "readyz", "livez", "ops/"}
     assert "ssl_certificate " in conf and "proxy_set_header Host $http_host;" in conf
     assert "proxy_buffering off;" in conf  # the live events
 
@@ -140,8 +141,10 @@ def test_compose_brings_the_hub_up(tmp_path):
         )
     here = tmp_path / "deploy"
     shutil.copytree(DEPLOY, here)
+    # production settings that pass the start-up checks: mail through a sink relay (below)
     (here / "mihub.env").write_text(
-        "HUB_SECRET_KEY=compose-test\nHUB_BASE_URL=https://localhost\nHUB_MAIL_TRANSPORT=sink\n"
+        f"HUB_SECRET_KEY={'compose-test-' * 4}\nHUB_BASE_URL=https://localhost\n"
+        "HUB_MAIL_TRANSPORT=smtp\nHUB_SMTP_URL=smtp://mailsink:1025\n"
     )
     shutil.copyfile(ROOT / "policy.yaml", here / "policy.yaml")
     _self_signed(here / "tls")
@@ -150,7 +153,11 @@ def test_compose_brings_the_hub_up(tmp_path):
         f"  {name}:\n    build:\n      context: {ROOT}\n"
         for name in ("migrate", "web", "worker", "smtpd")
     )
-    (here / "compose.override.yaml").write_text(f"services:\n{built}")
+    sink = (
+        "  mailsink:\n    image: mihub:latest\n    entrypoint: [python, -m, "
+        "hub.testing.fakes.smtp_sink, --host, 0.0.0.0, --port, '1025', --dir, /tmp/sink]\n"
+    )
+    (here / "compose.override.yaml").write_text(f"services:\n{built}{sink}")
     https, http, smtp = free_port(), free_port(), free_port()
     env = dict(
         os.environ,
@@ -175,6 +182,29 @@ def test_compose_brings_the_hub_up(tmp_path):
         assert login.headers["Strict-Transport-Security"]
         bot = requests.post(f"{base}/intake/bot", json={}, verify=trust, timeout=10)
         assert bot.status_code == 503  # reached the hub: no HUB_BOT_APP_ID configured
+        # a declaration pages through the SMTP relay (the sink container)
+        token = run("exec", "-T", "web", "mihub", "token", "create", "anna").stdout.split()[-1]
+        auth = {"Authorization": f"Bearer {token}"}
+        body = {"title": "Payroll is down", "services": ["payroll"], "impact": "outage"}
+        made = requests.post(
+            f"{base}/api/v1/incidents", json=body, headers=auth, verify=trust, timeout=10
+        )
+        assert made.status_code == 201, made.text
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            sunk = run("exec", "-T", "mailsink", "ls", "/tmp/sink").stdout.split()
+            if any(name.endswith(".eml") for name in sunk):
+                break
+            time.sleep(2)
+        else:
+            raise AssertionError("no page reached the SMTP sink: " + run("logs").stdout[-3000:])
+        # /kb/ through the proxy, once built (signed-in by default: the API token reads it)
+        assert run("exec", "-T", "worker", "mihub", "publish").returncode == 0
+        kb = requests.get(f"{base}/kb/", headers=auth, verify=trust, timeout=10)
+        assert kb.status_code == 200 and "Post-incident reviews" in kb.text
+        assert kb.headers["X-Content-Type-Options"] == "nosniff"
+        ready = requests.get(f"http://127.0.0.1:{http}/readyz", timeout=10)
+        assert ready.status_code == 200  # the internal probe path, from this host
     finally:
         run("down", "-v", "--remove-orphans", timeout=300)
 

@@ -113,7 +113,7 @@ def test_resolve_edit_approve_publish_end_to_end(client, hub, auth):
     assert doc["state"] == "published" and doc["site_url"].endswith(f"/kb/reviews/{ref}/")
     page = paths_for(hub.settings.data_dir).site / "reviews" / ref / "index.html"
     assert TEXTS["trigger"] in page.read_text()
-    with client.get(f"/kb/reviews/{ref}/") as served:
+    with client.get(f"/kb/reviews/{ref}/", headers=auth["chloe"]) as served:
         assert served.status_code == 200 and TEXTS["trigger"].encode() in served.data
     assert refresh_now(hub, utcnow()) == "fresh"  # nothing changed since the build
     backlog = paths_for(hub.settings.data_dir).site / "action-items" / "index.html"
@@ -515,6 +515,8 @@ def test_every_documented_operation_answers_only_documented_statuses(client, hub
     call("post", "/intake/teams", data=b"{}", content_type="application/json")
     call("post", "/intake/bot", data=b"{}", content_type="application/json")
     assert call("get", "/healthz").status_code == 200
+    assert call("get", "/readyz").status_code == 200
+    assert call("get", "/livez").status_code == 200
     assert call("get", "/metrics").status_code == 200
     assert call("get", "/api/v1/openapi.json").status_code == 200
     # the live event streams are for signed-in people (tests/web/test_live.py streams them)

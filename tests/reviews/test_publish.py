@@ -19,6 +19,7 @@ from hub.reviews.publish.build import SiteBuildError, build_site
 from hub.reviews.publish.site import CONFIG, publish_site
 from hub.testing.fakes.base import loopback_only
 from tests.review_factory import a_few_reviews, published_review
+from tests.web_kit import sign_in
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 TICKET = "https://tickets.example/browse/OPS-7?from=(review)|x&y=1"
@@ -411,6 +412,7 @@ def test_kb_route_serves_the_site_and_refuses_traversal(site):
     from hub import create_app
 
     client = create_app({"TESTING": True}, hub=site["hub"]).test_client()
+    sign_in(client, site["hub"], "anna")  # the knowledge base is for signed-in readers
     evil = site["evil"]
 
     def get(url):

@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import queue
+import ssl
 import threading
 import uuid
 from concurrent.futures import Future
@@ -213,8 +214,20 @@ def durable(hub: Hub) -> None:
             dbapi_conn.execute("PRAGMA synchronous=FULL")
 
 
+def tls_context(settings) -> ssl.SSLContext | None:
+    """The server side of STARTTLS from HUB_SMTP_TLS_CERT/KEY; None: not offered."""
+    cert, key = settings["HUB_SMTP_TLS_CERT"], settings["HUB_SMTP_TLS_KEY"]
+    if not cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2  # Exchange Online sends with TLS 1.2+
+    context.load_cert_chain(cert, key)
+    return context
+
+
 def make_controller(hub: Hub, listen: str) -> tuple[Controller, Writer]:
-    """The listener on `host:port`, not started yet, and its writer."""
+    """The listener on `host:port`, not started yet, and its writer; STARTTLS offered when a
+    certificate is configured (never required: a sender decides, as on any MX)."""
     host, port = split_hostport(listen)
     writer = Writer(hub)
     controller = Controller(
@@ -226,6 +239,8 @@ def make_controller(hub: Hub, listen: str) -> tuple[Controller, Writer]:
         enable_SMTPUTF8=True,
         ident="Major Incident Hub",
         ready_timeout=10,
+        tls_context=tls_context(hub.settings),
+        require_starttls=False,
     )
     return controller, writer
 

@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import selectinload
 
 from hub.app.models import ActionItem, Incident, Problem, ProblemLink, Review
@@ -37,6 +37,7 @@ log = logging.getLogger("hub.reviews.publish")
 CONFIG = MKDOCS_CONFIG
 HANDWRITTEN = HANDWRITTEN_DOCS
 BATCH = 200  # reviews loaded and rendered at a time
+PUBLIC_TAG = "public"  # a security incident's review with this tag is in a public KB too
 Progress = Callable[[str, int, int], None]
 
 
@@ -93,17 +94,34 @@ def _write(path: Path, text: str) -> bool:
     return True
 
 
-def _published(include):
-    """Published reviews, plus those being published now (one id or several)."""
+def _published(include, hidden: frozenset[int] = frozenset()):
+    """Published reviews, plus those being published now (one id or several); none of the
+    `hidden` incidents."""
     cond = Review.state == "published"
-    if include is None:
-        return cond
-    ids = [include] if isinstance(include, int) else list(include)
-    return or_(cond, Review.id.in_(ids)) if ids else cond
+    ids = [] if include is None else [include] if isinstance(include, int) else list(include)
+    if ids:
+        cond = or_(cond, Review.id.in_(ids))
+    return and_(cond, Review.incident_id.not_in(hidden)) if hidden else cond
+
+
+def hidden_from_public(session, settings) -> frozenset[int]:
+    """With HUB_KB_ACCESS=public: the incidents whose reviews stay out of the site (security
+    incidents, unless their review is tagged `public`). Signed-in only: none."""
+    if settings.text("HUB_KB_ACCESS") != "public":
+        return frozenset()
+    stmt = select(Review.incident_id, Review.tags).join(Incident).where(Incident.security)
+    return frozenset(i for i, tags in session.execute(stmt) if PUBLIC_TAG not in (tags or ()))
 
 
 def sync_reviews(
-    session, policy: Policy, paths: Paths, *, include: int | None, full: bool, progress: Progress
+    session,
+    policy: Policy,
+    paths: Paths,
+    *,
+    include: int | None,
+    full: bool,
+    progress: Progress,
+    hidden: frozenset[int] = frozenset(),
 ) -> int:
     """Render the review pages that are missing or stale; remove unpublished ones."""
     manifest = json.loads(paths.manifest.read_text()) if paths.manifest.exists() else {}
@@ -116,7 +134,7 @@ def sync_reviews(
         f"INC-{incident_id}": f"{version}"
         + (f"+{stamps[incident_id]}" if incident_id in stamps else "")
         for incident_id, version in session.execute(
-            select(Review.incident_id, Review.version).where(_published(include))
+            select(Review.incident_id, Review.version).where(_published(include, hidden))
         )
     }
     reviews_dir = paths.docs / "reviews"
@@ -163,7 +181,9 @@ def _problems(session, incident_ids: list[int]) -> dict[int, list[Problem]]:
     return out
 
 
-def load_rows(session, policy: Policy, include: int | None) -> list[pages.Row]:
+def load_rows(
+    session, policy: Policy, include: int | None, hidden: frozenset[int] = frozenset()
+) -> list[pages.Row]:
     """The index pages' view of every published review (one query, no ORM objects)."""
     stmt = (
         select(
@@ -176,7 +196,7 @@ def load_rows(session, policy: Policy, include: int | None) -> list[pages.Row]:
             Review.metrics,
         )
         .join(Incident, Incident.id == Review.incident_id)
-        .where(_published(include))
+        .where(_published(include, hidden))
     )
     zone = ZoneInfo(policy.timezone)
     rows = []
@@ -197,7 +217,9 @@ def load_rows(session, policy: Policy, include: int | None) -> list[pages.Row]:
     return rows
 
 
-def load_items(session, policy: Policy, include: int | None, today) -> list[dict]:
+def load_items(
+    session, policy: Policy, include: int | None, today, hidden: frozenset[int] = frozenset()
+) -> list[dict]:
     """Open action items of published reviews, earliest due first."""
     stmt = (
         select(
@@ -210,7 +232,7 @@ def load_items(session, policy: Policy, include: int | None, today) -> list[dict
         )
         .join(Review)
         .where(ActionItem.status.in_(OPEN_ITEM))
-        .where(_published(include))
+        .where(_published(include, hidden))
         .order_by(ActionItem.due.is_(None), ActionItem.due, ActionItem.priority)
     )
     return [
@@ -254,11 +276,12 @@ def write_sources(
     intro = copy_handwritten(paths)
     today = now.astimezone(ZoneInfo(policy.timezone)).date()
     with hub.db.session(write=False) as session:
+        hidden = hidden_from_public(session, hub.settings)
         rendered = sync_reviews(
-            session, policy, paths, include=include, full=full, progress=progress
+            session, policy, paths, include=include, full=full, progress=progress, hidden=hidden
         )
-        rows = load_rows(session, policy, include)
-        items = load_items(session, policy, include, today)
+        rows = load_rows(session, policy, include, hidden)
+        items = load_items(session, policy, include, today, hidden)
         problems = load_problems(session, {r.ref for r in rows})
     generated = pages.index_pages(rows, items, policy, intro, today)
     generated.update(problem_pages(problems))
