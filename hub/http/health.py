@@ -170,11 +170,14 @@ def healthz():
     except Exception as exc:  # no good policy at all
         checks["policy"] = f"error: {type(exc).__name__}"
     checks["templates"] = readiness.check_templates()
-    try:
-        with hub.db.session(write=False) as session:
-            checks["outbox"] = readiness.check_outbox(session, utcnow())
-    except Exception as exc:  # the database is down: said above
-        checks["outbox"] = f"error: {type(exc).__name__}"
+    if checks["database"] != "ok":  # said above; asking again would only wait again
+        checks["outbox"] = "error: unknown while the database does not answer"
+    else:
+        try:
+            with hub.db.session(write=False) as session:
+                checks["outbox"] = readiness.check_outbox(session, utcnow())
+        except Exception as exc:
+            checks["outbox"] = f"error: {type(exc).__name__}"
     checks["publisher"] = readiness.check_publisher(hub.settings.data_dir)
     return _answer(checks, ("database", "schema", "queue", "templates", "outbox", "publisher"))
 
