@@ -19,9 +19,12 @@ from hub.core.classify import (
     RelatedReport,
     Report,
     classify_report,
-    find_services,
     resolve_services,
+    security_word,
 )
+from hub.core.correlate import Decision, OpenIncident, correlate, security_kind
+from hub.core.correlate import Report as CorrelatedReport
+from hub.core.reading import read_services
 from hub.incidents import timers
 from hub.incidents.classification import set_classification
 from hub.incidents.records import transition
@@ -30,9 +33,9 @@ from hub.policy.model import Policy
 
 
 def report_services(report: Report, policy: Policy) -> tuple[str, ...]:
-    """Catalogue keys a report names or mentions."""
+    """Catalogue keys a report names or is about (not those it only mentions)."""
     given, _unknown = resolve_services(report.services, policy)
-    found = find_services(f"{report.title}\n{report.text}", policy)
+    found = read_services(report.title, report.text, policy).subject
     return given + tuple(k for k in found if k not in given)
 
 
@@ -87,11 +90,10 @@ def _upsert_statement(dialect: str):
     )
 
 
-def _find_correlated(
-    session: Session, policy: Policy, services: tuple[str, ...], now: datetime
-) -> Incident | None:
-    if not services:
-        return None
+def _correlate(
+    session: Session, policy: Policy, result: Classification, now: datetime
+) -> tuple[Incident | None, Decision]:
+    """The open incident the report joins (locked), or the possibly related ones."""
     since = now - policy.intake.correlation_window
     stmt = (
         select(Incident)
@@ -99,11 +101,49 @@ def _find_correlated(
         .where(Incident.created_at >= since)
         .order_by(Incident.id.desc())
     )
-    for incident in session.scalars(stmt):
-        if set(incident.services or ()) & set(services):
-            # locked before it is changed (PostgreSQL: two reports at once both raise it)
-            return session.get(Incident, incident.id, with_for_update=True, populate_existing=True)
-    return None
+    candidates = [
+        OpenIncident(
+            id=i.id,
+            ref=i.ref,
+            title=i.title,
+            services=tuple(i.services or ()),
+            security=bool(i.security),
+            security_kind=security_kind(security_word(f"{i.title}\n{i.description or ''}", policy)),
+            created_at=i.created_at,
+        )
+        for i in session.scalars(stmt)
+    ]
+    if not candidates:
+        return None, Decision(None, "", ())
+    decision = correlate(
+        CorrelatedReport(
+            services=result.services,
+            mentioned=result.mentioned,
+            impact=result.impact,
+            security=result.security,
+            security_kind=security_kind(result.security_kind),
+        ),
+        candidates,
+        policy.intake.correlation_window,
+        now,
+    )
+    if decision.join is None:
+        return None, decision
+    # locked before it is changed (PostgreSQL: two reports at once both raise it)
+    joined = session.get(Incident, decision.join.id, with_for_update=True, populate_existing=True)
+    return joined, decision
+
+
+def joined_because(session: Session, incident: Incident, reporter: str | None) -> str:
+    """Why the reporter's latest report joined the incident, as the timeline says."""
+    entry = session.scalars(
+        select(TimelineEntry)
+        .where(TimelineEntry.incident_id == incident.id, TimelineEntry.kind == "report")
+        .where(TimelineEntry.actor == reporter)
+        .order_by(TimelineEntry.id.desc())
+        .limit(1)
+    ).first()
+    return (entry.data or {}).get("reason", "") if entry else ""
 
 
 def classify_new(
@@ -134,7 +174,9 @@ def create_incident(
     Returns (incident, created).
     """
     result = classified or classify_new(session, policy, report, now)
-    existing = _find_correlated(session, policy, result.services, now) if correlate else None
+    existing, decision = (
+        _correlate(session, policy, result, now) if correlate else (None, Decision(None, "", ()))
+    )
     report_row = {
         "source": report.source,
         "reporter": report.reporter,
@@ -150,10 +192,11 @@ def create_incident(
             session,
             existing,
             "report",
-            f"Another report by {report.reporter or 'someone'} via {report.source}: {report.title}",
+            f"Another report by {report.reporter or 'someone'} via {report.source}: "
+            f"{report.title} (joined: {decision.reason})",
             actor=report.reporter,
             now=now,
-            data={"reporters": result.reporters},
+            data={"reporters": result.reporters, "reason": decision.reason},
         )
         # what the incident is known to affect only grows with more reports
         if _IMPACT_RANK.get(result.impact, 0) > _IMPACT_RANK.get(existing.impact, 0):
@@ -213,6 +256,10 @@ def create_incident(
             },
         ),
     ]
+    entries += [
+        ("related", f"Possibly related to {other.ref} ({other.title}): {why}", None, _link(other))
+        for other, why in decision.related
+    ]
     if result.major:  # declared before the first INSERT: the row goes in as it ends up
         incident.major, incident.declared_at = True, now
         text, data = transition(incident, "declare", f"declared major: rule {result.rule}")
@@ -236,6 +283,17 @@ def create_incident(
             for kind, text, who, data in entries
         ],
     )
+    for other, why in decision.related:
+        linked = session.get(Incident, other.id)
+        add_timeline(
+            session,
+            linked,
+            "related",
+            f"Possibly related: {incident.ref} ({incident.title}) opened: {why}",
+            actor=None,
+            now=now,
+            data={"ref": incident.ref, "id": incident.id, "reason": why},
+        )
     if result.major:
         timer = new_loaded(
             Timer,
@@ -252,6 +310,10 @@ def create_incident(
         set_committed_value(timer, "incident", incident)
         queue_job(session, "fire_timer", timer.id)
     return incident, True
+
+
+def _link(other: OpenIncident) -> dict:
+    return {"ref": other.ref, "id": other.id}
 
 
 _IMPACT_RANK = {"minor": 1, "degraded": 2, "outage": 3}
