@@ -7,15 +7,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from hub.core.impact import infer_impact
 from hub.core.reading import (
     Reading,
     catalogue,
-    clean,
-    norm,
+    names_in,
     read_services,
     term_pattern,
     why_mentioned,
 )
+from hub.core.text import clean, norm
 from hub.policy.model import IMPACTS, Criterion, Policy
 
 
@@ -73,20 +74,6 @@ class _Facts:
     reporters: Callable[[timedelta], int]
 
 
-# Words that describe the impact, whole words; "not down" or "no outage" do not count.
-_NEGATED = r"(?<!\bnot )(?<!\bno )(?<!n't )(?<!\bnever )(?<!\bno longer )(?<!\bnot really )"
-_OUTAGE = re.compile(
-    rf"{_NEGATED}(?<!\w)(?:down|outage|offline|unavailable|unreachable|inaccessible|broken"
-    r"|not (?:working|responding|loading)|(?:stopped|isn't|aren't) working"
-    r"|(?:doesn't|does not|don't|do not) work|crash(?:ed|es|ing)?"
-    r"|(?:can ?not|can't|unable to) (?:log ?in|log ?on|sign ?in|access|connect|open))(?!\w)",
-    re.IGNORECASE,
-)
-_DEGRADED = re.compile(
-    rf"{_NEGATED}(?<!\w)(?:slow(?:ness)?|sluggish|laggy|intermittent(?:ly)?|degraded|degradation"
-    r"|errors? for some|some users|partial(?:ly)?|timing out|time ?outs?|flaky)(?!\w)",
-    re.IGNORECASE,
-)
 _USERS = re.compile(
     r"(?<![\w:./,])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(k)?\+?\s+(?:of (?:our|the)\s+)?"
     r"(?:(?:affected|remote|internal|external|active|other|more|office|field)\s+)?"
@@ -123,18 +110,7 @@ def resolve_services(
 
 def find_services(text: str, policy: Policy) -> tuple[str, ...]:
     """Catalogue keys named in the text as whole words, the longest name where names overlap."""
-    reading = read_services(text, "", policy)
-    return reading.subject + reading.mentioned
-
-
-def infer_impact(text: str) -> str | None:
-    """The impact the words of a report describe: outage, degraded, or None if they don't say."""
-    text = _clean(text)
-    if _OUTAGE.search(text):
-        return "outage"
-    if _DEGRADED.search(text):
-        return "degraded"
-    return None
+    return names_in(clean(text), policy)
 
 
 def infer_affected_users(text: str, policy: Policy) -> int | None:
