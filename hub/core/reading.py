@@ -8,6 +8,7 @@ the background of the report ("I got a mail that …", "Outlook works fine", "no
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -230,6 +231,22 @@ def names_in(text: str, policy: Policy) -> tuple[str, ...]:
     }
     keys |= {found.lookup.get(norm(m.group(0))) for m in found.any_term.finditer(text)}
     return tuple(k for k in policy.services if k in keys)
+
+
+def unknown_services_message(unknown: tuple[str, ...], policy: Policy) -> str:
+    """Why explicit service names were refused: a "did you mean" each, and what is known."""
+    lookup = catalogue(policy).lookup
+    said = []
+    for name in unknown:
+        close = difflib.get_close_matches(norm(name), list(lookup), n=1, cutoff=0.7)
+        hint = f" (did you mean {lookup[close[0]]!r}?)" if close else ""
+        said.append(f"{name!r}{hint}")
+    known = "; ".join(
+        f"{key} ({', '.join(s.aliases)})" if s.aliases else key
+        for key, s in policy.services.items()
+    )
+    noun = "service" if len(unknown) == 1 else "services"
+    return f"unknown {noun} {', '.join(said)}; the catalogue has: {known}"
 
 
 def why_mentioned(reason: str) -> str:

@@ -11,6 +11,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from hub.app.context import queue_job
 from hub.app.db import insert_loaded, new_loaded
+from hub.app.errors import Invalid
 from hub.app.models import Incident, ServiceReporter, TimelineEntry, Timer
 from hub.app.models import Report as ReportRow
 from hub.core import lifecycle
@@ -24,12 +25,19 @@ from hub.core.classify import (
 )
 from hub.core.correlate import Decision, OpenIncident, correlate, security_kind
 from hub.core.correlate import Report as CorrelatedReport
-from hub.core.reading import read_services
+from hub.core.reading import read_services, unknown_services_message
 from hub.incidents import timers
 from hub.incidents.classification import set_classification
 from hub.incidents.records import transition
 from hub.incidents.timeline import add_timeline
 from hub.policy.model import Policy
+
+
+def require_known_services(names, policy: Policy) -> None:
+    """Refuse explicit service names the catalogue does not know (422, with "did you mean")."""
+    _keys, unknown = resolve_services(tuple(names), policy)
+    if unknown:
+        raise Invalid(unknown_services_message(unknown, policy), code="unknown_service")
 
 
 def report_services(report: Report, policy: Policy) -> tuple[str, ...]:
@@ -164,6 +172,7 @@ def create_incident(
     description: str = "",
     correlate: bool = True,
     classified: Classification | None = None,
+    move_report: ReportRow | None = None,
 ) -> tuple[Incident, bool]:
     """Classify a report and open an incident, or attach it to a correlated one.
 
@@ -171,6 +180,7 @@ def create_incident(
     transaction), so that a writer holding SQLite's one write lock does not spend it there;
     another report counted a moment later only changes the "several reporters" criterion,
     and correlation with an open incident is still decided here, under the lock.
+    `move_report`: an existing report row that becomes the new incident's (a split).
     Returns (incident, created).
     """
     result = classified or classify_new(session, policy, report, now)
@@ -268,7 +278,10 @@ def create_incident(
     # hottest write path): the incident goes to the session as if loaded, its report and
     # first timeline entries are left in the database for a later look to load.
     insert_loaded(session, incident)
-    session.execute(insert(ReportRow.__table__), [{"incident_id": incident.id, **report_row}])
+    if move_report is None:
+        session.execute(insert(ReportRow.__table__), [{"incident_id": incident.id, **report_row}])
+    else:
+        move_report.incident, move_report.services = incident, list(result.services)
     session.execute(
         insert(TimelineEntry.__table__),
         [  # one executemany, None kept

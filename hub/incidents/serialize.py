@@ -44,6 +44,17 @@ def incident_detail(incident: Incident, now: datetime) -> dict:
             "mobilised_at": iso(incident.mobilised_at),
             "closed_at": iso(incident.closed_at),
             "reporters": sorted({r.reporter for r in incident.reports if r.reporter}),
+            "reports": [
+                {
+                    "id": r.id,
+                    "reporter": r.reporter,
+                    "source": r.source,
+                    "title": r.title,
+                    "services": list(r.services or ()),
+                    "at": iso(r.at),
+                }
+                for r in incident.reports
+            ],
             "roles": [
                 {
                     "role": r.role,

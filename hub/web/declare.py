@@ -33,6 +33,7 @@ def report_from_form(form, person: str, policy) -> Report:
         raise Invalid("affected users must be a whole number")
     services = [s for s in form.getlist("services") if s in policy.services]
     services += [s.strip() for s in (form.get("other_services") or "").split(",") if s.strip()]
+    reports.require_known_services(services, policy)
     reporter = values["reporter"] or person
     found = policy.people.get(reporter) or (
         policy.person_by_email(reporter) if "@" in reporter else None
@@ -119,7 +120,7 @@ def submit():
             f"{ref} opened as {severity} ({'major incident' if major else 'not major'}).", "success"
         )
     else:
-        flash(f"Your report was added to {ref}, an open incident of the same service.", "success")
+        flash(f"Your report was added to {ref}, an open incident of the same problem.", "success")
     return redirect(url_for("room.room", ref=ref), code=303)
 
 
