@@ -187,7 +187,7 @@ _WHY = {
     "fine": "said to work",
     "not": "named as an exception",
     "security": "named as the carrier of a security threat",
-    "later": "named outside the report's subject",
+    "later": "named after the subject already said what the report is about",
     "part": "an everyday word naming a part of another service named beside it",
     "background": "named in a sentence that says nothing is wrong with it",
 }
