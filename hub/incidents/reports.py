@@ -98,13 +98,14 @@ def _upsert_statement(dialect: str):
     )
 
 
-def _correlate(
-    session: Session, policy: Policy, result: Classification, now: datetime
-) -> tuple[Incident | None, Decision]:
-    """The open incident the report joins (locked), or the possibly related ones."""
+def correlation(
+    session: Session | Connection, policy: Policy, result: Classification, now: datetime
+) -> Decision:
+    """Which open incident a classified report would join, or the possibly related ones."""
     since = now - policy.intake.correlation_window
     stmt = (
-        select(Incident)
+        select(Incident.id, Incident.title, Incident.description)
+        .add_columns(Incident.services, Incident.security, Incident.created_at)
         .where(Incident.state.in_(lifecycle.ACTIVE))
         .where(Incident.created_at >= since)
         .order_by(Incident.id.desc())
@@ -112,29 +113,32 @@ def _correlate(
     candidates = [
         OpenIncident(
             id=i.id,
-            ref=i.ref,
+            ref=f"INC-{i.id}",
             title=i.title,
             services=tuple(i.services or ()),
             security=bool(i.security),
             security_kind=security_kind(security_word(f"{i.title}\n{i.description or ''}", policy)),
             created_at=i.created_at,
         )
-        for i in session.scalars(stmt)
+        for i in session.execute(stmt)
     ]
     if not candidates:
-        return None, Decision(None, "", ())
-    decision = correlate(
-        CorrelatedReport(
-            services=result.services,
-            mentioned=result.mentioned,
-            impact=result.impact,
-            security=result.security,
-            security_kind=security_kind(result.security_kind),
-        ),
-        candidates,
-        policy.intake.correlation_window,
-        now,
+        return Decision(None, "", ())
+    report = CorrelatedReport(
+        services=result.services,
+        mentioned=result.mentioned,
+        impact=result.impact,
+        security=result.security,
+        security_kind=security_kind(result.security_kind),
     )
+    return correlate(report, candidates, policy.intake.correlation_window, now)
+
+
+def _correlate(
+    session: Session, policy: Policy, result: Classification, now: datetime
+) -> tuple[Incident | None, Decision]:
+    """The open incident the report joins (locked), or the possibly related ones."""
+    decision = correlation(session, policy, result, now)
     if decision.join is None:
         return None, decision
     # locked before it is changed (PostgreSQL: two reports at once both raise it)

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, request, url_for
-from sqlalchemy import select
 
 from hub.app.db import utcnow
 from hub.app.errors import Invalid
-from hub.app.models import Incident
 from hub.core.classify import Report
-from hub.core.lifecycle import ACTIVE
 from hub.incidents import reports
 from hub.policy.model import IMPACTS
 from hub.web.common import render, require_person, the_hub
@@ -50,28 +47,13 @@ def report_from_form(form, person: str, policy) -> Report:
     )
 
 
-def _correlated(session, policy, services, now) -> Incident | None:
-    """The active incident this report would join (same service, inside the window)."""
-    if not services:
-        return None
-    since = now - policy.intake.correlation_window
-    for incident in session.scalars(
-        select(Incident)
-        .where(Incident.state.in_(ACTIVE), Incident.created_at >= since)
-        .order_by(Incident.id.desc())
-    ):
-        if set(incident.services or ()) & set(services):
-            return incident
-    return None
-
-
 def preview_context(form, person: str) -> dict:
     """The classification (and correlation) the form would get now."""
     hub, now = the_hub(), utcnow()
     report = report_from_form(form, person, hub.policy)
     with hub.db.session(write=False) as session:
         result = classification_preview(session, hub.policy, report, now)
-        joins = _correlated(session, hub.policy, result.services, now)
+        joins = reports.correlation(session, hub.policy, result, now).join
         joins = (joins.ref, joins.title) if joins else None
     return {"result": result, "joins": joins, "has_title": bool(report.title)}
 
