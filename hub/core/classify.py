@@ -115,10 +115,10 @@ def find_services(text: str, policy: Policy) -> tuple[str, ...]:
 
 def infer_affected_users(text: str, policy: Policy) -> int | None:
     """The largest number stated next to users/people/staff/employees/colleagues, if any."""
-    for service in policy.services.values():  # "Office 365 users" is not 365 users
-        for term in (service.key, *service.aliases):
-            if any(c.isdigit() for c in term):
-                text = _term(term).sub(" ", text)
+    if not any(c.isdigit() for c in text):
+        return None
+    for term in _catalogue(policy).digit_terms:  # "Office 365 users" is not 365 users
+        text = _term(term).sub(" ", text)
     counts = [float(m[1].replace(",", "")) * (1000 if m[2] else 1) for m in _USERS.finditer(text)]
     return max((int(n) for n in counts if n >= 1), default=None)
 

@@ -110,6 +110,8 @@ class Catalogue:
     lookup: dict[str, str]  # service key or alias (and the singular of a plural), to its key
     any_term: re.Pattern[str] | None  # every key and alias, longest first (None: no terms)
     long_words: tuple[str, ...]  # one-word names of 7+ letters, for typos
+    digit_terms: tuple[str, ...]  # keys and aliases with a digit ("office 365")
+    order: dict[str, int]  # service key -> its place in the catalogue
 
 
 _CATALOGUES: dict[int, tuple[Policy, Catalogue]] = {}
@@ -144,7 +146,11 @@ def catalogue(policy: Policy) -> Catalogue:
     long_words = tuple(t for t in terms if " " not in t and len(t) >= 7 and t.isalpha())
     if len(_CATALOGUES) > 8:  # policies are few: the current one and a reload or two
         _CATALOGUES.clear()
-    found = Catalogue(lookup, any_term, long_words)
+    digit_terms = tuple(
+        t for s in policy.services.values() for t in (s.key, *s.aliases) if any(map(str.isdigit, t))
+    )
+    order = {key: i for i, key in enumerate(policy.services)}
+    found = Catalogue(lookup, any_term, long_words, digit_terms, order)
     _CATALOGUES[id(policy)] = (policy, found)
     return found
 
@@ -212,7 +218,7 @@ def read_services(title: str, text: str, policy: Policy) -> Reading:
         if any(m.why_not is None for m in mentions):
             seen = [m if m.why_not else Mention(m.service, m.term, m.where, "later") for m in seen]
         mentions += seen
-    order = {key: i for i, key in enumerate(policy.services)}  # the catalogue's order
+    order = found.order  # the catalogue's order
     subject = _unique(sorted((m.service for m in mentions if m.why_not is None), key=order.get))
     mentioned = _unique(
         sorted((m.service for m in mentions if m.service not in subject), key=order.get)
@@ -258,8 +264,10 @@ def _head(sentences: list[str], found: Catalogue) -> str:
     """The first sentences; when one says what is wrong and names no service, the others
     that name a service but say nothing is wrong are its background ("… offline. I need it
     to print the SAP reports")."""
-    said = [has_impact(s) for s in sentences]
     named = [bool(found.any_term.search(s)) for s in sentences]
+    if all(named) or not any(has_impact(s) for s, n in zip(sentences, named, strict=True) if not n):
+        return "\n".join(sentences)
+    said = [has_impact(s) for s in sentences]
     if any(i and not n for i, n in zip(said, named, strict=True)):
         return "\n".join(s if i else f"\x00{s}" for s, i in zip(sentences, said, strict=True))
     return "\n".join(sentences)

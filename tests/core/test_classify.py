@@ -250,8 +250,8 @@ def test_classification_records_the_facts():
             "Rule critical-service-down matched: SEV1, a major incident.",
             "payroll is a critical service and the report describes an outage.",
             "Recognised payroll in the report text.",
-            '"outlook" (email) is mentioned but not read as affected: named outside the '
-            "report's subject.",
+            '"outlook" (email) is mentioned but not read as affected: named after the subject '
+            "already said what the report is about.",
         ),
         services=("vpn", "payroll"),  # the title is the subject: outlook is only mentioned
         impact="outage",
