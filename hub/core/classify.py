@@ -128,9 +128,12 @@ def infer_security(text: str, policy: Policy) -> bool:
     return _security_word(text, policy) is not None
 
 
-def security_word(text: str, policy: Policy) -> str | None:
-    """The security keyword the text mentions (as written, lower case), if any."""
-    return _security_word(text, policy)
+def security_keyword(text: str, policy: Policy) -> str | None:
+    """The policy's security keyword the text mentions (its kind: "phishing"), if any."""
+    for word in policy.security_keywords:
+        if _term(word, r"(?:s|es|ed|ing)?").search(text):
+            return " ".join(word.split()).lower()
+    return None
 
 
 def _security_word(text: str, policy: Policy) -> str | None:
@@ -192,7 +195,7 @@ def classify_report(
         security=facts.security,
         reporters=facts.reporters(window),
         mentioned=facts.mentioned,
-        security_kind=facts.security_word,
+        security_kind=security_keyword(facts.text, policy) if facts.security_word else None,
     )
 
 

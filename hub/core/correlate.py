@@ -103,14 +103,3 @@ def possibly_related(report: Report, incident: OpenIncident) -> str:
 def _minutes(window: timedelta) -> str:
     minutes = int(window.total_seconds() // 60)
     return f"{minutes} min" if minutes < 120 else f"{minutes // 60} h"
-
-
-def security_kind(word: str | None) -> str | None:
-    """The kind of a security report by its keyword: "phished" and "phishing" are one kind."""
-    if not word:
-        return None
-    word = word.lower()
-    for suffix in ("ing", "ed", "es", "s"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
-            return word[: -len(suffix)]
-    return word

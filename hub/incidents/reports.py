@@ -21,9 +21,9 @@ from hub.core.classify import (
     Report,
     classify_report,
     resolve_services,
-    security_word,
+    security_keyword,
 )
-from hub.core.correlate import Decision, OpenIncident, correlate, security_kind
+from hub.core.correlate import Decision, OpenIncident, correlate
 from hub.core.correlate import Report as CorrelatedReport
 from hub.core.reading import read_services, unknown_services_message
 from hub.incidents import timers
@@ -117,7 +117,7 @@ def correlation(
             title=i.title,
             services=tuple(i.services or ()),
             security=bool(i.security),
-            security_kind=security_kind(security_word(f"{i.title}\n{i.description or ''}", policy)),
+            security_kind=security_keyword(f"{i.title}\n{i.description or ''}", policy),
             created_at=i.created_at,
         )
         for i in session.execute(stmt)
@@ -129,7 +129,7 @@ def correlation(
         mentioned=result.mentioned,
         impact=result.impact,
         security=result.security,
-        security_kind=security_kind(result.security_kind),
+        security_kind=result.security_kind,
     )
     return correlate(report, candidates, policy.intake.correlation_window, now)
 

@@ -9,7 +9,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from hub.core.classify import Report, classify_report, infer_security
-from hub.core.correlate import OpenIncident, correlate, security_kind
+from hub.core.correlate import OpenIncident, correlate
 from hub.core.correlate import Report as Seen
 from tests.classification.evaluate import set_policy
 
@@ -54,7 +54,7 @@ def _decide(report: Report):
         result.mentioned,
         result.impact,
         result.security,
-        security_kind(result.security_kind),
+        result.security_kind,
     )
     return result, correlate(seen, _incidents(), WINDOW, NOW)
 
