@@ -58,6 +58,7 @@ _WORD = re.compile(r"\s*(\S+)\s*(.*)", re.DOTALL)
 _ACK = re.compile(r"^(?:ACK|ACKNOWLEDGED?)[.!]?$", re.IGNORECASE)  # an email reply's first line
 _REPLY = re.compile(r"^(UPDATE|RESOLVED)\s*:\s*(.*)$", re.IGNORECASE)
 _NOT_THIS = re.compile(r"^not[ -]?this\b[.!:,]?\s*(.*)$", re.IGNORECASE | re.DOTALL)
+_NOT_THIS_LINE = re.compile(r"^not[ -]?this[.!]?$", re.IGNORECASE)  # an email reply's first line
 
 
 @dataclass(frozen=True)
@@ -160,10 +161,8 @@ def parse_reply(text: str, ref: str) -> Command | None:
     first = lines[0].strip() if lines else ""
     if _ACK.match(first):
         return Command("ack", ref=ref)
-    not_this = _NOT_THIS.match(first)
-    if not_this:
-        said = "\n".join(t for t in (not_this.group(1).strip(), *lines[1:]) if t.strip())
-        return Command("notthis", ref=ref, text=said.strip())
+    if _NOT_THIS_LINE.match(first):  # "Not this again, please" is a comment
+        return Command("notthis", ref=ref, text="\n".join(lines[1:]).strip())
     match = _REPLY.match(first)
     if not match:
         return None
