@@ -111,6 +111,12 @@ def context(**changes):
             "at_local": "14:30 CET",
         },
         "next_update_at_local": "15:00 CET",
+        "split": {
+            "from_id": "INC-7",
+            "from_title": f"Payroll {EVIL}",
+            "report": f"My report {EVIL}",
+            "why": f"another problem {EVIL}",
+        },
         "sla": {
             "kind": "resolve",
             "label": "Resolve within 4h",
