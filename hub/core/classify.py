@@ -6,8 +6,17 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from functools import lru_cache
 
+from hub.core.impact import infer_impact
+from hub.core.reading import (
+    Reading,
+    catalogue,
+    names_in,
+    read_services,
+    term_pattern,
+    why_mentioned,
+)
+from hub.core.text import clean, norm
 from hub.policy.model import IMPACTS, Criterion, Policy
 
 
@@ -44,6 +53,8 @@ class Classification:
     affected_users: int | None
     security: bool
     reporters: int  # distinct reporters of these services inside the window, this one included
+    mentioned: tuple[str, ...] = ()  # services named but not read as affected
+    security_kind: str | None = None  # the security keyword that made it a security report
 
 
 @dataclass(frozen=True)
@@ -59,23 +70,10 @@ class _Facts:
     security: bool
     security_word: str | None  # the keyword that made it a security report, if inferred
     text: str
+    mentioned: tuple[str, ...]
     reporters: Callable[[timedelta], int]
 
 
-# Words that describe the impact, whole words; "not down" or "no outage" do not count.
-_NEGATED = r"(?<!\bnot )(?<!\bno )(?<!n't )"
-_OUTAGE = re.compile(
-    rf"{_NEGATED}(?<!\w)(?:down|outage|offline|unavailable|unreachable|inaccessible|broken"
-    r"|not (?:working|responding|loading)|(?:stopped|isn't|aren't) working"
-    r"|(?:doesn't|does not|don't|do not) work|crash(?:ed|es|ing)?"
-    r"|(?:can ?not|can't|unable to) (?:log ?in|log ?on|sign ?in|access|connect|open))(?!\w)",
-    re.IGNORECASE,
-)
-_DEGRADED = re.compile(
-    rf"{_NEGATED}(?<!\w)(?:slow(?:ness)?|sluggish|laggy|intermittent(?:ly)?|degraded|degradation"
-    r"|errors? for some|some users|partial(?:ly)?|timing out|time ?outs?|flaky)(?!\w)",
-    re.IGNORECASE,
-)
 _USERS = re.compile(
     r"(?<![\w:./,])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(k)?\+?\s+(?:of (?:our|the)\s+)?"
     r"(?:(?:affected|remote|internal|external|active|other|more|office|field)\s+)?"
@@ -86,54 +84,10 @@ _IMPACT_STATED = {"outage": "an outage", "degraded": "degraded", "minor": "minor
 _IMPACT_INFERRED = {"outage": "an outage", "degraded": "degraded service"}
 
 
-@lru_cache(maxsize=1024)
-def _term(term: str, suffix: str = "") -> re.Pattern[str]:
-    words = r"\s+".join(re.escape(w) for w in term.split())
-    return re.compile(rf"(?<!\w){words}{suffix}(?!\w)", re.IGNORECASE)
-
-
-def _clean(text: str) -> str:
-    return text.replace("\u2019", "'")  # typographic apostrophes from Outlook and Teams
-
-
-def _key(name: str) -> str:
-    return " ".join(name.split()).lower()
-
-
-@dataclass(frozen=True)
-class _Catalogue:
-    lookup: dict[str, str]  # service key or alias, normalised, to catalogue key
-    any_term: re.Pattern[str] | None  # matches where any key or alias does (None: no terms)
-
-
-_CATALOGUES: dict[int, tuple[Policy, _Catalogue]] = {}
-
-
-def _catalogue(policy: Policy) -> _Catalogue:
-    """The policy's service lookups, made once per policy object (policies are immutable)."""
-    known = _CATALOGUES.get(id(policy))
-    if known is not None and known[0] is policy:
-        return known[1]
-    lookup: dict[str, str] = {}
-    for key, service in policy.services.items():
-        for term in (key, *service.aliases):
-            lookup.setdefault(_key(term), key)
-    terms = sorted({t for t in lookup if t})
-    any_term = (
-        re.compile(
-            r"(?<!\w)(?:"
-            + "|".join(r"\s+".join(map(re.escape, t.split())) for t in terms)
-            + r")(?!\w)",
-            re.IGNORECASE,
-        )
-        if terms
-        else None
-    )
-    if len(_CATALOGUES) > 8:  # policies are few: the current one and a reload or two
-        _CATALOGUES.clear()
-    catalogue = _Catalogue(lookup, any_term)
-    _CATALOGUES[id(policy)] = (policy, catalogue)
-    return catalogue
+_term = term_pattern
+_clean = clean
+_key = norm
+_catalogue = catalogue
 
 
 def resolve_services(
@@ -155,33 +109,16 @@ def resolve_services(
 
 
 def find_services(text: str, policy: Policy) -> tuple[str, ...]:
-    """Catalogue keys whose key or alias appears in the text as a whole word or phrase."""
-    any_term = _catalogue(policy).any_term
-    if any_term is None or not any_term.search(text):  # most reports name no service
-        return ()
-    return tuple(
-        key
-        for key, service in policy.services.items()
-        if any(_term(t).search(text) for t in (key, *service.aliases))
-    )
-
-
-def infer_impact(text: str) -> str | None:
-    """The impact the words of a report describe: outage, degraded, or None if they don't say."""
-    text = _clean(text)
-    if _OUTAGE.search(text):
-        return "outage"
-    if _DEGRADED.search(text):
-        return "degraded"
-    return None
+    """Catalogue keys named in the text as whole words, the longest name where names overlap."""
+    return names_in(clean(text), policy)
 
 
 def infer_affected_users(text: str, policy: Policy) -> int | None:
     """The largest number stated next to users/people/staff/employees/colleagues, if any."""
-    for service in policy.services.values():  # "Office 365 users" is not 365 users
-        for term in (service.key, *service.aliases):
-            if any(c.isdigit() for c in term):
-                text = _term(term).sub(" ", text)
+    if not any(c.isdigit() for c in text):
+        return None
+    for term in _catalogue(policy).digit_terms:  # "Office 365 users" is not 365 users
+        text = _term(term).sub(" ", text)
     counts = [float(m[1].replace(",", "")) * (1000 if m[2] else 1) for m in _USERS.finditer(text)]
     return max((int(n) for n in counts if n >= 1), default=None)
 
@@ -189,6 +126,14 @@ def infer_affected_users(text: str, policy: Policy) -> int | None:
 def infer_security(text: str, policy: Policy) -> bool:
     """Whether the text mentions one of the policy's security keywords."""
     return _security_word(text, policy) is not None
+
+
+def security_keyword(text: str, policy: Policy) -> str | None:
+    """The policy's security keyword the text mentions (its kind: "phishing"), if any."""
+    for word in policy.security_keywords:
+        if _term(word, r"(?:s|es|ed|ing)?").search(text):
+            return " ".join(word.split()).lower()
+    return None
 
 
 def _security_word(text: str, policy: Policy) -> str | None:
@@ -249,6 +194,8 @@ def classify_report(
         affected_users=facts.users,
         security=facts.security,
         reporters=facts.reporters(window),
+        mentioned=facts.mentioned,
+        security_kind=security_keyword(facts.text, policy) if facts.security_word else None,
     )
 
 
@@ -280,7 +227,8 @@ def _establish(
     """The facts of a report, and notes on how its services were read."""
     text = _clean(f"{report.title}\n{report.text}")
     given, unknown = resolve_services(report.services, policy)
-    found = tuple(k for k in find_services(text, policy) if k not in given)
+    reading = read_services(report.title, report.text, policy)
+    found = tuple(k for k in reading.subject if k not in given)
     impact = report.impact.strip().lower() if report.impact else None
     if impact is not None and impact not in IMPACTS:
         raise ValueError(f"unknown impact {report.impact!r} (known: {', '.join(IMPACTS)})")
@@ -307,14 +255,29 @@ def _establish(
         security=report.security if report.security is not None else word is not None,
         security_word=word,
         text=text,
+        mentioned=tuple(k for k in reading.mentioned if k not in given + found),
         reporters=lambda window: count_reporters(me, services, others, window, now),
     )
     notes = []
     if found:
         notes.append(f"Recognised {_join(found, 'and')} in the report text.")
+    notes += _mention_notes(reading, given + found)
     if unknown:
         notes.append(f"Unknown service names were ignored: {', '.join(unknown)}.")
     return facts, tuple(notes)
+
+
+def _mention_notes(reading: Reading, affected: tuple[str, ...]) -> list[str]:
+    """One note per service only mentioned: where, and why it is not read as affected."""
+    notes, seen = [], set(affected)
+    for m in reading.mentions:
+        if m.why_not and m.service not in seen:
+            seen.add(m.service)
+            notes.append(
+                f'"{m.term}" ({m.service}) is mentioned but not read as affected: '
+                f"{why_mentioned(m.why_not)}."
+            )
+    return notes
 
 
 def _most_used(services: tuple[str, ...], policy: Policy) -> str | None:

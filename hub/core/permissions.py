@@ -11,9 +11,10 @@ Anyone signed in views; acting follows roles and the roster:
 - administrators named in the policy (`admins:`) may do everything but acknowledge and are
   the only ones who see the operations pages.
 
-The other operations follow these (`FOLLOWS`): close follows resolve; cancel and merge follow
-classify (merge on both incidents); a reporter may cancel their own report while nobody else
-has reported it and it is still open or declared. A review belongs to its people: its
+The other operations follow these (`FOLLOWS`): close follows resolve; cancel, merge and split
+follow classify (merge on both incidents); a reporter may cancel their own report while nobody
+else has reported it and it is still open or declared, and split their own report out of an
+incident it joined (`not_this`: "this is a different problem"). A review belongs to its people: its
 steps count role holders and administrators, not the roster; an action item is also its
 owner's to change. Problem records are kept by the problem and incident managers on the
 roster, stored inbound mail by the Major Incident Managers on it; administrators do both.
@@ -58,7 +59,7 @@ HELD_ONLY = {
     "review_reject",
     "review_publish",
 }  # the roster does not count: the review belongs to its people
-FOLLOWS = {"close": "resolve", "cancel": "classify", "merge": "classify"}
+FOLLOWS = {"close": "resolve", "cancel": "classify", "merge": "classify", "split": "classify"}
 ADMIN_PAGES = "the operations pages are for the administrators named in the policy"
 
 
@@ -185,10 +186,17 @@ def cancels_own_report(incident: Incident, person: str | None) -> bool:
     )
 
 
+def joined_a_report(incident: Incident, person: str | None) -> bool:
+    """The person reported the incident after it was opened (their report joined it)."""
+    return bool(person) and any(r.reporter == person for r in list(incident.reports)[1:])
+
+
 def can(policy: Policy, incident: Incident, person: str | None, action: str) -> bool:
     """Whether the person may do `action` (or an operation that follows it) on the incident."""
     if action == "cancel" and cancels_own_report(incident, person):
         return True
+    if action == "not_this":
+        return joined_a_report(incident, person)
     action = FOLLOWS.get(action, action)
     if not person or person not in policy.people:
         return False
@@ -215,6 +223,8 @@ def refusal(incident: Incident, action: str) -> str:
     """Why not, with who may: the console's, the API's and email's words."""
     if action == "acknowledge":
         return f"only people holding a role in {incident.ref}, or paged for one, acknowledge it"
+    if action == "not_this":
+        return f"only a reporter whose report joined {incident.ref} may split it out"
     rule = FOLLOWS.get(action, action)
     who = " or ".join(ROLE_LABELS[r] for r in ACTIONS[rule])
     doing = action.replace("review_", "").replace("_", " ")

@@ -16,8 +16,9 @@ from hub.incidents import operations as ops
 from hub.incidents import records
 from hub.incidents.act import act
 from hub.incidents.classification import classify_again
-from hub.incidents.reports import classify_new, create_incident
+from hub.incidents.reports import classify_new, create_incident, require_known_services
 from hub.incidents.serialize import incident_detail, incident_summary
+from hub.incidents.split import split_report
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -50,6 +51,7 @@ def create():
         source="api",
         reporter=_reporter(data.get("reporter"), actor, policy),
     )
+    require_known_services(report.services, policy)
     now = utcnow()
     with hub.db.reading() as connection:  # classified before taking the write lock
         classified = classify_new(connection, policy, report, now)
@@ -238,6 +240,17 @@ def merge(ref: str):
         )
 
     return _act(ref, v.MERGE, "merge", run)
+
+
+@bp.post("/incidents/<ref>/reports/<int:report>/split")
+def split(ref: str, report: int):
+    """Split a joined report out into its own incident, classified afresh; its reporter is told."""
+
+    def run(s, p, i, d, a, n):
+        new = split_report(s, p, i, report, d.get("reason") or "", actor=a, now=n)
+        return {"split": {"report": report, "into": new.ref, "severity": new.severity}}
+
+    return _act(ref, v.SPLIT, "split", run)
 
 
 @bp.get("/openapi.json")

@@ -20,6 +20,7 @@ BODIES = {
     "api.cancel": v.STATE,
     "api.close": v.STATE,
     "api.merge": v.MERGE,
+    "api.split": v.SPLIT,
     "reviews.update_review": v.REVIEW,
     "reviews.submit": v.REVIEW_STEP,
     "reviews.approve": v.REVIEW_STEP,

@@ -42,6 +42,7 @@ CLASSIFY: Spec = {
 }
 RESOLVE: Spec = {"summary": (str, True, "What fixed it")}
 STATE: Spec = {"reason": (str, True, "Why")}
+SPLIT: Spec = {"reason": (str, False, "Why it is a different problem")}
 MERGE: Spec = {
     "into": (str, True, "The incident to merge into, INC-n"),
     "reason": (str, False, "Why"),

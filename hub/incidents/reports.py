@@ -11,6 +11,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from hub.app.context import queue_job
 from hub.app.db import insert_loaded, new_loaded
+from hub.app.errors import Invalid
 from hub.app.models import Incident, ServiceReporter, TimelineEntry, Timer
 from hub.app.models import Report as ReportRow
 from hub.core import lifecycle
@@ -19,9 +20,12 @@ from hub.core.classify import (
     RelatedReport,
     Report,
     classify_report,
-    find_services,
     resolve_services,
+    security_keyword,
 )
+from hub.core.correlate import Decision, OpenIncident, correlate
+from hub.core.correlate import Report as CorrelatedReport
+from hub.core.reading import read_services, unknown_services_message
 from hub.incidents import timers
 from hub.incidents.classification import set_classification
 from hub.incidents.records import transition
@@ -29,10 +33,17 @@ from hub.incidents.timeline import add_timeline
 from hub.policy.model import Policy
 
 
+def require_known_services(names, policy: Policy) -> None:
+    """Refuse explicit service names the catalogue does not know (422, with "did you mean")."""
+    _keys, unknown = resolve_services(tuple(names), policy)
+    if unknown:
+        raise Invalid(unknown_services_message(unknown, policy), code="unknown_service")
+
+
 def report_services(report: Report, policy: Policy) -> tuple[str, ...]:
-    """Catalogue keys a report names or mentions."""
+    """Catalogue keys a report names or is about (not those it only mentions)."""
     given, _unknown = resolve_services(report.services, policy)
-    found = find_services(f"{report.title}\n{report.text}", policy)
+    found = read_services(report.title, report.text, policy).subject
     return given + tuple(k for k in found if k not in given)
 
 
@@ -87,23 +98,64 @@ def _upsert_statement(dialect: str):
     )
 
 
-def _find_correlated(
-    session: Session, policy: Policy, services: tuple[str, ...], now: datetime
-) -> Incident | None:
-    if not services:
-        return None
+def correlation(
+    session: Session | Connection, policy: Policy, result: Classification, now: datetime
+) -> Decision:
+    """Which open incident a classified report would join, or the possibly related ones."""
     since = now - policy.intake.correlation_window
     stmt = (
-        select(Incident)
+        select(Incident.id, Incident.title, Incident.description)
+        .add_columns(Incident.services, Incident.security, Incident.created_at)
         .where(Incident.state.in_(lifecycle.ACTIVE))
         .where(Incident.created_at >= since)
         .order_by(Incident.id.desc())
     )
-    for incident in session.scalars(stmt):
-        if set(incident.services or ()) & set(services):
-            # locked before it is changed (PostgreSQL: two reports at once both raise it)
-            return session.get(Incident, incident.id, with_for_update=True, populate_existing=True)
-    return None
+    candidates = [
+        OpenIncident(
+            id=i.id,
+            ref=f"INC-{i.id}",
+            title=i.title,
+            services=tuple(i.services or ()),
+            security=bool(i.security),
+            security_kind=security_keyword(f"{i.title}\n{i.description or ''}", policy),
+            created_at=i.created_at,
+        )
+        for i in session.execute(stmt)
+    ]
+    if not candidates:
+        return Decision(None, "", ())
+    report = CorrelatedReport(
+        services=result.services,
+        mentioned=result.mentioned,
+        impact=result.impact,
+        security=result.security,
+        security_kind=result.security_kind,
+    )
+    return correlate(report, candidates, policy.intake.correlation_window, now)
+
+
+def _correlate(
+    session: Session, policy: Policy, result: Classification, now: datetime
+) -> tuple[Incident | None, Decision]:
+    """The open incident the report joins (locked), or the possibly related ones."""
+    decision = correlation(session, policy, result, now)
+    if decision.join is None:
+        return None, decision
+    # locked before it is changed (PostgreSQL: two reports at once both raise it)
+    joined = session.get(Incident, decision.join.id, with_for_update=True, populate_existing=True)
+    return joined, decision
+
+
+def joined_because(session: Session, incident: Incident, reporter: str | None) -> str:
+    """Why the reporter's latest report joined the incident, as the timeline says."""
+    entry = session.scalars(
+        select(TimelineEntry)
+        .where(TimelineEntry.incident_id == incident.id, TimelineEntry.kind == "report")
+        .where(TimelineEntry.actor == reporter)
+        .order_by(TimelineEntry.id.desc())
+        .limit(1)
+    ).first()
+    return (entry.data or {}).get("reason", "") if entry else ""
 
 
 def classify_new(
@@ -124,6 +176,7 @@ def create_incident(
     description: str = "",
     correlate: bool = True,
     classified: Classification | None = None,
+    move_report: ReportRow | None = None,
 ) -> tuple[Incident, bool]:
     """Classify a report and open an incident, or attach it to a correlated one.
 
@@ -131,10 +184,13 @@ def create_incident(
     transaction), so that a writer holding SQLite's one write lock does not spend it there;
     another report counted a moment later only changes the "several reporters" criterion,
     and correlation with an open incident is still decided here, under the lock.
+    `move_report`: an existing report row that becomes the new incident's (a split).
     Returns (incident, created).
     """
     result = classified or classify_new(session, policy, report, now)
-    existing = _find_correlated(session, policy, result.services, now) if correlate else None
+    existing, decision = (
+        _correlate(session, policy, result, now) if correlate else (None, Decision(None, "", ()))
+    )
     report_row = {
         "source": report.source,
         "reporter": report.reporter,
@@ -150,10 +206,11 @@ def create_incident(
             session,
             existing,
             "report",
-            f"Another report by {report.reporter or 'someone'} via {report.source}: {report.title}",
+            f"Another report by {report.reporter or 'someone'} via {report.source}: "
+            f"{report.title} (joined: {decision.reason})",
             actor=report.reporter,
             now=now,
-            data={"reporters": result.reporters},
+            data={"reporters": result.reporters, "reason": decision.reason},
         )
         # what the incident is known to affect only grows with more reports
         if _IMPACT_RANK.get(result.impact, 0) > _IMPACT_RANK.get(existing.impact, 0):
@@ -213,6 +270,10 @@ def create_incident(
             },
         ),
     ]
+    entries += [
+        ("related", f"Possibly related to {other.ref} ({other.title}): {why}", None, _link(other))
+        for other, why in decision.related
+    ]
     if result.major:  # declared before the first INSERT: the row goes in as it ends up
         incident.major, incident.declared_at = True, now
         text, data = transition(incident, "declare", f"declared major: rule {result.rule}")
@@ -221,7 +282,10 @@ def create_incident(
     # hottest write path): the incident goes to the session as if loaded, its report and
     # first timeline entries are left in the database for a later look to load.
     insert_loaded(session, incident)
-    session.execute(insert(ReportRow.__table__), [{"incident_id": incident.id, **report_row}])
+    if move_report is None:
+        session.execute(insert(ReportRow.__table__), [{"incident_id": incident.id, **report_row}])
+    else:
+        move_report.incident, move_report.services = incident, list(result.services)
     session.execute(
         insert(TimelineEntry.__table__),
         [  # one executemany, None kept
@@ -236,6 +300,17 @@ def create_incident(
             for kind, text, who, data in entries
         ],
     )
+    for other, why in decision.related:
+        linked = session.get(Incident, other.id)
+        add_timeline(
+            session,
+            linked,
+            "related",
+            f"Possibly related: {incident.ref} ({incident.title}) opened: {why}",
+            actor=None,
+            now=now,
+            data={"ref": incident.ref, "id": incident.id, "reason": why},
+        )
     if result.major:
         timer = new_loaded(
             Timer,
@@ -252,6 +327,10 @@ def create_incident(
         set_committed_value(timer, "incident", incident)
         queue_job(session, "fire_timer", timer.id)
     return incident, True
+
+
+def _link(other: OpenIncident) -> dict:
+    return {"ref": other.ref, "id": other.id}
 
 
 _IMPACT_RANK = {"minor": 1, "degraded": 2, "outage": 3}

@@ -46,6 +46,17 @@ def incident_detail(incident: Incident, now: datetime) -> dict:
             "closed_at": iso(incident.closed_at),
             "meeting_url": (incident.plan or {}).get("bridge_url"),  # the hub's Teams bridge
             "reporters": sorted({r.reporter for r in incident.reports if r.reporter}),
+            "reports": [
+                {
+                    "id": r.id,
+                    "reporter": r.reporter,
+                    "source": r.source,
+                    "title": r.title,
+                    "services": list(r.services or ()),
+                    "at": iso(r.at),
+                }
+                for r in incident.reports
+            ],
             "roles": [
                 {
                     "role": r.role,

@@ -1,13 +1,14 @@
 """Commands from people, whatever the channel: one `Command`, its two syntaxes, and running it.
 
 A chat message (Teams) is a verb, an incident id and the rest (`parse_chat`); an email reply to
-an incident's thread is a first line `ACK`, `UPDATE: …` or `RESOLVED: …` (`parse_reply`).
-`run_command` runs an ack, update or resolve on its incident through `hub.incidents.act`; each
+an incident's thread is a first line `ACK`, `UPDATE: …`, `RESOLVED: …` or `NOT THIS`
+(`parse_reply`). `run_command` runs an ack, update, resolve or split on its incident through `hub.incidents.act`; each
 channel words the answer itself.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from hub.app.errors import HubError
 from hub.app.models import Incident
 from hub.incidents import operations as ops
 from hub.incidents.act import act
+from hub.incidents.split import own_report, split_report
 from hub.policy.model import Policy
 
 # name -> (usage, what it does); the order is the order of the help card and the app manifest
@@ -34,6 +36,8 @@ USAGE = {
     "update": ("update INC-42 <text>", "Post a stakeholder update"),
     "assign": ("assign INC-42 <role> @person", "Give a role to someone"),
     "resolve": ("resolve INC-42 <summary>", "Resolve, saying what fixed it"),
+    "split": ("split INC-42 <report> [why]", "Split a joined report out into its own incident"),
+    "notthis": ("not this INC-42", "Your report that joined INC-42 is another problem: split it"),
     "subscribe": ("subscribe INC-42", "Get this incident's updates"),
     "oncall": ("oncall [schedule]", "Who is on call now and next"),
 }
@@ -57,6 +61,8 @@ _TOKEN = re.compile(r'"[^"]*",?|\S+')
 _WORD = re.compile(r"\s*(\S+)\s*(.*)", re.DOTALL)
 _ACK = re.compile(r"^(?:ACK|ACKNOWLEDGED?)[.!]?$", re.IGNORECASE)  # an email reply's first line
 _REPLY = re.compile(r"^(UPDATE|RESOLVED)\s*:\s*(.*)$", re.IGNORECASE)
+_NOT_THIS = re.compile(r"^not[ -]?this\b[.!:,]?\s*(.*)$", re.IGNORECASE | re.DOTALL)
+_NOT_THIS_LINE = re.compile(r"^not[ -]?this[.!]?$", re.IGNORECASE)  # an email reply's first line
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,7 @@ class Command:
     services: tuple[str, ...] = ()
     users: int | None = None
     role: str | None = None
+    report: int | None = None  # a report's id (split)
     person: str | None = None  # as written: a name, key, email or @mention
     mentions: tuple[str, ...] = ()  # names of the people @mentioned (bot mentions excluded)
     error: str | None = None
@@ -103,6 +110,12 @@ def parse_chat(
         )
     if not body:
         return Command("help")
+    not_this = _NOT_THIS.match(body)
+    if not_this:
+        first, tail = _split(not_this.group(1))
+        ref = parse_ref(first) if first else None
+        error = None if ref else _usage("notthis")
+        return Command("notthis", ref=ref, text=tail, mentions=mentions, error=error)
     word, rest = _split(body)
     name = ALIASES.get(word.lower().rstrip(":,"), word.lower().rstrip(":,"))
     if name not in USAGE:
@@ -137,17 +150,25 @@ def parse_chat(
         return Command(name, ref=ref, error=_usage(name))
     if name == "assign":
         return _assign(ref, tail, mentions)
+    if name == "split":
+        number, why = _split(tail)
+        report = number.lstrip("#")
+        if not report.isdigit() or len(report) > 9:
+            return Command(name, ref=ref, error=f"Say which report. {_usage('split')}")
+        return Command(name, ref=ref, report=int(report), text=why, mentions=mentions)
     return Command(name, ref=ref, text=tail, mentions=mentions)
 
 
 def parse_reply(text: str, ref: str) -> Command | None:
     """The command of an email reply to the thread of incident `ref`, by its first line: `ACK`,
-    `UPDATE: <text>` or `RESOLVED: <summary>` (the text goes on in the lines below); None for
-    any other reply, which is a comment."""
+    `UPDATE: <text>`, `RESOLVED: <summary>` (the text goes on in the lines below) or `NOT THIS`
+    (the sender's joined report is another problem); None for any other reply, a comment."""
     lines = text.strip().splitlines()
     first = lines[0].strip() if lines else ""
     if _ACK.match(first):
         return Command("ack", ref=ref)
+    if _NOT_THIS_LINE.match(first):  # "Not this again, please" is a comment
+        return Command("notthis", ref=ref, text="\n".join(lines[1:]).strip())
     match = _REPLY.match(first)
     if not match:
         return None
@@ -227,6 +248,9 @@ def _declare(
             if taken:
                 named, i = named + taken, j
                 continue
+            wrong = _unknown_service(tokens[i + 1 : i + 2], known_svc)
+            if wrong:
+                return Command("declare", error=wrong)
         title.append(tokens[i])
         i += 1
     if not title:
@@ -239,6 +263,17 @@ def _declare(
         users=users,
         mentions=mentions,
     )
+
+
+def _unknown_service(tokens: list[str], known: set[str]) -> str | None:
+    """ "Unknown service 'payrol'; did you mean 'payroll'?" for a name the catalogue lacks."""
+    if not tokens or not known:
+        return None
+    name = tokens[0].strip('",')
+    close = difflib.get_close_matches(_norm(name), sorted(known), n=1, cutoff=0.75)
+    if not close:
+        return None  # an ordinary word of the title ("service desk")
+    return f"Unknown service {name!r}; did you mean {close[0]!r}? {_usage('declare')}"
 
 
 def _take_services(tokens: list[str], i: int, known: set[str]) -> tuple[list[str], int]:
@@ -265,7 +300,13 @@ def _take_services(tokens: list[str], i: int, known: set[str]) -> tuple[list[str
 
 
 # the commands `run_command` takes, by the `act()` action each one is
-ACTIONS = {"ack": "acknowledge", "update": "update", "resolve": "resolve"}
+ACTIONS = {
+    "ack": "acknowledge",
+    "update": "update",
+    "resolve": "resolve",
+    "split": "split",
+    "notthis": "not_this",
+}
 
 
 @dataclass(frozen=True)
@@ -274,6 +315,7 @@ class Done:
 
     incident: Incident
     roles: tuple[str, ...] = ()
+    new: Incident | None = None  # a split's new incident
 
 
 def run_command(
@@ -286,7 +328,7 @@ def run_command(
     refusal: Callable[[Incident], HubError | None] | None = None,
     savepoint: bool = True,
 ) -> Done:
-    """Run an ack, update or resolve (`ACTIONS`) on the command's incident as `actor`, through
+    """Run an ack, update, resolve or split (`ACTIONS`) on the command's incident as `actor`, through
     `act` (`refusal`: the channel's words when the actor may not). A HubError says why it was not
     done; an operation refused half-way leaves nothing behind: it runs in a savepoint, or with
     `savepoint=False` in the caller's own, which the caller rolls back on a HubError (Teams'
@@ -296,6 +338,14 @@ def run_command(
         if command.name == "ack":
             roles = ops.acknowledge(session, policy, incident, actor=actor, now=now)
             return Done(incident, tuple(roles))
+        if command.name in ("split", "notthis"):
+            if command.name == "split":
+                report, why = command.report, command.text
+            else:
+                report = own_report(incident, actor).id
+                why = command.text or "the reporter says it is a different problem"
+            new = split_report(session, policy, incident, report, why, actor=actor, now=now)
+            return Done(incident, new=new)
         if command.name == "update":
             ops.post_update(session, policy, incident, command.text, actor=actor, now=now)
         else:

@@ -6,6 +6,7 @@ import re
 
 from yaml.nodes import Node
 
+from hub.policy.aliases import check_aliases
 from hub.policy.checks import Reader, possessive
 from hub.policy.model import ROLE_NAMES, Audience, Person, Service, TeamsTarget
 from hub.policy.schedules import roster_entries
@@ -52,6 +53,7 @@ def read_people(r: Reader, entries: list | None, admins: set[str]) -> dict[str, 
 def read_services(r: Reader, entries: list | None, known: dict) -> dict[str, Service]:
     services = {}
     named_by = {key.lower(): key for key, _, _ in entries or []}  # a key works as an alias too
+    named = []  # (service, alias, node, field) for the alias warnings
     for key, _, node in entries or []:
         path = f"services.{key}"
         f = r.mapping(node, path, SERVICE_KEYS)
@@ -65,6 +67,7 @@ def read_services(r: Reader, entries: list | None, known: dict) -> dict[str, Ser
                 r.problem(item, field, f"alias {alias!r} already names service {owner!r}")
             elif alias and alias not in aliases:
                 aliases.append(alias)
+                named.append((key, alias, item, field))
         services[key] = Service(
             key=key,
             name=r.string(f.get("name"), f"{path}.name") or _title(key),
@@ -73,6 +76,7 @@ def read_services(r: Reader, entries: list | None, known: dict) -> dict[str, Ser
             tech_lead=r.refs(f.get("tech_lead"), f"{path}.tech_lead", known["people"], "person"),
             users=r.integer(f.get("users"), f"{path}.users", minimum=0),
         )
+    check_aliases(r, named)
     return services
 
 

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, request, url_for
-from sqlalchemy import select
 
 from hub.app.db import utcnow
 from hub.app.errors import Invalid
-from hub.app.models import Incident
 from hub.core.classify import Report
-from hub.core.lifecycle import ACTIVE
 from hub.incidents import reports
 from hub.policy.model import IMPACTS
 from hub.web.common import local_time, render, require_person, the_hub
@@ -33,6 +30,7 @@ def report_from_form(form, person: str, policy) -> Report:
         raise Invalid("affected users must be a whole number")
     services = [s for s in form.getlist("services") if s in policy.services]
     services += [s.strip() for s in (form.get("other_services") or "").split(",") if s.strip()]
+    reports.require_known_services(services, policy)
     reporter = values["reporter"] or person
     found = policy.people.get(reporter) or (
         policy.person_by_email(reporter) if "@" in reporter else None
@@ -49,28 +47,13 @@ def report_from_form(form, person: str, policy) -> Report:
     )
 
 
-def _correlated(session, policy, services, now) -> Incident | None:
-    """The active incident this report would join (same service, inside the window)."""
-    if not services:
-        return None
-    since = now - policy.intake.correlation_window
-    for incident in session.scalars(
-        select(Incident)
-        .where(Incident.state.in_(ACTIVE), Incident.created_at >= since)
-        .order_by(Incident.id.desc())
-    ):
-        if set(incident.services or ()) & set(services):
-            return incident
-    return None
-
-
 def preview_context(form, person: str) -> dict:
     """The classification (and correlation) the form would get now."""
     hub, now = the_hub(), utcnow()
     report = report_from_form(form, person, hub.policy)
     with hub.db.session(write=False) as session:
         result = classification_preview(session, hub.policy, report, now)
-        found = _correlated(session, hub.policy, result.services, now)
+        found = reports.correlation(session, hub.policy, result, now).join
         joins = None
         if found is not None:
             joins = {
@@ -127,7 +110,7 @@ def submit():
             f"{ref} opened as {severity} ({'major incident' if major else 'not major'}).", "success"
         )
     else:
-        flash(f"Your report was added to {ref}, an open incident of the same service.", "success")
+        flash(f"Your report was added to {ref}, an open incident of the same problem.", "success")
     return redirect(url_for("room.room", ref=ref), code=303)
 
 

@@ -11,6 +11,7 @@ from hub.incidents import operations as ops
 from hub.incidents import records
 from hub.incidents.act import act
 from hub.incidents.classification import classify_again
+from hub.incidents.split import split_report
 from hub.policy.model import ROLE_NAMES
 from hub.web.common import person_name, render, require_person, the_hub
 from hub.web.preview import update_preview
@@ -165,6 +166,23 @@ def classify(ref: str):
         ),
         "Re-classified.",
         kept={"reason": reason, "severity": severity},
+    )
+
+
+@bp.post("/incidents/<ref>/split")
+def split(ref: str):
+    """Split a joined report out into its own incident."""
+    report, reason = _form("report", 12), _form("reason")
+    if not report.isdigit():
+        flash("Choose the report to split out.", "error")
+        return redirect(url_for("room.room", ref=ref), code=303)
+    return _act(
+        ref,
+        "split",
+        lambda s, p, i, a, n: (
+            f"Split out into {split_report(s, p, i, int(report), reason, actor=a, now=n).ref}."
+        ),
+        "Split out.",
     )
 
 

@@ -249,13 +249,16 @@ def test_classification_records_the_facts():
         reasons=(
             "Rule critical-service-down matched: SEV1, a major incident.",
             "payroll is a critical service and the report describes an outage.",
-            "Recognised payroll and email in the report text.",
+            "Recognised payroll in the report text.",
+            '"outlook" (email) is mentioned but not read as affected: named after the subject '
+            "already said what the report is about.",
         ),
-        services=("vpn", "payroll", "email"),
+        services=("vpn", "payroll"),  # the title is the subject: outlook is only mentioned
         impact="outage",
         affected_users=300,
         security=False,
         reporters=3,
+        mentioned=("email",),
     )
 
 

@@ -290,6 +290,15 @@ def test_every_documented_operation_answers_only_documented_statuses(client, hub
     assert call("get", "/api/v1/incidents?foo=1", "julia").status_code == 422
     assert call("get", f"/api/v1/incidents/{ref}", "julia").status_code == 200
     assert call("get", "/api/v1/incidents/INC-999", "julia").status_code == 404
+    first, joined = (
+        r["id"]
+        for r in client.get(f"/api/v1/incidents/{ref}", headers=auth["anna"]).get_json()["reports"]
+    )
+    split = f"/api/v1/incidents/{ref}/reports/{{}}/split"
+    assert call("post", split.format(joined), "julia", json={}).status_code == 403
+    assert call("post", split.format(first), "anna", json={}).status_code == 409
+    assert call("post", split.format(joined), "anna", json={"reason": "x"}).status_code == 200
+    assert call("post", split.format(joined), "anna", json={}).status_code == 404
     assert call("post", f"/api/v1/incidents/{ref}/acknowledge", "julia", json={}).status_code == 403
     assert call("post", f"/api/v1/incidents/{ref}/acknowledge", "anna", json={}).status_code == 200
     assert (

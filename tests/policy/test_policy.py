@@ -119,7 +119,9 @@ def test_example_policy_with_webhooks_in_the_environment():
 
     policy, problems, warnings = check_policy(EXAMPLE, env=env)
 
-    assert (problems, warnings) == ([], [])
+    assert problems == []
+    # the example keeps a few everyday aliases (mail, sap, orders, portal…): only those warn
+    assert warnings and all("is an everyday word" in w for w in warnings), warnings
     execs = policy.audiences["executives"]
     assert [t.webhook for t in execs.teams] == ["https://hooks.example/teams_exec_webhook"]
     assert policy.teams_pages_webhook == "https://hooks.example/teams_oncall_webhook"

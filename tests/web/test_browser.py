@@ -212,6 +212,10 @@ def test_hostile_text_in_every_field_shows_as_text(world, people):
     anna.fill("#description", HOSTILE)
     anna.fill("#other_services", HOSTILE)
     anna.fill("#reporter", HOSTILE)
+    refused = anna.locator("p.flash-error[role=alert]")  # not a service: refused, as text
+    expect(refused).to_contain_text("unknown service")
+    expect(refused).to_contain_text('<script>alert("s")</script>')
+    anna.fill("#other_services", "")
     anna.check("input[name=security]")
     expect(anna.locator("#classification .rule")).to_have_text("security-incident")
     anna.click("#declare")

@@ -126,6 +126,8 @@ def _said(command: Command, done: Done) -> str:
     ref = done.incident.ref
     if command.name == "ack":
         return f"acknowledged {ref} as {', '.join(done.roles) or 'already acknowledged'}"
+    if done.new is not None:
+        return f"split the sender's report out of {ref} into {done.new.ref}"
     return f"posted an update to {ref}" if command.name == "update" else f"resolved {ref}"
 
 
@@ -172,6 +174,13 @@ def acknowledge_reporter(
     )
     ctx = notices.incident_context(incident, policy, settings, now)
     ctx["report"] = {"correlated": correlated}
+    if correlated:  # which incident and why, in words the reporter recognises
+        actor = actor_for(policy, sender)
+        mine = [r for r in incident.reports if r.reporter == actor]
+        ctx["report"].update(
+            title=mine[-1].title if mine else "",
+            reason=reports.joined_because(session, incident, actor),
+        )
     rows = n.notify(
         session,
         settings,

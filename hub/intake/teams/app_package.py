@@ -108,9 +108,10 @@ def manifest(
     if not _SEMVER.match(version):
         raise PackageError(f"the app version must look like 1.0.0, got {version!r}")
     base = _https(settings.base_url, "HUB_BASE_URL")
-    commands = [
+    commands = [  # a bot menu holds at most 10 commands; "not this" is a reply, not a menu item
         {"title": key, "description": f"{usage}: {what}"[:128]}
         for key, (usage, what) in USAGE.items()
+        if key != "notthis"
     ]
     return {
         "$schema": SCHEMA,

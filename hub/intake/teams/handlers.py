@@ -9,7 +9,15 @@ from hub.intake.teams.context import Ctx, Outcome
 from hub.intake.teams.oncall import do_oncall
 from hub.intake.teams.replies import Reply, esc
 from hub.intake.teams.reports import do_declare, do_report, do_status
-from hub.intake.teams.responders import do_ack, do_assign, do_resolve, do_subscribe, do_update
+from hub.intake.teams.responders import (
+    do_ack,
+    do_assign,
+    do_not_this,
+    do_resolve,
+    do_split,
+    do_subscribe,
+    do_update,
+)
 
 HANDLERS = {
     "status": do_status,
@@ -21,6 +29,8 @@ HANDLERS = {
     "resolve": do_resolve,
     "subscribe": do_subscribe,
     "oncall": do_oncall,
+    "split": do_split,
+    "notthis": do_not_this,
 }
 
 

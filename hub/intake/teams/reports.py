@@ -12,7 +12,7 @@ from hub.app.models import Report as ReportRow
 from hub.core import lifecycle
 from hub.core.classify import Report
 from hub.incidents import classification, records
-from hub.incidents.reports import create_incident
+from hub.incidents.reports import create_incident, joined_because, require_known_services
 from hub.intake.commands import Command
 from hub.intake.teams import replies
 from hub.intake.teams.context import Ctx, Outcome, who
@@ -76,8 +76,13 @@ def _created(ctx: Ctx, incident: Incident, created: bool, verb: str) -> Outcome:
             else "The service desk will pick it up."
         )
     else:
-        headline = f"Added to {incident.ref}, already open for the same service"
-        note = "Your report was attached to it; thank you."
+        services = ", ".join(incident.services or ()) or "the same problem"
+        headline = f"Added to {incident.ref} ({esc(incident.title)}), already open for {services}"
+        reason = joined_because(ctx.session, incident, _reporter(ctx))
+        note = (
+            f"Your report was attached to it{f' ({reason})' if reason else ''}; thank you. "
+            f"Not the same problem? Say 'not this {incident.ref}'."
+        )
     return Outcome(
         replies.incident_reply(ctx.policy, ctx.base_url, incident, headline, note),
         "created" if created else "correlated",
@@ -85,9 +90,13 @@ def _created(ctx: Ctx, incident: Incident, created: bool, verb: str) -> Outcome:
     )
 
 
+def _reporter(ctx: Ctx) -> str:
+    return ctx.person.key if ctx.person else ctx.sender.label
+
+
 def do_report(ctx: Ctx, cmd: Command) -> Outcome:
     """A new report from anyone, classified like an email report."""
-    reporter = ctx.person.key if ctx.person else ctx.sender.label
+    reporter = _reporter(ctx)
     _rate_check(ctx, reporter)
     report = Report(title=_title(cmd.text), text=cmd.text, source="teams", reporter=reporter)
     incident, created = create_incident(
@@ -111,6 +120,7 @@ def do_declare(ctx: Ctx, cmd: Command) -> Outcome:
             f"unknown severity {cmd.severity}; the policy has " + ", ".join(ctx.policy.severities)
         )
     _rate_check(ctx, person.key)
+    require_known_services(cmd.services, ctx.policy)
     report = Report(
         title=_title(cmd.text),
         text=cmd.text,

@@ -113,6 +113,32 @@ def do_resolve(ctx: Ctx, cmd: Command) -> Outcome:
     )
 
 
+def do_split(ctx: Ctx, cmd: Command) -> Outcome:
+    """Split a joined report out into its own incident (the Major Incident Manager)."""
+    person = who(ctx, "split reports")
+    done = run_command(ctx.session, ctx.policy, cmd, person.key, ctx.now, savepoint=False)
+    return _split_reply(ctx, done, "Split out")
+
+
+def do_not_this(ctx: Ctx, cmd: Command) -> Outcome:
+    """The sender's own report that joined an incident is another problem: split it out."""
+    reporter = ctx.person.key if ctx.person else ctx.sender.label
+    done = run_command(ctx.session, ctx.policy, cmd, reporter, ctx.now, savepoint=False)
+    return _split_reply(ctx, done, "Your report is now its own incident")
+
+
+def _split_reply(ctx: Ctx, done: Done, headline: str) -> Outcome:
+    new = done.new
+    return Outcome(
+        Reply(
+            f"✂️ {esc(headline)}: {link(ctx.base_url, new)} ({esc(new.severity)}), no longer "
+            f"counted with {link(ctx.base_url, done.incident)}."
+        ),
+        "split",
+        new.id,
+    )
+
+
 def do_subscribe(ctx: Ctx, cmd: Command) -> Outcome:
     """Follow an incident's updates."""
     person = who(ctx, "subscribe")

@@ -113,6 +113,12 @@ def context(**changes):
         },
         "next_update_at_local": "15:00 CET",
         "alerts": {"total": 37, "at_local": "10:42 CET"},
+        "split": {
+            "from_id": "INC-7",
+            "from_title": f"Payroll {EVIL}",
+            "report": f"My report {EVIL}",
+            "why": f"another problem {EVIL}",
+        },
         "sla": {
             "kind": "resolve",
             "label": "Resolve within 4h",

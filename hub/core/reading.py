@@ -1,0 +1,356 @@
+"""How a report's words name services: whole words, the longest name, subject or mention.
+
+Pure. A report is *about* the services named in its subject (the title, then the first
+sentences of the text, then the rest); a service named elsewhere, or only as the medium or
+the background of the report ("I got a mail that …", "Outlook works fine", "not Teams",
+"phishing email", "can I use Teams instead?"), is *mentioned*: noted, never read as affected.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from hub.core.impact import has_impact
+from hub.core.text import clean, norm, strip_quoted
+from hub.policy.model import Policy
+
+SUBJECT_SENTENCES = 2  # the body's first sentences that count as the subject, after the title
+# Aliases that are everyday words: next to another service's own name in a sentence they
+# say what part of it is meant ("Workday login", "SAP orders"), not another service.
+COMMON_WORDS = frozenset(
+    [
+        "access",
+        "account",
+        "accounts",
+        "app",
+        "apps",
+        "billing",
+        "calendar",
+        "chat",
+        "check",
+        "desk",
+        "email",
+        "exchange",
+        "files",
+        "finance",
+        "help",
+        "home",
+        "homepage",
+        "hr",
+        "invoicing",
+        "login",
+        "logon",
+        "mail",
+        "mailbox",
+        "network",
+        "office",
+        "orders",
+        "pay",
+        "phone",
+        "portal",
+        "print",
+        "printer",
+        "remote",
+        "sales",
+        "salary",
+        "scanner",
+        "scanners",
+        "service",
+        "shop",
+        "site",
+        "sso",
+        "store",
+        "team",
+        "teams",
+        "tickets",
+        "tracking",
+        "time",
+        "travel",
+        "warehouse",
+        "web",
+        "website",
+        "wifi",
+    ]
+)
+
+
+# singulars of plural aliases that mostly mean something else ("in order to", "our team")
+_OTHER_MEANING = frozenset({"order", "team", "account", "file", "app", "ticket", "time", "s"})
+
+
+@dataclass(frozen=True)
+class Mention:
+    """One place a service's key or alias is named."""
+
+    service: str
+    term: str  # the words as written in the report
+    where: str  # "title" or "text"
+    why_not: str | None  # why it is only a mention; None: the report is about it
+
+
+@dataclass(frozen=True)
+class Reading:
+    subject: tuple[str, ...]  # catalogue keys the report is about
+    mentioned: tuple[str, ...]  # catalogue keys only mentioned
+    mentions: tuple[Mention, ...]
+
+
+@lru_cache(maxsize=1024)
+def term_pattern(term: str, suffix: str = "") -> re.Pattern[str]:
+    """A key, alias or keyword as whole words (spacing free, case-insensitive)."""
+    words = r"\s+".join(re.escape(w) for w in term.split())
+    return re.compile(rf"(?<!\w){words}{suffix}(?!\w)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    lookup: dict[str, str]  # service key or alias (and the singular of a plural), to its key
+    any_term: re.Pattern[str] | None  # every key and alias, longest first (None: no terms)
+    long_words: tuple[str, ...]  # one-word names of 7+ letters, for typos
+    digit_terms: tuple[str, ...]  # keys and aliases with a digit ("office 365")
+    order: dict[str, int]  # service key -> its place in the catalogue
+
+
+_CATALOGUES: dict[int, tuple[Policy, Catalogue]] = {}
+
+
+def catalogue(policy: Policy) -> Catalogue:
+    """The policy's service lookups, made once per policy object (policies are immutable)."""
+    known = _CATALOGUES.get(id(policy))
+    if known is not None and known[0] is policy:
+        return known[1]
+    lookup: dict[str, str] = {}
+    for key, service in policy.services.items():
+        for term in (key, *service.aliases):
+            lookup.setdefault(norm(term), key)
+    for service in policy.services.values():  # "scanner" for "scanners"
+        for term in map(norm, service.aliases):
+            one = term[:-1]
+            if term.endswith("s") and not term.endswith("ss") and one not in _OTHER_MEANING:
+                lookup.setdefault(one, service.key)
+    # longest first: where names overlap ("hr portal", "portal") the longer one is taken
+    terms = sorted((t for t in lookup if t), key=lambda t: (-len(t), t))
+    any_term = (
+        re.compile(
+            r"(?<![\w@])(?:"
+            + "|".join(r"\s+".join(map(re.escape, t.split())) for t in terms)
+            + r")(?:'s|s)?(?![\w@]|[.]\w)",
+            re.IGNORECASE,
+        )
+        if terms
+        else None
+    )
+    long_words = tuple(t for t in terms if " " not in t and len(t) >= 7 and t.isalpha())
+    if len(_CATALOGUES) > 8:  # policies are few: the current one and a reload or two
+        _CATALOGUES.clear()
+    digit_terms = tuple(
+        t for s in policy.services.values() for t in (s.key, *s.aliases) if any(map(str.isdigit, t))
+    )
+    order = {key: i for i, key in enumerate(policy.services)}
+    found = Catalogue(lookup, any_term, long_words, digit_terms, order)
+    _CATALOGUES[id(policy)] = (policy, found)
+    return found
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n\s*\n|\n(?=\s*[-*•])")
+_WORD = re.compile(r"[A-Za-z]{6,}")
+_DET = r"(?:a|an|the|this|that|some|his|her|my|our|their)"
+# a name just before which makes it an exception or the carrier of a threat
+_BEFORE = re.compile(
+    r"(?:\b(?:via|over|per|by)\s+(?:(?:a|an|the)\s+)?"
+    r"|\b(?:not|except(?:\s+for)?|besides|apart\s+from|other\s+than|unlike|but\s+not)\s+"
+    r"(?:(?:the|my|our)\s+)?"
+    r"|\b(?P<threat>phishing|spam|suspicious|fake|scam|fraudulent|spoofed|malicious)\s+)$",
+    re.IGNORECASE,
+)
+_RECEIVED = re.compile(  # "got a strange invoice email with …": a message received
+    rf"\b(?:got|get|received?|sent|forwarded?|had)\s+(?:also\s+)?{_DET}\s+(?:[\w-]+\s+){{0,2}}$",
+    re.IGNORECASE,
+)
+_AFTER_MESSAGE = re.compile(
+    r"^(?:\s+(?:with|from|saying|that|about|asking|telling|pretending|claiming|purporting"
+    r"|requesting|containing)\b|\s*(?:[,.;:]|$))",
+    re.IGNORECASE,
+)
+_AFTER_MEDIUM = re.compile(
+    r"^\s+(?:that|saying|stating|telling|asking|instead|(?:from|by)\s+\S+"
+    r"(?:\s+\S+)?\s+(?:that|saying|about))\b",
+    re.IGNORECASE,
+)
+_AFTER_FINE = re.compile(
+    r"^(?:\s+(?:itself|app|client|access))?\s+(?:is|are|seems?(?:\s+to\s+be)?|looks?|was"
+    r"|still)?\s*(?:fine|ok|okay|unaffected|not\s+affected|working(?:\s+(?:fine|normally"
+    r"|ok))?|works(?:\s+(?:fine|normally|ok))?|up|normal|good)"
+    r"(?=\s*(?:[,.;:!)]|$|\s+(?:but|and|so|though|however|for|which|now|other)\b))",
+    re.IGNORECASE,
+)
+_COORDINATED = re.compile(r"\b(?:and|or|nor|plus|both|also|too|as well)\b|&|/", re.IGNORECASE)
+_WHY = {
+    "medium": "named as the way the news came, not as affected",
+    "fine": "said to work",
+    "not": "named as an exception",
+    "security": "named as the carrier of a security threat",
+    "later": "named after the subject already said what the report is about",
+    "part": "an everyday word naming a part of another service named beside it",
+    "background": "named in a sentence that says nothing is wrong with it",
+}
+
+
+def read_services(title: str, text: str, policy: Policy) -> Reading:
+    """Which services the report is about, and which it only mentions."""
+    found = catalogue(policy)
+    title, text = clean(title), clean(text)
+    typo = None
+    if found.any_term is None or not (found.any_term.search(title) or found.any_term.search(text)):
+        typo = _typo(title, found)
+        if typo is None:
+            return Reading((), (), ())  # most reports name no service (the fast path)
+        title = title.replace(typo[0], typo[1])
+    parts = [s for s in _SENTENCE_END.split(strip_quoted(text).strip()) if s.strip()]
+    head, tail = parts[:SUBJECT_SENTENCES], "\n".join(parts[SUBJECT_SENTENCES:])
+    mentions: list[Mention] = []
+    # the title first; the first sentences when it names nothing; the rest when they don't
+    for chunk, where in ((title, "title"), (_head(head, found), "text"), (tail, "text")):
+        seen = [m for sentence in _sentences(chunk) for m in _scan(sentence, where, found)]
+        if any(m.why_not is None for m in mentions):
+            seen = [m if m.why_not else Mention(m.service, m.term, m.where, "later") for m in seen]
+        mentions += seen
+    order = found.order  # the catalogue's order
+    subject = _unique(sorted((m.service for m in mentions if m.why_not is None), key=order.get))
+    mentioned = _unique(
+        sorted((m.service for m in mentions if m.service not in subject), key=order.get)
+    )
+    return Reading(subject, mentioned, tuple(mentions))
+
+
+def names_in(text: str, policy: Policy) -> tuple[str, ...]:
+    """Every catalogue key named in the text (the longest name where names overlap)."""
+    found = catalogue(policy)
+    if found.any_term is None:
+        return ()
+    keys = {
+        found.lookup.get(norm(re.sub(r"(?:'s|s)$", "", m.group(0))))
+        for m in found.any_term.finditer(text)
+    }
+    keys |= {found.lookup.get(norm(m.group(0))) for m in found.any_term.finditer(text)}
+    return tuple(k for k in policy.services if k in keys)
+
+
+def unknown_services_message(unknown: tuple[str, ...], policy: Policy) -> str:
+    """Why explicit service names were refused: a "did you mean" each, and what is known."""
+    lookup = catalogue(policy).lookup
+    said = []
+    for name in unknown:
+        close = difflib.get_close_matches(norm(name), list(lookup), n=1, cutoff=0.7)
+        hint = f" (did you mean {lookup[close[0]]!r}?)" if close else ""
+        said.append(f"{name!r}{hint}")
+    known = "; ".join(
+        f"{key} ({', '.join(s.aliases)})" if s.aliases else key
+        for key, s in policy.services.items()
+    )
+    noun = "service" if len(unknown) == 1 else "services"
+    return f"unknown {noun} {', '.join(said)}; the catalogue has: {known}"
+
+
+def why_mentioned(reason: str) -> str:
+    """The words for a mention's reason."""
+    return _WHY.get(reason, reason)
+
+
+def _head(sentences: list[str], found: Catalogue) -> str:
+    """The first sentences; when one says what is wrong and names no service, the others
+    that name a service but say nothing is wrong are its background ("… offline. I need it
+    to print the SAP reports")."""
+    named = [bool(found.any_term.search(s)) for s in sentences]
+    if all(named) or not any(has_impact(s) for s, n in zip(sentences, named, strict=True) if not n):
+        return "\n".join(sentences)
+    said = [has_impact(s) for s in sentences]
+    if any(i and not n for i, n in zip(said, named, strict=True)):
+        return "\n".join(s if i else f"\x00{s}" for s, i in zip(sentences, said, strict=True))
+    return "\n".join(sentences)
+
+
+def _sentences(chunk: str) -> list[str]:
+    return [s for s in chunk.split("\n") if s.strip()] if chunk else []
+
+
+def _scan(sentence: str, where: str, found: Catalogue) -> list[Mention]:
+    background = sentence.startswith("\x00")
+    out = []
+    for match in found.any_term.finditer(sentence):
+        written = match.group(0)
+        key = found.lookup.get(norm(written)) or found.lookup.get(
+            norm(re.sub(r"(?:'s|s)$", "", written))
+        )
+        if key is None:
+            continue
+        before = sentence[max(0, match.start() - 60) : match.start()]
+        after = sentence[match.end() : match.end() + 60]
+        why = "background" if background else _weak(before, after)
+        out.append(Mention(key, written, where, why))
+    return _parts(sentence, out)
+
+
+def _weak(before: str, after: str) -> str | None:
+    found = _BEFORE.search(before)
+    if found:
+        if found.group("threat"):
+            return "security"
+        word = found.group(0).split()[0].lower()
+        return "medium" if word in ("via", "over", "per", "by") else "not"
+    if _RECEIVED.search(before) and _AFTER_MESSAGE.match(after):
+        return "medium"
+    if _AFTER_MEDIUM.match(after):
+        return "medium"
+    if _AFTER_FINE.match(after):
+        return "fine"
+    return None
+
+
+def _parts(sentence: str, mentions: list[Mention]) -> list[Mention]:
+    """An everyday-word alias beside another service's own name, not joined to it by "and"
+    or "or", names a part of that service ("Workday login issue")."""
+    own = [m for m in mentions if m.why_not is None and norm(m.term) not in COMMON_WORDS]
+    if not own:
+        return mentions
+    out = []
+    for m in mentions:
+        if m.why_not is None and norm(m.term) in COMMON_WORDS:
+            others = [o for o in own if o.service != m.service]
+            if others and not any(_joined(sentence, m.term, o.term) for o in others):
+                m = Mention(m.service, m.term, m.where, "part")
+        out.append(m)
+    return out
+
+
+def _joined(sentence: str, a: str, b: str) -> bool:
+    low = sentence.lower()
+    i, j = low.find(a.lower()), low.find(b.lower())
+    between = low[min(i, j) : max(i, j)]
+    return bool(_COORDINATED.search(between))
+
+
+def _typo(title: str, found: Catalogue) -> tuple[str, str] | None:
+    """A word of the title one letter short, long or swapped from a long one-word name
+    ("outlok", "payrol"); substitutions are not typos here ("trucking" is not "tracking")."""
+    for word in _WORD.findall(title):
+        low = word.lower()
+        for name in found.long_words:
+            if abs(len(name) - len(low)) <= 1 and low != name and _one_slip(low, name):
+                return word, name
+    return None
+
+
+def _one_slip(a: str, b: str) -> bool:
+    if len(a) == len(b):  # one pair of neighbours swapped
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]]
+    short, long = (a, b) if len(a) < len(b) else (b, a)
+    return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
+
+
+def _unique(items) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(items))
