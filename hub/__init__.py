@@ -42,6 +42,9 @@ def create_app(config: dict | None = None, *, hub=None) -> Flask:
     from hub.http import reviews_api
 
     app.register_blueprint(reviews_api.bp)
+    from hub.http import worklog_api
+
+    app.register_blueprint(worklog_api.bp)
     from hub.intake.email import http as email_intake
 
     app.register_blueprint(email_intake.bp)

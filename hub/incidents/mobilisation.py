@@ -15,7 +15,7 @@ from hub.app.uow import UnitOfWork
 from hub.core import cadence
 from hub.core.escalation import PlannedStep
 from hub.core.permissions import role_label
-from hub.incidents import timers
+from hub.incidents import tasks, timers
 from hub.incidents.timeline import add_timeline
 from hub.notifications import notices
 from hub.notifications import notify as n
@@ -105,6 +105,8 @@ def page_step(
     settings = settings_of(session)
     template = "page" if step.index == 0 else "escalation"
     rows, names, paged = 0, [], []
+    checklists = tasks.by_role(policy, tasks.tasks_of(session, incident), now)
+    tasks_url = f"{settings.base_url}/incidents/{incident.ref}#tasks"
     for target in targets:
         if target.person:
             paged.append([target.person, target.role])
@@ -114,7 +116,13 @@ def page_step(
                 policy,
                 incident,
                 now,
-                page={"role": target.role, "role_label": label, "step": step.index or None},
+                page={
+                    "role": target.role,
+                    "role_label": label,
+                    "step": step.index or None,
+                    "tasks": checklists.get(target.role or "", []),
+                    "tasks_url": tasks_url,
+                },
             )
             recipients = notices.person_recipients(policy, [target.person], step.via)
             person = policy.people.get(target.person)

@@ -19,6 +19,7 @@ from hub.app.errors import HubError
 from hub.app.models import Incident
 from hub.incidents import operations as ops
 from hub.incidents.act import act
+from hub.incidents.tasks import tick_task
 from hub.policy.model import Policy
 
 # name -> (usage, what it does); the order is the order of the help card and the app manifest
@@ -34,6 +35,7 @@ USAGE = {
     "update": ("update INC-42 <text>", "Post a stakeholder update"),
     "assign": ("assign INC-42 <role> @person", "Give a role to someone"),
     "resolve": ("resolve INC-42 <summary>", "Resolve, saying what fixed it"),
+    "done": ("done INC-42 <task number> [note]", "Tick a task of your role's checklist"),
     "subscribe": ("subscribe INC-42", "Get this incident's updates"),
 }
 ALIASES = {"?": "help", "acknowledge": "ack", "show": "status", "follow": "subscribe"}
@@ -68,6 +70,7 @@ class Command:
     role: str | None = None
     person: str | None = None  # as written: a name, key, email or @mention
     mentions: tuple[str, ...] = ()  # names of the people @mentioned (bot mentions excluded)
+    task: int | None = None  # done INC-42 3: the task's number
     error: str | None = None
 
 
@@ -131,6 +134,11 @@ def parse_chat(
         return Command(name, ref=ref, error=_usage(name))
     if name == "assign":
         return _assign(ref, tail, mentions)
+    if name == "done":
+        number, note = _split(tail)
+        if not number.isdigit() or len(number) > 6:
+            return Command(name, ref=ref, error=f"Say which task, by its number. {_usage(name)}")
+        return Command(name, ref=ref, task=int(number), text=note, mentions=mentions)
     return Command(name, ref=ref, text=tail, mentions=mentions)
 
 
@@ -259,7 +267,7 @@ def _take_services(tokens: list[str], i: int, known: set[str]) -> tuple[list[str
 
 
 # the commands `run_command` takes, by the `act()` action each one is
-ACTIONS = {"ack": "acknowledge", "update": "update", "resolve": "resolve"}
+ACTIONS = {"ack": "acknowledge", "update": "update", "resolve": "resolve", "done": "task"}
 
 
 @dataclass(frozen=True)
@@ -280,7 +288,7 @@ def run_command(
     refusal: Callable[[Incident], HubError | None] | None = None,
     savepoint: bool = True,
 ) -> Done:
-    """Run an ack, update or resolve (`ACTIONS`) on the command's incident as `actor`, through
+    """Run an ack, update, resolve or task tick (`ACTIONS`) on the command's incident as `actor`, through
     `act` (`refusal`: the channel's words when the actor may not). A HubError says why it was not
     done; an operation refused half-way leaves nothing behind: it runs in a savepoint, or with
     `savepoint=False` in the caller's own, which the caller rolls back on a HubError (Teams'
@@ -290,6 +298,11 @@ def run_command(
         if command.name == "ack":
             roles = ops.acknowledge(session, policy, incident, actor=actor, now=now)
             return Done(incident, tuple(roles))
+        if command.name == "done":
+            tick_task(
+                session, policy, incident, command.task, note=command.text, actor=actor, now=now
+            )
+            return Done(incident)
         if command.name == "update":
             ops.post_update(session, policy, incident, command.text, actor=actor, now=now)
         else:

@@ -49,6 +49,22 @@ class Service:
     critical: bool = False
     tech_lead: tuple[str, ...] = ()  # person keys, escalation order
     users: int | None = None  # how many people use it (for "whole service" reports)
+    runbook: Runbook | None = None  # its steps go on the Technical Lead's checklist
+
+
+@dataclass(frozen=True)
+class Runbook:
+    url: str | None = None
+    steps: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ChecklistItem:
+    """One task of a role's checklist: done within `within` of the declaration."""
+
+    task: str
+    within: timedelta | None = None
+    severities: tuple[str, ...] = ()  # only for these severities; empty: every major one
 
 
 @dataclass(frozen=True)
@@ -137,6 +153,7 @@ class Policy:
     )
     sla_warn_at: tuple[float, ...] = (0.5, 0.8)  # fractions of an SLA at which to warn
     review_tags: tuple[str, ...] = ()
+    checklists: dict[str, tuple[ChecklistItem, ...]] = field(default_factory=dict)  # by role
     source: str = "<policy>"  # file the policy came from
 
     def severity(self, key: str) -> Severity:

@@ -8,7 +8,14 @@ from hub.intake.teams import replies
 from hub.intake.teams.context import Ctx, Outcome
 from hub.intake.teams.replies import Reply, esc
 from hub.intake.teams.reports import do_declare, do_report, do_status
-from hub.intake.teams.responders import do_ack, do_assign, do_resolve, do_subscribe, do_update
+from hub.intake.teams.responders import (
+    do_ack,
+    do_assign,
+    do_done,
+    do_resolve,
+    do_subscribe,
+    do_update,
+)
 
 HANDLERS = {
     "status": do_status,
@@ -19,6 +26,7 @@ HANDLERS = {
     "assign": do_assign,
     "resolve": do_resolve,
     "subscribe": do_subscribe,
+    "done": do_done,
 }
 
 
