@@ -96,7 +96,7 @@ def list_incidents():
         service=tuple(wanted["service"] or ()),
         major=wanted["major"],
         since=parse_day(wanted["since"], policy.timezone),
-        until=parse_day(wanted["until"], policy.timezone, end=True),
+        until=parse_day(wanted["until"], policy.timezone, end=True, name="until"),
         mine=actor if wanted["mine"] else None,
         limit=wanted["limit"],
     )

@@ -73,9 +73,9 @@ def list_audit():
     """Audit records, oldest first (administrators only)."""
     actor = require_person()
     hub = _hub()
+    wanted = v.query(request.args, v.AUDIT_FILTERS, {"action": list(audit.ACTIONS)})
     if not is_admin(hub.policy, actor):
         raise Forbidden(AUDIT_REFUSAL)
-    wanted = v.query(request.args, v.AUDIT_FILTERS, {"action": list(audit.ACTIONS)})
     try:
         since = parse_iso(wanted["since"]) if wanted["since"] else None
     except ValueError as exc:

@@ -66,7 +66,9 @@ def words(q: str) -> list[str]:
     return list(dict.fromkeys(w.lower() for w in _WORD.findall(q or "")))
 
 
-def parse_day(value: str | None, tz: str, *, end: bool = False) -> datetime | None:
+def parse_day(
+    value: str | None, tz: str, *, end: bool = False, name: str = "since"
+) -> datetime | None:
     """`2026-12-01` (a day in the policy's time zone; `end`: the day after it) or an ISO 8601
     time with an offset, as an aware datetime; Invalid otherwise."""
     if not value:
@@ -80,7 +82,7 @@ def parse_day(value: str | None, tz: str, *, end: bool = False) -> datetime | No
         moment = None
     if moment is None or moment.tzinfo is None:
         raise Invalid(
-            f"expected a day like 2026-12-01 or a time with an offset, got {value!r}",
+            f"{name}: expected a day like 2026-12-01 or a time with an offset, got {value!r}",
             code="invalid_value",
         )
     return moment
