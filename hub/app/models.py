@@ -65,6 +65,9 @@ class Incident(Base):
     reports: Mapped[list[Report]] = relationship(
         back_populates="incident", order_by="Report.id", cascade="all, delete-orphan"
     )
+    tasks: Mapped[list[IncidentTask]] = relationship(
+        order_by="IncidentTask.n", cascade="all, delete-orphan"
+    )
 
     @property
     def ref(self) -> str:

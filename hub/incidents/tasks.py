@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.app.errors import Forbidden, Invalid, NotFound
@@ -26,13 +25,7 @@ MAX_NOTE = 2000
 
 def tasks_of(session: Session, incident: Incident) -> list[IncidentTask]:
     """The incident's tasks, by number."""
-    return list(
-        session.scalars(
-            select(IncidentTask)
-            .where(IncidentTask.incident_id == incident.id)
-            .order_by(IncidentTask.n)
-        )
-    )
+    return list(incident.tasks)
 
 
 def create_tasks(
@@ -44,7 +37,6 @@ def create_tasks(
     made = []
     for planned in plan_tasks(policy, incident.severity, incident.services or ()):
         task = IncidentTask(
-            incident_id=incident.id,
             n=planned.n,
             role=planned.role,
             text=planned.text,
@@ -53,7 +45,7 @@ def create_tasks(
             due_at=start + planned.within if planned.within else None,
             created_at=now,
         )
-        session.add(task)
+        incident.tasks.append(task)
         made.append(task)
         if task.due_at is not None:
             key = timers.timer_key("task-late", incident, planned.n)
@@ -75,9 +67,7 @@ def create_tasks(
 
 def get_task(session: Session, incident: Incident, n: int) -> IncidentTask:
     """Task `n` of the incident (NotFound otherwise)."""
-    task = session.scalars(
-        select(IncidentTask).where(IncidentTask.incident_id == incident.id, IncidentTask.n == n)
-    ).first()
+    task = next((t for t in incident.tasks if t.n == n), None)
     if task is None:
         raise NotFound(f"{incident.ref} has no task {n}")
     return task

@@ -331,9 +331,11 @@ def test_openapi_matches_routes(client, app, auth):
 
     listing = doc["paths"]["/api/v1/incidents"]["get"]
     params = {p["name"]: p for p in listing["parameters"]}
-    assert set(params) == set(v.LIST_FILTERS) == {
-        "state", "severity", "major", "limit", "q", "service", "since", "until", "mine"
-    }
+    assert (
+        set(params)
+        == set(v.LIST_FILTERS)
+        == {"state", "severity", "major", "limit", "q", "service", "since", "until", "mine"}
+    )
     assert all(p["in"] == "query" and not p["required"] for p in params.values())
     assert params["state"]["schema"]["items"]["enum"] == list(STATES)
     assert params["limit"]["schema"]["maximum"] == v.LIMIT_MAX
@@ -699,7 +701,17 @@ def test_unknown_list_parameters_are_422_naming_the_allowed_ones(client, auth, q
     )
     assert error["details"] == {
         "unknown": [unknown],
-        "allowed": ["state", "severity", "major", "limit", "q", "service", "since", "until", "mine"],
+        "allowed": [
+            "state",
+            "severity",
+            "major",
+            "limit",
+            "q",
+            "service",
+            "since",
+            "until",
+            "mine",
+        ],
     }
 
 

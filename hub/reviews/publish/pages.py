@@ -14,6 +14,7 @@ from hub.app.errors import Invalid
 from hub.app.models import Incident, Review
 from hub.core import review_metrics as rm
 from hub.core.durations import format_duration
+from hub.core.permissions import role_label
 from hub.policy.model import Policy, person_name
 from hub.reviews.content import check_ticket
 from hub.reviews.publish import charts
@@ -132,6 +133,20 @@ def render_review(review: Review, policy: Policy, problems: list) -> tuple[str, 
             for e in review.timeline or ()
         ],
         timeline_svg=f"{ref}-timeline.svg",
+        tasks=[
+            {
+                "n": t.n,
+                "role": role_label(t.role),
+                "text": t.text,
+                "due": _local(t.due_at, tz, "%H:%M") if t.due_at else "—",
+                "done": (
+                    f"{_local(t.done_at, tz, '%H:%M')} by {person_name(policy, t.done_by)}"
+                    if t.done_at
+                    else "not done"
+                ),
+            }
+            for t in incident.tasks
+        ],
     )
     svg = charts.timeline_svg(review.timeline or [], tz, f"Timeline of {ref}")
     return text, svg
