@@ -50,7 +50,11 @@ def fill(hub, closed: int, now: datetime, rng: random.Random, words: list[str]) 
     from hub.app.models import Incident, Review, TimelineEntry
 
     policy = hub.policy
-    services, severities, people = list(policy.services), list(policy.severities), list(policy.people)
+    services, severities, people = (
+        list(policy.services),
+        list(policy.severities),
+        list(policy.people),
+    )
     incidents, entries, reviews = [], [], []
     for n in range(1, closed + 1):
         created = now - timedelta(days=rng.randrange(1, 700), minutes=rng.randrange(1440))

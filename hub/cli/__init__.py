@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from hub.cli import access, config, mail, processes, reviews
+from hub.cli import access, audit, config, mail, processes, reviews
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -19,5 +19,6 @@ for _command in (
     *config.COMMANDS,
     *access.COMMANDS,
     *reviews.COMMANDS,
+    *audit.COMMANDS,
 ):
     main.add_command(_command)

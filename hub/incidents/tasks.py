@@ -11,6 +11,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from hub.app import audit
 from hub.app.errors import Forbidden, Invalid, NotFound
 from hub.app.models import Incident, IncidentTask
 from hub.app.timefmt import iso, local_hhmm
@@ -95,6 +96,16 @@ def tick_task(
         return task  # already so: nothing to record
     task.done_at, task.done_by = (now, actor) if done else (None, None)
     task.note = note or task.note
+    audit.record(
+        session,
+        "task-ticked",
+        f"{incident.ref} task {n}",
+        actor=actor,
+        now=now,
+        before={"done": not done},
+        after={"done": done, "note": note or None},
+        incident_id=incident.id,
+    )
     verb = "Done" if done else "Not done after all"
     add_timeline(
         session,
