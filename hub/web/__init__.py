@@ -13,7 +13,19 @@ from pathlib import Path
 from flask import Blueprint, Flask, request
 
 from hub.http.error_handler import ERROR_PAGE
-from hub.web import auth, board, csrf, declare, errors, ops, review, room, sessions, sinks
+from hub.web import (
+    auth,
+    board,
+    csrf,
+    declare,
+    errors,
+    history,
+    ops,
+    review,
+    room,
+    sessions,
+    sinks,
+)
 from hub.web.common import init_filters, require_person
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -39,7 +51,7 @@ def init_app(app: Flask) -> None:
     hub = app.extensions["hub"]
     app.extensions[ERROR_PAGE] = errors.error_page  # pages, not JSON, for people
     sessions.init_app(app, hub)
-    pages = (board.bp, room.bp, declare.bp, review.bp, ops.bp, sinks.bp)
+    pages = (board.bp, room.bp, declare.bp, review.bp, ops.bp, sinks.bp, history.bp)
     names = {bp.name for bp in pages} | {auth.bp.name}
     csrf.init_app(app, names)
     init_filters(app)
