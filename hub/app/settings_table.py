@@ -291,19 +291,6 @@ SETTINGS: tuple[Setting, ...] = (
         "How long audit log records are kept (e.g. 365d, 730d); older ones are deleted.",
         kind="duration",
     ),
-    Setting(
-        "HUB_ACTION_ITEM_WEBHOOK",
-        None,
-        "Optional: a ticket system's webhook; an action item exported to it is POSTed as JSON "
-        "signed `X-Hub-Signature-256: sha256=<HMAC>` with HUB_ACTION_ITEM_WEBHOOK_SECRET.",
-        kind="http",
-    ),
-    Setting(
-        "HUB_ACTION_ITEM_WEBHOOK_SECRET",
-        None,
-        "The HMAC-SHA256 key of the action item webhook's signature.",
-        secret=True,
-    ),
 )
 
 

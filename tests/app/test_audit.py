@@ -20,7 +20,7 @@ from sqlalchemy import func, select, update
 from hub.app import audit
 from hub.app.context import Hub
 from hub.app.db import utcnow
-from hub.app.models import AuditRecord, EmailSuppression, Notification, Review
+from hub.app.models import ActionItem, AuditRecord, EmailSuppression, Notification, Review
 from hub.http.auth import create_token, revoke_token
 from hub.notifications.suppression import lift
 from hub.testing.harness import MIHUB
@@ -172,9 +172,27 @@ def test_each_change_leaves_one_record(ahub, client, backend, tmp_path):
     changed("suppression-lifted")
     assert last(hub, "suppression-lifted").before["status"] == "5.1.1"
 
-    # a review published
+    # an action item changed (its ticket link written back), then the review published
     with hub.db.session() as session:
-        session.add(Review(incident_id=int(ref[4:]), state="approved"))
+        review = Review(incident_id=int(ref[4:]), state="draft")
+        session.add(review)
+        session.flush()
+        item = ActionItem(review_id=review.id, title="Renew certificates", owner="elif")
+        session.add(item)
+        session.flush()
+        item_id, review_id = item.id, review.id
+    r = client.patch(
+        f"/api/v1/action-items/{item_id}",
+        headers=api["anna"],
+        json={"ticket": "https://tickets.example.com/OPS-7", "status": "in_progress"},
+    )
+    assert r.status_code == 200, r.get_json()
+    changed("action-item-changed")
+    record = last(hub, "action-item-changed")
+    assert record.before == {"status": "open", "ticket": None}
+    assert record.after == {"status": "in_progress", "ticket": "https://tickets.example.com/OPS-7"}
+    with hub.db.session() as session:
+        session.get(Review, review_id).state = "approved"
     r = client.post(f"/api/v1/incidents/{ref}/review/publish", headers=api["anna"], json={})
     assert r.status_code in (200, 202), r.get_json()
     changed("review-published")
