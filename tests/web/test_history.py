@@ -89,3 +89,25 @@ def test_action_items_and_problems_pages(client, hub, api_caller):
     assert "PRB-1 Expiring certificates" in problems and ref in problems
     assert "No problem record" in text_of(client.get("/problems?state=closed"))
     assert "renew by hand" in text_of(client.get("/problems?state=known_error"))
+
+
+def test_room_shows_similar_past_incidents(client, hub, api_caller):
+    api = api_caller(client)
+    old = _create(api, "VPN gateway down", services=["vpn"])
+    other = _create(api, "Printer jam")
+    now = _create(api, "VPN slow again", services=["vpn"])
+    with hub.db.session() as session:
+        session.get(Incident, int(old[4:])).state = "closed"
+        session.get(Incident, int(other[4:])).state = "closed"
+        session.add(Review(incident_id=int(old[4:]), state="published"))
+        problem = Problem(title="Gateway memory leak", state="known_error", workaround="restart it")
+        session.add(problem)
+        session.flush()
+        session.add(ProblemLink(problem_id=problem.id, incident_id=int(old[4:])))
+    sign_in(client, hub, "anna")
+    page = text_of(client.get(f"/incidents/{now}"))
+    similar = page.split("Similar past incidents", 1)[1].split("Timeline", 1)[0]
+    assert old in similar and "review (published)" in similar
+    assert "Gateway memory leak — known error : restart it" in similar
+    assert other not in similar and now not in similar
+    assert "Similar past incidents" not in text_of(client.get(f"/incidents/{other}"))
