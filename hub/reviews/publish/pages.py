@@ -305,13 +305,17 @@ def index_pages(
         later=_items([i for i in items if not i["overdue"]], ""),
         today=today.isoformat(),
     )
-    out.update(metrics_pages(rows, policy))
+    out.update(
+        metrics_pages(rows, policy, follow_ups={"open": len(items), "overdue": len(overdue)})
+    )
     out["tags.md"] = render_page("tags.md.j2", front=front_matter(title="Tags", **hidden))
     return out
 
 
-def metrics_pages(rows: list[Row], policy: Policy) -> dict[str, str]:
-    """The metrics page and its two trend charts."""
+def metrics_pages(
+    rows: list[Row], policy: Policy, follow_ups: dict | None = None
+) -> dict[str, str]:
+    """The metrics page (with the open and overdue action items) and its two trend charts."""
     trend = rm.trend(
         [rm.Point(r.month, r.severity, r.tta_s, r.ttr_s) for r in rows], policy.severities
     )
@@ -328,6 +332,7 @@ def metrics_pages(rows: list[Row], policy: Policy) -> dict[str, str]:
         front=front_matter(title="Metrics", search={"exclude": True}),
         charts=[(title, file) for title, file, _s in charts_],
         table=trend,
+        follow_ups=follow_ups or {"open": 0, "overdue": 0},
     )
     return out
 
