@@ -45,6 +45,11 @@ _SQLITE_MATCH = text(
 )
 
 
+def search_structure(name: str | None) -> bool:
+    """Whether a table or index is the search index's (made by migration 0210, not a model)."""
+    return bool(name) and (name.startswith("incident_fts") or name.endswith("_fts"))
+
+
 @dataclass(frozen=True)
 class Filters:
     """What to find; empty fields filter nothing."""
