@@ -34,6 +34,9 @@ def create_app(config: dict | None = None, *, hub=None) -> Flask:
     app.extensions["hub"] = hub
     logging.getLogger("hub").setLevel(hub.settings.text("HUB_LOG_LEVEL"))
     errors_handler.init_app(app)
+    from hub.app import audit
+
+    app.before_request(lambda: audit.source.set(_client_address()) and None)
     health.init_app(app, queue_pending)
     app.register_blueprint(api.bp)
     from hub.intake.teams import views as teams_intake
@@ -45,6 +48,9 @@ def create_app(config: dict | None = None, *, hub=None) -> Flask:
     from hub.http import schedules_api
 
     app.register_blueprint(schedules_api.bp)
+    from hub.http import worklog_api
+
+    app.register_blueprint(worklog_api.bp)
     from hub.intake.email import http as email_intake
 
     app.register_blueprint(email_intake.bp)
@@ -55,6 +61,13 @@ def create_app(config: dict | None = None, *, hub=None) -> Flask:
 
     web.init_app(app)
     return app
+
+
+def _client_address() -> str:
+    """The client's address for the audit log (the proxy's, unless one is trusted)."""
+    from flask import request
+
+    return request.remote_addr or "unknown"
 
 
 def queue_pending() -> int:

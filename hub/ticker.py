@@ -8,10 +8,11 @@ and `state, due_at`) and enqueues ids, so it stays cheap with a large history.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import exists, func, select
 
+from hub.app import audit
 from hub.app.context import Hub, queue_job
 from hub.app.models import Incident, Timer
 from hub.core import lifecycle
@@ -48,6 +49,16 @@ def replay_journals(hub: Hub) -> int:
     return marked
 
 
+_last_purge: list[datetime] = []
+
+
+def _audit_purge_due(now: datetime) -> bool:
+    if _last_purge and now - _last_purge[0] < timedelta(hours=1):
+        return False
+    _last_purge[:] = [now]
+    return True
+
+
 def tick(hub: Hub, now: datetime, limit: int = BATCH) -> dict[str, int]:
     """Re-enqueue due timers and due or stuck deliveries; returns counts by kind.
 
@@ -56,6 +67,8 @@ def tick(hub: Hub, now: datetime, limit: int = BATCH) -> dict[str, int]:
     """
     replay_journals(hub)
     with hub.transaction() as session:
+        if _audit_purge_due(now):  # the retention (HUB_AUDIT_RETENTION), once an hour
+            audit.purge(session, hub.settings.duration("HUB_AUDIT_RETENTION"), now)
         notification_ids = outbox.due_rows(session, now, limit)
         timer_ids = timers.due_ids(session, now, limit)
         for ident in timer_ids:  # timers first: they may page people

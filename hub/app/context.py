@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import pwd
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -10,7 +13,11 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from hub.app.db import Database
+from sqlalchemy import select
+
+from hub.app import audit
+from hub.app.db import Database, utcnow
+from hub.app.models import AuditRecord
 from hub.app.redact import remember_secrets, secrets_of_policy, secrets_of_settings
 from hub.app.settings import Settings
 from hub.app.uow import UnitOfWork
@@ -20,11 +27,27 @@ from hub.policy.model import Policy
 log = logging.getLogger("hub")
 
 
+def file_owner(path: Path) -> str:
+    """The login of the file's owner (who edited it, as far as the file tells)."""
+    uid = path.stat().st_uid
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
+
+
 class PolicyHolder:
     """Holds the current policy; a reload that fails keeps the last good one."""
 
-    def __init__(self, path: Path, policy: Policy | None = None, check_every: float = 5.0):
+    def __init__(
+        self,
+        path: Path,
+        policy: Policy | None = None,
+        check_every: float = 5.0,
+        on_reload: Callable[[Path], None] | None = None,
+    ):
         self.path = path
+        self.on_reload = on_reload  # after a reload of a changed file (the audit log)
         self._policy = policy
         if policy is not None:
             remember_secrets(secrets_of_policy(policy))
@@ -51,6 +74,8 @@ class PolicyHolder:
                 self._mtime = mtime
                 if self.reload():
                     log.info("policy reloaded from %s", self.path)
+                    if self.on_reload is not None:
+                        self.on_reload(self.path)
         return self._policy  # type: ignore[return-value]
 
     def reload(self, strict: bool = False) -> bool:
@@ -79,7 +104,9 @@ class Hub:
         self.settings = settings
         remember_secrets(secrets_of_settings(settings))
         self.db = db or Database(settings.database_url)
-        self.policies = PolicyHolder(settings.path("HUB_POLICY"), policy)
+        self.policies = PolicyHolder(
+            settings.path("HUB_POLICY"), policy, on_reload=self.record_policy_reload
+        )
         # Called with a list of (task name, id) after a transaction commits; the queue
         # module installs the real one. Lost wake-ups are harmless: reconcile finds the work.
         self.enqueue: Callable[[list[tuple[str, int]]], None] = lambda jobs: None
@@ -89,6 +116,38 @@ class Hub:
     @property
     def policy(self) -> Policy:
         return self.policies.current
+
+    def record_policy_reload(self, path: Path) -> None:
+        """One audit record per new content of the policy file (every process reloads it;
+        the first to record a content wins), with the file's owner as who edited it."""
+        try:
+            data, owner = path.read_bytes(), file_owner(path)
+        except OSError:
+            return
+        digest = hashlib.sha256(data).hexdigest()[:16]
+        try:
+            with self.db.session() as session:
+                last = session.scalars(
+                    select(AuditRecord)
+                    .where(AuditRecord.action == "policy-reloaded", AuditRecord.target == str(path))
+                    .order_by(AuditRecord.id.desc())
+                    .limit(1)
+                ).first()
+                before = (last.after or {}).get("sha256") if last else None
+                if before == digest:
+                    return
+                audit.record(
+                    session,
+                    "policy-reloaded",
+                    str(path),
+                    actor=owner,
+                    now=utcnow(),
+                    before={"sha256": before} if before else None,
+                    after={"sha256": digest, "file_owner": owner},
+                    where=socket.gethostname(),
+                )
+        except Exception:  # the reload stands; the record is lost, and logged
+            log.exception("could not record the policy reload in the audit log")
 
     @contextmanager
     def transaction(self):

@@ -65,6 +65,9 @@ class Incident(Base):
     reports: Mapped[list[Report]] = relationship(
         back_populates="incident", order_by="Report.id", cascade="all, delete-orphan"
     )
+    tasks: Mapped[list[IncidentTask]] = relationship(
+        order_by="IncidentTask.n", cascade="all, delete-orphan"
+    )
 
     @property
     def ref(self) -> str:
@@ -468,3 +471,40 @@ class IncidentMeeting(Base):
 # Monitoring alerts live in their own module (this one stays readable); imported here so that
 # `hub.app.models` names every table.
 from hub.app.alert_models import Alert, AlertGroup  # noqa: E402, F401
+
+
+class IncidentTask(Base):
+    """One task of a role's checklist (or a runbook step) on one incident, numbered from 1."""
+
+    __tablename__ = "incident_tasks"
+    __table_args__ = (UniqueConstraint("incident_id", "n"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    n: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(40))
+    text: Mapped[str] = mapped_column(Text)
+    url: Mapped[str | None] = mapped_column(String(500))
+    source: Mapped[str] = mapped_column(String(16))  # checklist | runbook
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    done_by: Mapped[str | None] = mapped_column(String(120))
+    note: Mapped[str | None] = mapped_column(Text)
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AuditRecord(Base):
+    """Append-only: who changed what, when, from where, before and after."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    actor: Mapped[str | None] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(60))
+    target: Mapped[str] = mapped_column(String(300))
+    source: Mapped[str | None] = mapped_column(String(100))  # the client's address, or "cli"
+    before: Mapped[dict | None] = mapped_column(JSON)
+    after: Mapped[dict | None] = mapped_column(JSON)
+    incident_id: Mapped[int | None] = mapped_column(Integer)

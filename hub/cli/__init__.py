@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from hub.cli import access, classify, config, mail, processes, reviews
+from hub.cli import access, audit, classify, config, mail, processes, reviews
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -20,5 +20,6 @@ for _command in (
     *access.COMMANDS,
     *reviews.COMMANDS,
     classify.classify,
+    *audit.COMMANDS,
 ):
     main.add_command(_command)

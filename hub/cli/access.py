@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from hub.app.settings import load_settings
-from hub.cli.common import start_hub
+from hub.cli.common import cli_actor, start_hub
 
 
 @click.group()
@@ -78,7 +78,7 @@ def token_create(person, label, source):
             if source:
                 value = create_source_token(session, source, label)
             else:
-                value = create_token(session, hub.policy, person, label)
+                value = create_token(session, hub.policy, person, label, actor=cli_actor())
     except HubError as exc:
         raise click.ClickException(exc.message) from exc
     if source:
@@ -99,7 +99,7 @@ def token_revoke(token_value):
 
     hub = start_hub()
     with hub.db.session() as session:
-        count = revoke_token(session, token_value)
+        count = revoke_token(session, token_value, actor=cli_actor())
     if not count:
         raise click.ClickException("no live token matches")
     click.echo("revoked")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import logging
 import os
 import sys
@@ -9,10 +10,21 @@ from pathlib import Path
 
 import click
 
+from hub.app import audit
 from hub.app.quietlog import RepeatFilter
 from hub.app.redact import RedactingFormatter
 from hub.app.settings import join_hostport, load_settings, split_hostport
 from hub.app.settings_checks import check_settings
+
+
+def cli_actor() -> str:
+    """Who changes things from the command line, for the audit log: the login, from "cli"."""
+    audit.source.set("cli")
+    try:
+        login = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container's numeric user)
+        login = str(os.getuid())
+    return f"{login} (command line)"
 
 
 def setup_logging(level: str) -> None:

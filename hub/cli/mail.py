@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from hub.cli.common import start_hub
+from hub.cli.common import cli_actor, start_hub
 
 
 @click.group()
@@ -18,6 +18,8 @@ def _mail_action(action, ident: int, actor: str) -> None:
     from tasks import main as _tasks  # noqa: F401  (wake-ups the effects queue)
 
     hub = start_hub()
+    login = cli_actor()  # the audit log's source: the command line
+    actor = login if actor == "command line" else actor
     try:
         result = action(hub, ident, actor=actor, now=utcnow())
     except HubError as exc:
@@ -65,6 +67,23 @@ def mail_release(ident, actor):
     from hub.intake.email.quarantine import release
 
     _mail_action(release, ident, actor)
+
+
+@mail.command("unsuppress")
+@click.argument("address")
+@click.option("--as", "actor", default=None, help="Who lifts it (for the audit log).")
+def mail_unsuppress(address, actor):
+    """Mail ADDRESS again: lift the suppression a permanent bounce put on it."""
+    from hub.app.db import utcnow
+    from hub.notifications.suppression import lift
+
+    hub = start_hub()
+    who = actor or cli_actor()
+    with hub.transaction() as session:
+        lifted = lift(session, address, actor=who, now=utcnow())
+    if not lifted:
+        raise click.ClickException(f"{address} is not suppressed")
+    click.echo(f"{address.strip().lower()}: mailed again")
 
 
 @mail_quarantine.command("discard")

@@ -50,6 +50,7 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "review_approve": (MIM,),
     "review_reject": (MIM,),
     "review_publish": (MIM,),
+    "task": (MIM, TECH, COMMS, PM),  # then only the task's own role: `ticks_task`
 }
 HELD_ONLY = {
     "acknowledge",
@@ -258,6 +259,25 @@ def action_item_refusal(incident: Incident) -> str:
     return (
         f"only the item's owner, the Problem Manager or the Major Incident "
         f"Manager of {incident.ref} (or a policy admin) may change it"
+    )
+
+
+def ticks_task(policy: Policy, incident: Incident, person: str | None, role: str) -> bool:
+    """A task is ticked by its role: the holder, whoever is on duty for that role (a service's
+    tech leads for the Technical Lead's), or a policy admin; not by another role."""
+    return bool(person) and (
+        is_admin(policy, person)
+        or role in held_roles(incident, person)
+        or on_duty(policy, person, role)
+        or (role == TECH and leads_a_service(policy, incident, person))
+    )
+
+
+def task_refusal(incident: Incident, person: str | None, role: str, n: int) -> str:
+    """Why the person may not tick task `n`."""
+    return (
+        f"task {n} of {incident.ref} is the {role_label(role)}'s; {person} does not hold "
+        f"that role, so only the {role_label(role)} (or a policy admin) may tick it"
     )
 
 

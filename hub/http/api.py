@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
-from sqlalchemy import select
 
 from hub.app.db import utcnow
 from hub.app.errors import Invalid
-from hub.app.models import Incident
 from hub.core.classify import Report
 from hub.http import validate as v
 from hub.http.auth import require_person
@@ -17,6 +15,7 @@ from hub.incidents import records
 from hub.incidents.act import act
 from hub.incidents.classification import classify_again
 from hub.incidents.reports import classify_new, create_incident, require_known_services
+from hub.incidents.search import Filters, parse_day, search_incidents
 from hub.incidents.serialize import incident_detail, incident_summary
 from hub.incidents.split import split_report
 
@@ -87,18 +86,24 @@ def _reporter(value: str | None, actor: str, policy) -> str:
 
 @bp.get("/incidents")
 def list_incidents():
-    """Incidents, newest first, filtered by state, severity or major."""
-    wanted = v.list_filters(request.args, _hub().policy.severities)  # 422: unknown name/value
-    stmt = select(Incident).order_by(Incident.id.desc())
-    if wanted["state"]:
-        stmt = stmt.where(Incident.state.in_(wanted["state"]))
-    if wanted["severity"]:
-        stmt = stmt.where(Incident.severity.in_(wanted["severity"]))
-    if wanted["major"] is not None:
-        stmt = stmt.where(Incident.major.is_(wanted["major"]))
+    """Incidents, newest first, filtered by state, severity, major, service, dates and "mine",
+    and found by words (`q`) in titles, descriptions, updates and reviews."""
+    actor = require_person()
+    policy = _hub().policy
+    wanted = v.list_filters(request.args, policy.severities, policy.services)  # 422: bad ones
+    filters = Filters(
+        q=wanted["q"] or "",
+        state=tuple(wanted["state"] or ()),
+        severity=tuple(wanted["severity"] or ()),
+        service=tuple(wanted["service"] or ()),
+        major=wanted["major"],
+        since=parse_day(wanted["since"], policy.timezone),
+        until=parse_day(wanted["until"], policy.timezone, end=True, name="until"),
+        mine=actor if wanted["mine"] else None,
+        limit=wanted["limit"],
+    )
     with _hub().db.session(write=False) as session:
-        rows = session.scalars(stmt.limit(wanted["limit"])).all()
-        docs = [incident_summary(i) for i in rows]
+        docs = [incident_summary(i) for i in search_incidents(session, filters)]
     return jsonify({"incidents": docs})
 
 

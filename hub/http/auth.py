@@ -8,6 +8,7 @@ from flask import current_app, g, request
 from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
+from hub.app import audit
 from hub.app.db import utcnow
 from hub.app.errors import Invalid, Unauthorized
 from hub.app.models import ApiToken
@@ -17,16 +18,28 @@ from hub.policy.model import Policy
 PREFIX = "mih_"
 
 
-def create_token(session: Session, policy: Policy, person: str, label: str = "") -> str:
-    """A new token for a person; the plain text exists only in the return value."""
+def create_token(
+    session: Session, policy: Policy, person: str, label: str = "", *, actor: str | None = None
+) -> str:
+    """A new token for a person; the plain text exists only in the return value (the audit
+    log keeps its hash's first characters, to name it when it is revoked)."""
     if person not in policy.people:
         raise Invalid(f"unknown person {person!r}; people are: {', '.join(policy.people)}")
     token = PREFIX + secrets.token_urlsafe(32)
-    session.add(ApiToken(person=person, token_hash=hash_token(token), label=label))
+    hashed = hash_token(token)
+    session.add(ApiToken(person=person, token_hash=hashed, label=label))
+    audit.record(
+        session,
+        "token-created",
+        person,
+        actor=actor,
+        now=utcnow(),
+        after={"label": label, "token_hash": hashed[:12]},
+    )
     return token
 
 
-def revoke_token(session: Session, token_or_prefix_hash: str) -> int:
+def revoke_token(session: Session, token_or_prefix_hash: str, *, actor: str | None = None) -> int:
     """Revoke a token by its plain text or by its hash; returns how many were revoked."""
     wanted = token_or_prefix_hash
     h = hash_token(wanted) if wanted.startswith(PREFIX) else wanted
@@ -35,6 +48,15 @@ def revoke_token(session: Session, token_or_prefix_hash: str) -> int:
     ).all()
     for row in rows:
         row.revoked_at = utcnow()
+        audit.record(
+            session,
+            "token-revoked",
+            f"token {row.token_hash[:12]} of {row.person}",
+            actor=actor,
+            now=row.revoked_at,
+            before={"revoked_at": None},
+            after={"revoked_at": row.revoked_at.isoformat()},
+        )
     return len(rows)
 
 

@@ -30,6 +30,7 @@ BODIES = {
     "reviews.update_problem": v.PROBLEM_UPDATE,
     "reviews.update_item": v.ITEM_UPDATE,
     "schedules_api.create_override": v.OVERRIDE,
+    "worklog.tick": v.TASK,
 }
 # endpoints whose body is another protocol's document: (media type, description)
 RAW_BODIES = {
@@ -74,6 +75,7 @@ SUCCESS = {
 }
 # endpoints that check the caller's role themselves, besides the actions on one resource
 _ROLE_CHECKED = {
+    "worklog.list_audit",
     "reviews.create_problem",
     "email_intake.list_quarantine",
     "email_intake.find_messages",

@@ -209,6 +209,23 @@ LIST_FILTERS: dict[str, Param] = {  # GET /api/v1/incidents
         minimum=1,
         maximum=LIMIT_MAX,
     ),
+    "q": Param("text", "Words to find in titles, descriptions, updates and reviews (all of them)"),
+    "service": Param("csv", "Service keys of the catalogue, comma-separated", None, "services"),
+    "since": Param("text", "Declared on or after this day (YYYY-MM-DD) or time (ISO 8601)"),
+    "until": Param("text", "Declared before the end of this day (YYYY-MM-DD) or this time"),
+    "mine": Param("bool", "true: only incidents where the caller held a role or reported"),
+}
+TASK: Spec = {
+    "done": (bool, False, "true (default): done; false: not done after all"),
+    "note": (str, False, "A note for the timeline"),
+}
+AUDIT_FILTERS: dict[str, Param] = {  # GET /api/v1/audit
+    "since": Param("text", "Records at or after this time (ISO 8601 with an offset)"),
+    "action": Param("csv", "One kind of change", None, "actions"),
+    "actor": Param("text", "Person key (or address) that made the change"),
+    "limit": Param(
+        "int", "How many records, 1 to 10000 (default 1000)", default=1000, minimum=1, maximum=10000
+    ),
 }
 PROBLEM_FILTERS: dict[str, Param] = {  # GET /api/v1/problems
     "state": Param("csv", "Problem states, comma-separated", PROBLEM_STATES, "states"),
@@ -232,6 +249,7 @@ MAIL_FIND_FILTERS: dict[str, Param] = {  # GET /api/v1/mail/messages
 # endpoint -> its query parameters; every GET list endpoint under /api/v1 is here
 QUERIES: dict[str, dict[str, Param]] = {
     "api.list_incidents": LIST_FILTERS,
+    "worklog.list_audit": AUDIT_FILTERS,
     "reviews.list_problems": PROBLEM_FILTERS,
     "reviews.list_items": ITEM_FILTERS,
     "email_intake.list_quarantine": {},
@@ -313,9 +331,10 @@ def _csv_param(name: str, param: Param, values: list[str], choices) -> Any:
     return list(dict.fromkeys(spelling[norm(x)] for x in wanted))
 
 
-def list_filters(args, severities) -> dict:
-    """The filters of GET /api/v1/incidents: {state, severity (policy keys), major, limit}."""
-    return query(args, LIST_FILTERS, {"severity": list(severities)})
+def list_filters(args, severities, services=()) -> dict:
+    """The filters of GET /api/v1/incidents: {state, severity (policy keys), major, limit, q,
+    service (catalogue keys), since, until, mine}."""
+    return query(args, LIST_FILTERS, {"severity": list(severities), "service": list(services)})
 
 
 def _csv(value: str | None) -> list[str]:

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from hub.app import audit
 from hub.app.errors import Conflict, Invalid
 from hub.app.models import Incident
 from hub.core import lifecycle
@@ -45,6 +46,16 @@ def classify_again(
         )
     current = current_classification(incident)
     result = reclassify(current, severity, reason.strip(), policy)
+    audit.record(
+        session,
+        "reclassified",
+        incident.ref,
+        actor=actor,
+        now=now,
+        before={"severity": incident.severity, "major": incident.major},
+        after={"severity": result.severity, "major": result.major, "reason": reason.strip()},
+        incident_id=incident.id,
+    )
     set_classification(
         session,
         policy,

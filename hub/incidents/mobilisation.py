@@ -15,7 +15,7 @@ from hub.app.uow import UnitOfWork
 from hub.core import cadence
 from hub.core.escalation import PlannedStep
 from hub.core.permissions import holders, role_label
-from hub.incidents import page_links, timers
+from hub.incidents import page_links, tasks, timers
 from hub.incidents.timeline import add_timeline
 from hub.notifications import notices
 from hub.notifications import notify as n
@@ -97,13 +97,19 @@ def page_context(
     role: str | None,
     label: str,
     step: int | None,
+    *,
+    tasks: list | None = None,
+    tasks_url: str | None = None,
 ) -> dict:
-    """A page's own context: `page` (role, label, step, and `action`: acknowledge, or
-    take-over when the role is someone else's) and `ack_url`, signed for this person."""
+    """A page's own context: `page` (role, label, step, `action`: acknowledge, or take-over
+    when the role is someone else's; the role's checklist `tasks` and `tasks_url` when given)
+    and `ack_url`, signed for this person."""
     held = person in holders(incident, role) if role else False
     link = page_links.page_link(settings, incident, person, role, held=held)
     action = None if link is None else ("acknowledge" if held else "take-over")
     page = {"role": role, "role_label": label, "step": step or None, "action": action}
+    if tasks is not None:
+        page.update(tasks=tasks, tasks_url=tasks_url)
     return {"page": page, **({"ack_url": link} if link else {})}
 
 
@@ -122,6 +128,8 @@ def page_step(
     settings = settings_of(session)
     template = "page" if step.index == 0 else "escalation"
     rows, names, paged = 0, [], []
+    checklists = tasks.by_role(policy, tasks.tasks_of(session, incident), now)
+    tasks_url = f"{settings.base_url}/incidents/{incident.ref}#tasks"
     for target in targets:
         if target.person:
             paged.append([target.person, target.role])
@@ -131,7 +139,16 @@ def page_step(
                 policy,
                 incident,
                 now,
-                **page_context(settings, incident, target.person, target.role, label, step.index),
+                **page_context(
+                    settings,
+                    incident,
+                    target.person,
+                    target.role,
+                    label,
+                    step.index,
+                    tasks=checklists.get(target.role or "", []),
+                    tasks_url=tasks_url,
+                ),
             )
             recipients = notices.person_recipients(policy, [target.person], step.via)
             person = policy.people.get(target.person)

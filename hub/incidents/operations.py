@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from hub.app import audit
 from hub.app.errors import Conflict, Forbidden, Invalid
 from hub.app.models import Incident, RoleAssignment, TimelineEntry
 from hub.core import lifecycle
@@ -152,6 +153,17 @@ def assign_role(
     )
     if held is not None:
         return held
+    before = [r.person for r in active_roles(incident) if r.role == role]
+    audit.record(
+        session,
+        "role-assigned",
+        f"{incident.ref} {role}",
+        actor=actor,
+        now=now,
+        before={"role": role, "people": before},
+        after={"role": role, "people": [person]},
+        incident_id=incident.id,
+    )
     assignment = _give_role(
         session,
         policy,

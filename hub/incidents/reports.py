@@ -250,6 +250,7 @@ def create_incident(
         updated_at=now,
         timers=[],
         roles=[],  # known empty: no query when the workflow looks at them
+        tasks=[],
     )
     entries = [
         (

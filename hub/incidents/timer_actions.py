@@ -20,7 +20,7 @@ from hub.core import cadence, lifecycle
 from hub.core.escalation import PlannedStep, still_needed
 from hub.core.permissions import COMMS, MIM, PM, holders
 from hub.core.sla import LABELS
-from hub.incidents import meetings, staffing, timers
+from hub.incidents import meetings, staffing, tasks, timers
 from hub.incidents import mobilisation as mob
 from hub.incidents.timeline import add_timeline
 from hub.notifications import notices
@@ -284,5 +284,34 @@ def sla_mark(session, policy, incident, timer, now) -> str:
         notices.person_recipients(policy, dict.fromkeys(people), channel_names()),
         ctx,
         now,
+    )
+    return "fired"
+
+
+@action("task-late")
+def task_late(session, policy, incident, timer, now) -> str:
+    """A task is past its deadline: remind its role's holders, once (the timer fires once)."""
+    if not mob.running(incident):
+        return _skip(timer, f"incident is {incident.state}", now)
+    task = tasks.get_task(session, incident, int(timer.data["n"]))
+    if task.done_at is not None:
+        return _skip(timer, "done", now)
+    people = holders(incident, task.role)
+    ctx = mob.context(session, policy, incident, now, task=tasks.task_doc(policy, task, now))
+    recipients = notices.person_recipients(policy, people, channel_names())
+    n.notify(
+        session, mob.settings_of(session), policy, incident, "task-late", timer.key,
+        recipients, ctx, now,
+    )  # fmt: skip
+    task.reminded_at = now
+    names = ", ".join(policy.people[p].name if p in policy.people else p for p in people)
+    add_timeline(
+        session,
+        incident,
+        "reminder",
+        f"Task {task.n} is late ({task.text}); reminded {names or 'nobody (no one holds the role)'}",
+        now=now,
+        touch=False,
+        data={"task": task.n},
     )
     return "fired"

@@ -42,6 +42,7 @@ from hub.incidents.mobilisation import (
     send_to_stakeholders,
     settings_of,
 )
+from hub.incidents.tasks import create_tasks
 from hub.incidents.timeline import add_timeline
 from hub.notifications import notices
 from hub.notifications import notify as n
@@ -82,6 +83,7 @@ def on_declared(
             else {}
         ),
     }
+    create_tasks(session, policy, incident, start, now)  # before the pages, which list them
     for step in steps:
         if step.due_at <= now:
             key = timers.timer_key("escalate", incident, step.index, revision=rev)

@@ -21,6 +21,7 @@ from hub.app.models import Incident
 from hub.incidents import operations as ops
 from hub.incidents.act import act
 from hub.incidents.split import own_report, split_report
+from hub.incidents.tasks import tick_task
 from hub.policy.model import Policy
 
 # name -> (usage, what it does); the order is the order of the help card and the app manifest
@@ -38,6 +39,7 @@ USAGE = {
     "resolve": ("resolve INC-42 <summary>", "Resolve, saying what fixed it"),
     "split": ("split INC-42 <report> [why]", "Split a joined report out into its own incident"),
     "notthis": ("not this INC-42", "Your report that joined INC-42 is another problem: split it"),
+    "done": ("done INC-42 <task number> [note]", "Tick a task of your role's checklist"),
     "subscribe": ("subscribe INC-42", "Get this incident's updates"),
     "oncall": ("oncall [schedule]", "Who is on call now and next"),
 }
@@ -79,6 +81,7 @@ class Command:
     report: int | None = None  # a report's id (split)
     person: str | None = None  # as written: a name, key, email or @mention
     mentions: tuple[str, ...] = ()  # names of the people @mentioned (bot mentions excluded)
+    task: int | None = None  # done INC-42 3: the task's number
     error: str | None = None
 
 
@@ -156,6 +159,11 @@ def parse_chat(
         if not report.isdigit() or len(report) > 9:
             return Command(name, ref=ref, error=f"Say which report. {_usage('split')}")
         return Command(name, ref=ref, report=int(report), text=why, mentions=mentions)
+    if name == "done":
+        number, note = _split(tail)
+        if not number.isdigit() or len(number) > 6:
+            return Command(name, ref=ref, error=f"Say which task, by its number. {_usage(name)}")
+        return Command(name, ref=ref, task=int(number), text=note, mentions=mentions)
     return Command(name, ref=ref, text=tail, mentions=mentions)
 
 
@@ -306,6 +314,7 @@ ACTIONS = {
     "resolve": "resolve",
     "split": "split",
     "notthis": "not_this",
+    "done": "task",
 }
 
 
@@ -328,7 +337,7 @@ def run_command(
     refusal: Callable[[Incident], HubError | None] | None = None,
     savepoint: bool = True,
 ) -> Done:
-    """Run an ack, update, resolve or split (`ACTIONS`) on the command's incident as `actor`, through
+    """Run an ack, update, resolve, split or task tick (`ACTIONS`) on the command's incident as `actor`, through
     `act` (`refusal`: the channel's words when the actor may not). A HubError says why it was not
     done; an operation refused half-way leaves nothing behind: it runs in a savepoint, or with
     `savepoint=False` in the caller's own, which the caller rolls back on a HubError (Teams'
@@ -346,6 +355,11 @@ def run_command(
                 why = command.text or "the reporter says it is a different problem"
             new = split_report(session, policy, incident, report, why, actor=actor, now=now)
             return Done(incident, new=new)
+        if command.name == "done":
+            tick_task(
+                session, policy, incident, command.task, note=command.text, actor=actor, now=now
+            )
+            return Done(incident)
         if command.name == "update":
             ops.post_update(session, policy, incident, command.text, actor=actor, now=now)
         else:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from hub.app import audit
 from hub.app.models import EmailSuppression
 from hub.app.uow import UnitOfWork
 
@@ -63,4 +64,18 @@ def suppress(
             )
     except IntegrityError:  # suppressed concurrently by another bounce
         return False
+    return True
+
+
+def lift(session: Session, address: str, *, actor: str, now: datetime) -> bool:
+    """Mail an address again (its mailbox works once more); False if it was not suppressed."""
+    address = address.strip().lower()
+    row = session.scalars(
+        select(EmailSuppression).where(EmailSuppression.address == address)
+    ).first()
+    if row is None:
+        return False
+    before = {"status": row.status, "reason": row.reason, "since": row.created_at.isoformat()}
+    session.execute(delete(EmailSuppression).where(EmailSuppression.id == row.id))
+    audit.record(session, "suppression-lifted", address, actor=actor, now=now, before=before)
     return True

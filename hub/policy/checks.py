@@ -225,6 +225,10 @@ class Reader:
             return None
         return node.value.strip()
 
+    def is_text(self, node: Node | None) -> bool:
+        """Whether the node is a plain scalar that `string` reads as text."""
+        return isinstance(node, ScalarNode) and node.tag in _TEXT_TAGS
+
     def strings(self, node: Node | None, field: str) -> tuple[str, ...]:
         """A list of texts; a single text is a one-item list."""
         values = (self.string(item, path) for path, item in self.items(node, field))

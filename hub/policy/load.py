@@ -18,6 +18,7 @@ import yaml
 from yaml.nodes import Node
 
 from hub.policy.alerts import read_alerts
+from hub.policy.checklists import read_checklists
 from hub.policy.checks import Problem, Reader, compose
 from hub.policy.criteria import read_criteria
 from hub.policy.intake import read_intake
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 TOP_KEYS = (
     "timezone", "people", "services", "roles", "audiences", "severities", "major_criteria",
     "default_severity", "escalation", "teams", "bridge", "intake", "security_keywords", "sla",
-    "reviews", "admins", "alerts", "schedules",
+    "reviews", "admins", "alerts", "schedules", "checklists",
 )  # fmt: skip
 REQUIRED_TOP_KEYS = ("people", "severities", "default_severity")
 KEYED_SECTIONS = ("people", "services", "audiences", "severities")  # others refer to their keys
@@ -166,6 +167,7 @@ def _read_policy(r: Reader, root: Node) -> Policy | None:
             top.get("default_severity"), "default_severity", known["severities"], "severity"
         ),
         escalation=read_escalation(r, top.get("escalation"), known),
+        checklists=read_checklists(r, top.get("checklists"), known),
         source=r.source,
         intake=intake,
         alerts=read_alerts(r, top.get("alerts"), known),

@@ -49,6 +49,22 @@ class Service:
     critical: bool = False
     tech_lead: tuple[str, ...] = ()  # person keys, escalation order
     users: int | None = None  # how many people use it (for "whole service" reports)
+    runbook: Runbook | None = None  # its steps go on the Technical Lead's checklist
+
+
+@dataclass(frozen=True)
+class Runbook:
+    url: str | None = None
+    steps: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ChecklistItem:
+    """One task of a role's checklist: done within `within` of the declaration."""
+
+    task: str
+    within: timedelta | None = None
+    severities: tuple[str, ...] = ()  # only for these severities; empty: every major one
 
 
 @dataclass(frozen=True)
@@ -190,6 +206,7 @@ class Policy:
     review_tags: tuple[str, ...] = ()
     alerts: AlertPolicy = field(default_factory=AlertPolicy)
     schedules: dict[str, Schedule] = field(default_factory=dict)
+    checklists: dict[str, tuple[ChecklistItem, ...]] = field(default_factory=dict)  # by role
     source: str = "<policy>"  # file the policy came from
 
     def severity(self, key: str) -> Severity:

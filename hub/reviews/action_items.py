@@ -7,6 +7,7 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from hub.app import audit
 from hub.app.context import queue_job
 from hub.app.db import row_id
 from hub.app.errors import Conflict, Forbidden, Invalid, NotFound
@@ -103,11 +104,30 @@ def update_item(
         "ticket": item.ticket,
     }
     values = check_item({**current, **data}, policy, f"action item {item.id}")
+    changed = {
+        k: (current[k], values[k]) for k in current if k in values and values[k] != current[k]
+    }
+    if changed:
+        audit.record(
+            session,
+            "action-item-changed",
+            f"action item {item.id} of {incident.ref}",
+            actor=actor,
+            now=now,
+            before={k: _plain(old) for k, (old, _new) in changed.items()},
+            after={k: _plain(new) for k, (_old, new) in changed.items()},
+            incident_id=incident.id,
+        )
     apply_item(item, values, now=now)
     reminders.schedule_item(session, policy, review, item, now=now)
     if review.state == "published":
         queue_job(session, "refresh_site", review.id)  # the backlog page shows it
     return item
+
+
+def _plain(value):
+    """A value as JSON can hold it (dates as text)."""
+    return value.isoformat() if isinstance(value, date) else value
 
 
 def get_item(session: Session, ident: str) -> ActionItem:

@@ -7,6 +7,7 @@ from datetime import datetime
 from hub.app.models import ActionItem, Incident, Review
 from hub.app.timefmt import iso
 from hub.core import review_metrics
+from hub.incidents.tasks import task_doc
 from hub.policy.model import Policy, person_name
 from hub.reviews.content import HEADINGS, OPEN_ITEM, TEXT_FIELDS, missing_sections
 
@@ -27,6 +28,7 @@ TIMELINE_KINDS = {
     "sla-breach",
     "merged",
     "review-meeting",
+    "task",
 }
 STATE_EVENTS = {
     "declare": "declared",
@@ -150,6 +152,7 @@ def review_doc(
             "action_items": [item_doc(i, policy, now.date()) for i in review.action_items],
             "timeline": list(review.timeline or ()),
             "metrics": dict(review.metrics or {}),
+            "tasks": [task_doc(policy, t, now) for t in incident.tasks],
             "problem_manager": owner,
             "problem_manager_name": person_name(policy, owner, nobody=None),
             "due_at": iso(review.due_at),

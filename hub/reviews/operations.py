@@ -17,6 +17,7 @@ from datetime import datetime
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session, object_session
 
+from hub.app import audit
 from hub.app.context import queue_job
 from hub.app.errors import Conflict, Forbidden, Invalid, NotFound
 from hub.app.models import Incident, Review
@@ -176,6 +177,17 @@ def step(
         raise Conflict(
             f"cannot {name} the review of {incident.ref}: it is {review.state}",
             code="illegal_transition",
+        )
+    if name in ("approve", "publish"):  # both publish it to the knowledge base
+        audit.record(
+            session,
+            "review-published",
+            incident.ref,
+            actor=actor,
+            now=now,
+            before={"state": review.state},
+            after={"state": to_state, "step": name},
+            incident_id=incident.id,
         )
     if name == "submit":
         missing = missing_sections({f: getattr(review, f) for f in TEXT_FIELDS})

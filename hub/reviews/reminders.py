@@ -6,6 +6,8 @@ Timers (database-owned, see hub/incidents/timers.py), each re-checking the revie
   Major Incident Manager, whose approval is then awaited);
 - `review-escalate` ESCALATE_AFTER the deadline, repeating: the Major Incident Manager and the
   Problem Manager, until the review is submitted;
+- `action-due-soon` the morning before an open action item's due date: its owner (when a
+  person), once;
 - `action-overdue` the morning after an open action item's due date, repeating weekly: its
   owner (when a person) and the Problem Manager.
 These sit beside the generic SLA marks the workflow schedules at resolution (`sla-review`:
@@ -227,7 +229,7 @@ def schedule_item(
     stale = timers.pending(
         incident,
         where=lambda t: (
-            t.kind == "action-overdue"
+            t.kind in ("action-overdue", "action-due-soon")
             and t.data.get("item") == item.id
             and t.data.get("as") != current
         ),
@@ -236,6 +238,17 @@ def schedule_item(
     at = item_due_moment(item, policy.timezone)
     if at is None or item.status not in OPEN_ITEM:
         return
+    soon = at - timedelta(days=2)  # the morning before the due date
+    if soon > now:
+        timers.schedule(
+            session,
+            incident,
+            timers.timer_key("action-due-soon", incident, item.id, item.due.isoformat()),
+            "action-due-soon",
+            soon,
+            {"review": review.id, "item": item.id, "as": current},
+            now=now,
+        )
     key = timers.timer_key("action-overdue", incident, item.id, item.due.isoformat(), 1)
     timers.schedule(
         session,
@@ -246,6 +259,19 @@ def schedule_item(
         {"review": review.id, "item": item.id, "as": current, "count": 1},
         now=now,
     )
+
+
+@action("action-due-soon")
+def item_due_soon(session, policy, incident, timer, now) -> str:
+    """An open action item is due tomorrow: tell its owner (a person of the policy), once."""
+    review = _review_of(session, timer)
+    item = session.get(ActionItem, int(timer.data.get("item", 0)))
+    if review is None or item is None or item.status not in OPEN_ITEM:
+        return _skip(timer, "action item closed", now)
+    if item.owner not in policy.people:
+        return _skip(timer, "the owner is not a person of the policy", now)
+    send(session, policy, review, "action-due-soon", timer.key, [item.owner], now, items=[item])
+    return "fired"
 
 
 @action("action-overdue")

@@ -20,6 +20,7 @@ from hub.web import (
     csrf,
     declare,
     errors,
+    history,
     kb,
     live,
     ops,
@@ -42,7 +43,17 @@ def init_app(app: Flask) -> None:
     hub = app.extensions["hub"]
     app.extensions[ERROR_PAGE] = errors.error_page  # pages, not JSON, for people
     sessions.init_app(app, hub)
-    pages = (board.bp, room.bp, declare.bp, review.bp, ops.bp, sinks.bp, live.bp, schedules_page.bp)
+    pages = (
+        board.bp,
+        room.bp,
+        declare.bp,
+        review.bp,
+        ops.bp,
+        sinks.bp,
+        live.bp,
+        schedules_page.bp,
+        history.bp,
+    )
     live.init_app(app)
     names = {bp.name for bp in pages} | {auth.bp.name}
     csrf.init_app(app, names)

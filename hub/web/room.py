@@ -8,7 +8,7 @@ from hub.app.db import utcnow
 from hub.app.errors import Conflict, Invalid, NotFound
 from hub.core import permissions
 from hub.incidents import operations as ops
-from hub.incidents import records
+from hub.incidents import records, tasks
 from hub.incidents.act import act
 from hub.incidents.classification import classify_again
 from hub.incidents.split import split_report
@@ -48,6 +48,7 @@ def room_page(
             filters=FILTERS,
             can=permissions.allowed(hub.policy, incident, person),
             held=permissions.held_roles(incident, person),
+            ticks={r: permissions.ticks_task(hub.policy, incident, person, r) for r in ROLE_NAMES},
             role_names=ROLE_NAMES,
             draft=draft,
             drafts=drafts or {},
@@ -136,6 +137,19 @@ def preview_update(ref: str):
         incident = records.get_incident(session, ref)
         preview = update_preview(hub.settings, hub.policy, incident, text, person, now)
     return render("_partials/update_preview.html", preview=preview)
+
+
+@bp.post("/incidents/<ref>/tasks/<int:n>")
+def tick_task(ref: str, n: int):
+    """Tick a task of the person's role (or untick it: done=false)."""
+    done = request.form.get("done", "true") != "false"
+    note = _form("note", tasks.MAX_NOTE)
+
+    def run(s, p, i, a, now):
+        tasks.tick_task(s, p, i, n, done=done, note=note, actor=a, now=now)
+        return f"Task {n} {'done' if done else 'reopened'}."
+
+    return _act(ref, "task", run, "Task updated.")
 
 
 @bp.post("/incidents/<ref>/roles")

@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session
 from hub.app.models import InboundMessage, Incident, Review
 from hub.app.redact import redact_text
 from hub.channels.base import shown_recipient
+from hub.incidents import tasks
+from hub.incidents.search import similar_incidents
 from hub.intake.alerts.view import alerts_panel
 from hub.policy.model import Policy
 from hub.web.board import deadlines
@@ -152,6 +154,13 @@ def chart(
     )
 
 
+def _by_role(rows: list) -> dict[str, list]:
+    out: dict[str, list] = {}
+    for task in rows:
+        out.setdefault(task.role, []).append(task)
+    return out
+
+
 def load_room(
     session: Session, incident: Incident, policy: Policy, now: datetime, shown: str = "all"
 ) -> dict:
@@ -168,6 +177,8 @@ def load_room(
     marks = sla_deadlines(incident, policy, review)
     roles = [r for r in incident.roles if r.active]
     return {
+        "tasks": _by_role(tasks.tasks_of(session, incident)),
+        "similar": similar_incidents(session, incident),
         "incident": incident,
         "items": items,
         "deadlines": marks,

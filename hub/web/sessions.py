@@ -16,6 +16,7 @@ from flask import Flask, g, request, session
 from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import select, update
 
+from hub.app import audit
 from hub.app.db import utcnow
 from hub.app.models import WebSession
 from hub.app.security import hash_token
@@ -43,6 +44,7 @@ def start_session(hub, person: str, method: str, now: datetime) -> None:
                 last_seen_at=now,
             )
         )
+        audit.record(db, "sign-in", person, actor=person, now=now, after={"method": method})
     keep = {k: session[k] for k in ("next",) if k in session}
     session.clear()
     session.update(keep)
@@ -77,11 +79,14 @@ def end_session(hub, now: datetime) -> None:
     token = session.get(SESSION_KEY)
     if token:
         with hub.transaction() as db:
-            db.execute(
+            ended = db.execute(
                 update(WebSession)
                 .where(WebSession.token_hash == hash_token(token), WebSession.ended_at.is_(None))
                 .values(ended_at=now)
-            )
+                .returning(WebSession.person)
+            ).scalar()
+            if ended:
+                audit.record(db, "sign-out", ended, actor=ended, now=now)
     session.clear()
     g.web_person = None
 

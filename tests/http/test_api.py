@@ -332,11 +332,15 @@ def test_openapi_matches_routes(client, app, auth):
 
     listing = doc["paths"]["/api/v1/incidents"]["get"]
     params = {p["name"]: p for p in listing["parameters"]}
-    assert set(params) == set(v.LIST_FILTERS) == {"state", "severity", "major", "limit"}
+    assert (
+        set(params)
+        == set(v.LIST_FILTERS)
+        == {"state", "severity", "major", "limit", "q", "service", "since", "until", "mine"}
+    )
     assert all(p["in"] == "query" and not p["required"] for p in params.values())
     assert params["state"]["schema"]["items"]["enum"] == list(STATES)
     assert params["limit"]["schema"]["maximum"] == v.LIMIT_MAX
-    for name in params:  # each one is read (a bad value is refused, naming it) ...
+    for name in set(params) - {"q"}:  # each one is read (a bad value is refused, naming it) ...
         r = client.get(f"/api/v1/incidents?{name}=bogus", headers=auth["comms"])
         assert r.status_code == 422 and name in r.get_json()["error"]["message"], name
     good = {
@@ -344,6 +348,11 @@ def test_openapi_matches_routes(client, app, auth):
         "severity": next(iter(app.extensions["hub"].policy.severities)).lower(),
         "major": "false",
         "limit": "1",
+        "q": "printer",
+        "service": "payroll",
+        "since": "2026-01-01",
+        "until": "2026-12-31T23:00:00Z",
+        "mine": "true",
     }
     assert set(good) == set(params)
     for name, value in good.items():  # ... and a good one is accepted
@@ -675,7 +684,7 @@ def test_wrong_content_type_is_415(client, auth, ctype):
 @pytest.mark.parametrize(
     "query, unknown",
     [
-        ("service=payroll", "service"),
+        ("services=payroll", "services"),
         ("foo=1", "foo"),
         ("state=open&States=open", "States"),
         ("severity=SEV1&sort=id", "sort"),
@@ -688,11 +697,22 @@ def test_unknown_list_parameters_are_422_naming_the_allowed_ones(client, auth, q
     error = r.get_json()["error"]
     assert error["code"] == "unknown_parameter"
     assert error["message"] == (
-        f"unknown query parameter(s): {unknown}; allowed: state, severity, major, limit"
+        f"unknown query parameter(s): {unknown}; allowed: state, severity, major, limit, q, "
+        "service, since, until, mine"
     )
     assert error["details"] == {
         "unknown": [unknown],
-        "allowed": ["state", "severity", "major", "limit"],
+        "allowed": [
+            "state",
+            "severity",
+            "major",
+            "limit",
+            "q",
+            "service",
+            "since",
+            "until",
+            "mine",
+        ],
     }
 
 
@@ -755,6 +775,7 @@ def test_every_list_endpoint_reads_exactly_its_documented_parameters(client, app
         "email_intake.list_quarantine",
         "email_intake.find_messages",
         "schedules_api.list_schedules",
+        "worklog.list_audit",
     } == lists
     for endpoint in sorted(lists):
         path = routes[endpoint]

@@ -326,6 +326,16 @@ def test_every_documented_operation_answers_only_documented_statuses(client, hub
         ).status_code
         == 200
     )
+    # checklist tasks and the audit log
+    assert call("get", f"/api/v1/incidents/{ref}/tasks", "julia").status_code == 200
+    assert call("post", f"/api/v1/incidents/{ref}/tasks/1", "julia", json={}).status_code == 403
+    assert call("post", f"/api/v1/incidents/{ref}/tasks/1", "anna", json={}).status_code == 200
+    assert call("post", f"/api/v1/incidents/{ref}/tasks/99", "anna", json={}).status_code == 404
+    bad = call("post", f"/api/v1/incidents/{ref}/tasks/1", "anna", json={"done": "yes"})
+    assert bad.status_code == 422
+    assert call("get", "/api/v1/audit", "anna").status_code == 200
+    assert call("get", "/api/v1/audit", "julia").status_code == 403
+    assert call("get", "/api/v1/audit?since=yesterday", "anna").status_code == 422
     assert (
         call(
             "post", f"/api/v1/incidents/{ref}/resolve", "anna", json={"summary": "Rolled back"}

@@ -79,6 +79,7 @@ def test_declaration_pages_responders_and_notifies_stakeholders(api, wired):
         "sla-resolve",
         "update-reminder",
         "update-due",
+        "task-late",  # the checklists' deadlines
     }
     assert all(t["remaining_s"] > 0 for t in doc["timers"])
     assert {e["kind"] for e in doc["timeline"]} >= {"paged", "notified"}

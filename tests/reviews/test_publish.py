@@ -457,3 +457,32 @@ def test_front_matter_survives_yaml_breaking_text():
     inner = block.removeprefix("---\n").removesuffix("---\n")
     assert yaml.safe_load(inner) == {"title": render.page_title(title), "tags": ["a"]}
     assert "\n---\n" not in inner and "\n...\n" not in "\n" + inner
+
+
+def test_metrics_page_counts_open_and_overdue_action_items(example_policy):
+    from datetime import date
+
+    from hub.reviews.publish.pages import index_pages
+
+    items = [
+        {
+            "title": t,
+            "owner": "Elif",
+            "due": d,
+            "priority": "P2",
+            "status": "open",
+            "overdue": o,
+            "ref": "INC-1",
+        }
+        for t, d, o in (
+            ("a", "2026-01-01", True),
+            ("b", "2026-01-02", True),
+            ("c", "2027-01-01", False),
+        )
+    ]
+    pages = index_pages([], items, example_policy, "", date(2026, 6, 1))
+    assert "3 open action items, of which **2 overdue**" in pages["metrics.md"]
+    assert (
+        "0 open action items, of which **0 overdue**"
+        in index_pages([], [], example_policy, "", date(2026, 6, 1))["metrics.md"]
+    )

@@ -224,6 +224,12 @@ def test_overdue_action_items_remind_the_owner_until_done(hub, inc):
     with hub.db.session(write=False) as session:
         timer = session.scalars(select(Timer).where(Timer.kind == "action-overdue")).one()
     assert timer.due_at == datetime(2026, 3, 11, 8, 0, tzinfo=UTC)  # 09:00 Berlin, next day
+    # the morning before the due date: the owner alone, once
+    with hub.db.session(write=False) as session:
+        soon = session.scalars(select(Timer).where(Timer.kind == "action-due-soon")).one()
+    assert soon.due_at == datetime(2026, 3, 9, 8, 0, tzinfo=UTC)
+    assert _fire(hub, inc, "action-due-soon")[0] == "fired"
+    assert _sent(hub, "action-due-soon") == [("email", "elif.yilmaz@northwind.example")]
     assert _fire(hub, inc, "action-overdue")[0] == "fired"
     assert _sent(hub, "review-overdue") == [
         ("email", "david.novak@northwind.example"),

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hub.app import audit
 from hub.app.context import Hub, queue_job
 from hub.app.errors import Conflict, NotFound
 from hub.app.models import InboundMessage
@@ -70,6 +71,15 @@ def release(hub: Hub, inbound_id: int, *, actor: str, now: datetime) -> Result:
             raise Conflict(f"email #{inbound_id} is {row.status}, not quarantined")
         row.status, row.outcome = "received", None
         _note(row, "quarantine", "released", f"released by {actor}")
+        audit.record(
+            session,
+            "quarantine-released",
+            f"email #{inbound_id} from {row.sender or 'unknown sender'}",
+            actor=actor,
+            now=now,
+            before={"status": "quarantined"},
+            after={"status": "received"},
+        )
     return process(hub, inbound_id, now, released_by=actor)
 
 

@@ -12,6 +12,7 @@ from hub.intake.teams.reports import do_declare, do_report, do_status
 from hub.intake.teams.responders import (
     do_ack,
     do_assign,
+    do_done,
     do_not_this,
     do_resolve,
     do_split,
@@ -31,6 +32,7 @@ HANDLERS = {
     "oncall": do_oncall,
     "split": do_split,
     "notthis": do_not_this,
+    "done": do_done,
 }
 
 

@@ -71,6 +71,17 @@ def do_update(ctx: Ctx, cmd: Command) -> Outcome:
     )
 
 
+def do_done(ctx: Ctx, cmd: Command) -> Outcome:
+    """Tick a task of the sender's role's checklist."""
+    person = who(ctx, "tick tasks")
+    incident = _run(ctx, cmd, person, "tick its tasks").incident
+    return Outcome(
+        Reply(f"☑️ Task {cmd.task} of {link(ctx.base_url, incident)} is done."),
+        "task-done",
+        incident.id,
+    )
+
+
 def do_assign(ctx: Ctx, cmd: Command) -> Outcome:
     """Hand a role to a person."""
     person = who(ctx, "assign roles")

@@ -14,6 +14,7 @@ from hub.app.errors import Invalid
 from hub.app.models import Incident, Review
 from hub.core import review_metrics as rm
 from hub.core.durations import format_duration
+from hub.core.permissions import role_label
 from hub.policy.model import Policy, person_name
 from hub.reviews.content import check_ticket
 from hub.reviews.publish import charts
@@ -138,6 +139,20 @@ def render_review(review: Review, policy: Policy, problems: list) -> tuple[str, 
             for e in review.timeline or ()
         ],
         timeline_svg=f"{ref}-timeline.svg",
+        tasks=[
+            {
+                "n": t.n,
+                "role": role_label(t.role),
+                "text": t.text,
+                "due": _local(t.due_at, tz, "%H:%M") if t.due_at else "—",
+                "done": (
+                    f"{_local(t.done_at, tz, '%H:%M')} by {person_name(policy, t.done_by)}"
+                    if t.done_at
+                    else "not done"
+                ),
+            }
+            for t in incident.tasks
+        ],
     )
     svg = charts.timeline_svg(review.timeline or [], tz, f"Timeline of {ref}")
     return text, svg
@@ -297,13 +312,17 @@ def index_pages(
         later=_items([i for i in items if not i["overdue"]], ""),
         today=today.isoformat(),
     )
-    out.update(metrics_pages(rows, policy))
+    out.update(
+        metrics_pages(rows, policy, follow_ups={"open": len(items), "overdue": len(overdue)})
+    )
     out["tags.md"] = render_page("tags.md.j2", front=front_matter(title="Tags", **hidden))
     return out
 
 
-def metrics_pages(rows: list[Row], policy: Policy) -> dict[str, str]:
-    """The metrics page and its two trend charts."""
+def metrics_pages(
+    rows: list[Row], policy: Policy, follow_ups: dict | None = None
+) -> dict[str, str]:
+    """The metrics page (with the open and overdue action items) and its two trend charts."""
     trend = rm.trend(
         [rm.Point(r.month, r.severity, r.tta_s, r.ttr_s) for r in rows], policy.severities
     )
@@ -320,6 +339,7 @@ def metrics_pages(rows: list[Row], policy: Policy) -> dict[str, str]:
         front=front_matter(title="Metrics", search={"exclude": True}),
         charts=[(title, file) for title, file, _s in charts_],
         table=trend,
+        follow_ups=follow_ups or {"open": 0, "overdue": 0},
     )
     return out
 

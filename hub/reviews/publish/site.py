@@ -154,7 +154,10 @@ def sync_reviews(
         stmt = (
             select(Review)
             .where(Review.incident_id.in_(batch))
-            .options(selectinload(Review.action_items), selectinload(Review.incident))
+            .options(
+                selectinload(Review.action_items),
+                selectinload(Review.incident).selectinload(Incident.tasks),
+            )
         )
         for review in session.scalars(stmt):
             text, svg = pages.render_review(review, policy, problems.get(review.incident_id, []))

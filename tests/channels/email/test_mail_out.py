@@ -56,6 +56,8 @@ NEEDS = {
     "review-reminder": "review",
     "review-overdue": "review",
     "alerts-resolved": "alerts",
+    "action-due-soon": "review",
+    "task-late": "task",
 }
 ALL = template_names()  # the templates above plus any added later: all must pass the same tests
 EVIL = '<script>alert("x")</script> {{ 7*7 }} & "quotes"'
@@ -130,6 +132,17 @@ def context(**changes):
             "role": "major_incident_manager",
             "role_label": "Major Incident Manager",
             "step": 2,
+            "tasks": [
+                {"n": 1, "text": EVIL, "due_local": "14:07 CET", "url": "javascript:alert(1)"}
+            ],
+            "tasks_url": "https://hub.example/incidents/INC-42#tasks",
+        },
+        "task": {
+            "n": 3,
+            "role_label": "Technical Lead",
+            "text": f"Post the hypothesis {EVIL}",
+            "due_local": "14:22 CET",
+            "url": "javascript:alert(1)",
         },
         "policy_timezone": "Europe/Berlin",
         "hub_url": "https://hub.example",

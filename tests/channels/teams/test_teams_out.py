@@ -647,3 +647,29 @@ def test_bot_cards_escape_hostile_text_and_press_execute(template):
         "data": {"incident": "INC-42", "role": "major_incident_manager"},
     }
     assert URLS["ack"] not in json.dumps(card)  # the bot's card acts in Teams, not by link
+
+
+def test_page_card_lists_the_roles_checklist_and_task_late_card():
+    page = {
+        "role": "tech_lead",
+        "role_label": "Technical Lead",
+        "step": None,
+        "tasks": [
+            {"n": 3, "text": HOSTILE, "due_local": "14:50 CET", "url": None},
+            {"n": 4, "text": "Payroll: check the ADP job", "due_local": None, "url": "https://x"},
+        ],
+        "tasks_url": URLS["hub"] + "#tasks",
+    }
+    card = render_card("page", {**context(), "page": page})
+    validate_card(card)
+    shown = "\n".join(texts(card))
+    assert "done INC-42 N" in shown and "4. Payroll: check the ADP job" in shown
+    assert "3. " in shown and "(by 14:50 CET)" in shown
+    assert "](" not in shown and "<b>" not in shown
+    task = {"n": 3, "role_label": "Technical Lead", "text": HOSTILE, "due_local": "14:50 CET"}
+    late = render_card("task-late", {**context(), "task": task})
+    validate_card(late)
+    shown = "\n".join(texts(late))
+    assert "Task 3 is late (due 14:50 CET)" in shown and "done INC-42 3" in shown
+    assert "](" not in shown and "<b>" not in shown
+    assert {a["url"] for a in actions(late)} <= set(URLS.values())

@@ -1,0 +1,128 @@
+"""The console's history and follow-ups: every incident (filters and full-text search), every
+action item, every problem record. Reads only; each filter is a plain GET form."""
+
+from __future__ import annotations
+
+from flask import Blueprint, request
+from sqlalchemy import select
+
+from hub.app.db import utcnow
+from hub.app.errors import Invalid
+from hub.app.models import Problem, ProblemLink
+from hub.core.lifecycle import STATES
+from hub.incidents.search import Filters, parse_day, search_incidents
+from hub.reviews import action_items as items_ops
+from hub.reviews.content import ITEM_STATUSES, OPEN_ITEM
+from hub.reviews.problems import STATES as PROBLEM_STATES
+from hub.web.common import render, require_person, the_hub
+
+bp = Blueprint("history", __name__)
+SHOWN = 200
+
+
+def _pick(name: str, allowed) -> tuple[str, ...]:
+    """The values of a multi-select filter that are allowed (others are ignored)."""
+    return tuple(v for v in request.args.getlist(name) if v in allowed)
+
+
+@bp.get("/incidents")
+def incidents():
+    """Every incident, newest first: state, severity, service, dates, mine, and words."""
+    hub, person = the_hub(), require_person()
+    policy = hub.policy
+    args = request.args
+    form = {
+        "q": (args.get("q") or "").strip()[:200],
+        "state": _pick("state", STATES),
+        "severity": _pick("severity", policy.severities),
+        "service": _pick("service", policy.services),
+        "since": (args.get("since") or "").strip(),
+        "until": (args.get("until") or "").strip(),
+        "mine": args.get("mine") == "1",
+    }
+    error, rows = None, []
+    try:
+        filters = Filters(
+            q=form["q"],
+            state=form["state"],
+            severity=form["severity"],
+            service=form["service"],
+            since=parse_day(form["since"], policy.timezone),
+            until=parse_day(form["until"], policy.timezone, end=True, name="until"),
+            mine=person if form["mine"] else None,
+            limit=SHOWN,
+        )
+        with hub.db.session(write=False) as session:
+            rows = search_incidents(session, filters)
+            body = _render_incidents(rows, form, error, policy)
+    except Invalid as exc:
+        error = exc.message
+        body = _render_incidents([], form, error, policy)
+    return body
+
+
+def _render_incidents(rows, form, error, policy) -> str:
+    return render(
+        "history.html",
+        title="Incidents",
+        rows=rows,
+        form=form,
+        error=error,
+        states=STATES,
+        shown=SHOWN,
+        services=[(k, s.name) for k, s in policy.services.items()],
+    )
+
+
+@bp.get("/action-items")
+def action_items():
+    """Action items of every review: status, owner, overdue."""
+    hub = the_hub()
+    require_person()
+    status = _pick("status", ITEM_STATUSES) or OPEN_ITEM
+    owner = (request.args.get("owner") or "").strip()[:120] or None
+    overdue = request.args.get("overdue") == "1"
+    today = utcnow().date()
+    with hub.db.session(write=False) as session:
+        items = items_ops.list_items(
+            session, status=status, owner=owner, overdue_on=today if overdue else None
+        )
+        docs = items_ops.items_doc(items, hub.policy, today)
+        ids = {i.review.incident_id for i in items}
+        linked = session.execute(
+            select(ProblemLink.incident_id, Problem.id)
+            .join(Problem)
+            .where(ProblemLink.incident_id.in_(ids))
+        )
+        problems: dict[str, list[str]] = {}
+        for incident_id, problem_id in linked:
+            problems.setdefault(f"INC-{incident_id}", []).append(f"PRB-{problem_id}")
+        return render(
+            "action_items.html",
+            title="Action items",
+            items=docs,
+            problems=problems,
+            statuses=ITEM_STATUSES,
+            form={"status": status, "owner": owner or "", "overdue": overdue},
+        )
+
+
+@bp.get("/problems")
+def problems():
+    """Problem records, newest first, by state."""
+    hub = the_hub()
+    require_person()
+    states = _pick("state", PROBLEM_STATES)
+    stmt = select(Problem).order_by(Problem.id.desc()).limit(500)
+    if states:
+        stmt = stmt.where(Problem.state.in_(states))
+    with hub.db.session(write=False) as session:
+        rows = list(session.scalars(stmt))
+        return render(
+            "problems.html",
+            title="Problems",
+            problems=rows,
+            links={p.id: [link.incident_id for link in p.links] for p in rows},
+            states=PROBLEM_STATES,
+            form={"state": states},
+        )
