@@ -334,6 +334,7 @@ SETTINGS: tuple[Setting, ...] = (
         "HUB_SMTP_TLS_KEY); unset: no STARTTLS.",
     ),
     Setting("HUB_SMTP_TLS_KEY", None, "PEM private key of HUB_SMTP_TLS_CERT (keep it mode 600)."),
+    Setting(
         "HUB_AUDIT_RETENTION",
         "365d",
         "How long audit log records are kept (e.g. 365d, 730d); older ones are deleted.",
