@@ -6,6 +6,7 @@ from flask import Blueprint, flash, redirect, request, url_for
 
 from hub.app.db import utcnow
 from hub.app.errors import Invalid
+from hub.app.models import Incident
 from hub.core.classify import Report
 from hub.incidents import reports
 from hub.policy.model import IMPACTS
@@ -53,7 +54,8 @@ def preview_context(form, person: str) -> dict:
     report = report_from_form(form, person, hub.policy)
     with hub.db.session(write=False) as session:
         result = classification_preview(session, hub.policy, report, now)
-        found = reports.correlation(session, hub.policy, result, now).join
+        join = reports.correlation(session, hub.policy, result, now).join
+        found = session.get(Incident, join.id) if join is not None else None
         joins = None
         if found is not None:
             joins = {

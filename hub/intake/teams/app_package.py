@@ -91,6 +91,12 @@ def _https(url: str, what: str) -> str:
     return url
 
 
+# A bot menu holds at most 10 commands. Left out (all still understood, and listed by `help`):
+# "not this" (a reply to the hub's notice), "split" (the Major Incident Manager's, rare) and
+# "report" (writing the problem in one's own words does the same).
+NOT_IN_MENU = ("notthis", "split", "report")
+
+
 def manifest(
     settings: Settings,
     *,
@@ -108,10 +114,10 @@ def manifest(
     if not _SEMVER.match(version):
         raise PackageError(f"the app version must look like 1.0.0, got {version!r}")
     base = _https(settings.base_url, "HUB_BASE_URL")
-    commands = [  # a bot menu holds at most 10 commands; "not this" is a reply, not a menu item
+    commands = [
         {"title": key, "description": f"{usage}: {what}"[:128]}
         for key, (usage, what) in USAGE.items()
-        if key != "notthis"
+        if key not in NOT_IN_MENU
     ]
     return {
         "$schema": SCHEMA,

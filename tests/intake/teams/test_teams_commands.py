@@ -147,7 +147,7 @@ def _settings(**values):
 
 
 def test_app_package_zip_manifest_and_icons():
-    from hub.intake.teams.app_package import build_package
+    from hub.intake.teams.app_package import NOT_IN_MENU, build_package
 
     data = build_package(_settings(), version="1.2.3")
     assert data == build_package(_settings(), version="1.2.3")  # deterministic
@@ -158,7 +158,7 @@ def test_app_package_zip_manifest_and_icons():
     bot = manifest["bots"][0]
     assert bot["botId"] == "6f0b1c2e-0000-4000-8000-00000000abcd"
     titles = [c["title"] for c in bot["commandLists"][0]["commands"]]
-    assert titles == [name for name in USAGE if name != "notthis"]  # a reply, not a menu item
+    assert titles == [name for name in USAGE if name not in NOT_IN_MENU]
     assert len(titles) <= 10  # a bot menu's limit
     assert all(len(c["description"]) <= 128 for c in bot["commandLists"][0]["commands"])
     assert manifest["validDomains"] == ["hub.example.com"]
