@@ -40,6 +40,11 @@ def check_settings(settings: Settings) -> list[str]:
         ):
             if not settings.values[name]:
                 problems.append(f"HUB_MAIL_TRANSPORT=graph needs {name}")
+    if (
+        settings.values["HUB_TICKET_WEBHOOK_URL"]
+        and not settings.values["HUB_TICKET_WEBHOOK_SECRET"]
+    ):
+        problems.append("HUB_TICKET_WEBHOOK_URL needs HUB_TICKET_WEBHOOK_SECRET (to sign exports)")
     problems += _signin_problems(settings)
     problems += _tls_problems(settings)
     for s in SETTINGS:
