@@ -152,16 +152,20 @@ def export_item(
     return row
 
 
-def export_state(session: Session, item_ids: list[int]) -> dict[int, Notification]:
+def export_state(session: Session, items: list[ActionItem]) -> dict[int, Notification]:
     """Each item's latest export row (for the console)."""
-    if not item_ids:
+    if not items:
         return {}
     rows = session.scalars(
         select(Notification)
-        .where(Notification.channel == KIND, Notification.key.startswith("export:"))
+        .where(
+            Notification.incident_id.in_({i.review.incident_id for i in items}),
+            Notification.channel == KIND,
+            Notification.key.startswith("export:"),
+        )
         .order_by(Notification.id)
     )
-    wanted, latest = set(item_ids), {}
+    wanted, latest = {i.id for i in items}, {}
     for row in rows:
         ident = int(row.key.split(":")[1])
         if ident in wanted:

@@ -101,7 +101,7 @@ def action_items():
         for incident_id, problem_id in linked:
             problems.setdefault(f"INC-{incident_id}", []).append(f"PRB-{problem_id}")
         offered = ticket_export.enabled(hub.settings)
-        exports = ticket_export.export_state(session, [i.id for i in items]) if offered else {}
+        exports = ticket_export.export_state(session, items) if offered else {}
         return render(
             "action_items.html",
             title="Action items",
