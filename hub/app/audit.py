@@ -36,6 +36,7 @@ ACTIONS = {
     "review-published": "incident",
     "task-ticked": "incident",
     "action-item-changed": "action item",
+    "action-item-exported": "action item",
 }
 
 

@@ -40,6 +40,7 @@ def check_settings(settings: Settings) -> list[str]:
         ):
             if not settings.values[name]:
                 problems.append(f"HUB_MAIL_TRANSPORT=graph needs {name}")
+    problems += _ticket_problems(settings)
     problems += _signin_problems(settings)
     problems += _tls_problems(settings)
     for s in SETTINGS:
@@ -124,6 +125,23 @@ def _url_scheme_problems(settings: Settings) -> list[str]:
                 f"{setting.name} must be a {one_of(f'{s}://' for s in setting.schemes)} URL "
                 f"(e.g. {setting.example}), got scheme {urlsplit(value).scheme!r}"
             )
+    return problems
+
+
+def _ticket_problems(settings: Settings) -> list[str]:
+    """The ticket export needs its secret, and https unless the ticket system is local."""
+    url = settings.values["HUB_TICKET_WEBHOOK_URL"]
+    if not url:
+        return []
+    problems = []
+    if not settings.values["HUB_TICKET_WEBHOOK_SECRET"]:
+        problems.append("HUB_TICKET_WEBHOOK_URL needs HUB_TICKET_WEBHOOK_SECRET (to sign exports)")
+    parts = urlsplit(url)
+    if parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
+        problems.append(
+            "HUB_TICKET_WEBHOOK_URL must be https:// (plain http only to this machine), "
+            f"got {parts.scheme}://{parts.hostname}"
+        )
     return problems
 
 

@@ -340,6 +340,18 @@ SETTINGS: tuple[Setting, ...] = (
         "How long audit log records are kept (e.g. 365d, 730d); older ones are deleted.",
         kind="duration",
     ),
+    Setting(
+        "HUB_TICKET_WEBHOOK_URL",
+        None,
+        "Where an action item exported to a ticket system is POSTed (JSON); unset: no export.",
+        kind="http",
+    ),
+    Setting(
+        "HUB_TICKET_WEBHOOK_SECRET",
+        None,
+        "HMAC-SHA256 key of the export's `X-Mihub-Signature` (shared with the ticket system).",
+        secret=True,
+    ),
 )
 
 

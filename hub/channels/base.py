@@ -108,6 +108,9 @@ class Channel:
     # (Teams: the pages webhook, which gets every stakeholder notice): a notice that is each
     # responder's own copy of one posted there (the resolved notice) skips this channel.
     responders_share_destination: bool = False
+    # False for a channel that carries no notices to people, only the rows its own feature
+    # writes (the ticket export): it is not a policy's `via:`, not in `channels()`.
+    notifies: bool = True
 
     # Optional, for the console: the channel's name on pages (default: `name`), one of its
     # recipients in a count (singular, plural), and where it comes among the channels on the

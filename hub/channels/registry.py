@@ -15,10 +15,15 @@ import threading
 from hub.channels.base import Channel
 from hub.policy.model import add_channel_name, remove_channel_name
 
-CHANNEL_MODULES = ("hub.channels.teams.channel", "hub.channels.email.channel")
+CHANNEL_MODULES = (
+    "hub.channels.teams.channel",
+    "hub.channels.email.channel",
+    "hub.channels.ticket",
+)
 
 _channels: dict[str, Channel] = {}
 _kinds: dict[str, Channel] = {}
+_silent: dict[str, Channel] = {}  # channels that notify nobody (`Channel.notifies` False)
 _loaded = False  # the imports began (a module they import may call load_channels again)
 _ready = False  # the imports are done: later calls return at once, without the lock
 _lock = threading.RLock()
@@ -30,13 +35,16 @@ def register(channel_class: type[Channel]) -> type[Channel]:
     global _ordered
     channel = channel_class()
     with _lock:
-        if not channel.name or channel.name in _channels:
+        if not channel.name or channel.name in _channels or channel.name in _silent:
             raise ValueError(f"a channel needs a name not registered yet, got {channel.name!r}")
         taken = [k for k in channel.kinds if k in _kinds]
         if taken:
             raise ValueError(f"outbox kinds {taken} belong to another channel")
-        _channels[channel.name] = channel
         _kinds.update(dict.fromkeys(channel.kinds, channel))
+        if not channel.notifies:  # delivers its own rows only: no `via:`, not in channels()
+            _silent[channel.name] = channel
+            return channel_class
+        _channels[channel.name] = channel
         _ordered = None
         add_channel_name(channel.name)
     return channel_class
@@ -46,7 +54,7 @@ def unregister(name: str) -> None:
     """Forget a channel (tests that register one of their own)."""
     global _ordered
     with _lock:
-        channel = _channels.pop(name, None)
+        channel = _channels.pop(name, None) or _silent.pop(name, None)
         _ordered = None
         remove_channel_name(name)
         for kind in channel.kinds if channel else ():

@@ -67,6 +67,9 @@ SUCCESS = {
     "reviews.approve": {"202": "Approved; publishing has started (it runs in the worker)"},
     "reviews.publish": {"202": "Publishing has started (it runs in the worker)"},
     "reviews.create_problem": {"201": "Created"},
+    "reviews.export_item": {
+        "202": "Queued in the outbox: {action_item, delivery, notification, status: pending}"
+    },
     "schedules_api.create_override": {"201": "Created: active, or proposed (a swap to accept)"},
     "email_intake.intake": {"202": "Stored: {outcome, incident, id}"},
     "alerts_intake.intake": {

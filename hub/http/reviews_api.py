@@ -13,6 +13,7 @@ from hub.http.auth import require_person
 from hub.reviews import action_items as items_ops
 from hub.reviews import operations as ops
 from hub.reviews import problems as prb
+from hub.reviews import ticket_export
 from hub.reviews.docs import review_doc
 
 bp = Blueprint("reviews", __name__)
@@ -156,3 +157,16 @@ def update_item(ident: str):
         items_ops.update_item(session, hub.policy, item, data, actor=actor, now=now)
         session.flush()
         return jsonify(items_ops.items_doc([item], hub.policy, now.date())[0])
+
+
+@bp.post("/api/v1/action-items/<ident>/export")
+def export_item(ident: str):
+    """Send an action item to the ticket system (HUB_TICKET_WEBHOOK_URL) through the outbox."""
+    actor, hub, now = require_person(), _hub(), utcnow()
+    with hub.transaction() as session:
+        item = items_ops.get_item(session, ident, lock=True)
+        row = ticket_export.export_item(
+            session, hub.settings, hub.policy, item, actor=actor, now=now
+        )
+        doc = {"action_item": item.id, "delivery": row.key, "notification": row.id}
+    return jsonify({**doc, "status": "pending"}), 202

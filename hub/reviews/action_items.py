@@ -11,8 +11,9 @@ from hub.app import audit
 from hub.app.context import queue_job
 from hub.app.db import row_id
 from hub.app.errors import Conflict, Forbidden, Invalid, NotFound
-from hub.app.models import ActionItem, Review
+from hub.app.models import ActionItem, Incident, Review
 from hub.core import permissions
+from hub.incidents.timeline import add_timeline
 from hub.policy.model import Policy
 from hub.reviews import reminders
 from hub.reviews.content import OPEN_ITEM, check_item
@@ -71,7 +72,11 @@ def list_items(
     """Action items across reviews (open ones by default), earliest due first."""
     stmt = (
         select(ActionItem)
-        .options(selectinload(ActionItem.review))
+        .options(
+            selectinload(ActionItem.review)
+            .selectinload(Review.incident)
+            .selectinload(Incident.roles)
+        )
         .where(ActionItem.status.in_(status))
     )
     if owner:
@@ -118,6 +123,17 @@ def update_item(
             after={k: _plain(new) for k, (_old, new) in changed.items()},
             incident_id=incident.id,
         )
+    if "ticket" in changed and values["ticket"]:  # e.g. written back by the ticket system
+        add_timeline(
+            session,
+            incident,
+            "action-item-ticket",
+            f"Action item {item.id} ({item.title}) has a ticket: {values['ticket']}",
+            actor=actor,
+            now=now,
+            data={"action_item": item.id, "ticket": values["ticket"]},
+            touch=False,
+        )
     apply_item(item, values, now=now)
     reminders.schedule_item(session, policy, review, item, now=now)
     if review.state == "published":
@@ -130,10 +146,10 @@ def _plain(value):
     return value.isoformat() if isinstance(value, date) else value
 
 
-def get_item(session: Session, ident: str) -> ActionItem:
+def get_item(session: Session, ident: str, *, lock: bool = False) -> ActionItem:
     """An action item by id, or NotFound."""
     number = row_id(ident)
-    item = session.get(ActionItem, number) if number is not None else None
+    item = session.get(ActionItem, number, with_for_update=lock) if number is not None else None
     if item is None:
         raise NotFound(f"no action item {ident}")
     return item

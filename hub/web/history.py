@@ -1,17 +1,20 @@
 """The console's history and follow-ups: every incident (filters and full-text search), every
-action item, every problem record. Reads only; each filter is a plain GET form."""
+action item, every problem record. Each filter is a plain GET form; the one change made here
+is an action item's export to the ticket system (hub/reviews/ticket_export.py)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, request
+from flask import Blueprint, flash, redirect, request, url_for
 from sqlalchemy import select
 
 from hub.app.db import utcnow
-from hub.app.errors import Invalid
+from hub.app.errors import Conflict, Forbidden, Invalid
 from hub.app.models import Problem, ProblemLink
 from hub.core.lifecycle import STATES
+from hub.core.permissions import changes_action_item
 from hub.incidents.search import Filters, parse_day, search_incidents
 from hub.reviews import action_items as items_ops
+from hub.reviews import ticket_export
 from hub.reviews.content import ITEM_STATUSES, OPEN_ITEM
 from hub.reviews.problems import STATES as PROBLEM_STATES
 from hub.web.common import render, require_person, the_hub
@@ -78,7 +81,7 @@ def _render_incidents(rows, form, error, policy) -> str:
 def action_items():
     """Action items of every review: status, owner, overdue."""
     hub = the_hub()
-    require_person()
+    person = require_person()
     status = _pick("status", ITEM_STATUSES) or OPEN_ITEM
     owner = (request.args.get("owner") or "").strip()[:120] or None
     overdue = request.args.get("overdue") == "1"
@@ -97,14 +100,42 @@ def action_items():
         problems: dict[str, list[str]] = {}
         for incident_id, problem_id in linked:
             problems.setdefault(f"INC-{incident_id}", []).append(f"PRB-{problem_id}")
+        offered = ticket_export.enabled(hub.settings)
+        exports = ticket_export.export_state(session, items) if offered else {}
         return render(
             "action_items.html",
             title="Action items",
             items=docs,
+            exports={
+                ident: (row.status, row.last_error, row.key) for ident, row in exports.items()
+            },
+            may_export={
+                i.id
+                for i in items
+                if offered and changes_action_item(hub.policy, i.review.incident, i.owner, person)
+            },
             problems=problems,
             statuses=ITEM_STATUSES,
             form={"status": status, "owner": owner or "", "overdue": overdue},
         )
+
+
+@bp.post("/action-items/<ident>/export")
+def export_item(ident: str):
+    """Send one action item to the ticket system (through the outbox)."""
+    hub, person, now = the_hub(), require_person(), utcnow()
+    try:
+        with hub.transaction() as session:
+            item = items_ops.get_item(session, ident, lock=True)
+            row = ticket_export.export_item(
+                session, hub.settings, hub.policy, item, actor=person, now=now
+            )
+            key = row.key
+    except (Conflict, Forbidden) as exc:
+        flash(f"Not exported: {exc.message}", "error")
+    else:
+        flash(f"Action item {ident} is on its way to the ticket system ({key}).", "success")
+    return redirect(url_for("history.action_items"), code=303)
 
 
 @bp.get("/problems")

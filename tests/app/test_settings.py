@@ -36,6 +36,9 @@ def test_unknown_override_is_refused():
         ({"HUB_MAIL_TRANSPORT": "graph"}, "needs HUB_GRAPH_TENANT_ID"),
         ({"HUB_HTTP": "8080"}, "HUB_HTTP: expected host:port"),
         ({"HUB_MAX_BODY_BYTES": "1MB"}, "must be a whole number"),
+        ({"HUB_TICKET_WEBHOOK_URL": "https://t.example/h"}, "needs HUB_TICKET_WEBHOOK_SECRET"),
+        ({"HUB_TICKET_WEBHOOK_URL": "tickets.example"}, "HUB_TICKET_WEBHOOK_URL"),
+        ({"HUB_TICKET_WEBHOOK_URL": "http://tickets.example/h"}, "must be https://"),
     ],
 )
 def test_start_up_problems(env, problem):

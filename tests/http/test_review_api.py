@@ -402,6 +402,16 @@ def test_every_documented_operation_answers_only_documented_statuses(client, hub
         call("patch", "/api/v1/action-items/99999", "elif", json={"status": "done"}).status_code
         == 404
     )
+    export = f"/api/v1/action-items/{item}/export"  # to a ticket system, through the outbox
+    assert call("post", export, "elif").status_code == 409  # off: no HUB_TICKET_WEBHOOK_URL
+    hub.settings.values.update(
+        HUB_TICKET_WEBHOOK_URL="https://tickets.example.test/hook", HUB_TICKET_WEBHOOK_SECRET="s"
+    )
+    assert call("post", export).status_code == 401
+    assert call("post", export, "julia").status_code == 403
+    assert call("post", export, "elif").status_code == 202
+    assert call("post", "/api/v1/action-items/99999/export", "elif").status_code == 404
+    hub.settings.values["HUB_TICKET_WEBHOOK_URL"] = None
     assert call("post", f"{review}/approve", "anna", json={}).status_code == 409
     assert call("post", f"{review}/submit", "david", json={}).status_code == 200
     assert call("post", f"{review}/reject", "anna", json={"reason": "more"}).status_code == 200
