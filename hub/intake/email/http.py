@@ -33,19 +33,33 @@ def intake():
         raise UnsupportedMediaType(
             f"send one raw message as message/rfc822, not {kind or 'nothing'}"
         )
+    envelope = posted_envelope(request)
     request.max_content_length = hub.policy.intake.max_message_bytes
     raw = request.get_data(cache=False)
     if not raw.strip():
         raise BadRequest("the body is empty; send one raw RFC 5322 message")
     now = utcnow()
     with hub.transaction() as session:  # stored (committed) before any processing
-        ident = store_raw(
-            session, raw, via="http", now=now, envelope={"peer": request.remote_addr}
-        ).id
+        ident = store_raw(session, raw, via="http", now=now, envelope=envelope).id
     result = process(hub, ident, now)
     if result is None or result.status == "failed":  # kept; reprocessing will settle it
         return jsonify({"outcome": "pending", "incident": None, "id": ident}), 202
     return jsonify({"outcome": result.outcome, "incident": result.incident, "id": ident}), 202
+
+
+def posted_envelope(req) -> dict:
+    """The SMTP envelope a gateway passes on: `?mail_from=&rcpt_to=` or the headers
+    `X-Envelope-From` / `X-Original-To` (`<>` is the null sender of a bounce)."""
+    given = v.query(req.args, v.QUERIES["email_intake.intake"])
+    sender = given["mail_from"] or req.headers.get("X-Envelope-From")
+    rcpts = given["rcpt_to"] or ",".join(req.headers.getlist("X-Original-To"))
+    envelope: dict = {"peer": req.remote_addr}
+    if sender is not None:
+        envelope["mail_from"] = sender.strip().strip("<>").strip()[:320]
+    addresses = [a.strip().strip("<>") for a in (rcpts or "").split(",") if "@" in a]
+    if addresses:
+        envelope["rcpt_tos"] = addresses[:100]
+    return envelope
 
 
 def _manager() -> str:

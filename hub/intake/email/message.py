@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from email import policy
-from email.headerregistry import HeaderRegistry
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import getaddresses
 
+from hub.intake.email.charsets import guess, header_text
 from hub.intake.raw import content_key
 
 MAX_FIELD_BYTES = 16384  # one header field, unfolded
@@ -117,12 +117,25 @@ def raw_value(msg: EmailMessage, name: str) -> str | None:
 
 
 def _as_text(value) -> str:
+    """A raw header value as text: raw 8-bit bytes (kept as surrogates by the parser) are
+    UTF-8 when they are that, else decoded by charsets.guess."""
     if isinstance(value, str):
-        return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        if value.isascii():
+            return value
+        data = value.encode("utf-8", "surrogateescape")
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            return guess(value.encode("ascii", "surrogateescape")) if _escaped(value) else value
     return str(value)
 
 
-_REGISTRY = HeaderRegistry()
+def _escaped(value: str) -> bool:
+    try:
+        value.encode("ascii", "surrogateescape")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def decoded(msg: EmailMessage, name: str, limit: int = 1000) -> str:
@@ -130,10 +143,7 @@ def decoded(msg: EmailMessage, name: str, limit: int = 1000) -> str:
     value = raw_value(msg, name)
     if value is None:
         return ""
-    try:
-        text = str(_REGISTRY("subject", value))
-    except Exception:  # hostile encoded words: keep the raw text
-        text = value
+    text = header_text(value)
     text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
     return text[:limit]
 
@@ -175,7 +185,31 @@ def message_ids(value: str | None) -> list[str]:
     return [m.lower() for m in _MSGID.findall(value or "") if "@" in m]
 
 
+TRANSPORT_HEADERS = frozenset(
+    b"received return-path delivered-to x-original-to x-envelope-from x-envelope-to "
+    b"authentication-results arc-seal arc-message-signature arc-authentication-results "
+    b"x-received received-spf x-spam-status x-spam-score x-spam-flag x-virus-scanned "
+    b"x-ms-exchange-organization-authas x-forefront-antispam-report".split()
+)
+
+
+def normalised(raw: bytes) -> bytes:
+    """The message as its author wrote it: LF line ends, no trailing white space, header
+    fields unfolded, the headers added in transport (Received, Return-Path, …) removed."""
+    text = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    head, _sep, body = text.partition(b"\n\n")
+    fields: list[bytes] = []
+    for line in head.split(b"\n"):
+        if line[:1] in (b" ", b"\t") and fields:
+            fields[-1] += b" " + line.strip()
+        else:
+            fields.append(line.rstrip())
+    kept = [f for f in fields if f.split(b":", 1)[0].strip().lower() not in TRANSPORT_HEADERS]
+    lines = b"\n".join(line.rstrip() for line in body.split(b"\n")).rstrip(b"\n")
+    return b"\n".join(kept) + b"\n\n" + lines
+
+
 def dedupe_key(msg: EmailMessage | None, raw: bytes) -> str:
-    """`mid:<normalised Message-ID>`, else `sha256:<hash of the raw bytes>`."""
+    """`mid:<normalised Message-ID>`, else `sha256:<hash of the normalised message>`."""
     mid = normalise_message_id(raw_value(msg, "Message-ID")) if msg is not None else None
-    return f"mid:{mid}" if mid else content_key(raw)
+    return f"mid:{mid}" if mid else content_key(normalised(raw))
