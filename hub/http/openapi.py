@@ -62,6 +62,8 @@ _ROLE_CHECKED = {
     "email_intake.list_quarantine",
     "email_intake.find_messages",
     "email_intake.show_message",
+    "email_intake.list_suppressions",
+    "email_intake.lift_suppression",
 }
 # endpoints that answer 503 when a dependency or their configuration is missing
 _UNAVAILABLE = {"healthz", "teams_intake.teams_webhook", "teams_intake.bot_messages"}

@@ -234,6 +234,7 @@ QUERIES: dict[str, dict[str, Param]] = {
     "email_intake.list_quarantine": {},
     "email_intake.find_messages": MAIL_FIND_FILTERS,
     "email_intake.intake": MAIL_ENVELOPE,
+    "email_intake.list_suppressions": {},
 }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import select
 
@@ -14,8 +16,10 @@ from hub.http.auth import require_person
 from hub.intake.email import quarantine as q
 from hub.intake.email.pipeline import process
 from hub.intake.email.store import store_raw
+from hub.notifications import suppression
 
 bp = Blueprint("email_intake", __name__)
+log = logging.getLogger("hub.intake.email")
 RAW_TYPES = ("message/rfc822",)
 
 
@@ -133,3 +137,22 @@ def discard(ident: int):
 def reprocess(ident: int):
     """Process a failed or unprocessed message again from its raw copy."""
     return _apply(q.reprocess, ident)
+
+
+@bp.get("/api/v1/mail/suppressions")
+def list_suppressions():
+    """Addresses the hub no longer mails, newest first, with the bounce that caused each."""
+    _manager()
+    v.query(request.args, v.QUERIES["email_intake.list_suppressions"])  # it takes none
+    with _hub().db.session(write=False) as session:
+        return jsonify({"suppressions": suppression.list_suppressions(session)})
+
+
+@bp.post("/api/v1/mail/suppressions/<path:address>/lift")
+def lift_suppression(address: str):
+    """Mail this address again (after the person's mailbox is fixed)."""
+    actor = _manager()
+    with _hub().transaction() as session:
+        gone = suppression.lift(session, address)
+    log.info("email suppression of %s lifted by %s", gone["address"], actor)
+    return jsonify({"lifted": gone, "by": actor})

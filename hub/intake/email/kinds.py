@@ -21,11 +21,16 @@ from hub.intake.email.charsets import header_text
 from hub.intake.email.message import normalise_message_id, raw_value, raw_values, sender_of
 
 AUTOMATIC_PRECEDENCE = ("bulk", "junk", "list", "auto_reply")
-# local parts (and display names) of the robots that return mail
+# local parts of the robots that return mail: these only ever send bounces…
 DAEMON = re.compile(
-    r"^(mailer[-_.]?daemon|postmaster|mail[-_.]?delivery[-_.]?(system|subsystem|service)"
-    r"|ndr|imss|e500_smtp_mail_service|mdaemon|mail[-_.]?administrator|bounces?|returned[-_.]?mail"
-    r"|mail[-_.]?router|smtp[-_.]?(gateway|error)|nobody|mail[-_.]?system)(?![a-z])",
+    r"^(mailer[-_.]?daemon|mail[-_.]?delivery[-_.]?(system|subsystem|service)|ndr|imss"
+    r"|e500_smtp_mail_service|mdaemon|returned[-_.]?mail|smtp[-_.]?(gateway|error))(?![a-z])",
+    re.IGNORECASE,
+)
+# …these send bounces among other things (a person may write from postmaster@)
+ROBOT = re.compile(
+    r"^(postmaster|bounces?|mail[-_.]?(administrator|router|system|admin)|nobody|"
+    r"system[-_.]?administrator|[\w.-]*antivirus[\w.-]*|[\w.-]*virus[-_]?wall[\w.-]*)(?![a-z])",
     re.IGNORECASE,
 )
 DAEMON_NAME = re.compile(
@@ -39,7 +44,9 @@ BOUNCE_SUBJECT = re.compile(
     r"mail delivery (failed|failure|error)|failure notice|non[- ]?deliver|could not be delivered|"
     r"delivery report|mail not delivered|unzustellbar|nicht zustellbar|non remis|"
     r"no se puede entregar|non recapitabile|onbestelbaar|kan inte levereras|error during delivery|"
-    r"mail system error|message not delivered|permanent (error|failure)|^bounce|"
+    r"mail system error|message not delivered|permanent (error|failure)|^bounce|mail error|"
+    r"not (yet )?been delivered|delivery (failure|warning)|processing error|failed mail|"
+    r"mail failed|rejected mail|nicht zugestellt|не доставлено|"
     r"delayed mail|message delayed|delivery (status notification \()?(mail )?delay",
     re.IGNORECASE,
 )
@@ -52,6 +59,10 @@ BOUNCE_TEXT = re.compile(
     r"was not delivered|delivery has failed|couldn't be delivered|could not deliver|"
     r"unable to deliver|delivery failed|following (address|recipient)\(?e?s?\)? failed|"
     r"this is the (mail system|qmail-send program|postfix program)|hi\. this is the|"
+    r"cannot be delivered|can not be delivered|has not yet been delivered|n'a pas pu|"
+    r"failed addresses|intended recipient|has been returned|been postponed|"
+    r"created automatically by mail delivery software|не может быть доставлено|"
+    r"邮件无法|無法傳送|"
     r"i'm afraid i wasn't able to deliver|the following message to <|message delivery failed|"
     r"retry time(out)? exceeded|host unknown|delivery of your message|"
     r"the original message was received at|deferred|has been delayed|delay(ed)? (warning|notice))",
@@ -134,17 +145,23 @@ def _bounce(msg: EmailMessage, mail_from: str | None, text: str) -> Kind | None:
     if raw_values(msg, "X-Failed-Recipients"):
         return Kind("bounce", "X-Failed-Recipients header")
     from_value = raw_value(msg, "From") or ""
-    local = (sender_of(msg) or _address_in(from_value)).partition("@")[0]
+    address = sender_of(msg) or _address_in(from_value)
+    local = address.partition("@")[0]
     null = mail_from == "" or (raw_value(msg, "Return-Path") or "").replace(" ", "") == "<>"
-    daemon = bool(DAEMON.match(local)) or bool(DAEMON_NAME.search(from_value))
     subject = raw_value(msg, "Subject") or ""
-    phrased = BOUNCE_SUBJECT.search(subject) or BOUNCE_TEXT.search(text[:20000])
-    if daemon and (null or phrased):
-        return Kind("bounce", f"daemon sender {local or from_value[:80]!r}" + _how(null, phrased))
-    if null and phrased:
+    said = BOUNCE_SUBJECT.search(_plain_subject(subject))
+    wrote = BOUNCE_TEXT.search(text[:20000])
+    if DAEMON.match(local) or DAEMON_NAME.search(from_value) or "<>" in from_value:
+        return Kind("bounce", f"daemon sender {(address or from_value)[:80]!r}")
+    robot = ROBOT.match(local)
+    if robot and (null or said or wrote or _auto_reply(msg)):
+        return Kind("bounce", f"robot sender {address[:80]!r}" + _how(null, said or wrote))
+    if said and wrote:
+        return Kind("bounce", f"an MTA's wording: {said.group(0)!r} and {wrote.group(0)[:60]!r}")
+    if null and (said or wrote):
         return Kind("bounce", "null envelope sender and an MTA's wording")
-    if not from_value.strip() and phrased:
-        return Kind("bounce", "no From and an MTA's wording")
+    if not address and (said or wrote):
+        return Kind("bounce", "no sender address and an MTA's wording")
     if null and not _auto_reply(msg):
         return Kind("bounce", "null envelope sender (RFC 5321: notifications only)")
     return None

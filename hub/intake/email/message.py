@@ -21,6 +21,7 @@ MAX_FIELD_BYTES = 16384  # one header field, unfolded
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _BOUNDARY = re.compile(rb"""(?i)boundary\s*=\s*(?:"([^"\r\n]{1,200})"|([^\s;"]{1,200}))""")
 _MSGID = re.compile(r"<([^<>\s]{1,900})>")
+_ANGLE = re.compile(r"<([^<>\s@]+@[^<>\s@]+)>")
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,8 @@ def check_limits(raw: bytes, limits: Limits) -> str | None:
 
 def parse(raw: bytes) -> EmailMessage:
     """The message, parsed with the modern policy (call after `check_limits`)."""
+    if raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 BOM before the first header
+        raw = raw[3:]
     return BytesParser(policy=policy.default).parsebytes(raw)
 
 
@@ -153,7 +156,11 @@ def sender_of(msg: EmailMessage) -> str | None:
     values = raw_values(msg, "From")
     if len(values) != 1 or len(values[0]) > 2000:
         return None
-    found = [a for _n, a in getaddresses([" ".join(values[0].split())]) if "@" in a]
+    value = " ".join(values[0].split())
+    found = list(dict.fromkeys(a.lower() for _n, a in getaddresses([value]) if "@" in a))
+    angle = _ANGLE.findall(value)
+    if len(found) != 1 and len(angle) == 1:  # `a@b.example <a@b.example>`: the display
+        found = [angle[0].lower()]  # name is itself an address, or the name is unquoted
     if len(found) != 1:
         return None
     address = found[0].strip().lower()
