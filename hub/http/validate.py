@@ -233,9 +233,10 @@ QUERIES: dict[str, dict[str, Param]] = {
     "reviews.list_items": ITEM_FILTERS,
     "email_intake.list_quarantine": {},
     "email_intake.find_messages": MAIL_FIND_FILTERS,
-    "email_intake.intake": MAIL_ENVELOPE,
     "email_intake.list_suppressions": {},
 }
+# endpoints taking a body that also read query parameters
+POST_QUERIES: dict[str, dict[str, Param]] = {"email_intake.intake": MAIL_ENVELOPE}
 
 
 def query(args, params: dict[str, Param], choices: dict[str, Any] | None = None) -> dict:

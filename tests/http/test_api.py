@@ -753,6 +753,7 @@ def test_every_list_endpoint_reads_exactly_its_documented_parameters(client, app
         "reviews.list_items",
         "email_intake.list_quarantine",
         "email_intake.find_messages",
+        "email_intake.list_suppressions",
     } == lists
     for endpoint in sorted(lists):
         path = routes[endpoint]

@@ -54,7 +54,7 @@ def intake():
 def posted_envelope(req) -> dict:
     """The SMTP envelope a gateway passes on: `?mail_from=&rcpt_to=` or the headers
     `X-Envelope-From` / `X-Original-To` (`<>` is the null sender of a bounce)."""
-    given = v.query(req.args, v.QUERIES["email_intake.intake"])
+    given = v.query(req.args, v.POST_QUERIES["email_intake.intake"])
     sender = given["mail_from"] or req.headers.get("X-Envelope-From")
     rcpts = given["rcpt_to"] or ",".join(req.headers.getlist("X-Original-To"))
     envelope: dict = {"peer": req.remote_addr}
