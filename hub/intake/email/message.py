@@ -101,10 +101,13 @@ def check_limits(raw: bytes, limits: Limits) -> str | None:
 
 
 def parse(raw: bytes) -> EmailMessage:
-    """The message, parsed with the modern policy (call after `check_limits`)."""
+    """The message (call after `check_limits`), as an EmailMessage read with the compat32
+    policy: headers stay raw text until asked for (we decode them ourselves, see charsets.py),
+    where the modern policy runs its header parser on every `get_content_type()` — a sixth of
+    the whole processing time of a message."""
     if raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 BOM before the first header
         raw = raw[3:]
-    return BytesParser(policy=policy.default).parsebytes(raw)
+    return BytesParser(_class=EmailMessage, policy=policy.compat32).parsebytes(raw)
 
 
 def raw_values(msg: EmailMessage, name: str) -> list[str]:
