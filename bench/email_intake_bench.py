@@ -114,28 +114,48 @@ def mix(total: int, rng: random.Random) -> tuple[list[bytes], dict[str, int]]:
                     References=root,
                 ).as_bytes()
             )
-        elif kind == "automatic":
-            headers = rng.choice(
+        elif kind == "automatic":  # what Exchange, Apple, Gmail and list servers send
+            subject, headers = rng.choice(
                 [
-                    {"Auto_Submitted": "auto-replied"},
-                    {"Precedence": "bulk", "List_Id": f"news <news.{DOMAIN}>"},
+                    ("Automatic reply: Payroll", {"Auto_Submitted": "auto-replied"}),
+                    ("Automatic reply: VPN", {"X_Auto_Response_Suppress": "All"}),
+                    ("Out of Office: SAP", {"X_MS_Exchange_Inbox_Rules_Loop": user}),
+                    ("Re: Portal", {"X_Apple_Action": "VACATION"}),
+                    ("Abwesenheitsnotiz: Scanner", {}),
+                    ("News", {"Precedence": "bulk", "List_Id": f"news <news.{DOMAIN}>"}),
                 ]
             )
-            out.append(_msg(i, user, "Automatic reply", "I am away.", **headers).as_bytes())
+            out.append(_msg(i, user, subject, "I am away.", **headers).as_bytes())
         elif kind == "bounce":
-            out.append(
-                _msg(
-                    i,
-                    f"MAILER-DAEMON@mx.{DOMAIN}",
-                    "Undelivered Mail",
-                    "5.1.1 user unknown",
-                    X_Failed_Recipients=f"gone{i}@{DOMAIN}",
-                ).as_bytes()
-            )
+            out.append(bounce(i, rng))
         else:
             out.append(_msg(i, f"someone{i}@outside.example", "Buy now", "Offer.").as_bytes())
         kinds[kind] += 1
     return out, kinds
+
+
+def bounce(i: int, rng: random.Random) -> bytes:
+    """A bounce of mail the hub never sent: a Postfix DSN, an Exim text bounce, an NDR."""
+    if rng.random() < 0.5:
+        msg = _msg(i, f"MAILER-DAEMON@mx.{DOMAIN}", "Undelivered Mail Returned to Sender", "")
+        msg.set_content("This is the mail system. Your message could not be delivered.")
+        status = EmailMessage()
+        status.set_content(
+            f"Reporting-MTA: dns; mx.{DOMAIN}\n\nFinal-Recipient: rfc822; gone{i}@{DOMAIN}\n"
+            "Action: failed\nStatus: 5.1.1\nDiagnostic-Code: smtp; 550 5.1.1 User unknown\n"
+        )
+        msg.make_mixed()
+        msg.attach(status)
+        msg.replace_header("Content-Type", msg["Content-Type"].replace("mixed", "report"))
+        return msg.as_bytes()
+    sender = rng.choice([f"MAILER-DAEMON@mx.{DOMAIN}", f"ndr@{DOMAIN}", f"imss@{DOMAIN}"])
+    return _msg(
+        i,
+        sender,
+        "Mail delivery failed",
+        "550 5.1.1 user unknown",
+        X_Failed_Recipients=f"gone{i}@{DOMAIN}",
+    ).as_bytes()
 
 
 def send_all(port: int, messages: list[bytes], clients: int) -> tuple[float, int, list[str]]:

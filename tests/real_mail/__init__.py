@@ -5,7 +5,7 @@ messages. `load()` downloads missing sdists through PyPI's JSON API into a cache
 (`MIHUB_REAL_MAIL_CACHE`, default `~/.cache/mihub/real-mail`), checks the hash, and reads the
 messages out of the archive without unpacking it. Python's own email test data
 (`test/test_email/data/msg_*.txt` of the standard library, where the interpreter ships its test
-package) is added when present. Sources, licences and the kinds we expect: SOURCES.md here.
+package) is added when present. Sources and licences: SOURCES.md beside this file.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-INDEX = "https://pypi.org/pypi/{name}/{version}/json"
+INDEX = "https://pypi.org/pypi/{name}/json"  # PyPI's JSON API: every release's files
 
 
 @dataclass(frozen=True)
@@ -99,10 +99,10 @@ def _download(source: Source, folder: Path) -> Path:
     target = folder / f"{source.label}.tar.gz"
     if target.exists() and _sha256(target) == source.sha256:
         return target
-    index = INDEX.format(name=source.name, version=source.version)
+    index = INDEX.format(name=source.name)
     try:
         with urllib.request.urlopen(index, timeout=30) as answer:
-            files = json.load(answer)["urls"]
+            files = json.load(answer)["releases"][source.version]
         sdist = next(f for f in files if f["packagetype"] == "sdist")
         url = urllib.parse.urljoin(index, sdist["url"])
         with urllib.request.urlopen(url, timeout=120) as answer:
