@@ -75,14 +75,16 @@ def mail_release(ident, actor):
 def mail_unsuppress(address, actor):
     """Mail ADDRESS again: lift the suppression a permanent bounce put on it."""
     from hub.app.db import utcnow
+    from hub.app.errors import NotFound
     from hub.notifications.suppression import lift
 
     hub = start_hub()
     who = actor or cli_actor()
-    with hub.transaction() as session:
-        lifted = lift(session, address, actor=who, now=utcnow())
-    if not lifted:
-        raise click.ClickException(f"{address} is not suppressed")
+    try:
+        with hub.transaction() as session:
+            lift(session, address, actor=who, now=utcnow())
+    except NotFound as exc:
+        raise click.ClickException(exc.message) from None
     click.echo(f"{address.strip().lower()}: mailed again")
 
 

@@ -18,6 +18,7 @@ from hub.incidents.reports import classify_new, create_incident, require_known_s
 from hub.incidents.search import Filters, parse_day, search_incidents
 from hub.incidents.serialize import incident_detail, incident_summary
 from hub.incidents.split import split_report
+from hub.notifications.suppression import unreachable_by_email
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -112,7 +113,13 @@ def show(ref: str):
     """One incident with its timeline, roles, timers and notifications."""
     with _hub().db.session(write=False) as session:
         incident = records.get_incident(session, ref)
-        return jsonify(incident_detail(incident, utcnow()))
+        return jsonify(incident_detail(incident, utcnow(), _unreachable(session, incident)))
+
+
+def _unreachable(session, incident) -> dict[str, str]:
+    """Role holders the hub cannot mail (a permanent bounce suppressed their address)."""
+    people = [r.person for r in incident.roles if r.active and r.person]
+    return unreachable_by_email(session, _hub().policy, people)
 
 
 def _act(ref: str, spec, action: str, run, refusal=None):
@@ -138,7 +145,7 @@ def _act(ref: str, spec, action: str, run, refusal=None):
             refusal=refusal,
         )
         session.flush()
-        doc = incident_detail(incident, now)
+        doc = incident_detail(incident, now, _unreachable(session, incident))
     if extra:
         doc.update(extra)
     return jsonify(doc)

@@ -86,6 +86,8 @@ _ROLE_CHECKED = {
     "schedules_api.delete_override",
     "schedules_api.revoke_schedule_feed",
     "schedules_api.revoke_person_feed",
+    "email_intake.list_suppressions",
+    "email_intake.lift_suppression",
 }
 # endpoints that answer 503 when a dependency or their configuration is missing
 _UNAVAILABLE = {"healthz", "readyz", "teams_intake.teams_webhook", "teams_intake.bot_messages"}
@@ -164,7 +166,7 @@ def error_statuses(path: str, method: str, endpoint: str) -> list[str]:
         out.add("403")
     if endpoint == "reviews.create_problem":
         out.add("404")  # an incident to link that does not exist
-    if endpoint in v.QUERIES:  # an unknown query parameter or a bad value
+    if endpoint in v.QUERIES or endpoint in v.POST_QUERIES:  # unknown parameter, bad value
         out.add("422")
     if endpoint in _UNAVAILABLE:
         out.add("503")
@@ -175,7 +177,8 @@ def query_parameters(app: Flask, endpoint: str) -> list[dict]:
     """The query parameters of a GET list endpoint, from the table its view parses with."""
     severities = list(app.extensions["hub"].policy.severities)
     out = []
-    for name, param in v.QUERIES[endpoint].items():
+    table = v.QUERIES[endpoint] if endpoint in v.QUERIES else v.POST_QUERIES[endpoint]
+    for name, param in table.items():
         doc = {"name": name, "in": "query", "required": param.required, "description": param.help}
         if param.kind == "csv":
             items: dict = {"type": "string"}
@@ -287,7 +290,7 @@ def build_openapi(app: Flask) -> dict:
                 {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
                 for p in params
             ]
-        if endpoint in v.QUERIES and method == "get":
+        if (endpoint in v.QUERIES and method == "get") or endpoint in v.POST_QUERIES:
             op["parameters"] = op.get("parameters", []) + query_parameters(app, endpoint)
         if endpoint in BODIES:
             op["requestBody"] = {

@@ -246,6 +246,10 @@ MAIL_FIND_FILTERS: dict[str, Param] = {  # GET /api/v1/mail/messages
         "text", "The name in the SMTP listener's 250 answer (`queued as ...`)", required=True
     ),
 }
+MAIL_ENVELOPE: dict[str, Param] = {  # POST /intake/email (or X-Envelope-From / X-Original-To)
+    "mail_from": Param("text", "The envelope sender (MAIL FROM); `<>` for a bounce's null sender"),
+    "rcpt_to": Param("text", "The envelope recipients (RCPT TO), comma-separated"),
+}
 # endpoint -> its query parameters; every GET list endpoint under /api/v1 is here
 QUERIES: dict[str, dict[str, Param]] = {
     "api.list_incidents": LIST_FILTERS,
@@ -255,7 +259,10 @@ QUERIES: dict[str, dict[str, Param]] = {
     "email_intake.list_quarantine": {},
     "email_intake.find_messages": MAIL_FIND_FILTERS,
     "schedules_api.list_schedules": {},
+    "email_intake.list_suppressions": {},
 }
+# endpoints taking a body that also read query parameters
+POST_QUERIES: dict[str, dict[str, Param]] = {"email_intake.intake": MAIL_ENVELOPE}
 
 
 def query(args, params: dict[str, Param], choices: dict[str, Any] | None = None) -> dict:

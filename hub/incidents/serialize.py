@@ -34,8 +34,12 @@ def incident_summary(incident: Incident) -> dict:
     }
 
 
-def incident_detail(incident: Incident, now: datetime) -> dict:
-    """Everything: timeline, roles, timers, notifications."""
+def incident_detail(
+    incident: Incident, now: datetime, unreachable: dict[str, str] | None = None
+) -> dict:
+    """Everything: timeline, roles, timers, notifications. `unreachable`: person -> why the
+    hub cannot mail them (shown on their roles as `email_unreachable`)."""
+    unreachable = unreachable or {}
     doc = incident_summary(incident)
     doc.update(
         {
@@ -63,6 +67,7 @@ def incident_detail(incident: Incident, now: datetime) -> dict:
                     "person": r.person,
                     "assigned_at": iso(r.assigned_at),
                     "acknowledged_at": iso(r.acknowledged_at),
+                    "email_unreachable": unreachable.get(r.person),
                 }
                 for r in incident.roles
                 if r.active

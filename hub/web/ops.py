@@ -1,19 +1,24 @@
-"""Operations pages (administrators): outbox, email quarantine, intake log, the policy."""
+"""Operations pages (administrators): outbox, email quarantine and suppressions, intake log,
+the policy."""
 
 from __future__ import annotations
+
+import logging
 
 from flask import Blueprint, flash, redirect, request, url_for
 from sqlalchemy import func, select
 
 from hub.app.db import utcnow
-from hub.app.errors import Conflict, Forbidden, Invalid
+from hub.app.errors import Conflict, Forbidden, Invalid, NotFound
 from hub.app.models import InboundMessage
 from hub.core.permissions import ADMIN_PAGES, is_admin
 from hub.intake.email import quarantine as q
+from hub.notifications import suppression
 from hub.web import outbox_admin, policy_view
 from hub.web.common import render, require_person, the_hub
 
 bp = Blueprint("ops", __name__, url_prefix="/ops")
+log = logging.getLogger("hub.web.ops")
 SHOWN = {
     "problems": ("failed", "pending", "sending"),
     "failed": ("failed",),
@@ -97,6 +102,30 @@ def quarantine_action(ident: int, action: str):
         where = f" ({result.incident})" if getattr(result, "incident", None) else ""
         flash(f"Email #{ident} {action}d: {result.outcome or result.status}{where}.", "success")
     return redirect(url_for("ops.quarantine"), code=303)
+
+
+@bp.get("/suppressions")
+def suppressions():
+    """Addresses the hub no longer mails (permanent bounces of its own mail), with lift."""
+    with the_hub().db.session(write=False) as session:
+        rows = suppression.list_suppressions(session)
+    return render("ops/suppressions.html", title="Suppressed addresses", rows=rows)
+
+
+@bp.post("/suppressions/lift")
+def lift_suppression():
+    """Mail a suppressed address again."""
+    address = (request.form.get("address") or "").strip()
+    person = require_person()
+    try:
+        with the_hub().transaction() as session:
+            gone = suppression.lift(session, address, actor=person, now=utcnow())
+    except NotFound as exc:
+        flash(exc.message, "error")
+    else:
+        log.info("email suppression of %s lifted by %s", gone["address"], person)
+        flash(f"{gone['address']} will be mailed again.", "success")
+    return redirect(url_for("ops.suppressions"), code=303)
 
 
 @bp.get("/intake")

@@ -15,6 +15,7 @@ from hub.channels.base import shown_recipient
 from hub.incidents import tasks
 from hub.incidents.search import similar_incidents
 from hub.intake.alerts.view import alerts_panel
+from hub.notifications.suppression import unreachable_by_email
 from hub.policy.model import Policy
 from hub.web.board import deadlines
 from hub.web.chart import Deadline, timeline_svg
@@ -187,6 +188,7 @@ def load_room(
             incident, policy, merged_timeline(incident, inbound, group=False), marks, now
         ),
         "roles": roles,
+        "unreachable": unreachable_by_email(session, policy, [r.person for r in roles]),
         "reporters": sorted({r.reporter for r in incident.reports if r.reporter}),
         "services": [
             (k, policy.services[k].name if k in policy.services else k)

@@ -776,6 +776,7 @@ def test_every_list_endpoint_reads_exactly_its_documented_parameters(client, app
         "email_intake.find_messages",
         "schedules_api.list_schedules",
         "worklog.list_audit",
+        "email_intake.list_suppressions",
     } == lists
     for endpoint in sorted(lists):
         path = routes[endpoint]

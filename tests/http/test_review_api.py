@@ -540,6 +540,17 @@ def test_every_documented_operation_answers_only_documented_statuses(client, hub
     assert call("post", "/api/v1/people/julia/oncall-feed/revoke", "chloe").status_code == 403
     assert call("post", "/api/v1/people/julia/oncall-feed/revoke", "julia").status_code == 200
     assert call("post", "/api/v1/people/nobody/oncall-feed/revoke", "anna").status_code == 404
+    assert call("get", "/api/v1/mail/suppressions", "julia").status_code == 403
+    assert call("get", "/api/v1/mail/suppressions", "anna").status_code == 200
+    assert call("get", "/api/v1/mail/suppressions?x=1", "anna").status_code == 422
+    assert call("post", "/api/v1/mail/suppressions/a@b.example/lift", "anna").status_code == 404
+    assert call("post", "/api/v1/mail/suppressions/a@b.example/lift", "julia").status_code == 403
+    assert (
+        call(
+            "post", "/intake/email?x=1", "julia", data=b"x", content_type="message/rfc822"
+        ).status_code
+        == 422
+    )
     # Teams (not configured here), health, metrics, the document itself
     call("post", "/intake/teams", data=b"{}", content_type="application/json")
     call("post", "/intake/bot", data=b"{}", content_type="application/json")

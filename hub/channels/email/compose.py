@@ -33,6 +33,7 @@ from hub.channels.email.ids import (
     make_reply_token,
     message_id,
     reply_address,
+    return_path,
     root_message_id,
     thread_index,
 )
@@ -144,6 +145,7 @@ def render_email(
     return {
         "to": to,
         "from": sender,
+        "return_path": return_path(secret, from_addr, number, thread.key),
         "subject": subject,
         "text": text,
         "html": html,

@@ -40,9 +40,14 @@ def root_message_id(secret: str, incident_id: int | str, domain: str) -> str:
     return f"<{local}.{_mac(secret, 'msgid', local, SIG_CHARS)}@mihub.{domain}>"
 
 
+def key_digest(key: str) -> str:
+    """16 base32 characters of the outbox key's SHA-256: names one message in ids and paths."""
+    return base64.b32encode(hashlib.sha256(key.encode()).digest()).decode().lower()[:16]
+
+
 def message_id(secret: str, incident_id: int | str, key: str, domain: str) -> str:
     """This message's Message-ID: the same for the same outbox key, signed."""
-    digest = base64.b32encode(hashlib.sha256(key.encode()).digest()).decode().lower()[:16]
+    digest = key_digest(key)
     local = f"inc-{incident_number(incident_id)}.m.{digest}"
     return f"<{local}.{_mac(secret, 'msgid', local, SIG_CHARS)}@mihub.{domain}>"
 
@@ -110,6 +115,32 @@ def token_from_address(address: str) -> str | None:
     """The token of a plus-address (`incidents+TOKEN@domain`), or None."""
     local = address.strip().strip("<>").rpartition("@")[0]
     return local.split("+", 1)[1] if "+" in local else None
+
+
+_VERP = re.compile(r"b(\d{1,12})-([a-z2-7]{16})-([a-z2-7]{12})\Z")
+
+
+def return_path(secret: str, sender: str, incident_id: int | str, key: str) -> str:
+    """The envelope sender (VERP) of one message: `mihub+b42-<key digest>-<sig>@domain`.
+
+    One message goes to one recipient, so a bounce that comes back to this address names the
+    outbox row, hence the recipient, whatever the bouncing MTA writes (43 characters added
+    to the local part at most, within RFC 5321's 64)."""
+    local, _, domain = sender.rpartition("@")
+    body = f"b{incident_number(incident_id)}-{key_digest(key)}"
+    return f"{local.split('+', 1)[0]}+{body}-{_mac(secret, 'verp', body, SIG_CHARS)}@{domain}"
+
+
+def verify_return_path(secret: str, address: str) -> tuple[int, str] | None:
+    """`(incident number, key digest)` if `address` is a return path we signed, else None."""
+    token = token_from_address(address.lower())
+    match = _VERP.match(token or "")
+    if not match:
+        return None
+    number, digest, sig = match.groups()
+    if not hmac.compare_digest(sig, _mac(secret, "verp", f"b{number}-{digest}", SIG_CHARS)):
+        return None
+    return int(number), digest
 
 
 def loop_token(secret: str) -> str:

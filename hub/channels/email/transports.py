@@ -103,7 +103,8 @@ class SmtpTransport:
 
     def send(self, payload: dict) -> Sent:
         """Deliver one message over a pooled connection (never resent after a partial send)."""
-        sender = smtp_address(parseaddr(payload["from"])[1])
+        # the signed per-message return path (VERP): bounces prove which delivery failed
+        sender = smtp_address(payload.get("return_path") or parseaddr(payload["from"])[1])
         recipient = smtp_address(parseaddr(payload["to"])[1])
         try:  # the finished bytes before a connection is taken: a bad message fails alone
             data = build_mime(payload).as_bytes(policy=SMTP_BYTES)

@@ -20,6 +20,7 @@ from inscriptis import get_text
 from mailparser_reply import EmailReplyParser
 
 from hub.channels.email.compose import REPLY_MARKER_RE
+from hub.intake.email.charsets import part_text
 
 MAX_TEXT = 100_000  # characters of body we keep on the timeline
 MAX_ATTACHMENTS = 20
@@ -68,20 +69,19 @@ class Body:
     attachments: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def quoted(self) -> str:
+        """What was cut from the text (quoted history, signatures), to keep apart; or ""."""
+        whole = self.full.strip()
+        if not self.text or whole == self.text.strip():
+            return ""
+        at = whole.find(self.text.strip())
+        return (whole[at + len(self.text.strip()) :] if at >= 0 else whole).strip()
+
 
 @lru_cache(maxsize=1)
 def _reply_parser() -> EmailReplyParser:
     return EmailReplyParser(languages=LANGUAGES)
-
-
-def part_text(part: EmailMessage) -> str:
-    """A text part decoded; unknown or lying charsets fall back to UTF-8 with replacement."""
-    try:
-        text = part.get_content()
-    except (LookupError, UnicodeError, AssertionError, ValueError):
-        payload = part.get_payload(decode=True) or b""
-        text = payload.decode("utf-8", "replace")
-    return text if isinstance(text, str) else text.decode("utf-8", "replace")
 
 
 def html_to_text(html: str) -> str:

@@ -22,6 +22,7 @@ from hub.notifications import notify as n
 from hub.policy.model import Policy
 
 ACK_TEMPLATE = "report-received"
+QUOTED_KIND = "quoted history"
 ACKS_PER_HOUR = 3  # acknowledgements to one address, whatever the incident
 _PREFIX = re.compile(r"^\s*((?:re|aw|sv|fw|fwd|wg|tr)\s*:\s*)+", re.IGNORECASE)
 
@@ -60,7 +61,7 @@ def new_report(
 ) -> Effect:
     """Classify the report; open an incident or attach it to a correlated one."""
     actor = actor_for(policy, sender)
-    text = body.full.strip() or body.text
+    text = body.text.strip() or body.full.strip()
     report = Report(title=title_from(subject, text), text=text, source="email", reporter=actor)
     incident, created = reports.create_incident(
         session, policy, report, actor=actor, now=now, description=text
@@ -70,6 +71,7 @@ def new_report(
             row.inbound_id = inbound_id
             break
     _attachments(session, incident, actor, body, inbound_id, now)
+    _quoted(session, incident, actor, body, inbound_id, now)
     if created:
         return Effect("created", incident, f"opened {incident.ref} ({incident.severity})")
     return Effect(
@@ -129,6 +131,20 @@ def _said(command: Command, done: Done) -> str:
     if done.new is not None:
         return f"split the sender's report out of {ref} into {done.new.ref}"
     return f"posted an update to {ref}" if command.name == "update" else f"resolved {ref}"
+
+
+def _quoted(session, incident, actor, body: Body, inbound_id: int, now) -> None:
+    """The quoted history cut from a report, kept apart from the description (shown folded)."""
+    if body.quoted:
+        add_timeline(
+            session,
+            incident,
+            QUOTED_KIND,
+            body.quoted,
+            actor=actor,
+            now=now,
+            data={"via": "email", "inbound_id": inbound_id},
+        )
 
 
 def _attachments(session, incident, actor, body: Body, inbound_id: int, now) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import select
 
@@ -14,8 +16,10 @@ from hub.http.auth import require_person
 from hub.intake.email import quarantine as q
 from hub.intake.email.pipeline import process
 from hub.intake.email.store import store_raw
+from hub.notifications import suppression
 
 bp = Blueprint("email_intake", __name__)
+log = logging.getLogger("hub.intake.email")
 RAW_TYPES = ("message/rfc822",)
 
 
@@ -33,19 +37,33 @@ def intake():
         raise UnsupportedMediaType(
             f"send one raw message as message/rfc822, not {kind or 'nothing'}"
         )
+    envelope = posted_envelope(request)
     request.max_content_length = hub.policy.intake.max_message_bytes
     raw = request.get_data(cache=False)
     if not raw.strip():
         raise BadRequest("the body is empty; send one raw RFC 5322 message")
     now = utcnow()
     with hub.transaction() as session:  # stored (committed) before any processing
-        ident = store_raw(
-            session, raw, via="http", now=now, envelope={"peer": request.remote_addr}
-        ).id
+        ident = store_raw(session, raw, via="http", now=now, envelope=envelope).id
     result = process(hub, ident, now)
     if result is None or result.status == "failed":  # kept; reprocessing will settle it
         return jsonify({"outcome": "pending", "incident": None, "id": ident}), 202
     return jsonify({"outcome": result.outcome, "incident": result.incident, "id": ident}), 202
+
+
+def posted_envelope(req) -> dict:
+    """The SMTP envelope a gateway passes on: `?mail_from=&rcpt_to=` or the headers
+    `X-Envelope-From` / `X-Original-To` (`<>` is the null sender of a bounce)."""
+    given = v.query(req.args, v.POST_QUERIES["email_intake.intake"])
+    sender = given["mail_from"] or req.headers.get("X-Envelope-From")
+    rcpts = given["rcpt_to"] or ",".join(req.headers.getlist("X-Original-To"))
+    envelope: dict = {"peer": req.remote_addr}
+    if sender is not None:
+        envelope["mail_from"] = sender.strip().strip("<>").strip()[:320]
+    addresses = [a.strip().strip("<>") for a in (rcpts or "").split(",") if "@" in a]
+    if addresses:
+        envelope["rcpt_tos"] = addresses[:100]
+    return envelope
 
 
 def _manager() -> str:
@@ -119,3 +137,22 @@ def discard(ident: int):
 def reprocess(ident: int):
     """Process a failed or unprocessed message again from its raw copy."""
     return _apply(q.reprocess, ident)
+
+
+@bp.get("/api/v1/mail/suppressions")
+def list_suppressions():
+    """Addresses the hub no longer mails, newest first, with the bounce that caused each."""
+    _manager()
+    v.query(request.args, v.QUERIES["email_intake.list_suppressions"])  # it takes none
+    with _hub().db.session(write=False) as session:
+        return jsonify({"suppressions": suppression.list_suppressions(session)})
+
+
+@bp.post("/api/v1/mail/suppressions/<path:address>/lift")
+def lift_suppression(address: str):
+    """Mail this address again (after the person's mailbox is fixed)."""
+    actor = _manager()
+    with _hub().transaction() as session:
+        gone = suppression.lift(session, address, actor=actor)
+    log.info("email suppression of %s lifted by %s", gone["address"], actor)
+    return jsonify({"lifted": gone, "by": actor})

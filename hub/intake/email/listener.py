@@ -23,6 +23,7 @@ from concurrent.futures import Future
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
 from sqlalchemy import event, select
 
 from hub.app.context import Hub
@@ -34,6 +35,7 @@ from hub.intake.email.store import store_raw
 
 log = logging.getLogger("hub.intake.smtp")
 BATCH = 200  # most messages one spool file or one import transaction holds
+MIN_LINE_BYTES = 1024 * 1024  # real MTAs send 1.5–64 KB lines (Postfix and Exchange take them)
 
 
 class Spool:
@@ -225,13 +227,35 @@ def tls_context(settings) -> ssl.SSLContext | None:
     return context
 
 
+class LongLineSMTP(SMTP):
+    """aiosmtpd refuses lines over 1,000 bytes with 500 by default (RFC 5321's limit, which
+    real bounces and Outlook replies exceed); any line of a message within the size limit is
+    taken here, and the message is kept byte for byte."""
+
+    line_length_limit = MIN_LINE_BYTES
+
+
+class LongLineController(Controller):
+    """The threaded controller, serving `LongLineSMTP` sessions with a line limit of its own."""
+
+    def __init__(self, *args, line_limit: int = MIN_LINE_BYTES, **kwargs):
+        super().__init__(*args, **kwargs)
+        # SMTP.__init__ sizes its stream reader from the class attribute: one class per limit
+        self.server_class = type("LongLineSMTP", (LongLineSMTP,), {"line_length_limit": line_limit})
+
+    def factory(self):
+        return self.server_class(self.handler, **self.SMTP_kwargs)
+
+
 def make_controller(hub: Hub, listen: str) -> tuple[Controller, Writer]:
     """The listener on `host:port`, not started yet, and its writer; STARTTLS offered when a
     certificate is configured (never required: a sender decides, as on any MX)."""
     host, port = split_hostport(listen)
     writer = Writer(hub)
-    controller = Controller(
+    limit = hub.policy.intake.max_message_bytes
+    controller = LongLineController(
         Handler(writer),
+        line_limit=max(MIN_LINE_BYTES, limit + 2),
         hostname=host,
         port=port,
         server_hostname="mihub",

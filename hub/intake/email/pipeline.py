@@ -21,9 +21,11 @@ from hub.channels.email.compose import address_of
 from hub.intake.email import effect, kinds, trust
 from hub.intake.email.body import extract
 from hub.intake.email.bounces import apply_bounce
+from hub.intake.email.dsn import read_bounce, text_of
 from hub.intake.email.match import find_incident
 from hub.intake.email.message import (
     Limits,
+    addresses_in,
     check_limits,
     decoded,
     dedupe_key,
@@ -68,6 +70,41 @@ class Trail:
     ) -> None:
         self.add(step, decision, reason)
         self.row.status, self.row.outcome = status, outcome
+
+
+def _may_be_bounce(msg, envelope: dict) -> bool:
+    """Whether the text is worth reading for MTA wording (most mail is not a bounce)."""
+    if envelope.get("mail_from") == "" or msg.get_content_type() == "multipart/report":
+        return True
+    head = " ".join(
+        (raw_value(msg, name) or "") for name in ("From", "Subject", "Return-Path")
+    ).lower()
+    return any(
+        w in head
+        for w in (
+            "daemon",
+            "postmaster",
+            "deliver",
+            "<>",
+            "mail system",
+            "returned",
+            "failure",
+            "bounce",
+            "ndr",
+            "undeliv",
+            "zustell",
+            "non remis",
+            "error",
+            "delay",
+            "notif",
+        )
+    )
+
+
+def released_sender(policy: Policy, person: str) -> str:
+    """The address a released message without a usable From is attributed to."""
+    known = policy.people.get(person)
+    return (known.email if known and known.email else person).lower()
 
 
 def our_addresses(settings, policy: Policy) -> set[str]:
@@ -139,22 +176,29 @@ def run_steps(
     if own:
         return trail.end("loop", "our own mail", own, "ignored")
     trail.add("loop", "not ours")
-    bounce = kinds.bounce(msg, (row.envelope or {}).get("mail_from"))
-    if bounce:
-        did = apply_bounce(session, settings, bounce, row.id, now)
-        return trail.end("bounce", "bounce", f"{bounce.why}; {did}", "ignored")
+    envelope = row.envelope or {}
+    text = text_of(msg, 20_000) if _may_be_bounce(msg, envelope) else ""
+    kind = kinds.classify(msg, envelope.get("mail_from"), text)
     subject = decoded(msg, "Subject")
-    rcpt = list((row.envelope or {}).get("rcpt_tos") or ())
-    auto = kinds.automatic(msg)
-    if auto:
+    rcpt = list(envelope.get("rcpt_tos") or ())
+    if kind is not None and kind.name == "bounce":
+        bounce = read_bounce(msg, kind.reason, text or text_of(msg))
+        returned_to = rcpt + addresses_in(msg, "To", "Delivered-To", "X-Original-To")
+        did = apply_bounce(session, settings, bounce, returned_to, row.id, now)
+        return trail.end("bounce", "bounce", f"{kind.reason}; {did}", "ignored")
+    if kind is not None:
+        why = kind.reason
         if sender:
             about = find_incident(
                 session, settings.secret_key, policy, msg, sender, rcpt, subject
             ).incident
             row.incident_id = about.id if about else None
-            auto += f"; in reply to {about.ref}, recorded only" if about else ""
-        return trail.end("automatic", "automatic", auto, "ignored")
+            why += f"; in reply to {about.ref}, recorded only" if about else ""
+        return trail.end("automatic", kind.name, why, "ignored")
     trail.add("automatic", "written by a person")
+    if not sender and released_by:
+        sender = released_sender(policy, released_by)
+        trail.add("trust", "attributed", f"no usable From: the report is {released_by}'s")
     if not sender:
         return trail.end(
             "trust", "quarantined", "no single valid From address", "quarantined", "quarantined"

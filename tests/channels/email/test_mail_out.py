@@ -29,6 +29,7 @@ from hub.channels.email.ids import (
     token_from_address,
     verify_message_id,
     verify_reply_token,
+    verify_return_path,
 )
 from hub.channels.email.transports import SinkTransport, SmtpTransport, make_mail_transport
 from hub.testing.fakes.smtp_sink import SmtpSink
@@ -389,9 +390,10 @@ def test_smtp_delivers_many_messages_over_one_connection(settings, sink):
     assert len(sink.messages) == 20 and transport.connections_opened == 1
     assert len({m.peer for m in sink.messages}) == 1
     first = sink.messages[0]
-    assert first.mail_from == "hub@northwind.example" and first.rcpt_tos == [
-        "user0@northwind.example"
-    ]
+    # the envelope sender is the message's signed return path (VERP), for proven bounces
+    assert first.mail_from.startswith("hub+b") and first.mail_from.endswith("@northwind.example")
+    assert verify_return_path("k1", first.mail_from) is not None
+    assert first.rcpt_tos == ["user0@northwind.example"]
     assert first.message()["Message-ID"].strip() == sent[0].provider_id
 
 

@@ -73,7 +73,9 @@ def _check_corpus_effects(hub, world):
         assert bounced.status == "failed" and "5.1.1" in bounced.last_error
         suppressed = set(session.scalars(select(EmailSuppression.address)))
         assert world.delivery_to in suppressed  # the 5.1.1 DSN
-        assert f"exec-team@{DOMAIN}" in suppressed  # the Exim bounce
+        # the Exim bounce quotes a signed Message-ID that no delivery of ours has: no proof
+        assert f"exec-team@{DOMAIN}" not in suppressed
+        assert suppressed == {world.delivery_to}
         assert f"chloe.martin@{DOMAIN}" not in suppressed  # only delayed
         incident = session.get(Incident, world.incident)
         mim = next(r for r in incident.roles if r.role == "major_incident_manager")

@@ -253,3 +253,62 @@ def test_graph_delta_polling_follows_pages_and_keeps_the_delta_link(backend, exa
     finally:
         fake.stop()
         hub.db.dispose()
+
+
+def test_smtp_takes_long_lines_and_keeps_the_message_byte_for_byte(mhub):
+    listener.durable(mhub)
+    port = free_port()
+    controller, writer = listener.make_controller(mhub, f"127.0.0.1:{port}")
+    controller.start()
+    try:
+        lines = [b"x" * 1500, b"." + b"y" * 5000, b"z" * 70_000]  # a dot-stuffed one too
+        sent = raw(mail("Long lines", "see below", sender="julia.costa")).replace(b"\n", b"\r\n")
+        sent += b"\r\n".join(lines) + b"\r\n"
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+            client.sendmail(f"julia.costa@{DOMAIN}", [INTAKE], sent)
+        stored = _imported(mhub, 1)[0]
+    finally:
+        controller.stop()
+        writer.close()
+    assert stored.raw == sent
+    assert max(len(line) for line in stored.raw.split(b"\r\n")) == 70_000
+
+
+def test_http_intake_carries_the_envelope(web):
+    client, tokens = web
+    bounce = raw(
+        mail("Undelivered Mail Returned to Sender", "5.1.1 unknown", sender=f"ndr@mx.{DOMAIN}")
+    )
+    by_header = client.post(
+        "/intake/email",
+        data=bounce,
+        content_type="message/rfc822",
+        headers={
+            "Authorization": f"Bearer {tokens['julia']}",
+            "X-Envelope-From": "<>",
+            "X-Original-To": INTAKE,
+        },
+    )
+    assert by_header.status_code == 202 and by_header.get_json()["outcome"] == "ignored"
+    by_query = client.post(
+        f"/intake/email?mail_from=%3C%3E&rcpt_to={INTAKE},other@{DOMAIN}",
+        data=raw(mail("Auto", "I am away", sender="julia.costa")),
+        content_type="message/rfc822",
+        headers={"Authorization": f"Bearer {tokens['julia']}"},
+    )
+    assert by_query.status_code == 202
+    rows = _stored(web_hub(client))
+    assert rows[-2].envelope["mail_from"] == "" and rows[-2].envelope["rcpt_tos"] == [INTAKE]
+    assert rows[-1].envelope["rcpt_tos"] == [INTAKE, f"other@{DOMAIN}"]
+    assert "null envelope sender" in rows[-1].decisions[-1]["reason"]
+    unknown = client.post(
+        "/intake/email?sender=x",
+        data=bounce,
+        content_type="message/rfc822",
+        headers={"Authorization": f"Bearer {tokens['julia']}"},
+    )
+    assert unknown.status_code == 422
+
+
+def web_hub(client):
+    return client.application.extensions["hub"]
