@@ -54,9 +54,18 @@ def seed_world(hub, now: datetime = T0) -> World:
 
 
 def incident(hub, number: int) -> Incident:
-    """The incident with its timeline, roles, reports and notifications loaded."""
+    """The incident with its timeline, roles, reports and notifications loaded, detached: the
+    session is closed (an open one would hold a transaction, and PostgreSQL's TRUNCATE of the
+    next test would wait for it forever)."""
     session = hub.db.sessionmaker()
-    return session.get(Incident, number)
+    try:
+        found = session.get(Incident, number)
+        if found is not None:
+            for name in ("timeline", "roles", "reports", "notifications"):
+                getattr(found, name, None)
+        return found
+    finally:
+        session.close()
 
 
 def later(minutes: float) -> datetime:
