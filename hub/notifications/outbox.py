@@ -27,6 +27,7 @@ from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from hub.app.models import Notification
+from hub.notifications import priority
 
 log = logging.getLogger("hub.notifications.outbox")
 
@@ -228,7 +229,7 @@ def due_rows(session: Session, now: datetime, limit: int = 500) -> list[int]:
             Notification.status == "pending",
             or_(Notification.next_attempt_at.is_(None), Notification.next_attempt_at <= now),
         )
-        .order_by(Notification.next_attempt_at)
+        .order_by(*priority.order_by())  # pages first, then by age (hub/notifications/priority.py)
         .limit(limit)
     )
     return list(session.scalars(stmt))

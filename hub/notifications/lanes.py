@@ -1,0 +1,93 @@
+"""Lanes: one sender thread per rate-limited endpoint (a Teams webhook, a bot conversation, a
+Graph mailbox) in a worker process, sending the claimed rows for it in delivery order.
+
+A worker thread that claims a row for a limited endpoint hands it to the endpoint's lane and
+goes on with its other rows (an email page never waits behind cards). The lane keeps its rows
+sorted by rank and age (hub/notifications/priority.py) and sends the best one whenever the
+endpoint's limit (shared by all workers: hub/notifications/shared_throttle.py) gives it a
+slot, so a page that arrived later still goes before a waiting stakeholder update and a row
+that waited keeps its place. The rows stay claimed while they wait (the lease keeper renews
+them): if the process dies, they return to pending within a lease. A lane holds at most
+`MAX_WAITING` rows; beyond, the last in order goes back to the database for later (`give_back`).
+A lane with nothing to do for `IDLE` seconds ends its thread.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+log = logging.getLogger("hub.worker")
+
+MAX_WAITING = 500
+IDLE = 30.0
+
+
+class Lane:
+    """The waiting rows of one endpoint, best first, and the thread that sends them."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.order: list[tuple[int, int]] = []  # (rank, row id), sorted
+        self.jobs: dict[int, tuple[Callable[[], None], Callable[[float], None]]] = {}
+        self.rate = 1.0
+        self.thread = threading.Thread(target=self._run, name=f"lane-{name[:40]}", daemon=True)
+
+    def add(self, rank: int, row_id: int, send, give_back) -> None:
+        """Called under `_lock`."""
+        if row_id in self.jobs:
+            return
+        bisect.insort(self.order, (rank, row_id))
+        self.jobs[row_id] = (send, give_back)
+        if len(self.order) > MAX_WAITING:
+            _, last = self.order.pop()
+            _, back = self.jobs.pop(last)
+            later = len(self.order) / self.rate  # after those ahead of it have gone
+            threading.Thread(target=_quietly, args=(back, later), daemon=True).start()
+        _lock.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            with _lock:
+                deadline = time.monotonic() + IDLE
+                while not self.order and time.monotonic() < deadline:
+                    _lock.wait(deadline - time.monotonic())
+                if not self.order:
+                    if _lanes.get(self.name) is self:
+                        del _lanes[self.name]
+                    return
+                _, row_id = self.order.pop(0)
+                send, _ = self.jobs.pop(row_id)
+            _quietly(send)
+
+
+def _quietly(fn, *args) -> None:
+    try:
+        fn(*args)
+    except Exception:  # the row stays claimed; its lease runs out and the pump retries it
+        log.exception("lane: a delivery failed unexpectedly")
+
+
+_lock = threading.Condition()
+_lanes: dict[str, Lane] = {}
+
+
+def submit(endpoint: str, rate: float, rank: int, row_id: int, send, give_back) -> None:
+    """Queue a claimed row on the lane of `endpoint`: `send()` delivers it when its turn
+    comes; `give_back(seconds)` returns it to the database if the lane is too long."""
+    with _lock:
+        lane = _lanes.get(endpoint)
+        if lane is None:
+            lane = _lanes[endpoint] = Lane(endpoint)
+            lane.thread.start()
+        lane.rate = max(rate, 0.01)
+        lane.add(rank, row_id, send, give_back)
+
+
+def waiting() -> dict[str, int]:
+    """Rows waiting per lane (for tests and the ops view)."""
+    with _lock:
+        return {name: len(lane.order) for name, lane in _lanes.items()}
