@@ -203,9 +203,12 @@ def deliver_rows(hub: Hub, row_ids: list[int], now: datetime | None = None) -> d
                 send = partial(_lane_send, hub, keeper, row_id, channel, payload, message, throttle)
                 back = partial(_lane_give_back, hub, keeper, row_id)
                 endpoint = f"{channel}:{throttle[1]}"
-                lanes.submit(
-                    endpoint, throttle[0].rate, priority.rank(template), row_id, send, back
-                )
+                rank = priority.rank(template)
+                if rank == priority.PAGE:
+                    send = partial(_paging_then, throttle, send)
+                defer = getattr(throttle[0], "paging_elsewhere", None)
+                defer = partial(defer, throttle[1]) if defer else lanes.never
+                lanes.submit(endpoint, throttle[0].rate, rank, row_id, send, back, defer)
                 laned.add(row_id)
                 outcomes[row_id] = "queued"
                 continue
@@ -245,6 +248,14 @@ def _lane_send(hub: Hub, keeper, row_id, channel, payload, message, throttle) ->
         marks.flush()
     finally:
         keeper.drop([row_id])
+
+
+def _paging_then(throttle, send) -> None:
+    """Tell the other workers that pages go to this endpoint now, then send one."""
+    mark = getattr(throttle[0], "paging", None)
+    if mark:
+        mark(throttle[1])
+    send()
 
 
 def _lane_give_back(hub: Hub, keeper, row_id: int, seconds: float) -> None:

@@ -6,7 +6,8 @@ goes on with its other rows (an email page never waits behind cards). The lane k
 sorted by rank and age (hub/notifications/priority.py) and sends the best one whenever the
 endpoint's limit (shared by all workers: hub/notifications/shared_throttle.py) gives it a
 slot, so a page that arrived later still goes before a waiting stakeholder update and a row
-that waited keeps its place. The rows stay claimed while they wait (the lease keeper renews
+that waited keeps its place. Across workers, a lane sending pages says so through the shared
+limit, and the other workers' lanes hold their lower-ranked rows until it stops. The rows stay claimed while they wait (the lease keeper renews
 them): if the process dies, they return to pending within a lease. A lane holds at most
 `MAX_WAITING` rows; beyond, the last in order goes back to the database for later (`give_back`).
 A lane with nothing to do for `IDLE` seconds ends its thread.
@@ -22,6 +23,7 @@ from collections.abc import Callable
 
 log = logging.getLogger("hub.worker")
 
+PAGE_RANK = 0  # hub/notifications/priority.py PAGE
 MAX_WAITING = 500
 IDLE = 30.0
 
@@ -34,6 +36,7 @@ class Lane:
         self.order: list[tuple[int, int]] = []  # (rank, row id), sorted
         self.jobs: dict[int, tuple[Callable[[], None], Callable[[float], None]]] = {}
         self.rate = 1.0
+        self.defer = never  # True while rows below page rank must let another worker's pages by
         self.thread = threading.Thread(target=self._run, name=f"lane-{name[:40]}", daemon=True)
 
     def add(self, rank: int, row_id: int, send, give_back) -> None:
@@ -59,9 +62,26 @@ class Lane:
                     if _lanes.get(self.name) is self:
                         del _lanes[self.name]
                     return
+                head_rank, defer = self.order[0][0], self.defer
+            if head_rank > PAGE_RANK and _safely(defer):  # another worker is paging here
+                with _lock:
+                    _lock.wait(1.0 / self.rate)  # or until a row (maybe a page) arrives
+                continue
+            with _lock:
                 _, row_id = self.order.pop(0)
                 send, _ = self.jobs.pop(row_id)
             _quietly(send)
+
+
+def never() -> bool:
+    return False
+
+
+def _safely(fn) -> bool:
+    try:
+        return bool(fn())
+    except Exception:
+        return False
 
 
 def _quietly(fn, *args) -> None:
@@ -75,15 +95,18 @@ _lock = threading.Condition()
 _lanes: dict[str, Lane] = {}
 
 
-def submit(endpoint: str, rate: float, rank: int, row_id: int, send, give_back) -> None:
+def submit(
+    endpoint: str, rate: float, rank: int, row_id: int, send, give_back, defer=never
+) -> None:
     """Queue a claimed row on the lane of `endpoint`: `send()` delivers it when its turn
-    comes; `give_back(seconds)` returns it to the database if the lane is too long."""
+    comes; `give_back(seconds)` returns it to the database if the lane is too long;
+    `defer()` says whether rows below page rank must wait (another worker is paging)."""
     with _lock:
         lane = _lanes.get(endpoint)
         if lane is None:
             lane = _lanes[endpoint] = Lane(endpoint)
             lane.thread.start()
-        lane.rate = max(rate, 0.01)
+        lane.rate, lane.defer = max(rate, 0.01), defer
         lane.add(rank, row_id, send, give_back)
 
 

@@ -11,10 +11,13 @@ If the store fails (Redis away), the process falls back to its own limiter and s
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
+import json
 import logging
 import os
+import socket
 import time
 from pathlib import Path
 
@@ -54,6 +57,10 @@ return 1
 """
 
 
+OWNER = f"{socket.gethostname()}:{os.getpid()}"
+PAGING_FOR = 1.0  # seconds a "sending pages" mark lasts (a page lane renews it at every send)
+
+
 def _slot_id(name: str, key: str) -> str:
     return f"{name}.{hashlib.sha256(key.encode()).hexdigest()[:24]}"
 
@@ -75,6 +82,18 @@ class RedisStore:
 
     def block(self, slot: str, seconds: float) -> None:
         self._block(keys=[f"{self.prefix}.{slot}.blocked"], args=[max(0.0, seconds)])
+
+    def paging(self, slot: str, owner: str, seconds: float) -> None:
+        key = f"{self.prefix}.{slot}.paging"
+        with self.client.pipeline() as pipe:
+            pipe.hset(key, owner, repr(time.time() + seconds))
+            pipe.expire(key, int(seconds) + 2)
+            pipe.execute()
+
+    def paging_elsewhere(self, slot: str, owner: str) -> bool:
+        found = self.client.hgetall(f"{self.prefix}.{slot}.paging")
+        now = time.time()
+        return any(k.decode() != owner and float(v) > now for k, v in found.items())
 
 
 class FileStore:
@@ -112,6 +131,27 @@ class FileStore:
 
     def block(self, slot: str, seconds: float) -> None:
         self._update(slot, lambda now, tat, b: (None, tat, max(b, now + max(0.0, seconds))))
+
+    def _paging(self, slot: str, change) -> dict:
+        fd = os.open(self.dir / f"{slot}.paging", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            raw = os.pread(fd, 65536, 0)
+            now = time.time()
+            owners = {k: v for k, v in (json.loads(raw) if raw else {}).items() if v > now}
+            if change:
+                owners.update(change(now))
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, json.dumps(owners).encode(), 0)
+            return owners
+        finally:
+            os.close(fd)
+
+    def paging(self, slot: str, owner: str, seconds: float) -> None:
+        self._paging(slot, lambda now: {owner: now + seconds})
+
+    def paging_elsewhere(self, slot: str, owner: str) -> bool:
+        return any(k != owner for k in self._paging(slot, None))
 
 
 class SharedRateLimiter:
@@ -160,6 +200,19 @@ class SharedRateLimiter:
         if ok and wait > 0:
             self._sleep(wait)
         return ok
+
+    def paging(self, key: str, seconds: float = PAGING_FOR) -> None:
+        """Say that this process is sending pages to `key` (for the next `seconds`)."""
+        # best effort: without it the processes share the slots evenly
+        with contextlib.suppress(Exception):
+            self.store.paging(_slot_id(self.name, key), OWNER, seconds)
+
+    def paging_elsewhere(self, key: str) -> bool:
+        """Whether another process is sending pages to `key`: rows of a lower rank wait."""
+        try:
+            return self.store.paging_elsewhere(_slot_id(self.name, key), OWNER)
+        except Exception:
+            return False
 
     def block(self, key: str, seconds: float) -> None:
         """No request to `key` from any process for `seconds` (the endpoint said 429)."""
