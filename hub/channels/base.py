@@ -167,6 +167,11 @@ class Channel:
         looks ahead (and defers a row that would wait long)."""
         return None
 
+    def combine(self, kind: str, messages: list[dict]) -> dict | None:
+        """One message that carries these (pages due together to one limited endpoint, e.g.
+        one card that @mentions each person), or None (the default): sent one by one."""
+        return None
+
     # -- the console (optional) ---------------------------------------------------------
 
     def preview(self, template: str, context: dict, recipients: list, settings) -> Preview | None:

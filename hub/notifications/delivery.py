@@ -203,12 +203,14 @@ def deliver_rows(hub: Hub, row_ids: list[int], now: datetime | None = None) -> d
                 send = partial(_lane_send, hub, keeper, row_id, channel, payload, message, throttle)
                 back = partial(_lane_give_back, hub, keeper, row_id)
                 endpoint = f"{channel}:{throttle[1]}"
-                rank = priority.rank(template)
+                rank, together = priority.rank(template), None
                 if rank == priority.PAGE:
                     send = partial(_paging_then, throttle, send)
+                    batch = partial(_lane_send_together, hub, keeper, channel, throttle)
+                    together = (batch, (row_id, payload, message))
                 defer = getattr(throttle[0], "paging_elsewhere", None)
                 defer = partial(defer, throttle[1]) if defer else lanes.never
-                lanes.submit(endpoint, throttle[0].rate, rank, row_id, send, back, defer)
+                lanes.submit(endpoint, throttle[0].rate, rank, row_id, send, back, defer, together)
                 laned.add(row_id)
                 outcomes[row_id] = "queued"
                 continue
@@ -248,6 +250,48 @@ def _lane_send(hub: Hub, keeper, row_id, channel, payload, message, throttle) ->
         marks.flush()
     finally:
         keeper.drop([row_id])
+
+
+def _lane_send_together(hub: Hub, keeper, channel: str, throttle, items: list) -> None:
+    """Pages waiting together for one endpoint: one message if the channel combines them
+    (each row marked sent with it), else one by one."""
+    ids = [row_id for row_id, _, _ in items]
+    try:
+        if not keeper.fresh():
+            _hand_back(hub, ids)
+            return
+        mark = getattr(throttle[0], "paging", None)
+        if mark:
+            mark(throttle[1])
+        combined = registry.for_kind(channel).combine(channel, [m for _, _, m in items])
+        marks = _Marks(hub)
+        if combined is None:
+            for row_id, payload, message in items:
+                _deliver_one(hub, row_id, channel, payload, message, throttle, utcnow, marks, True)
+        else:
+            _send_together(hub, channel, throttle, items, combined, marks)
+        marks.flush()
+    finally:
+        keeper.drop(ids)
+
+
+def _send_together(hub: Hub, channel, throttle, items, combined, marks) -> None:
+    retry = partial(outbox.mark_retry, base_delay=float(hub.settings["HUB_RETRY_BASE"]))
+    if throttle[2]:
+        throttle[0].acquire(throttle[1])
+    try:
+        sent = transport_for(hub.settings, channel).send(combined)
+    except TransientError as exc:
+        for row_id, _, _ in items:
+            _finish(hub, row_id, retry, str(exc), exc.retry_after, utcnow())
+        return
+    except Exception as exc:  # the combined message was refused: each row on its own
+        log.warning("a combined message was refused (%s); sending its rows one by one", exc)
+        for row_id, payload, message in items:
+            _deliver_one(hub, row_id, channel, payload, message, throttle, utcnow, marks, True)
+        return
+    for row_id, payload, message in items:
+        marks.add(row_id, sent, utcnow(), stored_copy(message) if is_deferred(payload) else None)
 
 
 def _paging_then(throttle, send) -> None:

@@ -10,7 +10,9 @@ that waited keeps its place. Across workers, a lane sending pages says so throug
 limit, and the other workers' lanes hold their lower-ranked rows until it stops. The rows stay claimed while they wait (the lease keeper renews
 them): if the process dies, they return to pending within a lease. A lane holds at most
 `MAX_WAITING` rows; beyond, the last in order goes back to the database for later (`give_back`).
-A lane with nothing to do for `IDLE` seconds ends its thread.
+Pages waiting together in a lane go out as one message when the channel can combine them
+(`Channel.combine`: one card that @mentions each person). A lane with nothing to do for
+`IDLE` seconds ends its thread.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ log = logging.getLogger("hub.worker")
 
 PAGE_RANK = 0  # hub/notifications/priority.py PAGE
 MAX_WAITING = 500
+MAX_TOGETHER = 5  # pages in one combined message
 IDLE = 30.0
 
 
@@ -35,6 +38,7 @@ class Lane:
         self.name = name
         self.order: list[tuple[int, int]] = []  # (rank, row id), sorted
         self.jobs: dict[int, tuple[Callable[[], None], Callable[[float], None]]] = {}
+        self.groups: dict[int, tuple] = {}  # row id -> (send_together, its data) for pages
         self.rate = 1.0
         self.defer = never  # True while rows below page rank must let another worker's pages by
         self.thread = threading.Thread(target=self._run, name=f"lane-{name[:40]}", daemon=True)
@@ -48,6 +52,7 @@ class Lane:
         if len(self.order) > MAX_WAITING:
             _, last = self.order.pop()
             _, back = self.jobs.pop(last)
+            self.groups.pop(last, None)
             later = len(self.order) / self.rate  # after those ahead of it have gone
             threading.Thread(target=_quietly, args=(back, later), daemon=True).start()
         _lock.notify_all()
@@ -70,7 +75,26 @@ class Lane:
             with _lock:
                 _, row_id = self.order.pop(0)
                 send, _ = self.jobs.pop(row_id)
-            _quietly(send)
+                together = self._together(row_id)
+            if together:
+                _quietly(together[0], together[1])
+            else:
+                _quietly(send)
+
+    def _together(self, row_id: int):
+        """Pages waiting with this one, sent as one message: (send_together, [data, …])."""
+        head = self.groups.pop(row_id, None)
+        if head is None:
+            return None
+        batch, data = head[0], [head[1]]
+        for rank, other in list(self.order):
+            if len(data) >= MAX_TOGETHER or rank > PAGE_RANK:
+                break
+            if other in self.groups:
+                self.order.remove((rank, other))
+                self.jobs.pop(other)
+                data.append(self.groups.pop(other)[1])
+        return (batch, data) if len(data) > 1 else None
 
 
 def never() -> bool:
@@ -96,17 +120,28 @@ _lanes: dict[str, Lane] = {}
 
 
 def submit(
-    endpoint: str, rate: float, rank: int, row_id: int, send, give_back, defer=never
+    endpoint: str,
+    rate: float,
+    rank: int,
+    row_id: int,
+    send,
+    give_back,
+    defer=never,
+    together=None,
 ) -> None:
     """Queue a claimed row on the lane of `endpoint`: `send()` delivers it when its turn
     comes; `give_back(seconds)` returns it to the database if the lane is too long;
-    `defer()` says whether rows below page rank must wait (another worker is paging)."""
+    `defer()` says whether rows below page rank must wait (another worker is paging);
+    `together`, for a page: `(send_together, data)`, and pages waiting together go out as one
+    message by `send_together([data, …])` (at most MAX_TOGETHER)."""
     with _lock:
         lane = _lanes.get(endpoint)
         if lane is None:
             lane = _lanes[endpoint] = Lane(endpoint)
             lane.thread.start()
         lane.rate, lane.defer = max(rate, 0.01), defer
+        if together is not None and rank == PAGE_RANK:
+            lane.groups[row_id] = together
         lane.add(rank, row_id, send, give_back)
 
 
