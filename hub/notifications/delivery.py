@@ -263,7 +263,11 @@ def _lane_send_together(hub: Hub, keeper, channel: str, throttle, items: list) -
         mark = getattr(throttle[0], "paging", None)
         if mark:
             mark(throttle[1])
-        combined = registry.for_kind(channel).combine(channel, [m for _, _, m in items])
+        try:
+            combined = registry.for_kind(channel).combine(channel, [m for _, _, m in items])
+        except Exception:  # a channel's bug must not strand the rows: one by one
+            log.exception("could not combine %d message(s); sending them one by one", len(items))
+            combined = None
         marks = _Marks(hub)
         if combined is None:
             for row_id, payload, message in items:

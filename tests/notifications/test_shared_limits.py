@@ -11,13 +11,16 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select, update
-from workflow_kit import T0, declare
+from workflow_kit import T0, declare, notes
 
 from hub.app.models import Notification
-from hub.notifications import lanes, outbox, priority, shared_throttle
+from hub.channels import registry
+from hub.channels.teams import cards
+from hub.notifications import delivery, lanes, outbox, priority, shared_throttle
 from hub.notifications.shared_throttle import FileStore, RedisStore, SharedRateLimiter
 from hub.notifications.throttle import RateLimiter
 from tests.conftest import REDIS_URL, _reachable
+from tests.notifications.test_outbox import transports  # noqa: F401 (a fixture)
 
 
 def _take(directory: str, n: int, out) -> None:  # a separate process taking slots
@@ -140,3 +143,83 @@ def test_ranks():
     assert priority.rank("sla-breach") == priority.SLA
     assert priority.rank("stakeholder-update") == priority.UPDATE
     assert priority.rank(None) == priority.UPDATE
+
+
+def test_a_blocked_webhook_holds_no_email_page(
+    wired,
+    transports,  # noqa: F811
+    monkeypatch,
+):
+    """With lanes (the worker), the chunk's email rows are sent at once while the webhook's
+    cards wait in its lane; when the webhook answers again every card row is sent (one by one
+    here: the stub renderer's messages are not cards to combine)."""
+    limiter = RateLimiter(4.0)
+    monkeypatch.setattr(
+        delivery,
+        "throttle_for",
+        lambda s, c, m: (limiter, m["url"], True) if c == "teams" else None,
+    )
+    delivery.use_lanes()
+    try:
+        iid = declare(wired)
+        cards = [r.id for r in notes(wired, iid, channel="teams") if r.template == "page"]
+        mails = [r.id for r in notes(wired, iid, channel="email") if r.template == "page"]
+        assert len(cards) >= 2 and mails
+        limiter.block(notes(wired, iid, channel="teams")[0].payload["url"], 1.0)
+        t0 = time.monotonic()
+        outcomes = delivery.deliver_rows(wired, cards + mails)
+        assert time.monotonic() - t0 < 0.9  # nobody waited for the blocked webhook
+        assert {outcomes[i] for i in mails} == {"sent"}
+        assert {outcomes[i] for i in cards} == {"queued"}
+        assert transports["teams"].sent == []
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with wired.db.session() as session:
+                statuses = {
+                    s
+                    for s in session.scalars(
+                        select(Notification.status).where(Notification.id.in_(cards))
+                    )
+                }
+            if statuses == {"sent"}:
+                break
+            time.sleep(0.1)
+        assert statuses == {"sent"}
+    finally:
+        delivery.use_lanes(False)
+    assert len(transports["teams"].sent) == len(cards)
+
+
+def _page_card(name: str) -> dict:
+    tag = f"<at>{name}</at>"
+    card = {
+        "type": "AdaptiveCard",
+        "version": "1.4",
+        "msteams": {
+            "entities": [
+                {"type": "mention", "text": tag, "mentioned": {"id": f"{name}@x", "name": name}}
+            ]
+        },
+        "body": [{"type": "TextBlock", "text": f"{tag}, you are paged", "wrap": True}],
+        "actions": [{"type": "Action.OpenUrl", "title": "Acknowledge", "url": f"https://h/{name}"}],
+    }
+    return {"url": "https://hook.example/oncall", "envelope": cards.envelope(card)}
+
+
+def test_pages_combine_into_one_card_that_mentions_each_person():
+    channel = registry.get("teams")
+    one = channel.combine("teams", [_page_card("Anna"), _page_card("Felix")])
+    card = cards.validate_envelope(one["envelope"])
+    assert one["url"] == "https://hook.example/oncall"
+    assert [e["mentioned"]["id"] for e in card["msteams"]["entities"]] == ["Anna@x", "Felix@x"]
+    acks = [
+        a["url"]
+        for c in card["body"]
+        for i in c["items"]
+        if i["type"] == "ActionSet"
+        for a in i["actions"]
+    ]
+    assert acks == ["https://h/Anna", "https://h/Felix"]  # each page keeps its own button
+    other = dict(_page_card("Ben"), url="https://hook.example/other")
+    assert channel.combine("teams", [_page_card("Anna"), other]) is None  # two endpoints
+    assert channel.combine("teams", [_page_card("Anna"), {"url": "x", "envelope": {}}]) is None

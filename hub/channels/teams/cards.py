@@ -252,7 +252,10 @@ def combine(envelopes: list[dict]) -> dict | None:
     """One card for several (pages to one channel in the same moment): each card's body and
     its actions in a separated Container, every @mention kept; None if it would not be valid
     or would not fit in one message."""
-    cards = [e["attachments"][0]["content"] for e in envelopes]
+    try:
+        cards = [validate_envelope(e) for e in envelopes]
+    except PermanentError:
+        return None
     card = copy.deepcopy(cards[0])
     body, entities = [], []
     for each in cards:
