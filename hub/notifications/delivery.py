@@ -284,7 +284,7 @@ def _send_together(hub: Hub, channel, throttle, items, combined, marks) -> None:
     if throttle[2]:
         throttle[0].acquire(throttle[1])
     try:
-        sent = transport_for(hub.settings, channel).send(combined)
+        sent = _send(hub, channel, combined, lane=True)
     except TransientError as exc:
         for row_id, _, _ in items:
             _finish(hub, row_id, retry, str(exc), exc.retry_after, utcnow())
@@ -296,6 +296,29 @@ def _send_together(hub: Hub, channel, throttle, items, combined, marks) -> None:
         return
     for row_id, payload, message in items:
         marks.add(row_id, sent, utcnow(), stored_copy(message) if is_deferred(payload) else None)
+
+
+LANE_WAIT_MAX = 30.0  # seconds a lane waits for its throttled endpoint before the row retries
+LANE_TRIES = 5
+
+
+def _send(hub: Hub, channel: str, message: dict, lane: bool = False):
+    """Send through the channel's transport. In a lane, a throttled endpoint (a 429 with
+    Retry-After, or the shared limit) is waited for there, the rows keeping their place,
+    instead of the row going back to the database behind newer ones."""
+    transport = transport_for(hub.settings, channel)
+    keeper = leases.keeper_for(hub, float(hub.settings["HUB_DELIVERY_LEASE"]))
+    for tries in range(1, LANE_TRIES + 1):
+        try:
+            return transport.send(message)
+        except TransientError as exc:
+            wait = exc.retry_after
+            if not lane or wait is None or wait > LANE_WAIT_MAX or tries == LANE_TRIES:
+                raise
+            time.sleep(max(wait, 0.05))
+            if not keeper.fresh():  # our claims may have run out meanwhile
+                raise
+    raise AssertionError("unreachable")
 
 
 def _paging_then(throttle, send) -> None:
@@ -350,7 +373,7 @@ def _deliver_one(
             return "deferred"
     retry = partial(outbox.mark_retry, base_delay=float(hub.settings["HUB_RETRY_BASE"]))
     try:
-        sent = transport_for(hub.settings, channel).send(message)
+        sent = _send(hub, channel, message, lane)
     except TransientError as exc:
         if throttle is not None and throttle[2] and exc.retry_after:
             throttle[0].block(throttle[1], exc.retry_after)
