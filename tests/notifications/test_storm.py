@@ -119,7 +119,10 @@ def test_fifty_sev1s_page_everyone_within_30s_in_order(tmp_path, backend, peers)
     assert len(waits["email"]) >= INCIDENTS and len(waits["teams"]) >= INCIDENTS
     assert _p(waits["email"], 0.99) <= GOAL_P99
     # every channel on its own: the email pages do not wait for the throttled webhook
-    assert _p(waits["email"], 0.99) < THROTTLED_FOR <= _p(waits["teams"], 0.5)
+    # (email measured from when its row was written: on a busy machine the writing itself
+    # may lag, which is no wait for the webhook)
+    email_sent = [_ts(r.sent_at) - _ts(r.created_at) for r in pages if r.channel == "email"]
+    assert _p(email_sent, 0.99) < THROTTLED_FOR <= _p(waits["teams"], 0.5)
     assert not early, "a request before the webhook's Retry-After ran out"
     assert _p(waits["teams"], 0.99) <= GOAL_P99
     assert not refused, f"{len(refused)} request(s) above the webhook's limit"  # its own 429s
