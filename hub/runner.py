@@ -258,6 +258,13 @@ def run_worker(workers: int = 8) -> None:
     from tasks.runtime import get_hub
 
     hub = get_hub()
+    from hub.notifications.delivery import use_lanes
+    from hub.notifications.throttle import share_limits
+
+    # Rate limits counted with every other worker; a limited endpoint's rows sent in order
+    # by its lane (hub/notifications/lanes.py).
+    share_limits(hub.settings.queue_url, hub.settings.data_dir)
+    use_lanes()
     # A thread whose SMTP server just answered 250 must get the GIL back quickly to journal
     # the acceptance (hub/notifications/sent_journal.py): a 1 ms switch interval instead of 5 ms narrows
     # the one window in which a killed worker can cause a duplicate.

@@ -7,6 +7,8 @@ import threading
 from hub.app.context import Hub
 from hub.app.settings import load_settings
 from hub.channels.registry import load_channels
+from hub.notifications.delivery import use_lanes
+from hub.notifications.throttle import share_limits
 from tasks.registry import enqueue_jobs, enqueue_jobs_at
 
 _hub: Hub | None = None
@@ -21,6 +23,9 @@ def get_hub() -> Hub:
         if _hub is None:
             load_channels()
             _hub = Hub(load_settings())
+            # limits counted with every other worker; limited endpoints sent through lanes
+            share_limits(_hub.settings.queue_url, _hub.settings.data_dir)
+            use_lanes()
             _hub.enqueue = enqueue_jobs
             _hub.enqueue_at = enqueue_jobs_at
         return _hub

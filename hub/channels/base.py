@@ -181,6 +181,11 @@ class Channel:
         None by default: a channel that cannot edit what it sent posts anew instead."""
         return []
 
+    def combine(self, kind: str, messages: list[dict]) -> dict | None:
+        """One message that carries these (pages due together to one limited endpoint, e.g.
+        one card that @mentions each person), or None (the default): sent one by one."""
+        return None
+
     # -- the console (optional) ---------------------------------------------------------
 
     def preview(self, template: str, context: dict, recipients: list, settings) -> Preview | None:

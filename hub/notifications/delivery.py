@@ -6,8 +6,11 @@ that every worker thread takes part (each with its own pooled SMTP connection). 
 claimed in one statement; each accepted message goes to the sent journal at once and to the
 database in small batches. Each row's channel (hub.channels.registry) renders it, makes the
 transport that sends it and says how fast its endpoint may be sent to; transports and rate
-limiters are made once per process and shared by the worker threads. The limits are per
-process: with several worker processes, give each its share of the provider's limit.
+limiters are made once per process and shared by the worker threads; a worker process
+counts the limits with every other worker (hub/notifications/shared_throttle.py) and sends
+the rows of a limited endpoint through that endpoint's lane (hub/notifications/lanes.py), in
+delivery order (hub/notifications/priority.py). Without lanes (a caller that delivers in its
+own thread), a row whose endpoint is busy is deferred to a later slot.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from hub.app.models import Notification
 from hub.app.settings import Settings
 from hub.channels import registry
 from hub.channels.base import PermanentError, TransientError
-from hub.notifications import leases, outbox
+from hub.notifications import lanes, leases, outbox, priority
 from hub.notifications.notify import RenderError, is_deferred, materialize
 from hub.notifications.sent_journal import SentJournal
 
@@ -39,6 +42,12 @@ MAX_INLINE_WAIT = 0.3  # seconds a worker may wait for a throttle; beyond, the r
 
 _transports: dict[str, object] = {}
 _lock = threading.Lock()
+_LANES: list[bool] = []  # [True] once `use_lanes()` was called (the worker process)
+
+
+def use_lanes(on: bool = True) -> None:
+    """Send rows of rate-limited endpoints through lanes (worker processes) or not."""
+    _LANES[:] = [True] if on else []
 
 
 def use_transport(kind: str, transport) -> None:
@@ -156,18 +165,22 @@ def deliver_rows(hub: Hub, row_ids: list[int], now: datetime | None = None) -> d
     with hub.db.session() as session:
         found = (
             {
-                r.id: (r.channel, r.payload)
+                r.id: (r.channel, r.payload, r.template)
                 for r in session.execute(
-                    select(Notification.id, Notification.channel, Notification.payload).where(
-                        Notification.id.in_(won)
-                    )
+                    select(
+                        Notification.id,
+                        Notification.channel,
+                        Notification.payload,
+                        Notification.template,
+                    ).where(Notification.id.in_(won))
                 )
             }
             if won
             else {}
         )
     marks = _Marks(hub)
-    todo, postponed, messages = deque(won), set(), {}
+    won = sorted(won, key=lambda i: (priority.rank(found[i][2]), i))  # pages first, then age
+    todo, postponed, messages, laned = deque(won), set(), {}, set()
     try:
         while todo:
             # No send starts while our claims are not being renewed (the database is away):
@@ -176,7 +189,7 @@ def deliver_rows(hub: Hub, row_ids: list[int], now: datetime | None = None) -> d
                 log.warning("leases not renewed: handing %d row(s) back for later", len(todo))
                 break
             row_id = todo.popleft()
-            channel, payload = found[row_id]
+            channel, payload, template = found[row_id]
             if row_id not in messages:
                 try:
                     messages[row_id] = materialize(payload, hub.settings)
@@ -186,6 +199,21 @@ def deliver_rows(hub: Hub, row_ids: list[int], now: datetime | None = None) -> d
                     continue
             message = messages[row_id]
             throttle = throttle_for(hub.settings, channel, message)
+            if throttle is not None and _LANES:  # its endpoint's lane sends it in its turn
+                send = partial(_lane_send, hub, keeper, row_id, channel, payload, message, throttle)
+                back = partial(_lane_give_back, hub, keeper, row_id)
+                endpoint = f"{channel}:{throttle[1]}"
+                rank, together = priority.rank(template), None
+                if rank == priority.PAGE:
+                    send = partial(_paging_then, throttle, send)
+                    batch = partial(_lane_send_together, hub, keeper, channel, throttle)
+                    together = (batch, (row_id, payload, message))
+                defer = getattr(throttle[0], "paging_elsewhere", None)
+                defer = partial(defer, throttle[1]) if defer else lanes.never
+                lanes.submit(endpoint, throttle[0].rate, rank, row_id, send, back, defer, together)
+                laned.add(row_id)
+                outcomes[row_id] = "queued"
+                continue
             if (
                 throttle is not None
                 and todo
@@ -207,8 +235,106 @@ def deliver_rows(hub: Hub, row_ids: list[int], now: datetime | None = None) -> d
         untried = [i for i in todo if outcomes[i] == "skipped"]
         if untried:
             _hand_back(hub, untried)
-        keeper.drop(won)
+        keeper.drop([i for i in won if i not in laned])  # a lane drops its rows when done
     return outcomes
+
+
+def _lane_send(hub: Hub, keeper, row_id, channel, payload, message, throttle) -> None:
+    """A lane's turn for this row: wait for the endpoint's shared slot, send, record."""
+    try:
+        if not keeper.fresh():
+            _hand_back(hub, [row_id])
+            return
+        marks = _Marks(hub)
+        _deliver_one(hub, row_id, channel, payload, message, throttle, utcnow, marks, lane=True)
+        marks.flush()
+    finally:
+        keeper.drop([row_id])
+
+
+def _lane_send_together(hub: Hub, keeper, channel: str, throttle, items: list) -> None:
+    """Pages waiting together for one endpoint: one message if the channel combines them
+    (each row marked sent with it), else one by one."""
+    ids = [row_id for row_id, _, _ in items]
+    try:
+        if not keeper.fresh():
+            _hand_back(hub, ids)
+            return
+        mark = getattr(throttle[0], "paging", None)
+        if mark:
+            mark(throttle[1])
+        try:
+            combined = registry.for_kind(channel).combine(channel, [m for _, _, m in items])
+        except Exception:  # a channel's bug must not strand the rows: one by one
+            log.exception("could not combine %d message(s); sending them one by one", len(items))
+            combined = None
+        marks = _Marks(hub)
+        if combined is None:
+            for row_id, payload, message in items:
+                _deliver_one(hub, row_id, channel, payload, message, throttle, utcnow, marks, True)
+        else:
+            _send_together(hub, channel, throttle, items, combined, marks)
+        marks.flush()
+    finally:
+        keeper.drop(ids)
+
+
+def _send_together(hub: Hub, channel, throttle, items, combined, marks) -> None:
+    retry = partial(outbox.mark_retry, base_delay=float(hub.settings["HUB_RETRY_BASE"]))
+    if throttle[2]:
+        throttle[0].acquire(throttle[1])
+    try:
+        sent = _send(hub, channel, combined, lane=True)
+    except TransientError as exc:
+        for row_id, _, _ in items:
+            _finish(hub, row_id, retry, str(exc), exc.retry_after, utcnow())
+        return
+    except Exception as exc:  # the combined message was refused: each row on its own
+        log.warning("a combined message was refused (%s); sending its rows one by one", exc)
+        for row_id, payload, message in items:
+            _deliver_one(hub, row_id, channel, payload, message, throttle, utcnow, marks, True)
+        return
+    for row_id, payload, message in items:
+        marks.add(row_id, sent, utcnow(), stored_copy(message) if is_deferred(payload) else None)
+
+
+LANE_WAIT_MAX = 30.0  # seconds a lane waits for its throttled endpoint before the row retries
+LANE_TRIES = 5
+
+
+def _send(hub: Hub, channel: str, message: dict, lane: bool = False):
+    """Send through the channel's transport. In a lane, a throttled endpoint (a 429 with
+    Retry-After, or the shared limit) is waited for there, the rows keeping their place,
+    instead of the row going back to the database behind newer ones."""
+    transport = transport_for(hub.settings, channel)
+    keeper = leases.keeper_for(hub, float(hub.settings["HUB_DELIVERY_LEASE"]))
+    for tries in range(1, LANE_TRIES + 1):
+        try:
+            return transport.send(message)
+        except TransientError as exc:
+            wait = exc.retry_after
+            if not lane or wait is None or wait > LANE_WAIT_MAX or tries == LANE_TRIES:
+                raise
+            time.sleep(max(wait, 0.05))
+            if not keeper.fresh():  # our claims may have run out meanwhile
+                raise
+    raise AssertionError("unreachable")
+
+
+def _paging_then(throttle, send) -> None:
+    """Tell the other workers that pages go to this endpoint now, then send one."""
+    mark = getattr(throttle[0], "paging", None)
+    if mark:
+        mark(throttle[1])
+    send()
+
+
+def _lane_give_back(hub: Hub, keeper, row_id: int, seconds: float) -> None:
+    """A lane too long for this row: back to pending until about when its turn would come."""
+    try:
+        _finish(hub, row_id, _defer, utcnow() + timedelta(seconds=seconds))
+    finally:
+        keeper.drop([row_id])
 
 
 def _hand_back(hub: Hub, row_ids: list[int]) -> None:
@@ -223,9 +349,20 @@ def _hand_back(hub: Hub, row_ids: list[int]) -> None:
 
 
 def _deliver_one(
-    hub: Hub, row_id: int, channel: str, payload: dict, message: dict, throttle, clock, marks
+    hub: Hub,
+    row_id: int,
+    channel: str,
+    payload: dict,
+    message: dict,
+    throttle,
+    clock,
+    marks,
+    lane: bool = False,
 ) -> str:
-    if throttle is not None:
+    if throttle is not None and lane:  # a lane's own thread: waiting holds nothing else up
+        if throttle[2]:
+            throttle[0].acquire(throttle[1])
+    elif throttle is not None:
         limiter, key, acquire_here = throttle
         wait = limiter.delay_for(key)
         if wait > MAX_INLINE_WAIT or (acquire_here and not limiter.acquire(key, MAX_INLINE_WAIT)):
@@ -236,7 +373,7 @@ def _deliver_one(
             return "deferred"
     retry = partial(outbox.mark_retry, base_delay=float(hub.settings["HUB_RETRY_BASE"]))
     try:
-        sent = transport_for(hub.settings, channel).send(message)
+        sent = _send(hub, channel, message, lane)
     except TransientError as exc:
         if throttle is not None and throttle[2] and exc.retry_after:
             throttle[0].block(throttle[1], exc.retry_after)

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from hub.app.models import Notification
 from hub.app.redact import redact_text
+from hub.notifications import priority
 
 log = logging.getLogger("hub.notifications.outbox")
 
@@ -229,7 +230,7 @@ def due_rows(session: Session, now: datetime, limit: int = 500) -> list[int]:
             Notification.status == "pending",
             or_(Notification.next_attempt_at.is_(None), Notification.next_attempt_at <= now),
         )
-        .order_by(Notification.next_attempt_at)
+        .order_by(*priority.order_by())  # pages first, then by age (hub/notifications/priority.py)
         .limit(limit)
     )
     return list(session.scalars(stmt))

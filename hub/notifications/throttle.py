@@ -1,10 +1,16 @@
-"""Per-endpoint rate limits shared by every thread of a process (Teams webhooks, Graph mailboxes)."""
+"""Per-endpoint rate limits (Teams webhooks, Graph mailboxes): shared by every thread of a
+process, and by every worker process once `share_limits` was called (the worker does: see
+hub/notifications/shared_throttle.py)."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from hub.notifications.shared_throttle import FileStore, RedisStore, SharedRateLimiter
 
 
 class RateLimiter:
@@ -70,14 +76,32 @@ class RateLimiter:
             self._blocked[key] = max(self._blocked.get(key, 0.0), until)
 
 
-_SHARED: dict[tuple[str, float, int], RateLimiter] = {}
+_SHARED: dict[tuple[str, float, int], RateLimiter | SharedRateLimiter] = {}
 _SHARED_LOCK = threading.Lock()
+_STORE: list = []  # the shared store, once `share_limits` chose one
 
 
-def shared_limiter(name: str, rate: float, burst: int = 1) -> RateLimiter:
+def share_limits(queue_url: str, data_dir: Path) -> None:
+    """Count every limit across processes: in Redis when the queue is Redis (keys prefixed
+    with the queue's name), else in files under `<data_dir>/limits` (one machine)."""
+    parts = urlsplit(queue_url)
+    if parts.scheme in ("redis", "rediss"):
+        name = parse_qs(parts.query).get("name", ["mihub"])[0]
+        store = RedisStore(queue_url.split("?", 1)[0], f"mihub.rate.{name}")
+    else:
+        store = FileStore(Path(data_dir) / "limits")
+    with _SHARED_LOCK:
+        _STORE[:] = [store]
+        _SHARED.clear()
+
+
+def shared_limiter(name: str, rate: float, burst: int = 1) -> RateLimiter | SharedRateLimiter:
     """The process-wide limiter for `name` (e.g. "teams-webhook", "graph-mailbox")."""
     with _SHARED_LOCK:
         key = (name, float(rate), int(burst))
         if key not in _SHARED:
-            _SHARED[key] = RateLimiter(rate, burst)
+            local = RateLimiter(rate, burst)
+            _SHARED[key] = (
+                SharedRateLimiter(_STORE[0], name, rate, burst, fallback=local) if _STORE else local
+            )
         return _SHARED[key]

@@ -259,3 +259,29 @@ def render_message(template: str, context: dict) -> dict:
     card = render_card(template, context)
     validate_card(card)
     return check_size(envelope(card))
+
+
+def combine(envelopes: list[dict]) -> dict | None:
+    """One card for several (pages to one channel in the same moment): each card's body and
+    its actions in a separated Container, every @mention kept; None if it would not be valid
+    or would not fit in one message."""
+    try:
+        cards = [validate_envelope(e) for e in envelopes]
+    except PermanentError:
+        return None
+    card = copy.deepcopy(cards[0])
+    body, entities = [], []
+    for each in cards:
+        items = list(copy.deepcopy(each.get("body") or []))
+        if each.get("actions"):
+            items.append({"type": "ActionSet", "actions": copy.deepcopy(each["actions"])})
+        body.append({"type": "Container", "separator": True, "items": items})
+        for entity in (each.get("msteams") or {}).get("entities") or []:
+            if entity not in entities:
+                entities.append(entity)
+    card["body"], card["actions"] = body, []
+    card["msteams"] = {**(card.get("msteams") or {}), "entities": entities}
+    message = envelope(card)
+    if card_problems(card) or size_of(message) > MAX_BYTES:
+        return None
+    return message

@@ -192,3 +192,11 @@ class TeamsChannel(Channel):
         if not key:
             return None
         return shared_limiter(name, float(settings[setting])), key, False
+
+    def combine(self, kind, messages):
+        """Pages to one Workflows webhook: one card with each page in its own section."""
+        urls = {m.get("url") for m in messages}
+        if kind != "teams" or len(urls) != 1 or len(messages) < 2:
+            return None
+        combined = cards.combine([m["envelope"] for m in messages])
+        return None if combined is None else {"url": urls.pop(), "envelope": combined}
