@@ -64,6 +64,8 @@ class Cluster(Hub):
         self.env["HUB_DATABASE_URL"] = _via(backend["database_url"], pg_link.port)
         self.env["HUB_QUEUE_URL"] = _via(backend["queue_url"], redis_link.port)
         self.env["HUB_LOG_LEVEL"] = "ERROR"
+        # the 4/s webhook limit is the storm test's subject; here it would only stretch the run
+        self.env["HUB_TEAMS_WEBHOOK_RATE"] = "50"
         self.env["HUB_WEB_WORKERS"] = "1"  # one process per `mihub web`: two webs, two processes
         self.bases = [self.base]
         self.workers = []
