@@ -62,11 +62,18 @@ def _audit_purge_due(now: datetime) -> bool:
 def tick(hub: Hub, now: datetime, limit: int = BATCH) -> dict[str, int]:
     """Re-enqueue due timers and due or stuck deliveries; returns counts by kind.
 
-    Journals of stopped workers are replayed first, so a row a provider accepted is marked
-    sent before its expired claim could put it back to pending.
+    Journals of stopped workers are replayed first, and the lines of live workers' journals
+    marked sent, so a row a provider accepted is marked sent before its expired claim could
+    put it back to pending.
     """
     replay_journals(hub)
+    accepted = sent_journal.unconfirmed(hub.settings.data_dir / "journal")
     with hub.transaction() as session:
+        # a live worker's accepted messages too: its claims may have run out while it could
+        # not reach the database, and they must not go back to pending and out again
+        outbox.mark_sent_many(
+            session, [(e["id"], e["provider_id"], e["at"], None) for e in accepted]
+        )
         if _audit_purge_due(now):  # the retention (HUB_AUDIT_RETENTION), once an hour
             audit.purge(session, hub.settings.duration("HUB_AUDIT_RETENTION"), now)
         notification_ids = outbox.due_rows(session, now, limit)

@@ -94,6 +94,18 @@ def orphans(directory: Path):
             os.close(fd)
 
 
+def unconfirmed(directory: Path) -> list[dict]:
+    """Every line of every journal of this machine, its owner alive or not, read without
+    locking: accepted messages whose rows may not be marked sent yet (a worker cut off from
+    the database keeps them until it can commit, while its claims run out)."""
+    entries: list[dict] = []
+    if directory.is_dir():
+        for path in sorted(directory.glob(f"{HOST}--*.log")):
+            with contextlib.suppress(FileNotFoundError):
+                entries.extend(read(path))
+    return entries
+
+
 def read(path: Path) -> list[dict]:
     """The complete lines of a journal (a torn last line is ignored: it was never accepted)."""
     entries = []

@@ -46,6 +46,7 @@ class Delivery:
     reason: str = ""
     headers: dict = field(default_factory=dict)
     activity_id: str = ""  # the bot message's id (given on a post, named by an update)
+    run_id: str = ""  # a webhook post's x-ms-workflow-run-id answer (the hub's provider id)
 
     @property
     def card(self) -> dict | None:
@@ -216,6 +217,7 @@ class FakeTeams(FakeServer):
             )
         problem = envelope_problem(body)
         status = 400 if (problem and self.strict) else 202
+        run_id = f"08584{next(self._ids):012d}{uuid.uuid4().hex[:8].upper()}CU00"
         self._record(
             Delivery(
                 "webhook",
@@ -226,9 +228,9 @@ class FakeTeams(FakeServer):
                 bool(problem),
                 problem,
                 dict(request.headers),
+                run_id=run_id,
             )
         )
-        run_id = f"08584{next(self._ids):012d}{uuid.uuid4().hex[:8].upper()}CU00"
         headers = {"x-ms-workflow-run-id": run_id, "x-ms-request-id": str(uuid.uuid4())}
         return Response(status, {"error": {"message": problem}} if status == 400 else b"", headers)
 
