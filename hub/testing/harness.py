@@ -228,3 +228,22 @@ def wait_listening(
         return port_open(port, host)
 
     wait_for(ready, timeout=timeout, what=f"{host}:{port} to accept connections")
+
+
+def hub_env(
+    data_dir: str | Path, policy: str | Path, backend: Mapping[str, str], **extra: str
+) -> tuple[dict[str, str], str]:
+    """The environment of a `mihub run` on free local ports over `backend` (its database and
+    queue URLs) with `policy`, plus `extra` settings; and the web's base URL."""
+    port = free_port()
+    env = dict(
+        os.environ,
+        HUB_DATA_DIR=str(data_dir),
+        HUB_HTTP=f"127.0.0.1:{port}",
+        HUB_SMTP_LISTEN=f"127.0.0.1:{free_port()}",
+        HUB_POLICY=str(policy),
+        HUB_DATABASE_URL=backend["database_url"],
+        HUB_QUEUE_URL=backend["queue_url"],
+        **extra,
+    )
+    return env, f"http://127.0.0.1:{port}"

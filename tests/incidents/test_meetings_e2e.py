@@ -7,7 +7,6 @@ join URL, and a role given to someone else through the API invites them to the e
 from __future__ import annotations
 
 import email
-import os
 from email import policy as email_policy
 
 import pytest
@@ -16,7 +15,7 @@ import requests
 from hub.demo import DEMO_POLICY
 from hub.testing.fakes.microsoft import FakeMicrosoft
 from hub.testing.fakes.smtp_sink import SmtpSink
-from hub.testing.harness import create_token, free_port, start_mihub, wait_for, wait_healthy
+from hub.testing.harness import create_token, hub_env, start_mihub, wait_for, wait_healthy
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.e2e
@@ -32,15 +31,10 @@ def test_bridge_made_once_join_url_mailed_new_holder_invited(tmp_path, backend):
         .replace('"https://northwind.example/workflows/executives"', '"$env:TEST_NO_WEBHOOK"')
         .replace('"https://northwind.example/workflows/oncall"', '"$env:TEST_NO_WEBHOOK"')
     )
-    port = free_port()
-    env = dict(
-        os.environ,
-        HUB_DATA_DIR=str(tmp_path / "var"),
-        HUB_HTTP=f"127.0.0.1:{port}",
-        HUB_SMTP_LISTEN=f"127.0.0.1:{free_port()}",
-        HUB_POLICY=str(policy),
-        HUB_DATABASE_URL=backend["database_url"],
-        HUB_QUEUE_URL=backend["queue_url"],
+    env, base = hub_env(
+        tmp_path / "var",
+        policy,
+        backend,
         HUB_MAIL_TRANSPORT="smtp",
         HUB_SMTP_URL=sink.url,
         HUB_TEAMS_TRANSPORT="sink",
@@ -51,7 +45,6 @@ def test_bridge_made_once_join_url_mailed_new_holder_invited(tmp_path, backend):
         HUB_GRAPH_CLIENT_SECRET="s1",
         HUB_GRAPH_ORGANIZER=ORGANIZER,
     )
-    base = f"http://127.0.0.1:{port}"
     proc = start_mihub("run", env=env, cwd=ROOT)
     try:
         wait_healthy(base, proc, timeout=90)

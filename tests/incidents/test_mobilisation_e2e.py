@@ -8,7 +8,6 @@ Major Incident Manager acknowledges at once.
 from __future__ import annotations
 
 import email
-import os
 import time
 from email import policy as email_policy
 
@@ -18,7 +17,7 @@ import requests
 from hub.demo import DEMO_POLICY
 from hub.testing.fakes.smtp_sink import SmtpSink
 from hub.testing.fakes.teams import FakeTeams
-from hub.testing.harness import create_token, free_port, start_mihub, wait_for, wait_healthy
+from hub.testing.harness import create_token, hub_env, start_mihub, wait_for, wait_healthy
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.e2e
@@ -47,22 +46,16 @@ def test_pages_escalation_updates_reach_real_peers(tmp_path, backend):
     teams = FakeTeams().start()
     policy = tmp_path / "policy.yaml"
     policy.write_text(POLICY)
-    port = free_port()
-    env = dict(
-        os.environ,
-        HUB_DATA_DIR=str(tmp_path / "var"),
-        HUB_HTTP=f"127.0.0.1:{port}",
-        HUB_SMTP_LISTEN=f"127.0.0.1:{free_port()}",
-        HUB_POLICY=str(policy),
-        HUB_DATABASE_URL=backend["database_url"],
-        HUB_QUEUE_URL=backend["queue_url"],
+    env, base = hub_env(
+        tmp_path / "var",
+        policy,
+        backend,
         HUB_MAIL_TRANSPORT="smtp",
         HUB_SMTP_URL=sink.url,
         HUB_TEAMS_TRANSPORT="webhook",
         TEST_EXEC_WEBHOOK=teams.webhook_url("executives"),
         TEST_ONCALL_WEBHOOK=teams.webhook_url("oncall"),
     )
-    base = f"http://127.0.0.1:{port}"
     proc = start_mihub("run", env=env, cwd=ROOT)
     try:
         wait_healthy(base, proc, timeout=90)

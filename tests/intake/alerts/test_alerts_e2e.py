@@ -12,7 +12,7 @@ import requests
 from hub.testing.fakes.smtp_sink import SmtpSink
 from hub.testing.harness import (
     create_token,
-    free_port,
+    hub_env,
     run_mihub,
     start_mihub,
     wait_for,
@@ -30,22 +30,16 @@ QUIET_LOAD = 1.5  # load per core under which the goal is asserted (other work s
 @pytest.fixture
 def running(tmp_path, backend):
     sink = SmtpSink().start()
-    port = free_port()
-    env = dict(
-        os.environ,
-        HUB_DATA_DIR=str(tmp_path / "var"),
-        HUB_HTTP=f"127.0.0.1:{port}",
-        HUB_SMTP_LISTEN=f"127.0.0.1:{free_port()}",
-        HUB_POLICY=str(EXAMPLE_POLICY),
-        HUB_DATABASE_URL=backend["database_url"],
-        HUB_QUEUE_URL=backend["queue_url"],
+    env, base = hub_env(
+        tmp_path / "var",
+        EXAMPLE_POLICY,
+        backend,
         HUB_MAIL_TRANSPORT="smtp",
         HUB_SMTP_URL=sink.url,
         HUB_SECRET_KEY="e2e-secret",
         HUB_MAIL_FROM="Major Incident Hub <incidents@northwind.example>",
     )
     proc = start_mihub("run", env=env, cwd=ROOT)
-    base = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(base, proc, timeout=90)
         out = run_mihub("token", "create", "--source", "alertmanager-prod", env=env, cwd=ROOT)
