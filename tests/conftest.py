@@ -49,6 +49,21 @@ else:
             break
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Schedule for a short wall clock under `--dist loadgroup` (scripts/test):
+    - the modules that start real processes (`e2e`) go first, so the slowest work does not
+      start last and leave the other workers idle (the order inside a module is kept);
+    - a module's tests stay on one worker (its module fixtures are set up once, and the browser
+      tests walk one incident through in order) unless it is marked `spread`: its tests are
+      independent and each may run on any worker."""
+    slow_modules = {item.module.__name__ for item in items if item.get_closest_marker("e2e")}
+    items.sort(key=lambda item: item.module.__name__ not in slow_modules)
+    for item in items:
+        if not item.get_closest_marker("spread"):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
 def pytest_report_header(config):
     if _SCALEOUT_MISSING:
         return [

@@ -19,7 +19,7 @@ from hub.testing.harness import (
 )
 from tests.conftest import EXAMPLE_POLICY, ROOT, pg_schema_url
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.spread]
 
 
 def _start(tmp_path, backend):

@@ -20,7 +20,7 @@ from hub.testing.harness import create_token, free_port, start_mihub, wait_healt
 from hub.testing.link import FaultyLink
 from tests.conftest import EXAMPLE_POLICY, ROOT
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.spread]
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from hub.testing.fakes.teams import FakeTeams
 from hub.testing.harness import create_token, hub_env, start_mihub, wait_for, wait_healthy
 from tests.conftest import ROOT
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.spread]
 
 POLICY = (
     DEMO_POLICY.read_text()

@@ -24,7 +24,7 @@ from hub.testing.fakes.teams import FakeTeams
 from hub.testing.harness import Child, create_token, free_port, start_mihub, wait_for, wait_healthy
 from tests.conftest import ROOT
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.spread]
 
 WORKER_THREADS = 4
 FANOUT = 500

@@ -20,7 +20,7 @@ import pytest
 from hub.testing.harness import wait_for
 from tests.notifications.test_delivery_faults import Hub, peers  # noqa: F401 (a fixture)
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.spread]
 
 INCIDENTS = 50
 GOAL_P99 = 30.0

@@ -18,7 +18,7 @@ from hub.testing.harness import create_token, free_port, start_mihub, wait_healt
 from tests.conftest import EXAMPLE_POLICY, ROOT, build_hub
 from tests.review_factory import published_review
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.spread]
 
 REVIEWS = 10
 

@@ -24,7 +24,7 @@ from hub.testing.fakes.smtp_sink import SmtpSink
 from hub.testing.harness import create_token, free_port, start_mihub, wait_for, wait_healthy
 from tests.conftest import ROOT
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.spread]
 
 
 def policy_text(now: datetime) -> str:

@@ -17,7 +17,7 @@ from hub.testing.harness import create_token, free_port, start_mihub, wait_healt
 from hub.testing.sse import EventStream, console_cookie, open_web_session
 from tests.conftest import EXAMPLE_POLICY, ROOT, build_hub
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.spread]
 SECRET = "two-web-processes"
 
 

@@ -21,7 +21,7 @@ from hub.testing.harness import (
 from tests.alerts_kit import am_alert, am_group, payload
 from tests.conftest import EXAMPLE_POLICY, ROOT
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.spread]
 MIM = "anna.schmidt@northwind.example"
 FIRST_PAGE_GOAL = 1.0  # seconds from the notification to the first page (bench/mobilisation_bench)
 QUIET_LOAD = 1.5  # load per core under which the goal is asserted (other work slows pages)

@@ -16,7 +16,7 @@ from hub.testing.fakes.smtp_sink import SmtpSink
 from hub.testing.harness import create_token, free_port, start_mihub, wait_for, wait_healthy
 from tests.conftest import EXAMPLE_POLICY, ROOT
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.spread]
 DOMAIN = "northwind.example"
 INTAKE = f"incidents@{DOMAIN}"
 
