@@ -88,7 +88,6 @@ def check_aliases(r: Reader, named: list[tuple[str, str, Node, str]]) -> None:
             r.warn(
                 node,
                 field,
-                f"alias {alias!r} of {key} is an everyday word: reports that only use the word "
-                f'("I got a {low} that …") may be read as about {key}; prefer a name only '
-                f"{key} has",
+                f"alias {alias!r} of {key} is an everyday word: a report that uses it in passing "
+                f"may be read as about {key}; prefer a name only {key} has",
             )
