@@ -154,3 +154,23 @@ def test_console_subscriptions(client, hub):
     sign_in(client, hub, "ivan")
     assert post(client, f"/subscriptions/{row.id}/end").status_code == 404  # not his
     assert client.post("/subscriptions", data={"target": "vpn"}).status_code == 403  # no CSRF
+
+
+def test_the_subscribe_form_partial_posts_what_the_endpoint_takes(app, client, hub):
+    from flask import render_template_string
+
+    with app.test_request_context("/status"):
+        html = render_template_string(
+            '{% include "_partials/subscribe_form.html" %}', policy=hub.policy
+        )
+        fixed = render_template_string(
+            '{% include "_partials/subscribe_form.html" %}',
+            policy=hub.policy,
+            subscribe_target="INC-7",
+        )
+    assert 'action="/subscribe"' in html and 'name="email"' in html
+    options = re.findall(r'<option value="([^"]+)">', html)
+    assert options == [f"service:{key}" for key in hub.policy.services]
+    assert 'name="target" value="INC-7"' in fixed and "<select" not in fixed
+    response = client.post("/subscribe", data={"email": ADDRESS, "target": options[0]})
+    assert response.status_code == 202 and rows(hub, "subscribe-confirm")
