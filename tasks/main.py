@@ -3,6 +3,7 @@
 from tasks import (  # noqa: F401  (registers the tasks)
     alerts,
     delivery,
+    groups,
     intake,
     publishing,
     reconcile,

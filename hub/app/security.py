@@ -24,6 +24,12 @@ def derived_token(secret_key: str, purpose: str, nonce: str) -> str:
     return digest.hexdigest()[:43]
 
 
+def subscription_token(secret_key: str, purpose: str, ident: int, nonce: str) -> str:
+    """`<id>-<derived token>`: a subscription's confirm (`subscribe-confirm`) or one-click
+    unsubscribe (`unsubscribe`) link token."""
+    return f"{ident}-{derived_token(secret_key, purpose, nonce)}"
+
+
 def fill_secrets(message: dict, fill: dict, secret_key: str) -> dict:
     """`message` with each placeholder of `fill` ({placeholder: {"purpose", "nonce"}})
     replaced by its derived token in every text part: done at delivery, never stored."""

@@ -352,6 +352,19 @@ SETTINGS: tuple[Setting, ...] = (
         "HMAC-SHA256 key of the export's `X-Mihub-Signature` (shared with the ticket system).",
         secret=True,
     ),
+    Setting(
+        "HUB_SUBSCRIBE_CONFIRM_LIFETIME",
+        "2d",
+        "How long the confirm link mailed for an email subscription stays valid.",
+        kind="duration",
+    ),
+    Setting(
+        "HUB_GROUP_REFRESH",
+        "1d",
+        "How old the cached members of an audience's Entra group may be before Graph is asked "
+        "again.",
+        kind="duration",
+    ),
 )
 
 

@@ -21,6 +21,8 @@ from hub.notifications import notices
 from hub.notifications import notify as n
 from hub.notifications.subscribers import subscriber_recipients
 from hub.policy.model import Policy, Severity
+from hub.subscriptions.groups import group_recipients
+from hub.subscriptions.service import subscription_recipients
 
 DURATIONS = ("ack_within", "update_every", "first_update_within", "resolve_within", "review_within")
 RUNNING = ("declared", "mobilised")
@@ -162,6 +164,7 @@ def page_step(
                 page={"role": None, "role_label": target.audience, "step": step.index or None},
             )
             recipients = notices.audience_recipients(policy, [target.audience], responders=False)
+            recipients += group_recipients(session, policy, settings, target.audience, now)
             names.append(f"audience {target.audience}")
         rows += len(
             n.notify(session, settings, policy, incident, template, event_key, recipients, ctx, now)
@@ -194,18 +197,14 @@ def send_to_stakeholders(
 ) -> int:
     """One notice to every audience of the communication plan; returns rows written."""
     ctx = context(session, policy, incident, now, **extra)
+    settings = settings_of(session)
+    audiences = (incident.plan or {}).get("communication", {}).get("audiences", ())
+    recipients = stakeholders(policy, incident)
+    for audience in audiences:  # Entra groups: their members or their addresses
+        recipients += group_recipients(session, policy, settings, audience, now)
+    recipients += subscription_recipients(session, policy, incident)  # self-service subscribers
     return len(
-        n.notify(
-            session,
-            settings_of(session),
-            policy,
-            incident,
-            template,
-            event_key,
-            stakeholders(policy, incident),
-            ctx,
-            now,
-        )
+        n.notify(session, settings, policy, incident, template, event_key, recipients, ctx, now)
     )
 
 

@@ -40,8 +40,9 @@ USAGE = {
     "split": ("split INC-42 <report> [why]", "Split a joined report out into its own incident"),
     "notthis": ("not this INC-42", "Your report that joined INC-42 is another problem: split it"),
     "done": ("done INC-42 <task number> [note]", "Tick a task of your role's checklist"),
-    "subscribe": ("subscribe INC-42", "Get this incident's updates"),
+    "subscribe": ("subscribe INC-42 | <service>", "Get an incident's or a service's updates"),
     "oncall": ("oncall [schedule]", "Who is on call now and next"),
+    "unsubscribe": ("unsubscribe INC-42 | <service>", "Stop getting those updates"),
 }
 ALIASES = {
     "?": "help", "acknowledge": "ack", "show": "status", "follow": "subscribe", "on-call": "oncall",
@@ -143,6 +144,8 @@ def parse_chat(
     if name == "oncall":
         return Command("oncall", text=first.lower())
     ref = parse_ref(first) if first else None
+    if name in ("subscribe", "unsubscribe") and ref is None and rest:
+        return Command(name, text=rest, mentions=mentions)  # a service, by name or alias
     if name == "status":
         if rest and ref is None:
             return Command("status", error=f"{first!r} is not an incident id. {_usage('status')}")

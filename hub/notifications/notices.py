@@ -26,6 +26,9 @@ class Recipient:
     # destination (Teams: an @mention on the pages webhook); not subscribers, whom that
     # destination tells anyway: they get Teams only in their chat with the bot.
     via_shared: bool = True
+    # A self-service subscriber's (subscription id, nonce): their mail carries a one-click
+    # unsubscribe link (hub.notifications.subscriptions).
+    unsubscribe: tuple[int, str] | None = None
 
 
 def person_recipients(policy: Policy, people, via) -> list[Recipient]:

@@ -11,17 +11,20 @@ from hub.app.models import Incident, TimelineEntry
 from hub.notifications.notices import Recipient, person_recipients
 from hub.policy.model import Policy, channel_names
 
+KINDS = ("subscribed", "unsubscribed")
+
 
 def _subscriptions(incident: Incident) -> list[TimelineEntry]:
-    """The incident's `subscribed` timeline entries; one narrow query unless already loaded."""
+    """The incident's `subscribed` and `unsubscribed` timeline entries, oldest first; one narrow
+    query unless already loaded."""
     session = object_session(incident)
     if "timeline" in incident.__dict__ or session is None or incident.id is None:
-        return [e for e in incident.timeline if e.kind == "subscribed"]
+        return [e for e in incident.timeline if e.kind in KINDS]
     with session.no_autoflush:  # subscriptions are never written in the reading transaction
         return list(
             session.scalars(
                 select(TimelineEntry)
-                .where(TimelineEntry.incident_id == incident.id, TimelineEntry.kind == "subscribed")
+                .where(TimelineEntry.incident_id == incident.id, TimelineEntry.kind.in_(KINDS))
                 .order_by(TimelineEntry.id)
             )
         )
@@ -32,6 +35,10 @@ def subscribers(incident: Incident) -> list[dict]:
     seen, out = set(), []
     for entry in _subscriptions(incident):
         item = {k: (entry.data or {}).get(k) for k in ("person", "conversation", "channel")}
+        if entry.kind == "unsubscribed":  # `unsubscribe INC-42`: every route of that person
+            out = [s for s in out if s["person"] != item["person"]]
+            seen = {m for m in seen if m[0] != item["person"]}
+            continue
         marker = (item["person"], item["conversation"])
         if marker not in seen:
             seen.add(marker)

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 TOP_KEYS = (
     "timezone", "people", "services", "roles", "audiences", "severities", "major_criteria",
     "default_severity", "escalation", "teams", "bridge", "intake", "security_keywords", "sla",
-    "reviews", "admins", "alerts", "schedules", "checklists",
+    "reviews", "admins", "alerts", "schedules", "checklists", "subscriptions",
 )  # fmt: skip
 REQUIRED_TOP_KEYS = ("people", "severities", "default_severity")
 KEYED_SECTIONS = ("people", "services", "audiences", "severities")  # others refer to their keys
@@ -195,4 +195,7 @@ def _read_extras(r: Reader, top: dict[str, Node]) -> dict:
         out["sla_warn_at"] = r.fractions(sla["warn_at"], "sla.warn_at")
     reviews = r.mapping(top.get("reviews"), "reviews", ("tags_allowed",)) or {}
     out["review_tags"] = r.strings(reviews.get("tags_allowed"), "reviews.tags_allowed")
+    subs = r.mapping(top.get("subscriptions"), "subscriptions", ("allowed_domains",)) or {}
+    domains = r.strings(subs.get("allowed_domains"), "subscriptions.allowed_domains")
+    out["subscription_domains"] = tuple(d.strip().lstrip("@").lower() for d in domains)
     return out

@@ -77,6 +77,8 @@ class Audience:
     key: str
     email: tuple[str, ...] = ()
     teams: tuple[TeamsTarget, ...] = ()
+    groups: tuple[str, ...] = ()  # Entra groups (`group:<object id or mail>` in `email:`)
+    expand: bool = False  # True: each group member gets their own copy; else the group address
 
 
 @dataclass(frozen=True)
@@ -208,6 +210,9 @@ class Policy:
     schedules: dict[str, Schedule] = field(default_factory=dict)
     checklists: dict[str, tuple[ChecklistItem, ...]] = field(default_factory=dict)  # by role
     source: str = "<policy>"  # file the policy came from
+    # Domains whose addresses may subscribe by email (`subscriptions.allowed_domains`; default:
+    # the `*@domain` patterns of intake.email.allowed_senders, else the people's domains).
+    subscription_domains: tuple[str, ...] = ()
 
     def severity(self, key: str) -> Severity:
         """The severity by key (KeyError if unknown)."""

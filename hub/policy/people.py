@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from yaml.nodes import Node
+from yaml.nodes import Node, ScalarNode, SequenceNode
 
 from hub.policy.aliases import check_aliases
 from hub.policy.checklists import read_runbook
@@ -105,9 +105,10 @@ def read_audiences(r: Reader, entries: list | None) -> dict[str, Audience]:
     audiences = {}
     for key, _, node in entries or []:
         path = f"audiences.{key}"
-        f = r.mapping(node, path, ("email", "teams"))
+        f = r.mapping(node, path, ("email", "teams", "expand"))
         if f is None:
             continue
+        groups, f["email"] = read_groups(r, f.get("email"), f"{path}.email")
         targets = []
         for i, item in enumerate(r.seq(f.get("teams"), f"{path}.teams") or []):
             field = f"{path}.teams[{i}]"
@@ -117,5 +118,29 @@ def read_audiences(r: Reader, entries: list | None) -> dict[str, Audience]:
             if url:
                 targets.append(TeamsTarget(webhook=url))
         emails = r.emails(f.get("email"), f"{path}.email")
-        audiences[key] = Audience(key=key, email=emails, teams=tuple(targets))
+        expand = bool(r.boolean(f.get("expand"), f"{path}.expand"))
+        audiences[key] = Audience(
+            key=key, email=emails, teams=tuple(targets), groups=groups, expand=expand
+        )
     return audiences
+
+
+def read_groups(r: Reader, node, field: str):
+    """The `group:<object id or mail>` entries of an audience's `email:` list (lower case),
+    and the node with only the plain addresses left."""
+    if isinstance(node, ScalarNode) and str(node.value).lower().startswith("group:"):
+        node = SequenceNode("tag:yaml.org,2002:seq", [node], node.start_mark, node.end_mark)
+    if not isinstance(node, SequenceNode):
+        return (), node
+    groups, rest = [], []
+    for i, item in enumerate(node.value):
+        value = item.value if isinstance(item, ScalarNode) else None
+        if isinstance(value, str) and value.lower().startswith("group:"):
+            ref = value[len("group:") :].strip().lower()
+            if not ref:
+                r.problem(item, f"{field}[{i}]", "expected group:<object id or mail address>")
+            else:
+                groups.append(ref)
+        else:
+            rest.append(item)
+    return tuple(groups), SequenceNode(node.tag, rest, node.start_mark, node.end_mark)

@@ -29,6 +29,7 @@ from hub.web import (
     schedules_page,
     sessions,
     sinks,
+    subscriptions,
 )
 from hub.web.common import init_filters, require_person
 from hub.web.headers import SECURITY_HEADERS
@@ -53,6 +54,7 @@ def init_app(app: Flask) -> None:
         live.bp,
         schedules_page.bp,
         history.bp,
+        subscriptions.console,
     )
     live.init_app(app)
     names = {bp.name for bp in pages} | {auth.bp.name}
@@ -71,13 +73,19 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(ack_links.bp)  # signed page links: no sign-in, the token is the check
     app.register_blueprint(assets)
     app.register_blueprint(kb.bp)
+    app.register_blueprint(subscriptions.bp)  # public forms and links: the tokens are the check
 
     @app.after_request
     def _security_headers(response):
-        console = request.blueprint in names | {assets.name, ack_links.bp.name, kb.bp.name}
+        console = request.blueprint in names | {
+            assets.name,
+            ack_links.bp.name,
+            kb.bp.name,
+            subscriptions.bp.name,
+        }
         if console or (request.blueprint is None and response.mimetype == "text/html"):
             for name, value in SECURITY_HEADERS.items():
                 response.headers.setdefault(name, value)
-        if request.blueprint in names | {ack_links.bp.name}:
+        if request.blueprint in names | {ack_links.bp.name, subscriptions.bp.name}:
             response.headers.setdefault("Cache-Control", "no-store")
         return response

@@ -118,7 +118,7 @@ def test_chat_commands_carry_the_mentions():
     [
         ("ack", "ack", "Usage: ack INC-42"),
         ("ack please", "ack", "Usage: ack INC-42"),
-        ("subscribe", "subscribe", "Usage: subscribe INC-42"),
+        ("subscribe", "subscribe", "Usage: subscribe INC-42 | <service>"),
         ("update INC-4", "update", "Usage: update INC-42 <text>"),
         ("resolve INC-4", "resolve", "Usage: resolve INC-42 <summary>"),
         ("assign", "assign", ASSIGN),

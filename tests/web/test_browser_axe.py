@@ -44,6 +44,13 @@ def pages(world):
         incident = records.get_incident(session, ref, lock=True)
         ops.resolve(session, world.hub.policy, incident, "Restarted.", actor="anna", now=utcnow())
     publish_now(world.hub, None, utcnow())
+    with world.hub.transaction() as session:
+        from hub.subscriptions import service as subs
+
+        row, _ = subs.subscribe_person(
+            session, world.hub.policy, "julia", "service:vpn", "email", "console", utcnow()
+        )
+        unsubscribe = subs.token_for(world.hub.settings, subs.UNSUBSCRIBE, row)
     return [
         ("login", "/login", None),
         ("board", "/", "anna"),
@@ -58,6 +65,8 @@ def pages(world):
         ("ops-policy", "/ops/policy", "anna"),
         ("ops-sinks", "/ops/sinks/", "anna"),
         ("kb-home", "/kb/", None),
+        ("subscriptions", "/subscriptions", "julia"),
+        ("unsubscribe", f"/unsubscribe/{unsubscribe}", None),
     ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from hub.app.security import subscription_token
 from hub.channels.base import Channel, Preview, Sink, render_spec
 from hub.channels.email import compose
 from hub.channels.email.transports import make_mail_transport
@@ -35,6 +36,23 @@ def _auto_reply(payload: dict, message_id: str | None) -> dict:
     return {**payload, "headers": headers}
 
 
+def unsubscribe_context(context: dict, settings) -> tuple[dict, dict]:
+    """A subscriber's context with `unsubscribe_url`, and the RFC 8058 headers: the https link
+    (one-click by POST) and a mailto to the intake address that the hub reads as the same."""
+    pair = (context.get("recipient") or {}).get("unsubscribe")
+    if not pair:
+        return context, {}
+    token = subscription_token(settings.secret_key, "unsubscribe", int(pair[0]), str(pair[1]))
+    url = f"{settings.base_url}/unsubscribe/{token}"
+    intake = context.get("intake_address") or compose.address_of(settings.text("HUB_MAIL_FROM"))
+    mailto = f"mailto:{intake}?subject=unsubscribe%20{token}"
+    headers = {
+        "List-Unsubscribe": f"<{url}>, <{mailto}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+    return dict(context, unsubscribe_url=url), headers
+
+
 @register
 class EmailChannel(Channel):
     """Mail through HUB_MAIL_TRANSPORT (smtp, graph or sink); one row per address."""
@@ -59,8 +77,11 @@ class EmailChannel(Channel):
         return recipient.address.lower()
 
     def recipient_context(self, recipient):
-        """Templates show the address."""
-        return {"name": recipient.name or recipient.address, "email": recipient.address}
+        """Templates show the address; a subscriber's mail gets its unsubscribe link at render."""
+        out = {"name": recipient.name or recipient.address, "email": recipient.address}
+        if recipient.unsubscribe:
+            out["unsubscribe"] = list(recipient.unsubscribe)
+        return out
 
     def prepare(self, session, recipients):
         """The addresses that bounced permanently."""
@@ -84,9 +105,10 @@ class EmailChannel(Channel):
 
     def render(self, spec, settings):
         """Subject and bodies from templates/email/<template>/, threading headers, reply token."""
+        context, unsubscribe = unsubscribe_context(spec["context"], settings)
         out = render_email(
             spec["template"],
-            spec["context"],
+            context,
             to=spec["to"],
             settings=settings,
             incident_id=spec["incident_id"],
@@ -94,6 +116,8 @@ class EmailChannel(Channel):
         )
         if "auto_reply_to" in spec:
             out = _auto_reply(out, spec["auto_reply_to"] or None)
+        if unsubscribe:
+            out["headers"].update(unsubscribe)
         return out
 
     def make_transport(self, settings, kind):

@@ -9,6 +9,7 @@ back, keeps the raw message and marks it `failed` for `mihub mail reprocess`.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -36,6 +37,7 @@ from hub.intake.email.message import (
 )
 from hub.intake.raw import claim_key
 from hub.policy.model import Policy
+from hub.subscriptions import service as subs
 
 log = logging.getLogger("hub.intake.email")
 
@@ -70,6 +72,9 @@ class Trail:
     ) -> None:
         self.add(step, decision, reason)
         self.row.status, self.row.outcome = status, outcome
+
+
+UNSUBSCRIBE_SUBJECT = re.compile(r"^\s*unsubscribe\s+(\d{1,12}-[0-9a-f]{43})\s*$", re.IGNORECASE)
 
 
 def _may_be_bounce(msg, envelope: dict) -> bool:
@@ -176,6 +181,13 @@ def run_steps(
     if own:
         return trail.end("loop", "our own mail", own, "ignored")
     trail.add("loop", "not ours")
+    unsubscribe = UNSUBSCRIBE_SUBJECT.match(decoded(msg, "Subject") or "")
+    if unsubscribe:  # the mailto of a subscriber's List-Unsubscribe header
+        subscription = subs.by_unsubscribe_token(session, settings, unsubscribe.group(1))
+        if subscription is None:
+            return trail.end("unsubscribe", "unknown", "no subscription has that token", "ignored")
+        subs.end(subscription, now)
+        return trail.end("unsubscribe", "done", f"subscription {subscription.id} ended", "ignored")
     envelope = row.envelope or {}
     text = text_of(msg, 20_000) if _may_be_bounce(msg, envelope) else ""
     kind = kinds.classify(msg, envelope.get("mail_from"), text)

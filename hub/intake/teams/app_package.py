@@ -93,8 +93,9 @@ def _https(url: str, what: str) -> str:
 
 # A bot menu holds at most 10 commands. Left out (all still understood, and listed by `help`):
 # "not this" (a reply to the hub's notice), "split" (the Major Incident Manager's, rare) and
-# "report" (writing the problem in one's own words does the same).
-NOT_IN_MENU = ("notthis", "split", "report")
+# "report" (writing the problem in one's own words does the same) and "unsubscribe" (each
+# update a subscriber gets says how).
+NOT_IN_MENU = ("notthis", "split", "report", "unsubscribe")
 
 
 def manifest(

@@ -115,6 +115,25 @@ def subscribe(
     return True
 
 
+def unsubscribe(
+    session: Session, policy: Policy, incident: Incident, *, person: str, now: datetime
+) -> bool:
+    """Record that the person no longer follows the incident; False if they did not."""
+    if not any(s["person"] == person for s in subscribers(incident)):
+        return False
+    who = policy.people[person].name if person in policy.people else person
+    add_timeline(
+        session,
+        incident,
+        "unsubscribed",
+        f"{who} unsubscribed in Teams",
+        actor=person,
+        now=now,
+        data={"person": person},
+    )
+    return True
+
+
 def late_route(session: Session, policy: Policy, activity: dict) -> dict | None:
     """Where a reply that missed the webhook's time limit can still go: the bot, else the pages webhook."""
     channel = _get(activity, "channelData", "channel", "id")

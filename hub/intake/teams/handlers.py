@@ -17,6 +17,7 @@ from hub.intake.teams.responders import (
     do_resolve,
     do_split,
     do_subscribe,
+    do_unsubscribe,
     do_update,
 )
 
@@ -33,6 +34,7 @@ HANDLERS = {
     "split": do_split,
     "notthis": do_not_this,
     "done": do_done,
+    "unsubscribe": do_unsubscribe,
 }
 
 

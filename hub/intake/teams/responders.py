@@ -21,6 +21,7 @@ from hub.intake.teams.context import Ctx, Outcome, refusal, who
 from hub.intake.teams.people import find_person
 from hub.intake.teams.replies import Reply, esc, link
 from hub.policy.model import Person
+from hub.subscriptions import service as subs
 
 
 def _run(ctx: Ctx, cmd: Command, person: Person, doing: str) -> Done:
@@ -151,8 +152,19 @@ def _split_reply(ctx: Ctx, done: Done, headline: str) -> Outcome:
 
 
 def do_subscribe(ctx: Ctx, cmd: Command) -> Outcome:
-    """Follow an incident's updates."""
+    """Follow an incident's or a service's updates."""
     person = who(ctx, "subscribe")
+    if cmd.ref is None:
+        target = subs.parse_target(ctx.session, ctx.policy, cmd.text)
+        _, new = subs.subscribe_person(
+            ctx.session, ctx.policy, person.key, target, "teams", "teams", ctx.now
+        )
+        what = esc(subs.target_label(ctx.policy, target))
+        text = "You will get" if new else "You already get"
+        return Outcome(
+            Reply(f"🔔 {text} the updates about {what} (`unsubscribe {what}` stops them)."),
+            "subscribed" if new else "duplicate",
+        )
     incident = get_incident(ctx.session, cmd.ref, lock=True)
     if incident.state in lifecycle.FINAL:
         raise Invalid(f"{incident.ref} is {incident.state}; there will be no more updates")
@@ -171,3 +183,24 @@ def do_subscribe(ctx: Ctx, cmd: Command) -> Outcome:
         "subscribed" if new else "duplicate",
         incident.id,
     )
+
+
+def do_unsubscribe(ctx: Ctx, cmd: Command) -> Outcome:
+    """Stop following an incident or a service."""
+    person = who(ctx, "unsubscribe")
+    if cmd.ref is not None:
+        incident = get_incident(ctx.session, cmd.ref, lock=True)
+        target = f"incident:{incident.id}"
+        ended = conversations.unsubscribe(
+            ctx.session, ctx.policy, incident, person=person.key, now=ctx.now
+        )
+    else:
+        target = subs.parse_target(ctx.session, ctx.policy, cmd.text)
+        ended = False
+    for row in subs.person_subscriptions(ctx.session, ctx.policy, person.key):
+        if row.target == target:
+            ended = subs.end(row, ctx.now) or ended
+    what = esc(subs.target_label(ctx.policy, target))
+    if not ended:
+        return Outcome(Reply(f"You were not subscribed to {what}."), "duplicate")
+    return Outcome(Reply(f"🔕 You no longer get the updates about {what}."), "unsubscribed")

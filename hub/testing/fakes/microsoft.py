@@ -3,7 +3,8 @@
 Serves, on one port: OpenID discovery (`GET /{tenant}/v2.0/.well-known/openid-configuration`),
 the client-credentials token endpoint (`POST /{tenant}/oauth2/v2.0/token`, AAD error format)
 and Graph `POST /v1.0/users/{mailbox}/sendMail` (JSON or base64 MIME, Bearer checked, 202),
-and calendar events (hub.testing.fakes.calendar).
+calendar events (hub.testing.fakes.calendar) and Entra groups with their transitive members
+(hub.testing.fakes.groups).
 Point the hub at it with `HUB_AUTHORITY_HOST=http://127.0.0.1:PORT` (see hub.channels.identity) and
 `HUB_GRAPH_API=http://127.0.0.1:PORT/v1.0`. Discovery advertises `https://login.fake.test/…`
 endpoints, as msal insists on https; hub.channels.identity.LoopbackSession brings them back here.
@@ -32,6 +33,7 @@ from hub.channels.identity import FAKE_LOGIN_HOST
 from hub.policy.load import load_policy
 from hub.testing.fakes.base import FakeServer, Request, Response, Route, run_until_interrupted
 from hub.testing.fakes.calendar import CalendarMixin
+from hub.testing.fakes.groups import GroupsMixin
 from hub.testing.fakes.oidc import OidcMixin, aad_error
 
 
@@ -40,7 +42,7 @@ def graph_error(status: int, code: str, message: str) -> Response:
     return Response(status, {"error": {"code": code, "message": message}})
 
 
-class FakeMicrosoft(CalendarMixin, OidcMixin, FakeServer):
+class FakeMicrosoft(GroupsMixin, CalendarMixin, OidcMixin, FakeServer):
     """Identity platform + Graph sendMail on 127.0.0.1; records requests, injects faults.
 
     Also user sign-in (authorize page, auth-code grant with PKCE, JWKS): see hub.testing.fakes.oidc.
@@ -65,6 +67,7 @@ class FakeMicrosoft(CalendarMixin, OidcMixin, FakeServer):
         self._lock = threading.Lock()
         self.setup_oidc(users)
         self.setup_calendar()
+        self.setup_groups()
         super().__init__(port)
 
     def routes(self) -> list[Route]:
@@ -91,6 +94,7 @@ class FakeMicrosoft(CalendarMixin, OidcMixin, FakeServer):
             ]
             + self.oidc_routes()
             + self.calendar_routes()
+            + self.groups_routes()
         )
 
     def error_response(self, request: Request, status: int, message: str) -> Response:

@@ -386,6 +386,60 @@ def test_subscribers_get_the_stakeholder_updates(tclient, thub, example_policy):
     assert declared == []  # the declaration went out before she subscribed
 
 
+def test_subscribe_to_a_service_in_teams(tclient, thub, example_policy):
+    """`subscribe <service>` (key, alias or name): the service's next incidents reach the person;
+    `unsubscribe <service>` stops them."""
+    p = example_policy
+    assert (
+        "You will get the updates about Payroll"
+        in say(tclient, p, "subscribe adp", who="julia")["text"]
+    )
+    assert "already get" in say(tclient, p, "subscribe Payroll", who="julia")["text"]
+    assert "neither a service" in say(tclient, p, "subscribe the moon", who="julia")["text"]
+    assert "INC-1" in texts(say(tclient, p, "declare Payroll is down sev1 service payroll"))
+    assert "INC-2" in texts(say(tclient, p, "declare VPN is down sev1 service vpn"))
+    say(tclient, p, "update INC-1 Failover started", who="anna")
+    say(tclient, p, "update INC-2 Tunnel restarted", who="anna")
+
+    def told(template):
+        with thub.db.session(write=False) as s:
+            return {
+                (n.incident_id, n.channel)
+                for n in s.scalars(
+                    select(Notification).where(
+                        Notification.template == template,
+                        Notification.recipient.in_(["julia", p.people["julia"].email]),
+                    )
+                )
+            }
+
+    # her own routes (email; no bot chat), for the payroll incident only
+    assert told("incident-declared") == {(1, "email")}
+    assert told("stakeholder-update") == {(1, "email")}
+    assert "no longer get" in say(tclient, p, "unsubscribe payroll", who="julia")["text"]
+    say(tclient, p, "update INC-1 Database back", who="anna")
+    with thub.db.session(write=False) as s:
+        updates = s.scalars(
+            select(Notification).where(
+                Notification.template == "stakeholder-update",
+                Notification.recipient == p.people["julia"].email,
+            )
+        ).all()
+    assert len(updates) == 1  # the update after unsubscribing did not reach her
+
+
+def test_unsubscribe_from_an_incident_in_teams(tclient, thub, example_policy):
+    p = example_policy
+    assert "INC-1" in texts(say(tclient, p, "declare Payroll is down sev1"))
+    assert "You will get" in say(tclient, p, "subscribe INC-1", who="julia")["text"]
+    assert "no longer get" in say(tclient, p, "unsubscribe INC-1", who="julia")["text"]
+    assert "were not subscribed" in say(tclient, p, "unsubscribe INC-1", who="julia")["text"]
+    with thub.db.session(write=False) as s:
+        from hub.notifications.subscribers import subscriber_recipients
+
+        assert subscriber_recipients(p, s.get(Incident, 1)) == []
+
+
 def test_subscribers_with_a_bot_chat_get_updates_there(tclient, thub, example_policy, botframework):
     token = botframework.mint(aud=APP_ID, service_url=SERVICE_URL)
     post_bot(tclient, activity(example_policy, "help", who="julia", personal=True), token)
