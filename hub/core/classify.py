@@ -81,7 +81,11 @@ _USERS = re.compile(
     re.IGNORECASE,
 )
 _IMPACT_STATED = {"outage": "an outage", "degraded": "degraded", "minor": "minor"}
-_IMPACT_INFERRED = {"outage": "an outage", "degraded": "degraded service"}
+_IMPACT_INFERRED = {
+    "outage": "an outage",
+    "degraded": "degraded service",
+    "minor": "a cosmetic problem",
+}
 
 
 _term = term_pattern
@@ -238,7 +242,7 @@ def _establish(
     stated_users = report.affected_users
     users = stated_users if stated_users is not None else infer_affected_users(text, policy)
     services = given + found
-    impact_now = impact or infer_impact(text)
+    impact_now = impact or infer_impact(_without(text, reading.asides))
     users_service = None
     if users is None and impact_now == "outage":
         users_service = _most_used(services, policy)
@@ -265,6 +269,14 @@ def _establish(
     if unknown:
         notes.append(f"Unknown service names were ignored: {', '.join(unknown)}.")
     return facts, tuple(notes)
+
+
+def _without(text: str, asides: tuple[str, ...]) -> str:
+    """The text less the sentences about services it only mentions: what they say ("I know
+    Teams is down, this is something else") is not this report's impact."""
+    for aside in asides:
+        text = text.replace(aside, " ")
+    return text
 
 
 def _mention_notes(reading: Reading, affected: tuple[str, ...]) -> list[str]:

@@ -27,3 +27,29 @@ def strip_quoted(text: str) -> str:
     if match:
         text = text[: match.start()]
     return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith(">"))
+
+
+# A sign-off alone on its line ("Kind regards", "Thanks,", "Gruß Klaus") or a mail app's
+# footer ("Sent from Outlook for iPhone"): what follows is a signature, not the report, and
+# names a department or an app ("Payroll team", "Get Outlook for iOS") that is not the subject.
+_SIGN_OFF = re.compile(
+    r"^[ \t]*(?:(?:kind |best |warm |many )?(?:regards|wishes)|best|thanks(?: a lot| again)?"
+    r"|thank you|cheers|br|kr|mfg|(?:viele |liebe )?gr(?:u|ü)(?:ß|ss)e?|grazie|obrigad[oa]"
+    r"|merci|saludos|cordialement|--)[ \t]*[,.!]?(?:[ \t]+\w+){0,2}[ \t]*$"
+    r"|^[ \t]*(?:sent from|get|von meinem|envoy[ée] de)\s+(?:my\s+|mein\w*\s+)?\S+(?:\s+for\s+\S+)?"
+    r"[ \t]*$",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+def strip_signature(text: str) -> str:
+    """The text without a signature: from a sign-off line that is not its first line on."""
+    for match in _SIGN_OFF.finditer(text):
+        if text[: match.start()].strip():
+            return text[: match.start()]
+    return text
+
+
+def own_words(text: str) -> str:
+    """The reporter's own words: no quoted message below, no signature."""
+    return strip_signature(strip_quoted(text))
