@@ -28,18 +28,17 @@ def test_labelled_set_meets_the_goals(backend, capsys):
     with capsys.disabled():
         print("\n" + "\n".join(["labelled set:", *figures.lines(), *figures.misses]))
     assert figures.wrong_joins == []  # never another service's or kind's incident
-    assert figures.recall >= GOALS["recall"]
     short = [
         f"{name} {getattr(figures, name):.3f} < {goal}"
         for name, goal in GOALS.items()
         if getattr(figures, name) < goal
     ]
-    if short:  # measured and printed; the test turns green by itself once they are reached
-        pytest.xfail("below the goals: " + ", ".join(short))
+    assert not short, "below the goals: " + ", ".join(short)
 
 
 def test_held_out_reports_are_measured(backend, capsys):
-    """Reports written apart from the rules' development: printed, held to no wrong join."""
+    """Reports written apart from the rules' development: their figures are printed (an
+    estimate for reports nobody here wrote) and held to no wrong join."""
     figures = _figures(backend, load_set("heldout.yaml"))
     with capsys.disabled():
         print("\n" + "\n".join(["held-out reports:", *figures.lines(), *figures.misses]))
