@@ -158,6 +158,9 @@ _NUMBER_WORDS = re.compile(
 )
 
 
+_WHO = ("user", "people", "person", "staff", "employee", "colleague")
+
+
 def _in_digits(text: str) -> str:
     """Numbers written in words as digits: "two hundred people" is "200 people"."""
     return _NUMBER_WORDS.sub(lambda m: str(_number(m.group(0))), text)
@@ -182,6 +185,9 @@ def _number(words: str) -> int:
 def infer_affected_users(text: str, policy: Policy) -> int | None:
     """The largest number stated next to users/people/staff/employees/colleagues, if any
     (in digits or words: "about 200 users", "sixty people", "a dozen colleagues")."""
+    low = text.lower()
+    if not any(word in low for word in _WHO):  # no count can be stated without them
+        return None
     if not any(c.isdigit() for c in text) and not _NUMBER_WORDS.search(text):
         return None
     text = _in_digits(text)

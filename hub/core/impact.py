@@ -93,27 +93,38 @@ def infer_impact(text: str) -> str | None:
     own = own_words(clean(text))
     if _RECOVERED.search(own):
         return None
-    said = set()
-    for match in _DEGRADED.finditer(own):
-        said.add("minor" if _said_of(own, match) == "cosmetic" else "degraded")
     if _PARTIAL.search(own):
         return "degraded"
-    outages = list(_OUTAGE.finditer(own))
-    # "SAP GUI crashing" above "crashes when I open VA01": one statement, qualified below
-    qualified = {_stem(m) for m in outages if _QUALIFIED.match(own[m.end() : m.end() + 40])}
-    for match in outages:
+    said = set()
+    for match in _OUTAGE.finditer(own):
         scope = _said_of(own, match)
         if scope == "cosmetic":
             said.add("minor")
-        elif scope == "feature" or _stem(match) in qualified:
+        elif scope == "feature" or _qualified(own, match):
             said.add("degraded")
         else:
             return "outage"
-    return "degraded" if "degraded" in said else "minor" if said else None
+    if "degraded" in said:
+        return "degraded"
+    for match in _DEGRADED.finditer(own):
+        if _said_of(own, match) != "cosmetic":
+            return "degraded"
+        said.add("minor")
+    return "minor" if said else None
 
 
-def _stem(match: re.Match[str]) -> str:
-    return match.group(0)[:5].lower()
+def _qualified(own: str, match: re.Match[str]) -> bool:
+    """Whether an outage word is said with how often or when, here or where it is said again
+    ("SAP GUI crashing" above "crashes when I open VA01": one statement, qualified below)."""
+    if _QUALIFIED.match(own[match.end() : match.end() + 40]):
+        return True
+    stem = match.group(0)[:5].lower()
+    if stem not in own[match.end() :].lower():
+        return False
+    return any(
+        again.group(0)[:5].lower() == stem and _QUALIFIED.match(own[again.end() : again.end() + 40])
+        for again in _OUTAGE.finditer(own, match.end())
+    )
 
 
 def _said_of(own: str, match: re.Match[str]) -> str:

@@ -305,14 +305,11 @@ def _about_a_device(title: str, parts: list[str], found: Catalogue) -> bool:
 def _another_matter(rows: list[tuple[str, list[Mention]]]) -> list[tuple[str, list[Mention]]]:
     """A sentence the reporter says is about another matter ("I know Teams is down, this is
     something else") names no subject, when another sentence names one."""
+    subject_in = [any(m.why_not is None for m in seen) for _s, seen in rows]
     out = []
     for i, (sentence, seen) in enumerate(rows):
-        if seen and _ANOTHER_MATTER.search(sentence):
-            elsewhere = any(
-                m.why_not is None for j, (_s, o) in enumerate(rows) if j != i for m in o
-            )
-            if elsewhere:
-                seen = [_as(m, "aside") if m.why_not is None else m for m in seen]
+        if subject_in[i] and _ANOTHER_MATTER.search(sentence) and sum(subject_in) > 1:
+            seen = [_as(m, "aside") if m.why_not is None else m for m in seen]
         out.append((sentence, seen))
     return out
 
@@ -402,8 +399,13 @@ def _sentences(chunk: str) -> list[str]:
 
 def _scan(sentence: str, where: str, found: Catalogue) -> list[Mention]:
     background = sentence.startswith("\x00")
-    out = []
-    for match in found.any_term.finditer(sentence):
+    out: list[Mention] = []
+    matches = list(found.any_term.finditer(sentence))
+    if not matches:
+        return out
+    said = _RELAYED.search(sentence)  # once a sentence: the names after it are relayed
+    device = _DEVICE.search(sentence)
+    for match in matches:
         written = match.group(0)
         key = found.lookup.get(norm(written)) or found.lookup.get(
             norm(re.sub(r"(?:'s|s)$", "", written))
@@ -412,24 +414,26 @@ def _scan(sentence: str, where: str, found: Catalogue) -> list[Mention]:
             continue
         before = sentence[max(0, match.start() - 60) : match.start()]
         after = sentence[match.end() : match.end() + 60]
-        why = "background" if background else _weak(before, after, written)
-        told = bool(_RELAYED.search(sentence[: match.start()])) or any(
+        used = device is not None and device.start() < match.start()
+        why = "background" if background else _weak(before, after, written, used)
+        told = (said is not None and said.start() < match.start()) or any(
             m.why_not == "medium" for m in out
         )
         out.append(Mention(key, written, where, why, told))
     return _parts(sentence, out)
 
 
-def _weak(before: str, after: str, written: str) -> str | None:
-    """Why a name is only mentioned, from the words around it; None: it may be the subject."""
+def _weak(before: str, after: str, written: str, device: bool) -> str | None:
+    """Why a name is only mentioned, from the words around it; None: it may be the subject.
+    `device`: a device of the reporter's is named before it in the sentence."""
     why = _weak_by_words(before, after)
     if why is not None:
         return why
     message = norm(written).rstrip("s") in _MESSAGE_WORDS and _ONE_MESSAGE.search(before)
     if message and _AFTER_ONE_MESSAGE.match(after):
         return "medium"  # one message ("an email from HR"), not the email service
-    device = _DEVICE.search(before) if _IN_USE.search(before) else None
-    if device and has_impact(before[device.start() :]):
+    named = _DEVICE.search(before) if device and _IN_USE.search(before) else None
+    if named and has_impact(before[named.start() :]):
         return "device"  # "my headset doesn't work in Teams calls"
     return None
 

@@ -44,6 +44,8 @@ _SIGN_OFF = re.compile(
 
 def strip_signature(text: str) -> str:
     """The text without a signature: from a sign-off line that is not its first line on."""
+    if "\n" not in text:
+        return text
     for match in _SIGN_OFF.finditer(text):
         if text[: match.start()].strip():
             return text[: match.start()]
