@@ -16,7 +16,7 @@ from hub.core.reading import (
     term_pattern,
     why_mentioned,
 )
-from hub.core.text import clean, norm
+from hub.core.text import clean, has_number_words, in_digits, norm
 from hub.policy.model import IMPACTS, Criterion, Policy
 
 
@@ -117,69 +117,7 @@ def find_services(text: str, policy: Policy) -> tuple[str, ...]:
     return names_in(clean(text), policy)
 
 
-_UNITS = {
-    w: i
-    for i, w in enumerate(
-        [
-            "zero",
-            "one",
-            "two",
-            "three",
-            "four",
-            "five",
-            "six",
-            "seven",
-            "eight",
-            "nine",
-            "ten",
-            "eleven",
-            "twelve",
-            "thirteen",
-            "fourteen",
-            "fifteen",
-            "sixteen",
-            "seventeen",
-            "eighteen",
-            "nineteen",
-        ]
-    )
-}
-_TENS = {
-    w: 10 * i
-    for i, w in enumerate(
-        ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"], 2
-    )
-}
-_SMALL = "|".join([*_TENS, *sorted(_UNITS, key=len, reverse=True)])
-_NUMBER_WORDS = re.compile(
-    rf"(?<![\w-])(?:an?(?=\s+(?:hundred|thousand|dozen)\b)|(?:{_SMALL}))"
-    rf"(?:(?:\s+and\s+|\s+|-)(?:{_SMALL}|hundred|thousand|dozen)\b)*(?![\w-])",
-    re.IGNORECASE,
-)
-
-
 _WHO = ("user", "people", "person", "staff", "employee", "colleague")
-
-
-def _in_digits(text: str) -> str:
-    """Numbers written in words as digits: "two hundred people" is "200 people"."""
-    return _NUMBER_WORDS.sub(lambda m: str(_number(m.group(0))), text)
-
-
-def _number(words: str) -> int:
-    total = current = 0
-    for word in re.findall(r"[a-z]+", words.lower()):
-        if word in ("a", "an"):
-            current = 1
-        elif word in _UNITS or word in _TENS:
-            current += _UNITS.get(word) or _TENS.get(word, 0)
-        elif word == "hundred":
-            current = (current or 1) * 100
-        elif word == "dozen":
-            current = (current or 1) * 12
-        elif word == "thousand":
-            total, current = total + (current or 1) * 1000, 0
-    return total + current
 
 
 def infer_affected_users(text: str, policy: Policy) -> int | None:
@@ -188,9 +126,9 @@ def infer_affected_users(text: str, policy: Policy) -> int | None:
     low = text.lower()
     if not any(word in low for word in _WHO):  # no count can be stated without them
         return None
-    if not any(c.isdigit() for c in text) and not _NUMBER_WORDS.search(text):
+    if not any(c.isdigit() for c in text) and not has_number_words(text):
         return None
-    text = _in_digits(text)
+    text = in_digits(text)
     for term in _catalogue(policy).digit_terms:  # "Office 365 users" is not 365 users
         text = _term(term).sub(" ", text)
     counts = [float(m[1].replace(",", "")) * (1000 if m[2] else 1) for m in _USERS.finditer(text)]
