@@ -16,7 +16,7 @@ from hub.core.reading import (
     term_pattern,
     why_mentioned,
 )
-from hub.core.text import clean, norm
+from hub.core.text import clean, has_number_words, in_digits, norm
 from hub.policy.model import IMPACTS, Criterion, Policy
 
 
@@ -81,7 +81,11 @@ _USERS = re.compile(
     re.IGNORECASE,
 )
 _IMPACT_STATED = {"outage": "an outage", "degraded": "degraded", "minor": "minor"}
-_IMPACT_INFERRED = {"outage": "an outage", "degraded": "degraded service"}
+_IMPACT_INFERRED = {
+    "outage": "an outage",
+    "degraded": "degraded service",
+    "minor": "a cosmetic problem",
+}
 
 
 _term = term_pattern
@@ -113,10 +117,18 @@ def find_services(text: str, policy: Policy) -> tuple[str, ...]:
     return names_in(clean(text), policy)
 
 
+_WHO = ("user", "people", "person", "staff", "employee", "colleague")
+
+
 def infer_affected_users(text: str, policy: Policy) -> int | None:
-    """The largest number stated next to users/people/staff/employees/colleagues, if any."""
-    if not any(c.isdigit() for c in text):
+    """The largest number stated next to users/people/staff/employees/colleagues, if any
+    (in digits or words: "about 200 users", "sixty people", "a dozen colleagues")."""
+    low = text.lower()
+    if not any(word in low for word in _WHO):  # no count can be stated without them
         return None
+    if not any(c.isdigit() for c in text) and not has_number_words(text):
+        return None
+    text = in_digits(text)
     for term in _catalogue(policy).digit_terms:  # "Office 365 users" is not 365 users
         text = _term(term).sub(" ", text)
     counts = [float(m[1].replace(",", "")) * (1000 if m[2] else 1) for m in _USERS.finditer(text)]
@@ -238,7 +250,7 @@ def _establish(
     stated_users = report.affected_users
     users = stated_users if stated_users is not None else infer_affected_users(text, policy)
     services = given + found
-    impact_now = impact or infer_impact(text)
+    impact_now = impact or infer_impact(_without(text, reading.asides))
     users_service = None
     if users is None and impact_now == "outage":
         users_service = _most_used(services, policy)
@@ -265,6 +277,14 @@ def _establish(
     if unknown:
         notes.append(f"Unknown service names were ignored: {', '.join(unknown)}.")
     return facts, tuple(notes)
+
+
+def _without(text: str, asides: tuple[str, ...]) -> str:
+    """The text less the sentences about services it only mentions: what they say ("I know
+    Teams is down, this is something else") is not this report's impact."""
+    for aside in asides:
+        text = text.replace(aside, " ")
+    return text
 
 
 def _mention_notes(reading: Reading, affected: tuple[str, ...]) -> list[str]:

@@ -19,9 +19,9 @@ HERE = Path(__file__).parent
 START = datetime(2026, 11, 2, 7, 0, tzinfo=UTC)
 
 
-def load_set() -> list[dict]:
-    """The labelled reports, in arrival order."""
-    return yaml.safe_load((HERE / "reports.yaml").read_text(encoding="utf-8"))["reports"]
+def load_set(name: str = "reports.yaml") -> list[dict]:
+    """The labelled reports of one file (`heldout.yaml`: the held-out part), in arrival order."""
+    return yaml.safe_load((HERE / name).read_text(encoding="utf-8"))["reports"]
 
 
 def set_policy():

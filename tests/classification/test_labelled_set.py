@@ -12,23 +12,34 @@ pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 GOALS = {"precision": 0.98, "recall": 0.95, "severity_agreement": 0.95}
 
 
-def test_labelled_set_meets_the_goals(backend, capsys):
-    items = load_set()
-    assert len(items) >= 150
+def _figures(backend, items):
     assert [i["id"] for i in items] == sorted(i["id"] for i in items)
     hub = build_hub(backend, set_policy())
     try:
-        figures = measure(items, run_set(hub, items))
+        return measure(items, run_set(hub, items))
     finally:
         hub.db.dispose()
+
+
+def test_labelled_set_meets_the_goals(backend, capsys):
+    items = load_set()
+    assert len(items) >= 150
+    figures = _figures(backend, items)
     with capsys.disabled():
         print("\n" + "\n".join(["labelled set:", *figures.lines(), *figures.misses]))
     assert figures.wrong_joins == []  # never another service's or kind's incident
-    assert figures.recall >= GOALS["recall"]
     short = [
         f"{name} {getattr(figures, name):.3f} < {goal}"
         for name, goal in GOALS.items()
         if getattr(figures, name) < goal
     ]
-    if short:  # measured and printed; the test turns green by itself once they are reached
-        pytest.xfail("below the goals: " + ", ".join(short))
+    assert not short, "below the goals: " + ", ".join(short)
+
+
+def test_held_out_reports_are_measured(backend, capsys):
+    """Reports written apart from the rules' development: their figures are printed (an
+    estimate for reports nobody here wrote) and held to no wrong join."""
+    figures = _figures(backend, load_set("heldout.yaml"))
+    with capsys.disabled():
+        print("\n" + "\n".join(["held-out reports:", *figures.lines(), *figures.misses]))
+    assert figures.wrong_joins == []

@@ -380,6 +380,18 @@ def test_stated_impact_is_case_insensitive():
         ("slowdown", None),
         ("Question about my laptop", None),
         ("", None),
+        # what the word is said of: a function of the service, something cosmetic
+        ("outlook search not working", "degraded"),
+        ("I can't open PDF attachments in Outlook", "degraded"),
+        ("I can't open my inbox", "outage"),
+        ("Email signature broken", "minor"),
+        ("My signature lost its logo, it's broken in every mail", "minor"),
+        ("The portal shows an error page. It's broken for the whole office.", "outage"),
+        # the subject line's outage, qualified by the body
+        ("SAP GUI crashing\nSAP GUI crashes when I open VA01.", "degraded"),
+        ("Outlook crashing\nIt crashed at 9 and has not started since.", "outage"),
+        # a signature is not the report
+        ("All fine here.\n\nKind regards\nPayroll outage team", None),
     ],
 )
 def test_infer_impact(text, impact):
@@ -407,6 +419,12 @@ def test_infer_impact(text, impact):
         ("0 users", None),
         ("the whole company", None),
         ("200 tickets", None),
+        ("about two hundred people cannot print", 200),
+        ("sixty users see errors", 60),
+        ("a dozen colleagues", 12),
+        ("two hundred and fifty staff", 250),
+        ("one of our printers", None),
+        ("an hour for users", None),
     ],
 )
 def test_infer_affected_users(text, users):
