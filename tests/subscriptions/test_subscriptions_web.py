@@ -18,6 +18,11 @@ from tests.web_kit import post, sign_in, text_of
 ADDRESS = "kim.lee@northwind.example"
 
 
+def forge(tail: str) -> str:
+    """A different tail of the same length (never the original: a forgery, not a coin flip)."""
+    return "".join("b" if c == "a" else "a" for c in tail)
+
+
 def rows(hub, template, recipient=ADDRESS) -> list[Notification]:
     with hub.db.session(write=False) as session:
         return session.scalars(
@@ -70,7 +75,7 @@ def test_double_opt_in_then_updates_with_one_click_unsubscribe(client, hub, api_
     assert client.post(path).status_code == 200
     assert subscription(hub).state == "active"
     assert client.post(path).status_code == 410  # used
-    assert client.get(path.replace(path[-4:], "0000")).status_code == 410  # forged
+    assert client.get(path[:-4] + forge(path[-4:])).status_code == 410  # forged
     status, body = api(
         "POST", "/api/v1/incidents",
         json={"title": "Payroll is down", "services": ["payroll"], "impact": "outage"},
@@ -95,7 +100,7 @@ def test_double_opt_in_then_updates_with_one_click_unsubscribe(client, hub, api_
     assert subscription(hub).state == "removed"
     api("POST", f"/api/v1/incidents/{body['id']}/updates", json={"text": "Database back"})
     assert len(rows(hub, "stakeholder-update")) == 1  # the next update did not reach her
-    assert fresh.get(f"/unsubscribe/{token[:-1]}0").status_code == 404
+    assert fresh.get(f"/unsubscribe/{token[:-4]}{forge(token[-4:])}").status_code == 404
 
 
 def test_unsubscribe_page_asks_first(client, hub):
