@@ -18,6 +18,7 @@ MIN_KEEP = 100  # never cut a text below this many characters; fail instead
 ADAPTIVE = "application/vnd.microsoft.card.adaptive"
 
 ELEMENTS = {"TextBlock", "FactSet", "ColumnSet", "Column", "Container", "Image", "ActionSet"}
+ELEMENTS |= {"Input.Text"}  # the bot's Edit card (a drafted update's text)
 ACTIONS = frozenset({"Action.OpenUrl"})
 # Universal Actions call the bot back: only in cards the bot posts (webhooks cannot answer).
 BOT_ACTIONS = ACTIONS | {"Action.Execute"}
