@@ -11,6 +11,7 @@ import jinja2
 
 from hub.app.templates import TEMPLATES
 from hub.channels.base import PermanentError
+from hub.policy.templates import STANDARD, Kind, register_kind, sample_context
 
 MAX_BYTES = 27_000  # Workflows fail from ~28 KB (earlier with many mentions); compact JSON bytes
 TRUNCATED = "… (see the hub)"
@@ -57,9 +58,12 @@ def at_tag(mention: Any) -> str:
     return f"<at>{at_name(mention['name'])}</at>"
 
 
-def _make_env() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES / "teams")),
+def _make_env(
+    loader: jinja2.BaseLoader | None = None, cls=jinja2.Environment
+) -> jinja2.Environment:
+    """The cards' environment (over the policy's overrides: a sandboxed `cls`)."""
+    env = cls(
+        loader=loader or jinja2.FileSystemLoader(str(TEMPLATES / "teams")),
         undefined=jinja2.StrictUndefined,
         autoescape=False,
         keep_trailing_newline=True,
@@ -69,13 +73,24 @@ def _make_env() -> jinja2.Environment:
 
 
 ENV = _make_env()
+register_kind(
+    Kind(
+        "teams",
+        TEMPLATES / "teams",
+        _make_env,
+        (*STANDARD, "via_bot"),
+        lambda: sample_context(via_bot=False),
+        is_json=True,
+    )
+)
 
 
-def render_card(template: str, context: dict) -> dict:
-    """Render `templates/teams/<template>.json.j2` and parse it; any failure is permanent."""
+def render_card(template: str, context: dict, env: jinja2.Environment | None = None) -> dict:
+    """Render `templates/teams/<template>.json.j2` (with `env`: the policy's override) and
+    parse it; any failure is permanent."""
     name = template if template.endswith(".j2") else f"{template}.json.j2"
     try:
-        text = ENV.get_template(name).render(**context)
+        text = (env or ENV).get_template(name).render(**context)
     except jinja2.TemplateError as exc:
         raise PermanentError(f"Teams card template {name}: {exc}") from exc
     try:
