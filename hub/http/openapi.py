@@ -75,6 +75,10 @@ SUCCESS = {
     "alerts_intake.intake": {
         "202": "Stored (committed); the worker applies it: {id, source, outcome: accepted, alerts}"
     },
+    "api.post_update": {
+        "200": "Posted: the incident",
+        "202": "Kept as a draft for approval (the severity's approve_updates): {draft}",
+    },
 }
 # endpoints that check the caller's role themselves, besides the actions on one resource
 _ROLE_CHECKED = {

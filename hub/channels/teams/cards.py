@@ -19,7 +19,6 @@ MIN_KEEP = 100  # never cut a text below this many characters; fail instead
 ADAPTIVE = "application/vnd.microsoft.card.adaptive"
 
 ELEMENTS = {"TextBlock", "FactSet", "ColumnSet", "Column", "Container", "Image", "ActionSet"}
-ELEMENTS |= {"Input.Text"}  # the bot's Edit card (a drafted update's text)
 ACTIONS = frozenset({"Action.OpenUrl"})
 # Universal Actions call the bot back: only in cards the bot posts (webhooks cannot answer).
 BOT_ACTIONS = ACTIONS | {"Action.Execute"}
@@ -189,6 +188,10 @@ def _check_element(
     element: Any, where: str, problems: list[str], texts: list[str], allowed=ACTIONS
 ) -> None:
     kind = element.get("type") if isinstance(element, dict) else None
+    if kind == "Input.Text" and "Action.Execute" in allowed:  # a bot card's box (its Edit)
+        if not isinstance(element.get("id"), str) or not element["id"]:
+            problems.append(f"{where}: Input.Text needs an id")
+        return
     if kind not in ELEMENTS:
         problems.append(f"{where}: element type {kind!r} not allowed")
         return
