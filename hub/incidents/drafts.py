@@ -138,20 +138,12 @@ def submit_update(
     )
     session.add(draft)
     session.flush()
-    add_timeline(
-        session,
-        incident,
-        "update-draft",
+    text = (
         f"Update drafted by {person_name(policy, actor)}, awaiting approval by the "
-        f"{role_label(role)}: {request['text']}",
-        actor=actor,
-        now=now,
-        data={"draft": draft.id},
+        f"{role_label(role)}: {request['text']}"
     )
-    audit.record(
-        session, "update-drafted", f"{incident.ref} draft {draft.id}", actor=actor, now=now,
-        after=request, incident_id=incident.id,
-    )  # fmt: skip
+    _record(session, incident, draft, ("update-draft", "update-drafted"), text, actor, now,
+            after=request)  # fmt: skip
     _ask_approvers(session, policy, incident, draft, now)
     return draft
 
@@ -205,18 +197,11 @@ def edit(
     draft.request = after
     draft.edits += 1
     draft.edited_by = actor
-    add_timeline(
-        session,
-        incident,
-        "update-draft-edited",
-        f"Drafted update {draft.id} edited by {person_name(policy, actor)}: {after['text']}",
-        actor=actor,
-        now=now,
-        data={"draft": draft.id, "before": before.get("text"), "after": after["text"]},
-    )
-    audit.record(
-        session, "update-draft-edited", f"{incident.ref} draft {draft.id}", actor=actor,
-        now=now, before=before, after=after, incident_id=incident.id,
+    text = f"Drafted update {draft.id} edited by {person_name(policy, actor)}: {after['text']}"
+    _record(
+        session, incident, draft, ("update-draft-edited", "update-draft-edited"), text, actor,
+        now, before=before, after=after,
+        data={"before": before.get("text"), "after": after["text"]},
     )  # fmt: skip
     return draft
 
@@ -236,24 +221,25 @@ def approve(
     if text is not None:
         edit(session, policy, incident, draft, text, actor=actor, now=now)
     draft.state, draft.decided_at, draft.decided_by = "approved", now, actor
-    add_timeline(
-        session,
-        incident,
-        "update-approved",
+    text = (
         f"Drafted update {draft.id} by {person_name(policy, draft.author)} approved by "
-        f"{person_name(policy, actor)}",
-        actor=actor,
-        now=now,
-        data={"draft": draft.id},
+        f"{person_name(policy, actor)}"
     )
-    audit.record(
-        session, "update-approved", f"{incident.ref} draft {draft.id}", actor=actor, now=now,
-        after=draft.request, incident_id=incident.id,
-    )  # fmt: skip
+    _record(session, incident, draft, ("update-approved", "update-approved"), text, actor, now,
+            after=draft.request)  # fmt: skip
     entry = publish(session, policy, incident, draft.request, actor=draft.author, now=now)
     session.flush()
     draft.entry_id = entry.id
     return entry
+
+
+def _record(session, incident, draft, kinds, text, actor, now, *, before=None, after=None,
+            data=None) -> None:  # fmt: skip
+    """One step of a draft on the timeline (`kinds[0]`) and in the audit log (`kinds[1]`)."""
+    add_timeline(session, incident, kinds[0], text, actor=actor, now=now,
+                 data={"draft": draft.id, **(data or {})})  # fmt: skip
+    audit.record(session, kinds[1], f"{incident.ref} draft {draft.id}", actor=actor, now=now,
+                 before=before, after=after, incident_id=incident.id)  # fmt: skip
 
 
 def approval_link(settings, incident: Incident, draft: UpdateDraft, person: str) -> str:

@@ -153,12 +153,7 @@ def test_a_drafted_update_reaches_the_comms_owners_card_and_approve_sends_it(
     assert r.status_code == 200 and "draft" not in r.get_json()
 
 
-def test_edit_on_the_card_then_approve_records_the_edit(
-    ahub,
-    bclient,  # noqa: F811
-    botframework,  # noqa: F811
-    teams,  # noqa: F811
-):
+def test_edit_on_the_card_then_approve_records_the_edit(ahub, bclient, botframework, teams):  # noqa: F811
     policy, url = ahub.policy, teams.url
     say_hello(bclient, botframework, policy, "chloe", url)
     iid = sev2(ahub, T0)
@@ -254,3 +249,19 @@ def test_the_signed_link_and_the_room_approve_a_draft(ahub, bclient):  # noqa: F
     assert r.status_code == 303
     assert [e.text for e in timeline(ahub, iid, "update")] == ["edited by link", "second!"]
     assert draft.id != int(draft_id)
+
+
+def test_teams_and_email_commands_draft_too(ahub):
+    from hub.intake.commands import Command, run_command
+
+    iid = sev2(ahub, T0)
+    with ahub.transaction() as session:
+        done = run_command(
+            session, ahub.policy, Command("update", f"INC-{iid}", "From Teams"), "felix", T0
+        )
+        assert done.draft is not None and done.draft.request == {"text": "From Teams"}
+        direct = run_command(
+            session, ahub.policy, Command("update", f"INC-{iid}", "Mine"), "chloe", T0
+        )
+        assert direct.draft is None
+    assert [e.text for e in timeline(ahub, iid, "update")] == ["Mine"]
