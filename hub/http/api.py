@@ -114,7 +114,9 @@ def show(ref: str):
     """One incident with its timeline, roles, timers and notifications."""
     with _hub().db.session(write=False) as session:
         incident = records.get_incident(session, ref)
-        return jsonify(incident_detail(incident, utcnow(), _unreachable(session, incident)))
+        doc = incident_detail(incident, utcnow(), _unreachable(session, incident))
+        doc["drafts"] = [drafts.draft_doc(d) for d in drafts.awaiting(session, incident)]
+        return jsonify(doc)
 
 
 def _unreachable(session, incident) -> dict[str, str]:
@@ -177,6 +179,19 @@ def post_update(ref: str):
     if answer.get_json().get("draft"):
         return jsonify({"draft": answer.get_json()["draft"]}), 202
     return answer
+
+
+@bp.post("/incidents/<ref>/drafts/<int:draft>/approve")
+def approve_draft(ref: str, draft: int):
+    """Approve a drafted update (its approver: the severity's `approve_updates` role holder, or
+    an admin), with `text` an edit first; it goes out as its author's update."""
+
+    def run(s, p, i, d, a, n):
+        found = drafts.get_draft(s, i, draft)
+        drafts.approve(s, p, i, found, actor=a, now=n, text=d.get("text"))
+        return {"draft": drafts.draft_doc(found)}
+
+    return _act(ref, v.APPROVE_DRAFT, "update", run)
 
 
 @bp.post("/incidents/<ref>/roles")

@@ -14,6 +14,7 @@ BODIES = {
     "api.create": v.CREATE,
     "api.acknowledge": v.ACK,
     "api.post_update": v.UPDATE,
+    "api.approve_draft": v.APPROVE_DRAFT,
     "api.assign_role": v.ROLE,
     "api.classify": v.CLASSIFY,
     "api.resolve": v.RESOLVE,

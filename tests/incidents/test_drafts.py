@@ -265,3 +265,22 @@ def test_teams_and_email_commands_draft_too(ahub):
         )
         assert direct.draft is None
     assert [e.text for e in timeline(ahub, iid, "update")] == ["Mine"]
+
+
+def test_the_api_lists_and_approves_drafts(ahub, bclient):  # noqa: F811
+    iid = sev2(ahub, T0)
+    make = token_for(ahub)
+    path = f"/api/v1/incidents/INC-{iid}"
+    r = api(bclient, make, "POST", f"{path}/updates", "felix", {"text": "Rebooting"})
+    draft = r.get_json()["draft"]
+    (listed,) = api(bclient, make, "GET", path, "felix").get_json()["drafts"]
+    assert listed["id"] == draft["id"] and listed["text"] == "Rebooting"
+    approve = f"{path}/drafts/{draft['id']}/approve"
+    assert api(bclient, make, "POST", approve, "felix", {}).status_code == 403
+    assert api(bclient, make, "POST", f"{path}/drafts/999/approve", "chloe", {}).status_code == 404
+    r = api(bclient, make, "POST", approve, "chloe", {"text": "Rebooting the gateway"})
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["draft"]["state"] == "approved" and r.get_json()["draft"]["edits"] == 1
+    assert api(bclient, make, "POST", approve, "chloe", {}).status_code == 409
+    assert api(bclient, make, "GET", path, "felix").get_json()["drafts"] == []
+    assert [e.text for e in timeline(ahub, iid, "update")] == ["Rebooting the gateway"]
