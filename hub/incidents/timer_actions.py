@@ -162,6 +162,7 @@ def remind(session, policy, incident, timer, now) -> str:
         now,
         next_update_at_local=due_local,
         update=mob.last_update(policy, incident),
+        drafts_awaiting=len(drafts.awaiting(session, incident)),
     )
     n.notify(
         session,

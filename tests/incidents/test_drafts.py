@@ -189,6 +189,12 @@ def test_a_missed_deadline_sends_no_change_and_keeps_the_draft(ahub):
     act(ahub, iid, drafts.submit_update, {"text": "Working on it"}, actor="felix", now=T0)
     fired = fire_due(ahub, T0 + minutes(61))  # SEV2: an update every 60 minutes
     assert "fired" in [v for k, v in fired.items() if k.startswith("update-due")]
+    reminders = stakeholder_rows(ahub, iid, "update-reminder")  # to the Communications Owner
+    assert reminders and {r.recipient for r in reminders} == {
+        "chloe",
+        "chloe.martin@northwind.example",
+    }
+    assert {r.payload["render"]["context"]["drafts_awaiting"] for r in reminders} == {1}
     rows = stakeholder_rows(ahub, iid, "no-change-update")
     assert rows and {r.payload["render"]["context"]["drafts_awaiting"] for r in rows} == {1}
     (auto,) = timeline(ahub, iid, "update-auto")
