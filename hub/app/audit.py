@@ -37,6 +37,9 @@ ACTIONS = {
     "task-ticked": "incident",
     "action-item-changed": "action item",
     "action-item-exported": "action item",
+    "update-drafted": "incident draft",
+    "update-draft-edited": "incident draft",
+    "update-approved": "incident draft",
 }
 
 

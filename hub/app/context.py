@@ -23,6 +23,7 @@ from hub.app.settings import Settings
 from hub.app.uow import UnitOfWork
 from hub.policy.load import PolicyError, load_policy
 from hub.policy.model import Policy
+from hub.policy.templates import template_mtimes
 
 log = logging.getLogger("hub")
 
@@ -57,11 +58,13 @@ class PolicyHolder:
         self._checked_at = time.monotonic()
         self._mtime = self._stat()
 
-    def _stat(self) -> float | None:
+    def _stat(self) -> tuple | None:
+        """The policy file's change time, and its override templates' (hub/policy/templates.py)."""
         try:
-            return self.path.stat().st_mtime
+            mtime = self.path.stat().st_mtime
         except OSError:
             return None
+        return (mtime, *template_mtimes(self.path))
 
     @property
     def current(self) -> Policy:

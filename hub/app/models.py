@@ -452,5 +452,6 @@ class AuditRecord(Base):
 # Monitoring alerts and on-call schedules live in their own modules (this one stays readable);
 # imported here so that `hub.app.models` names every table.
 from hub.app.alert_models import Alert, AlertGroup  # noqa: E402, F401
+from hub.app.draft_models import UpdateDraft  # noqa: E402, F401
 from hub.app.schedule_models import CalendarFeed, IncidentMeeting, ScheduleOverride  # noqa: E402, F401
 from hub.app.subscription_models import EntraGroup, Subscription  # noqa: E402, F401

@@ -18,6 +18,7 @@ from hub.policy.model import add_channel_name, remove_channel_name
 CHANNEL_MODULES = (
     "hub.channels.teams.channel",
     "hub.channels.email.channel",
+    "hub.channels.status_text",  # no channel: the status page text's overridable template
     "hub.channels.ticket",
 )
 

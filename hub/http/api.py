@@ -6,12 +6,13 @@ from flask import Blueprint, current_app, jsonify, request
 
 from hub.app.db import utcnow
 from hub.app.errors import Invalid
+from hub.app.models import UpdateDraft
 from hub.core.classify import Report
 from hub.http import validate as v
 from hub.http.auth import require_person
 from hub.http.openapi import build_openapi
+from hub.incidents import drafts, records
 from hub.incidents import operations as ops
-from hub.incidents import records
 from hub.incidents.act import act
 from hub.incidents.classification import classify_again
 from hub.incidents.reports import classify_new, create_incident, require_known_services
@@ -113,7 +114,9 @@ def show(ref: str):
     """One incident with its timeline, roles, timers and notifications."""
     with _hub().db.session(write=False) as session:
         incident = records.get_incident(session, ref)
-        return jsonify(incident_detail(incident, utcnow(), _unreachable(session, incident)))
+        doc = incident_detail(incident, utcnow(), _unreachable(session, incident))
+        doc["drafts"] = [drafts.draft_doc(d) for d in drafts.awaiting(session, incident)]
+        return jsonify(doc)
 
 
 def _unreachable(session, incident) -> dict[str, str]:
@@ -165,13 +168,30 @@ def acknowledge(ref: str):
 
 @bp.post("/incidents/<ref>/updates")
 def post_update(ref: str):
-    """Post a progress update."""
-    return _act(
-        ref,
-        v.UPDATE,
-        "update",
-        lambda s, p, i, d, a, n: ops.post_update(s, p, i, d["text"], actor=a, now=n) and None,
-    )
+    """Post a progress update: 200 with the incident, or 202 with the draft when the severity
+    has it approved first (`approve_updates`) and the caller is not its approver."""
+
+    def run(s, p, i, d, a, n):
+        done = drafts.submit_update(s, p, i, d, actor=a, now=n)
+        return {"draft": drafts.draft_doc(done)} if isinstance(done, UpdateDraft) else None
+
+    answer = _act(ref, v.UPDATE, "update", run)
+    if answer.get_json().get("draft"):
+        return jsonify({"draft": answer.get_json()["draft"]}), 202
+    return answer
+
+
+@bp.post("/incidents/<ref>/drafts/<int:draft>/approve")
+def approve_draft(ref: str, draft: int):
+    """Approve a drafted update (its approver: the severity's `approve_updates` role holder, or
+    an admin), with `text` an edit first; it goes out as its author's update."""
+
+    def run(s, p, i, d, a, n):
+        found = drafts.get_draft(s, i, draft)
+        drafts.approve(s, p, i, found, actor=a, now=n, text=d.get("text"))
+        return {"draft": drafts.draft_doc(found)}
+
+    return _act(ref, v.APPROVE_DRAFT, "update", run)
 
 
 @bp.post("/incidents/<ref>/roles")

@@ -14,6 +14,7 @@ BODIES = {
     "api.create": v.CREATE,
     "api.acknowledge": v.ACK,
     "api.post_update": v.UPDATE,
+    "api.approve_draft": v.APPROVE_DRAFT,
     "api.assign_role": v.ROLE,
     "api.classify": v.CLASSIFY,
     "api.resolve": v.RESOLVE,
@@ -74,6 +75,10 @@ SUCCESS = {
     "email_intake.intake": {"202": "Stored: {outcome, incident, id}"},
     "alerts_intake.intake": {
         "202": "Stored (committed); the worker applies it: {id, source, outcome: accepted, alerts}"
+    },
+    "api.post_update": {
+        "200": "Posted: the incident",
+        "202": "Kept as a draft for approval (the severity's approve_updates): {draft}",
     },
 }
 # endpoints that check the caller's role themselves, besides the actions on one resource

@@ -35,6 +35,7 @@ CREATE: Spec = {
 }
 ACK: Spec = {}
 UPDATE: Spec = {"text": (str, True, "The update stakeholders will read")}
+APPROVE_DRAFT: Spec = {"text": (str, False, "The text as approved (an edit is recorded)")}
 ROLE: Spec = {"role": (str, True, "Role name"), "person": (str, True, "Person key")}
 CLASSIFY: Spec = {
     "severity": (str, True, "New severity"),

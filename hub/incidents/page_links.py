@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from hub.app.models import Incident
 from hub.policy.model import ROLE_NAMES
 
-PURPOSES = ("acknowledge", "take-over")
-VERBS = {"acknowledge": "Acknowledge", "take-over": "Take over"}
+PURPOSES = ("acknowledge", "take-over", "approve-update")  # the last: hub/incidents/drafts.py
+VERBS = {"acknowledge": "Acknowledge", "take-over": "Take over", "approve-update": "Approve"}
 _DOMAIN = b"mihub page link v1"
 _SIG_BYTES = 16
 

@@ -20,7 +20,7 @@ from hub.core import cadence, lifecycle
 from hub.core.escalation import PlannedStep, still_needed
 from hub.core.permissions import COMMS, MIM, PM, holders
 from hub.core.sla import LABELS
-from hub.incidents import meetings, staffing, tasks, timers
+from hub.incidents import drafts, meetings, staffing, tasks, timers
 from hub.incidents import mobilisation as mob
 from hub.incidents.timeline import add_timeline
 from hub.notifications import notices
@@ -162,6 +162,7 @@ def remind(session, policy, incident, timer, now) -> str:
         now,
         next_update_at_local=due_local,
         update=mob.last_update(policy, incident),
+        drafts_awaiting=len(drafts.awaiting(session, incident)),
     )
     n.notify(
         session,
@@ -202,6 +203,7 @@ def no_change(session, policy, incident, timer, now) -> str:
     tz = policy.timezone
     since = local_hhmm(incident.last_update_at or incident.declared_at or incident.created_at, tz)
     next_local = local_hhmm(nxt.due_at, tz) if nxt else None
+    waiting = len(drafts.awaiting(session, incident))  # kept: approving still sends them
     mob.send_to_stakeholders(
         session,
         policy,
@@ -211,15 +213,18 @@ def no_change(session, policy, incident, timer, now) -> str:
         now,
         update=mob.last_update(policy, incident),
         next_update_at_local=next_local,
+        drafts_awaiting=waiting,
     )
     add_timeline(
         session,
         incident,
         "update-auto",
-        f"No change since {since}" + (f" — next update at {next_local}" if next_local else ""),
+        f"No change since {since}"
+        + (f" — next update at {next_local}" if next_local else "")
+        + (f" (a drafted update is awaiting approval: {waiting})" if waiting else ""),
         now=now,
         touch=False,
-        data={"cycle": cycle.number},
+        data={"cycle": cycle.number, "drafts_awaiting": waiting},
     )
     return "fired"
 

@@ -17,9 +17,10 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from hub.app.errors import HubError
-from hub.app.models import Incident
+from hub.app.models import Incident, UpdateDraft
 from hub.incidents import operations as ops
 from hub.incidents.act import act
+from hub.incidents.drafts import submit_update
 from hub.incidents.split import own_report, split_report
 from hub.incidents.tasks import tick_task
 from hub.policy.model import Policy
@@ -328,6 +329,7 @@ class Done:
     incident: Incident
     roles: tuple[str, ...] = ()
     new: Incident | None = None  # a split's new incident
+    draft: UpdateDraft | None = None  # an update kept for approval (hub/incidents/drafts.py)
 
 
 def run_command(
@@ -364,7 +366,10 @@ def run_command(
             )
             return Done(incident)
         if command.name == "update":
-            ops.post_update(session, policy, incident, command.text, actor=actor, now=now)
+            done = submit_update(
+                session, policy, incident, {"text": command.text}, actor=actor, now=now
+            )
+            return Done(incident, draft=done if isinstance(done, UpdateDraft) else None)
         else:
             ops.resolve(session, policy, incident, command.text, actor=actor, now=now)
         return Done(incident)

@@ -27,6 +27,7 @@ from hub.policy.people import read_audiences, read_people, read_roles, read_serv
 from hub.policy.schedules import read_schedules
 from hub.policy.severities import read_escalation, read_severities
 from hub.policy.syntax import syntax_problem
+from hub.policy.templates import install, read_overrides
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,10 @@ def load_policy(
     except UnicodeDecodeError as exc:
         raise PolicyError([_not_utf8(str(path), exc)]) from None
     policy, problems, warnings = check_policy_text(text, str(path), env)
-    return _accept(policy, problems, warnings if log_warnings else [])
+    overrides, more, notes = read_overrides(path)  # its templates go with it, or neither
+    policy = _accept(policy, problems + more, (warnings + notes) if log_warnings else [])
+    install(path, overrides)
+    return policy
 
 
 def parse_policy(
@@ -80,7 +84,9 @@ def check_policy(
         return None, [Problem(source, None, "", f"cannot read the policy file: {exc.strerror}")], []
     except UnicodeDecodeError as exc:
         return None, [_not_utf8(source, exc)], []
-    return check_policy_text(text, source, env)
+    policy, problems, warnings = check_policy_text(text, source, env)
+    _, more, notes = read_overrides(path)
+    return (None if more else policy), problems + more, warnings + notes
 
 
 def check_policy_text(

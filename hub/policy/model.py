@@ -92,6 +92,7 @@ class Severity:
     resolve_within: timedelta | None = None
     review_within: timedelta | None = None
     notify: tuple[str, ...] = ()  # audience keys
+    approve_updates: str | None = None  # the role whose holder approves others' updates
 
 
 @dataclass(frozen=True)

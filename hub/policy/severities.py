@@ -6,13 +6,13 @@ from datetime import timedelta
 
 from yaml.nodes import Node
 
-from hub.policy.checks import Reader
-from hub.policy.model import CHANNELS, EscalationStep, Severity, channel_names
+from hub.policy.checks import Reader, suggest
+from hub.policy.model import CHANNELS, ROLE_NAMES, EscalationStep, Severity, channel_names
 
 DURATION_KEYS = (
     "ack_within", "update_every", "first_update_within", "resolve_within", "review_within",
 )  # fmt: skip
-SEVERITY_KEYS = ("major", *DURATION_KEYS, "notify")
+SEVERITY_KEYS = ("major", *DURATION_KEYS, "notify", "approve_updates")
 MAJOR_NEEDS = ("ack_within", "update_every")  # without them a major incident has no clock
 STEP_KEYS = ("after", "notify", "via", "unless")
 
@@ -30,7 +30,17 @@ def read_severities(r: Reader, entries: list | None, known: dict) -> dict[str, S
             if name not in f:
                 r.problem(node, f"{path}.{name}", "required for a major severity (major: true)")
         notify = r.refs(f.get("notify"), f"{path}.notify", known["audiences"], "audience")
-        severities[key] = Severity(key=key, rank=rank, major=major, notify=notify, **durations)
+        approve = r.string(f.get("approve_updates"), f"{path}.approve_updates")
+        if approve is not None and approve not in ROLE_NAMES:
+            r.problem(
+                f["approve_updates"],
+                f"{path}.approve_updates",
+                f"unknown role {approve!r}{suggest(approve, ROLE_NAMES)}",
+            )
+            approve = None
+        severities[key] = Severity(
+            key=key, rank=rank, major=major, notify=notify, approve_updates=approve, **durations
+        )
     return severities
 
 

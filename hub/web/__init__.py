@@ -19,6 +19,7 @@ from hub.web import (
     board,
     csrf,
     declare,
+    drafts,
     errors,
     history,
     kb,
@@ -55,6 +56,7 @@ def init_app(app: Flask) -> None:
         schedules_page.bp,
         history.bp,
         subscriptions.console,
+        drafts.bp,
     )
     live.init_app(app)
     names = {bp.name for bp in pages} | {auth.bp.name}
@@ -71,21 +73,18 @@ def init_app(app: Flask) -> None:
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(ack_links.bp)  # signed page links: no sign-in, the token is the check
+    app.register_blueprint(drafts.links_bp)  # signed draft links: the same
     app.register_blueprint(assets)
     app.register_blueprint(kb.bp)
     app.register_blueprint(subscriptions.bp)  # public forms and links: the tokens are the check
 
     @app.after_request
     def _security_headers(response):
-        console = request.blueprint in names | {
-            assets.name,
-            ack_links.bp.name,
-            kb.bp.name,
-            subscriptions.bp.name,
-        }
+        links = {ack_links.bp.name, drafts.links_bp.name, subscriptions.bp.name}
+        console = request.blueprint in names | links | {assets.name, kb.bp.name}
         if console or (request.blueprint is None and response.mimetype == "text/html"):
             for name, value in SECURITY_HEADERS.items():
                 response.headers.setdefault(name, value)
-        if request.blueprint in names | {ack_links.bp.name, subscriptions.bp.name}:
+        if request.blueprint in names | links:
             response.headers.setdefault("Cache-Control", "no-store")
         return response

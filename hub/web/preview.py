@@ -10,6 +10,7 @@ from markupsafe import Markup
 from hub.app.models import Incident
 from hub.app.timefmt import local_hhmm
 from hub.channels import registry
+from hub.channels.status_text import render_status_text
 from hub.core import cadence
 from hub.core.classify import Classification, Report, classify_report
 from hub.incidents import reports
@@ -51,6 +52,7 @@ class UpdatePreview:
     channels: list[ChannelPreview] = field(default_factory=list)  # in display order
     next_update_local: str | None = None
     problem: str | None = None
+    status_text: str | None = None  # the update as the status page shows it
 
     @property
     def drawn(self) -> list[ChannelPreview]:
@@ -74,7 +76,8 @@ def update_preview(
     settings, policy: Policy, incident: Incident, text: str, author: str, now: datetime
 ) -> UpdatePreview:
     """Count the stakeholder update's recipients on each channel and draw it as each channel
-    would send it (`Channel.preview`), for `text` as if posted now."""
+    would send it (`Channel.preview`) and as the status page shows it, for `text` as if
+    posted now (with the policy's override templates, if any)."""
     if not (incident.major and incident.state in ("declared", "mobilised")):
         return UpdatePreview(
             goes_out=False,
@@ -107,10 +110,11 @@ def update_preview(
             _drawn(c, shown, [r for r in recipients if r.channel == c.name], ctx, settings)
             for c, shown in zip(channels, preview.channels, strict=True)
         ]
+        status = render_status_text(settings, ctx)
     except Exception as exc:  # a broken template shows here rather than stopping the page
         preview.problem = f"The preview could not be made: {type(exc).__name__}: {exc}"
     else:
-        preview.channels = drawn
+        preview.channels, preview.status_text = drawn, status
     return preview
 
 

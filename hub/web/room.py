@@ -11,9 +11,11 @@ from hub.incidents import operations as ops
 from hub.incidents import records, tasks
 from hub.incidents.act import act
 from hub.incidents.classification import classify_again
+from hub.incidents.drafts import submit_update
 from hub.incidents.split import split_report
 from hub.policy.model import ROLE_NAMES
 from hub.web.common import person_name, render, require_person, the_hub
+from hub.web.drafts import room_drafts, submitted
 from hub.web.preview import update_preview
 from hub.web.room_data import FILTERS, load_room
 
@@ -53,6 +55,7 @@ def room_page(
             draft=draft,
             drafts=drafts or {},
             preview=preview,
+            update_drafts=room_drafts(session, hub.policy, incident, person),
             **ctx,
         )
     return body, status
@@ -114,7 +117,7 @@ def post_update(ref: str):
     return _act(
         ref,
         "update",
-        lambda s, p, i, a, n: ops.post_update(s, p, i, text, actor=a, now=n) and None,
+        lambda s, p, i, a, n: submitted(submit_update(s, p, i, {"text": text}, actor=a, now=n)),
         "Update posted.",
         kept={"update": text},
     )

@@ -51,6 +51,7 @@ def pages(world):
             session, world.hub.policy, "julia", "service:vpn", "email", "console", utcnow()
         )
         unsubscribe = subs.token_for(world.hub.settings, subs.UNSUBSCRIBE, row)
+    link = _awaiting_draft(world.hub, "INC-1")
     return [
         ("login", "/login", None),
         ("board", "/", "anna"),
@@ -67,7 +68,26 @@ def pages(world):
         ("kb-home", "/kb/", None),
         ("subscriptions", "/subscriptions", "julia"),
         ("unsubscribe", f"/unsubscribe/{unsubscribe}", None),
+        ("room-draft", "/incidents/INC-1", "chloe"),
+        ("draft-link", "/" + link.split("/", 3)[3], None),
     ]
+
+
+def _awaiting_draft(hub, ref) -> str:
+    """A drafted update waiting for the Communications Owner on `ref`; its signed link."""
+    from hub.app.db import utcnow
+    from hub.app.models import UpdateDraft
+    from hub.incidents import drafts, records
+
+    with hub.transaction() as session:
+        incident = records.get_incident(session, ref, lock=True)
+        draft = UpdateDraft(incident_id=incident.id, author="felix",
+                            request={"text": "Failover <b>started</b>"}, state="awaiting",
+                            approver_role="communications_owner", created_at=utcnow(), edits=0)  # fmt: skip
+        session.add(draft)
+        session.flush()
+        assert drafts.may_approve(hub.policy, incident, "chloe", draft.approver_role)  # the form
+        return drafts.approval_link(hub.settings, incident, draft, "chloe")
 
 
 @pytest.fixture(scope="module")

@@ -37,6 +37,7 @@ from hub.channels.email.ids import (
     root_message_id,
     thread_index,
 )
+from hub.policy.templates import STANDARD, Kind, environment_for, register_kind, sample_context
 
 EMAIL_TEMPLATES = TEMPLATES / "email"
 REPLY_MARKER = "## Reply above this line to add to {incident} ##"
@@ -64,8 +65,13 @@ def reply_marker(incident_id: int | str) -> str:
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
     """The one Jinja environment for email: autoescape for .html only, undefined is an error."""
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(EMAIL_TEMPLATES)),
+    return make_environment(jinja2.FileSystemLoader(str(EMAIL_TEMPLATES)))
+
+
+def make_environment(loader: jinja2.BaseLoader, cls=jinja2.Environment) -> jinja2.Environment:
+    """An email environment over `loader` (the policy's overrides: a sandboxed `cls`)."""
+    env = cls(
+        loader=loader,
         autoescape=jinja2.select_autoescape(
             enabled_extensions=("html",), default=False, default_for_string=False
         ),
@@ -76,6 +82,17 @@ def environment() -> jinja2.Environment:
     env.filters["nl2br"] = lambda value: nl2br(value, "<br>\n")  # short lines in the HTML part
     env.filters["safe_url"] = safe_url
     return env
+
+
+register_kind(
+    Kind(
+        "email",
+        EMAIL_TEMPLATES,
+        make_environment,
+        (*STANDARD, "reply_marker", "reply_to", "unsubscribe_url"),
+        lambda: sample_context(reply_marker=reply_marker(42), reply_to="incidents@example.com"),
+    )
+)
 
 
 def template_names() -> list[str]:
@@ -118,7 +135,7 @@ def render_email(
     marker = reply_marker(number)
     values = {**context, "reply_marker": marker, "reply_to": reply_to}
     try:
-        env = environment()
+        env = environment_for(settings, "email", template) or environment()
         subject = env.get_template(f"{template}/subject.txt").render(values)
         text = env.get_template(f"{template}/body.txt").render(values).lstrip()
         html = env.get_template(f"{template}/body.html").render(values)

@@ -11,6 +11,7 @@ import jinja2
 
 from hub.app.templates import TEMPLATES
 from hub.channels.base import PermanentError
+from hub.policy.templates import STANDARD, Kind, register_kind, sample_context
 
 MAX_BYTES = 27_000  # Workflows fail from ~28 KB (earlier with many mentions); compact JSON bytes
 TRUNCATED = "… (see the hub)"
@@ -56,9 +57,12 @@ def at_tag(mention: Any) -> str:
     return f"<at>{at_name(mention['name'])}</at>"
 
 
-def _make_env() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES / "teams")),
+def _make_env(
+    loader: jinja2.BaseLoader | None = None, cls=jinja2.Environment
+) -> jinja2.Environment:
+    """The cards' environment (over the policy's overrides: a sandboxed `cls`)."""
+    env = cls(
+        loader=loader or jinja2.FileSystemLoader(str(TEMPLATES / "teams")),
         undefined=jinja2.StrictUndefined,
         autoescape=False,
         keep_trailing_newline=True,
@@ -68,13 +72,24 @@ def _make_env() -> jinja2.Environment:
 
 
 ENV = _make_env()
+register_kind(
+    Kind(
+        "teams",
+        TEMPLATES / "teams",
+        _make_env,
+        (*STANDARD, "via_bot"),
+        lambda: sample_context(via_bot=False),
+        is_json=True,
+    )
+)
 
 
-def render_card(template: str, context: dict) -> dict:
-    """Render `templates/teams/<template>.json.j2` and parse it; any failure is permanent."""
+def render_card(template: str, context: dict, env: jinja2.Environment | None = None) -> dict:
+    """Render `templates/teams/<template>.json.j2` (with `env`: the policy's override) and
+    parse it; any failure is permanent."""
     name = template if template.endswith(".j2") else f"{template}.json.j2"
     try:
-        text = ENV.get_template(name).render(**context)
+        text = (env or ENV).get_template(name).render(**context)
     except jinja2.TemplateError as exc:
         raise PermanentError(f"Teams card template {name}: {exc}") from exc
     try:
@@ -173,6 +188,10 @@ def _check_element(
     element: Any, where: str, problems: list[str], texts: list[str], allowed=ACTIONS
 ) -> None:
     kind = element.get("type") if isinstance(element, dict) else None
+    if kind == "Input.Text" and "Action.Execute" in allowed:  # a bot card's box (its Edit)
+        if not isinstance(element.get("id"), str) or not element["id"]:
+            problems.append(f"{where}: Input.Text needs an id")
+        return
     if kind not in ELEMENTS:
         problems.append(f"{where}: element type {kind!r} not allowed")
         return

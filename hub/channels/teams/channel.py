@@ -19,6 +19,7 @@ from hub.channels.teams import cards
 from hub.channels.teams.transports import make_teams_transport
 from hub.notifications.notices import Recipient
 from hub.notifications.throttle import shared_limiter
+from hub.policy.templates import environment_for
 
 # Templates of the bot's cards that stand for the incident in a conversation (kept current).
 LIVE_TEMPLATES = ("incident-declared", "page", "escalation")
@@ -29,9 +30,10 @@ LIMITS = {
 }
 
 
-def render_teams(template: str, context: dict) -> dict:
-    """The Teams message envelope, validated and size-checked (hub.channels.teams.cards)."""
-    return cards.check_size(cards.envelope(cards.render_card(template, context)))
+def render_teams(template: str, context: dict, env=None) -> dict:
+    """The Teams message envelope, validated and size-checked (hub.channels.teams.cards);
+    `env`: the policy's override of the template."""
+    return cards.check_size(cards.envelope(cards.render_card(template, context, env)))
 
 
 def hook_key(url: str) -> str:
@@ -110,16 +112,19 @@ class TeamsChannel(Channel):
     def render(self, spec, settings):
         """The card from templates/teams/<template>.json.j2, wrapped for its kind; the bot's
         cards may carry Action.Execute (`via_bot`), and replace a message (`activity_id`)."""
+        env = environment_for(settings, "teams", spec["template"])
         if spec["kind"] == "bot":
+            context = dict(spec["context"], via_bot=True)
             message = {
                 "service_url": spec["service_url"],
                 "conversation_id": spec["conversation_id"],
-                "activity": render_teams(spec["template"], dict(spec["context"], via_bot=True)),
+                "activity": render_teams(spec["template"], context, *([env] if env else [])),
             }
             if spec.get("activity_id"):
                 message["activity_id"] = spec["activity_id"]
             return message
-        return {"url": spec["url"], "envelope": render_teams(spec["template"], spec["context"])}
+        envelope = render_teams(spec["template"], spec["context"], *([env] if env else []))
+        return {"url": spec["url"], "envelope": envelope}
 
     def refresh(self, session, incident, template, context_for, change, now):
         """For the bot's first card about the incident in each conversation (a declaration or
@@ -172,8 +177,9 @@ class TeamsChannel(Channel):
         return make_teams_transport(settings, kind)
 
     def preview(self, template, context, recipients, settings):
-        """The card, as a channel webhook gets it."""
-        return Preview("card", cards.render_card(template, context))
+        """The card, as a channel webhook gets it (the policy's override, if any)."""
+        env = environment_for(settings, "teams", template)
+        return Preview("card", cards.render_card(template, context, env))
 
     def sink(self, settings):
         """`<data_dir>/sinks/teams/`: one record per card envelope."""

@@ -130,6 +130,8 @@ def _said(command: Command, done: Done) -> str:
         return f"acknowledged {ref} as {', '.join(done.roles) or 'already acknowledged'}"
     if done.new is not None:
         return f"split the sender's report out of {ref} into {done.new.ref}"
+    if done.draft is not None:
+        return f"drafted update {done.draft.id} of {ref}, awaiting approval"
     return f"posted an update to {ref}" if command.name == "update" else f"resolved {ref}"
 
 

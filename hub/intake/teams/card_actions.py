@@ -1,4 +1,5 @@
-"""Buttons pressed on the bot's cards (Universal Actions): acknowledge inside Teams.
+"""Buttons pressed on the bot's cards (Universal Actions): acknowledge inside Teams (and a
+drafted update's Approve / Edit: hub/intake/teams/draft_actions.py).
 
 An `Action.Execute` arrives as an `invoke` activity named `adaptiveCard/action` with
 `value.action.{verb, data}`, from the person who pressed it (the Bot Framework token vouches
@@ -21,7 +22,7 @@ from hub.incidents import live_cards
 from hub.incidents import operations as ops
 from hub.incidents.act import act
 from hub.incidents.records import get_incident
-from hub.intake.teams import conversations, process
+from hub.intake.teams import conversations, draft_actions, process
 from hub.intake.teams.context import Outcome
 from hub.intake.teams.people import person_for, sender_of
 from hub.intake.teams.replies import Reply
@@ -29,7 +30,7 @@ from hub.intake.teams.replies import Reply
 log = logging.getLogger("hub.channels.teams")
 INVOKE = "adaptiveCard/action"
 MESSAGE = "application/vnd.microsoft.activity.message"
-VERBS = ("acknowledge",)
+VERBS = ("acknowledge", *draft_actions.VERBS)
 
 
 def message(text: str) -> dict:
@@ -91,6 +92,8 @@ def answer(hub: Hub, activity: dict, raw: bytes) -> dict:
     ref = str(data.get("incident") or "")
     if inbound_id is None:  # a retried invoke: it acted the first time; show the card as it is
         notice, outcome, incident_id = "Done already.", "duplicate", None
+    elif verb in draft_actions.VERBS:
+        notice, outcome, incident_id = draft_actions.perform(hub, verb, person.key, ref, data, now)
     else:
         notice, outcome, incident_id = _acknowledge(hub, person.key, ref, now)
     with hub.transaction() as session:
@@ -107,6 +110,15 @@ def answer(hub: Hub, activity: dict, raw: bytes) -> dict:
             incident = get_incident(session, ref)
         except HubError:
             return message(notice)
+        if verb in draft_actions.VERBS:
+            try:
+                card = draft_actions.card(
+                    session, hub.policy, incident, person.key, verb, data, notice, now
+                )
+            except HubError:
+                return message(notice)
+            validate_card(card, BOT_ACTIONS)
+            return {"statusCode": 200, "type": ADAPTIVE, "value": card}
         card = render_card(
             live_cards.TEMPLATE,
             dict(

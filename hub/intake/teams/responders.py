@@ -63,8 +63,19 @@ def do_ack(ctx: Ctx, cmd: Command) -> Outcome:
 def do_update(ctx: Ctx, cmd: Command) -> Outcome:
     """A progress update from someone working the incident."""
     person = who(ctx, "post updates")
-    incident = _run(ctx, cmd, person, "post its updates").incident
+    done = _run(ctx, cmd, person, "post its updates")
+    incident = done.incident
     audience = "the stakeholders" if incident.major else "the incident's timeline"
+    if done.draft is not None:
+        return Outcome(
+            Reply(
+                f"✍️ Your update to {link(ctx.base_url, incident)} is draft {done.draft.id}: "
+                f"it goes to the stakeholders once the {role_label(done.draft.approver_role)} "
+                "approves it."
+            ),
+            "drafted",
+            incident.id,
+        )
     return Outcome(
         Reply(f"📣 Update posted to {link(ctx.base_url, incident)}; it goes to {audience}."),
         "updated",

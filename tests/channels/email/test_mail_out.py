@@ -59,6 +59,7 @@ NEEDS = {
     "alerts-resolved": "alerts",
     "action-due-soon": "review",
     "task-late": "task",
+    "update-draft": "draft",
 }
 ALL = template_names()  # the templates above plus any added later: all must pass the same tests
 EVIL = '<script>alert("x")</script> {{ 7*7 }} & "quotes"'
@@ -145,6 +146,15 @@ def context(**changes):
             "due_local": "14:22 CET",
             "url": "javascript:alert(1)",
         },
+        "draft": {
+            "id": 3,
+            "text": f"Failover started {EVIL}",
+            "author_name": f"Felix {EVIL}",
+            "at_local": "14:20 CET",
+            "state": "awaiting",
+            "approver_label": "Communications Owner",
+        },
+        "approve_url": "https://hub.example/incidents/INC-42/drafts/3/tok?x=1&y=2",
         "policy_timezone": "Europe/Berlin",
         "hub_url": "https://hub.example",
         "ack_url": "https://hub.example/ack/abc?x=1&y=2",
