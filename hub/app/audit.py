@@ -37,6 +37,8 @@ ACTIONS = {
     "task-ticked": "incident",
     "action-item-changed": "action item",
     "action-item-exported": "action item",
+    "maintenance-scheduled": "maintenance window",
+    "maintenance-cancelled": "maintenance window",
 }
 
 

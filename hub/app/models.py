@@ -453,3 +453,4 @@ class AuditRecord(Base):
 # imported here so that `hub.app.models` names every table.
 from hub.app.alert_models import Alert, AlertGroup  # noqa: E402, F401
 from hub.app.schedule_models import CalendarFeed, IncidentMeeting, ScheduleOverride  # noqa: E402, F401
+from hub.app.status_models import Maintenance  # noqa: E402, F401

@@ -352,6 +352,14 @@ SETTINGS: tuple[Setting, ...] = (
         "HMAC-SHA256 key of the export's `X-Mihub-Signature` (shared with the ticket system).",
         secret=True,
     ),
+    Setting(
+        "HUB_STATUS_PUBLIC",
+        "false",
+        "`true`: the status page is served at /status without sign-in, showing only services "
+        "marked `public` in the policy and the public text of updates and maintenance "
+        "(signed-in staff still see the internal page); `false`: signed-in staff only.",
+        choices=("true", "false"),
+    ),
 )
 
 

@@ -170,7 +170,10 @@ def post_update(ref: str):
         ref,
         v.UPDATE,
         "update",
-        lambda s, p, i, d, a, n: ops.post_update(s, p, i, d["text"], actor=a, now=n) and None,
+        lambda s, p, i, d, a, n: (
+            ops.post_update(s, p, i, d["text"], actor=a, now=n, public_text=d.get("public_text"))
+            and None
+        ),
     )
 
 

@@ -29,6 +29,7 @@ from hub.web import (
     schedules_page,
     sessions,
     sinks,
+    status,
 )
 from hub.web.common import init_filters, require_person
 from hub.web.headers import SECURITY_HEADERS
@@ -53,6 +54,7 @@ def init_app(app: Flask) -> None:
         live.bp,
         schedules_page.bp,
         history.bp,
+        status.console,
     )
     live.init_app(app)
     names = {bp.name for bp in pages} | {auth.bp.name}
@@ -71,10 +73,12 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(ack_links.bp)  # signed page links: no sign-in, the token is the check
     app.register_blueprint(assets)
     app.register_blueprint(kb.bp)
+    app.register_blueprint(status.bp)  # public when HUB_STATUS_PUBLIC=true: checks its own readers
 
     @app.after_request
     def _security_headers(response):
         console = request.blueprint in names | {assets.name, ack_links.bp.name, kb.bp.name}
+        console = console or request.blueprint == status.bp.name
         if console or (request.blueprint is None and response.mimetype == "text/html"):
             for name, value in SECURITY_HEADERS.items():
                 response.headers.setdefault(name, value)

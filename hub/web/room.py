@@ -109,14 +109,17 @@ def acknowledge(ref: str):
 def post_update(ref: str):
     """Post an update, or (the Preview button, without script) show what it would send."""
     text = _form("text")
+    public_text = _form("public_text")
     if request.form.get("action") == "preview":
         return _preview_page(ref, text)
     return _act(
         ref,
         "update",
-        lambda s, p, i, a, n: ops.post_update(s, p, i, text, actor=a, now=n) and None,
+        lambda s, p, i, a, n: (
+            ops.post_update(s, p, i, text, actor=a, now=n, public_text=public_text) and None
+        ),
         "Update posted.",
-        kept={"update": text},
+        kept={"update": text, "public_text": public_text},
     )
 
 
