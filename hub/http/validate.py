@@ -419,3 +419,13 @@ MAINTENANCE: Spec = {
     "text": (str, True, "What is done, for staff"),
     "public_text": (str, False, "What the public status page says (none: not shown there)"),
 }
+STATUS_QUERY: dict[str, Param] = {  # GET /api/v1/status
+    "view": Param(
+        "csv",
+        "internal (default) or public: what the public page shows",
+        ("internal", "public"),
+        "views",
+    ),
+}
+QUERIES["status_api.status"] = STATUS_QUERY
+QUERIES["status_api.list_maintenance"] = {}

@@ -21,7 +21,6 @@ from hub.status.maintenance import (
 from hub.status.read import load_rows
 
 bp = Blueprint("status_api", __name__, url_prefix="/api/v1/status")
-VIEWS = ("internal", "public")
 
 
 def _hub():
@@ -37,20 +36,17 @@ def _authenticate():
 def status():
     """Each service's state, open incidents, maintenance and 30 days of history
     (`?view=public`: what the public page shows)."""
-    view = request.args.get("view", "internal")
-    if view not in VIEWS or set(request.args) - {"view"}:
-        raise Invalid("the only parameter is view=internal|public", code="invalid_value")
+    public = v.query(request.args, v.STATUS_QUERY)["view"] == ["public"]
     hub, now = _hub(), utcnow()
     with hub.db.reading() as connection:
         incidents, windows = load_rows(connection, now)
-    return jsonify(
-        status_doc(compose(hub.policy, incidents, windows, now, public=view == "public"))
-    )
+    return jsonify(status_doc(compose(hub.policy, incidents, windows, now, public=public)))
 
 
 @bp.get("/maintenance")
 def list_maintenance():
     """Scheduled maintenance windows not yet over, soonest first."""
+    v.query(request.args, v.QUERIES["status_api.list_maintenance"])
     with _hub().db.session(write=False) as session:
         return jsonify({"maintenance": [maintenance_doc(w) for w in upcoming(session, utcnow())]})
 

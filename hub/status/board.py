@@ -176,22 +176,25 @@ def compose(
     views = [_incident(i, names, public) for i in shown]
     mviews = [_window(w, names, public, now) for w in shown_windows]
     days = _days(now, policy.timezone)
-    services = tuple(
-        ServiceView(
-            key=key,
-            name=name,
-            state=_state_now(key, shown, shown_windows, now),
-            days=tuple(
-                Day(d.isoformat(), _state_on(key, shown, shown_windows, a, b)) for d, a, b in days
-            ),
+    services = []
+    for key, name in names.items():
+        mine = [i for i in shown if key in i.services]
+        my_windows = [w for w in shown_windows if key in w.services]
+        services.append(
+            ServiceView(
+                key=key,
+                name=name,
+                state=_state_now(key, mine, my_windows, now),
+                days=tuple(
+                    Day(d.isoformat(), _state_on(key, mine, my_windows, a, b)) for d, a, b in days
+                ),
+            )
         )
-        for key, name in names.items()
-    )
     return StatusPage(
         public=public,
         generated_at=now,
         timezone=policy.timezone,
-        services=services,
+        services=tuple(services),
         incidents=tuple(
             sorted((v for v in views if v.open), key=lambda v: v.started_at, reverse=True)
         ),

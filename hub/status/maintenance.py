@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.app import audit
-from hub.app.errors import Conflict, Forbidden, Invalid, NotFound
+from hub.app.errors import Forbidden, Invalid, NotFound
 from hub.app.models import Maintenance
 from hub.app.timefmt import iso
 from hub.core.classify import resolve_services
@@ -78,8 +78,8 @@ def cancel_maintenance(session: Session, policy, window_id: int, *, actor: str, 
     window = session.get(Maintenance, window_id)
     if window is None:
         raise NotFound(f"no maintenance window {window_id}")
-    if window.state == "cancelled":
-        raise Conflict(f"maintenance window {window_id} is already cancelled")
+    if window.state == "cancelled":  # DELETE is idempotent: cancelled already
+        return window
     before = maintenance_doc(window)
     window.state, window.cancelled_by, window.updated_at = "cancelled", actor, now
     audit.record(

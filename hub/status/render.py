@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 import jinja2
 from markupsafe import Markup
@@ -28,6 +29,7 @@ def environment() -> jinja2.Environment:
         loader=jinja2.FileSystemLoader(str(TEMPLATES / "status")),
         autoescape=jinja2.select_autoescape(("html", "atom.j2", "xml")),
         undefined=jinja2.StrictUndefined,
+        auto_reload=False,  # each include in a loop would stat its file again
         trim_blocks=True,
         lstrip_blocks=True,
     )
@@ -128,12 +130,16 @@ class PageClock:
     def __init__(self, tz: str):
         self.tz = tz
 
-    def tag(self, dt: datetime | None, style: str = "") -> Markup:
-        if dt is None:
-            return Markup("—")
-        return Markup('<time datetime="{}">{}</time>').format(
-            dt.isoformat(timespec="seconds"), local_full(dt, self.tz)
-        )
+    def tag(self, dt: datetime | None) -> Markup:
+        return Markup("—") if dt is None else _time_tag(dt, self.tz)
+
+
+@lru_cache(maxsize=4096)
+def _time_tag(dt: datetime, tz: str) -> Markup:
+    # digits, the ISO form and the zone's abbreviation: nothing to escape
+    return Markup(
+        f'<time datetime="{dt.isoformat(timespec="seconds")}">{local_full(dt, tz)}</time>'
+    )
 
 
 class PageCache:
