@@ -3,6 +3,7 @@ change counter, so a change shows on the next request after it commits (no site 
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,10 +35,18 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["nl2br"] = nl2br
+    env.filters["xml"] = xml_text
     env.globals["labels"] = LABELS
     return env
 
 
+def xml_text(value) -> str:
+    """Text without the characters XML 1.0 cannot carry (C0 controls but tab and newlines,
+    lone surrogates, U+FFFE/U+FFFF): a feed stays well-formed whatever an update says."""
+    return NOT_XML.sub("", str(value))
+
+
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 ENV = environment()
 
 

@@ -15,7 +15,7 @@ from hub.incidents import records
 from tests.web.test_web_pages import declare
 from tests.web_kit import sign_in, text_of
 
-HOSTILE = "<script>alert('x')</script><img src=x onerror=alert(2)>&amp;\"'"
+HOSTILE = "<script>alert('x')</script><img src=x onerror=alert(2)>&amp;\"'\x0b]]>"
 SECRET = "Root cause: the DBA dropped prod table payroll_runs"
 
 
@@ -99,7 +99,8 @@ def test_internal_text_never_reaches_the_public_variant(client, public_client, h
     parsed = feedparser.parse(body)
     assert not parsed.bozo, parsed.get("bozo_exception")
     texts = [e.get("summary", "") for e in parsed.entries]
-    assert f"We are restoring it {HOSTILE}" in texts  # escaped in XML, the same text read back
+    # escaped in XML, the same text read back (less the control character XML cannot carry)
+    assert f"We are restoring it {HOSTILE.replace(chr(11), '')}" in texts
     # the API's public view holds the same, and the internal view both texts
     headers = bearer(make_token, "ivan")
     public_doc = str(client.get("/api/v1/status?view=public", headers=headers).get_json())
