@@ -57,6 +57,9 @@ def create_app(config: dict | None = None, *, hub=None) -> Flask:
     from hub.intake.alerts import http as alerts_intake
 
     app.register_blueprint(alerts_intake.bp)
+    from hub.status import api as status_api
+
+    app.register_blueprint(status_api.bp)
     from hub import web
 
     web.init_app(app)

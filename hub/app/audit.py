@@ -40,6 +40,8 @@ ACTIONS = {
     "update-drafted": "incident draft",
     "update-draft-edited": "incident draft",
     "update-approved": "incident draft",
+    "maintenance-scheduled": "maintenance window",
+    "maintenance-cancelled": "maintenance window",
 }
 
 

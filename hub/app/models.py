@@ -454,4 +454,5 @@ class AuditRecord(Base):
 from hub.app.alert_models import Alert, AlertGroup  # noqa: E402, F401
 from hub.app.draft_models import UpdateDraft  # noqa: E402, F401
 from hub.app.schedule_models import CalendarFeed, IncidentMeeting, ScheduleOverride  # noqa: E402, F401
+from hub.app.status_models import Maintenance  # noqa: E402, F401
 from hub.app.subscription_models import EntraGroup, Subscription  # noqa: E402, F401

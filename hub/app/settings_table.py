@@ -365,6 +365,14 @@ SETTINGS: tuple[Setting, ...] = (
         "again.",
         kind="duration",
     ),
+    Setting(
+        "HUB_STATUS_PUBLIC",
+        "false",
+        "`true`: the status page is served at /status without sign-in, showing only services "
+        "marked `public` in the policy and the public text of updates and maintenance "
+        "(signed-in staff still see the internal page); `false`: signed-in staff only.",
+        choices=("true", "false"),
+    ),
 )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from hub.cli import access, audit, classify, config, mail, processes, reviews
+from hub.cli import access, audit, classify, config, mail, processes, reviews, status
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -21,5 +21,6 @@ for _command in (
     *reviews.COMMANDS,
     classify.classify,
     *audit.COMMANDS,
+    *status.COMMANDS,
 ):
     main.add_command(_command)

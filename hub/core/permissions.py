@@ -304,3 +304,12 @@ def manages_mail(policy: Policy, person: str | None) -> bool:
 
 
 MAIL_REFUSAL = "only policy admins and Major Incident Managers manage stored mail"
+
+
+def manages_status(policy: Policy, person: str | None) -> bool:
+    """Maintenance on the status page is set by the Communications Owners on the roster and
+    policy admins."""
+    return is_admin(policy, person) or on_duty(policy, person, "communications_owner")
+
+
+STATUS_REFUSAL = "only policy admins and Communications Owners on the roster set maintenance"

@@ -32,6 +32,7 @@ BODIES = {
     "reviews.update_item": v.ITEM_UPDATE,
     "schedules_api.create_override": v.OVERRIDE,
     "worklog.tick": v.TASK,
+    "status_api.create_maintenance": v.MAINTENANCE,
 }
 # endpoints whose body is another protocol's document: (media type, description)
 RAW_BODIES = {
@@ -80,6 +81,7 @@ SUCCESS = {
         "200": "Posted: the incident",
         "202": "Kept as a draft for approval (the severity's approve_updates): {draft}",
     },
+    "status_api.create_maintenance": {"201": "Scheduled"},
 }
 # endpoints that check the caller's role themselves, besides the actions on one resource
 _ROLE_CHECKED = {
@@ -93,6 +95,8 @@ _ROLE_CHECKED = {
     "schedules_api.revoke_person_feed",
     "email_intake.list_suppressions",
     "email_intake.lift_suppression",
+    "status_api.create_maintenance",
+    "status_api.delete_maintenance",
 }
 # endpoints that answer 503 when a dependency or their configuration is missing
 _UNAVAILABLE = {"healthz", "readyz", "teams_intake.teams_webhook", "teams_intake.bot_messages"}

@@ -34,7 +34,10 @@ CREATE: Spec = {
     "correlate": (bool, False, "Attach to an active incident of the same service (default true)"),
 }
 ACK: Spec = {}
-UPDATE: Spec = {"text": (str, True, "The update stakeholders will read")}
+UPDATE: Spec = {
+    "text": (str, True, "The update stakeholders will read"),
+    "public_text": (str, False, "What the public status page says (none: not shown there)"),
+}
 APPROVE_DRAFT: Spec = {"text": (str, False, "The text as approved (an edit is recorded)")}
 ROLE: Spec = {"role": (str, True, "Role name"), "person": (str, True, "Person key")}
 CLASSIFY: Spec = {
@@ -410,3 +413,20 @@ PROBLEM: Spec = {
     "incidents": (list, False, "Incidents to link, INC-n"),
 }
 PROBLEM_UPDATE: Spec = {k: (t, False, h) for k, (t, _r, h) in PROBLEM.items()}
+MAINTENANCE: Spec = {
+    "services": (list, True, "Service catalogue keys or aliases"),
+    "start": (str, True, "ISO 8601 with a UTC offset"),
+    "end": (str, True, "ISO 8601 with a UTC offset, after start (at most 31 days)"),
+    "text": (str, True, "What is done, for staff"),
+    "public_text": (str, False, "What the public status page says (none: not shown there)"),
+}
+STATUS_QUERY: dict[str, Param] = {  # GET /api/v1/status
+    "view": Param(
+        "csv",
+        "internal (default) or public: what the public page shows",
+        ("internal", "public"),
+        "views",
+    ),
+}
+QUERIES["status_api.status"] = STATUS_QUERY
+QUERIES["status_api.list_maintenance"] = {}

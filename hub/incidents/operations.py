@@ -114,9 +114,19 @@ def _give_role(
 
 
 def post_update(
-    session: Session, policy: Policy, incident: Incident, text: str, *, actor: str, now: datetime
+    session: Session,
+    policy: Policy,
+    incident: Incident,
+    text: str,
+    *,
+    actor: str,
+    now: datetime,
+    public_text: str | None = None,
 ) -> TimelineEntry:
-    """A progress update; for a major incident it goes to the stakeholders."""
+    """A progress update; for a major incident it goes to the stakeholders.
+
+    `public_text`: what the public status page says of it (none: it is not shown there).
+    """
     text = (text or "").strip()
     if not text:
         raise Invalid("an update needs text")
@@ -124,7 +134,9 @@ def post_update(
         raise Conflict(
             f"{incident.ref} is {incident.state}; updates are closed", code="illegal_transition"
         )
-    entry = add_timeline(session, incident, "update", text, actor=actor, now=now)
+    public_text = (public_text or "").strip()
+    data = {"public_text": public_text} if public_text else None
+    entry = add_timeline(session, incident, "update", text, actor=actor, now=now, data=data)
     incident.last_update_at = now
     session.flush()
     workflow.on_update(session, policy, incident, entry, now=now)

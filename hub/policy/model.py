@@ -50,6 +50,7 @@ class Service:
     tech_lead: tuple[str, ...] = ()  # person keys, escalation order
     users: int | None = None  # how many people use it (for "whole service" reports)
     runbook: Runbook | None = None  # its steps go on the Technical Lead's checklist
+    public: bool = False  # shown on the public status page
 
 
 @dataclass(frozen=True)

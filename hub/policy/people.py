@@ -13,7 +13,7 @@ from hub.policy.model import ROLE_NAMES, Audience, Person, Service, TeamsTarget
 from hub.policy.schedules import roster_entries
 
 PERSON_KEYS = ("name", "email", "teams", "aad_object_id")
-SERVICE_KEYS = ("name", "aliases", "critical", "tech_lead", "users", "runbook")
+SERVICE_KEYS = ("name", "aliases", "critical", "tech_lead", "users", "runbook", "public")
 _GUID_RE = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
 
 
@@ -77,6 +77,7 @@ def read_services(r: Reader, entries: list | None, known: dict) -> dict[str, Ser
             tech_lead=r.refs(f.get("tech_lead"), f"{path}.tech_lead", known["people"], "person"),
             users=r.integer(f.get("users"), f"{path}.users", minimum=0),
             runbook=read_runbook(r, f.get("runbook"), f"{path}.runbook"),
+            public=bool(r.boolean(f.get("public"), f"{path}.public")),
         )
     check_aliases(r, named)
     return services

@@ -30,6 +30,7 @@ from hub.web import (
     schedules_page,
     sessions,
     sinks,
+    status,
     subscriptions,
 )
 from hub.web.common import init_filters, require_person
@@ -57,6 +58,7 @@ def init_app(app: Flask) -> None:
         history.bp,
         subscriptions.console,
         drafts.bp,
+        status.console,
     )
     live.init_app(app)
     names = {bp.name for bp in pages} | {auth.bp.name}
@@ -77,11 +79,12 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(assets)
     app.register_blueprint(kb.bp)
     app.register_blueprint(subscriptions.bp)  # public forms and links: the tokens are the check
+    app.register_blueprint(status.bp)  # public when HUB_STATUS_PUBLIC=true: checks its own readers
 
     @app.after_request
     def _security_headers(response):
         links = {ack_links.bp.name, drafts.links_bp.name, subscriptions.bp.name}
-        console = request.blueprint in names | links | {assets.name, kb.bp.name}
+        console = request.blueprint in names | links | {assets.name, kb.bp.name, status.bp.name}
         if console or (request.blueprint is None and response.mimetype == "text/html"):
             for name, value in SECURITY_HEADERS.items():
                 response.headers.setdefault(name, value)

@@ -112,14 +112,17 @@ def acknowledge(ref: str):
 def post_update(ref: str):
     """Post an update, or (the Preview button, without script) show what it would send."""
     text = _form("text")
+    public_text = _form("public_text")
     if request.form.get("action") == "preview":
         return _preview_page(ref, text)
     return _act(
         ref,
         "update",
-        lambda s, p, i, a, n: submitted(submit_update(s, p, i, {"text": text}, actor=a, now=n)),
+        lambda s, p, i, a, n: submitted(
+            submit_update(s, p, i, {"text": text, "public_text": public_text}, actor=a, now=n)
+        ),
         "Update posted.",
-        kept={"update": text},
+        kept={"update": text, "public_text": public_text},
     )
 
 

@@ -777,6 +777,8 @@ def test_every_list_endpoint_reads_exactly_its_documented_parameters(client, app
         "schedules_api.list_schedules",
         "worklog.list_audit",
         "email_intake.list_suppressions",
+        "status_api.status",
+        "status_api.list_maintenance",
     } == lists
     for endpoint in sorted(lists):
         path = routes[endpoint]
