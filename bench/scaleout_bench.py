@@ -1,6 +1,7 @@
 """Scale-out on PostgreSQL + Redis: one process against two, for the API and for delivery.
 
     .venv/bin/python bench/scaleout_bench.py [--clients 16] [--requests 40] [--recipients 1000]
+        [--rounds 3] [--api-only]
         [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/test]
         [--queue-url redis://127.0.0.1:6379/15]
 
@@ -8,7 +9,10 @@ Runs in a schema of its own (dropped at the end) and a Huey queue of its own (it
 
 1. API: two `mihub web` processes (HUB_WEB_WORKERS=1: one server process each) on one
    database. Closed-loop clients POST /api/v1/incidents first to one process only, then
-   split over both; throughput and p99 of each, and the ratio two / one.
+   split over both, in --rounds alternated rounds; throughput and p99 of each, the ratio
+   two / one (the round with the median ratio), and the CPU milliseconds per request of the
+   web processes, their PostgreSQL backends, the load client and everything else on the
+   machine, with the ceiling those set on the ratio (see CpuMeter).
 2. Delivery: one `mihub web` and one `mihub worker`; a SEV1 whose stakeholder audience is
    --recipients email addresses, through an SMTP relay (hub.testing.fakes.smtp_sink) that
    waits --relay-ms (10) before each 250. Time from the 201 to the last stakeholder message
@@ -39,7 +43,7 @@ import redis  # noqa: E402
 import requests  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
-from bench._load import run_load  # noqa: E402
+from bench._load import cpu_seconds, machine_busy_seconds, run_load, tree  # noqa: E402
 from hub.app.migrate import upgrade  # noqa: E402
 from hub.demo import DEMO_POLICY  # noqa: E402
 from hub.testing.fakes.smtp_sink import SmtpSink  # noqa: E402
@@ -88,7 +92,57 @@ def stakeholder_mail(sink, incident: str, at: list | None = None) -> list[tuple[
     return out
 
 
-def api_part(env, token, clients: int, per_client: int) -> dict:
+class CpuMeter:
+    """Where the CPU goes during a load run: the web processes, the PostgreSQL backends of the
+    bench's own connections (`application_name`), this process (the load client), and the
+    whole machine (other work included), as CPU milliseconds per request."""
+
+    def __init__(self, webs, admin, app_name: str):
+        self.webs, self.admin, self.app_name = webs, admin, app_name
+
+    def _backends(self) -> dict[int, float]:
+        with self.admin.connect() as conn:
+            pids = conn.scalars(
+                text("SELECT pid FROM pg_stat_activity WHERE application_name = :n"),
+                {"n": self.app_name},
+            ).all()
+        return {pid: cpu_seconds([pid]) for pid in pids}
+
+    def snapshot(self) -> dict:
+        return {
+            "web": cpu_seconds([p for w in self.webs for p in tree(w.proc.pid)]),
+            "postgres": self._backends(),
+            "client": time.process_time(),
+            "machine": machine_busy_seconds(),
+            "at": time.perf_counter(),
+        }
+
+    def per_request(self, before: dict, after: dict, requests: int) -> dict:
+        pg = sum(v - before["postgres"].get(pid, 0.0) for pid, v in after["postgres"].items())
+        parts = {
+            "web": after["web"] - before["web"],
+            "postgres": pg,
+            "client": after["client"] - before["client"],
+        }
+        machine = after["machine"] - before["machine"]
+        out = {f"{k}_ms": round(1000 * v / requests, 2) for k, v in parts.items()}
+        out["other_ms"] = round(1000 * (machine - sum(parts.values())) / requests, 2)
+        out["cores_busy"] = round(machine / (after["at"] - before["at"]), 2)
+        return out
+
+
+def metered(meter: CpuMeter, run) -> dict:
+    """`run()`'s result with the CPU per request of each party added under "cpu"."""
+    before = meter.snapshot()
+    result = run()
+    result["cpu"] = meter.per_request(before, meter.snapshot(), result["requests"])
+    return result
+
+
+def api_part(
+    env, token, clients: int, per_client: int, admin=None, app_name="", n_rounds: int = 3
+) -> dict:
+    """Rounds of one process then two; the round with the median ratio, and every ratio."""
     ports = [free_port(), free_port()]
     webs = []
     try:
@@ -119,19 +173,36 @@ def api_part(env, token, clients: int, per_client: int) -> dict:
             run_load(
                 base, "/api/v1/incidents", incident, clients=2, requests_per_client=5, headers=auth
             )
-        one = run_load(
-            bases[0],
-            "/api/v1/incidents",
-            incident,
-            clients=clients,
-            requests_per_client=per_client,
-            headers=auth,
-        )
-        two = _split_load(bases, incident, clients, per_client, auth)
+        meter = CpuMeter(webs, admin, app_name)
+        rounds = []
+        for _ in range(n_rounds):  # alternated: a change in the machine's load hits both
+            one = metered(
+                meter,
+                lambda: run_load(
+                    bases[0],
+                    "/api/v1/incidents",
+                    incident,
+                    clients=clients,
+                    requests_per_client=per_client,
+                    headers=auth,
+                ),
+            )
+            two = metered(meter, lambda: _split_load(bases, incident, clients, per_client, auth))
+            rounds.append((one, two))
+            print(
+                f"  API round {len(rounds)}: 1 process {one['per_second']}/s, 2 processes "
+                f"{two['per_second']}/s, ratio {two['per_second'] / one['per_second']:.2f}x, "
+                f"load average {os.getloadavg()[0]:.1f}",
+                file=sys.stderr,
+            )
     finally:
         for child in webs:
             child.stop(signal.SIGTERM, timeout=30)
-    return {"one": one, "two": two}
+    ratios = sorted(two["per_second"] / one["per_second"] for one, two in rounds)
+    one, two = sorted(rounds, key=lambda r: r[1]["per_second"] / r[0]["per_second"])[
+        len(rounds) // 2
+    ]
+    return {"one": one, "two": two, "ratios": ratios}
 
 
 def _split_load(bases, body_fn, clients, per_client, headers) -> dict:
@@ -233,6 +304,8 @@ def main() -> None:
     ap.add_argument("--recipients", type=int, default=1000)
     ap.add_argument("--relay-ms", type=float, default=10.0)
     ap.add_argument("--worker-threads", type=int, default=4)
+    ap.add_argument("--api-only", action="store_true", help="skip the delivery part")
+    ap.add_argument("--rounds", type=int, default=3, help="API rounds of 1 then 2 processes")
     ap.add_argument(
         "--database-url",
         default=os.environ.get(
@@ -250,7 +323,8 @@ def main() -> None:
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     sep = "&" if "?" in args.database_url else "?"
-    url = f"{args.database_url}{sep}options=-csearch_path%3D{schema}"
+    app_name = f"mihub-bench-{tag}"  # finds the bench's PostgreSQL backends for CpuMeter
+    url = f"{args.database_url}{sep}options=-csearch_path%3D{schema}&application_name={app_name}"
     data = Path(tempfile.mkdtemp(prefix="mihub-scaleout-"))
     policy = data / "policy.yaml"
     policy.write_text(bench_policy(args.recipients))
@@ -274,9 +348,11 @@ def main() -> None:
         upgrade(url)
         token = create_token("chloe", env=env, cwd=ROOT)
         print("API part…", file=sys.stderr)
-        api = api_part(env, token, args.clients, args.requests)
-        print("delivery part…", file=sys.stderr)
-        delivery = delivery_part(env, token, sink, args.recipients, args.worker_threads)
+        api = api_part(env, token, args.clients, args.requests, admin, app_name, args.rounds)
+        delivery = None
+        if not args.api_only:
+            print("delivery part…", file=sys.stderr)
+            delivery = delivery_part(env, token, sink, args.recipients, args.worker_threads)
     finally:
         sink.stop()
         teams.stop()
@@ -302,7 +378,30 @@ def main() -> None:
         f"API create, 2 web processes: {two['per_second']}/s, p99 {two['p99_ms']} ms, "
         f"{two['requests']} requests, {two['errors']} errors"
     )
-    print(f"  ratio 2/1: {two['per_second'] / one['per_second']:.2f}x (goal >= 1.6x)")
+    print(
+        f"  ratio 2/1: {two['per_second'] / one['per_second']:.2f}x, the median of "
+        f"{', '.join(f'{r:.2f}x' for r in api['ratios'])} (goal >= 1.6x)"
+    )
+    for n, run in ((1, one), (2, two)):
+        cpu = run["cpu"]
+        print(
+            f"  CPU per request, {n} web: web {cpu['web_ms']} ms, PostgreSQL "
+            f"{cpu['postgres_ms']} ms, load client {cpu['client_ms']} ms, other work on the "
+            f"machine {cpu['other_ms']} ms; {cpu['cores_busy']} of {os.cpu_count()} cores busy"
+        )
+    # The ceiling the CPU figures set, whatever else runs: one process runs Python on one
+    # core at a time (at most 1000 / web ms per second); two share the cores with PostgreSQL
+    # and the client (at most cores * 1000 / all ms). From the one-process run, the less
+    # disturbed by contention.
+    cpu, cores = one["cpu"], os.cpu_count()
+    spent = cpu["web_ms"] + cpu["postgres_ms"] + cpu["client_ms"]
+    print(
+        f"  CPU ceiling: 1 process {1000 / cpu['web_ms']:.0f}/s, 2 processes "
+        f"{1000 * cores / spent:.0f}/s ({cores} cores / {spent:.2f} ms): at best "
+        f"{cores * cpu['web_ms'] / spent:.2f}x on this machine"
+    )
+    if delivery is None:
+        return
     d1, d2 = delivery[1], delivery[2]
     for d in (d1, d2):
         print(

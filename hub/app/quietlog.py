@@ -13,14 +13,26 @@ import re
 import threading
 import time
 
+INTERVAL = 60.0  # seconds, the process's default for both; HUB_LOG_REPEAT_INTERVAL sets it
+
+
+def set_interval(seconds: float) -> None:
+    """The interval of every RepeatLog and RepeatFilter made without one (at start-up)."""
+    global INTERVAL
+    INTERVAL = seconds
+
 
 class RepeatLog:
     """Log `kind`'s first occurrence, then one line per `interval` seconds with the count."""
 
-    def __init__(self, logger: logging.Logger, interval: float = 60.0, clock=time.monotonic):
-        self.logger, self.interval, self.clock = logger, interval, clock
+    def __init__(self, logger: logging.Logger, interval: float | None = None, clock=time.monotonic):
+        self.logger, self._interval, self.clock = logger, interval, clock
         self._seen: dict[str, tuple[float, int]] = {}  # kind -> (last logged at, suppressed)
         self._lock = threading.Lock()
+
+    @property
+    def interval(self) -> float:
+        return INTERVAL if self._interval is None else self._interval
 
     def error(self, kind: str, message: str, *args, level: int = logging.ERROR) -> bool:
         """Log unless `kind` was logged less than `interval` ago; True if this call logged."""
@@ -61,11 +73,15 @@ class RepeatFilter(logging.Filter):
     line. Huey's consumer logs a traceback per thread per poll while Redis is away; this turns
     that into a line a minute."""
 
-    def __init__(self, interval: float = 60.0, clock=time.monotonic):
+    def __init__(self, interval: float | None = None, clock=time.monotonic):
         super().__init__()
-        self.interval, self.clock = interval, clock
+        self._interval, self.clock = interval, clock
         self._seen: dict[tuple, tuple[float, int]] = {}
         self._lock = threading.Lock()
+
+    @property
+    def interval(self) -> float:
+        return INTERVAL if self._interval is None else self._interval
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno < logging.WARNING:

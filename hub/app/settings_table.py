@@ -373,6 +373,28 @@ SETTINGS: tuple[Setting, ...] = (
         "(signed-in staff still see the internal page); `false`: signed-in staff only.",
         choices=("true", "false"),
     ),
+    Setting(
+        "HUB_SMTP_MAX_CONNECTIONS",
+        "200",
+        "Most SMTP sessions the intake listener keeps open; past it a new connection is "
+        "answered `421 4.3.2` and closed (the sender retries). Keep it below `ulimit -n`.",
+        kind="whole",
+        minimum=1,
+    ),
+    Setting(
+        "HUB_SMTP_MAX_CONNECTIONS_PER_CLIENT",
+        "50",
+        "Most SMTP sessions open from one client address; past it `421 4.7.0`.",
+        kind="whole",
+        minimum=1,
+    ),
+    Setting(
+        "HUB_LOG_REPEAT_INTERVAL",
+        "1m",
+        "A warning or error that repeats (an outage, the SMTP listener at its descriptor "
+        "limit) is logged once per this interval, with a count of the ones left out.",
+        kind="duration",
+    ),
 )
 
 

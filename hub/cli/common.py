@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from hub.app import audit
-from hub.app.quietlog import RepeatFilter
+from hub.app.quietlog import RepeatFilter, set_interval
 from hub.app.redact import RedactingFormatter
 from hub.app.settings import join_hostport, load_settings, split_hostport
 from hub.app.settings_checks import check_settings
@@ -27,9 +27,12 @@ def cli_actor() -> str:
     return f"{login} (command line)"
 
 
-def setup_logging(level: str) -> None:
+def setup_logging(level: str, settings=None) -> None:
     """Log lines to standard error, each passed through the redaction of secrets; repeated
-    warnings once a minute with a count, an outage without its traceback."""
+    warnings once a minute (HUB_LOG_REPEAT_INTERVAL) with a count, an outage without its
+    traceback."""
+    if settings is not None:
+        set_interval(settings.duration("HUB_LOG_REPEAT_INTERVAL").total_seconds())
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     handler.addFilter(RepeatFilter())

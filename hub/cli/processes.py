@@ -25,7 +25,7 @@ def run():
     from hub.runner import run_all
 
     settings = settings_or_exit()
-    setup_logging(settings["HUB_LOG_LEVEL"])
+    setup_logging(settings["HUB_LOG_LEVEL"], settings)
     check_data_dir(settings.data_dir)
     check_free(settings["HUB_HTTP"], settings["HUB_SMTP_LISTEN"])  # before any part starts
     check_tls(settings)
@@ -55,7 +55,7 @@ def web():
     check_free(settings_or_exit()["HUB_HTTP"])
     hub = start_hub()  # settings, policy and migrations checked once, before any worker starts
     settings = hub.settings
-    setup_logging(settings["HUB_LOG_LEVEL"])
+    setup_logging(settings["HUB_LOG_LEVEL"], settings)
     hub.db.dispose()
     serve_web(
         lambda: create_app(hub=web_worker_hub(hub)),
@@ -78,7 +78,7 @@ def worker(workers):
     from hub.runner import run_worker
 
     hub = start_hub()
-    setup_logging(hub.settings["HUB_LOG_LEVEL"])
+    setup_logging(hub.settings["HUB_LOG_LEVEL"], hub.settings)
     run_worker(workers)
 
 
@@ -93,7 +93,7 @@ def smtpd():
     check_free(settings["HUB_SMTP_LISTEN"])
     check_tls(settings)
     hub = start_hub()
-    setup_logging(hub.settings["HUB_LOG_LEVEL"])
+    setup_logging(hub.settings["HUB_LOG_LEVEL"], hub.settings)
     serve_smtp(hub, hub.settings["HUB_SMTP_LISTEN"])
 
 
@@ -106,7 +106,7 @@ def mailbox(once):
     from tasks import main as _tasks  # noqa: F401  (the process_inbound wake-up)
 
     hub = start_hub()
-    setup_logging(hub.settings["HUB_LOG_LEVEL"])
+    setup_logging(hub.settings["HUB_LOG_LEVEL"], hub.settings)
     try:
         count = run_mailbox(hub, once=once)
     except SettingsError as exc:

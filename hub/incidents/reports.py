@@ -199,8 +199,8 @@ def create_incident(
         "services": list(result.services),
         "at": now,
     }
-    note_reporters(session, result.services, report.reporter, now)
     if existing is not None:
+        note_reporters(session, result.services, report.reporter, now)
         session.add(ReportRow(incident=existing, **report_row))
         add_timeline(
             session,
@@ -327,6 +327,10 @@ def create_incident(
         set_committed_value(incident, "timers", [timer])  # as loaded: nothing to flush
         set_committed_value(timer, "incident", incident)
         queue_job(session, "fire_timer", timer.id)
+    # Last: the upsert locks the (service, reporter) row until the commit, and reports by one
+    # reporter about one service (an integration with one token) queue on it; taken first,
+    # it was held over every statement above and serialised them across web processes.
+    note_reporters(session, result.services, report.reporter, now)
     return incident, True
 
 

@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import queue
+import resource
 import ssl
 import threading
 import uuid
@@ -31,11 +32,13 @@ from hub.app.db import utcnow
 from hub.app.models import InboundMessage
 from hub.app.settings import split_hostport
 from hub.app.uow import UnitOfWork
+from hub.intake.email.gate import ConnectionGate
 from hub.intake.email.store import store_raw
 
 log = logging.getLogger("hub.intake.smtp")
 BATCH = 200  # most messages one spool file or one import transaction holds
 MIN_LINE_BYTES = 1024 * 1024  # real MTAs send 1.5–64 KB lines (Postfix and Exchange take them)
+FD_HEADROOM = 64  # descriptors the process needs besides its SMTP sessions (database, spool)
 
 
 class Spool:
@@ -230,21 +233,87 @@ def tls_context(settings) -> ssl.SSLContext | None:
 class LongLineSMTP(SMTP):
     """aiosmtpd refuses lines over 1,000 bytes with 500 by default (RFC 5321's limit, which
     real bounces and Outlook replies exceed); any line of a message within the size limit is
-    taken here, and the message is kept byte for byte."""
+    taken here, and the message is kept byte for byte. With a `gate`, a session past the
+    connection caps is answered 421 and closed before it starts."""
 
     line_length_limit = MIN_LINE_BYTES
+    gate: ConnectionGate | None = None
+    _peer = None
+    _counted = _refused = False
+
+    def connection_made(self, transport):
+        if self.gate is not None and self.transport is None:  # not the STARTTLS re-entry
+            self._peer = transport.get_extra_info("peername")
+            answer = self.gate.admit(self._peer)
+            if answer is not None:
+                self._refused = True
+                transport.write(answer)
+                transport.close()
+                return
+            self._counted = True
+        super().connection_made(transport)
+
+    def connection_lost(self, error):
+        if self._refused:
+            return
+        if self._counted:
+            self._counted = False
+            self.gate.release(self._peer)
+        super().connection_lost(error)
+
+    def data_received(self, data):
+        if not self._refused:
+            super().data_received(data)
+
+    def eof_received(self):
+        return None if self._refused else super().eof_received()
 
 
 class LongLineController(Controller):
     """The threaded controller, serving `LongLineSMTP` sessions with a line limit of its own."""
 
-    def __init__(self, *args, line_limit: int = MIN_LINE_BYTES, **kwargs):
+    def __init__(
+        self,
+        *args,
+        line_limit: int = MIN_LINE_BYTES,
+        gate: ConnectionGate | None = None,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         # SMTP.__init__ sizes its stream reader from the class attribute: one class per limit
-        self.server_class = type("LongLineSMTP", (LongLineSMTP,), {"line_length_limit": line_limit})
+        self.server_class = type(
+            "LongLineSMTP", (LongLineSMTP,), {"line_length_limit": line_limit, "gate": gate}
+        )
+        self.gate = gate
+        if gate is not None:
+            gate.keep_reserve()
+            self.loop.set_exception_handler(gate.on_loop_error)
 
     def factory(self):
         return self.server_class(self.handler, **self.SMTP_kwargs)
+
+    def stop(self, *args, **kwargs):
+        try:
+            super().stop(*args, **kwargs)
+        finally:
+            if self.gate is not None:
+                self.gate.close()
+
+
+def connection_gate(settings) -> ConnectionGate:
+    """The caps from HUB_SMTP_MAX_CONNECTIONS(_PER_CLIENT); a warning when the process's
+    descriptor limit would be met before the cap (then the limit answers 421, more slowly)."""
+    most = settings.int("HUB_SMTP_MAX_CONNECTIONS")
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < most + FD_HEADROOM:
+        log.warning(
+            "HUB_SMTP_MAX_CONNECTIONS=%d is not below this process's descriptor limit (%d) "
+            "by %d: raise the limit (ulimit -n, LimitNOFILE=) or lower the cap",
+            most,
+            soft,
+            FD_HEADROOM,
+        )
+    return ConnectionGate(most, settings.int("HUB_SMTP_MAX_CONNECTIONS_PER_CLIENT"), log)
 
 
 def make_controller(hub: Hub, listen: str) -> tuple[Controller, Writer]:
@@ -256,6 +325,7 @@ def make_controller(hub: Hub, listen: str) -> tuple[Controller, Writer]:
     controller = LongLineController(
         Handler(writer),
         line_limit=max(MIN_LINE_BYTES, limit + 2),
+        gate=connection_gate(hub.settings),
         hostname=host,
         port=port,
         server_hostname="mihub",
