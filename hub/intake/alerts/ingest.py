@@ -18,12 +18,12 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from hub.app.context import Hub, queue_job
+from hub.app.context import Hub
 from hub.app.models import Alert, AlertGroup, InboundMessage, Incident, TimelineEntry
 from hub.app.models import Report as ReportRow
 from hub.app.timefmt import local_hhmm
@@ -61,7 +61,7 @@ class Result:
 _STORE = insert(InboundMessage.__table__).returning(InboundMessage.__table__.c.id)
 
 
-def store(session: Session, source: str, name: str, raw: bytes, now: datetime) -> int:
+def store(session: Session | Connection, source: str, name: str, raw: bytes, now: datetime) -> int:
     """Keep the payload as received (before anything reads it); its id. Applying it is
     `process`, in the worker (`tasks/alerts.py`); `stuck` finds it again if the wake-up is lost.
     One prepared INSERT: this is the whole of a storm's request."""
@@ -75,9 +75,9 @@ def store(session: Session, source: str, name: str, raw: bytes, now: datetime) -
 
 def accept(hub: Hub, source: str, name: str, raw: bytes, now: datetime) -> int:
     """Store the payload (committed before the answer) and ask the worker to apply it."""
-    with hub.transaction() as session:
-        ident = store(session, source, name, raw, now)
-        queue_job(session, TASK, ident)
+    with hub.db.writing() as connection:  # no ORM session: the INSERT is the whole work
+        ident = store(connection, source, name, raw, now)
+    hub.enqueue_after_commit([(TASK, ident)], [])
     return ident
 
 
@@ -88,12 +88,12 @@ def process(hub: Hub, inbound_id: int, now: datetime) -> Result | None:
         if row is None or row.channel != CHANNEL:
             return None
         if row.status == "received":
-            _process_row(session, hub.policy, row, now)
+            process_row(session, hub.policy, row, now)
         ref = f"INC-{row.incident_id}" if row.incident_id else None
         return Result(row.id, row.status, row.outcome, ref)
 
 
-def _process_row(session: Session, policy: Policy, row: InboundMessage, now: datetime) -> None:
+def process_row(session: Session, policy: Policy, row: InboundMessage, now: datetime) -> None:
     uow = UnitOfWork.of(session)
     marks = len(uow.jobs), len(uow.timed_jobs)
     source, _, name = (row.sender or ":").partition(":")
