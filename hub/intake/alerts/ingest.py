@@ -1,6 +1,7 @@
 """Stored alert notifications into alerts, groups and incidents: dedupe by identity.
 
-`accept` stores a notification (the request's part); `process` applies it (the worker's).
+`accept` stores a notification (the request's part); `process_row` applies one (the
+worker's, several per transaction: drain.py); `process` applies one by id.
 
 An alert is identified by its source, receiver and fingerprint (Azure: its alertId), never by
 its text; a group (Alertmanager's groupKey, one Azure alert) is one report, opened through
@@ -62,8 +63,8 @@ _STORE = insert(InboundMessage.__table__).returning(InboundMessage.__table__.c.i
 
 
 def store(session: Session | Connection, source: str, name: str, raw: bytes, now: datetime) -> int:
-    """Keep the payload as received (before anything reads it); its id. Applying it is
-    `process`, in the worker (`tasks/alerts.py`); `stuck` finds it again if the wake-up is lost.
+    """Keep the payload as received (before anything reads it); its id. The worker applies
+    it (`tasks/alerts.py`, drain.py); `stuck` finds it again if the wake-up is lost.
     One prepared INSERT: this is the whole of a storm's request."""
     row = {
         "channel": CHANNEL, "dedupe_key": f"{source}:{uuid.uuid4().hex}", "raw": raw,
