@@ -13,6 +13,7 @@ import json
 import os
 import threading
 import time
+from contextlib import suppress
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -43,6 +44,46 @@ def percentiles(seconds, points=(50, 95, 99)) -> dict:
 def machine() -> dict:
     """The CPUs and the load average (1, 5, 15 minutes): every figure is printed with them."""
     return {"cpus": os.cpu_count(), "load_average": [round(x, 1) for x in os.getloadavg()]}
+
+
+TICKS = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def tree(pid: int) -> list[int]:
+    """The process and all its descendants (Linux /proc)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*"):
+            with suppress(OSError):
+                todo += [int(c) for c in (task / "children").read_text().split()]
+    return out
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU time (user + system) the processes have used so far: a cost that a busy machine
+    inflates far less than wall-clock time."""
+    total = 0
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / TICKS
+
+
+def rss_mib(pids: list[int]) -> float:
+    """The processes' resident memory, MiB."""
+    total = 0
+    for p in pids:
+        try:
+            total += int(Path(f"/proc/{p}/statm").read_text().split()[1]) * PAGE
+        except OSError:
+            continue
+    return round(total / 2**20, 1)
 
 
 def timed(into: tuple[list, list], func, *args):

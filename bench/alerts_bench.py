@@ -30,7 +30,15 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._load import CEILING, machine, run_load, serve_with_ceiling, web_env  # noqa: E402
+from bench._load import (  # noqa: E402
+    CEILING,
+    cpu_seconds,
+    machine,
+    run_load,
+    serve_with_ceiling,
+    tree,
+    web_env,
+)
 from hub.testing.harness import (  # noqa: E402
     MIHUB,
     Child,
@@ -77,6 +85,11 @@ def notification(i: int, groups: int, per_post: int, mapped: int) -> dict:
         "externalURL": "http://alertmanager.bench:9093", "version": "4",
         "groupKey": f'{{}}:{{service="{service}"}}', "truncatedAlerts": 0,
     }  # fmt: skip
+
+
+def cpu_of(child: Child) -> float:
+    """CPU seconds a started child and its descendants have used (0 before it starts)."""
+    return cpu_seconds(tree(child.proc.pid)) if child.proc is not None else 0.0
 
 
 def processed(database: Path) -> int:
@@ -167,10 +180,13 @@ def main() -> None:
             raise SystemExit(str(exc)) from exc
         print(f"warming up… ({args.senders} senders)", file=sys.stderr)
         run_load(base, CEILING, lambda i: {}, clients=4, requests_per_client=20)
+        web_cpu = cpu_of(server)
         ceiling = run_load(
             base, CEILING, lambda i: {}, clients=args.senders,
             requests_per_client=posts // args.senders,
         )  # fmt: skip
+        ceiling["web_cpu_ms_each"] = round((cpu_of(server) - web_cpu) * 1000 / posts, 2)
+        web_cpu, worker_cpu = cpu_of(server), cpu_of(worker)
         print(f"storm: {args.alerts} alerts in {posts} notifications…", file=sys.stderr)
         storm = run_load(
             base,
@@ -181,6 +197,7 @@ def main() -> None:
             headers=auth,
             expect=(202,),
         )
+        storm["web_cpu_ms_each"] = round((cpu_of(server) - web_cpu) * 1000 / posts, 2)
         started = time.perf_counter() - storm["seconds"]
         if args.apply_after:
             started = time.perf_counter()
@@ -192,6 +209,7 @@ def main() -> None:
             what="the worker to apply every notification",
         )
         applied_s = time.perf_counter() - started
+        worker_cpu_each = round((cpu_of(worker) - worker_cpu) * 1000 / posts, 2)
     finally:
         server.stop(signal.SIGTERM, timeout=30)
         if worker.proc is not None:
@@ -206,6 +224,8 @@ def main() -> None:
         "alerts_accepted_per_second": round(accepted, 1),
         "alerts_applied_per_second": round(args.alerts / applied_s, 1),
         "applied_within_s": round(applied_s, 1),
+        "worker_cpu_ms_per_notification": worker_cpu_each,
+        "cpu_ratio": round(ceiling["web_cpu_ms_each"] / storm["web_cpu_ms_each"], 2),
         "ratio": round(storm["per_second"] / ceiling["per_second"], 2),
         "load_average_at_start": at_start["load_average"],
         **machine(),
@@ -216,7 +236,9 @@ def main() -> None:
         f"\nalert storm: {result['alerts_accepted_per_second']} alerts/s accepted "
         f"({storm['per_second']} notifications/s), p50 {storm['p50_ms']} ms, p99 "
         f"{storm['p99_ms']} ms, {storm['errors']} errors; one-row insert {ceiling['per_second']}/s "
-        f"p99 {ceiling['p99_ms']} ms; ratio {result['ratio']}; all applied within "
+        f"p99 {ceiling['p99_ms']} ms; ratio {result['ratio']}; web CPU per request "
+        f"{storm['web_cpu_ms_each']} ms (insert {ceiling['web_cpu_ms_each']} ms, ratio "
+        f"{result['cpu_ratio']}); worker CPU {worker_cpu_each} ms per notification; all applied within "
         f"{result['applied_within_s']} s ({result['alerts_applied_per_second']} alerts/s); "
         f"incidents {found['incidents_created']}"
         f" (expected {mapped}); lost {found['lost']}; checks {'pass' if found['ok'] else 'FAIL'}; "

@@ -21,58 +21,20 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
 import signal
 import sys
 import tempfile
 import threading
 import time
-from contextlib import suppress
 from pathlib import Path
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._load import machine, percentiles, web_env  # noqa: E402
+from bench._load import cpu_seconds, machine, percentiles, rss_mib, tree, web_env  # noqa: E402
 from hub.testing.harness import create_token, free_port, start_mihub, wait_healthy  # noqa: E402
 from hub.testing.sse import EventStream, console_cookie, open_web_session  # noqa: E402
-
-TICKS = os.sysconf("SC_CLK_TCK")
-PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-def tree(pid: int) -> list[int]:
-    """The process and all its descendants."""
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        for task in Path(f"/proc/{p}/task").glob("*"):
-            with suppress(OSError):
-                todo += [int(c) for c in (task / "children").read_text().split()]
-    return out
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0
-    for p in pids:
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / TICKS
-
-
-def rss_mib(pids: list[int]) -> float:
-    total = 0
-    for p in pids:
-        try:
-            total += int(Path(f"/proc/{p}/statm").read_text().split()[1]) * PAGE
-        except OSError:
-            continue
-    return round(total / 2**20, 1)
 
 
 class Updater:
