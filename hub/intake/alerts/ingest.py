@@ -160,11 +160,12 @@ def _group(session: Session, source: str, name: str, note: Notification, now: da
         "key": key, "source": source, "source_name": name, "title": note.title[:300],
         "state": note.status, "receipts": 0, "first_at": now, "last_at": now,
     }  # fmt: skip
-    stmt = _insert(session)(AlertGroup.__table__).values(**values)
-    session.execute(stmt.on_conflict_do_nothing(index_elements=["key"]))
-    group = session.scalars(
-        select(AlertGroup).where(AlertGroup.key == key).with_for_update()
-    ).one()  # locked: one writer per group at a time
+    locked = select(AlertGroup).where(AlertGroup.key == key).with_for_update()
+    group = session.scalars(locked).one_or_none()  # locked: one writer per group at a time
+    if group is None:  # a new group (a storm's later notifications skip building the INSERT)
+        stmt = _insert(session)(AlertGroup.__table__).values(**values)
+        session.execute(stmt.on_conflict_do_nothing(index_elements=["key"]))
+        group = session.scalars(locked).one()
     group.receipts += 1
     group.last_at = now
     return group
