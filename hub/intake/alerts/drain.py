@@ -59,8 +59,8 @@ def apply_pending(
     writer that lets go of the lock and takes it again at once keeps it (neither flock(2)
     nor a thread lock queues fairly), and the storm's requests, each waiting for its commit,
     would wait behind the backlog. With the rest, the web's inserts get the lock between
-    batches: in bench/alerts_bench.py the storm's p99 went from 315–418 ms without the rest
-    to 128–248 ms, and applying it took up to twice as long (BENCHMARKS.md).
+    batches: in bench/alerts_bench.py the storm's p99 was 315–418 ms without the rest and
+    128–372 ms with it, and applying it took up to twice as long (BENCHMARKS.md).
     """
     total = 0
     while True:
