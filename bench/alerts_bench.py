@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import sys
 import tempfile
@@ -31,7 +30,15 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._load import run_load  # noqa: E402
+from bench._load import (  # noqa: E402
+    CEILING,
+    cpu_seconds,
+    machine,
+    run_load,
+    serve_with_ceiling,
+    tree,
+    web_env,
+)
 from hub.testing.harness import (  # noqa: E402
     MIHUB,
     Child,
@@ -44,48 +51,6 @@ from hub.testing.harness import (  # noqa: E402
 )
 
 SOURCE = "alertmanager-bench"
-
-
-def serve() -> None:
-    """Child process: `mihub web`'s server running the real app plus the ceiling route."""
-    from sqlalchemy import text
-
-    from hub import create_app
-    from hub.app.db import utcnow
-    from hub.cli.common import start_hub, web_worker_hub
-    from hub.runner import serve_web, web_workers
-
-    hub = start_hub()
-    with hub.db.session() as s:
-        s.execute(
-            text(
-                "CREATE TABLE IF NOT EXISTS bench_rows (id INTEGER PRIMARY KEY, "
-                "at VARCHAR(40), body TEXT)"
-            )
-        )
-    hub.db.dispose()
-
-    def make_app():  # in each worker process, as `mihub web` does
-        worker_hub = web_worker_hub(hub)
-        app = create_app(hub=worker_hub)
-
-        @app.post("/bench/insert")
-        def insert():
-            with worker_hub.db.session() as s:
-                s.execute(
-                    text("INSERT INTO bench_rows (at, body) VALUES (:at, :body)"),
-                    {"at": utcnow().isoformat(), "body": "x" * 200},
-                )
-            return {"ok": True}, 201
-
-        return app
-
-    serve_web(
-        make_app,
-        os.environ["HUB_HTTP"],
-        web_workers(os.environ.get("HUB_WEB_WORKERS", 0)),
-        log_level="warning",
-    )
 
 
 def bench_policy(path: Path, groups: int) -> None:
@@ -120,6 +85,11 @@ def notification(i: int, groups: int, per_post: int, mapped: int) -> dict:
         "externalURL": "http://alertmanager.bench:9093", "version": "4",
         "groupKey": f'{{}}:{{service="{service}"}}', "truncatedAlerts": 0,
     }  # fmt: skip
+
+
+def cpu_of(child: Child) -> float:
+    """CPU seconds a started child and its descendants have used (0 before it starts)."""
+    return cpu_seconds(tree(child.proc.pid)) if child.proc is not None else 0.0
 
 
 def processed(database: Path) -> int:
@@ -184,7 +154,7 @@ def main() -> None:
     ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
-        serve()
+        serve_with_ceiling()
         return
     posts = args.alerts // args.per_post
     if posts % args.senders or posts % args.groups:
@@ -193,16 +163,9 @@ def main() -> None:
     port = free_port()
     data = Path(tempfile.mkdtemp(prefix="mihub-bench-"))
     bench_policy(data / "policy.yaml", args.groups)
-    env = dict(
-        os.environ,
-        HUB_DATA_DIR=str(data),
-        HUB_HTTP=f"127.0.0.1:{port}",
-        HUB_POLICY=str(data / "policy.yaml"),
-        HUB_LOG_LEVEL="WARNING",
-        HUB_ALERTS_RATE="0",  # the storm is the point: no per-source limit
-    )
-    env.pop("HUB_DATABASE_URL", None)
-    env.pop("HUB_QUEUE_URL", None)
+    # the storm is the point: no per-source limit
+    env = web_env(data, port, data / "policy.yaml", HUB_ALERTS_RATE="0")
+    at_start = machine()
     token = run_mihub("token", "create", "--source", SOURCE, env=env, cwd=ROOT).split()[-1]
     server = Child([sys.executable, __file__, "--serve"], env=env, cwd=ROOT, log=data / "web.log")
     worker = Child([*MIHUB, "worker"], env=env, cwd=ROOT, log=data / "worker.log")
@@ -216,11 +179,14 @@ def main() -> None:
         except (ProcessExited, WaitTimeout) as exc:
             raise SystemExit(str(exc)) from exc
         print(f"warming up… ({args.senders} senders)", file=sys.stderr)
-        run_load(base, "/bench/insert", lambda i: {}, clients=4, requests_per_client=20)
+        run_load(base, CEILING, lambda i: {}, clients=4, requests_per_client=20)
+        web_cpu = cpu_of(server)
         ceiling = run_load(
-            base, "/bench/insert", lambda i: {}, clients=args.senders,
+            base, CEILING, lambda i: {}, clients=args.senders,
             requests_per_client=posts // args.senders,
         )  # fmt: skip
+        ceiling["web_cpu_ms_each"] = round((cpu_of(server) - web_cpu) * 1000 / posts, 2)
+        web_cpu, worker_cpu = cpu_of(server), cpu_of(worker)
         print(f"storm: {args.alerts} alerts in {posts} notifications…", file=sys.stderr)
         storm = run_load(
             base,
@@ -231,6 +197,7 @@ def main() -> None:
             headers=auth,
             expect=(202,),
         )
+        storm["web_cpu_ms_each"] = round((cpu_of(server) - web_cpu) * 1000 / posts, 2)
         started = time.perf_counter() - storm["seconds"]
         if args.apply_after:
             started = time.perf_counter()
@@ -242,6 +209,7 @@ def main() -> None:
             what="the worker to apply every notification",
         )
         applied_s = time.perf_counter() - started
+        worker_cpu_each = round((cpu_of(worker) - worker_cpu) * 1000 / posts, 2)
     finally:
         server.stop(signal.SIGTERM, timeout=30)
         if worker.proc is not None:
@@ -256,8 +224,11 @@ def main() -> None:
         "alerts_accepted_per_second": round(accepted, 1),
         "alerts_applied_per_second": round(args.alerts / applied_s, 1),
         "applied_within_s": round(applied_s, 1),
+        "worker_cpu_ms_per_notification": worker_cpu_each,
+        "cpu_ratio": round(ceiling["web_cpu_ms_each"] / storm["web_cpu_ms_each"], 2),
         "ratio": round(storm["per_second"] / ceiling["per_second"], 2),
-        "load_average": [round(x, 1) for x in os.getloadavg()],
+        "load_average_at_start": at_start["load_average"],
+        **machine(),
         "database": found,
     }  # fmt: skip
     print(json.dumps(result, indent=2))
@@ -265,10 +236,14 @@ def main() -> None:
         f"\nalert storm: {result['alerts_accepted_per_second']} alerts/s accepted "
         f"({storm['per_second']} notifications/s), p50 {storm['p50_ms']} ms, p99 "
         f"{storm['p99_ms']} ms, {storm['errors']} errors; one-row insert {ceiling['per_second']}/s "
-        f"p99 {ceiling['p99_ms']} ms; ratio {result['ratio']}; all applied within "
+        f"p99 {ceiling['p99_ms']} ms; ratio {result['ratio']}; web CPU per request "
+        f"{storm['web_cpu_ms_each']} ms (insert {ceiling['web_cpu_ms_each']} ms, ratio "
+        f"{result['cpu_ratio']}); worker CPU {worker_cpu_each} ms per notification; all applied within "
         f"{result['applied_within_s']} s ({result['alerts_applied_per_second']} alerts/s); "
         f"incidents {found['incidents_created']}"
-        f" (expected {mapped}); lost {found['lost']}; checks {'pass' if found['ok'] else 'FAIL'}"
+        f" (expected {mapped}); lost {found['lost']}; checks {'pass' if found['ok'] else 'FAIL'}; "
+        f"load average {at_start['load_average'][0]} at the start, "
+        f"{result['load_average'][0]} at the end, {result['cpus']} CPUs"
     )
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import sys
 import tempfile
@@ -20,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._load import run_load  # noqa: E402
+from bench._load import CEILING, machine, run_load, serve_with_ceiling, web_env  # noqa: E402
 from hub.testing.harness import (  # noqa: E402
     Child,
     ProcessExited,
@@ -31,48 +30,6 @@ from hub.testing.harness import (  # noqa: E402
 )
 
 
-def serve() -> None:
-    """Child process: `mihub web`'s server (gunicorn) running the real app plus the ceiling route."""
-    from sqlalchemy import text
-
-    from hub import create_app
-    from hub.app.db import utcnow
-    from hub.cli.common import start_hub, web_worker_hub
-    from hub.runner import serve_web, web_workers
-
-    hub = start_hub()
-    with hub.db.session() as s:
-        s.execute(
-            text(
-                "CREATE TABLE IF NOT EXISTS bench_rows (id INTEGER PRIMARY KEY, "
-                "at VARCHAR(40), body TEXT)"
-            )
-        )
-    hub.db.dispose()
-
-    def make_app():  # in each worker process, as `mihub web` does
-        worker_hub = web_worker_hub(hub)
-        app = create_app(hub=worker_hub)
-
-        @app.post("/bench/insert")
-        def insert():
-            with worker_hub.db.session() as s:
-                s.execute(
-                    text("INSERT INTO bench_rows (at, body) VALUES (:at, :body)"),
-                    {"at": utcnow().isoformat(), "body": "x" * 200},
-                )
-            return {"ok": True}, 201
-
-        return app
-
-    serve_web(
-        make_app,
-        os.environ["HUB_HTTP"],
-        web_workers(os.environ.get("HUB_WEB_WORKERS", 0)),
-        log_level="warning",
-    )
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clients", type=int, default=32)
@@ -80,19 +37,11 @@ def main() -> None:
     ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
-        serve()
+        serve_with_ceiling()
         return
     port = free_port()
     data = Path(tempfile.mkdtemp(prefix="mihub-bench-"))
-    env = dict(
-        os.environ,
-        HUB_DATA_DIR=str(data),
-        HUB_HTTP=f"127.0.0.1:{port}",
-        HUB_POLICY=str(ROOT / "policy.yaml"),
-        HUB_LOG_LEVEL="WARNING",
-    )
-    env.pop("HUB_DATABASE_URL", None)
-    env.pop("HUB_QUEUE_URL", None)
+    env = web_env(data, port)
     token = create_token("chloe", env=env, cwd=ROOT)
     server = Child([sys.executable, __file__, "--serve"], env=env, cwd=ROOT, log=data / "web.log")
     base = f"http://127.0.0.1:{port}"
@@ -115,13 +64,13 @@ def main() -> None:
             }
 
         print(f"warming up… ({args.clients} clients)", file=sys.stderr)
-        run_load(base, "/bench/insert", lambda i: {}, clients=4, requests_per_client=20)
+        run_load(base, CEILING, lambda i: {}, clients=4, requests_per_client=20)
         run_load(
             base, "/api/v1/incidents", incident, clients=4, requests_per_client=5, headers=auth
         )
         ceiling = run_load(
             base,
-            "/bench/insert",
+            CEILING,
             lambda i: {},
             clients=args.clients,
             requests_per_client=args.requests,
@@ -141,12 +90,14 @@ def main() -> None:
         "create_incident": create,
         "one_row_insert": ceiling,
         "ratio": round(create["per_second"] / ceiling["per_second"], 2),
+        **machine(),
     }
     print(json.dumps(result, indent=2))
     print(
         f"\ncreate incident: {create['per_second']}/s p50 {create['p50_ms']} ms "
         f"p99 {create['p99_ms']} ms; one-row insert: {ceiling['per_second']}/s "
-        f"p99 {ceiling['p99_ms']} ms; ratio {result['ratio']}"
+        f"p99 {ceiling['p99_ms']} ms; ratio {result['ratio']}; load average "
+        f"{result['load_average'][0]} on {result['cpus']} CPUs"
     )
 
 

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
-import statistics
 import sys
 import tempfile
 import time
@@ -28,6 +26,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench._load import in_process_hub, machine, time_requests  # noqa: E402
 
 ROLES = ("major_incident_manager", "tech_lead", "communications_owner", "problem_manager")
 TARGET_P95_MS = 100.0
@@ -121,34 +121,6 @@ def fill(hub, active: int, closed: int, now: datetime) -> None:
                 session.execute(table.__table__.insert(), rows[i : i + 2000])
 
 
-def percentiles(samples: list[float]) -> dict:
-    ordered = sorted(samples)
-    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
-    return {
-        "n": len(ordered),
-        "p50_ms": round(statistics.median(ordered) * 1000, 1),
-        "p95_ms": round(pick(0.95) * 1000, 1),
-        "p99_ms": round(pick(0.99) * 1000, 1),
-    }
-
-
-def time_requests(get, count: int, before=None) -> dict:
-    """Wall-clock percentiles, and (in-process) the CPU time each request used."""
-    for _ in range(10):  # warm up: templates compiled, connections pooled
-        get()
-    wall, cpu = [], []
-    for _ in range(count):
-        if before:
-            before()
-        t0, c0 = time.perf_counter(), time.process_time()
-        get()
-        cpu.append(time.process_time() - c0)
-        wall.append(time.perf_counter() - t0)
-    result = percentiles(wall)
-    result["cpu"] = percentiles(cpu)
-    return result
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--active", type=int, default=200)
@@ -157,24 +129,12 @@ def main() -> None:
     ap.add_argument("--database-url", default=None)
     args = ap.parse_args()
     data_dir = Path(tempfile.mkdtemp(prefix="mihub-board-bench-"))
-    os.environ.setdefault("HUB_QUEUE_URL", "memory://")
+    hub = in_process_hub(data_dir, args.database_url)
     from hub import create_app
-    from hub.app.context import Hub
-    from hub.app.migrate import upgrade
-    from hub.app.settings import load_settings
     from hub.runner import serving_in_thread
     from tests.web_kit import sign_in
 
-    url = args.database_url or f"sqlite:///{data_dir / 'hub.db'}"
-    upgrade(url)
-    settings = load_settings(
-        overrides={
-            "HUB_DATA_DIR": str(data_dir),
-            "HUB_DATABASE_URL": url,
-            "HUB_POLICY": str(ROOT / "policy.yaml"),
-        }
-    )
-    hub = Hub(settings)
+    url = hub.settings.database_url
     now = datetime.now(UTC)
     t0 = time.perf_counter()
     fill(hub, args.active, args.closed, now)
@@ -213,8 +173,7 @@ def main() -> None:
         "database": url.split(":")[0],
         "bytes": len(page.data),
         "fill_s": round(filled, 1),
-        "load_average": [round(x, 1) for x in os.getloadavg()],
-        "cpus": os.cpu_count(),
+        **machine(),
         "board_page_cold": cold,
         "board_fragment_cold": fragment,
         "board_fragment_polled": polled,

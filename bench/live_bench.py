@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
 import signal
 import sys
 import tempfile
@@ -33,32 +32,9 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._load import cpu_seconds, tree  # noqa: E402
+from bench._load import cpu_seconds, machine, percentiles, rss_mib, tree, web_env  # noqa: E402
 from hub.testing.harness import create_token, free_port, start_mihub, wait_healthy  # noqa: E402
 from hub.testing.sse import EventStream, console_cookie, open_web_session  # noqa: E402
-
-PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-def rss_mib(pids: list[int]) -> float:
-    total = 0
-    for p in pids:
-        try:
-            total += int(Path(f"/proc/{p}/statm").read_text().split()[1]) * PAGE
-        except OSError:
-            continue
-    return round(total / 2**20, 1)
-
-
-def pct(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
-
-
-def ms(x: float | None) -> float | None:
-    return None if x is None else round(x * 1000, 1)
 
 
 class Updater:
@@ -162,11 +138,7 @@ def sse_phase(base, cookie, refs, clients, seconds, updater, web_pid) -> dict:
         "events_expected": len(answered) * clients // len(refs),
         "events_missing": missing,
         "events_unmatched": extra,
-        "delay_ms": {
-            "p50": ms(pct(delays, 0.5)),
-            "p99": ms(pct(delays, 0.99)),
-            "max": ms(max(delays) if delays else None),
-        },
+        "delay": percentiles(delays, (50, 99)),
         "web_cpu_s": round(cpu, 2),
         "web_cpu_percent_of_one_core": round(100 * cpu / elapsed, 1),
         "web_cpu_ms_per_connection_per_minute": round(1000 * cpu / len(streams) * 60 / elapsed, 2)
@@ -245,11 +217,7 @@ def poll_phase(base, cookie, refs, clients, seconds, updater, web_pid) -> dict:
         "bytes_received": during["bytes"],
         "errors": during["errors"],
         "error_statuses": {k: v for k, v in during.items() if k.startswith("status_")},
-        "staleness_ms": {
-            "p50": ms(pct(staleness, 0.5)),
-            "p99": ms(pct(staleness, 0.99)),
-            "max": ms(max(staleness) if staleness else None),
-        },
+        "staleness": percentiles(staleness, (50, 99)),
         "web_cpu_s": round(cpu, 2),
         "web_cpu_percent_of_one_core": round(100 * cpu / elapsed, 1),
     }
@@ -268,18 +236,13 @@ def main() -> None:
     data = Path(tempfile.mkdtemp(prefix="mihub-live-bench-"))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = dict(
-        os.environ,
-        HUB_DATA_DIR=str(data),
-        HUB_HTTP=f"127.0.0.1:{port}",
-        HUB_POLICY=str(ROOT / "policy.yaml"),
-        HUB_LOG_LEVEL="WARNING",
+    env = web_env(
+        data,
+        port,
         HUB_SECRET_KEY="live-bench",
         HUB_MAIL_TRANSPORT="sink",
         HUB_TEAMS_TRANSPORT="sink",
     )
-    env.pop("HUB_DATABASE_URL", None)
-    env.pop("HUB_QUEUE_URL", None)
     web = start_mihub("web", env=env, cwd=ROOT, log=data / "web.log")
     try:
         wait_healthy(base, web, timeout=120)
@@ -322,15 +285,14 @@ def main() -> None:
         "incidents": len(refs),
         "seconds": args.seconds,
         "database": "sqlite",
-        "cpus": os.cpu_count(),
-        "load_average": [round(x, 1) for x in os.getloadavg()],
+        **machine(),
         "sse": sse,
         "polling_10s": poll,
         "polling_vs_sse": {
             "requests": round(poll["requests"] / max(1, sse["requests"]), 1),
             "bytes": round(poll["bytes_received"] / max(1, sse["bytes_received"]), 1),
         },
-        "ok": (sse["delay_ms"]["p99"] or 1e9) <= 1000 and sse["events_missing"] == 0,
+        "ok": (sse["delay"]["p99_ms"] or 1e9) <= 1000 and sse["events_missing"] == 0,
     }
     print(json.dumps(result, indent=2))
     sys.exit(0 if result["ok"] else 1)

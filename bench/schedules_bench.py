@@ -19,14 +19,18 @@ from __future__ import annotations
 
 import argparse
 import random
-import time
+import sys
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
+from pathlib import Path
 
-from hub.core.escalation import plan_escalation, roster
-from hub.core.schedules import Override, next_shift, oncall_at
-from hub.policy.load import parse_policy
-from hub.policy.model import ROLE_NAMES, Layer, Schedule
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._load import machine, percentile, timed  # noqa: E402
+from hub.core.escalation import plan_escalation, roster  # noqa: E402
+from hub.core.schedules import Override, next_shift, oncall_at  # noqa: E402
+from hub.policy.load import parse_policy  # noqa: E402
+from hub.policy.model import ROLE_NAMES, Layer, Schedule  # noqa: E402
 
 PEOPLE = [f"p{i}" for i in range(40)]
 
@@ -58,11 +62,6 @@ def make_schedules(n: int) -> dict[str, Schedule]:
     return out
 
 
-def pct(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(p / 100 * len(values)))]
-
-
 def lookups(schedules: dict[str, Schedule], instants: list[datetime]) -> None:
     overrides = [Override("s0", "p39", instants[0], instants[0] + timedelta(days=2))]
     rows = {"oncall_at": ([], []), "next_shift (#next)": ([], [])}
@@ -79,18 +78,10 @@ def lookups(schedules: dict[str, Schedule], instants: list[datetime]) -> None:
             )
     for name, (wall, cpu) in rows.items():
         print(
-            f"{name:20} {len(wall):>7,} lookups  wall p50 {pct(wall, 50) * 1e6:7.1f} µs  "
-            f"p99 {pct(wall, 99) * 1e6:7.1f} µs  max {max(wall) * 1e6:8.1f} µs  "
-            f"cpu p99 {pct(cpu, 99) * 1e6:7.1f} µs"
+            f"{name:20} {len(wall):>7,} lookups  wall p50 {percentile(wall, 50) * 1e6:7.1f} µs  "
+            f"p99 {percentile(wall, 99) * 1e6:7.1f} µs  max {max(wall) * 1e6:8.1f} µs  "
+            f"cpu p99 {percentile(cpu, 99) * 1e6:7.1f} µs"
         )
-
-
-def timed(into: tuple[list, list], func, *args) -> None:
-    """Run func(*args), appending its wall time and this thread's CPU time."""
-    t0, c0 = time.perf_counter(), time.thread_time()
-    func(*args)
-    into[0].append(time.perf_counter() - t0)
-    into[1].append(time.thread_time() - c0)
 
 
 def policy_text(n: int, scheduled: bool) -> str:
@@ -139,10 +130,10 @@ def declaration(n: int, instants: list[datetime]) -> None:
         results[scheduled] = (wall, cpu)
         label = "schedules" if scheduled else "person lists"
         print(
-            f"declaration, {label:12}  wall p50 {pct(wall, 50) * 1e6:7.1f} µs  "
-            f"p99 {pct(wall, 99) * 1e6:7.1f} µs  cpu p99 {pct(cpu, 99) * 1e6:7.1f} µs"
+            f"declaration, {label:12}  wall p50 {percentile(wall, 50) * 1e6:7.1f} µs  "
+            f"p99 {percentile(wall, 99) * 1e6:7.1f} µs  cpu p99 {percentile(cpu, 99) * 1e6:7.1f} µs"
         )
-    added = pct(results[True][1], 99) - pct(results[False][1], 99)
+    added = percentile(results[True][1], 99) - percentile(results[False][1], 99)
     print(f"added by schedules (cpu p99): {added * 1e3:.3f} ms per declaration")
 
 
@@ -163,7 +154,9 @@ def main() -> None:
     start = datetime(2026, 1, 5, tzinfo=UTC)
     instants = [start + timedelta(seconds=rng.randrange(365 * 86400)) for _ in range(args.instants)]
     schedules = make_schedules(args.schedules)
-    print(f"{args.schedules} schedules × 3 layers, {args.instants:,} instants over 2026")
+    print(
+        f"{args.schedules} schedules × 3 layers, {args.instants:,} instants over 2026; {machine()}"
+    )
     lookups(schedules, instants)
     declaration(args.schedules, instants)
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import sys
 import tempfile
@@ -26,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.board_bench import time_requests  # noqa: E402
+from bench._load import in_process_hub, machine, time_requests  # noqa: E402
 
 TARGET_P95_MS = 100.0
 
@@ -135,24 +134,12 @@ def main() -> None:
     ap.add_argument("--database-url", default=None)
     args = ap.parse_args()
     data_dir = Path(tempfile.mkdtemp(prefix="mihub-search-bench-"))
-    os.environ.setdefault("HUB_QUEUE_URL", "memory://")
+    hub = in_process_hub(data_dir, args.database_url)
     from hub import create_app
-    from hub.app.context import Hub
-    from hub.app.migrate import upgrade
-    from hub.app.settings import load_settings
     from hub.http.auth import create_token
     from hub.runner import serving_in_thread
 
-    url = args.database_url or f"sqlite:///{data_dir / 'hub.db'}"
-    upgrade(url)
-    settings = load_settings(
-        overrides={
-            "HUB_DATA_DIR": str(data_dir),
-            "HUB_DATABASE_URL": url,
-            "HUB_POLICY": str(ROOT / "policy.yaml"),
-        }
-    )
-    hub = Hub(settings)
+    url = hub.settings.database_url
     rng = random.Random(21)
     words = vocabulary(rng)
     t0 = time.perf_counter()
@@ -198,8 +185,7 @@ def main() -> None:
         "database": url.split(":")[0],
         "fill_s": round(filled, 1),
         "hits_per_query": {"min": hits[0], "median": hits[len(hits) // 2], "max": hits[-1]},
-        "load_average": [round(x, 1) for x in os.getloadavg()],
-        "cpus": os.cpu_count(),
+        **machine(),
         "search_in_process": inproc,
         "search_over_http": via_http,
         "target_p95_ms": TARGET_P95_MS,

@@ -1,21 +1,21 @@
-"""The alert intake task: apply one stored notification (a wake-up; the row is the truth).
+"""The alert intake task: apply stored notifications (a wake-up; the rows are the truth).
 
-Importing it also registers the quiet-time timer action the worker fires.
+Any wake-up applies every notification still waiting, in batches (hub/intake/alerts/drain.py),
+so the id it carries is only the reason it was sent. Importing this module also registers
+the quiet-time timer action the worker fires.
 """
 
 from __future__ import annotations
 
-from hub.app.db import utcnow
 from hub.intake.alerts import quiet  # noqa: F401  (registers the alerts-quiet timer action)
-from hub.intake.alerts.ingest import process
+from hub.intake.alerts.drain import drainer
 from tasks import registry
 from tasks.queue import huey
 from tasks.runtime import get_hub
 
 
-@registry.register("process_alerts")
+@registry.register("process_alerts", draining=True)
 @huey.task(name="process_alerts")
-def process_alerts(inbound_id: int) -> str | None:
-    """Apply a stored alert notification (a no-op if it was applied already)."""
-    result = process(get_hub(), inbound_id, utcnow())
-    return result.outcome if result else None
+def process_alerts(inbound_id: int) -> int:
+    """Apply the stored alert notifications still waiting (`inbound_id`'s among them)."""
+    return drainer.wake(get_hub())

@@ -10,13 +10,18 @@ from collections.abc import Callable
 from datetime import datetime
 
 TASKS: dict[str, Callable] = {}
+# Tasks whose any one run does the work of every wake-up sent before it (they apply whatever
+# rows wait, not the row they name): wake-ups sent together may go out as one.
+DRAINING: set[str] = set()
 
 
-def register(name: str):
+def register(name: str, *, draining: bool = False):
     """Make a task enqueueable by `name` from `queue_job(session, name, id)`."""
 
     def deco(task):
         TASKS[name] = task
+        if draining:
+            DRAINING.add(name)
         return task
 
     return deco

@@ -267,6 +267,16 @@ class Database:
             yield session
 
     @contextmanager
+    def writing(self):
+        """A plain connection in one write transaction, without an ORM session, committed on
+        success: for a hot path whose whole work is an INSERT (an alert notification kept)."""
+        guard = self._write_lock or nullcontext()
+        with guard, self.engine.connect() as connection:
+            connection.execution_options(hub_write=True)
+            with connection.begin():
+                yield connection
+
+    @contextmanager
     def reading(self):
         """A plain connection for a few independent reads, without an ORM session (the API's
         hot path: the token lookup, the classification's query). Each statement reads in a

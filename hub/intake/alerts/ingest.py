@@ -1,6 +1,7 @@
 """Stored alert notifications into alerts, groups and incidents: dedupe by identity.
 
-`accept` stores a notification (the request's part); `process` applies it (the worker's).
+`accept` stores a notification (the request's part); `process_row` applies one (the
+worker's, several per transaction: drain.py); `process` applies one by id.
 
 An alert is identified by its source, receiver and fingerprint (Azure: its alertId), never by
 its text; a group (Alertmanager's groupKey, one Azure alert) is one report, opened through
@@ -18,12 +19,12 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from hub.app.context import Hub, queue_job
+from hub.app.context import Hub
 from hub.app.models import Alert, AlertGroup, InboundMessage, Incident, TimelineEntry
 from hub.app.models import Report as ReportRow
 from hub.app.timefmt import local_hhmm
@@ -61,9 +62,9 @@ class Result:
 _STORE = insert(InboundMessage.__table__).returning(InboundMessage.__table__.c.id)
 
 
-def store(session: Session, source: str, name: str, raw: bytes, now: datetime) -> int:
-    """Keep the payload as received (before anything reads it); its id. Applying it is
-    `process`, in the worker (`tasks/alerts.py`); `stuck` finds it again if the wake-up is lost.
+def store(session: Session | Connection, source: str, name: str, raw: bytes, now: datetime) -> int:
+    """Keep the payload as received (before anything reads it); its id. The worker applies
+    it (`tasks/alerts.py`, drain.py); `stuck` finds it again if the wake-up is lost.
     One prepared INSERT: this is the whole of a storm's request."""
     row = {
         "channel": CHANNEL, "dedupe_key": f"{source}:{uuid.uuid4().hex}", "raw": raw,
@@ -75,9 +76,9 @@ def store(session: Session, source: str, name: str, raw: bytes, now: datetime) -
 
 def accept(hub: Hub, source: str, name: str, raw: bytes, now: datetime) -> int:
     """Store the payload (committed before the answer) and ask the worker to apply it."""
-    with hub.transaction() as session:
-        ident = store(session, source, name, raw, now)
-        queue_job(session, TASK, ident)
+    with hub.db.writing() as connection:  # no ORM session: the INSERT is the whole work
+        ident = store(connection, source, name, raw, now)
+    hub.enqueue_after_commit([(TASK, ident)], [])
     return ident
 
 
@@ -88,12 +89,12 @@ def process(hub: Hub, inbound_id: int, now: datetime) -> Result | None:
         if row is None or row.channel != CHANNEL:
             return None
         if row.status == "received":
-            _process_row(session, hub.policy, row, now)
+            process_row(session, hub.policy, row, now)
         ref = f"INC-{row.incident_id}" if row.incident_id else None
         return Result(row.id, row.status, row.outcome, ref)
 
 
-def _process_row(session: Session, policy: Policy, row: InboundMessage, now: datetime) -> None:
+def process_row(session: Session, policy: Policy, row: InboundMessage, now: datetime) -> None:
     uow = UnitOfWork.of(session)
     marks = len(uow.jobs), len(uow.timed_jobs)
     source, _, name = (row.sender or ":").partition(":")
@@ -159,11 +160,12 @@ def _group(session: Session, source: str, name: str, note: Notification, now: da
         "key": key, "source": source, "source_name": name, "title": note.title[:300],
         "state": note.status, "receipts": 0, "first_at": now, "last_at": now,
     }  # fmt: skip
-    stmt = _insert(session)(AlertGroup.__table__).values(**values)
-    session.execute(stmt.on_conflict_do_nothing(index_elements=["key"]))
-    group = session.scalars(
-        select(AlertGroup).where(AlertGroup.key == key).with_for_update()
-    ).one()  # locked: one writer per group at a time
+    locked = select(AlertGroup).where(AlertGroup.key == key).with_for_update()
+    group = session.scalars(locked).one_or_none()  # locked: one writer per group at a time
+    if group is None:  # a new group (a storm's later notifications skip building the INSERT)
+        stmt = _insert(session)(AlertGroup.__table__).values(**values)
+        session.execute(stmt.on_conflict_do_nothing(index_elements=["key"]))
+        group = session.scalars(locked).one()
     group.receipts += 1
     group.last_at = now
     return group
