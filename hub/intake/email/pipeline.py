@@ -140,8 +140,9 @@ def process_many(hub: Hub, ids: list[int]) -> list[Result]:
 
     Each message runs in a savepoint of its own: an error in one marks that one `failed` and
     the others stand. A transaction takes up to BATCH messages and stops taking more after
-    BATCH_SECONDS, so others waiting for the write lock wait no longer than that. If a whole
-    transaction fails (the database, not a message), its messages are run one by one.
+    BATCH_SECONDS, so others waiting for the write lock wait no longer than that, and ends
+    after a message that failed. If a whole transaction fails (the database, not a message),
+    its messages are run one by one.
     """
     pending, results = sorted(set(ids)), []
     while pending:
@@ -182,6 +183,10 @@ def _process_chunk(hub: Hub, ids: list[int]) -> tuple[int, list[Result]]:
                 results.append(Result.of(row))
                 continue
             results.append(_run_one(session, hub.settings, uow.policy, row, utcnow()))
+            if results[-1].status == "failed":
+                # rows written in the savepoint without the session's unit of work (a new
+                # incident) may still be in its identity map: the next message gets a new session
+                break
     return taken, results
 
 
