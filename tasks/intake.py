@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hub.app.db import utcnow
-from hub.intake.email.pipeline import process
+from hub.intake.email.pipeline import process, process_many
 from tasks import registry
 from tasks.queue import huey
 from tasks.runtime import get_hub
@@ -15,3 +15,10 @@ def process_inbound(inbound_id: int) -> str | None:
     """Run the pipeline on a stored message (a no-op if it was processed already)."""
     result = process(get_hub(), inbound_id, utcnow())
     return result.outcome if result else None
+
+
+@registry.register("process_inbound_batch")
+@huey.task(name="process_inbound_batch")
+def process_inbound_batch(inbound_ids: list[int]) -> int:
+    """Run the pipeline on several stored messages, several per transaction; how many ran."""
+    return len(process_many(get_hub(), inbound_ids))

@@ -98,6 +98,24 @@ def _upsert_statement(dialect: str):
     )
 
 
+_KINDS: list = [None, {}]  # [policy, {open incident's text: its security kind}]
+_KINDS_MAX = 1024
+
+
+def _security_kind(text: str, policy: Policy) -> str | None:
+    """`security_keyword` of an open incident's text, remembered while the policy stands:
+    every report is compared with every open incident, whose text rarely changes."""
+    known_for, kinds = _KINDS
+    if known_for is not policy:
+        kinds = {}
+        _KINDS[:] = [policy, kinds]
+    elif len(kinds) >= _KINDS_MAX:
+        kinds.clear()
+    if text not in kinds:
+        kinds[text] = security_keyword(text, policy)
+    return kinds[text]
+
+
 def correlation(
     session: Session | Connection, policy: Policy, result: Classification, now: datetime
 ) -> Decision:
@@ -117,7 +135,7 @@ def correlation(
             title=i.title,
             services=tuple(i.services or ()),
             security=bool(i.security),
-            security_kind=security_keyword(f"{i.title}\n{i.description or ''}", policy),
+            security_kind=_security_kind(f"{i.title}\n{i.description or ''}", policy),
             created_at=i.created_at,
         )
         for i in session.execute(stmt)
@@ -177,6 +195,7 @@ def create_incident(
     correlate: bool = True,
     classified: Classification | None = None,
     move_report: ReportRow | None = None,
+    inbound_id: int | None = None,
 ) -> tuple[Incident, bool]:
     """Classify a report and open an incident, or attach it to a correlated one.
 
@@ -185,6 +204,7 @@ def create_incident(
     another report counted a moment later only changes the "several reporters" criterion,
     and correlation with an open incident is still decided here, under the lock.
     `move_report`: an existing report row that becomes the new incident's (a split).
+    `inbound_id`: the stored message the report came in (its report row records it).
     Returns (incident, created).
     """
     result = classified or classify_new(session, policy, report, now)
@@ -198,6 +218,7 @@ def create_incident(
         "text": report.text or description,
         "services": list(result.services),
         "at": now,
+        "inbound_id": inbound_id,
     }
     if existing is not None:
         note_reporters(session, result.services, report.reporter, now)

@@ -11,9 +11,10 @@ import hashlib
 import uuid
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from hub.app.models import InboundMessage
 
@@ -88,18 +89,21 @@ def claim_key(session: Session, row: InboundMessage, key: str) -> int | None:
     """Give `row` its real key; the id of the message holding it already, if any (-1: unknown)."""
     if row.dedupe_key == key:
         return None
-    try:
-        with session.begin_nested():
-            row.dedupe_key = key
-            session.flush()
-        return None
-    except IntegrityError:
-        pass
-    return (
-        session.scalar(
-            select(InboundMessage.id).where(
-                InboundMessage.channel == row.channel, InboundMessage.dedupe_key == key
-            )
-        )
-        or -1
+    holder = select(InboundMessage.id).where(
+        InboundMessage.channel == row.channel, InboundMessage.dedupe_key == key
     )
+    taken = session.scalar(holder)  # most keys are new: a look first, no savepoint for those
+    if taken is not None:
+        return taken
+    try:
+        with session.begin_nested():  # a writer that took it meanwhile (PostgreSQL)
+            session.execute(
+                update(InboundMessage)
+                .where(InboundMessage.id == row.id)
+                .values(dedupe_key=key)
+                .execution_options(synchronize_session=False)
+            )
+    except IntegrityError:
+        return session.scalar(holder) or -1
+    set_committed_value(row, "dedupe_key", key)
+    return None

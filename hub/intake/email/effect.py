@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from hub.app.errors import HubError
 from hub.app.models import Incident, Notification
+from hub.app.models import Report as ReportRow
 from hub.channels.email.channel import thread_under
 from hub.core.classify import Report
 from hub.incidents import reports, timer_actions
@@ -64,12 +65,8 @@ def new_report(
     text = body.text.strip() or body.full.strip()
     report = Report(title=title_from(subject, text), text=text, source="email", reporter=actor)
     incident, created = reports.create_incident(
-        session, policy, report, actor=actor, now=now, description=text
+        session, policy, report, actor=actor, now=now, description=text, inbound_id=inbound_id
     )
-    for row in reversed(incident.reports):
-        if row.inbound_id is None and row.source == "email":
-            row.inbound_id = inbound_id
-            break
     _attachments(session, incident, actor, body, inbound_id, now)
     _quoted(session, incident, actor, body, inbound_id, now)
     if created:
@@ -163,6 +160,20 @@ def _attachments(session, incident, actor, body: Body, inbound_id: int, now) -> 
         )
 
 
+def _latest_title(session: Session, incident: Incident, reporter: str) -> str:
+    """The title of the reporter's latest report of the incident (one row, not all of them:
+    a storm's incident holds thousands)."""
+    return (
+        session.scalar(
+            select(ReportRow.title)
+            .where(ReportRow.incident_id == incident.id, ReportRow.reporter == reporter)
+            .order_by(ReportRow.id.desc())
+            .limit(1)
+        )
+        or ""
+    )
+
+
 def acknowledge_reporter(
     session: Session,
     settings,
@@ -194,9 +205,8 @@ def acknowledge_reporter(
     ctx["report"] = {"correlated": correlated}
     if correlated:  # which incident and why, in words the reporter recognises
         actor = actor_for(policy, sender)
-        mine = [r for r in incident.reports if r.reporter == actor]
         ctx["report"].update(
-            title=mine[-1].title if mine else "",
+            title=_latest_title(session, incident, actor),
             reason=reports.joined_because(session, incident, actor),
         )
     rows = n.notify(

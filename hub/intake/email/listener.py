@@ -33,7 +33,7 @@ from hub.app.models import InboundMessage
 from hub.app.settings import split_hostport
 from hub.app.uow import UnitOfWork
 from hub.intake.email.gate import ConnectionGate
-from hub.intake.email.store import store_raw
+from hub.intake.email.store import store_many
 
 log = logging.getLogger("hub.intake.smtp")
 BATCH = 200  # most messages one spool file or one import transaction holds
@@ -173,10 +173,16 @@ class Writer:
                     )
                 )
             )
-            now = utcnow()
-            for (raw, envelope), key in zip(items, keys, strict=True):
-                if key not in done:
-                    store_raw(session, raw, via="smtp", now=now, envelope=envelope, key=key)
+            store_many(
+                session,
+                [
+                    (raw, env, key)
+                    for (raw, env), key in zip(items, keys, strict=True)
+                    if key not in done
+                ],
+                via="smtp",
+                now=utcnow(),
+            )
         for path in paths:
             path.unlink(missing_ok=True)
         self.hub.enqueue_after_commit(jobs, [])

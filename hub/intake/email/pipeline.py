@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.app.context import Hub
+from hub.app.db import utcnow
 from hub.app.models import InboundMessage
 from hub.app.uow import UnitOfWork
 from hub.channels.email.compose import address_of
@@ -130,21 +133,96 @@ def process(
             return None
         if row.status != "received":
             return Result.of(row)
-        uow = UnitOfWork.of(session)
-        jobs, timed = uow.jobs, uow.timed_jobs
-        marks = len(jobs), len(timed)
-        trail = Trail(row)
+        return _run_one(session, hub.settings, hub.policy, row, now, released_by)
+
+
+BATCH = 50  # most stored messages one transaction processes
+BATCH_SECONDS = 0.25  # a transaction takes no more messages after holding the lock this long
+
+
+def process_many(hub: Hub, ids: list[int]) -> list[Result]:
+    """Run the pipeline on stored messages, in order of arrival, several per transaction.
+
+    Each message runs in a savepoint of its own: an error in one marks that one `failed` and
+    the others stand. A transaction takes up to BATCH messages and stops taking more after
+    BATCH_SECONDS, so others waiting for the write lock wait no longer than that, and ends
+    after a message that failed. If a whole transaction fails (the database, not a message),
+    its messages are run one by one.
+    """
+    pending, results = sorted(set(ids)), []
+    while pending:
+        chunk = pending[:BATCH]
         try:
-            with session.begin_nested():
-                run_steps(session, hub.settings, hub.policy, row, trail, now, released_by)
-        except Exception as exc:
-            log.exception("email #%s: processing failed; the raw message is kept", inbound_id)
-            del jobs[marks[0] :], timed[marks[1] :]
-            trail.end("error", "failed", f"{type(exc).__name__}: {exc}", None, status="failed")
-        row.decisions = trail.items
-        row.processed_at = now
-        session.flush()
-        return Result.of(row)
+            taken, done = _process_chunk(hub, chunk)
+        except Exception:
+            log.exception("email: a batch of %d failed; processing them one by one", len(chunk))
+            done = [r for r in (process(hub, i, utcnow()) for i in chunk) if r is not None]
+            taken = len(chunk)
+        results += done
+        pending = pending[taken:]
+    return results
+
+
+def _process_chunk(hub: Hub, ids: list[int]) -> tuple[int, list[Result]]:
+    """One transaction over the first of `ids`: (how many it took, their results)."""
+    results: list[Result] = []
+    with hub.transaction() as session:
+        uow = UnitOfWork.of(session)
+        rows = {
+            row.id: row
+            for row in session.scalars(
+                select(InboundMessage)
+                .where(InboundMessage.id.in_(ids), InboundMessage.channel == "email")
+                .with_for_update(skip_locked=True)  # PostgreSQL: another worker has those
+            )
+        }
+        started, taken = time.monotonic(), 0
+        for ident in ids:
+            if taken and time.monotonic() - started > BATCH_SECONDS:
+                break
+            taken += 1
+            row = rows.get(ident)
+            if row is None:
+                continue
+            if row.status != "received":
+                results.append(Result.of(row))
+                continue
+            results.append(_run_one(session, hub.settings, uow.policy, row, utcnow()))
+            if results[-1].status == "failed":
+                # rows written in the savepoint without the session's unit of work (a new
+                # incident) may still be in its identity map: the next message gets a new session
+                break
+    return taken, results
+
+
+def _run_one(
+    session: Session,
+    settings,
+    policy: Policy,
+    row: InboundMessage,
+    now: datetime,
+    released_by: str | None = None,
+) -> Result:
+    """The steps on one locked `received` row, in a savepoint: an error rolls back only its
+    effects and marks the row `failed` (its raw message kept)."""
+    uow = UnitOfWork.of(session)
+    uow.cache.clear()  # lookups made for an earlier message of the transaction may be stale
+    jobs, timed = uow.jobs, uow.timed_jobs
+    marks = len(jobs), len(timed)
+    trail = Trail(row)
+    try:
+        with session.begin_nested():
+            run_steps(session, settings, policy, row, trail, now, released_by)
+    except Exception as exc:
+        log.exception("email #%s: processing failed; the raw message is kept", row.id)
+        del jobs[marks[0] :], timed[marks[1] :]
+        uow.cache.clear()
+        session.expire(row)  # as the database has it again (e.g. its provisional key)
+        trail.end("error", "failed", f"{type(exc).__name__}: {exc}", None, status="failed")
+    row.decisions = trail.items
+    row.processed_at = now
+    session.flush()
+    return Result.of(row)
 
 
 def run_steps(

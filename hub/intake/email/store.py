@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from hub.app.context import queue_job
@@ -36,3 +37,33 @@ def store_raw(
     )
     queue_job(session, TASK, row.id)
     return row
+
+
+def store_many(
+    session: Session, items: list[tuple[bytes, dict, str]], *, via: str, now: datetime
+) -> list[int]:
+    """Insert several messages as `received` in one statement, each `(raw, envelope, key)`
+    under its unique provisional key, and ask for their processing; their ids, in order."""
+    if not items:
+        return []
+    rows = [
+        {
+            "channel": "email",
+            "dedupe_key": key,
+            "raw": raw,
+            "received_at": now,
+            "status": "received",
+            "outcome": None,
+            "envelope": {"via": via, **envelope},
+            "decisions": [
+                {"step": "store", "decision": "stored", "reason": f"{len(raw)} bytes via {via}"}
+            ],
+        }
+        for raw, envelope, key in items
+    ]
+    stmt = insert(InboundMessage).returning(InboundMessage.id, InboundMessage.dedupe_key)
+    ids = dict((key, ident) for ident, key in session.execute(stmt, rows))
+    ordered = [ids[key] for _raw, _envelope, key in items]
+    for ident in ordered:
+        queue_job(session, TASK, ident)
+    return ordered

@@ -1,0 +1,91 @@
+"""Stored mail processed several messages per transaction: each in its own savepoint."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from hub.app.models import InboundMessage, Incident
+from hub.intake.email import pipeline
+from hub.intake.email.store import store_raw
+from tasks import registry
+from tests.email_corpus import mail, raw
+from tests.email_kit import later
+
+
+def _store(hub, messages: list[bytes]) -> list[int]:
+    with hub.transaction() as session:
+        return [store_raw(session, m, via="test", now=later(0)).id for m in messages]
+
+
+def test_a_failing_message_rolls_back_only_its_own_effects(mhub, monkeypatch):
+    from hub.intake.email import effect
+
+    report = raw(mail("ERP down", "SAP is down for everyone.", sender="elif.yilmaz"))
+    poison = raw(mail("Printer on fire", "The printer on floor 3 is on fire.", sender="ben.okafor"))
+    other = raw(mail("VPN broken", "The VPN drops every minute.", sender="ben.okafor"))
+    real = effect.new_report
+
+    def failing(session, policy, sender, subject, body, inbound_id, now):
+        done = real(session, policy, sender, subject, body, inbound_id, now)
+        if "fire" in subject:  # after its incident was written: that must be rolled back
+            raise RuntimeError("boom")
+        return done
+
+    monkeypatch.setattr(effect, "new_report", failing)
+    ids = _store(mhub, [report, report, poison, other])
+    mhub.enqueued.clear()
+    results = pipeline.process_many(mhub, ids)
+    assert [(r.status, r.outcome) for r in results] == [
+        ("processed", "created"),
+        ("processed", "duplicate"),
+        ("failed", None),
+        ("processed", "created"),
+    ]
+    with mhub.db.session(write=False) as session:
+        titles = set(session.scalars(select(Incident.title)))
+        poisoned = session.get(InboundMessage, ids[2])
+        assert poisoned.raw == poison and "RuntimeError: boom" in poisoned.decisions[-1]["reason"]
+    assert titles == {"ERP down", "VPN broken"}
+    # the failed message's wake-ups went with its savepoint; the others' were enqueued
+    assert ("process_inbound", ids[2]) not in mhub.enqueued
+
+    # run again (a repeated wake-up): nothing is processed twice
+    again = pipeline.process_many(mhub, ids)
+    assert [(r.status, r.outcome) for r in again] == [(r.status, r.outcome) for r in results]
+    with mhub.db.session(write=False) as session:
+        assert session.scalar(select(func.count(Incident.id))) == 2
+
+
+def test_a_transaction_takes_no_more_after_its_time(mhub, monkeypatch):
+    """Past BATCH_SECONDS a transaction commits what it has and the rest go in the next."""
+    monkeypatch.setattr(pipeline, "BATCH_SECONDS", 0.0)
+    commits = []
+    real = pipeline._process_chunk
+
+    def counting(hub, ids):
+        taken, done = real(hub, ids)
+        commits.append(taken)
+        return taken, done
+
+    monkeypatch.setattr(pipeline, "_process_chunk", counting)
+    ids = _store(mhub, [raw(mail(f"Laptop {i} broken", "Black screen.")) for i in range(3)])
+    results = pipeline.process_many(mhub, ids)
+    assert commits == [1, 1, 1]
+    assert [r.id for r in results] == ids and {r.outcome for r in results} <= {
+        "created",
+        "threaded",
+    }
+
+
+def test_stored_mail_wakes_the_worker_in_batches(monkeypatch):
+    calls = []
+    monkeypatch.setitem(registry.TASKS, "process_inbound", lambda i: calls.append(("one", i)))
+    monkeypatch.setitem(
+        registry.TASKS, "process_inbound_batch", lambda ids: calls.append(("many", list(ids)))
+    )
+    registry.enqueue_jobs([("process_inbound", 7)])
+    assert calls == [("one", 7)]
+    calls.clear()
+    registry.enqueue_jobs([("process_inbound", i) for i in range(1, 121)])
+    assert [len(ids) for _kind, ids in calls] == [50, 50, 20]
+    assert [i for _kind, ids in calls for i in ids] == list(range(1, 121))
