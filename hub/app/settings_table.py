@@ -352,6 +352,22 @@ SETTINGS: tuple[Setting, ...] = (
         "HMAC-SHA256 key of the export's `X-Mihub-Signature` (shared with the ticket system).",
         secret=True,
     ),
+    Setting(
+        "HUB_GRAPH_BCC_BATCH",
+        "500",
+        "Graph: an audience's email addresses per message, in BCC (Exchange Online takes 500 "
+        "recipients a message unless raised, to 1000); 1: one message per address.",
+        kind="whole",
+        minimum=1,
+    ),
+    Setting(
+        "HUB_SMTP_BATCH",
+        "1",
+        "SMTP: an audience's email addresses per message (one envelope, many RCPT TO); 1 (the "
+        "default): one message per address, each with its own reply token and bounce address.",
+        kind="whole",
+        minimum=1,
+    ),
 )
 
 

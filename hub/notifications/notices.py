@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from hub.app.models import Incident
@@ -26,6 +26,10 @@ class Recipient:
     # destination (Teams: an @mention on the pages webhook); not subscribers, whom that
     # destination tells anyway: they get Teams only in their chat with the bot.
     via_shared: bool = True
+    # The policy audience (or "responders", "subscribers") the recipient is reached for: the
+    # delivery summary counts per audience, and an audience's email addresses may share one
+    # message (hub/notifications/batches.py).
+    audience: str | None = None
 
 
 def person_recipients(policy: Policy, people, via) -> list[Recipient]:
@@ -54,10 +58,12 @@ def audience_recipients(policy: Policy, audiences, *, responders: bool = True) -
         if audience is None:
             continue
         for channel in registry.channels():
-            out += channel.audience_recipients(policy, key, audience)
+            out += [
+                replace(r, audience=key) for r in channel.audience_recipients(policy, key, audience)
+            ]
     if responders:
         for channel in registry.channels():
-            out += channel.responder_recipients(policy)
+            out += [replace(r, audience="responders") for r in channel.responder_recipients(policy)]
     return out
 
 

@@ -19,6 +19,7 @@ from hub.web import (
     board,
     csrf,
     declare,
+    deliveries,
     errors,
     history,
     kb,
@@ -53,6 +54,7 @@ def init_app(app: Flask) -> None:
         live.bp,
         schedules_page.bp,
         history.bp,
+        deliveries.bp,
     )
     live.init_app(app)
     names = {bp.name for bp in pages} | {auth.bp.name}
