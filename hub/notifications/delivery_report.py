@@ -195,10 +195,13 @@ def _finish(waiting, units, start, now, queues):
         limit = q.limit
     unlimited = [r for r in waiting if r.id not in queues]
     if unlimited:
-        done = [r.sent_at for r in units if r.status == "sent" and r.sent_at]
-        if done:  # this audience's own pace so far
-            pace = max((max(done) - start).total_seconds(), 0.001) / len(done)
-            finish = max(finish, now + timedelta(seconds=pace * len(unlimited)))
+        done = sorted(r.sent_at for r in units if r.status == "sent" and r.sent_at)
+        if done:  # this audience's own pace so far: from its first delivery, once it began
+            first = done[0] if len(done) > 1 else start
+            pace = max((done[-1] - first).total_seconds(), 0.001) / max(1, len(done) - 1)
+            if len(done) == 1:
+                pace = max((done[0] - start).total_seconds(), 0.001)
+            finish = max(finish, max(now, done[-1]) + timedelta(seconds=pace * len(unlimited)))
         if later:
             finish = max(finish, max(later))
     return finish, throttled, limit
