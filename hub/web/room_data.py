@@ -81,7 +81,7 @@ def grouped_deliveries(incident: Incident) -> list[Item]:
     for rows in groups.values():
         children = [_delivery(n) for n in rows]
         tally = Counter(n.status for n in rows)
-        worst = next((s for s in ("failed", "pending", "sending") if tally[s]), "sent")
+        worst = next((s for s in ("failed", "pending", "sending", "batched") if tally[s]), "sent")
         summary = ", ".join(f"{count} {status}" for status, count in tally.most_common())
         items.append(
             Item(

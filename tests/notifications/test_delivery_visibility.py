@@ -23,6 +23,8 @@ from hub.app.settings import load_settings
 from hub.channels.base import PermanentError
 from hub.incidents import operations as ops
 from hub.incidents import undeliverable
+from hub.intake.email.bounces import apply_bounce
+from hub.intake.email.dsn import Bounce
 from hub.notifications import batches, delivery, priority
 from hub.notifications.delivery_report import Queue, short_reason, summarize
 from hub.notifications.suppression import suppress
@@ -344,6 +346,16 @@ def test_an_smtp_batch_fails_only_the_refused_address(backend, tmp_path):
         assert [(r.recipient, r.last_error) for r in failed] == [
             ("p00002@northwind.example", "refused: 552 5.2.2 Mailbox full")
         ]
+        # a later bounce to the batch's signed return path fails only the address it names
+        envelope = next(m for m in sink.messages if "p00004@northwind.example" in m.rcpt_tos)
+        bounce = Bounce("dsn", ["p00004@northwind.example"], "5.1.1", diagnostic="user unknown")
+        with the_hub.transaction() as session:
+            said = apply_bounce(
+                session, the_hub.settings, bounce, [envelope.mail_from], None, datetime.now(UTC)
+            )
+        assert "p00004@northwind.example marked failed" in said and "suppressed" in said
+        execs = _api(the_hub, iid, event)["executives"]
+        assert (execs["delivered"], execs["failed"]) == (10, 2)
         # notified again (the same event): nothing new is written, no batch, no message
         with the_hub.transaction() as session:
             from hub.incidents.mobilisation import send_to_stakeholders
