@@ -17,8 +17,8 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, aliased
 
 from hub.app.context import queue_job
 from hub.app.models import Notification
@@ -27,7 +27,6 @@ from hub.channels import registry
 
 BATCHED = "batched"
 NOT_BATCHED = (None, "responders", "subscribers")  # shared channels; people with own links
-_T = Notification.__table__
 
 
 def batch_size(settings, channel_name: str, audience: str | None) -> int:
@@ -114,19 +113,23 @@ def write_batches(
     return written_batches
 
 
-_MEMBERS_SENT = (
-    _T.update()
-    .where(_T.c.batch_id == bindparam("row_id"), _T.c.status == BATCHED)
-    .values(status="sent", sent_at=bindparam("sent_at"), provider_id=bindparam("provider"))
-)
-
-
-def members_sent(conn, sent: list[tuple[int, str, datetime]]) -> int:
-    """The members of these rows (if they are batches) went with them."""
-    if not sent:
+def members_sent(conn, row_ids: list[int]) -> int:
+    """The members of these rows (those that are batches) went with them: one statement,
+    each member taking its batch's time and provider id."""
+    if not row_ids:
         return 0
-    params = [{"row_id": i, "provider": p[:500], "sent_at": at} for i, p, at in sent]
-    return conn.execute(_MEMBERS_SENT, params).rowcount
+    batch = aliased(Notification)
+    of_batch = batch.id == Notification.batch_id
+    return conn.execute(
+        update(Notification)
+        .where(Notification.status == BATCHED, Notification.batch_id.in_(row_ids))
+        .values(
+            status="sent",
+            sent_at=select(batch.sent_at).where(of_batch).scalar_subquery(),
+            provider_id=select(batch.provider_id).where(of_batch).scalar_subquery(),
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
 
 
 def members_failed(session: Session, batch_id: int, error: str) -> int:

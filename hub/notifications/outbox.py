@@ -107,7 +107,7 @@ def mark_sent_many(session: Session, sent: list[tuple[int, str, datetime, dict |
     rendered = [{"row_id": i, "rendered": body} for i, _, _, body in sent if body is not None]
     if rendered:
         conn.execute(_RENDERED, rendered)
-    batches.members_sent(conn, [(i, p, at) for i, p, at, _ in sent])
+    batches.members_sent(conn, [i for i, _, _, _ in sent])
     return count
 
 

@@ -19,7 +19,6 @@ from workflow_kit import T0, act, declare, notes
 
 from hub.app.context import Hub
 from hub.app.models import Notification
-from hub.app.settings import load_settings
 from hub.channels.base import PermanentError
 from hub.incidents import operations as ops
 from hub.incidents import undeliverable
@@ -31,7 +30,7 @@ from hub.notifications.suppression import suppress
 from hub.policy.load import load_policy
 from hub.testing.fakes.microsoft import FakeMicrosoft
 from hub.testing.fakes.smtp_sink import SmtpSink
-from tests.conftest import EXAMPLE_POLICY, record_wakeups
+from tests.conftest import EXAMPLE_POLICY, build_hub
 from tests.notifications.test_outbox import transports  # noqa: F401 (a fixture)
 from tests.web_kit import sign_in
 
@@ -128,21 +127,14 @@ def _audience_hub(backend, tmp_path, n: int, **settings) -> Hub:
     text = text.replace("email: [exec-team@northwind.example]", f"email: [{people}]")
     path = tmp_path / "policy.yaml"
     path.write_text(text)
-    policy = load_policy(path, env={})
-    hub_settings = load_settings(
-        overrides={
-            "HUB_DATA_DIR": str(backend["data_dir"]),
-            "HUB_DATABASE_URL": backend["database_url"],
-            "HUB_QUEUE_URL": backend["queue_url"],
-            "HUB_POLICY": str(path),
-            "HUB_MAIL_FROM": "Major Incident Hub <hub@northwind.example>",
-            "HUB_TEAMS_TRANSPORT": "sink",
-            **settings,
-        }
+    return build_hub(
+        backend,
+        load_policy(path, env={}),
+        HUB_POLICY=str(path),
+        HUB_MAIL_FROM="Major Incident Hub <hub@northwind.example>",
+        HUB_TEAMS_TRANSPORT="sink",
+        **settings,
     )
-    the_hub = Hub(hub_settings, policy=policy)
-    record_wakeups(the_hub)
-    return the_hub
 
 
 def _forget_transport(the_hub) -> None:
