@@ -103,7 +103,7 @@ def policy_text(teams: FakeTeams, recipients: int = 1, webhooks: int = 1) -> str
 class RunningHub:
     """`mihub run` on a fresh data directory; the environment is kept for `mihub token`."""
 
-    def __init__(self, workdir: Path, sink: SmtpSink, policy: str):
+    def __init__(self, workdir: Path, sink: SmtpSink, policy: str, extra: dict | None = None):
         workdir.mkdir(parents=True, exist_ok=True)
         (workdir / "policy.yaml").write_text(policy)
         port = free_port()
@@ -119,6 +119,7 @@ class RunningHub:
             HUB_TEAMS_TRANSPORT="webhook",
             HUB_LOG_LEVEL="WARNING",
         )
+        self.env.update(extra or {})  # e.g. Graph mail (bench/delivery_bench.py)
         for name in ("HUB_DATABASE_URL", "HUB_QUEUE_URL"):
             self.env.pop(name, None)  # the embedded default, unless --database-url/--queue-url
         if SCALE_OUT.get("database_url"):

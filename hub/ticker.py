@@ -16,7 +16,7 @@ from hub.app import audit
 from hub.app.context import Hub, queue_job
 from hub.app.models import Incident, Timer
 from hub.core import lifecycle
-from hub.incidents import timers
+from hub.incidents import timers, undeliverable
 from hub.incidents.staffing import schedule_mobilisation
 from hub.incidents.timeline import add_timeline
 from hub.intake.alerts.ingest import stuck as stuck_alerts
@@ -92,6 +92,7 @@ def tick(hub: Hub, now: datetime, limit: int = BATCH) -> dict[str, int]:
         "inbound": inbound + len(alert_ids),
         "mobilisations": remobilise(hub, now),
         "shift_notices": shift_notices(hub, now),
+        "pages_undelivered": undeliverable.sweep(hub, now),  # a lost `page_failed` wake-up
     }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from hub.app.db import utcnow
+from hub.incidents.undeliverable import check_row
 from hub.notifications.delivery import deliver_now, deliver_rows
 from tasks import registry
 from tasks.queue import huey
@@ -28,3 +30,10 @@ def deliver_batch(row_ids: list[int]) -> dict:
     for outcome in outcomes.values():
         counts[outcome] = counts.get(outcome, 0) + 1
     return counts
+
+
+@registry.register("page_failed")
+@huey.task(name="page_failed")
+def page_failed(row_id: int) -> bool:
+    """A page row failed: tell the MIM if its person was reached by no channel."""
+    return check_row(get_hub(), row_id, utcnow())

@@ -183,6 +183,11 @@ class Notification(Base):
     provider_id: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Delivery visibility (hub/notifications/delivery_report.py): the audience and person a
+    # row is for, and the row whose one message carried it (hub/notifications/batches.py).
+    audience: Mapped[str | None] = mapped_column(String(80))
+    person: Mapped[str | None] = mapped_column(String(120))
+    batch_id: Mapped[int | None] = mapped_column(Integer, index=True)
 
     incident: Mapped[Incident | None] = relationship(back_populates="notifications")
 

@@ -395,6 +395,22 @@ SETTINGS: tuple[Setting, ...] = (
         "limit) is logged once per this interval, with a count of the ones left out.",
         kind="duration",
     ),
+    Setting(
+        "HUB_GRAPH_BCC_BATCH",
+        "500",
+        "Graph: an audience's email addresses per message, in BCC (Exchange Online takes 500 "
+        "recipients a message unless raised, to 1000); 1: one message per address.",
+        kind="whole",
+        minimum=1,
+    ),
+    Setting(
+        "HUB_SMTP_BATCH",
+        "1",
+        "SMTP: an audience's email addresses per message (one envelope, many RCPT TO); 1 (the "
+        "default): one message per address, each with its own reply token and bounce address.",
+        kind="whole",
+        minimum=1,
+    ),
 )
 
 

@@ -16,6 +16,11 @@ def local_hhmm(dt: datetime, tz: str) -> str:
     return dt.astimezone(ZoneInfo(tz)).strftime("%H:%M %Z")
 
 
+def local_hhmmss(dt: datetime, tz: str) -> str:
+    """`14:30:05 CET` in the policy's timezone (a delivery's expected finish)."""
+    return dt.astimezone(ZoneInfo(tz)).strftime("%H:%M:%S %Z")
+
+
 def local_full(dt: datetime, tz: str) -> str:
     """`2026-11-27 14:30 CET` in the policy's timezone."""
     return dt.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M %Z")

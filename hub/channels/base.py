@@ -50,6 +50,9 @@ class Sent:
 
     provider_id: str  # message id, request id, or sink file name
     detail: str = ""  # e.g. "202 Accepted"
+    # Recipients of a many-recipient message the provider refused while taking the others:
+    # lower-case address -> the provider's answer (e.g. "552 5.2.2 mailbox full").
+    refused: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -185,6 +188,18 @@ class Channel:
         """One message that carries these (pages due together to one limited endpoint, e.g.
         one card that @mentions each person), or None (the default): sent one by one."""
         return None
+
+    # -- one message for many recipients (optional) --------------------------------------
+
+    def batch_size(self, settings) -> int:
+        """How many of one audience's recipients may share one message on this channel (BCC,
+        one SMTP envelope); 1 (the default): one message each."""
+        return 1
+
+    def route_batch(self, row, addresses: list[str], context: dict, settings) -> None:
+        """Fill the outbox row of one message to `addresses` (all of one audience): `row.channel`,
+        `row.recipient` and `row.payload`. Only called when `batch_size` is above 1."""
+        raise NotImplementedError
 
     # -- the console (optional) ---------------------------------------------------------
 

@@ -19,6 +19,7 @@ from hub.incidents.reports import classify_new, create_incident, require_known_s
 from hub.incidents.search import Filters, parse_day, search_incidents
 from hub.incidents.serialize import incident_detail, incident_summary
 from hub.incidents.split import split_report
+from hub.notifications.delivery_report import deliveries_json
 from hub.notifications.suppression import unreachable_by_email
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -114,8 +115,10 @@ def show(ref: str):
     """One incident with its timeline, roles, timers and notifications."""
     with _hub().db.session(write=False) as session:
         incident = records.get_incident(session, ref)
-        doc = incident_detail(incident, utcnow(), _unreachable(session, incident))
+        now = utcnow()
+        doc = incident_detail(incident, now, _unreachable(session, incident))
         doc["drafts"] = [drafts.draft_doc(d) for d in drafts.awaiting(session, incident)]
+        doc["deliveries"] = deliveries_json(session, _hub().settings, _hub().policy, incident, now)
         return jsonify(doc)
 
 

@@ -90,6 +90,8 @@ def incident_detail(
                     "attempts": n.attempts,
                     "sent_at": iso(n.sent_at),
                     "last_error": redact_text(n.last_error) if n.last_error else None,
+                    "audience": n.audience,
+                    "batch": n.batch_id,
                 }
                 for n in incident.notifications
             ],

@@ -31,7 +31,7 @@ from hub.app.models import Notification
 from hub.app.settings import Settings
 from hub.channels import registry
 from hub.channels.base import PermanentError, TransientError
-from hub.notifications import lanes, leases, outbox, priority
+from hub.notifications import batches, lanes, leases, outbox, priority
 from hub.notifications.notify import RenderError, is_deferred, materialize
 from hub.notifications.sent_journal import SentJournal
 
@@ -94,6 +94,8 @@ def _finish(hub: Hub, row_id: int, mark, *args) -> datetime | None:
         at = mark(row, *args)
         if isinstance(at, datetime):
             queue_job_at(session, "deliver", row_id, at)
+        elif row.status == "failed" and priority.rank(row.template) == priority.PAGE:
+            queue_job(session, "page_failed", row_id)  # was its person reached at all?
         return at
 
 
@@ -386,6 +388,9 @@ def _deliver_one(
         log.exception("notification %s: unexpected error while sending", row_id)
         at = _finish(hub, row_id, retry, f"{type(exc).__name__}: {exc}", None, clock())
         return "retry" if at else "failed"
+    if sent.refused:  # a batch's message went to all but these: they fail alone
+        with hub.transaction() as session:
+            batches.members_refused(session, row_id, sent.refused)
     marks.add(row_id, sent, clock(), stored_copy(message) if is_deferred(payload) else None)
     return "sent"
 

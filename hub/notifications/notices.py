@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from hub.app.models import Incident
@@ -29,6 +29,10 @@ class Recipient:
     # A self-service subscriber's (subscription id, nonce): their mail carries a one-click
     # unsubscribe link (hub.notifications.subscriptions).
     unsubscribe: tuple[int, str] | None = None
+    # The policy audience (or "responders", "subscribers") the recipient is reached for: the
+    # delivery summary counts per audience, and an audience's email addresses may share one
+    # message (hub/notifications/batches.py).
+    audience: str | None = None
 
 
 def person_recipients(policy: Policy, people, via) -> list[Recipient]:
@@ -57,10 +61,12 @@ def audience_recipients(policy: Policy, audiences, *, responders: bool = True) -
         if audience is None:
             continue
         for channel in registry.channels():
-            out += channel.audience_recipients(policy, key, audience)
+            out += [
+                replace(r, audience=key) for r in channel.audience_recipients(policy, key, audience)
+            ]
     if responders:
         for channel in registry.channels():
-            out += channel.responder_recipients(policy)
+            out += [replace(r, audience="responders") for r in channel.responder_recipients(policy)]
     return out
 
 

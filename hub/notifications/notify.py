@@ -33,6 +33,7 @@ from hub.app.security import fill_secrets
 from hub.app.settings import Settings
 from hub.channels import registry
 from hub.channels.base import PermanentError
+from hub.notifications import batches, priority
 from hub.notifications.notices import Recipient
 from hub.policy.model import Policy
 
@@ -94,12 +95,16 @@ def _notify(session, hub_settings, policy, incident, template, event_key, recipi
             status="pending",
             attempts=0,
             payload={},
+            audience=recipient.audience,
+            person=recipient.person,
         )
         if not channel.route(row, recipient, ctx, prepared[channel.name], policy, hub_settings):
             log.info("skip %s: no %s route", key, channel.name)
             continue
         if row.status != "pending":
             log.info("skip %s: %s", key, row.status)
+        elif batches.batch_size(hub_settings, channel.name, recipient.audience) > 1:
+            row.status, row.next_attempt_at = batches.BATCHED, None  # one message carries it
         rows.append((channel.order, row))
     # Stable: within one order, rows keep the recipients' order.
     rows = [row for _, row in sorted(rows, key=lambda r: r[0])]
@@ -107,6 +112,12 @@ def _notify(session, hub_settings, policy, incident, template, event_key, recipi
     for row in rows:
         if row.status == "pending":
             queue_job(session, "deliver", row.id)
+        elif row.status == "suppressed" and priority.rank(template) == priority.PAGE:
+            queue_job(session, "page_failed", row.id)  # was its person reached at all?
+    if any(row.status == batches.BATCHED for row in rows):
+        rows += batches.write_batches(
+            session, hub_settings, incident, event_key, rows, context, now, _insert
+        )
     return rows
 
 
@@ -180,6 +191,9 @@ _FIELDS = (
     "next_attempt_at",
     "last_error",
     "created_at",
+    "audience",
+    "person",
+    "batch_id",
 )
 
 

@@ -24,11 +24,11 @@ import random
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from hub.app.models import Notification
 from hub.app.redact import redact_text
-from hub.notifications import priority
+from hub.notifications import batches, priority
 
 log = logging.getLogger("hub.notifications.outbox")
 
@@ -107,6 +107,7 @@ def mark_sent_many(session: Session, sent: list[tuple[int, str, datetime, dict |
     rendered = [{"row_id": i, "rendered": body} for i, _, _, body in sent if body is not None]
     if rendered:
         conn.execute(_RENDERED, rendered)
+    batches.members_sent(conn, [i for i, _, _, _ in sent])
     return count
 
 
@@ -159,6 +160,9 @@ def mark_failed(row: Notification, error: str, now: datetime) -> None:
         row.status, row.claimed_until, row.next_attempt_at = "failed", None, None
         row.last_error = redact_text(error)
         log.error("notification %s (%s to %s) failed: %s", row.id, row.template, row.channel, error)
+        session = object_session(row)
+        if session is not None and batches.is_batch(row):
+            batches.members_failed(session, row.id, error)
 
 
 def release(row: Notification, at: datetime) -> None:
@@ -214,6 +218,7 @@ def due_rows(session: Session, now: datetime, limit: int = 500) -> list[int]:
     ).rowcount
     if gave_up:
         log.error("%d notification(s) failed: their workers kept stopping mid-delivery", gave_up)
+        batches.orphans_failed(session)
     reclaimed = session.execute(
         update(Notification)
         .where(Notification.status == "sending", Notification.claimed_until < now)

@@ -12,6 +12,7 @@ PAGE, SLA, UPDATE = 0, 1, 2
 RANKS = {
     "page": PAGE,
     "escalation": PAGE,
+    "page-undeliverable": PAGE,  # the MIM must hear at once that someone was not paged
     "sla-breach": SLA,
     "sla-warning": SLA,
     "update-reminder": SLA,

@@ -51,6 +51,6 @@ def subscriber_recipients(policy: Policy, incident: Incident) -> list[Recipient]
     shared destination such as the pages webhook: that gets the update anyway)."""
     people = [s["person"] for s in subscribers(incident) if s["person"]]
     return [
-        replace(r, via_shared=False)
+        replace(r, via_shared=False, audience="subscribers")
         for r in person_recipients(policy, dict.fromkeys(people), channel_names())
     ]

@@ -252,11 +252,18 @@ def subscription_recipients(
         if row.channel == "email":
             name = policy.people[row.person].name if row.person in policy.people else None
             out.append(
-                Recipient("email", row.address, row.person, name, unsubscribe=(row.id, row.nonce))
+                Recipient(
+                    "email",
+                    row.address,
+                    row.person,
+                    name,
+                    unsubscribe=(row.id, row.nonce),
+                    audience="subscribers",
+                )
             )
         elif row.channel == "teams" and row.person:
             out += [
-                replace(r, via_shared=False)
+                replace(r, via_shared=False, audience="subscribers")
                 for r in person_recipients(policy, [row.person], channel_names())
             ]
     return out

@@ -19,6 +19,7 @@ from hub.web import (
     board,
     csrf,
     declare,
+    deliveries,
     drafts,
     errors,
     history,
@@ -59,6 +60,7 @@ def init_app(app: Flask) -> None:
         subscriptions.console,
         drafts.bp,
         status.console,
+        deliveries.bp,
     )
     live.init_app(app)
     names = {bp.name for bp in pages} | {auth.bp.name}

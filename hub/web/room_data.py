@@ -5,16 +5,20 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.app.models import InboundMessage, Incident, Review
 from hub.app.redact import redact_text
+from hub.app.timefmt import local_hhmmss
 from hub.channels.base import shown_recipient
 from hub.incidents import tasks
+from hub.incidents.mobilisation import settings_of
 from hub.incidents.search import similar_incidents
 from hub.intake.alerts.view import alerts_panel
+from hub.notifications.delivery_report import incident_deliveries
 from hub.notifications.suppression import unreachable_by_email
 from hub.policy.model import Policy
 from hub.web.board import deadlines
@@ -77,7 +81,7 @@ def grouped_deliveries(incident: Incident) -> list[Item]:
     for rows in groups.values():
         children = [_delivery(n) for n in rows]
         tally = Counter(n.status for n in rows)
-        worst = next((s for s in ("failed", "pending", "sending") if tally[s]), "sent")
+        worst = next((s for s in ("failed", "pending", "sending", "batched") if tally[s]), "sent")
         summary = ", ".join(f"{count} {status}" for status, count in tally.most_common())
         items.append(
             Item(
@@ -195,4 +199,6 @@ def load_room(
             for k in incident.services or ()
         ],
         **alerts_panel(session, incident.id),
+        "deliveries": incident_deliveries(session, settings_of(session), incident, now),
+        "shown_time": partial(local_hhmmss, tz=policy.timezone),
     }

@@ -270,6 +270,8 @@ def test_permanent_error_is_visible_in_the_api(wired, transports, make_token):
             "attempts": 1,
             "sent_at": None,
             "last_error": "550 5.1.1 mailbox unknown",
+            "audience": None,  # a page: to a person, not an audience
+            "batch": None,
         }
     ]
 

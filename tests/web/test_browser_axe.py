@@ -58,6 +58,7 @@ def pages(world):
         ("declare", "/declare", "anna"),
         ("room", "/incidents/INC-1", "anna"),
         ("room-resolved", f"/incidents/{ref}", "anna"),
+        ("deliveries", f"/incidents/{ref}/deliveries", "anna"),
         ("review", f"/incidents/{ref}/review", "david"),
         ("ops", "/ops/", "anna"),
         ("ops-outbox", "/ops/outbox?show=all", "anna"),

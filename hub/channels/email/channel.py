@@ -103,8 +103,40 @@ class EmailChannel(Channel):
         )
         return True
 
+    def batch_size(self, settings):
+        """Graph: HUB_GRAPH_BCC_BATCH addresses per message (Exchange takes 500 recipients a
+        message by default); SMTP: HUB_SMTP_BATCH recipients per envelope; the sink: one each."""
+        transport = settings.text("HUB_MAIL_TRANSPORT").lower()
+        if transport == "graph":
+            return settings.int("HUB_GRAPH_BCC_BATCH")
+        if transport == "smtp":
+            return settings.int("HUB_SMTP_BATCH")
+        return 1
+
+    def route_batch(self, row, addresses, context, settings):
+        """One message to the audience's addresses in BCC, addressed To the hub's sender."""
+        row.channel = "email"
+        row.recipient = f"{row.audience}: {len(addresses)} addresses (BCC)"
+        row.payload = render_spec(
+            "email",
+            row.template,
+            context,
+            to=settings.text("HUB_MAIL_FROM"),
+            bcc=list(addresses),
+            incident_id=row.incident_id,
+            key=row.key,
+        )
+
     def render(self, spec, settings):
         """Subject and bodies from templates/email/<template>/, threading headers, reply token."""
+        if spec.get("bcc"):
+            return compose.render_batch_email(
+                spec["template"],
+                spec["context"],
+                bcc=spec["bcc"],
+                settings=settings,
+                thread=compose.ThreadInfo(spec["incident_id"], spec["key"]),
+            )
         context, unsubscribe = unsubscribe_context(spec["context"], settings)
         out = render_email(
             spec["template"],

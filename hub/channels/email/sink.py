@@ -27,6 +27,7 @@ class SinkTransport:
             "file": f"{name}.eml",
             "at": now.isoformat(timespec="seconds"),
             "to": payload["to"],
+            "bcc": len(payload.get("bcc") or ()),
             "from": payload["from"],
             "subject": payload["subject"],
             "message_id": payload["headers"].get("Message-ID"),

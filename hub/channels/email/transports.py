@@ -105,7 +105,8 @@ class SmtpTransport:
         """Deliver one message over a pooled connection (never resent after a partial send)."""
         # the signed per-message return path (VERP): bounces prove which delivery failed
         sender = smtp_address(payload.get("return_path") or parseaddr(payload["from"])[1])
-        recipient = smtp_address(parseaddr(payload["to"])[1])
+        # a batch (hub/notifications/batches.py) goes to its addresses in one envelope
+        recipients = [smtp_address(a) for a in payload.get("bcc") or [parseaddr(payload["to"])[1]]]
         try:  # the finished bytes before a connection is taken: a bad message fails alone
             data = build_mime(payload).as_bytes(policy=SMTP_BYTES)
         except (UnicodeError, ValueError, HeaderParseError) as exc:
@@ -114,7 +115,7 @@ class SmtpTransport:
             conn = None
             try:
                 conn = self._checkout() or self._connect()
-                conn.sendmail(sender, [recipient], data)
+                refused = conn.sendmail(sender, recipients, data)
             except smtplib.SMTPException as exc:
                 self._discard(conn, exc)
                 raise _smtp_error(exc) from None
@@ -129,7 +130,14 @@ class SmtpTransport:
                 raise
             with self._lock:
                 self._idle.append((conn, time.monotonic()))
-        return Sent(payload["headers"].get("Message-ID", ""), f"250 accepted by {self.host}")
+        refused = {
+            rcpt.lower(): f"{code} {_text(msg)}" for rcpt, (code, msg) in (refused or {}).items()
+        }
+        return Sent(
+            payload["headers"].get("Message-ID", ""),
+            f"250 accepted by {self.host}",
+            refused=refused or None,
+        )
 
     def _checkout(self) -> smtplib.SMTP | None:
         """An idle connection that still answers, or None."""
@@ -227,7 +235,7 @@ class GraphTransport:
         if self.format == "mime":
             headers["Content-Type"] = "text/plain"
             try:
-                data = base64.b64encode(build_mime(payload).as_bytes(policy=SMTP_BYTES))
+                data = base64.b64encode(build_mime(payload, bcc=True).as_bytes(policy=SMTP_BYTES))
             except (UnicodeError, ValueError, HeaderParseError) as exc:
                 raise PermanentError(
                     f"message cannot be encoded: {type(exc).__name__}: {exc}"
@@ -273,6 +281,8 @@ def graph_message(payload: dict) -> dict:
         ],
         "internetMessageHeaders": [{"name": n, "value": custom[n]} for n in names[:5]],
     }
+    if payload.get("bcc"):
+        message["bccRecipients"] = [{"emailAddress": {"address": a}} for a in payload["bcc"]]
     if headers.get("Reply-To"):
         message["replyTo"] = [{"emailAddress": {"address": headers["Reply-To"]}}]
     return {"message": message, "saveToSentItems": False}

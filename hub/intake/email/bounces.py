@@ -27,6 +27,7 @@ from hub.channels.email.ids import (
     verify_return_path,
 )
 from hub.intake.email.dsn import Bounce
+from hub.notifications import batches
 from hub.notifications.suppression import suppress
 
 RECIPIENT_STATUSES = ("5.1.0", "5.1.1", "5.1.2", "5.1.3", "5.1.6", "5.1.10", "5.2.1")
@@ -88,7 +89,23 @@ def proven_deliveries(
         for row in _email_rows(session, number):
             if message_id(secret, number, row.key, domain).strip("<>").lower() == mid:
                 found.setdefault(row.id, (row, f"quotes our signed Message-ID <{mid}>"))
-    return list(found.values())
+    return _batch_members(session, bounce, list(found.values()))
+
+
+def _batch_members(session: Session, bounce: Bounce, proven: list) -> list:
+    """A message that carried several recipients (hub/notifications/batches.py) stands for
+    those of its recipients the bounce names; without a name it proves none of them."""
+    out = []
+    for row, how in proven:
+        if not batches.is_batch(row):
+            out.append((row, how))
+            continue
+        named = {a.lower() for a in bounce.recipients}
+        members = session.scalars(select(Notification).where(Notification.batch_id == row.id))
+        out += [
+            (m, f"{how}, naming {m.recipient}") for m in members if m.recipient.lower() in named
+        ]
+    return out
 
 
 def _email_rows(session: Session, number: int) -> list[Notification]:

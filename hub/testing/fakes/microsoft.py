@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import math
 import re
 import secrets
 import threading
@@ -65,6 +66,10 @@ class FakeMicrosoft(GroupsMixin, CalendarMixin, OidcMixin, FakeServer):
         self.inbox: dict[str, dict[str, bytes]] = {}  # mailbox -> message id -> raw MIME
         self.inbox_log: dict[str, list[str]] = {}  # mailbox -> ids in change order (delta)
         self._lock = threading.Lock()
+        # Exchange's message rate limit per mailbox (None: none): `throttle_mail(30)`
+        self.mail_per_minute: int | None = None
+        self._mail_times: dict[str, list[float]] = {}
+        self.throttled = 0  # sendMail requests answered 429 by that limit
         self.setup_oidc(users)
         self.setup_calendar()
         self.setup_groups()
@@ -204,11 +209,39 @@ class FakeMicrosoft(GroupsMixin, CalendarMixin, OidcMixin, FakeServer):
             entry = self.tokens.get(token)
         return entry is not None and entry[2] > time.time() and "graph" in entry[1]
 
+    def throttle_mail(self, per_minute: int | None) -> None:
+        """Answer sendMail beyond `per_minute` messages in any 60 s per mailbox with 429 and
+        a Retry-After (seconds until the oldest of them leaves the window); None: no limit."""
+        with self._lock:
+            self.mail_per_minute, self._mail_times = per_minute, {}
+
+    def _over_limit(self, mailbox: str) -> float | None:
+        """Seconds to wait if this mailbox is over its limit, else None (and counts the send)."""
+        with self._lock:
+            if not self.mail_per_minute:
+                return None
+            now = time.monotonic()
+            times = [t for t in self._mail_times.get(mailbox, []) if t > now - 60.0]
+            if len(times) >= self.mail_per_minute:
+                self._mail_times[mailbox] = times
+                self.throttled += 1
+                return times[0] + 60.0 - now
+            times.append(now)
+            self._mail_times[mailbox] = times
+            return None
+
     def send_mail(self, request: Request, mailbox: str) -> Response:
         if not self._authorised(request):
             return graph_error(
                 401, "InvalidAuthenticationToken", "Access token is empty, expired or not valid."
             )
+        wait = self._over_limit(unquote(mailbox).lower())
+        if wait is not None:
+            response = graph_error(
+                429, "ApplicationThrottled", "Mailbox concurrency or message rate limit exceeded."
+            )
+            response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
+            return response
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         record = {
             "mailbox": unquote(mailbox),

@@ -60,6 +60,7 @@ NEEDS = {
     "action-due-soon": "review",
     "task-late": "task",
     "update-draft": "draft",
+    "page-undeliverable": "unreachable",
 }
 ALL = template_names()  # the templates above plus any added later: all must pass the same tests
 EVIL = '<script>alert("x")</script> {{ 7*7 }} & "quotes"'
@@ -158,6 +159,11 @@ def context(**changes):
         "policy_timezone": "Europe/Berlin",
         "hub_url": "https://hub.example",
         "ack_url": "https://hub.example/ack/abc?x=1&y=2",
+        "unreachable": {
+            "person_name": f"Erin {EVIL}",
+            "role_label": "Technical Lead",
+            "tried": [{"channel": "email", "to": "erin@example.com", "reason": EVIL, "line": EVIL}],
+        },
         "review": {
             "state": "draft",
             "state_label": f"Draft {EVIL}",

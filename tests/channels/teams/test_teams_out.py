@@ -53,8 +53,9 @@ TEMPLATES = [
     "sla-breach",
     "resolved",
     "alerts-resolved",
+    "page-undeliverable",
 ]
-MENTIONING = {"page", "update-reminder", "escalation", "alerts-resolved"}
+MENTIONING = {"page", "update-reminder", "escalation", "alerts-resolved", "page-undeliverable"}
 HOSTILE = (
     'Q"uo\'te \\back\\slash </at><at>Eve</at> {{ 7*7 }} {% raw %} "}]} \n- item\n'
     "1. one\n# head [click](javascript:alert(1)) **bold** _it_ <b>x</b> &lt;at&gt; `c`"
@@ -126,6 +127,11 @@ def context(text: str = HOSTILE, big: str | None = None, mention: dict | None = 
         "policy_timezone": "Europe/Berlin",
         "hub_url": "https://hub.example",
         "ack_url": URLS["ack"],
+        "unreachable": {
+            "person_name": text,
+            "role_label": "Technical Lead",
+            "tried": [{"channel": "email", "to": "x@example.com", "reason": text, "line": text}],
+        },
     }
 
 
