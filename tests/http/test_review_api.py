@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -551,6 +551,29 @@ def test_every_documented_operation_answers_only_documented_statuses(client, hub
         ).status_code
         == 422
     )
+    # drafts awaiting approval (tests/incidents/test_drafts.py approves real ones)
+    drafts = f"/api/v1/incidents/{ref}/drafts/999999/approve"
+    assert call("post", drafts, "anna", json={}).status_code in (403, 404)
+    assert call("post", drafts, "anna", json={"text": 5}).status_code == 422
+    # the status page's JSON and maintenance windows
+    assert call("get", "/api/v1/status", "julia").status_code == 200
+    assert call("get", "/api/v1/status?view=nope", "julia").status_code == 422
+    assert call("get", "/api/v1/status/maintenance", "julia").status_code == 200
+    soon = datetime.now(UTC) + timedelta(hours=1)
+    window = {
+        "services": ["payroll"],
+        "start": soon.isoformat(),
+        "end": (soon + timedelta(hours=1)).isoformat(),
+        "text": "Database upgrade",
+    }
+    maintenance = "/api/v1/status/maintenance"
+    assert call("post", maintenance, "julia", json=window).status_code == 403
+    assert call("post", maintenance, "anna", json={**window, "end": "x"}).status_code == 422
+    made = call("post", maintenance, "anna", json=window)
+    assert made.status_code == 201, made.get_json()
+    assert call("delete", f"{maintenance}/{made.get_json()['id']}", "julia").status_code == 403
+    assert call("delete", f"{maintenance}/{made.get_json()['id']}", "anna").status_code == 200
+    assert call("delete", f"{maintenance}/999999", "anna").status_code == 404
     # Teams (not configured here), health, metrics, the document itself
     call("post", "/intake/teams", data=b"{}", content_type="application/json")
     call("post", "/intake/bot", data=b"{}", content_type="application/json")
