@@ -49,19 +49,42 @@ else:
             break
 
 
-@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Schedule for a short wall clock under `--dist loadgroup` (scripts/test):
-    - the modules that start real processes (`e2e`) go first, so the slowest work does not
-      start last and leave the other workers idle (the order inside a module is kept);
-    - a module's tests stay on one worker (its module fixtures are set up once, and the browser
-      tests walk one incident through in order) unless it is marked `spread`: its tests are
-      independent and each may run on any worker."""
+    """The modules that start real processes (`e2e`) go first, so that the slowest work does not
+    start last and leave the other workers idle (the order inside a module is kept)."""
     slow_modules = {item.module.__name__ for item in items if item.get_closest_marker("e2e")}
     items.sort(key=lambda item: item.module.__name__ not in slow_modules)
-    for item in items:
-        if not item.get_closest_marker("spread"):
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadgroup` (scripts/test): a module's tests stay on one worker (its module
+    fixtures are set up once; the browser tests walk one incident through in order), unless the
+    module is marked `spread`: its tests are independent and each may go to any worker. Work is
+    handed out in collection order (`e2e` modules first). pytest-xdist's own loadgroup reads
+    `xdist_group` marks through a node id suffix that pytest 9.2 no longer carries, so the
+    grouping is decided here, from the node ids."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    spread: dict[str, bool] = {}
+
+    def is_spread(path: str) -> bool:
+        if path not in spread:
+            try:
+                text = (Path(str(config.rootpath)) / path).read_text(encoding="utf-8")
+            except OSError:
+                text = ""
+            spread[path] = "pytest.mark.spread" in text
+        return spread[path]
+
+    class ByModule(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return nodeid if is_spread(path) else path
+
+    config.option.loadscopereorder = False  # keep the collection order (slow modules first)
+    return ByModule(config, log)
 
 
 def pytest_report_header(config):

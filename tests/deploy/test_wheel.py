@@ -8,6 +8,7 @@ import email
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -35,10 +36,23 @@ WEBHOOKS = {
 
 @pytest.fixture(scope="session")
 def wheel(tmp_path_factory) -> Path:
-    """The wheel, built once per session from the sdist of this checkout."""
+    """The wheel, built once per session from the sdist of a snapshot of this checkout (the
+    files git knows or would add): tests running beside it write under the checkout too, and a
+    file that vanishes while the sdist is copied fails the build."""
     out = tmp_path_factory.mktemp("dist")
+    src = tmp_path_factory.mktemp("source")
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.split(b"\0")
+    for name in filter(None, (n.decode() for n in listed)):
+        if (ROOT / name).is_file():
+            (src / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, src / name)
     done = subprocess.run(
-        [sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)],
+        [sys.executable, "-m", "build", "--outdir", str(out), str(src)],
         capture_output=True,
         text=True,
     )
