@@ -143,8 +143,9 @@ def test_post_an_update_and_find_it_at_the_smtp_sink(world):
     world.smtp.reject["exec-team@northwind.example"] = "550 5.1.1 mailbox unavailable"
     page = room(world, state["chloe"])
     page.fill("#update-text", UPDATE)
-    expect(page.locator("#update-preview .mail-body")).to_contain_text(UPDATE)
+    expect(page.locator("#update-preview .preview-mail .mail-body")).to_contain_text(UPDATE)
     expect(page.locator("#update-preview .ac-card")).to_contain_text(UPDATE)
+    expect(page.locator("#update-preview #preview-status")).to_contain_text(UPDATE)
     shoot(page, "incident-room")
     page.click("#post-update")
     expect(page.locator(".flash-success")).to_have_text("Update posted.")
@@ -223,7 +224,8 @@ def test_hostile_text_in_every_field_shows_as_text(world, people):
     ref = re.search(r"INC-\d+", anna.url).group(0)
     state["hostile"] = ref
     anna.fill("#update-text", HOSTILE)
-    expect(anna.locator("#update-preview .mail-body")).to_contain_text("<script>")
+    expect(anna.locator("#update-preview .preview-mail .mail-body")).to_contain_text("<script>")
+    expect(anna.locator("#update-preview #preview-status")).to_contain_text("<script>")
     anna.click("#post-update")
     expect(anna.locator(".timeline")).to_contain_text('onerror=alert("i")')
     anna.click('details.action summary:has-text("Re-classify")')
