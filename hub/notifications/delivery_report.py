@@ -32,6 +32,15 @@ LATE_AFTER = timedelta(minutes=1)
 WAITING = ("pending", "sending")
 NOT_COUNTED = ("superseded",)  # replaced by a newer message before it went out
 LABELS = {"responders": "Responders", "subscribers": "Subscribers", None: "People"}
+NOTICE_NAMES = {  # what a notice is, in words (others: the template's name as a phrase)
+    "page": "Page",
+    "escalation": "Escalation page",
+    "incident-declared": "Declared",
+    "stakeholder-update": "Stakeholder update",
+    "no-change-update": 'Automatic "no change" update',
+    "update-draft": "Draft sent for approval",
+    "page-undeliverable": "Page that reached nobody",
+}
 _CODE = re.compile(r"\b[45]\d\d[ -](?:[45]\.\d{1,3}\.\d{1,3}\s+)?(?P<text>.+)$")
 
 
@@ -111,6 +120,11 @@ class EventDelivery:
     template: str
     at: datetime
     audiences: list[AudienceDelivery]
+
+    @property
+    def name(self) -> str:
+        """What the notice is, for people ("Stakeholder update", not `stakeholder-update`)."""
+        return NOTICE_NAMES.get(self.template) or self.template.replace("-", " ").capitalize()
 
     def as_json(self, shown_time) -> dict:
         return {
