@@ -40,6 +40,8 @@ NOTICE_NAMES = {  # what a notice is, in words (others: the template's name as a
     "no-change-update": 'Automatic "no change" update',
     "update-draft": "Draft sent for approval",
     "page-undeliverable": "Page that reached nobody",
+    "sla-warning": "SLA warning",
+    "sla-breach": "SLA breached",
 }
 _CODE = re.compile(r"\b[45]\d\d[ -](?:[45]\.\d{1,3}\.\d{1,3}\s+)?(?P<text>.+)$")
 
