@@ -231,6 +231,7 @@ def test_the_signed_link_and_the_room_approve_a_draft(ahub, bclient):  # noqa: F
             )
         ).all()
     link = mail.payload["render"]["context"]["approve_url"]
+    assert mail.payload["render"]["context"]["draft"]["public_text"] == "Portal slow <b>x</b>"
     path = link.removeprefix("https://hub.example.com")
     page = bclient.get(path)
     assert page.status_code == 200 and b"draft-approve" in page.data
