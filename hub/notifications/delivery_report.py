@@ -126,7 +126,7 @@ class EventDelivery:
     @property
     def name(self) -> str:
         """What the notice is, for people ("Stakeholder update", not `stakeholder-update`)."""
-        return NOTICE_NAMES.get(self.template) or self.template.replace("-", " ").capitalize()
+        return notice_name(self.template)
 
     def as_json(self, shown_time) -> dict:
         return {
@@ -135,6 +135,16 @@ class EventDelivery:
             "at": iso(self.at),
             "audiences": [{**a.as_json(), "summary": a.line(shown_time)} for a in self.audiences],
         }
+
+
+def notice_name(template: str) -> str:
+    """A notice's template as words ("Stakeholder update", not `stakeholder-update`)."""
+    return NOTICE_NAMES.get(template) or template.replace("-", " ").capitalize()
+
+
+def audience_label(audience: str | None) -> str:
+    """An audience's key as words ("It staff" for `it-staff`; "People" for none)."""
+    return LABELS.get(audience) or audience.replace("_", " ").replace("-", " ").capitalize()
 
 
 def event_of(key: str) -> str:
@@ -167,8 +177,7 @@ def summarize(
 
 
 def _audience(audience, rows, now, queues) -> AudienceDelivery:
-    label = LABELS.get(audience) or audience.replace("_", " ").replace("-", " ").capitalize()
-    report = AudienceDelivery(audience, label)
+    report = AudienceDelivery(audience, audience_label(audience))
     units = [r for r in rows if batches.is_batch(r) or r.batch_id is None]
     people = [r for r in rows if not batches.is_batch(r)]
     start = min(r.created_at for r in rows)

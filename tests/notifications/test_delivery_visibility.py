@@ -440,3 +440,4 @@ def test_the_room_shows_the_summary_and_the_recipients_one_click_away(wired, tra
     text = listing.get_data(as_text=True)
     assert first_email.recipient in text and "Full" in text
     assert f'<td data-label="Recipient">{first_email.recipient}</td>' in text  # labelled on phones
+    assert "Stakeholder update <code>" in text and "· Executives ·" in text  # words, not keys
