@@ -260,6 +260,7 @@ def draft_context(policy: Policy, incident: Incident, draft: UpdateDraft) -> dic
     return {
         "id": draft.id,
         "text": draft.request.get("text", ""),
+        "public_text": draft.request.get("public_text") or "",
         "author_name": person_name(policy, draft.author),
         "at_local": local_hhmm(draft.created_at, policy.timezone),
         "state": draft.state,

@@ -32,6 +32,17 @@ LATE_AFTER = timedelta(minutes=1)
 WAITING = ("pending", "sending")
 NOT_COUNTED = ("superseded",)  # replaced by a newer message before it went out
 LABELS = {"responders": "Responders", "subscribers": "Subscribers", None: "People"}
+NOTICE_NAMES = {  # what a notice is, in words (others: the template's name as a phrase)
+    "page": "Page",
+    "escalation": "Escalation page",
+    "incident-declared": "Declared",
+    "stakeholder-update": "Stakeholder update",
+    "no-change-update": 'Automatic "no change" update',
+    "update-draft": "Draft sent for approval",
+    "page-undeliverable": "Page that reached nobody",
+    "sla-warning": "SLA warning",
+    "sla-breach": "SLA breached",
+}
 _CODE = re.compile(r"\b[45]\d\d[ -](?:[45]\.\d{1,3}\.\d{1,3}\s+)?(?P<text>.+)$")
 
 
@@ -112,6 +123,11 @@ class EventDelivery:
     at: datetime
     audiences: list[AudienceDelivery]
 
+    @property
+    def name(self) -> str:
+        """What the notice is, for people ("Stakeholder update", not `stakeholder-update`)."""
+        return notice_name(self.template)
+
     def as_json(self, shown_time) -> dict:
         return {
             "event": self.event,
@@ -119,6 +135,16 @@ class EventDelivery:
             "at": iso(self.at),
             "audiences": [{**a.as_json(), "summary": a.line(shown_time)} for a in self.audiences],
         }
+
+
+def notice_name(template: str) -> str:
+    """A notice's template as words ("Stakeholder update", not `stakeholder-update`)."""
+    return NOTICE_NAMES.get(template) or template.replace("-", " ").capitalize()
+
+
+def audience_label(audience: str | None) -> str:
+    """An audience's key as words ("It staff" for `it-staff`; "People" for none)."""
+    return LABELS.get(audience) or audience.replace("_", " ").replace("-", " ").capitalize()
 
 
 def event_of(key: str) -> str:
@@ -151,8 +177,7 @@ def summarize(
 
 
 def _audience(audience, rows, now, queues) -> AudienceDelivery:
-    label = LABELS.get(audience) or audience.replace("_", " ").replace("-", " ").capitalize()
-    report = AudienceDelivery(audience, label)
+    report = AudienceDelivery(audience, audience_label(audience))
     units = [r for r in rows if batches.is_batch(r) or r.batch_id is None]
     people = [r for r in rows if not batches.is_batch(r)]
     start = min(r.created_at for r in rows)

@@ -7,6 +7,7 @@ import os
 import tempfile
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from hub.status.board import compose
 from hub.status.read import change_counter, load_rows
@@ -20,7 +21,7 @@ def build_static(hub, out: Path, *, public: bool, url: str, now: datetime) -> li
         incidents, windows = load_rows(connection, now)
     page = compose(hub.policy, incidents, windows, now, public=public)
     url = url.rstrip("/")
-    base = url.rsplit("/status", 1)[0] if "/status" in url else url
+    base = _site_root(url)
     files = {
         "index.html": render_page(
             page,
@@ -39,6 +40,18 @@ def build_static(hub, out: Path, *, public: bool, url: str, now: datetime) -> li
     for name, text in files.items():
         written.append(_replace(out / name, text))
     return written
+
+
+def _site_root(url: str) -> str:
+    """`url` without a trailing `/status` or `/status/public` path (the feeds' ids are built
+    on it); a host named status… keeps its name."""
+    parts = urlsplit(url)
+    path = parts.path.rstrip("/")
+    for suffix in ("/status/public", "/status"):
+        if path.endswith(suffix):
+            path = path[: -len(suffix)]
+            break
+    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
 
 def counter(hub) -> tuple:

@@ -9,7 +9,12 @@ from hub.app.redact import redact_text
 from hub.channels.base import shown_recipient
 from hub.incidents import records
 from hub.notifications import batches
-from hub.notifications.delivery_report import LABELS, event_of, short_reason
+from hub.notifications.delivery_report import (
+    audience_label,
+    event_of,
+    notice_name,
+    short_reason,
+)
 from hub.web.common import render, require_person, the_hub
 
 bp = Blueprint("deliveries", __name__)
@@ -34,7 +39,7 @@ def recipients(ref: str):
         shown = [
             {
                 "recipient": shown_recipient(n.recipient),
-                "audience": LABELS.get(n.audience) or n.audience,
+                "audience": audience_label(n.audience),
                 "channel": n.channel,
                 "status": "pending" if n.status == batches.BATCHED else n.status,
                 "at": n.sent_at,
@@ -55,7 +60,8 @@ def recipients(ref: str):
             title=f"{incident.ref} deliveries",
             incident=incident,
             event=event,
-            audience=LABELS.get(audience) or audience,
+            notice=notice_name(rows[0].template) if event and rows else None,
+            audience=audience_label(audience or None) if audience is not None else None,
             rows=shown[:SHOWN],
             total=len(shown),
             shown=SHOWN,

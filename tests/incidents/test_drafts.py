@@ -222,7 +222,8 @@ def test_a_missed_deadline_sends_no_change_and_keeps_the_draft(ahub):
 
 def test_the_signed_link_and_the_room_approve_a_draft(ahub, bclient):  # noqa: F811
     iid = sev2(ahub, T0)
-    draft = act(ahub, iid, drafts.submit_update, {"text": "first <script>"}, actor="felix", now=T0)
+    request = {"text": "first <script>", "public_text": "Portal slow <b>x</b>"}
+    draft = act(ahub, iid, drafts.submit_update, request, actor="felix", now=T0)
     with ahub.db.session(write=False) as s:
         (mail,) = s.scalars(
             select(Notification).where(
@@ -230,10 +231,13 @@ def test_the_signed_link_and_the_room_approve_a_draft(ahub, bclient):  # noqa: F
             )
         ).all()
     link = mail.payload["render"]["context"]["approve_url"]
+    assert mail.payload["render"]["context"]["draft"]["public_text"] == "Portal slow <b>x</b>"
     path = link.removeprefix("https://hub.example.com")
     page = bclient.get(path)
     assert page.status_code == 200 and b"draft-approve" in page.data
     assert b"first &lt;script&gt;" in page.data
+    assert b"Public text for the status page" in page.data  # the approver sees what goes public
+    assert b"Portal slow &lt;b&gt;x&lt;/b&gt;" in page.data
     bad = bclient.get(path[:-3] + "AAA")
     assert b"draft-approve" not in bad.data and b"not valid" in bad.data
     token = path.rsplit("/", 1)[1]
@@ -251,6 +255,7 @@ def test_the_signed_link_and_the_room_approve_a_draft(ahub, bclient):  # noqa: F
     sign_in(bclient, ahub, "chloe")
     room = bclient.get(f"/incidents/INC-{iid}").data.decode()
     (draft_id,) = re.findall(r'id="approve-draft-(\d+)"', room)
+    assert "No public text: this update will not be on the public status page." in room
     r = form_post(bclient, f"/incidents/INC-{iid}/drafts/{draft_id}/approve", {"text": "second!"})
     assert r.status_code == 303
     assert [e.text for e in timeline(ahub, iid, "update")] == ["edited by link", "second!"]

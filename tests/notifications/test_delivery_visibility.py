@@ -432,6 +432,7 @@ def test_the_room_shows_the_summary_and_the_recipients_one_click_away(wired, tra
     sign_in(client, wired, "anna")
     page = client.get(f"/incidents/INC-{iid}").get_data(as_text=True)
     assert "Executives: 0 of 2 delivered" in page and "failed (Full)" in page
+    assert "· Stakeholder update</span>" in page and "· stakeholder-update<" not in page
     link = f"/incidents/INC-{iid}/deliveries?event=update:INC-{iid}:"
     href = next(x for x in page.split('"') if x.startswith(link) and "=executives" in x)
     href = href.replace("&amp;", "&")
@@ -439,3 +440,5 @@ def test_the_room_shows_the_summary_and_the_recipients_one_click_away(wired, tra
     assert listing.status_code == 200
     text = listing.get_data(as_text=True)
     assert first_email.recipient in text and "Full" in text
+    assert f'<td data-label="Recipient">{first_email.recipient}</td>' in text  # labelled on phones
+    assert "Stakeholder update <code>" in text and "· Executives ·" in text  # words, not keys

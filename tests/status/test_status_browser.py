@@ -106,6 +106,12 @@ def test_status_pages_pass_axe_at_390_px(status_world, browser, scheme):
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE_390["width"]
         assert page.evaluate("document.scripts.length") == (0 if path == "/status" else 1)
         assert page.evaluate("document.querySelectorAll('b').length") == 0  # hostile text escaped
+        if path == "/status":  # every link a finger can hit (WCAG 2.5.8: at least 24 px high)
+            small = page.evaluate(
+                "[...document.querySelectorAll('main a, footer a')]"
+                ".filter(a => a.getBoundingClientRect().height < 24).map(a => a.textContent)"
+            )
+            assert small == []
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SHOTS / f"status-{label}-{scheme}.png"), full_page=True)
         problems = serious_violations(page)

@@ -122,6 +122,15 @@ def test_an_incident_on_public_services_without_public_text_shows_no_update(publ
     assert "Some services are down" in page
     assert "We are investigating; the first update follows." in page
     assert "load balancer" not in page
+    assert "Nothing else in the last 30 days." in page  # the open incident is above, not "none"
+    html = public_client.get("/status").get_data(as_text=True)
+    assert '<option value="service:customer-portal" selected>' in html  # the one in trouble
+    # what is down comes first on a phone; the form to follow it after the open incidents
+    assert (
+        html.index('id="services-h"')
+        < html.index('id="incidents-h"')
+        < html.index('id="subscribe-h"')
+    )
 
 
 def test_maintenance_needs_the_comms_owner_or_an_admin(client, hub, make_token):

@@ -35,6 +35,13 @@ def test_status_build_writes_a_copy_for_any_web_server(hub, backend, tmp_path, m
     assert not feed.bozo and feed.entries
     assert feed.feed.link == "https://status.example.test/status"
     assert not (out / "services" / "payroll.atom").exists()  # not a public service
+    served = tmp_path / "served"  # the README's example: a host of its own named status.…
+    url = "https://status.example.com"
+    result = CliRunner().invoke(main, ["status", "build", "--out", str(served), "--url", url])
+    assert result.exit_code == 0, result.output
+    feed = feedparser.parse((served / "feed.atom").read_text())
+    assert feed.feed.link == url and feed.feed.id.startswith(f"{url}/")
+    assert all(e.id.startswith(f"{url}/") for e in feed.entries) and feed.entries
     internal = tmp_path / "internal"
     result = CliRunner().invoke(main, ["status", "build", "--internal", "--out", str(internal)])
     assert result.exit_code == 0, result.output

@@ -48,17 +48,18 @@ def confirm_path(hub) -> str:
 @pytest.mark.parametrize(
     "address, target, why",
     [
-        ("kim@gmail.example", "payroll", "only addresses of the organisation"),
-        ("kim@sub.northwind.example", "payroll", "only addresses of the organisation"),
-        ("<script>@northwind.example", "payroll", "only addresses of the organisation"),
+        ("kim@gmail.example", "payroll", "Only addresses of the organisation"),
+        ("kim@sub.northwind.example", "payroll", "Only addresses of the organisation"),
+        ("<script>@northwind.example", "payroll", "Only addresses of the organisation"),
         (ADDRESS, "the moon", "neither a service"),
-        (ADDRESS, "INC-99", "there is no incident INC-99"),
+        (ADDRESS, "INC-99", "There is no incident INC-99."),
     ],
 )
 def test_refused_requests_say_why_and_mail_nothing(client, hub, address, target, why):
     response = client.post("/subscribe", data={"email": address, "target": target})
     assert response.status_code == 400
     assert why in text_of(response) and "<script>@" not in response.get_data(as_text=True)
+    assert 'href="/status" id="back-to-status"' in response.get_data(as_text=True)  # no dead end
     with hub.db.session(write=False) as session:
         assert session.scalars(select(Notification)).all() == []
 

@@ -150,6 +150,7 @@ def context(**changes):
         "draft": {
             "id": 3,
             "text": f"Failover started {EVIL}",
+            "public_text": f"Portal slow {EVIL}",
             "author_name": f"Felix {EVIL}",
             "at_local": "14:20 CET",
             "state": "awaiting",
