@@ -214,6 +214,17 @@ def approve_draft(ref: str, draft: int):
     return _act(ref, v.APPROVE_DRAFT, "update", run)
 
 
+@bp.post("/incidents/<ref>/drafts/<int:draft>/discard")
+def discard_draft(ref: str, draft: int):
+    """Discard a drafted update unsent (its author, or its approver); the incident with it."""
+
+    def run(s, p, i, d, a, n):
+        found = drafts.discard(s, p, i, drafts.get_draft(s, i, draft), actor=a, now=n)
+        return {"draft": drafts.draft_doc(found)}
+
+    return _act(ref, {}, "update", run, refusal=lambda incident: None)
+
+
 @bp.post("/incidents/<ref>/roles")
 def assign_role(ref: str):
     """Give a role to a person."""

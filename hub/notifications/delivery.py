@@ -34,6 +34,7 @@ from hub.channels.base import PermanentError, TransientError
 from hub.notifications import batches, lanes, leases, outbox, priority
 from hub.notifications.notify import RenderError, is_deferred, materialize
 from hub.notifications.sent_journal import SentJournal
+from hub.notifications.unsubscribed import skip_unsubscribed
 
 log = logging.getLogger("hub.worker")
 
@@ -151,7 +152,8 @@ def mark_unmarked(hub: Hub) -> None:
 
 
 def deliver_now(hub: Hub, row_id: int, now: datetime | None = None) -> str:
-    """Deliver one row: "sent", "retry", "failed", "deferred" or "skipped" (not ours)."""
+    """Deliver one row: "sent", "retry", "failed", "deferred", "unsubscribed" (its subscriber
+    left: not sent) or "skipped" (not ours)."""
     return deliver_rows(hub, [row_id], now)[row_id]
 
 
@@ -180,6 +182,12 @@ def deliver_rows(hub: Hub, row_ids: list[int], now: datetime | None = None) -> d
             if won
             else {}
         )
+    if found:  # a subscriber who left since the row was queued gets nothing
+        with hub.transaction() as session:
+            gone = skip_unsubscribed(session, {i: f[1] for i, f in found.items()})
+        outcomes.update(dict.fromkeys(gone, "unsubscribed"))
+        keeper.drop(gone)
+        won = [i for i in won if i not in set(gone)]
     marks = _Marks(hub)
     won = sorted(won, key=lambda i: (priority.rank(found[i][2]), i))  # pages first, then age
     todo, postponed, messages, laned = deque(won), set(), {}, set()

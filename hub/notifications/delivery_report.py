@@ -66,6 +66,8 @@ class AudienceDelivery:
     delivered: int = 0
     failed: int = 0
     pending: int = 0
+    skipped: int = 0  # not sent on purpose: e.g. its subscriber unsubscribed while it waited
+    skipped_reasons: list[tuple[str, int]] = field(default_factory=list)
     messages: int = 0  # messages carrying them (a BCC batch is one)
     messages_pending: int = 0
     reasons: list[tuple[str, int]] = field(default_factory=list)
@@ -87,6 +89,11 @@ class AudienceDelivery:
             failed += " (" + ", ".join(_reason(r, n, len(self.reasons)) for r, n in self.reasons)
             failed += ")"
         text = f"{self.label}: {done}, {failed}, {self.pending:,} pending"
+        if self.skipped:
+            why = ", ".join(
+                _reason(r, n, len(self.skipped_reasons)) for r, n in self.skipped_reasons
+            )
+            text += f", {self.skipped:,} not sent ({why})"
         if self.expected_finish_at is not None and (self.throttled or self.late):
             text += f"; expected to finish at {shown_time(self.expected_finish_at)}"
             if self.limit and self.throttled:
@@ -98,6 +105,7 @@ class AudienceDelivery:
     def as_json(self) -> dict:
         doc = asdict(self)
         doc["reasons"] = [{"reason": r, "count": n} for r, n in self.reasons]
+        doc["skipped_reasons"] = [{"reason": r, "count": n} for r, n in self.skipped_reasons]
         for key in ("started_at", "last_sent_at", "expected_finish_at"):
             doc[key] = iso(doc[key])
         return doc
@@ -158,15 +166,20 @@ def _audience(audience, rows, now, queues) -> AudienceDelivery:
     start = min(r.created_at for r in rows)
     report.started_at, report.total, report.messages = start, len(people), len(units)
     reasons: Counter = Counter()
+    skipped: Counter = Counter()
     for row in people:
         if row.status == "sent":
             report.delivered += 1
+        elif row.status == "skipped":
+            report.skipped += 1
+            skipped[row.last_error or "no reason recorded"] += 1
         elif row.status in ("failed", "suppressed"):
             report.failed += 1
             reasons[short_reason(row.last_error, row.status)] += 1
         else:
             report.pending += 1
     report.reasons = reasons.most_common(3)
+    report.skipped_reasons = skipped.most_common(3)
     sent = [r.sent_at for r in people if r.sent_at is not None]
     report.last_sent_at = max(sent) if sent else None
     finished = report.last_sent_at if not report.pending else now
