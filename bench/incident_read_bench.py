@@ -1,15 +1,15 @@
 """Reading one incident (`GET /api/v1/incidents/{id}`) whose outbox holds two notices to a
 5,000-person audience: the API's read against the whole-object read it replaced, in one run.
 
-    .venv/bin/python bench/incident_read_bench.py [--people 5000] [--reads 5]
+    .venv/bin/python bench/incident_read_bench.py [--people 5000] [--reads 9]
 
 Builds a hub on the embedded default (SQLite) in a temporary directory, declares a SEV1
 incident through the API, writes 2 x --people outbox rows for it (stakeholder updates to the
 executives audience, each with a rendered payload of about 3 KB as a sent email keeps; most
 sent, some failed, some pending), then times --reads reads of each:
 
-1. api: the in-process API read (column tuples, the latest notifications listed, the
-   `deliveries` summary from the same tuples);
+1. api: the in-process API read (the latest 200 notifications as column tuples, their total
+   counted, the `deliveries` summary counted in SQL: GROUP BY event, audience, status, ...);
 2. the same with `?notifications=all` (every notification listed);
 3. objects: every row loaded as an ORM object and the whole document built from them, as the
    read did before (`incident_detail` over `incident.notifications`, the summary over them).
@@ -128,7 +128,7 @@ def timed(fn, reads: int) -> list[float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--people", type=int, default=5000)
-    ap.add_argument("--reads", type=int, default=5)
+    ap.add_argument("--reads", type=int, default=9)
     args = ap.parse_args()
     from hub import create_app
     from hub.http.auth import create_token

@@ -19,7 +19,7 @@ from hub.incidents.reports import classify_new, create_incident, require_known_s
 from hub.incidents.search import Filters, parse_day, search_incidents
 from hub.incidents.serialize import incident_detail, incident_summary
 from hub.incidents.split import split_report
-from hub.notifications.delivery_report import deliveries_json, summary_rows
+from hub.notifications.delivery_report import count_rows, deliveries_json, summary_rows
 from hub.notifications.suppression import unreachable_by_email
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -116,26 +116,22 @@ def show(ref: str):
     with _hub().db.session(write=False) as session:
         incident = records.get_incident(session, ref)
         now = utcnow()
-        rows = summary_rows(session, incident.id)
         everything = "all" in (v.query(request.args, v.SHOW_QUERY)["notifications"] or ())
-        doc = _detail(session, incident, now, rows, everything)
+        doc = _detail(session, incident, now, everything)
         doc["drafts"] = [drafts.draft_doc(d) for d in drafts.awaiting(session, incident)]
-        doc["deliveries"] = deliveries_json(
-            session, _hub().settings, _hub().policy, incident, now, rows
-        )
+        doc["deliveries"] = deliveries_json(session, _hub().settings, _hub().policy, incident, now)
         return jsonify(doc)
 
 
 NOTIFICATIONS_SHOWN = 200  # the latest; `?notifications=all` lists every one
 
 
-def _detail(session, incident, now, rows=None, everything=False) -> dict:
+def _detail(session, incident, now, everything=False) -> dict:
     """`incident_detail` with the latest NOTIFICATIONS_SHOWN notifications (all of them if
     `everything`: `?notifications=all`) and `notifications_total`."""
-    rows = summary_rows(session, incident.id) if rows is None else rows
-    shown = rows if everything else rows[-NOTIFICATIONS_SHOWN:]
+    shown = summary_rows(session, incident.id, None if everything else NOTIFICATIONS_SHOWN)
     doc = incident_detail(incident, now, _unreachable(session, incident), shown)
-    doc["notifications_total"] = len(rows)
+    doc["notifications_total"] = len(shown) if everything else count_rows(session, incident.id)
     return doc
 
 
