@@ -216,3 +216,35 @@ def test_a_notice_queued_before_unsubscribing_is_not_sent(client, hub, api_calle
     assert (subscribers["delivered"], subscribers["skipped"], subscribers["pending"]) == (1, 1, 0)
     assert subscribers["skipped_reasons"] == [{"reason": "unsubscribed", "count": 1}]
     assert "1 not sent (unsubscribed)" in subscribers["summary"]
+
+
+def test_the_room_follow_button_subscribes_the_signed_in_person(client, hub, api_caller):
+    status, body = api_caller(client)(
+        "POST", "/api/v1/incidents",
+        json={"title": "Payroll is down", "services": ["payroll"], "impact": "outage"},
+    )  # fmt: skip
+    assert status == 201, body
+    ref = body["id"]
+    sign_in(client, hub, "julia")
+    room = client.get(f"/incidents/{ref}").get_data(as_text=True)
+    form = re.search(r'<form method="post" action="(/subscriptions)">(.*?)</form>', room, re.S)
+    assert form and 'id="follow-incident"' in form.group(2)
+    fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', form.group(2)))
+    assert fields.pop("csrf_token")  # the form carries its CSRF token
+    assert fields == {"target": ref, "channel": "email", "room": ref}
+    response = post(client, form.group(1), fields)
+    assert response.status_code == 303 and response.headers["Location"].endswith(
+        f"/incidents/{ref}"
+    )
+    row = subscription(hub)
+    assert (row.target, row.person, row.channel, row.state) == (
+        f"incident:{int(ref.removeprefix('INC-'))}",
+        "julia",
+        "email",
+        "active",
+    )
+    again = client.get(f"/incidents/{ref}")
+    assert 'id="follow-incident"' not in again.get_data(as_text=True)
+    assert "You get this incident's updates by email" in text_of(again).replace("&#39;", "'")
+    sign_in(client, hub, "ivan")  # someone else still sees the button
+    assert 'id="follow-incident"' in client.get(f"/incidents/{ref}").get_data(as_text=True)
