@@ -31,10 +31,9 @@ from hub.app.models import Notification
 from hub.app.settings import Settings
 from hub.channels import registry
 from hub.channels.base import PermanentError, TransientError
-from hub.notifications import batches, lanes, leases, outbox, priority
+from hub.notifications import batches, lanes, leases, outbox, priority, unsubscribed
 from hub.notifications.notify import RenderError, is_deferred, materialize
 from hub.notifications.sent_journal import SentJournal
-from hub.notifications.unsubscribed import skip_unsubscribed
 
 log = logging.getLogger("hub.worker")
 
@@ -182,12 +181,17 @@ def deliver_rows(hub: Hub, row_ids: list[int], now: datetime | None = None) -> d
             if won
             else {}
         )
-    if found:  # a subscriber who left since the row was queued gets nothing
-        with hub.transaction() as session:
-            gone = skip_unsubscribed(session, {i: f[1] for i, f in found.items()})
-        outcomes.update(dict.fromkeys(gone, "unsubscribed"))
-        keeper.drop(gone)
-        won = [i for i in won if i not in set(gone)]
+    # A subscriber who left since the row was queued gets nothing (a write only then).
+    pairs = {i: p for i, f in found.items() if (p := unsubscribed.subscription_of(f[1]))}
+    if pairs:
+        with hub.db.session(write=False) as session:
+            gone = unsubscribed.ended(session, pairs)
+        if gone:
+            with hub.transaction() as session:
+                unsubscribed.mark_skipped(session, gone)
+            outcomes.update(dict.fromkeys(gone, "unsubscribed"))
+            keeper.drop(gone)
+            won = [i for i in won if i not in set(gone)]
     marks = _Marks(hub)
     won = sorted(won, key=lambda i: (priority.rank(found[i][2]), i))  # pages first, then age
     todo, postponed, messages, laned = deque(won), set(), {}, set()

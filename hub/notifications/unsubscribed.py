@@ -31,10 +31,9 @@ def subscription_of(payload: dict | None) -> tuple[int, str] | None:
     return int(pair[0]), str(pair[1])
 
 
-def skip_unsubscribed(session: Session, payloads: dict[int, dict | None]) -> list[int]:
-    """Mark `skipped` (reason "unsubscribed") the rows among `payloads` (row id -> payload)
-    whose subscription is no longer active; their ids."""
-    pairs = {i: p for i, p in ((i, subscription_of(x)) for i, x in payloads.items()) if p}
+def ended(session: Session, pairs: dict[int, tuple[int, str]]) -> list[int]:
+    """The rows among `pairs` (row id -> its `subscription_of`) whose subscription is no
+    longer active."""
     if not pairs:
         return []
     active = {
@@ -46,12 +45,14 @@ def skip_unsubscribed(session: Session, payloads: dict[int, dict | None]) -> lis
             )
         )
     }
-    gone = sorted(i for i, pair in pairs.items() if pair not in active)
-    if gone:
-        session.execute(
-            update(Notification)
-            .where(Notification.id.in_(gone))
-            .values(status="skipped", last_error=REASON, claimed_until=None, next_attempt_at=None)
-        )
-        log.info("%d queued notice(s) not sent: their subscriber unsubscribed", len(gone))
-    return gone
+    return sorted(i for i, pair in pairs.items() if pair not in active)
+
+
+def mark_skipped(session: Session, row_ids: list[int]) -> None:
+    """Not sent, for good: `skipped`, reason "unsubscribed"."""
+    session.execute(
+        update(Notification)
+        .where(Notification.id.in_(row_ids))
+        .values(status="skipped", last_error=REASON, claimed_until=None, next_attempt_at=None)
+    )
+    log.info("%d queued notice(s) not sent: their subscriber unsubscribed", len(row_ids))
