@@ -1,5 +1,5 @@
 """Reading one incident (`GET /api/v1/incidents/{id}`) whose outbox holds two notices to a
-5,000-person audience: the API's read against the whole-object read it replaced, in one run.
+5,000-person audience: the API's read against a whole-object read, in one run.
 
     .venv/bin/python bench/incident_read_bench.py [--people 5000] [--reads 9]
 
@@ -11,8 +11,8 @@ sent, some failed, some pending), then times --reads reads of each:
 1. api: the in-process API read (the latest 200 notifications as column tuples, their total
    counted, the `deliveries` summary counted in SQL: GROUP BY event, audience, status, ...);
 2. the same with `?notifications=all` (every notification listed);
-3. objects: every row loaded as an ORM object and the whole document built from them, as the
-   read did before (`incident_detail` over `incident.notifications`, the summary over them).
+3. objects: every row loaded as an ORM object and the whole document built from them
+   (`incident_detail` over `incident.notifications`, the summary over them), for comparison.
 """
 
 from __future__ import annotations
