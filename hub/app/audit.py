@@ -40,6 +40,7 @@ ACTIONS = {
     "update-drafted": "incident draft",
     "update-draft-edited": "incident draft",
     "update-approved": "incident draft",
+    "update-draft-discarded": "incident draft",
     "maintenance-scheduled": "maintenance window",
     "maintenance-cancelled": "maintenance window",
 }

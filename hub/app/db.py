@@ -133,6 +133,10 @@ def _lock_path(url: str) -> Path | None:
     return Path(path + ".writer-lock")
 
 
+def _event_of(key: str | None) -> str | None:
+    return key.rsplit("|", 2)[0] if key else key
+
+
 def make_engine(url: str) -> Engine:
     """An engine for the URL; SQLite gets WAL, a busy timeout and foreign keys."""
     if url.startswith("sqlite"):
@@ -152,6 +156,9 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
+            # The event of an outbox key (`event|recipient|channel`), for summaries counted in
+            # SQL (hub.notifications.delivery_report); PostgreSQL uses regexp_replace.
+            dbapi_conn.create_function("hub_event_of", 1, _event_of, deterministic=True)
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):

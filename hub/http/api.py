@@ -19,7 +19,7 @@ from hub.incidents.reports import classify_new, create_incident, require_known_s
 from hub.incidents.search import Filters, parse_day, search_incidents
 from hub.incidents.serialize import incident_detail, incident_summary
 from hub.incidents.split import split_report
-from hub.notifications.delivery_report import deliveries_json
+from hub.notifications.delivery_report import count_rows, deliveries_json, summary_rows
 from hub.notifications.suppression import unreachable_by_email
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -116,10 +116,23 @@ def show(ref: str):
     with _hub().db.session(write=False) as session:
         incident = records.get_incident(session, ref)
         now = utcnow()
-        doc = incident_detail(incident, now, _unreachable(session, incident))
+        everything = "all" in (v.query(request.args, v.SHOW_QUERY)["notifications"] or ())
+        doc = _detail(session, incident, now, everything)
         doc["drafts"] = [drafts.draft_doc(d) for d in drafts.awaiting(session, incident)]
         doc["deliveries"] = deliveries_json(session, _hub().settings, _hub().policy, incident, now)
         return jsonify(doc)
+
+
+NOTIFICATIONS_SHOWN = 200  # the latest; `?notifications=all` lists every one
+
+
+def _detail(session, incident, now, everything=False) -> dict:
+    """`incident_detail` with the latest NOTIFICATIONS_SHOWN notifications (all of them if
+    `everything`: `?notifications=all`) and `notifications_total`."""
+    shown = summary_rows(session, incident.id, None if everything else NOTIFICATIONS_SHOWN)
+    doc = incident_detail(incident, now, _unreachable(session, incident), shown)
+    doc["notifications_total"] = len(shown) if everything else count_rows(session, incident.id)
+    return doc
 
 
 def _unreachable(session, incident) -> dict[str, str]:
@@ -151,7 +164,7 @@ def _act(ref: str, spec, action: str, run, refusal=None):
             refusal=refusal,
         )
         session.flush()
-        doc = incident_detail(incident, now, _unreachable(session, incident))
+        doc = _detail(session, incident, now)
     if extra:
         doc.update(extra)
     return jsonify(doc)
@@ -195,6 +208,17 @@ def approve_draft(ref: str, draft: int):
         return {"draft": drafts.draft_doc(found)}
 
     return _act(ref, v.APPROVE_DRAFT, "update", run)
+
+
+@bp.post("/incidents/<ref>/drafts/<int:draft>/discard")
+def discard_draft(ref: str, draft: int):
+    """Discard a drafted update unsent (its author, or its approver); the incident with it."""
+
+    def run(s, p, i, d, a, n):
+        found = drafts.discard(s, p, i, drafts.get_draft(s, i, draft), actor=a, now=n)
+        return {"draft": drafts.draft_doc(found)}
+
+    return _act(ref, {}, "update", run, refusal=lambda incident: None)
 
 
 @bp.post("/incidents/<ref>/roles")

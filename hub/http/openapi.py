@@ -15,6 +15,7 @@ BODIES = {
     "api.acknowledge": v.ACK,
     "api.post_update": v.UPDATE,
     "api.approve_draft": v.APPROVE_DRAFT,
+    "api.discard_draft": {},
     "api.assign_role": v.ROLE,
     "api.classify": v.CLASSIFY,
     "api.resolve": v.RESOLVE,

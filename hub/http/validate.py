@@ -430,3 +430,12 @@ STATUS_QUERY: dict[str, Param] = {  # GET /api/v1/status
 }
 QUERIES["status_api.status"] = STATUS_QUERY
 QUERIES["status_api.list_maintenance"] = {}
+SHOW_QUERY: dict[str, Param] = {  # GET /api/v1/incidents/{id}
+    "notifications": Param(
+        "csv",
+        "all: list every notification (left out: the latest 200; notifications_total counts all)",
+        ("all",),
+        "values",
+    ),
+}
+QUERIES["api.show"] = SHOW_QUERY

@@ -233,6 +233,41 @@ def approve(
     return entry
 
 
+def may_discard(policy: Policy, incident: Incident, person: str | None, draft: UpdateDraft) -> bool:
+    """Its author or its approver drops a draft unsent."""
+    return bool(person) and (
+        person == draft.author or may_approve(policy, incident, person, draft.approver_role)
+    )
+
+
+def discard(
+    session: Session,
+    policy: Policy,
+    incident: Incident,
+    draft: UpdateDraft,
+    *,
+    actor: str,
+    now: datetime,
+) -> UpdateDraft:
+    """Drop a draft awaiting approval: nothing goes out (its author or its approver)."""
+    if draft.state != "awaiting":
+        by = person_name(policy, draft.decided_by)
+        raise Conflict(f"draft {draft.id} of {incident.ref} was {draft.state} by {by} already")
+    if not may_discard(policy, incident, actor, draft):
+        raise Forbidden(
+            f"only its author or the {role_label(draft.approver_role)} of {incident.ref} (or a "
+            "policy admin) discards a drafted update"
+        )
+    draft.state, draft.decided_at, draft.decided_by = "discarded", now, actor
+    text = (
+        f"Drafted update {draft.id} by {person_name(policy, draft.author)} discarded by "
+        f"{person_name(policy, actor)}: not sent"
+    )
+    _record(session, incident, draft, ("update-draft-discarded", "update-draft-discarded"),
+            text, actor, now, before=draft.request)  # fmt: skip
+    return draft
+
+
 def _record(session, incident, draft, kinds, text, actor, now, *, before=None, after=None,
             data=None) -> None:  # fmt: skip
     """One step of a draft on the timeline (`kinds[0]`) and in the audit log (`kinds[1]`)."""

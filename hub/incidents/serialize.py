@@ -35,11 +35,17 @@ def incident_summary(incident: Incident) -> dict:
 
 
 def incident_detail(
-    incident: Incident, now: datetime, unreachable: dict[str, str] | None = None
+    incident: Incident,
+    now: datetime,
+    unreachable: dict[str, str] | None = None,
+    notifications: list | None = None,
 ) -> dict:
     """Everything: timeline, roles, timers, notifications. `unreachable`: person -> why the
-    hub cannot mail them (shown on their roles as `email_unreachable`)."""
+    hub cannot mail them (shown on their roles as `email_unreachable`); `notifications`: the
+    rows to list (objects or column tuples), else all the incident's."""
     unreachable = unreachable or {}
+    if notifications is None:
+        notifications = incident.notifications
     doc = incident_summary(incident)
     doc.update(
         {
@@ -93,7 +99,7 @@ def incident_detail(
                     "audience": n.audience,
                     "batch": n.batch_id,
                 }
-                for n in incident.notifications
+                for n in notifications
             ],
         }
     )

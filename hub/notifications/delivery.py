@@ -31,7 +31,7 @@ from hub.app.models import Notification
 from hub.app.settings import Settings
 from hub.channels import registry
 from hub.channels.base import PermanentError, TransientError
-from hub.notifications import batches, lanes, leases, outbox, priority
+from hub.notifications import batches, lanes, leases, outbox, priority, unsubscribed
 from hub.notifications.notify import RenderError, is_deferred, materialize
 from hub.notifications.sent_journal import SentJournal
 
@@ -151,7 +151,8 @@ def mark_unmarked(hub: Hub) -> None:
 
 
 def deliver_now(hub: Hub, row_id: int, now: datetime | None = None) -> str:
-    """Deliver one row: "sent", "retry", "failed", "deferred" or "skipped" (not ours)."""
+    """Deliver one row: "sent", "retry", "failed", "deferred", "unsubscribed" (its subscriber
+    left: not sent) or "skipped" (not ours)."""
     return deliver_rows(hub, [row_id], now)[row_id]
 
 
@@ -180,6 +181,17 @@ def deliver_rows(hub: Hub, row_ids: list[int], now: datetime | None = None) -> d
             if won
             else {}
         )
+    # A subscriber who left since the row was queued gets nothing (a write only then).
+    pairs = {i: p for i, f in found.items() if (p := unsubscribed.subscription_of(f[1]))}
+    if pairs:
+        with hub.db.session(write=False) as session:
+            gone = unsubscribed.ended(session, pairs)
+        if gone:
+            with hub.transaction() as session:
+                unsubscribed.mark_skipped(session, gone)
+            outcomes.update(dict.fromkeys(gone, "unsubscribed"))
+            keeper.drop(gone)
+            won = [i for i in won if i not in set(gone)]
     marks = _Marks(hub)
     won = sorted(won, key=lambda i: (priority.rank(found[i][2]), i))  # pages first, then age
     todo, postponed, messages, laned = deque(won), set(), {}, set()

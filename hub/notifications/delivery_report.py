@@ -77,6 +77,8 @@ class AudienceDelivery:
     delivered: int = 0
     failed: int = 0
     pending: int = 0
+    skipped: int = 0  # not sent on purpose: e.g. its subscriber unsubscribed while it waited
+    skipped_reasons: list[tuple[str, int]] = field(default_factory=list)
     messages: int = 0  # messages carrying them (a BCC batch is one)
     messages_pending: int = 0
     reasons: list[tuple[str, int]] = field(default_factory=list)
@@ -98,6 +100,11 @@ class AudienceDelivery:
             failed += " (" + ", ".join(_reason(r, n, len(self.reasons)) for r, n in self.reasons)
             failed += ")"
         text = f"{self.label}: {done}, {failed}, {self.pending:,} pending"
+        if self.skipped:
+            why = ", ".join(
+                _reason(r, n, len(self.skipped_reasons)) for r, n in self.skipped_reasons
+            )
+            text += f", {self.skipped:,} not sent ({why})"
         if self.expected_finish_at is not None and (self.throttled or self.late):
             text += f"; expected to finish at {shown_time(self.expected_finish_at)}"
             if self.limit and self.throttled:
@@ -109,6 +116,7 @@ class AudienceDelivery:
     def as_json(self) -> dict:
         doc = asdict(self)
         doc["reasons"] = [{"reason": r, "count": n} for r, n in self.reasons]
+        doc["skipped_reasons"] = [{"reason": r, "count": n} for r, n in self.skipped_reasons]
         for key in ("started_at", "last_sent_at", "expected_finish_at"):
             doc[key] = iso(doc[key])
         return doc
@@ -158,7 +166,9 @@ def summarize(
     """Per event (oldest first) and audience: the counts, times and expected finish.
 
     `queues`: for waiting messages on limited endpoints (by row id), their queue; without it
-    (or for other rows) the expected finish follows this audience's own pace."""
+    (or for other rows) the expected finish follows this audience's own pace. A row may stand
+    for `n` rows alike (`summary_groups`: same event, audience, status, reason and kind), its
+    `sent_at` the latest of them and `first_sent_at` the earliest."""
     queues = queues or {}
     events: dict[str, list] = {}
     for row in rows:
@@ -181,17 +191,24 @@ def _audience(audience, rows, now, queues) -> AudienceDelivery:
     units = [r for r in rows if batches.is_batch(r) or r.batch_id is None]
     people = [r for r in rows if not batches.is_batch(r)]
     start = min(r.created_at for r in rows)
-    report.started_at, report.total, report.messages = start, len(people), len(units)
+    report.started_at, report.total = start, sum(_n(r) for r in people)
+    report.messages = sum(_n(r) for r in units)
     reasons: Counter = Counter()
+    skipped: Counter = Counter()
     for row in people:
+        n = _n(row)
         if row.status == "sent":
-            report.delivered += 1
+            report.delivered += n
+        elif row.status == "skipped":
+            report.skipped += n
+            skipped[row.last_error or "no reason recorded"] += n
         elif row.status in ("failed", "suppressed"):
-            report.failed += 1
-            reasons[short_reason(row.last_error, row.status)] += 1
+            report.failed += n
+            reasons[short_reason(row.last_error, row.status)] += n
         else:
-            report.pending += 1
+            report.pending += n
     report.reasons = reasons.most_common(3)
+    report.skipped_reasons = skipped.most_common(3)
     sent = [r.sent_at for r in people if r.sent_at is not None]
     report.last_sent_at = max(sent) if sent else None
     finished = report.last_sent_at if not report.pending else now
@@ -199,7 +216,7 @@ def _audience(audience, rows, now, queues) -> AudienceDelivery:
         max(0.0, (finished - start).total_seconds()) if sent or report.pending else None
     )
     waiting = [r for r in units if r.status in WAITING]
-    report.messages_pending = len(waiting)
+    report.messages_pending = sum(_n(r) for r in waiting)
     if report.pending:
         report.expected_finish_at, report.throttled, report.limit = _finish(
             waiting, units, start, now, queues
@@ -218,18 +235,26 @@ def _finish(waiting, units, start, now, queues):
         finish = max(finish, begin + timedelta(seconds=q.ahead / q.rate))
         throttled = throttled or q.ahead > 1 or begin > now
         limit = q.limit
-    unlimited = [r for r in waiting if r.id not in queues]
+    unlimited = sum(_n(r) for r in waiting if r.id not in queues)
     if unlimited:
-        done = sorted(r.sent_at for r in units if r.status == "sent" and r.sent_at)
-        if done:  # this audience's own pace so far: from its first delivery, once it began
-            first = done[0] if len(done) > 1 else start
-            pace = max((done[-1] - first).total_seconds(), 0.001) / max(1, len(done) - 1)
-            if len(done) == 1:
-                pace = max((done[0] - start).total_seconds(), 0.001)
-            finish = max(finish, max(now, done[-1]) + timedelta(seconds=pace * len(unlimited)))
+        sent = [r for r in units if r.status == "sent" and r.sent_at]
+        count = sum(_n(r) for r in sent)
+        if count:  # this audience's own pace so far: from its first delivery, once it began
+            last = max(r.sent_at for r in sent)
+            first = min(getattr(r, "first_sent_at", None) or r.sent_at for r in sent)
+            first = first if count > 1 else start
+            pace = max((last - first).total_seconds(), 0.001) / max(1, count - 1)
+            if count == 1:
+                pace = max((last - start).total_seconds(), 0.001)
+            finish = max(finish, max(now, last) + timedelta(seconds=pace * unlimited))
         if later:
             finish = max(finish, max(later))
     return finish, throttled, limit
+
+
+def _n(row) -> int:
+    """How many rows `row` stands for (a group of `summary_groups`, else one)."""
+    return getattr(row, "n", 1)
 
 
 def _reason(reason: str, count: int, kinds: int) -> str:
@@ -311,11 +336,101 @@ def queues_for(session: Session, settings, rows: list, now: datetime) -> dict[in
     return out
 
 
+# What `summarize` and `queues_for` read of a row: its columns only, never the rendered payload
+# nor an ORM object (an update to 5,000 people is 5,000 rows read on every incident read).
+SUMMARY_COLUMNS = (
+    Notification.id,
+    Notification.key,
+    Notification.channel,
+    Notification.recipient,
+    Notification.template,
+    Notification.status,
+    Notification.last_error,
+    Notification.created_at,
+    Notification.sent_at,
+    Notification.next_attempt_at,
+    Notification.audience,
+    Notification.batch_id,
+    Notification.attempts,
+)
+
+
+def summary_rows(session: Session, incident_id: int, latest: int | None = None) -> list:
+    """The incident's outbox rows as plain column tuples, in the order they were written (the
+    `latest` ones only, if given)."""
+    query = select(*SUMMARY_COLUMNS).where(Notification.incident_id == incident_id)
+    if latest is None:
+        return list(session.execute(query.order_by(Notification.id)))
+    return list(session.execute(query.order_by(Notification.id.desc()).limit(latest)))[::-1]
+
+
+def count_rows(session: Session, incident_id: int) -> int:
+    """How many outbox rows the incident has."""
+    query = select(func.count(Notification.id)).where(Notification.incident_id == incident_id)
+    return int(session.scalar(query) or 0)
+
+
+def event_column(session: Session):
+    """`event_of(key)` in SQL: PostgreSQL's regexp_replace; SQLite's `hub_event_of`, the
+    function hub.app.db registers on each connection."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.regexp_replace(Notification.key, r"\|[^|]*\|[^|]*$", "")
+    return func.hub_event_of(Notification.key)
+
+
+def summary_groups(session: Session, incident_id: int) -> list:
+    """What `summarize` needs of the incident's outbox, counted in SQL: the waiting rows one by
+    one (their queues are looked up), the others as one row per event, audience, template,
+    channel, status, reason and kind (`n` of them, `sent_at` the latest, `first_sent_at` the
+    earliest), so that an update to 5,000 people is a handful of rows."""
+    event = event_column(session)
+    batch = Notification.key.contains("|batch:")
+    unbatched = Notification.batch_id.is_(None)
+    mine = Notification.incident_id == incident_id
+    waiting = list(
+        session.execute(
+            select(*SUMMARY_COLUMNS)
+            .where(mine, Notification.status.in_(WAITING))
+            .order_by(Notification.id)
+        )
+    )
+    done = session.execute(
+        select(
+            func.min(Notification.id).label("id"),
+            func.min(Notification.key).label("key"),  # one event and kind: its event_of, is_batch
+            Notification.channel,
+            func.min(Notification.recipient).label("recipient"),
+            Notification.template,
+            Notification.status,
+            Notification.last_error,
+            func.min(Notification.created_at).label("created_at"),
+            func.max(Notification.sent_at).label("sent_at"),
+            func.min(Notification.sent_at).label("first_sent_at"),
+            func.min(Notification.next_attempt_at).label("next_attempt_at"),
+            Notification.audience,
+            func.min(Notification.batch_id).label("batch_id"),
+            func.count(Notification.id).label("n"),
+        )
+        .where(mine, Notification.status.not_in(WAITING))
+        .group_by(
+            event,
+            Notification.audience,
+            Notification.template,
+            Notification.channel,
+            Notification.status,
+            Notification.last_error,
+            batch,
+            unbatched,
+        )
+    )
+    return [*done, *waiting]
+
+
 def incident_deliveries(
     session: Session, settings, incident: Incident, now: datetime
 ) -> list[EventDelivery]:
     """The incident's notices, summarized (queues looked up for what still waits)."""
-    rows = list(incident.notifications)
+    rows = summary_groups(session, incident.id)
     return summarize(rows, now, queues_for(session, settings, rows, now))
 
 

@@ -1,6 +1,7 @@
-"""Drafted stakeholder updates in the console: approve or edit them in the room, or on the
-signed link the approver got by email (no sign-in: the token is the permission, as for page
-links, and it works while the draft awaits approval and its person still approves)."""
+"""Drafted stakeholder updates in the console: approve, edit or discard them in the room, or
+approve them on the signed link the approver got by email (no sign-in: the token is the
+permission, as for page links, and it works while the draft awaits approval and its person still
+approves)."""
 
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ def room_drafts(session, policy, incident, person: str | None) -> list[dict]:
         dict(
             drafts.draft_context(policy, incident, d),
             may_approve=drafts.may_approve(policy, incident, person, d.approver_role),
+            may_discard=drafts.may_discard(policy, incident, person, d),
         )
         for d in drafts.awaiting(session, incident)
     ]
@@ -69,6 +71,27 @@ def approve(ref: str, draft_id: int):
         flash(_decide(ref, draft_id, person, text), "success")
     except HubError as exc:
         flash(f"Not approved: {exc.message}", "error")
+    return redirect(url_for("room.room", ref=ref), code=303)
+
+
+@bp.post("/incidents/<ref>/drafts/<int:draft_id>/discard")
+def discard(ref: str, draft_id: int):
+    """Discard a draft in the room (its author or its approver): nothing goes out."""
+    person = require_person()
+    hub, now = the_hub(), utcnow()
+
+    def run(incident):
+        found = drafts.get_draft(session, incident, draft_id)
+        drafts.discard(session, hub.policy, incident, found, actor=person, now=now)
+        return f"Draft {draft_id} discarded: it was not sent."
+
+    try:
+        with hub.transaction() as session:
+            message = act(session, hub.policy, ref, person, "update", run, now=now,
+                          refusal=lambda incident: None)  # fmt: skip
+        flash(message, "success")
+    except HubError as exc:
+        flash(f"Not discarded: {exc.message}", "error")
     return redirect(url_for("room.room", ref=ref), code=303)
 
 

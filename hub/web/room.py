@@ -18,6 +18,7 @@ from hub.web.common import person_name, render, require_person, the_hub
 from hub.web.drafts import room_drafts, submitted
 from hub.web.preview import update_preview
 from hub.web.room_data import FILTERS, load_room
+from hub.web.subscriptions import following
 
 bp = Blueprint("room", __name__)
 MAX_TEXT = 20_000
@@ -56,6 +57,7 @@ def room_page(
             drafts=drafts or {},
             preview=preview,
             update_drafts=room_drafts(session, hub.policy, incident, person),
+            following=following(session, hub.policy, person, incident),
             **ctx,
         )
     return body, status

@@ -95,13 +95,27 @@ def mine():
     return render("subscriptions.html", title="Subscriptions", items=items)
 
 
+def following(session, policy, person: str | None, incident) -> bool:
+    """Whether `person` follows this incident by email (the room's follow button)."""
+    target = f"incident:{incident.id}"
+    return bool(person) and any(
+        r.target == target and r.channel == "email"
+        for r in subs.person_subscriptions(session, policy, person)
+    )
+
+
 @console.post("/subscriptions")
 def add():
-    """Follow a service or an incident by email or in Teams."""
+    """Follow a service or an incident by email or in Teams (`room`: an incident ref whose
+    room the answer goes back to, as its follow button asks)."""
     hub, person = the_hub(), require_person()
     channel = request.form.get("channel", "email")
     if channel not in ("email", "teams"):
         abort(400)
+    room = request.form.get("room", "")[:40]
+    back = (
+        url_for("room.room", ref=room) if room else url_for("my_subscriptions.mine")
+    )  # url_for: a path of this site, whatever was posted
     try:
         with hub.transaction() as db:
             target = subs.parse_target(db, hub.policy, request.form.get("target", "")[:200])
@@ -110,10 +124,10 @@ def add():
             )
     except Invalid as exc:
         flash(str(exc), "error")
-        return redirect(url_for("my_subscriptions.mine"), code=303)
+        return redirect(back, code=303)
     what = subs.target_label(hub.policy, target)
     flash(f"You {'now get' if new else 'already get'} the updates about {what}.", "success")
-    return redirect(url_for("my_subscriptions.mine"), code=303)
+    return redirect(back, code=303)
 
 
 @console.post("/subscriptions/<int:ident>/end")

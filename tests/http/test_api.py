@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 
@@ -767,7 +769,8 @@ def test_every_list_endpoint_reads_exactly_its_documented_parameters(client, app
         for p, m, e in documented_routes(app)
         if m == "get" and p.startswith("/api/v1/") and "{" not in p and e != "api.openapi"
     }
-    assert lists == set(v.QUERIES)  # a new list endpoint needs its row in the shared table
+    items = {"api.show"}  # one incident's document, its parameter checked on its own
+    assert lists == set(v.QUERIES) - items  # a new list endpoint needs its row in the table
     assert {
         "api.list_incidents",
         "reviews.list_problems",
@@ -904,3 +907,68 @@ def test_nesting_is_counted_outside_strings_only(client, auth):
         json={"title": "Brackets " + "[{" * 100, "description": '"\\"[[[' * 50},
     )
     assert r.status_code == 201, r.get_json()
+
+
+def test_show_lists_the_latest_notifications_and_counts_them_all(client, auth, hub, example_policy):
+    from sqlalchemy import insert
+
+    from hub.app.db import utcnow
+    from hub.app.models import Notification
+    from hub.http.api import NOTIFICATIONS_SHOWN
+    from hub.incidents import records
+
+    svc = _critical_service(example_policy)
+    ref = client.post(
+        "/api/v1/incidents",
+        headers=auth["comms"],
+        json={"title": "down", "services": [svc], "impact": "outage"},
+    ).get_json()["id"]
+    before = client.get(f"/api/v1/incidents/{ref}", headers=auth["comms"]).get_json()
+    own = before["notifications_total"]
+    assert own == len(before["notifications"])
+    people = NOTIFICATIONS_SHOWN + 50
+    with hub.db.session() as session:
+        incident_id = records.get_incident(session, ref).id
+        rows = [
+            {
+                "incident_id": incident_id,
+                "key": f"update:{ref}:1|p{i:04d}@example.com|email",
+                "channel": "email",
+                "recipient": f"p{i:04d}@example.com",
+                "template": "stakeholder-update",
+                "payload": {},
+                "status": "sent" if i % 10 else "failed",
+                "last_error": None if i % 10 else "552 5.2.2 mailbox full",
+                "created_at": utcnow(),
+                "sent_at": utcnow() if i % 10 else None,
+                "audience": "executives",
+            }
+            for i in range(people)
+        ]
+        session.execute(insert(Notification), rows)
+
+    doc = client.get(f"/api/v1/incidents/{ref}", headers=auth["comms"]).get_json()
+    assert doc["notifications_total"] == own + people
+    shown = [n["recipient"] for n in doc["notifications"]]
+    assert len(shown) == NOTIFICATIONS_SHOWN
+    assert shown[-1] == f"p{people - 1:04d}@example.com" and "p0000@example.com" not in shown
+    (update,) = [e for e in doc["deliveries"] if e["template"] == "stakeholder-update"]
+    (executives,) = update["audiences"]
+    assert (executives["total"], executives["delivered"], executives["failed"]) == (
+        people,
+        people - people // 10,
+        people // 10,
+    )
+    everything = client.get(
+        f"/api/v1/incidents/{ref}?notifications=all", headers=auth["comms"]
+    ).get_json()
+    assert len(everything["notifications"]) == own + people
+    assert everything["notifications"][own]["recipient"] == "p0000@example.com"
+    r = client.get(f"/api/v1/incidents/{ref}?notifications=some", headers=auth["comms"])
+    assert r.status_code == 422 and "notifications" in r.get_json()["error"]["message"]
+    r = client.get(f"/api/v1/incidents/{ref}?zz_unknown=1", headers=auth["comms"])
+    assert r.get_json()["error"]["details"]["allowed"] == ["notifications"]
+    spec = client.get("/api/v1/openapi.json").get_json()
+    (path,) = [p for p in spec["paths"] if re.fullmatch(r"/api/v1/incidents/\{[a-z]+\}", p)]
+    documented = [p["name"] for p in spec["paths"][path]["get"]["parameters"] if p["in"] == "query"]
+    assert documented == ["notifications"]

@@ -555,6 +555,9 @@ def test_every_documented_operation_answers_only_documented_statuses(client, hub
     drafts = f"/api/v1/incidents/{ref}/drafts/999999/approve"
     assert call("post", drafts, "anna", json={}).status_code in (403, 404)
     assert call("post", drafts, "anna", json={"text": 5}).status_code == 422
+    discard = f"/api/v1/incidents/{ref}/drafts/999999/discard"
+    assert call("post", discard, "anna", json={}).status_code == 404
+    assert call("post", discard, "anna", json={"text": "x"}).status_code == 422
     # the status page's JSON and maintenance windows
     assert call("get", "/api/v1/status", "julia").status_code == 200
     assert call("get", "/api/v1/status?view=nope", "julia").status_code == 422

@@ -295,3 +295,46 @@ def test_the_api_lists_and_approves_drafts(ahub, bclient):  # noqa: F811
     assert api(bclient, make, "POST", approve, "chloe", {}).status_code == 409
     assert api(bclient, make, "GET", path, "felix").get_json()["drafts"] == []
     assert [e.text for e in timeline(ahub, iid, "update")] == ["Rebooting the gateway"]
+
+
+def test_the_author_or_the_approver_discards_a_draft_in_the_api_and_the_room(ahub, bclient):  # noqa: F811
+    iid = sev2(ahub, T0)
+    make = token_for(ahub)
+    path = f"/api/v1/incidents/INC-{iid}"
+    sent_before = len(stakeholder_rows(ahub, iid))
+    draft = api(bclient, make, "POST", f"{path}/updates", "felix", {"text": "Oops"}).get_json()
+    discard = f"{path}/drafts/{draft['draft']['id']}/discard"
+    assert api(bclient, make, "POST", discard, "ivan", {}).status_code == 403
+    assert api(bclient, make, "POST", f"{path}/drafts/999/discard", "felix", {}).status_code == 404
+    r = api(bclient, make, "POST", discard, "felix", {})
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["draft"]["state"] == "discarded"
+    assert r.get_json()["draft"]["decided_by"] == "felix"
+    assert api(bclient, make, "POST", discard, "chloe", {}).status_code == 409
+    approve = f"{path}/drafts/{draft['draft']['id']}/approve"
+    assert api(bclient, make, "POST", approve, "chloe", {}).status_code == 409
+    assert api(bclient, make, "GET", path, "felix").get_json()["drafts"] == []
+    assert timeline(ahub, iid, "update") == []
+    assert len(stakeholder_rows(ahub, iid)) == sent_before  # nothing went out
+    (entry,) = timeline(ahub, iid, "update-draft-discarded")
+    assert "discarded by" in entry.text and entry.actor == "felix"
+    with ahub.db.session(write=False) as s:
+        (record,) = s.scalars(
+            select(AuditRecord).where(AuditRecord.action == "update-draft-discarded")
+        ).all()
+        assert record.actor == "felix" and record.before == {"text": "Oops"}
+
+    # the room: the author and the approver see Discard, someone else does not
+    act(ahub, iid, drafts.submit_update, {"text": "second"}, actor="felix", now=T0)
+    sign_in(bclient, ahub, "ivan")
+    assert b"discard-draft-" not in bclient.get(f"/incidents/INC-{iid}").data
+    sign_in(bclient, ahub, "felix")
+    assert b"discard-draft-" in bclient.get(f"/incidents/INC-{iid}").data
+    sign_in(bclient, ahub, "chloe")
+    room = bclient.get(f"/incidents/INC-{iid}").data.decode()
+    (draft_id,) = re.findall(r'id="discard-draft-(\d+)"', room)
+    r = form_post(bclient, f"/incidents/INC-{iid}/drafts/{draft_id}/discard", {})
+    assert r.status_code == 303
+    assert b"discard-draft-" not in bclient.get(f"/incidents/INC-{iid}").data
+    assert [e.actor for e in timeline(ahub, iid, "update-draft-discarded")] == ["felix", "chloe"]
+    assert timeline(ahub, iid, "update") == []

@@ -103,7 +103,7 @@ class Hub:
 
     def incident(self, ref: str) -> dict:
         r = requests.get(
-            f"{self.base}/api/v1/incidents/{ref}",
+            f"{self.base}/api/v1/incidents/{ref}?notifications=all",  # every row, not the latest
             timeout=30,
             headers={"Authorization": f"Bearer {self.tokens['anna']}"},
         )

@@ -180,3 +180,72 @@ def test_the_subscribe_form_partial_posts_what_the_endpoint_takes(app, client, h
     assert 'name="target" value="INC-7"' in fixed and "<select" not in fixed
     response = client.post("/subscribe", data={"email": ADDRESS, "target": options[0]})
     assert response.status_code == 202 and rows(hub, "subscribe-confirm")
+
+
+def test_a_notice_queued_before_unsubscribing_is_not_sent(client, hub, api_caller):
+    from hub.notifications.delivery import deliver_rows
+
+    with hub.transaction() as session:
+        leaving, _ = subs.subscribe_person(
+            session, hub.policy, "julia", "service:payroll", "email", "console", utcnow()
+        )
+        staying, _ = subs.subscribe_person(
+            session, hub.policy, "ivan", "service:payroll", "email", "console", utcnow()
+        )
+        addresses = (leaving.address, staying.address)
+    api = api_caller(client)
+    status, body = api(
+        "POST", "/api/v1/incidents",
+        json={"title": "Payroll is down", "services": ["payroll"], "impact": "outage"},
+    )  # fmt: skip
+    assert status == 201, body
+    api("POST", f"/api/v1/incidents/{body['id']}/updates", json={"text": "Failover"})
+    (gone,) = rows(hub, "stakeholder-update", addresses[0])
+    (kept,) = rows(hub, "stakeholder-update", addresses[1])
+    assert gone.status == kept.status == "pending"  # queued while both were subscribed
+    with hub.transaction() as session:  # she unsubscribes while it waits
+        assert subs.end(session.get(Subscription, leaving.id), utcnow())
+
+    outcomes = deliver_rows(hub, [gone.id, kept.id])
+
+    assert outcomes == {gone.id: "unsubscribed", kept.id: "sent"}
+    (gone,) = rows(hub, "stakeholder-update", addresses[0])
+    assert (gone.status, gone.last_error, gone.sent_at) == ("skipped", "unsubscribed", None)
+    _, doc = api("GET", f"/api/v1/incidents/{body['id']}")
+    (update,) = [e for e in doc["deliveries"] if e["template"] == "stakeholder-update"]
+    (subscribers,) = [a for a in update["audiences"] if a["audience"] == "subscribers"]
+    assert (subscribers["delivered"], subscribers["skipped"], subscribers["pending"]) == (1, 1, 0)
+    assert subscribers["skipped_reasons"] == [{"reason": "unsubscribed", "count": 1}]
+    assert "1 not sent (unsubscribed)" in subscribers["summary"]
+
+
+def test_the_room_follow_button_subscribes_the_signed_in_person(client, hub, api_caller):
+    status, body = api_caller(client)(
+        "POST", "/api/v1/incidents",
+        json={"title": "Payroll is down", "services": ["payroll"], "impact": "outage"},
+    )  # fmt: skip
+    assert status == 201, body
+    ref = body["id"]
+    sign_in(client, hub, "julia")
+    room = client.get(f"/incidents/{ref}").get_data(as_text=True)
+    form = re.search(r'<form method="post" action="(/subscriptions)">(.*?)</form>', room, re.S)
+    assert form and 'id="follow-incident"' in form.group(2)
+    fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', form.group(2)))
+    assert fields.pop("csrf_token")  # the form carries its CSRF token
+    assert fields == {"target": ref, "channel": "email", "room": ref}
+    response = post(client, form.group(1), fields)
+    assert response.status_code == 303 and response.headers["Location"].endswith(
+        f"/incidents/{ref}"
+    )
+    row = subscription(hub)
+    assert (row.target, row.person, row.channel, row.state) == (
+        f"incident:{int(ref.removeprefix('INC-'))}",
+        "julia",
+        "email",
+        "active",
+    )
+    again = client.get(f"/incidents/{ref}")
+    assert 'id="follow-incident"' not in again.get_data(as_text=True)
+    assert "You get this incident's updates by email" in text_of(again).replace("&#39;", "'")
+    sign_in(client, hub, "ivan")  # someone else still sees the button
+    assert 'id="follow-incident"' in client.get(f"/incidents/{ref}").get_data(as_text=True)
