@@ -1,12 +1,13 @@
 """Email intake over SMTP: accepted/s and processed/s, against a bare aiosmtpd writing to disk.
 
-    .venv/bin/python bench/email_intake_bench.py [--messages 10000] [--clients 8]
+    .venv/bin/python bench/email_intake_bench.py [--messages 10000] [--clients 8] [--outbox 0]
 
 Processed/s is end to end: from the first message sent until every stored message has its
 outcome recorded. Last, the pipeline alone runs in this process over the first messages of
 the same mix, timed in wall and in CPU seconds (the CPU figure holds on a busy machine): as
 the worker runs it (`process_many`, several messages per transaction) and one message per
-transaction.
+transaction. `--outbox N` first fills that pipeline's outbox with N delivered notifications
+of the days before, as a hub in service has (the lookups per message must not grow with it).
 
 In one run, on the embedded default (SQLite + SqliteHuey) in a temporary data directory:
 1. the ceiling: `python -m hub.testing.fakes.smtp_sink` (aiosmtpd writing each message as a file);
@@ -28,9 +29,12 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import timedelta
 from email.message import EmailMessage
 from email.policy import SMTP
 from pathlib import Path
+
+from sqlalchemy import insert
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -217,7 +221,38 @@ def counts(db: Path) -> dict[str, int]:
     return out
 
 
-def pipeline_cpu(messages: list[bytes], tmp: Path, batched: bool) -> tuple[float, float]:
+def fill_outbox(hub: Hub, rows: int) -> None:
+    """`rows` delivered notifications, one to eight days old, to 5,000 addresses, as the outbox
+    of a hub in service holds (pages, updates, acknowledgements)."""
+    from hub.app.models import Notification
+    from hub.intake.email.effect import ACK_TEMPLATE
+
+    rng, now = random.Random(7), utcnow()
+    templates = [ACK_TEMPLATE, "update", "page", "declared"]
+    for at in range(0, rows, 10_000):
+        batch = []
+        for i in range(at, min(rows, at + 10_000)):
+            when = now - timedelta(days=1 + 7 * rng.random())
+            batch.append(
+                {
+                    "key": f"bench:{i}",
+                    "channel": "email",
+                    "recipient": f"Person{rng.randrange(5000)}@Example.ORG",
+                    "template": rng.choice(templates),
+                    "payload": {},
+                    "status": "sent",
+                    "attempts": 1,
+                    "created_at": when,
+                    "sent_at": when,
+                }
+            )
+        with hub.transaction() as session:
+            session.execute(insert(Notification), batch)
+
+
+def pipeline_cpu(
+    messages: list[bytes], tmp: Path, batched: bool, outbox: int = 0
+) -> tuple[float, float]:
     """The pipeline alone, in this process on a fresh SQLite database: (messages per second of
     wall time, messages per CPU second). The second figure hardly moves with the machine's load.
     `batched`: as the worker runs it (`process_many`, several messages per transaction), else
@@ -238,6 +273,7 @@ def pipeline_cpu(messages: list[bytes], tmp: Path, batched: bool) -> tuple[float
         },
     )
     hub = Hub(settings, policy=load_policy(ROOT / "policy.yaml", env={}))
+    fill_outbox(hub, outbox)
     with hub.transaction() as session:
         ids = [store_raw(session, m, via="bench", now=utcnow()).id for m in messages]
     for ident in ids[:SEED_INCIDENTS]:
@@ -262,6 +298,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument(
         "--in-process", type=int, default=1000, help="messages for the in-process pipeline figure"
+    )
+    parser.add_argument(
+        "--outbox", type=int, default=0, help="delivered notifications in that pipeline's outbox"
     )
     args = parser.parse_args()
     rng = random.Random(42)
@@ -362,10 +401,11 @@ def main() -> None:
     for name, ok in checks.items():
         print(f"  {'ok  ' if ok else 'FAIL'} {name}")
     first = seed(SEED_INCIDENTS) + messages[: args.in_process]
-    single_wall, single_cpu = pipeline_cpu(first, tmp, batched=False)
-    alone_wall, alone_cpu = pipeline_cpu(first, tmp, batched=True)
+    single_wall, single_cpu = pipeline_cpu(first, tmp, batched=False, outbox=args.outbox)
+    alone_wall, alone_cpu = pipeline_cpu(first, tmp, batched=True, outbox=args.outbox)
     print(
-        f"pipeline in one process (first {args.in_process} messages of the mix): "
+        f"pipeline in one process (first {args.in_process} messages of the mix, "
+        f"{args.outbox} earlier notifications in the outbox): "
         f"{MAIL_BATCH} per transaction (as the worker) {alone_wall:.0f} messages/s of wall "
         f"time, {alone_cpu:.0f} per CPU second; one per transaction {single_wall:.0f}/s, "
         f"{single_cpu:.0f} per CPU second"

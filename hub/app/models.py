@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -461,3 +462,14 @@ from hub.app.draft_models import UpdateDraft  # noqa: E402, F401
 from hub.app.schedule_models import CalendarFeed, IncidentMeeting, ScheduleOverride  # noqa: E402, F401
 from hub.app.status_models import Maintenance  # noqa: E402, F401
 from hub.app.subscription_models import EntraGroup, Subscription  # noqa: E402, F401
+
+# The email intake's per-message lookups (0260): acknowledgements sent to an address in the
+# last hour (hub/intake/email/effect.py) and the reports a sender's messages made
+# (hub/intake/email/trust.py). An expression index: SQLite and PostgreSQL both have them.
+Index(
+    "ix_notifications_recipient_lower",
+    func.lower(Notification.recipient),
+    Notification.template,
+    Notification.created_at,
+)
+Index("ix_reports_inbound_id", Report.inbound_id)

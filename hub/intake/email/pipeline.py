@@ -213,14 +213,15 @@ def _run_one(
     try:
         with session.begin_nested():
             run_steps(session, settings, policy, row, trail, now, released_by)
+            # in the savepoint's flush: one UPDATE of the row with its status and outcome
+            row.decisions, row.processed_at = trail.items, now
     except Exception as exc:
         log.exception("email #%s: processing failed; the raw message is kept", row.id)
         del jobs[marks[0] :], timed[marks[1] :]
         uow.cache.clear()
         session.expire(row)  # as the database has it again (e.g. its provisional key)
         trail.end("error", "failed", f"{type(exc).__name__}: {exc}", None, status="failed")
-    row.decisions = trail.items
-    row.processed_at = now
+        row.decisions, row.processed_at = trail.items, now
     session.flush()
     return Result.of(row)
 
