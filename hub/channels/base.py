@@ -247,3 +247,22 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def graph_failure(response, what: str, tokens=None) -> DeliveryError:
+    """The error of a Microsoft Graph answer that is not a success: Graph's own
+    `{"error": {"code", "message"}}` when it sent one; 401 (the token is dropped first), 408,
+    429 and 5xx are worth another try (honouring `Retry-After`), anything else is not."""
+    try:
+        error = response.json()["error"]
+        detail = f"{error.get('code')}: {error.get('message')}"
+    except (ValueError, KeyError, TypeError, AttributeError):
+        detail = response.text[:200]
+    detail = f"Graph {what} {response.status_code}: {detail}"
+    if response.status_code == 401 and tokens is not None:
+        tokens.invalidate()
+    if response.status_code in (401, 408, 429) or response.status_code >= 500:
+        return TransientError(
+            detail, retry_after=parse_retry_after(response.headers.get("Retry-After"))
+        )
+    return PermanentError(detail)

@@ -17,7 +17,7 @@ from urllib.parse import quote, urlsplit
 import requests
 
 from hub.app.settings import Settings
-from hub.channels.base import PermanentError, TransientError, parse_retry_after
+from hub.channels.base import TransientError, graph_failure
 from hub.channels.identity import TimeoutSession, get_token_source
 
 
@@ -56,19 +56,7 @@ class GraphCalendar:
             raise TransientError(f"Graph events unreachable: {type(exc).__name__}") from None
         if response.status_code in (200, 201):
             return response.json()
-        try:
-            error = response.json()["error"]
-            detail = f"{error.get('code')}: {error.get('message')}"
-        except (ValueError, KeyError, TypeError):
-            detail = response.text[:200]
-        detail = f"Graph {method} events {response.status_code}: {detail}"
-        if response.status_code == 401:
-            self.tokens.invalidate()
-        if response.status_code in (401, 408, 429) or response.status_code >= 500:
-            raise TransientError(
-                detail, retry_after=parse_retry_after(response.headers.get("Retry-After"))
-            )
-        raise PermanentError(detail)
+        raise graph_failure(response, f"{method} events", self.tokens)
 
     def create(
         self,

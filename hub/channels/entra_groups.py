@@ -17,7 +17,7 @@ from urllib.parse import quote, urlsplit
 import requests
 
 from hub.app.settings import Settings
-from hub.channels.base import PermanentError, TransientError, parse_retry_after
+from hub.channels.base import PermanentError, TransientError, graph_failure
 from hub.channels.identity import TimeoutSession, get_token_source
 
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
@@ -47,19 +47,7 @@ class GraphGroups:
             raise TransientError(f"Graph groups unreachable: {type(exc).__name__}") from None
         if response.status_code == 200:
             return response.json()
-        try:
-            error = response.json()["error"]
-            detail = f"{error.get('code')}: {error.get('message')}"
-        except (ValueError, KeyError, TypeError):
-            detail = response.text[:200]
-        detail = f"Graph GET groups {response.status_code}: {detail}"
-        if response.status_code == 401:
-            self.tokens.invalidate()
-        if response.status_code in (401, 408, 429) or response.status_code >= 500:
-            raise TransientError(
-                detail, retry_after=parse_retry_after(response.headers.get("Retry-After"))
-            )
-        raise PermanentError(detail)
+        raise graph_failure(response, "GET groups", self.tokens)
 
     def find(self, ref: str) -> dict:
         """`{"id", "mail", "displayName"}` of the group with this object id or mail address."""
