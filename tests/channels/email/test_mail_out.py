@@ -506,3 +506,13 @@ def test_factory_picks_the_configured_transport(tmp_path):
     assert isinstance(make_mail_transport(smtp), SmtpTransport)
     with pytest.raises(SettingsError, match="HUB_SMTP_URL"):
         make_mail_transport(load_settings(env={}, overrides={"HUB_MAIL_TRANSPORT": "smtp"}))
+
+
+def test_why_major_reads_as_one_sentence(settings):
+    ctx = context()
+    ctx["incident"] = dict(ctx["incident"], reasons=["Critical service down.", "Many users hit"])
+    text = render_email(
+        "incident-declared", ctx, to="ben@northwind.example", settings=settings,
+        thread=ThreadInfo("INC-42", "k"),
+    )["text"]  # fmt: skip
+    assert "Why major:  Critical service down; Many users hit.\n" in text
