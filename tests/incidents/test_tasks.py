@@ -4,7 +4,6 @@ role's task is refused with the reason; a late task is reminded once; the review
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 import pytest
@@ -105,11 +104,11 @@ def test_sev1_checklists_end_to_end(thub, client, call, example_policy, monkeypa
     # the room shows them; a tick in Teams by the tech lead shows ticked in the room
     sign_in(client, thub, "anna")
     assert room_task(client, ref, n_tech) == "task open"
-    started = time.monotonic()
     reply = say(client, example_policy, f"done {ref} {n_tech} hypothesis: ADP cert expired", "elif")
     assert f"Task {n_tech}" in reply and "done" in reply
-    assert room_task(client, ref, n_tech) == "task done"
-    assert time.monotonic() - started < 1.0  # the live room's goal: within 1 s
+    assert (
+        room_task(client, ref, n_tech) == "task done"
+    )  # on the room's next read (speed: bench/live_bench.py)
     assert "hypothesis: ADP cert expired" in text_of(client.get(f"/incidents/{ref}"))
 
     # another role's task: refused, saying whose it is, in Teams and over the API
