@@ -25,6 +25,9 @@ sync_api = pytest.importorskip(
     reason="browser tests skipped: the `playwright` package is missing (pip install -e '.[test]')",
 )
 expect = sync_api.expect
+# The walk-through runs beside real-process tests on a busy machine: wait up to 15 s for a
+# page to show what it should (the default 5 s fell short once under CI load).
+expect.set_options(timeout=15_000)
 
 pytestmark = pytest.mark.browser
 
