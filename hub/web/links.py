@@ -10,19 +10,14 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from email.utils import make_msgid
-from functools import lru_cache
 
-import jinja2
 from sqlalchemy import func, select, update
 
 from hub.app.context import queue_job
 from hub.app.models import Notification, SignInLink
 from hub.app.security import derived_token, hash_token, new_nonce
-from hub.app.templates import TEMPLATES
 from hub.app.timefmt import local_hhmm
-from hub.channels.email.compose import AUTO_HEADERS, LOOP_HEADER, address_of
-from hub.channels.email.ids import loop_token
+from hub.channels.email.compose import service_mail
 
 log = logging.getLogger("hub.web")
 
@@ -30,17 +25,6 @@ TEMPLATE = "sign-in-link"
 TOKEN_PLACEHOLDER = "MIHUB-SIGN-IN-TOKEN"
 MAX_LINKS = 5  # per person within RATE_WINDOW; more requests are ignored
 RATE_WINDOW = timedelta(minutes=15)
-
-
-@lru_cache(maxsize=1)
-def _mail_env() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES / "web" / "mail")),
-        autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default=False),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
 
 
 def find_person(policy, who: str):
@@ -53,31 +37,12 @@ def find_person(policy, who: str):
 
 def mail_payload(settings, policy, person, url: str, expires_at: datetime) -> dict:
     """The outbox payload of the sign-in mail (the same shape the mail transports send)."""
-    sender = settings.text("HUB_MAIL_FROM")
-    domain = address_of(sender, "HUB_MAIL_FROM").rpartition("@")[2]
     values = {
         "name": person.name,
         "url": url,
         "expires_local": local_hhmm(expires_at, policy.timezone),
     }
-    subject, text, html = (
-        _mail_env().get_template(f"{TEMPLATE}/{part}").render(values)
-        for part in ("subject.txt", "body.txt", "body.html")
-    )
-    headers = {
-        "Message-ID": make_msgid("signin", domain=domain),
-        **AUTO_HEADERS,
-        LOOP_HEADER: loop_token(settings.secret_key),
-        "X-Mihub-Template": TEMPLATE,
-    }
-    return {
-        "to": person.email,
-        "from": sender,
-        "subject": " ".join(subject.split()),
-        "text": text,
-        "html": html,
-        "headers": headers,
-    }
+    return service_mail(settings, TEMPLATE, values, person.email, "signin")
 
 
 def request_link(hub, who: str, next_url: str, now: datetime) -> bool:

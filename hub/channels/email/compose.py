@@ -18,7 +18,7 @@ from email.header import Header
 from email.message import Message
 from email.mime.multipart import MIMEMultipart
 from email.mime.nonmultipart import MIMENonMultipart
-from email.utils import format_datetime, formataddr, parseaddr
+from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 from functools import lru_cache
 
 import jinja2
@@ -93,6 +93,43 @@ register_kind(
         lambda: sample_context(reply_marker=reply_marker(42), reply_to="incidents@example.com"),
     )
 )
+
+
+@lru_cache(maxsize=1)
+def _service_env() -> jinja2.Environment:
+    """templates/web/mail/: the hub's own service mail (sign-in links, subscription confirms)."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES / "web" / "mail")),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default=False),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def service_mail(settings: Settings, template: str, values: dict, to: str, kind: str) -> dict:
+    """The outbox payload of one service mail from templates/web/mail/<template>/ (the shape
+    the mail transports send): automatic-mail headers, the loop token, a Message-ID of `kind`."""
+    sender = settings.text("HUB_MAIL_FROM")
+    domain = address_of(sender, "HUB_MAIL_FROM").rpartition("@")[2]
+    subject, text, html = (
+        _service_env().get_template(f"{template}/{part}").render(values)
+        for part in ("subject.txt", "body.txt", "body.html")
+    )
+    headers = {
+        "Message-ID": make_msgid(kind, domain=domain),
+        **AUTO_HEADERS,
+        LOOP_HEADER: loop_token(settings.secret_key),
+        "X-Mihub-Template": template,
+    }
+    return {
+        "to": to,
+        "from": sender,
+        "subject": " ".join(subject.split()),
+        "text": text,
+        "html": html,
+        "headers": headers,
+    }
 
 
 def template_names() -> list[str]:
