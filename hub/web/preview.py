@@ -97,7 +97,7 @@ def update_preview(
     ctx.update(
         update=update_context(policy, text or "(your update)", author, now),
         next_update_at_local=preview.next_update_local,
-        recipient={"name": "Stakeholders", "email": None},
+        recipient={"name": "Stakeholders", "email": None, "may_reply": False},
     )
     channels = sorted(registry.channels(), key=lambda c: c.display_order)
     for channel in channels:
