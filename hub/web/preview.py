@@ -90,7 +90,7 @@ def update_preview(
     recipients = audience_recipients(policy, audiences)
     preview = UpdatePreview(
         goes_out=True,
-        audiences=audiences,
+        audiences=[policy.audience_name(a) for a in audiences],
         next_update_local=_next_due(policy, incident, now),
     )
     ctx = incident_context(incident, policy, settings, now)

@@ -70,7 +70,7 @@ class EmailChannel(Channel):
 
     def audience_recipients(self, policy, key, audience):
         """The audience's mailing list."""
-        return [Recipient("email", a, None, key) for a in audience.email]
+        return [Recipient("email", a, None, audience.name or key) for a in audience.email]
 
     def address_key(self, recipient):
         """Addresses compare without case."""
