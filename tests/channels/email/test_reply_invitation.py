@@ -81,3 +81,31 @@ def test_an_overridden_update_mail_may_ask_who_may_reply(tmp_path):
         '{% include "_footer.txt" %}\n'
     )
     load_policy(folder / "policy.yaml")  # checked with a stakeholder's sample context
+
+
+def test_a_message_to_an_audience_in_bcc_names_no_address(tmp_path):
+    from hub.app.settings import load_settings
+    from hub.channels.email.compose import ThreadInfo, render_batch_email
+    from hub.policy.templates import sample_context
+
+    settings = load_settings(
+        env={},
+        overrides={
+            "HUB_SECRET_KEY": "k1",
+            "HUB_MAIL_FROM": "Major Incident Hub <hub@northwind.example>",
+            "HUB_DATA_DIR": str(tmp_path / "var"),
+        },
+    )
+    # the recipient as hub/notifications/batches.py gives it: the audience, no address
+    label = {"name": "it-staff", "email": None, "may_reply": False}
+    mail = render_batch_email(
+        "stakeholder-update",
+        sample_context(recipient=label),
+        bcc=["a@northwind.example", "b@northwind.example"],
+        settings=settings,
+        thread=ThreadInfo(42, "batch-key"),
+    )
+    for part in ("text", "html"):
+        assert "Sent by the Major Incident Hub. Times are" in mail[part]
+        assert "None" not in mail[part]
+        assert READERS in mail[part]
