@@ -53,7 +53,8 @@ NO_POLICY = (
 )
 
 
-def policy_or_exit(settings):
+def policy_or_exit(settings, warnings: bool = True):
+    """The checked policy, or exit with its problems; its warnings logged if `warnings`."""
     from hub.channels.registry import load_channels
     from hub.policy.load import PolicyError, load_policy
 
@@ -62,7 +63,7 @@ def policy_or_exit(settings):
     try:
         # A part started by `mihub run` (HUB_CHILD): the parent has just loaded this file
         # and logged its warnings; the terminal shows them once, not once per part.
-        return load_policy(path, log_warnings=not os.environ.get("HUB_CHILD"))
+        return load_policy(path, log_warnings=warnings and not os.environ.get("HUB_CHILD"))
     except FileNotFoundError as exc:
         raise click.ClickException(NO_POLICY.format(path=path)) from exc
     except PolicyError as exc:
@@ -71,7 +72,11 @@ def policy_or_exit(settings):
         ) from exc
 
 
-def start_hub(migrate: bool = True):
+def start_hub(migrate: bool = True, policy_warnings: bool = False):
+    """The Hub of a command, its settings, policy and database checked. The policy's warnings
+    (an unset webhook, an everyday alias) are for the running hub's log and `mihub policy
+    check`: only the long-running parts ask for them (`policy_warnings`); a one-shot command
+    (a token, an export) prints its own output alone."""
     from hub.app.context import Hub
     from hub.cli.preflight import check_data_dir, migrate_or_exit
     from tasks import main as _tasks  # noqa: F401  (registers the tasks it enqueues)
@@ -79,7 +84,7 @@ def start_hub(migrate: bool = True):
 
     settings = settings_or_exit()
     check_data_dir(settings.data_dir)
-    policy = policy_or_exit(settings)
+    policy = policy_or_exit(settings, warnings=policy_warnings)
     if migrate:
         migrate_or_exit(settings.database_url)
     hub = Hub(settings, policy=policy)

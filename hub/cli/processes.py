@@ -53,7 +53,9 @@ def web():
     from hub.runner import serve_web, web_workers
 
     check_free(settings_or_exit()["HUB_HTTP"])
-    hub = start_hub()  # settings, policy and migrations checked once, before any worker starts
+    hub = start_hub(
+        policy_warnings=True
+    )  # settings, policy and migrations checked once, before any worker starts
     settings = hub.settings
     setup_logging(settings["HUB_LOG_LEVEL"], settings)
     hub.db.dispose()
@@ -77,7 +79,7 @@ def worker(workers):
     """Run only the queue worker (deliveries, timers, publishing)."""
     from hub.runner import run_worker
 
-    hub = start_hub()
+    hub = start_hub(policy_warnings=True)
     setup_logging(hub.settings["HUB_LOG_LEVEL"], hub.settings)
     run_worker(workers)
 
@@ -92,7 +94,7 @@ def smtpd():
     settings = settings_or_exit()
     check_free(settings["HUB_SMTP_LISTEN"])
     check_tls(settings)
-    hub = start_hub()
+    hub = start_hub(policy_warnings=True)
     setup_logging(hub.settings["HUB_LOG_LEVEL"], hub.settings)
     serve_smtp(hub, hub.settings["HUB_SMTP_LISTEN"])
 
@@ -105,7 +107,7 @@ def mailbox(once):
     from hub.intake.email.mailbox import run_mailbox
     from tasks import main as _tasks  # noqa: F401  (the process_inbound wake-up)
 
-    hub = start_hub()
+    hub = start_hub(policy_warnings=True)
     setup_logging(hub.settings["HUB_LOG_LEVEL"], hub.settings)
     try:
         count = run_mailbox(hub, once=once)

@@ -200,11 +200,12 @@ def post_update(ref: str):
 @bp.post("/incidents/<ref>/drafts/<int:draft>/approve")
 def approve_draft(ref: str, draft: int):
     """Approve a drafted update (its approver: the severity's `approve_updates` role holder, or
-    an admin), with `text` an edit first; it goes out as its author's update."""
+    an admin), with `text` and `public_text` edits first; it goes out as its author's update."""
 
     def run(s, p, i, d, a, n):
         found = drafts.get_draft(s, i, draft)
-        drafts.approve(s, p, i, found, actor=a, now=n, text=d.get("text"))
+        drafts.approve(s, p, i, found, actor=a, now=n, text=d.get("text"),
+                       public_text=d.get("public_text"))  # fmt: skip
         return {"draft": drafts.draft_doc(found)}
 
     return _act(ref, v.APPROVE_DRAFT, "update", run)

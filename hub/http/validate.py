@@ -38,7 +38,14 @@ UPDATE: Spec = {
     "text": (str, True, "The update stakeholders will read"),
     "public_text": (str, False, "What the public status page says (none: not shown there)"),
 }
-APPROVE_DRAFT: Spec = {"text": (str, False, "The text as approved (an edit is recorded)")}
+APPROVE_DRAFT: Spec = {
+    "text": (str, False, "The text as approved (an edit is recorded)"),
+    "public_text": (
+        str,
+        False,
+        "The public status page's text as approved (an edit is recorded; empty: not shown there)",
+    ),
+}
 ROLE: Spec = {"role": (str, True, "Role name"), "person": (str, True, "Person key")}
 CLASSIFY: Spec = {
     "severity": (str, True, "New severity"),

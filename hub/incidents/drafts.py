@@ -183,25 +183,41 @@ def edit(
     policy: Policy,
     incident: Incident,
     draft: UpdateDraft,
-    text: str,
+    text: str | None,
     *,
     actor: str,
     now: datetime,
+    public_text: str | None = None,
 ) -> UpdateDraft:
-    """Change a draft's text before approving it; the old and new text are recorded."""
+    """Change a draft's text and/or its public text (for the public status page; empty: not
+    shown there) before approving it; None keeps that one. The old and new texts are recorded."""
     _open(policy, incident, draft, actor)
     before = draft.request
-    after = _clean({**before, "text": text})
-    if after["text"] == before.get("text"):
+    after = dict(before)
+    if text is not None:
+        after["text"] = text
+    if public_text is not None:
+        public_text = public_text.strip()
+        if len(public_text) > MAX_TEXT:
+            raise Invalid(f"a public text is at most {MAX_TEXT} characters")
+        after["public_text"] = public_text or None
+    after = _clean(after)
+    old_public, new_public = before.get("public_text") or None, after.get("public_text") or None
+    if after["text"] == before.get("text") and new_public == old_public:
         return draft
     draft.request = after
     draft.edits += 1
     draft.edited_by = actor
-    text = f"Drafted update {draft.id} edited by {person_name(policy, actor)}: {after['text']}"
+    said = [after["text"]] if after["text"] != before.get("text") else []
+    if new_public != old_public:
+        said.append(f"public text: {new_public}" if new_public else "public text removed")
+    text = f"Drafted update {draft.id} edited by {person_name(policy, actor)}: " + "; ".join(said)
+    data = {"before": before.get("text"), "after": after["text"]}
+    if new_public != old_public:
+        data.update(public_before=old_public, public_after=new_public)
     _record(
         session, incident, draft, ("update-draft-edited", "update-draft-edited"), text, actor,
-        now, before=before, after=after,
-        data={"before": before.get("text"), "after": after["text"]},
+        now, before=before, after=after, data=data,
     )  # fmt: skip
     return draft
 
@@ -215,11 +231,13 @@ def approve(
     actor: str,
     now: datetime,
     text: str | None = None,
+    public_text: str | None = None,
 ) -> TimelineEntry:
-    """Send a draft (edited first when `text` differs): it becomes the update, by its author."""
+    """Send a draft (edited first when `text` or `public_text` differs): it becomes the
+    update, by its author."""
     _open(policy, incident, draft, actor)
-    if text is not None:
-        edit(session, policy, incident, draft, text, actor=actor, now=now)
+    if text is not None or public_text is not None:
+        edit(session, policy, incident, draft, text, actor=actor, now=now, public_text=public_text)
     draft.state, draft.decided_at, draft.decided_by = "approved", now, actor
     text = (
         f"Drafted update {draft.id} by {person_name(policy, draft.author)} approved by "

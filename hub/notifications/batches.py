@@ -79,7 +79,7 @@ def write_batches(
                 payload={},
                 audience=audience,
             )
-            label = {"name": audience, "email": None}
+            label = {"name": audience, "email": None, "may_reply": False}
             channel.route_batch(
                 row, [r.recipient for r in chunk], dict(context, recipient=label), settings
             )

@@ -27,6 +27,7 @@ from hub.app.models import Incident, Notification
 from hub.app.redact import redact_text
 from hub.app.timefmt import iso, local_hhmmss
 from hub.notifications import batches, priority
+from hub.policy.model import Policy, audience_words
 
 LATE_AFTER = timedelta(minutes=1)
 WAITING = ("pending", "sending")
@@ -150,9 +151,12 @@ def notice_name(template: str) -> str:
     return NOTICE_NAMES.get(template) or template.replace("-", " ").capitalize()
 
 
-def audience_label(audience: str | None) -> str:
-    """An audience's key as words ("It staff" for `it-staff`; "People" for none)."""
-    return LABELS.get(audience) or audience.replace("_", " ").replace("-", " ").capitalize()
+def audience_label(audience: str | None, policy: Policy | None = None) -> str:
+    """An audience as people read it: the policy's `name:` for it, else its key in words
+    ("It staff" for `it-staff`); "People" for none."""
+    if audience in LABELS:
+        return LABELS[audience]
+    return policy.audience_name(audience) if policy is not None else audience_words(audience)
 
 
 def event_of(key: str) -> str:
@@ -161,7 +165,7 @@ def event_of(key: str) -> str:
 
 
 def summarize(
-    rows: list, now: datetime, queues: dict[int, Queue] | None = None
+    rows: list, now: datetime, queues: dict[int, Queue] | None = None, policy: Policy | None = None
 ) -> list[EventDelivery]:
     """Per event (oldest first) and audience: the counts, times and expected finish.
 
@@ -179,15 +183,15 @@ def summarize(
         groups: dict[str | None, list] = {}
         for row in found:
             groups.setdefault(row.audience, []).append(row)
-        audiences = [_audience(a, g, now, queues) for a, g in groups.items()]
+        audiences = [_audience(a, g, now, queues, policy) for a, g in groups.items()]
         audiences.sort(key=lambda a: (a.audience in LABELS, a.label))
         at = min(r.created_at for r in found)
         out.append(EventDelivery(event, found[0].template, at, audiences))
     return sorted(out, key=lambda e: e.at)
 
 
-def _audience(audience, rows, now, queues) -> AudienceDelivery:
-    report = AudienceDelivery(audience, audience_label(audience))
+def _audience(audience, rows, now, queues, policy) -> AudienceDelivery:
+    report = AudienceDelivery(audience, audience_label(audience, policy))
     units = [r for r in rows if batches.is_batch(r) or r.batch_id is None]
     people = [r for r in rows if not batches.is_batch(r)]
     start = min(r.created_at for r in rows)
@@ -427,14 +431,16 @@ def summary_groups(session: Session, incident_id: int) -> list:
 
 
 def incident_deliveries(
-    session: Session, settings, incident: Incident, now: datetime
+    session: Session, settings, incident: Incident, now: datetime, policy: Policy | None = None
 ) -> list[EventDelivery]:
-    """The incident's notices, summarized (queues looked up for what still waits)."""
+    """The incident's notices, summarized (queues looked up for what still waits), audiences
+    by the policy's names for them."""
     rows = summary_groups(session, incident.id)
-    return summarize(rows, now, queues_for(session, settings, rows, now))
+    return summarize(rows, now, queues_for(session, settings, rows, now), policy)
 
 
 def deliveries_json(session: Session, settings, policy, incident: Incident, now: datetime) -> list:
     """The API's `deliveries`: per event and audience, with the summary sentence."""
     shown = partial(local_hhmmss, tz=policy.timezone)
-    return [e.as_json(shown) for e in incident_deliveries(session, settings, incident, now)]
+    found = incident_deliveries(session, settings, incident, now, policy)
+    return [e.as_json(shown) for e in found]

@@ -35,6 +35,14 @@ class Recipient:
     audience: str | None = None
 
 
+def may_reply(recipient: Recipient) -> bool:
+    """Whether the mail should invite a reply: a person written to as themselves (a
+    responder, the reporter), not a member of an audience (a policy audience, an Entra group)
+    or a subscriber, whose reply posts no update (hub/intake/email/effect.py: only role
+    holders' replies do)."""
+    return recipient.audience in (None, "responders")
+
+
 def person_recipients(policy: Policy, people, via) -> list[Recipient]:
     """Each person on each channel of `via` they can be reached on."""
     out = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
 
@@ -76,6 +77,7 @@ class TeamsTarget:
 @dataclass(frozen=True)
 class Audience:
     key: str
+    name: str = ""  # as people read it (`name:`, else the key in words: "It staff")
     email: tuple[str, ...] = ()
     teams: tuple[TeamsTarget, ...] = ()
     groups: tuple[str, ...] = ()  # Entra groups (`group:<object id or mail>` in `email:`)
@@ -220,6 +222,12 @@ class Policy:
         """The severity by key (KeyError if unknown)."""
         return self.severities[key]
 
+    def audience_name(self, key: str) -> str:
+        """An audience as people read it: its `name:`, else its key in words (also for an
+        audience no longer in the policy, named by older notices)."""
+        found = self.audiences.get(key)
+        return found.name if found and found.name else audience_words(key)
+
     def person_by_email(self, email: str) -> Person | None:
         """The person whose email or Teams UPN matches, case-insensitively."""
         needle = email.strip().lower()
@@ -227,6 +235,11 @@ class Policy:
             if (p.email and p.email.lower() == needle) or (p.teams and p.teams.lower() == needle):
                 return p
         return None
+
+
+def audience_words(key: str) -> str:
+    """An audience key as words ("It staff" for `it-staff`): an audience with no `name:`."""
+    return re.sub(r"[-_]+", " ", key).strip().capitalize()
 
 
 def person_name(policy: Policy, key: str | None, nobody: str | None = "someone") -> str | None:

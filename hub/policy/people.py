@@ -9,7 +9,7 @@ from yaml.nodes import Node, ScalarNode, SequenceNode
 from hub.policy.aliases import check_aliases
 from hub.policy.checklists import read_runbook
 from hub.policy.checks import Reader, possessive
-from hub.policy.model import ROLE_NAMES, Audience, Person, Service, TeamsTarget
+from hub.policy.model import ROLE_NAMES, Audience, Person, Service, TeamsTarget, audience_words
 from hub.policy.schedules import roster_entries
 
 PERSON_KEYS = ("name", "email", "teams", "aad_object_id")
@@ -106,7 +106,7 @@ def read_audiences(r: Reader, entries: list | None) -> dict[str, Audience]:
     audiences = {}
     for key, _, node in entries or []:
         path = f"audiences.{key}"
-        f = r.mapping(node, path, ("email", "teams", "expand"))
+        f = r.mapping(node, path, ("name", "email", "teams", "expand"))
         if f is None:
             continue
         groups, f["email"] = read_groups(r, f.get("email"), f"{path}.email")
@@ -121,7 +121,12 @@ def read_audiences(r: Reader, entries: list | None) -> dict[str, Audience]:
         emails = r.emails(f.get("email"), f"{path}.email")
         expand = bool(r.boolean(f.get("expand"), f"{path}.expand"))
         audiences[key] = Audience(
-            key=key, email=emails, teams=tuple(targets), groups=groups, expand=expand
+            key=key,
+            name=r.string(f.get("name"), f"{path}.name") or audience_words(key),
+            email=emails,
+            teams=tuple(targets),
+            groups=groups,
+            expand=expand,
         )
     return audiences
 

@@ -240,7 +240,7 @@ def sample_context(**extra) -> dict:
     }  # fmt: skip
     return {
         "incident": incident,
-        "recipient": {"name": "Stakeholders", "email": None},
+        "recipient": {"name": "Stakeholders", "email": None, "may_reply": False},
         "mention": None,
         "update": {"text": "Failover started.", "author_name": "Felix", "at_local": "10:20"},
         "next_update_at_local": "10:50",

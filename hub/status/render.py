@@ -114,9 +114,10 @@ def render_page(page: StatusPage, *, prefix: str, **extra) -> str:
 
 
 def render_feed(
-    page: StatusPage, *, base_url: str, page_url: str, service: str | None = None
+    page: StatusPage, *, base_url: str, page_url: str, self_url: str, service: str | None = None
 ) -> str:
-    """An Atom 1.0 feed of the page's events (all, or one service's)."""
+    """An Atom 1.0 feed of the page's events (all, or one service's); `self_url`: the absolute
+    address it is read at (its `rel="self"` link, which feed readers and validators ask for)."""
     name = None
     if service:
         found = page.service(service)
@@ -129,6 +130,7 @@ def render_feed(
         service_name=name,
         base_url=base_url.rstrip("/"),
         page_url=page_url,
+        self_url=self_url,
         updated=max((e.at for e in entries), default=page.generated_at),
     )
 

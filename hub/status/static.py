@@ -29,12 +29,13 @@ def build_static(hub, out: Path, *, public: bool, url: str, now: datetime) -> li
             links=[],
             subscribe_action=f"{hub.settings.base_url.rstrip('/')}/subscribe",
         ),
-        "feed.atom": render_feed(page, base_url=base, page_url=url),
+        "feed.atom": render_feed(page, base_url=base, page_url=url, self_url=f"{url}/feed.atom"),
         "status.css": STYLESHEET.read_text(encoding="utf-8"),
     }
     for s in page.services:
-        files[f"services/{s.key}.atom"] = render_feed(
-            page, base_url=base, page_url=url, service=s.key
+        name = f"services/{s.key}.atom"
+        files[name] = render_feed(
+            page, base_url=base, page_url=url, self_url=f"{url}/{name}", service=s.key
         )
     written = []
     for name, text in files.items():

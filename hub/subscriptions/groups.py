@@ -78,10 +78,10 @@ def group_recipients(
     audience = policy.audiences.get(audience_key)
     if audience is None or not audience.groups:
         return []
-    out = []
+    out, label = [], audience.name or audience_key
     for ref in audience.groups:
         if not audience.expand and "@" in ref:
-            out.append(Recipient("email", ref, None, audience_key, audience=audience_key))
+            out.append(Recipient("email", ref, None, label, audience=audience_key))
             continue
         row = session.get(EntraGroup, ref)
         if row is None:  # never asked: once now; after a failure the periodic refresh retries
@@ -89,15 +89,13 @@ def group_recipients(
         address = row.mail or (ref if "@" in ref else None)
         if audience.expand and row.members:
             out += [
-                Recipient(
-                    "email", m["email"], None, m.get("name") or audience_key, audience=audience_key
-                )
+                Recipient("email", m["email"], None, m.get("name") or label, audience=audience_key)
                 for m in row.members
             ]
         elif address:
             if audience.expand:
                 log.warning("Entra group %s: no members known; mailing %s", ref, address)
-            out.append(Recipient("email", address, None, audience_key, audience=audience_key))
+            out.append(Recipient("email", address, None, label, audience=audience_key))
         else:
             log.warning("Entra group %s of %s: no address and no members known", ref, audience_key)
     return out

@@ -39,7 +39,7 @@ def recipients(ref: str):
         shown = [
             {
                 "recipient": shown_recipient(n.recipient),
-                "audience": audience_label(n.audience),
+                "audience": audience_label(n.audience, hub.policy),
                 "channel": n.channel,
                 "status": "pending" if n.status == batches.BATCHED else n.status,
                 "at": n.sent_at,
@@ -61,7 +61,7 @@ def recipients(ref: str):
             incident=incident,
             event=event,
             notice=notice_name(rows[0].template) if event and rows else None,
-            audience=audience_label(audience or None) if audience is not None else None,
+            audience=audience_label(audience or None, hub.policy) if audience is not None else None,
             rows=shown[:SHOWN],
             total=len(shown),
             shown=SHOWN,

@@ -48,14 +48,17 @@ def room_drafts(session, policy, incident, person: str | None) -> list[dict]:
     ]
 
 
-def _decide(ref: str, draft_id: int, person: str, text: str | None) -> str:
-    """Approve (edited first when the text changed) as `person` through `act()`."""
+def _decide(ref: str, draft_id: int, person: str) -> str:
+    """Approve as `person` through `act()`, with the form's `text` and `public_text` (edited
+    first where they changed; a form without a field keeps that text)."""
     hub, now = the_hub(), utcnow()
+    text, public_text = request.form.get("text"), request.form.get("public_text")
     with hub.transaction() as session:
 
         def run(incident):
             draft = drafts.get_draft(session, incident, draft_id)
-            drafts.approve(session, hub.policy, incident, draft, actor=person, now=now, text=text)
+            drafts.approve(session, hub.policy, incident, draft, actor=person, now=now,
+                           text=text, public_text=public_text)  # fmt: skip
             edited = " (edited)" if draft.edits else ""
             return f"Draft {draft.id} approved{edited}: it went to the stakeholders."
 
@@ -64,11 +67,10 @@ def _decide(ref: str, draft_id: int, person: str, text: str | None) -> str:
 
 @bp.post("/incidents/<ref>/drafts/<int:draft_id>/approve")
 def approve(ref: str, draft_id: int):
-    """Approve a draft in the room, with the text as the approver left it."""
+    """Approve a draft in the room, with its texts as the approver left them."""
     person = require_person()
-    text = request.form.get("text")
     try:
-        flash(_decide(ref, draft_id, person, text), "success")
+        flash(_decide(ref, draft_id, person), "success")
     except HubError as exc:
         flash(f"Not approved: {exc.message}", "error")
     return redirect(url_for("room.room", ref=ref), code=303)
@@ -145,12 +147,12 @@ def open_link(ref: str, draft_id: int, token: str):
 
 @links_bp.post(LINK)
 def use_link(ref: str, draft_id: int, token: str):
-    """Approve the draft (with the text as edited on the page) as the link's person."""
+    """Approve the draft (with its texts as edited on the page) as the link's person."""
     claim = _claim(ref, draft_id, token)
     if claim is None or request.form.get("token") != token or foreign(request):
         return _link_page(ref, draft_id, "", "This form or link is not valid; nothing was changed.")
     try:
-        message = _decide(ref, draft_id, claim.person, request.form.get("text"))
+        message = _decide(ref, draft_id, claim.person)
         status = "done"
         log.info("%s approved draft %s of %s by link", claim.person, draft_id, claim.ref)
     except HubError as exc:

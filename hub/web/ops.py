@@ -164,6 +164,7 @@ def policy():
             "severity": sev,
             "steps": policy_view.steps_for(policy, key),
             "picture": policy_view.picture(policy, key) if sev.major else None,
+            "audiences": [policy.audience_name(a) for a in sev.notify],
         }
         for key, sev in policy.severities.items()
     ]

@@ -47,7 +47,7 @@ def target_text(policy: Policy, target: str) -> str:
         person = policy.people.get(name)
         return person.name if person else name
     if kind == "audience":
-        return f"audience {name}"
+        return policy.audience_name(name)
     if kind == "schedule":
         return _schedule_text(target)
     role, _, nth = name.partition("#")

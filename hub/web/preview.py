@@ -90,14 +90,14 @@ def update_preview(
     recipients = audience_recipients(policy, audiences)
     preview = UpdatePreview(
         goes_out=True,
-        audiences=audiences,
+        audiences=[policy.audience_name(a) for a in audiences],
         next_update_local=_next_due(policy, incident, now),
     )
     ctx = incident_context(incident, policy, settings, now)
     ctx.update(
         update=update_context(policy, text or "(your update)", author, now),
         next_update_at_local=preview.next_update_local,
-        recipient={"name": "Stakeholders", "email": None},
+        recipient={"name": "Stakeholders", "email": None, "may_reply": False},
     )
     channels = sorted(registry.channels(), key=lambda c: c.display_order)
     for channel in channels:

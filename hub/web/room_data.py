@@ -199,6 +199,6 @@ def load_room(
             for k in incident.services or ()
         ],
         **alerts_panel(session, incident.id),
-        "deliveries": incident_deliveries(session, settings_of(session), incident, now),
+        "deliveries": incident_deliveries(session, settings_of(session), incident, now, policy),
         "shown_time": partial(local_hhmmss, tz=policy.timezone),
     }

@@ -59,6 +59,13 @@ def _prefix(public: bool, explicit: bool) -> str:
     return "/status/public/" if explicit else "/status/"
 
 
+def _public_base(settings) -> str:
+    """Where readers reach the hub: HUB_BASE_URL, else the address this request came to."""
+    if settings["HUB_BASE_URL"]:
+        return settings.base_url
+    return request.host_url.rstrip("/") + request.script_root
+
+
 def _send(text: str, mimetype: str, public: bool) -> Response:
     response = Response(text, mimetype=mimetype)
     response.headers["Cache-Control"] = "public, max-age=2" if public else "private, no-store"
@@ -97,15 +104,18 @@ def _feed(explicit: bool, service: str | None):
         known = hub.policy.services.get(service)
         if known is None or (public and not known.public):
             raise NotFound(f"no service {service!r} on this status page")
-    base = hub.settings.base_url.rstrip("/")
+    base = _public_base(hub.settings)
     page_url = base + _prefix(public, explicit).rstrip("/")
+    self_url = base + request.path
     text = page_cache().get(
         hub.db,
         hub.policy,
         now,
         public=public,
-        what=("feed", explicit, service),
-        render=lambda page: render_feed(page, base_url=base, page_url=page_url, service=service),
+        what=("feed", explicit, service, base),
+        render=lambda page: render_feed(
+            page, base_url=base, page_url=page_url, self_url=self_url, service=service
+        ),
     )
     return _send(text, ATOM, public)
 

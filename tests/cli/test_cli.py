@@ -257,7 +257,9 @@ def _one_unset_env_reference(tmp_path):
     [
         (["policy", "check"], 1),  # printed as a warning by the check itself
         (["config"], 0),  # settings only: the policy is not read
-        (["mail", "quarantine"], 1),  # loads the policy for its Hub: logged
+        (["mail", "quarantine"], 0),  # a one-shot command: its own output only
+        (["token", "create", "anna"], 0),
+        (["token", "create", "--source", "alertmanager"], 0),
     ],
 )
 def test_each_policy_warning_is_said_once_per_process(tmp_path, args, times):
@@ -274,11 +276,21 @@ def test_each_policy_warning_is_said_once_per_process(tmp_path, args, times):
 
 def test_a_part_started_by_mihub_run_leaves_the_policy_warnings_to_its_parent(tmp_path):
     env = _one_unset_env_reference(tmp_path)
-    alone = _mihub(["mail", "quarantine"], env)
-    child = _mihub(["mail", "quarantine"], {**env, "HUB_CHILD": "1"})
-    assert alone.returncode == child.returncode == 0, child.stderr
+    # a long-running part (here one that stops at once: no mailbox is configured)
+    alone = _mihub(["mailbox", "--once"], env)
+    child = _mihub(["mailbox", "--once"], {**env, "HUB_CHILD": "1"})
+    for proc in (alone, child):
+        assert "needs HUB_GRAPH_MAILBOX" in proc.stderr, proc.stderr
     assert "TEAMS_ONCALL_WEBHOOK is not set" in alone.stderr
     assert "is not set" not in child.stderr
+
+
+def test_a_token_is_all_token_create_prints(tmp_path):
+    proc = _mihub(["token", "create", "anna"], _one_unset_env_reference(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    (line,) = proc.stdout.splitlines()
+    assert line.startswith("API token for anna (shown once; store it safely): mih_")
 
 
 def test_settings_that_cannot_work_stop_start_up_with_one_line_each(tmp_path):

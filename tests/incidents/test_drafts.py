@@ -255,7 +255,7 @@ def test_the_signed_link_and_the_room_approve_a_draft(ahub, bclient):  # noqa: F
     sign_in(bclient, ahub, "chloe")
     room = bclient.get(f"/incidents/INC-{iid}").data.decode()
     (draft_id,) = re.findall(r'id="approve-draft-(\d+)"', room)
-    assert "No public text: this update will not be on the public status page." in room
+    assert re.search(r'<textarea id="draft-public-\d+" name="public_text"[^>]*></textarea>', room)
     r = form_post(bclient, f"/incidents/INC-{iid}/drafts/{draft_id}/approve", {"text": "second!"})
     assert r.status_code == 303
     assert [e.text for e in timeline(ahub, iid, "update")] == ["edited by link", "second!"]
@@ -338,3 +338,63 @@ def test_the_author_or_the_approver_discards_a_draft_in_the_api_and_the_room(ahu
     assert b"discard-draft-" not in bclient.get(f"/incidents/INC-{iid}").data
     assert [e.actor for e in timeline(ahub, iid, "update-draft-discarded")] == ["felix", "chloe"]
     assert timeline(ahub, iid, "update") == []
+
+
+HOSTILE = "Back <script>alert(1)</script> & soon"
+
+
+def public_texts(hub, iid) -> list[str | None]:
+    return [(e.data or {}).get("public_text") for e in timeline(hub, iid, "update")]
+
+
+def test_the_approver_edits_the_public_text_too(ahub, bclient):  # noqa: F811
+    iid = sev2(ahub, T0)
+    ref = f"INC-{iid}"
+    # the signed link: the page offers the public text to edit, escaped
+    request = {"text": "Rebooting", "public_text": "Portal slow <b>x</b>"}
+    act(ahub, iid, drafts.submit_update, request, actor="felix", now=T0)
+    with ahub.db.session(write=False) as s:
+        (mail,) = s.scalars(
+            select(Notification).where(
+                Notification.template == "update-draft", Notification.channel == "email"
+            )
+        ).all()
+    path = mail.payload["render"]["context"]["approve_url"].removeprefix("https://hub.example.com")
+    page = bclient.get(path).get_data(as_text=True)
+    assert re.search(r'name="public_text"[^>]*>Portal slow &lt;b&gt;x&lt;/b&gt;</textarea>', page)
+    token = path.rsplit("/", 1)[1]
+    done = bclient.post(path, data={"token": token, "text": "Rebooting", "public_text": HOSTILE})
+    assert b"Approved" in done.data
+    assert public_texts(ahub, iid) == [HOSTILE]
+    (edited,) = timeline(ahub, iid, "update-draft-edited")
+    assert (edited.data["public_before"], edited.data["public_after"]) == (
+        "Portal slow <b>x</b>", HOSTILE,
+    )  # fmt: skip
+    sign_in(bclient, ahub, "chloe")
+    status = bclient.get("/status/public").get_data(as_text=True)
+    assert "Back &lt;script&gt;alert(1)&lt;/script&gt; &amp; soon" in status
+    assert "<script>alert(1)" not in status
+    room = bclient.get(f"/incidents/{ref}").get_data(as_text=True)
+    assert "<script>alert(1)" not in room
+
+    # the room: the approver's form sets a public text the draft did not have
+    act(ahub, iid, drafts.submit_update, {"text": "Second"}, actor="felix", now=T0)
+    room = bclient.get(f"/incidents/{ref}").get_data(as_text=True)
+    (draft_id,) = re.findall(r'id="approve-draft-(\d+)"', room)
+    approve = f"/incidents/{ref}/drafts/{draft_id}/approve"
+    assert (
+        form_post(bclient, approve, {"text": "Second", "public_text": "Fixed"}).status_code == 303
+    )
+    assert public_texts(ahub, iid) == [HOSTILE, "Fixed"]
+
+    # the API: public_text set, or emptied (not on the public page), or left as it was
+    make = token_for(ahub)
+    api_path = f"/api/v1/incidents/{ref}"
+    for given, kept in [({"public_text": ""}, None), ({}, "Third, public"),
+                        ({"public_text": "  Third <i>  "}, "Third <i>")]:  # fmt: skip
+        body = {"text": "Third", "public_text": "Third, public"}
+        draft = api(bclient, make, "POST", f"{api_path}/updates", "felix", body).get_json()["draft"]
+        r = api(bclient, make, "POST", f"{api_path}/drafts/{draft['id']}/approve", "chloe", given)
+        assert r.status_code == 200, r.get_json()
+        assert r.get_json()["draft"]["request"].get("public_text") == kept
+        assert public_texts(ahub, iid)[-1] == kept

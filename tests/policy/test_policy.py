@@ -189,6 +189,9 @@ def test_small_policy_loads():
     policy = parse_policy(HEAD, env={})
 
     assert policy.services["payroll"].name == "Payroll"  # default: the key, title-cased
+    assert policy.audiences["execs"].name == "Execs"  # default: the key in words
+    named = parse_policy(edit("execs: {email:", "execs: {name: Executive team, email:"), env={})
+    assert named.audiences["execs"].name == "Executive team"
     assert policy.services["payroll"].tech_lead == ("alice",)
     assert policy.timezone == "UTC"
     assert policy.severity("SEV3").rank == 1
@@ -271,6 +274,18 @@ BROKEN = [
         7,
         "services.hr.aliases[1]",
         "alias 'ADP' already names service 'payroll'",
+    ),
+    (
+        edit("execs: {email:", "execs: {name: [Execs], email:"),
+        10,
+        "audiences.execs.name",
+        "expected text, got a list",
+    ),
+    (
+        edit("execs: {email:", "execs: {name: '  ', email:"),
+        10,
+        "audiences.execs.name",
+        "expected text, got an empty string",
     ),
     (
         edit("notify: [execs]", "notify: [executives]"),

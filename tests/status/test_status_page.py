@@ -4,6 +4,7 @@ hostile text, maintenance, feeds (parsed by feedparser) and who may see what."""
 from __future__ import annotations
 
 from datetime import timedelta
+from xml.etree import ElementTree
 
 import feedparser
 import pytest
@@ -252,3 +253,43 @@ def test_the_room_form_posts_the_public_text(client, hub, make_token):
         headers=bearer(make_token, "anna"),
     )
     assert api.status_code == 200, api.get_json()
+
+
+ATOM_NS = "{http://www.w3.org/2005/Atom}"
+
+
+def atom_structure(text: str) -> tuple[dict[str, str], list]:
+    """The feed's links by rel, after checking what RFC 4287 requires of a feed and of each
+    entry (one id, title and updated; an entry's alternate link)."""
+    root = ElementTree.fromstring(text)
+    assert root.tag == f"{ATOM_NS}feed"
+    for name in ("id", "title", "updated"):
+        assert len(root.findall(f"{ATOM_NS}{name}")) == 1, name
+    links = {link.get("rel"): link.get("href") for link in root.findall(f"{ATOM_NS}link")}
+    entries = root.findall(f"{ATOM_NS}entry")
+    for entry in entries:
+        for name in ("id", "title", "updated"):
+            assert len(entry.findall(f"{ATOM_NS}{name}")) == 1, name
+        assert entry.find(f"{ATOM_NS}link").get("href").startswith("http")
+    return links, entries
+
+
+@pytest.mark.parametrize("configured", ["https://hub.example.test/mihub", None])
+def test_every_feed_names_its_own_absolute_address(client, hub, public_client, configured):
+    hub.settings.values["HUB_BASE_URL"] = configured
+    base = configured or "http://localhost"  # else the address the request came to
+    sign_in(client, hub, "ivan")
+    ref = declare(hub, "Portal is down", ("customer-portal",), "outage")
+    update(hub, ref, "Failing over", public_text="Restoring service")
+    for reader, path in [
+        (client, "/status/feed.atom"),
+        (client, "/status/services/customer-portal.atom"),
+        (public_client, "/status/feed.atom"),
+        (public_client, "/status/public/services/customer-portal.atom"),
+    ]:
+        answer = reader.get(path)
+        assert answer.status_code == 200 and answer.mimetype == "application/atom+xml"
+        links, entries = atom_structure(answer.get_data(as_text=True))
+        assert links["self"] == f"{base}{path}", path
+        assert links["alternate"].startswith(f"{base}/status")
+        assert entries, path

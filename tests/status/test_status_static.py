@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from hub.cli import main
 from tests.conftest import EXAMPLE_POLICY
-from tests.status.test_status_page import SECRET, update
+from tests.status.test_status_page import SECRET, atom_structure, update
 from tests.web.test_web_pages import declare
 
 
@@ -34,6 +34,8 @@ def test_status_build_writes_a_copy_for_any_web_server(hub, backend, tmp_path, m
     feed = feedparser.parse((out / "services" / "customer-portal.atom").read_text())
     assert not feed.bozo and feed.entries
     assert feed.feed.link == "https://status.example.test/status"
+    links, _ = atom_structure((out / "services" / "customer-portal.atom").read_text())
+    assert links["self"] == "https://status.example.test/status/services/customer-portal.atom"
     assert not (out / "services" / "payroll.atom").exists()  # not a public service
     served = tmp_path / "served"  # the README's example: a host of its own named status.…
     url = "https://status.example.com"
@@ -41,6 +43,7 @@ def test_status_build_writes_a_copy_for_any_web_server(hub, backend, tmp_path, m
     assert result.exit_code == 0, result.output
     feed = feedparser.parse((served / "feed.atom").read_text())
     assert feed.feed.link == url and feed.feed.id.startswith(f"{url}/")
+    assert atom_structure((served / "feed.atom").read_text())[0]["self"] == f"{url}/feed.atom"
     assert all(e.id.startswith(f"{url}/") for e in feed.entries) and feed.entries
     internal = tmp_path / "internal"
     result = CliRunner().invoke(main, ["status", "build", "--internal", "--out", str(internal)])

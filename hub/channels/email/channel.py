@@ -7,7 +7,7 @@ from hub.channels.base import Channel, Preview, Sink, render_spec
 from hub.channels.email import compose
 from hub.channels.email.transports import make_mail_transport
 from hub.channels.registry import register
-from hub.notifications.notices import Recipient
+from hub.notifications.notices import Recipient, may_reply
 from hub.notifications.suppression import suppressed_addresses
 from hub.notifications.throttle import shared_limiter
 
@@ -70,15 +70,20 @@ class EmailChannel(Channel):
 
     def audience_recipients(self, policy, key, audience):
         """The audience's mailing list."""
-        return [Recipient("email", a, None, key) for a in audience.email]
+        return [Recipient("email", a, None, audience.name or key) for a in audience.email]
 
     def address_key(self, recipient):
         """Addresses compare without case."""
         return recipient.address.lower()
 
     def recipient_context(self, recipient):
-        """Templates show the address; a subscriber's mail gets its unsubscribe link at render."""
-        out = {"name": recipient.name or recipient.address, "email": recipient.address}
+        """Templates show the address and invite a reply only from who may post by one
+        (`may_reply`); a subscriber's mail gets its unsubscribe link at render."""
+        out = {
+            "name": recipient.name or recipient.address,
+            "email": recipient.address,
+            "may_reply": may_reply(recipient),
+        }
         if recipient.unsubscribe:
             out["unsubscribe"] = list(recipient.unsubscribe)
         return out
@@ -160,7 +165,7 @@ class EmailChannel(Channel):
         """Subject and text as the first address would get them."""
         first = recipients[0] if recipients else None
         if first is not None:
-            context = dict(context, recipient={"name": first.name, "email": first.address})
+            context = dict(context, recipient=self.recipient_context(first))
         ref = context["incident"]["id"]
         mail = compose.render_email(
             template,

@@ -59,7 +59,7 @@ class TeamsChannel(Channel):
 
     def audience_recipients(self, policy, key, audience):
         """The audience's channel webhooks."""
-        return [Recipient("teams", t.webhook, None, key) for t in audience.teams]
+        return [Recipient("teams", t.webhook, None, audience.name or key) for t in audience.teams]
 
     def responder_recipients(self, policy):
         """The responders' channel (the pages webhook)."""

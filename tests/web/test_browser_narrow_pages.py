@@ -1,0 +1,129 @@
+"""At 390 px in Debian's Chromium: the approver edits a drafted update's public text in the
+room and on the signed link's page, and the pages that show audiences by name (the policy
+page, the recipients page) fit the screen."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.browser_kit import CHROMIUM, CHROMIUM_ARGS, open_world
+
+if not CHROMIUM.exists():
+    pytest.skip(
+        "browser tests skipped: Debian's Chromium is not installed at /usr/bin/chromium",
+        allow_module_level=True,
+    )
+sync_api = pytest.importorskip("playwright.sync_api", reason="the `playwright` package is missing")
+expect = sync_api.expect
+pytestmark = pytest.mark.browser
+
+from tests.browser_steps import new_page, sign_in_by_link  # noqa: E402
+
+NARROW = {"width": 390, "height": 844}
+APPROVED_SEV2 = "    notify: [it-staff, service-desk]\n"
+LONG = "Tracking" + "x" * 90  # one word longer than the screen is wide
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    from hub.app.templates import EXAMPLE_POLICY
+    from hub.policy.load import parse_policy
+
+    for world in open_world(tmp_path_factory.mktemp("narrow")):
+        text = EXAMPLE_POLICY.read_text().replace(
+            APPROVED_SEV2, APPROVED_SEV2 + "    approve_updates: communications_owner\n"
+        )  # SEV2 updates are approved by the Communications Owner
+        world.hub.policies._policy = parse_policy(text, str(EXAMPLE_POLICY), env={})
+        yield world
+
+
+@pytest.fixture(scope="module")
+def browser(world):
+    with sync_api.sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def fits(page, path: str) -> None:
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= NARROW["width"], (path, width)
+
+
+def sev2(world) -> int:
+    from hub.app.db import utcnow
+    from hub.core.classify import Report
+    from hub.incidents.reports import create_incident
+    from tests.workflow_kit import mobilise_pending
+
+    report = Report(title="VPN gateway down", services=("vpn",), impact="outage", reporter="ivan")
+    with world.hub.transaction() as session:
+        incident, _ = create_incident(session, world.hub.policy, report, actor="ivan", now=utcnow())
+        assert incident.severity == "SEV2"
+        iid = incident.id
+    mobilise_pending(world.hub, iid)
+    return iid
+
+
+def draft(world, iid: int, text: str, public_text: str):
+    from hub.app.db import utcnow
+    from hub.incidents import drafts
+    from tests.workflow_kit import act
+
+    request = {"text": text, "public_text": public_text}
+    return act(world.hub, iid, drafts.submit_update, request, actor="felix", now=utcnow())
+
+
+def public_text_of_latest_update(world, iid: int) -> str | None:
+    from tests.workflow_kit import timeline
+
+    return (timeline(world.hub, iid, "update")[-1].data or {}).get("public_text")
+
+
+def test_the_approver_edits_the_public_text_on_a_narrow_screen(world, browser):
+    iid = sev2(world)
+    ref = f"INC-{iid}"
+    draft(world, iid, f"Gateway restarting {LONG}", f"VPN is slow {LONG}")
+    chloe = sign_in_by_link(world, new_page(world, browser), "chloe")  # the approver
+    chloe.set_viewport_size(NARROW)
+    chloe.goto(f"{world.url}/incidents/{ref}")
+    fits(chloe, "the room with a draft")
+    box = chloe.locator("textarea[id^=draft-public-]")
+    expect(box).to_have_value(f"VPN is slow {LONG}")
+    box.fill("VPN is back for most people")
+    chloe.locator("[id^=approve-draft-]").click()
+    expect(chloe.locator(".flash-success")).to_contain_text("approved")
+    assert public_text_of_latest_update(world, iid) == "VPN is back for most people"
+
+    second = draft(world, iid, "Second", "Second, public")
+    mail = world.wait_for_mail(world.hub.policy.people["chloe"].email, "Second, public")
+    link = re.search(
+        rf"https?://\S+/incidents/{ref}/drafts/{second.id}/\S+",
+        mail.get_body(("plain",)).get_content(),
+    ).group(0)
+    context = browser.new_context(viewport=NARROW, is_mobile=True, has_touch=True)
+    try:
+        phone = context.new_page()  # no session: the signed link is the permission
+        phone.goto(link)
+        fits(phone, "the draft's signed link")
+        phone.fill("#draft-public", f"All good {LONG}")
+        phone.click("#draft-approve")
+        expect(phone.locator("h1")).to_have_text("Approved")
+        fits(phone, "the approved page")
+    finally:
+        context.close()
+    assert public_text_of_latest_update(world, iid) == f"All good {LONG}"
+
+    anna = sign_in_by_link(world, new_page(world, browser), "anna")  # an administrator
+    anna.set_viewport_size(NARROW)
+    for path, says in [
+        ("/ops/policy", "Executives, IT staff, Service desk, All staff"),
+        (f"/incidents/{ref}/deliveries?audience=it-staff", "IT staff"),
+    ]:
+        anna.goto(world.url + path)
+        fits(anna, path)
+        expect(anna.locator("main")).to_contain_text(says)
+    anna.context.close()
+    chloe.context.close()
