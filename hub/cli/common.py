@@ -53,6 +53,11 @@ NO_POLICY = (
 )
 
 
+def unreadable_policy(path: Path, exc: OSError) -> str:
+    """One line for a policy file that is there but cannot be read."""
+    return f"{path}: cannot read the policy file: {exc.strerror or exc}"
+
+
 def policy_or_exit(settings):
     from hub.channels.registry import load_channels
     from hub.policy.load import PolicyError, load_policy
@@ -65,6 +70,8 @@ def policy_or_exit(settings):
         return load_policy(path, log_warnings=not os.environ.get("HUB_CHILD"))
     except FileNotFoundError as exc:
         raise click.ClickException(NO_POLICY.format(path=path)) from exc
+    except OSError as exc:  # a directory, no permission: what `mihub policy check` says too
+        raise click.ClickException(unreadable_policy(path, exc)) from None
     except PolicyError as exc:
         raise click.ClickException(
             f"the policy has errors; fix them and start again:\n{exc}"
@@ -74,11 +81,12 @@ def policy_or_exit(settings):
 def start_hub(migrate: bool = True):
     from hub.app.context import Hub
     from hub.cli.preflight import check_data_dir, migrate_or_exit
+
+    settings = settings_or_exit()
+    check_data_dir(settings.data_dir)  # before the queue (SQLite: a file in it) is made
     from tasks import main as _tasks  # noqa: F401  (registers the tasks it enqueues)
     from tasks.runtime import set_hub
 
-    settings = settings_or_exit()
-    check_data_dir(settings.data_dir)
     policy = policy_or_exit(settings)
     if migrate:
         migrate_or_exit(settings.database_url)
