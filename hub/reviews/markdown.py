@@ -110,6 +110,11 @@ def parse_markdown(text: str, ref: str) -> dict:
     unknown = sorted(str(k) for k in front if k not in FRONT_KEYS)
     if unknown:
         raise Invalid(f"unknown front matter key(s): {', '.join(unknown)}", code="unknown_field")
+    if not front.get("incident"):  # not an export: say where one comes from
+        raise Invalid(
+            f"the front matter names no incident; start from `mihub review export {ref}`",
+            code="wrong_incident",
+        )
     if str(front.get("incident", "")).upper() != ref.upper():
         raise Invalid(
             f"this file is the review of {front.get('incident')!r}, not {ref}",
