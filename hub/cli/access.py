@@ -42,7 +42,10 @@ def teams_app_package(output, app_version, name, developer):
         data = build_package(load_settings(), version=app_version, name=name, developer=developer)
     except PackageError as exc:
         raise click.ClickException(str(exc)) from exc
-    Path(output).write_bytes(data)
+    try:
+        Path(output).write_bytes(data)
+    except OSError as exc:  # its folder missing, not writable
+        raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from None
     click.echo(
         f"wrote {output} ({len(data)} bytes): manifest.json, color.png, outline.png. "
         "Upload it in Teams: Apps → Manage your apps → Upload an app."

@@ -8,7 +8,7 @@ import click
 
 from hub.app.db import utcnow
 from hub.app.settings import load_settings
-from hub.cli.common import NO_POLICY
+from hub.cli.common import NO_POLICY, unreadable_policy
 from hub.core.classify import Report, classify_report
 from hub.core.reading import read_services, why_mentioned
 
@@ -32,6 +32,8 @@ def classify(text, title, services, policy_file, explain):
         )
     try:
         policy = load_policy(path, log_warnings=False)
+    except OSError as exc:  # HUB_POLICY names a directory, or a file this user may not read
+        raise click.ClickException(unreadable_policy(path, exc)) from None
     except PolicyError as exc:
         raise click.ClickException(f"the policy has errors:\n{exc}") from exc
     text = text.replace("\\n", "\n").strip()

@@ -53,6 +53,11 @@ NO_POLICY = (
 )
 
 
+def unreadable_policy(path: Path, exc: OSError) -> str:
+    """One line for a policy file that is there but cannot be read."""
+    return f"{path}: cannot read the policy file: {exc.strerror or exc}"
+
+
 def policy_or_exit(settings, warnings: bool = True):
     """The checked policy, or exit with its problems; its warnings logged if `warnings`."""
     from hub.channels.registry import load_channels
@@ -66,6 +71,8 @@ def policy_or_exit(settings, warnings: bool = True):
         return load_policy(path, log_warnings=warnings and not os.environ.get("HUB_CHILD"))
     except FileNotFoundError as exc:
         raise click.ClickException(NO_POLICY.format(path=path)) from exc
+    except OSError as exc:  # a directory, no permission: what `mihub policy check` says too
+        raise click.ClickException(unreadable_policy(path, exc)) from None
     except PolicyError as exc:
         raise click.ClickException(
             f"the policy has errors; fix them and start again:\n{exc}"
@@ -79,11 +86,12 @@ def start_hub(migrate: bool = True, policy_warnings: bool = False):
     (a token, an export) prints its own output alone."""
     from hub.app.context import Hub
     from hub.cli.preflight import check_data_dir, migrate_or_exit
+
+    settings = settings_or_exit()
+    check_data_dir(settings.data_dir)  # before the queue (SQLite: a file in it) is made
     from tasks import main as _tasks  # noqa: F401  (registers the tasks it enqueues)
     from tasks.runtime import set_hub
 
-    settings = settings_or_exit()
-    check_data_dir(settings.data_dir)
     policy = policy_or_exit(settings, warnings=policy_warnings)
     if migrate:
         migrate_or_exit(settings.database_url)

@@ -20,22 +20,23 @@ from hub.app.redact import redact_text
 from hub.app.settings import join_hostport, split_hostport
 
 
-def check_data_dir(path: Path) -> None:
-    """HUB_DATA_DIR exists (or can be made) as a directory this user can write in."""
+def check_data_dir(path: Path, name: str = "HUB_DATA_DIR") -> None:
+    """The data directory (`name`: how the user gave it) exists (or can be made) as a
+    directory this user can write in."""
     if path.exists() and not path.is_dir():
-        raise click.ClickException(f"HUB_DATA_DIR={path} is a file, not a directory")
+        raise click.ClickException(f"{name}={path} is a file, not a directory")
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise click.ClickException(
-            f"HUB_DATA_DIR={path} does not exist and cannot be created: {_reason(exc)}"
+            f"{name}={path} does not exist and cannot be created: {_reason(exc)}"
         ) from None
     try:  # os.access is not enough: read-only mounts and ACLs answer differently
         with tempfile.TemporaryFile(dir=path):
             pass
     except OSError as exc:
         raise click.ClickException(
-            f"HUB_DATA_DIR={path} is not writable by user {_user()}: {_reason(exc)}"
+            f"{name}={path} is not writable by user {_user()}: {_reason(exc)}"
         ) from None
 
 
@@ -98,6 +99,12 @@ def migrate_or_exit(url: str) -> tuple[str | None, str | None]:
         shown = make_url(url).render_as_string(hide_password=True)
         raise click.ClickException(
             f"the database at {shown} cannot be used: {database_reason(exc)}"
+        ) from None
+    except OSError as exc:  # SQLite: its file's directory cannot be made
+        shown = make_url(url).render_as_string(hide_password=True)
+        where = f"its directory {exc.filename} cannot be made: " if exc.filename else ""
+        raise click.ClickException(
+            f"the database at {shown} cannot be used: {where}{_reason(exc)}"
         ) from None
 
 

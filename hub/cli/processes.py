@@ -89,12 +89,15 @@ def smtpd():
     """Run only the SMTP intake listener on HUB_SMTP_LISTEN."""
     from hub.cli.preflight import check_free, check_tls
     from hub.intake.email.listener import serve_smtp
-    from tasks import main as _tasks  # noqa: F401  (the process_inbound wake-up)
 
     settings = settings_or_exit()
     check_free(settings["HUB_SMTP_LISTEN"])
     check_tls(settings)
-    hub = start_hub(policy_warnings=True)
+    hub = start_hub(
+        policy_warnings=True
+    )  # the data directory checked before the queue in it is made
+    from tasks import main as _tasks  # noqa: F401  (the process_inbound wake-up)
+
     setup_logging(hub.settings["HUB_LOG_LEVEL"], hub.settings)
     serve_smtp(hub, hub.settings["HUB_SMTP_LISTEN"])
 
@@ -103,16 +106,24 @@ def smtpd():
 @click.option("--once", is_flag=True, help="Poll once and exit (for cron or a test).")
 def mailbox(once):
     """Poll the intake mailbox (IMAP or Microsoft Graph delta) into the email pipeline."""
+    from hub.app.redact import redact_text
     from hub.app.settings import SettingsError
     from hub.intake.email.mailbox import run_mailbox
+
+    hub = start_hub(
+        policy_warnings=True
+    )  # the data directory checked before the queue in it is made
     from tasks import main as _tasks  # noqa: F401  (the process_inbound wake-up)
 
-    hub = start_hub(policy_warnings=True)
     setup_logging(hub.settings["HUB_LOG_LEVEL"], hub.settings)
     try:
         count = run_mailbox(hub, once=once)
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from exc
+    except Exception as exc:  # only with --once (polling on logs and retries): one line
+        raise click.ClickException(
+            redact_text(f"the mailbox poll failed: {type(exc).__name__}: {exc}")
+        ) from None
     click.echo(f"stored {count} message(s)")
 
 
@@ -126,8 +137,11 @@ def mailbox(once):
 @click.option("--keep-running", is_flag=True, help="Leave the hub running after the scenario.")
 def demo(data_dir, keep_running):
     """Watch a major incident unfold on local sinks (about 90 seconds, no setup)."""
+    from hub.cli.preflight import check_data_dir
     from hub.demo import Demo
 
+    if data_dir:  # one line, not a traceback, when it cannot be made or written
+        check_data_dir(Path(data_dir), "--data-dir")
     d = Demo(Path(data_dir) if data_dir else None, echo=click.echo)
     try:
         d.run()

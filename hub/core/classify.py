@@ -7,15 +7,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from hub.core.catalogue import catalogue, names_in, term_pattern
 from hub.core.impact import infer_impact
-from hub.core.reading import (
-    Reading,
-    catalogue,
-    names_in,
-    read_services,
-    term_pattern,
-    why_mentioned,
-)
+from hub.core.reading import Reading, read_services, why_mentioned
 from hub.core.text import clean, has_number_words, in_digits, norm
 from hub.policy.model import IMPACTS, Criterion, Policy
 

@@ -15,6 +15,7 @@ from hub.app.errors import Invalid
 from hub.app.models import Incident, ServiceReporter, TimelineEntry, Timer
 from hub.app.models import Report as ReportRow
 from hub.core import lifecycle
+from hub.core.catalogue import unknown_services_message
 from hub.core.classify import (
     Classification,
     RelatedReport,
@@ -25,7 +26,7 @@ from hub.core.classify import (
 )
 from hub.core.correlate import Decision, OpenIncident, correlate
 from hub.core.correlate import Report as CorrelatedReport
-from hub.core.reading import read_services, unknown_services_message
+from hub.core.reading import read_services
 from hub.incidents import timers
 from hub.incidents.classification import set_classification
 from hub.incidents.records import transition

@@ -29,6 +29,12 @@ class Recipient:
     # A self-service subscriber's (subscription id, nonce): their mail carries a one-click
     # unsubscribe link (hub.notifications.subscriptions).
     unsubscribe: tuple[int, str] | None = None
+    # What the recipient is reached through, checked again just before sending (a subscriber
+    # who left while the row waited gets nothing: hub.notifications.unsubscribed): a
+    # self-service subscription (id, nonce) on any channel, or the incident a person follows
+    # with Teams `subscribe INC-42` (incident id, person).
+    subscription: tuple[int, str] | None = None
+    follows: tuple[int, str] | None = None
     # The policy audience (or "responders", "subscribers") the recipient is reached for: the
     # delivery summary counts per audience, and an audience's email addresses may share one
     # message (hub/notifications/batches.py).

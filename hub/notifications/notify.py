@@ -33,7 +33,7 @@ from hub.app.security import fill_secrets
 from hub.app.settings import Settings
 from hub.channels import registry
 from hub.channels.base import PermanentError
-from hub.notifications import batches, priority
+from hub.notifications import batches, priority, unsubscribed
 from hub.notifications.notices import Recipient
 from hub.policy.model import Policy
 
@@ -101,6 +101,7 @@ def _notify(session, hub_settings, policy, incident, template, event_key, recipi
         if not channel.route(row, recipient, ctx, prepared[channel.name], policy, hub_settings):
             log.info("skip %s: no %s route", key, channel.name)
             continue
+        row.payload = unsubscribed.marked(row.payload, recipient)
         if row.status != "pending":
             log.info("skip %s: %s", key, row.status)
         elif batches.batch_size(hub_settings, channel.name, recipient.audience) > 1:

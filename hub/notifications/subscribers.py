@@ -48,9 +48,10 @@ def subscribers(incident: Incident) -> list[dict]:
 
 def subscriber_recipients(policy: Policy, incident: Incident) -> list[Recipient]:
     """The subscribed people on every channel, each only by a route of their own (never on a
-    shared destination such as the pages webhook: that gets the update anyway)."""
+    shared destination such as the pages webhook: that gets the update anyway); each row says
+    whom it follows, checked again at delivery (hub.notifications.unsubscribed)."""
     people = [s["person"] for s in subscribers(incident) if s["person"]]
     return [
-        replace(r, via_shared=False, audience="subscribers")
+        replace(r, via_shared=False, audience="subscribers", follows=(incident.id, r.person))
         for r in person_recipients(policy, dict.fromkeys(people), channel_names())
     ]

@@ -87,9 +87,7 @@ def _split(text: str) -> tuple[dict, str]:
     try:
         front = yaml.safe_load(text[4 : 4 + end.start()]) or {}
     except yaml.YAMLError as exc:
-        raise Invalid(
-            f"the front matter is not valid YAML: {exc}", code="malformed_review"
-        ) from exc
+        raise Invalid(_yaml_problem(exc), code="malformed_review") from None
     if not isinstance(front, dict):
         raise Invalid("the front matter must be a mapping", code="malformed_review")
     return front, text[4 + end.end() :]
@@ -112,6 +110,11 @@ def parse_markdown(text: str, ref: str) -> dict:
     unknown = sorted(str(k) for k in front if k not in FRONT_KEYS)
     if unknown:
         raise Invalid(f"unknown front matter key(s): {', '.join(unknown)}", code="unknown_field")
+    if not front.get("incident"):  # not an export: say where one comes from
+        raise Invalid(
+            f"the front matter names no incident; start from `mihub review export {ref}`",
+            code="wrong_incident",
+        )
     if str(front.get("incident", "")).upper() != ref.upper():
         raise Invalid(
             f"this file is the review of {front.get('incident')!r}, not {ref}",
@@ -130,3 +133,12 @@ def parse_markdown(text: str, ref: str) -> dict:
             sections[current].append(line)
     changes.update({f: "\n".join(lines).strip() for f, lines in sections.items()})
     return changes
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """A front matter syntax error on one line, at its line in the file (after the `---`)."""
+    mark = getattr(exc, "problem_mark", None)
+    said = getattr(exc, "problem", None) or getattr(exc, "context", None)
+    said = " ".join(str(said or exc).split())
+    where = f" (line {mark.line + 2} of the file)" if mark is not None else ""
+    return f"the front matter is not valid YAML: {said}{where}"

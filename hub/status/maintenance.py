@@ -11,9 +11,9 @@ from hub.app import audit
 from hub.app.errors import Forbidden, Invalid, NotFound
 from hub.app.models import Maintenance
 from hub.app.timefmt import iso
+from hub.core.catalogue import unknown_services_message
 from hub.core.classify import resolve_services
 from hub.core.permissions import STATUS_REFUSAL, manages_status
-from hub.core.reading import unknown_services_message
 
 LONGEST = timedelta(days=31)
 

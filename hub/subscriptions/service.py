@@ -263,7 +263,9 @@ def subscription_recipients(
             )
         elif row.channel == "teams" and row.person:
             out += [
-                replace(r, via_shared=False, audience="subscribers")
+                replace(
+                    r, via_shared=False, audience="subscribers", subscription=(row.id, row.nonce)
+                )
                 for r in person_recipients(policy, [row.person], channel_names())
             ]
     return out

@@ -128,8 +128,10 @@ def timeline_svg(
     now: datetime,
     end: datetime | None,
     tz: str,
+    deliveries_total: int | None = None,
 ) -> Markup:
-    """The chart. `events`/`deliveries`: (at, kind or status, text); `end`: resolved, if it is."""
+    """The chart. `events`/`deliveries`: (at, kind or status, text); `end`: resolved, if it is;
+    `deliveries_total`: how many there are, when `deliveries` are only the latest of them."""
     zone = ZoneInfo(tz)
     right = window(start, now, end, deadlines)
     x = TimeAxis(start, right, LEFT, WIDTH - RIGHT).x
@@ -220,15 +222,22 @@ def timeline_svg(
         '<svg class="timeline-chart" viewBox="0 0 {} {}" role="img" '
         'aria-labelledby="chart-title chart-desc" preserveAspectRatio="xMinYMin meet">'
         '<title id="chart-title">Timeline from {} to {}</title><desc id="chart-desc">{} events, '
-        "{} deliveries; {}</desc>{}{}</svg>"
+        "{}; {}</desc>{}{}</svg>"
     ).format(
         WIDTH,
         HEIGHT + 26,
         hhmm(start),
         hhmm(right),
         len(events),
-        len(deliveries),
+        _counted(len(deliveries), deliveries_total),
         escape(summary),
         Markup("").join(out),
         Markup("").join(legend),
     )
+
+
+def _counted(drawn: int, total: int | None) -> str:
+    """`12 deliveries`, or `the latest 200 of 10,250 deliveries` when not all are drawn."""
+    if total is None or total <= drawn:
+        return f"{drawn:,} deliveries"
+    return f"the latest {drawn:,} of {total:,} deliveries"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -23,6 +22,7 @@ from hub.notifications.suppression import unreachable_by_email
 from hub.policy.model import Policy
 from hub.web.board import deadlines
 from hub.web.chart import Deadline, timeline_svg
+from hub.web.room_deliveries import RoomDeliveries, children_of, room_deliveries
 
 FILTERS = {
     "all": "Everything",
@@ -43,7 +43,9 @@ class Item:
     text: str
     status: str | None = None
     detail: str | None = None
-    children: list[Item] = field(default_factory=list)  # a group's deliveries
+    children: list[Item] = field(default_factory=list)  # a group's deliveries (those shown)
+    event: str | None = None  # a group's event (the deliveries page lists all of it)
+    more: int = 0  # a group's deliveries not among those shown
 
 
 def _decision(d) -> str:
@@ -53,9 +55,9 @@ def _decision(d) -> str:
     return str(d)
 
 
-def delivery_items(incident: Incident) -> list[Item]:
-    """One item per outgoing notification."""
-    return [_delivery(n, f"{n.template} by ") for n in incident.notifications]
+def delivery_items(deliveries: RoomDeliveries) -> list[Item]:
+    """One item per outgoing notification (the latest `SHOWN`)."""
+    return [_delivery(n, f"{n.template} by ") for n in deliveries.latest]
 
 
 def _delivery(n, prefix: str = "") -> Item:
@@ -72,33 +74,34 @@ def _delivery(n, prefix: str = "") -> Item:
     )
 
 
-def grouped_deliveries(incident: Incident) -> list[Item]:
-    """The notifications of one event (same key prefix) as one item with its deliveries."""
-    groups: dict[str, list] = {}
-    for n in incident.notifications:
-        groups.setdefault(n.key.split("|", 1)[0], []).append(n)
+def grouped_deliveries(deliveries: RoomDeliveries) -> list[Item]:
+    """The notifications of one event as one item: its counts (of all of them) and, as its
+    deliveries, those of the latest `SHOWN` that belong to it (`more`: the others)."""
+    shown = children_of(deliveries)
     items = []
-    for rows in groups.values():
-        children = [_delivery(n) for n in rows]
-        tally = Counter(n.status for n in rows)
-        worst = next((s for s in ("failed", "pending", "sending", "batched") if tally[s]), "sent")
-        summary = ", ".join(f"{count} {status}" for status, count in tally.most_common())
+    for counted in deliveries.events:
+        children = [_delivery(n) for n in shown.get(counted.event, ())]
         items.append(
             Item(
-                min(n.created_at for n in rows),
+                counted.at,
                 "deliveries",
-                rows[0].template,
+                counted.template,
                 None,
-                f"{rows[0].template}: {len(rows)} deliveries ({summary})",
-                status=worst,
+                f"{counted.template}: {counted.total:,} deliveries ({counted.summary})",
+                status=counted.worst,
                 children=children,
+                event=counted.event,
+                more=counted.total - len(children),
             )
         )
     return items
 
 
 def merged_timeline(
-    incident: Incident, inbound: list[InboundMessage], group: bool = True
+    incident: Incident,
+    inbound: list[InboundMessage],
+    deliveries: RoomDeliveries,
+    group: bool = True,
 ) -> list[Item]:
     """Events, inbound email/Teams messages and outgoing notifications, oldest first."""
     items = [Item(e.at, "events", e.kind, e.actor, e.text) for e in incident.timeline]
@@ -114,7 +117,7 @@ def merged_timeline(
                 detail="; ".join(_decision(d) for d in (m.decisions or ())[-3:]) or None,
             )
         )
-    items += grouped_deliveries(incident) if group else delivery_items(incident)
+    items += grouped_deliveries(deliveries) if group else delivery_items(deliveries)
     return sorted(items, key=lambda i: i.at)
 
 
@@ -143,9 +146,14 @@ def sla_deadlines(incident: Incident, policy: Policy, review: Review | None) -> 
 
 
 def chart(
-    incident: Incident, policy: Policy, items: list[Item], marks: list[Deadline], now: datetime
+    incident: Incident,
+    policy: Policy,
+    items: list[Item],
+    marks: list[Deadline],
+    now: datetime,
+    deliveries_total: int | None = None,
 ):
-    """The SVG chart for the room."""
+    """The SVG chart for the room (`deliveries_total`: of which the items are the latest)."""
     events = [(i.at, i.kind, f"{i.kind}: {i.text}") for i in items if i.source == "events"]
     deliveries = [(i.at, i.status or "pending", i.text) for i in items if i.source == "deliveries"]
     return timeline_svg(
@@ -156,6 +164,7 @@ def chart(
         now=now,
         end=incident.resolved_at,
         tz=policy.timezone,
+        deliveries_total=deliveries_total,
     )
 
 
@@ -178,7 +187,8 @@ def load_room(
         )
     )
     review = session.scalars(select(Review).where(Review.incident_id == incident.id)).first()
-    items = merged_timeline(incident, inbound, group=shown != "deliveries")
+    outbox = room_deliveries(session, incident.id)
+    items = merged_timeline(incident, inbound, outbox, group=shown != "deliveries")
     marks = sla_deadlines(incident, policy, review)
     roles = [r for r in incident.roles if r.active]
     return {
@@ -189,8 +199,14 @@ def load_room(
         "deadlines": marks,
         "review": review,
         "chart": chart(
-            incident, policy, merged_timeline(incident, inbound, group=False), marks, now
+            incident,
+            policy,
+            merged_timeline(incident, inbound, outbox, group=False),
+            marks,
+            now,
+            outbox.total,
         ),
+        "outbox": outbox,
         "roles": roles,
         "unreachable": unreachable_by_email(session, policy, [r.person for r in roles]),
         "reporters": sorted({r.reporter for r in incident.reports if r.reporter}),

@@ -40,9 +40,12 @@ def one_line_error(args: list[str], env: dict, cwd) -> str:
     return errors[0].removeprefix("Error: ")
 
 
-@pytest.mark.parametrize("command", ["run", "web", "worker", "smtpd", "db upgrade"])
+@pytest.mark.parametrize(
+    "command", ["run", "web", "worker", "smtpd", "db upgrade", "token create anna"]
+)
 def test_the_data_dir_is_a_file(env, tmp_path, command):
     (tmp_path / "var").write_text("not a directory")
+    del env["HUB_QUEUE_URL"]  # the default: a SQLite queue in the data directory
     line = one_line_error(command.split(), env, tmp_path)
     assert line == f"HUB_DATA_DIR={tmp_path / 'var'} is a file, not a directory"
 
@@ -104,3 +107,54 @@ def test_the_policy_is_missing(env, tmp_path):
     env["HUB_POLICY"] = str(tmp_path / "nowhere.yaml")
     line = one_line_error(["worker"], env, tmp_path)
     assert line.startswith(f"no policy file at {tmp_path / 'nowhere.yaml'}: set HUB_POLICY")
+
+
+@pytest.mark.parametrize("command", ["worker", "token create anna", "classify payroll"])
+def test_the_policy_is_a_directory(env, tmp_path, command):
+    env["HUB_POLICY"] = str(tmp_path)
+    line = one_line_error(command.split(), env, tmp_path)
+    assert line == f"{tmp_path}: cannot read the policy file: Is a directory"
+
+
+def test_the_sqlite_database_folder_cannot_be_made(env, tmp_path):
+    (tmp_path / "file").write_text("")
+    env["HUB_DATABASE_URL"] = f"sqlite:///{tmp_path / 'file' / 'hub.db'}"
+    line = one_line_error(["db", "upgrade"], env, tmp_path)
+    assert line.startswith(f"the database at sqlite:///{tmp_path / 'file' / 'hub.db'} cannot be")
+    assert f"its directory {tmp_path / 'file'} cannot be made" in line
+
+
+def test_a_review_file_whose_front_matter_is_not_yaml(env, tmp_path):
+    (tmp_path / "review.md").write_text("---\ntitle: [unclosed\n---\n# Summary\n")
+    line = one_line_error(
+        ["review", "import", "INC-1", str(tmp_path / "review.md"), "--as", "anna"], env, tmp_path
+    )
+    assert line.startswith("the front matter is not valid YAML: ")
+    assert line.endswith("(line 3 of the file)")
+
+
+def test_the_teams_package_cannot_be_written(env, tmp_path):
+    env.update(
+        HUB_BOT_APP_ID="6f1f3b8e-1111-4222-8333-944445555666",
+        HUB_BASE_URL="https://hub.example.com",
+    )
+    out = tmp_path / "missing" / "app.zip"
+    line = one_line_error(["teams", "app-package", "--output", str(out)], env, tmp_path)
+    assert line == f"cannot write {out}: No such file or directory"
+
+
+def test_the_demo_data_dir_cannot_be_made(env, tmp_path):
+    (tmp_path / "file").write_text("")
+    where = tmp_path / "file" / "demo"
+    line = one_line_error(["demo", "--data-dir", str(where)], env, tmp_path)
+    assert line.startswith(f"--data-dir={where} does not exist and cannot be created")
+
+
+def test_one_mailbox_poll_that_cannot_connect(env, tmp_path):
+    port = free_port()  # nothing listens there
+    env.update(
+        HUB_IMAP_URL=f"imaps://intake:pw-4711@127.0.0.1:{port}/INBOX", HUB_LOG_LEVEL="WARNING"
+    )
+    line = one_line_error(["mailbox", "--once"], env, tmp_path)
+    assert line.startswith("the mailbox poll failed: ConnectionRefusedError")
+    assert "pw-4711" not in line

@@ -290,6 +290,14 @@ def test_markdown_export_import_round_trip(hub, inc):
         parse_markdown("# no front matter", f"INC-{inc}")
 
 
+def test_a_review_file_that_names_no_incident_says_where_one_comes_from():
+    with pytest.raises(Invalid) as refused:
+        parse_markdown("---\ntitle: Payroll down\n---\n## Summary\nx\n", "INC-7")
+    assert refused.value.message == (
+        "the front matter names no incident; start from `mihub review export INC-7`"
+    )
+
+
 def test_problem_records_link_incidents_and_track_known_errors(hub, inc):
     from hub.reviews import problems
 
