@@ -111,6 +111,21 @@ def test_acknowledge_update_classify_assign_resolve(client, hub):
         assert actors == {"anna"}
 
 
+def test_a_live_refresh_leaves_the_flash_for_the_next_page(client, hub):
+    """The room's live refresh fetches the page again; if it lands between a form's redirect
+    and the page it leads to, the flash ("Resolved.") must still reach that page."""
+    ref = declare(hub)
+    sign_in(client, hub, "anna")
+    post(client, f"/incidents/{ref}/resolve", {"summary": "Rolled back"})
+    assert ("success", "Resolved.") in flashes(client)
+    refresh = client.get(f"/incidents/{ref}", headers={"X-Mihub-Refresh": "regions"})
+    assert refresh.status_code == 200 and "Resolved." not in text_of(refresh)
+    assert ("success", "Resolved.") in flashes(client)  # still waiting
+    page = client.get(f"/incidents/{ref}")
+    assert "Resolved." in text_of(page)
+    assert flashes(client) == []
+
+
 def test_people_without_a_role_may_look_but_not_act(client, hub):
     ref = declare(hub)
     sign_in(client, hub, "ivan")

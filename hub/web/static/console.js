@@ -88,7 +88,11 @@
   // Replace each [data-live] element by its namesake in a fresh copy of this page, leaving
   // alone the one that holds the focus (someone is using it).
   function refreshRegions(note) {
-    return fetch(location.href, { headers: { "Accept": "text/html" }, credentials: "same-origin" })
+    // X-Mihub-Refresh: the page's flashed messages are left for the page the person goes to
+    // next (a refresh racing a form's redirect would otherwise take its "Resolved.").
+    return fetch(location.href, {
+      headers: { "Accept": "text/html", "X-Mihub-Refresh": "regions" }, credentials: "same-origin",
+    })
       .then(function (r) {
         if (r.redirected || !r.ok) throw new Error(String(r.status));
         return r.text();
