@@ -1,7 +1,7 @@
 """Scale-out on PostgreSQL + Redis: one process against two, for the API and for delivery.
 
     .venv/bin/python bench/scaleout_bench.py [--clients 16] [--requests 40] [--recipients 1000]
-        [--rounds 3] [--api-only]
+        [--rounds 3] [--api-only | --delivery-only]
         [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/test]
         [--queue-url redis://127.0.0.1:6379/15]
 
@@ -24,7 +24,7 @@ Runs in a schema of its own (dropped at the end) and a Huey queue of its own (it
 from __future__ import annotations
 
 import argparse
-import email
+import contextlib
 import os
 import signal
 import sys
@@ -34,6 +34,7 @@ import time
 import uuid
 from collections import Counter
 from email import policy as email_policy
+from email.parser import BytesHeaderParser
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,20 +77,64 @@ def bench_policy(recipients: int) -> str:
     return out.replace(EXECS, f"[{addresses}]")
 
 
-def stakeholder_mail(sink, incident: str, at: list | None = None) -> list[tuple[str, str]]:
-    """(recipient, Message-ID) of every stakeholder message of `incident` at the relay (their
-    arrival times appended to `at` when given)."""
-    out = []
-    for m in list(sink.messages):
-        msg = email.message_from_bytes(m.data, policy=email_policy.default)
-        if msg["X-Mihub-Incident"] != incident:
+class StakeholderMail:
+    """(recipient, Message-ID, arrival time) of every stakeholder message at the relay, by
+    incident. Incremental: each look parses only the messages that arrived since the last one,
+    and only their headers, so the bench's polling (every 0.2 s) costs O(new messages) of the
+    bench process's CPU, not O(all messages) — on two cores, re-parsing every message at every
+    look took CPU from the workers it measures."""
+
+    def __init__(self, sink):
+        self.sink, self.seen = sink, 0
+        self.by_incident: dict[str, list[tuple[str, str, float]]] = {}
+        self.peers: dict[str, Counter] = {}  # incident -> messages per client port
+        self.parser = BytesHeaderParser(policy=email_policy.default)
+
+    def _update(self) -> None:
+        new = self.sink.messages[self.seen :]
+        self.seen += len(new)
+        for m in new:
+            msg = self.parser.parsebytes(m.data)
+            found = self.by_incident.setdefault(str(msg["X-Mihub-Incident"]), [])
+            self.peers.setdefault(str(msg["X-Mihub-Incident"]), Counter())[m.peer[1]] += 1
+            for rcpt in m.rcpt_tos:
+                if rcpt.lower().startswith("exec"):
+                    found.append((rcpt.lower(), str(msg["Message-ID"]), m.at))
+
+    def of(self, incident: str, at: list | None = None) -> list[tuple[str, str]]:
+        """(recipient, Message-ID) of `incident`'s stakeholder messages (their arrival times
+        appended to `at` when given)."""
+        self._update()
+        found = self.by_incident.get(incident, [])
+        if at is not None:
+            at.extend(t for _, _, t in found)
+        return [(r, mid) for r, mid, _ in found]
+
+    def count(self, incident: str) -> int:
+        self._update()
+        return len({(r, mid) for r, mid, _ in self.by_incident.get(incident, [])})
+
+
+def local_ports(pids: list[int]) -> set[int]:
+    """The local TCP ports of the sockets these processes hold open (from /proc)."""
+    inodes = set()
+    for pid in pids:
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(OSError):
+                    link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                    if link.startswith("socket:["):
+                        inodes.add(link[8:-1])
+        except OSError:
             continue
-        for rcpt in m.rcpt_tos:
-            if rcpt.lower().startswith("exec"):
-                out.append((rcpt.lower(), msg["Message-ID"]))
-                if at is not None:
-                    at.append(m.at)
-    return out
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as f:
+            for line in list(f)[1:]:
+                fields = line.split()
+                if fields[9] in inodes:
+                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
 
 
 class CpuMeter:
@@ -239,11 +284,14 @@ def _split_load(bases, body_fn, clients, per_client, headers) -> dict:
     }
 
 
-def delivery_part(env, token, sink, recipients: int, threads: int) -> dict:
+def delivery_part(
+    env, token, sink, recipients: int, threads: int, admin=None, app_name: str = ""
+) -> dict:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = dict(env, HUB_HTTP=f"127.0.0.1:{port}", HUB_SMTP_LISTEN=f"127.0.0.1:{free_port()}")
     procs = [start_mihub("web", env=env, cwd=ROOT, quiet=True)]
+    mail = StakeholderMail(sink)
     out = {}
     try:
         wait_healthy(base, procs[0], timeout=90)
@@ -254,6 +302,10 @@ def delivery_part(env, token, sink, recipients: int, threads: int) -> dict:
             time.sleep(8)  # the new worker is up and polling (not part of the figure)
             for p in procs:
                 p.check_alive()
+            workers = procs[1:]
+            meter = CpuMeter(workers, admin, app_name) if admin is not None else None
+            before = meter.snapshot() if meter else None
+            web_before = cpu_seconds(tree(procs[0].proc.pid))
             t0 = time.perf_counter()
             r = requests.post(
                 f"{base}/api/v1/incidents",
@@ -269,15 +321,28 @@ def delivery_part(env, token, sink, recipients: int, threads: int) -> dict:
             assert r.status_code == 201 and r.json()["major"], r.text
             ref = r.json()["id"]
             wait_for(
-                lambda ref=ref: len(set(stakeholder_mail(sink, ref))) >= recipients,
+                lambda ref=ref: mail.count(ref) >= recipients,
                 timeout=900,
                 interval=0.2,
                 what=f"{recipients} stakeholder messages",
             )
             seconds = time.perf_counter() - t0
+            cpu = meter.per_request(before, meter.snapshot(), recipients) if meter else {}
+            # Which worker sent what: the relay saw each message's client port, and each
+            # worker's pooled SMTP connections are still open.
+            peers = mail.peers.get(ref, Counter())
+            shares = []
+            for w in workers:
+                ports = local_ports(tree(w.proc.pid))
+                shares.append(sum(c for port, c in peers.items() if port in ports))
+            if cpu:  # "web" of CpuMeter is the workers here; the web process apart
+                cpu["worker_ms"] = cpu.pop("web_ms")
+                web_ms = 1000 * (cpu_seconds(tree(procs[0].proc.pid)) - web_before) / recipients
+                cpu["web_ms"] = round(web_ms, 2)
+                cpu["other_ms"] = round(cpu["other_ms"] - web_ms, 2)
             time.sleep(2)  # anything late (a duplicate) arrives
             times: list[float] = []
-            got = Counter(stakeholder_mail(sink, ref, times))
+            got = Counter(mail.of(ref, times))
             sending = max(times) - min(times)  # first to last message: the delivery itself
             out[n] = {
                 "workers": n,
@@ -287,6 +352,8 @@ def delivery_part(env, token, sink, recipients: int, threads: int) -> dict:
                 "seconds": round(seconds, 2),  # from the 201: mobilisation included
                 "sending_s": round(sending, 2),
                 "per_second": round(recipients / sending, 1),
+                "cpu": cpu,  # per message, from the 201 to the last message
+                "per_worker": shares,  # messages through each worker's open SMTP connections
             }
             print(f"  delivery, {n} worker(s): {out[n]}", file=sys.stderr)
     finally:
@@ -305,6 +372,7 @@ def main() -> None:
     ap.add_argument("--relay-ms", type=float, default=10.0)
     ap.add_argument("--worker-threads", type=int, default=4)
     ap.add_argument("--api-only", action="store_true", help="skip the delivery part")
+    ap.add_argument("--delivery-only", action="store_true", help="skip the API part")
     ap.add_argument("--rounds", type=int, default=3, help="API rounds of 1 then 2 processes")
     ap.add_argument(
         "--database-url",
@@ -347,12 +415,15 @@ def main() -> None:
     try:
         upgrade(url)
         token = create_token("chloe", env=env, cwd=ROOT)
-        print("API part…", file=sys.stderr)
-        api = api_part(env, token, args.clients, args.requests, admin, app_name, args.rounds)
-        delivery = None
+        api = delivery = None
+        if not args.delivery_only:
+            print("API part…", file=sys.stderr)
+            api = api_part(env, token, args.clients, args.requests, admin, app_name, args.rounds)
         if not args.api_only:
             print("delivery part…", file=sys.stderr)
-            delivery = delivery_part(env, token, sink, args.recipients, args.worker_threads)
+            delivery = delivery_part(
+                env, token, sink, args.recipients, args.worker_threads, admin, app_name
+            )
     finally:
         sink.stop()
         teams.stop()
@@ -365,11 +436,18 @@ def main() -> None:
             client.delete(*keys)
         client.close()
     load_after = os.getloadavg()
-    one, two = api["one"], api["two"]
     print(
         f"load average at start {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, "
         f"at end {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}"
     )
+    if api is not None:
+        print_api(api)
+    if delivery is not None:
+        print_delivery(delivery)
+
+
+def print_api(api: dict) -> None:
+    one, two = api["one"], api["two"]
     print(
         f"API create, 1 web process : {one['per_second']}/s, p99 {one['p99_ms']} ms, "
         f"{one['requests']} requests, {one['errors']} errors"
@@ -400,8 +478,9 @@ def main() -> None:
         f"{1000 * cores / spent:.0f}/s ({cores} cores / {spent:.2f} ms): at best "
         f"{cores * cpu['web_ms'] / spent:.2f}x on this machine"
     )
-    if delivery is None:
-        return
+
+
+def print_delivery(delivery: dict) -> None:
     d1, d2 = delivery[1], delivery[2]
     for d in (d1, d2):
         print(
@@ -409,6 +488,15 @@ def main() -> None:
             f"message {d['sending_s']} s = {d['per_second']}/s ({d['seconds']} s from the 201, "
             f"mobilisation included), {d['messages']} messages, DUPLICATES={d['duplicates']}"
         )
+        print(f"  messages per worker: {d['per_worker']}")
+        cpu = d["cpu"]
+        if cpu:
+            print(
+                f"  CPU per message: workers {cpu['worker_ms']} ms, web {cpu['web_ms']} ms, "
+                f"PostgreSQL {cpu['postgres_ms']} ms, bench and relay {cpu['client_ms']} ms, "
+                f"other work {cpu['other_ms']} ms; {cpu['cores_busy']} of {os.cpu_count()} "
+                "cores busy"
+            )
     print(f"  ratio 2/1: {d2['per_second'] / d1['per_second']:.2f}x (goal >= 1.6x)")
     if d1["duplicates"] or d2["duplicates"]:
         sys.exit(1)
