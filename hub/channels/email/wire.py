@@ -18,7 +18,7 @@ from datetime import datetime
 from email.header import Header
 from email.policy import compat32
 
-from hub.channels.email.compose import _QP, _boundary, mime_headers
+from hub.channels.email.compose import _boundary, mime_headers, quoted_printable
 
 SMTP_BYTES = compat32.clone(linesep="\r\n")  # what smtplib.send_message would flatten with
 MAX_LINE = 78  # compat32's max_line_length: a longer header line is folded
@@ -44,8 +44,7 @@ def _fold(name: str, value: str | Header) -> bytes:
 
 
 def _part(body: str, subtype: str) -> bytes:
-    encoded = _QP.body_encode(body)  # as Message.set_payload(body, _QP) encodes it
-    return _PARTS[subtype] + _NL.sub("\r\n", encoded).encode("ascii", "surrogateescape")
+    return _PARTS[subtype] + _NL.sub("\r\n", quoted_printable(body)).encode("ascii")
 
 
 def mime_bytes(payload: dict, *, now: datetime | None = None, bcc: bool = False) -> bytes:

@@ -106,3 +106,23 @@ def test_the_boundary_is_in_no_part():
     text, html = (part.get_content() for part in msg.iter_parts())
     assert text == "=_mihub_ =5F --=_mihub_x\r\n"
     assert html == "--=_mihub_"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Payroll is down.\n",
+        "ünïcödé — 😀 and = signs =3D\n",
+        "a line longer than any quoted-printable line may be: " + "word " * 60 + "\n",
+        "trailing spaces   \ntrailing tab\t\n.\nFrom the desk\n",
+        "no newline at the end",
+        "",
+    ],
+)
+def test_each_part_reads_back_as_written(body):
+    data = wire.mime_bytes({**BASE, "text": body, "html": f"<p>{body}</p>"}, now=NOW)
+    assert all(len(line) <= 78 for line in data.split(b"\r\n"))
+    msg = BytesParser(policy=policy.default).parsebytes(data)
+    text, html = (part.get_content() for part in msg.iter_parts())
+    assert text == body.replace("\n", "\r\n")
+    assert html == f"<p>{body}</p>".replace("\n", "\r\n")
