@@ -38,7 +38,6 @@ import threading
 import time
 import uuid
 from collections import Counter
-from email import policy as email_policy
 from email.parser import BytesHeaderParser
 from pathlib import Path
 
@@ -93,7 +92,7 @@ class StakeholderMail:
         self.sink, self.seen = sink, 0
         self.by_incident: dict[str, list[tuple[str, str, float]]] = {}
         self.peers: dict[str, Counter] = {}  # incident -> messages per client port
-        self.parser = BytesHeaderParser(policy=email_policy.default)
+        self.parser = BytesHeaderParser()  # compat32: a third of the CPU of policy.default
 
     def _update(self) -> None:
         new = self.sink.messages[self.seen :]
