@@ -545,6 +545,14 @@ def print_delivery(delivery: dict) -> None:
         f"  ratio 2/1: {d2['per_second'] / d1['per_second']:.2f}x, the median of "
         f"{', '.join(f'{r:.2f}x' for r in delivery['ratios'])} (goal >= 1.6x)"
     )
+    cpu, cores = d1["cpu"], os.cpu_count()
+    if cpu:  # what the cores allow whatever the workers do: all our CPU per message
+        spent = cpu["worker_ms"] + cpu["web_ms"] + cpu["postgres_ms"] + cpu["client_ms"]
+        print(
+            f"  CPU ceiling on this machine (relay included): {1000 * cores / spent:.0f}/s "
+            f"({cores} cores / {spent:.2f} ms a message) = "
+            f"{1000 * cores / spent / d1['per_second']:.2f}x the one-worker figure"
+        )
     if any(run["duplicates"] for both in delivery["rounds"] for run in both):
         sys.exit(1)
 
