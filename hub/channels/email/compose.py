@@ -232,6 +232,8 @@ _QP.header_encoding = QP
 def _one_line(value) -> str:
     """No line breaks of any kind (no header injection) and no other control characters."""
     text = " ".join(str(value).splitlines())
+    if text.isprintable():  # nearly always: no need to look at each character
+        return text
     return "".join(ch if ch == "\t" or ch.isprintable() else " " for ch in text)
 
 
