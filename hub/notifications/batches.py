@@ -38,7 +38,12 @@ def batch_size(settings, channel_name: str, audience: str | None) -> int:
 
 def is_batch(row) -> bool:
     """True for the row that carries one message to many recipients."""
-    parts = row.key.split("|")
+    return is_batch_key(row.key)
+
+
+def is_batch_key(key: str) -> bool:
+    """True for the key of a row that carries one message to many recipients."""
+    parts = key.split("|")
     return len(parts) >= 3 and parts[-2].startswith("batch:")
 
 

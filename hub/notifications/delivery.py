@@ -23,8 +23,6 @@ from collections import deque
 from datetime import datetime, timedelta
 from functools import partial
 
-from sqlalchemy import select
-
 from hub.app.context import Hub, queue_job, queue_job_at
 from hub.app.db import utcnow
 from hub.app.models import Notification
@@ -106,7 +104,10 @@ class _Marks:
         self.hub, self.rows, self.since = hub, [], 0.0
         self.journal = journal_for(hub)
 
-    def add(self, row_id: int, sent, at: datetime, rendered: dict | None) -> None:
+    def add(
+        self, row_id: int, sent, at: datetime, rendered: dict | None, batch: bool = False
+    ) -> None:
+        """`batch`: the row carries a batch's message (its members are marked with it)."""
         try:
             self.journal.record(row_id, sent.provider_id, at)
             journalled = True
@@ -115,7 +116,7 @@ class _Marks:
             journalled = False
         if not self.rows:
             self.since = time.monotonic()
-        self.rows.append((row_id, sent.provider_id, at, rendered, journalled))
+        self.rows.append((row_id, sent.provider_id, at, rendered, journalled, batch))
         if (
             not journalled
             or len(self.rows) >= MARK_EVERY
@@ -131,7 +132,7 @@ class _Marks:
             rows, _unmarked[:] = _unmarked + rows, []
         try:
             with self.hub.transaction() as session:
-                outbox.mark_sent_many(session, [r[:4] for r in rows])
+                outbox.mark_sent_many(session, [r[:4] for r in rows], [r[0] for r in rows if r[5]])
         except Exception:  # the database is away: keep them (and the journal) for later
             log.exception("could not mark %d sent message(s); keeping them to retry", len(rows))
             with _lock:
@@ -162,25 +163,20 @@ def deliver_rows(hub: Hub, row_ids: list[int], now: datetime | None = None) -> d
     lease = timedelta(seconds=float(hub.settings["HUB_DELIVERY_LEASE"]))
     keeper = leases.keeper_for(hub, lease.total_seconds())
     outcomes = dict.fromkeys(row_ids, "skipped")
-    with hub.db.session() as session:
-        won = outbox.claim_many(session, row_ids, clock(), lease)
-    keeper.hold(won)  # renewed while we work: a send may outlast the lease, never our life
-    with hub.db.session() as session:
-        found = (
-            {
-                r.id: (r.channel, r.payload, r.template)
-                for r in session.execute(
-                    select(
-                        Notification.id,
-                        Notification.channel,
-                        Notification.payload,
-                        Notification.template,
-                    ).where(Notification.id.in_(won))
-                )
-            }
-            if won
-            else {}
+    with hub.db.session() as session:  # claimed and read in one statement
+        claimed = outbox.claim_rows(
+            session,
+            row_ids,
+            clock(),
+            lease,
+            Notification.channel,
+            Notification.payload,
+            Notification.template,
+            Notification.key,
         )
+    won = [i for i in row_ids if i in claimed]
+    keeper.hold(won)  # renewed while we work: a send may outlast the lease, never our life
+    found = {i: (c, p, t, batches.is_batch_key(k)) for i, (c, p, t, k) in claimed.items()}
     # A subscriber who left since the row was queued gets nothing (a write only then).
     pairs = {i: p for i, f in found.items() if (p := unsubscribed.subscription_of(f[1]))}
     if pairs:
@@ -203,7 +199,7 @@ def deliver_rows(hub: Hub, row_ids: list[int], now: datetime | None = None) -> d
                 log.warning("leases not renewed: handing %d row(s) back for later", len(todo))
                 break
             row_id = todo.popleft()
-            channel, payload, template = found[row_id]
+            channel, payload, template, batch = found[row_id]
             if row_id not in messages:
                 try:
                     messages[row_id] = materialize(payload, hub.settings)
@@ -214,7 +210,9 @@ def deliver_rows(hub: Hub, row_ids: list[int], now: datetime | None = None) -> d
             message = messages[row_id]
             throttle = throttle_for(hub.settings, channel, message)
             if throttle is not None and _LANES:  # its endpoint's lane sends it in its turn
-                send = partial(_lane_send, hub, keeper, row_id, channel, payload, message, throttle)
+                send = partial(
+                    _lane_send, hub, keeper, row_id, channel, payload, message, throttle, batch
+                )
                 back = partial(_lane_give_back, hub, keeper, row_id)
                 endpoint = f"{channel}:{throttle[1]}"
                 rank, together = priority.rank(template), None
@@ -239,7 +237,7 @@ def deliver_rows(hub: Hub, row_ids: list[int], now: datetime | None = None) -> d
                 continue
             try:
                 outcomes[row_id] = _deliver_one(
-                    hub, row_id, channel, payload, message, throttle, clock, marks
+                    hub, row_id, channel, payload, message, throttle, clock, marks, batch=batch
                 )
             except Exception:  # e.g. the database failed us while recording an outcome
                 log.exception("notification %s: could not record its outcome", row_id)
@@ -253,14 +251,18 @@ def deliver_rows(hub: Hub, row_ids: list[int], now: datetime | None = None) -> d
     return outcomes
 
 
-def _lane_send(hub: Hub, keeper, row_id, channel, payload, message, throttle) -> None:
+def _lane_send(
+    hub: Hub, keeper, row_id, channel, payload, message, throttle, batch: bool = False
+) -> None:
     """A lane's turn for this row: wait for the endpoint's shared slot, send, record."""
     try:
         if not keeper.fresh():
             _hand_back(hub, [row_id])
             return
         marks = _Marks(hub)
-        _deliver_one(hub, row_id, channel, payload, message, throttle, utcnow, marks, lane=True)
+        _deliver_one(
+            hub, row_id, channel, payload, message, throttle, utcnow, marks, True, batch=batch
+        )
         marks.flush()
     finally:
         keeper.drop([row_id])
@@ -372,6 +374,8 @@ def _deliver_one(
     clock,
     marks,
     lane: bool = False,
+    *,
+    batch: bool = False,
 ) -> str:
     if throttle is not None and lane:  # a lane's own thread: waiting holds nothing else up
         if throttle[2]:
@@ -403,7 +407,7 @@ def _deliver_one(
     if sent.refused:  # a batch's message went to all but these: they fail alone
         with hub.transaction() as session:
             batches.members_refused(session, row_id, sent.refused)
-    marks.add(row_id, sent, clock(), stored_copy(message) if is_deferred(payload) else None)
+    marks.add(row_id, sent, clock(), stored_copy(message) if is_deferred(payload) else None, batch)
     return "sent"
 
 

@@ -49,25 +49,32 @@ def claim_many(
     session: Session, row_ids: list[int], now: datetime, lease: timedelta = LEASE
 ) -> list[int]:
     """Atomically take the due pending rows among `row_ids` in one statement; the ids we won."""
-    if not row_ids:
-        return []
-    won = set(
-        session.scalars(
-            update(Notification)
-            .where(
-                Notification.id.in_(row_ids),
-                # Only pending rows: a `sending` row whose lease ran out goes back to pending
-                # in `due_rows`, after the sent journals were replayed (hub/ticker.py), so a
-                # message a dead worker had sent is never claimed again.
-                Notification.status == "pending",
-                or_(Notification.next_attempt_at.is_(None), Notification.next_attempt_at <= now),
-            )
-            .values(status="sending", claimed_until=now + lease, attempts=Notification.attempts + 1)
-            .returning(Notification.id)
-            .execution_options(synchronize_session=False)
-        )
-    )
+    won = claim_rows(session, row_ids, now, lease)
     return [i for i in row_ids if i in won]
+
+
+def claim_rows(
+    session: Session, row_ids: list[int], now: datetime, lease: timedelta = LEASE, *columns
+) -> dict[int, tuple]:
+    """`claim_many` that also reads `columns` of the rows we won, in the same statement:
+    {id: (column values, …)}."""
+    if not row_ids:
+        return {}
+    found = session.execute(
+        update(Notification)
+        .where(
+            Notification.id.in_(row_ids),
+            # Only pending rows: a `sending` row whose lease ran out goes back to pending
+            # in `due_rows`, after the sent journals were replayed (hub/ticker.py), so a
+            # message a dead worker had sent is never claimed again.
+            Notification.status == "pending",
+            or_(Notification.next_attempt_at.is_(None), Notification.next_attempt_at <= now),
+        )
+        .values(status="sending", claimed_until=now + lease, attempts=Notification.attempts + 1)
+        .returning(Notification.id, *columns)
+        .execution_options(synchronize_session=False)
+    )
+    return {row[0]: tuple(row[1:]) for row in found}
 
 
 _SENT = (
@@ -96,8 +103,14 @@ _RENDERED = (
 )
 
 
-def mark_sent_many(session: Session, sent: list[tuple[int, str, datetime, dict | None]]) -> int:
-    """Rows the providers accepted: (id, provider id, when, rendered payload or None)."""
+def mark_sent_many(
+    session: Session,
+    sent: list[tuple[int, str, datetime, dict | None]],
+    batch_ids: list[int] | None = None,
+) -> int:
+    """Rows the providers accepted: (id, provider id, when, rendered payload or None).
+    `batch_ids`: those of them that are batches (their members are marked with them); None
+    when the caller does not know (every row is looked at)."""
     if not sent:
         return 0
     conn = session.connection()
@@ -107,7 +120,7 @@ def mark_sent_many(session: Session, sent: list[tuple[int, str, datetime, dict |
     rendered = [{"row_id": i, "rendered": body} for i, _, _, body in sent if body is not None]
     if rendered:
         conn.execute(_RENDERED, rendered)
-    batches.members_sent(conn, [i for i, _, _, _ in sent])
+    batches.members_sent(conn, [i for i, _, _, _ in sent] if batch_ids is None else batch_ids)
     return count
 
 

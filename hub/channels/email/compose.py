@@ -9,8 +9,10 @@ root Message-ID (see `hub.channels.email.ids`).
 
 from __future__ import annotations
 
+import binascii
 import contextlib
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.charset import QP, Charset
@@ -230,6 +232,8 @@ _QP.header_encoding = QP
 def _one_line(value) -> str:
     """No line breaks of any kind (no header injection) and no other control characters."""
     text = " ".join(str(value).splitlines())
+    if text.isprintable():  # nearly always: no need to look at each character
+        return text
     return "".join(ch if ch == "\t" or ch.isprintable() else " " for ch in text)
 
 
@@ -255,11 +259,41 @@ def _address(value: str) -> str:
     return formataddr((name, addr), charset=_QP)
 
 
+def quoted_printable(body: str) -> str:
+    """The body in UTF-8 quoted-printable (lines of at most 76 characters), by binascii's C
+    encoder: the email package's own (`Charset.body_encode`) is pure Python, a tenth as fast,
+    and was a sixth of a worker's CPU time per message."""
+    return binascii.b2a_qp(body.encode("utf-8"), istext=True).decode("ascii")
+
+
 def _text_part(body: str, subtype: str) -> MIMENonMultipart:
-    part = MIMENonMultipart("text", subtype)
-    part.set_payload(body, _QP)
+    part = MIMENonMultipart("text", subtype, charset="utf-8")
     del part["MIME-Version"]  # only on the top level
+    part["Content-Transfer-Encoding"] = "quoted-printable"
+    part.set_payload(quoted_printable(body))
     return part
+
+
+def _boundary() -> str:
+    """A multipart boundary that cannot occur in our parts, so no search for one is needed:
+    both parts are quoted-printable, where "=" is always followed by two hex digits or a line
+    break, never by "_"."""
+    return f"=_mihub_{secrets.token_hex(12)}"
+
+
+def mime_headers(payload: dict, now: datetime | None = None, bcc: bool = False) -> list:
+    """The top-level headers of the message after Content-Type and MIME-Version, in order:
+    (name, value) with a value ready for the compat32 policy (str, or a Header if not ASCII)."""
+    headers = [
+        ("From", _address(payload["from"])),
+        ("To", _address(payload["to"])),
+        ("Subject", _header(payload["subject"])),
+        ("Date", format_datetime(now or datetime.now(UTC))),
+    ]
+    headers += [(name, _header(value)) for name, value in payload["headers"].items()]
+    if bcc and payload.get("bcc"):
+        headers.append(("Bcc", ", ".join(_address(a) for a in payload["bcc"])))
+    return headers
 
 
 def build_mime(payload: dict, *, now: datetime | None = None, bcc: bool = False) -> Message:
@@ -270,16 +304,11 @@ def build_mime(payload: dict, *, now: datetime | None = None, bcc: bool = False)
     Built with the email package's compat32 classes: the modern `EmailMessage` API parses and
     refolds every header through its header registry, which cost ~1.8 ms of the ~2.2 ms a
     message took to deliver; this is several times faster and sends the same structure.
+    The transports send `hub.channels.email.wire.mime_bytes`: the same bytes, made directly.
     """
-    msg = MIMEMultipart("alternative")
-    msg["From"] = _address(payload["from"])
-    msg["To"] = _address(payload["to"])
-    msg["Subject"] = _header(payload["subject"])
-    msg["Date"] = format_datetime(now or datetime.now(UTC))
-    for name, value in payload["headers"].items():
-        msg[name] = _header(value)
-    if bcc and payload.get("bcc"):
-        msg["Bcc"] = ", ".join(_address(a) for a in payload["bcc"])
+    msg = MIMEMultipart("alternative", boundary=_boundary())
+    for name, value in mime_headers(payload, now, bcc):
+        msg[name] = value
     msg.attach(_text_part(payload["text"], "plain"))
     msg.attach(_text_part(payload["html"], "html"))
     return msg

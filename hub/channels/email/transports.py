@@ -23,7 +23,6 @@ import threading
 import time
 import uuid
 from email.errors import HeaderParseError
-from email.policy import compat32
 from email.utils import parseaddr
 from urllib.parse import quote, unquote, urlsplit
 
@@ -31,8 +30,9 @@ import requests
 
 from hub.app.settings import Settings, SettingsError
 from hub.channels.base import PermanentError, Sent, TransientError, parse_retry_after
-from hub.channels.email.compose import build_mime, idna_address
+from hub.channels.email.compose import idna_address
 from hub.channels.email.sink import SinkTransport
+from hub.channels.email.wire import mime_bytes
 from hub.channels.identity import TimeoutSession, get_token_source
 
 SMTP_PORTS = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
@@ -108,7 +108,7 @@ class SmtpTransport:
         # a batch (hub/notifications/batches.py) goes to its addresses in one envelope
         recipients = [smtp_address(a) for a in payload.get("bcc") or [parseaddr(payload["to"])[1]]]
         try:  # the finished bytes before a connection is taken: a bad message fails alone
-            data = build_mime(payload).as_bytes(policy=SMTP_BYTES)
+            data = mime_bytes(payload)
         except (UnicodeError, ValueError, HeaderParseError) as exc:
             raise PermanentError(f"message cannot be encoded: {type(exc).__name__}: {exc}") from exc
         with self._slots:
@@ -179,9 +179,6 @@ class SmtpTransport:
             _quietly_close(conn)
 
 
-SMTP_BYTES = compat32.clone(linesep="\r\n")  # what smtplib.send_message would flatten with
-
-
 def smtp_address(addr: str) -> str:
     """An envelope address smtplib can send: the domain IDNA-encoded; a non-ASCII local part
     needs SMTPUTF8, which we do not rely on, so it is a permanent error."""
@@ -235,7 +232,7 @@ class GraphTransport:
         if self.format == "mime":
             headers["Content-Type"] = "text/plain"
             try:
-                data = base64.b64encode(build_mime(payload, bcc=True).as_bytes(policy=SMTP_BYTES))
+                data = base64.b64encode(mime_bytes(payload, bcc=True))
             except (UnicodeError, ValueError, HeaderParseError) as exc:
                 raise PermanentError(
                     f"message cannot be encoded: {type(exc).__name__}: {exc}"
