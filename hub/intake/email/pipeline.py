@@ -13,6 +13,7 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from email.message import EmailMessage
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -60,12 +61,16 @@ class Result:
         return cls(row.id, row.status, row.outcome, ref)
 
 
+UNREAD = "\0unread"  # Trail.sender before the From address was read
+
+
 class Trail:
     """The decisions of one run, kept in Python so that a rollback cannot lose them."""
 
     def __init__(self, row: InboundMessage):
         self.row = row
         self.items = list(row.decisions or [])
+        self.sender: str | None = UNREAD  # the From address read, written with the outcome
 
     def add(self, step: str, decision: str, reason: str = "") -> None:
         self.items.append({"step": step, "decision": decision, "reason": reason[:2000]})
@@ -164,7 +169,25 @@ def process_many(hub: Hub, ids: list[int]) -> list[Result]:
 
 
 def _process_chunk(hub: Hub, ids: list[int]) -> tuple[int, list[Result]]:
-    """One transaction over the first of `ids`: (how many it took, their results)."""
+    """One transaction over the first of `ids`: (how many it took, their results).
+
+    First without a savepoint per message (each costs SQLite two statements and the session
+    a flush): the keys looked up in one SELECT, each message's row written once, with its
+    outcome. If a message fails there, or its key was taken meanwhile (PostgreSQL), nothing of
+    that transaction stands and the same messages run again, each in a savepoint of its own."""
+    try:
+        return _chunk(hub, ids, isolated=False)
+    except Exception as exc:
+        log.info(
+            "email: a batch of %d stopped (%s: %s); running it with a savepoint per message",
+            len(ids),
+            type(exc).__name__,
+            exc,
+        )
+        return _chunk(hub, ids, isolated=True)
+
+
+def _chunk(hub: Hub, ids: list[int], *, isolated: bool) -> tuple[int, list[Result]]:
     results: list[Result] = []
     with hub.transaction() as session:
         uow = UnitOfWork.of(session)
@@ -176,6 +199,15 @@ def _process_chunk(hub: Hub, ids: list[int]) -> tuple[int, list[Result]]:
                 .with_for_update(skip_locked=True)  # PostgreSQL: another worker has those
             )
         }
+        reads = keys = None
+        if not isolated:
+            limits = Limits.from_settings(hub.settings, uow.policy.intake.max_message_bytes)
+            reads = {
+                i: read_stored(row.raw, limits)
+                for i, row in rows.items()
+                if row.status == "received"
+            }
+            keys = ChunkKeys(session, [r.key for r in reads.values() if r.key])
         started, taken = time.monotonic(), 0
         for ident in ids:
             if taken and time.monotonic() - started > BATCH_SECONDS:
@@ -187,12 +219,67 @@ def _process_chunk(hub: Hub, ids: list[int]) -> tuple[int, list[Result]]:
             if row.status != "received":
                 results.append(Result.of(row))
                 continue
+            if not isolated:
+                results.append(_run_plain(session, hub.settings, uow, row, reads[ident], keys))
+                continue
             results.append(_run_one(session, hub.settings, uow.policy, row, utcnow()))
             if results[-1].status == "failed":
                 # rows written in the savepoint without the session's unit of work (a new
                 # incident) may still be in its identity map: the next message gets a new session
                 break
     return taken, results
+
+
+class ChunkKeys:
+    """The dedupe keys of a transaction's messages: who holds them, looked up in one SELECT;
+    a key a message claims is written with its outcome (on SQLite the transaction holds the
+    one write lock: nobody else can take it meanwhile)."""
+
+    def __init__(self, session: Session, keys: list[str]):
+        self.holders: dict[str, int] = {}
+        self.claimed: dict[int, str] = {}  # row id: the key it claimed, not yet on the row
+        if keys:
+            found = session.execute(
+                select(InboundMessage.dedupe_key, InboundMessage.id).where(
+                    InboundMessage.channel == "email",
+                    InboundMessage.dedupe_key.in_(sorted(set(keys))),
+                )
+            )
+            self.holders = {key: ident for key, ident in found}
+
+    def claim(self, session: Session, row: InboundMessage, key: str) -> int | None:
+        """As `claim_key`: None if `row` now holds `key`, else the id of the row holding it."""
+        if row.dedupe_key == key:
+            return None
+        holder = self.holders.get(key)
+        if holder is not None:
+            return holder
+        self.holders[key], self.claimed[row.id] = row.id, key
+        return None
+
+    def write(self, row: InboundMessage) -> None:
+        """Give `row` the key it claimed (written with its outcome)."""
+        key = self.claimed.pop(row.id, None)
+        if key is not None:
+            row.dedupe_key = key
+
+
+def _run_plain(session, settings, uow: UnitOfWork, row, read: Read, keys: ChunkKeys) -> Result:
+    """The steps on one locked `received` row, with no savepoint: an error ends the
+    transaction (`_process_chunk` then runs its messages again, each in a savepoint)."""
+    uow.cache.clear()  # lookups made for an earlier message of the transaction may be stale
+    trail, now = Trail(row), utcnow()
+    run_steps(session, settings, uow.policy, row, trail, now, None, read=read, keys=keys)
+    keys.write(row)
+    _finish(row, trail, now)  # flushed with the next message's first query, or the commit
+    return Result.of(row)
+
+
+def _finish(row: InboundMessage, trail: Trail, now: datetime) -> None:
+    """What the run read and decided, on the row (one UPDATE with its status and outcome)."""
+    if trail.sender != UNREAD:
+        row.sender = trail.sender
+    row.decisions, row.processed_at = trail.items, now
 
 
 def _run_one(
@@ -214,7 +301,7 @@ def _run_one(
         with session.begin_nested():
             run_steps(session, settings, policy, row, trail, now, released_by)
             # in the savepoint's flush: one UPDATE of the row with its status and outcome
-            row.decisions, row.processed_at = trail.items, now
+            _finish(row, trail, now)
     except Exception as exc:
         log.exception("email #%s: processing failed; the raw message is kept", row.id)
         del jobs[marks[0] :], timed[marks[1] :]
@@ -226,6 +313,29 @@ def _run_one(
     return Result.of(row)
 
 
+@dataclass(frozen=True)
+class Read:
+    """A stored message read before the steps: why it is refused or unparseable, or the
+    parsed message and its dedupe key."""
+
+    refused: str | None = None
+    unparseable: str | None = None
+    msg: EmailMessage | None = None
+    key: str | None = None
+
+
+def read_stored(raw: bytes, limits: Limits) -> Read:
+    """Limits, parse and dedupe key of a stored message (no database)."""
+    refused = check_limits(raw, limits)
+    if refused:
+        return Read(refused=refused)
+    try:
+        msg = parse(raw)
+    except Exception as exc:
+        return Read(unparseable=f"{type(exc).__name__}: {exc}")
+    return Read(msg=msg, key=dedupe_key(msg, raw))
+
+
 def run_steps(
     session: Session,
     settings,
@@ -234,28 +344,30 @@ def run_steps(
     trail: Trail,
     now: datetime,
     released_by: str | None,
+    *,
+    read: Read | None = None,
+    keys: ChunkKeys | None = None,
 ) -> None:
-    """The steps after storing; each either records a decision and goes on, or ends the run."""
-    limits = Limits.from_settings(settings, policy.intake.max_message_bytes)
-    refused = check_limits(row.raw, limits)
-    if refused:
-        return trail.end("limits", "refused", refused, "ignored")
+    """The steps after storing; each either records a decision and goes on, or ends the run.
+    `read`: the message read beforehand; `keys`: the transaction's dedupe keys (else each
+    key is claimed in a savepoint of its own)."""
+    if read is None:
+        read = read_stored(row.raw, Limits.from_settings(settings, policy.intake.max_message_bytes))
+    if read.refused:
+        return trail.end("limits", "refused", read.refused, "ignored")
     trail.add("limits", "ok", f"{len(row.raw)} bytes")
-    try:
-        msg = parse(row.raw)
-    except Exception as exc:
-        return trail.end("parse", "unparseable", f"{type(exc).__name__}: {exc}", "ignored")
+    if read.unparseable:
+        return trail.end("parse", "unparseable", read.unparseable, "ignored")
+    msg, key = read.msg, read.key
     trail.add("parse", "ok", f"{len(msg.defects)} defect(s) at the top level")
-    key = dedupe_key(msg, row.raw)
-    duplicate_of = claim_key(session, row, key)
+    duplicate_of = (keys.claim if keys else claim_key)(session, row, key)
     what = "Message-ID" if key.startswith("mid:") else "content hash"
     if duplicate_of:
         return trail.end(
             "dedupe", "duplicate", f"same {what} as message #{duplicate_of}", "duplicate"
         )
     trail.add("dedupe", "first", f"{what} {key.split(':', 1)[1][:200]}")
-    sender = sender_of(msg)
-    row.sender = sender
+    sender = trail.sender = sender_of(msg)
     own = kinds.own_mail(msg, settings.secret_key, our_addresses(settings, policy))
     if own:
         return trail.end("loop", "our own mail", own, "ignored")

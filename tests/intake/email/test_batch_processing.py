@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from hub.app.models import InboundMessage, Incident
 from hub.intake.email import pipeline
@@ -89,3 +89,41 @@ def test_stored_mail_wakes_the_worker_in_batches(monkeypatch):
     registry.enqueue_jobs([("process_inbound", i) for i in range(1, 121)])
     assert [len(ids) for _kind, ids in calls] == [50, 50, 20]
     assert [i for _kind, ids in calls for i in ids] == list(range(1, 121))
+
+
+def test_a_batch_where_nothing_fails_takes_no_savepoint_and_writes_each_row_once(mhub):
+    """Keys looked up together, duplicates within the batch and of earlier mail found, and
+    each stored row written once, with its outcome and key."""
+    report = raw(mail("ERP down", "SAP is down for everyone.", sender="elif.yilmaz"))
+    no_id = raw(mail("VPN broken", "The VPN drops every minute.", sender="ben.okafor", mid=False))
+    ids = _store(mhub, [report, no_id, report, no_id])
+    sent: list[tuple[str, int]] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        sent.append((statement, len(parameters) if executemany else 1))
+
+    event.listen(mhub.db.engine, "before_cursor_execute", record)
+    try:
+        results = pipeline.process_many(mhub, ids)
+    finally:
+        event.remove(mhub.db.engine, "before_cursor_execute", record)
+    assert [r.outcome for r in results] == ["created", "created", "duplicate", "duplicate"]
+    assert not [s for s, _n in sent if "SAVEPOINT" in s.upper()]
+    written = sum(n for s, n in sent if s.lstrip().upper().startswith("UPDATE INBOUND_MESSAGES"))
+    assert written == len(ids)
+    with mhub.db.session(write=False) as session:
+        rows = [session.get(InboundMessage, i) for i in ids]
+        assert rows[0].dedupe_key.startswith("mid:") and rows[1].dedupe_key.startswith("sha256:")
+        assert [r.sender for r in rows[:2]] == [
+            "elif.yilmaz@northwind.example",
+            "ben.okafor@northwind.example",
+        ]
+        assert f"as message #{ids[0]}" in rows[2].decisions[-1]["reason"]
+        assert f"as message #{ids[1]}" in rows[3].decisions[-1]["reason"]
+
+    # the same mail again, in a later transaction: a duplicate of the first
+    again = _store(mhub, [no_id])
+    [result] = pipeline.process_many(mhub, again)
+    with mhub.db.session(write=False) as session:
+        reason = session.get(InboundMessage, again[0]).decisions[-1]["reason"]
+    assert result.outcome == "duplicate" and f"as message #{ids[1]}" in reason
