@@ -28,7 +28,7 @@ from hub.core.correlate import Report as CorrelatedReport
 from hub.core.reading import read_services, unknown_services_message
 from hub.incidents import timers
 from hub.incidents.classification import set_classification
-from hub.incidents.records import transition
+from hub.incidents.records import locked_incident, transition
 from hub.incidents.timeline import add_timeline
 from hub.policy.model import Policy
 
@@ -160,7 +160,7 @@ def _correlate(
     if decision.join is None:
         return None, decision
     # locked before it is changed (PostgreSQL: two reports at once both raise it)
-    joined = session.get(Incident, decision.join.id, with_for_update=True, populate_existing=True)
+    joined = locked_incident(session, decision.join.id)
     return joined, decision
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from hub.app.context import Hub
 from hub.app.db import utcnow
-from hub.app.models import InboundMessage
+from hub.app.models import InboundMessage, Incident
 from hub.app.uow import UnitOfWork
 from hub.channels.email.compose import address_of
 from hub.intake.email import effect, kinds, trust
@@ -208,6 +208,9 @@ def _chunk(hub: Hub, ids: list[int], *, isolated: bool) -> tuple[int, list[Resul
                 if row.status == "received"
             }
             keys = ChunkKeys(session, [r.key for r in reads.values() if r.key])
+        # the incidents met so far, kept loaded (the session holds an object only while
+        # something refers to it): the next replies to them find them without a SELECT
+        met: set[Incident] = set()
         started, taken = time.monotonic(), 0
         for ident in ids:
             if taken and time.monotonic() - started > BATCH_SECONDS:
@@ -221,6 +224,7 @@ def _chunk(hub: Hub, ids: list[int], *, isolated: bool) -> tuple[int, list[Resul
                 continue
             if not isolated:
                 results.append(_run_plain(session, hub.settings, uow, row, reads[ident], keys))
+                met.update(o for o in session.identity_map.values() if isinstance(o, Incident))
                 continue
             results.append(_run_one(session, hub.settings, uow.policy, row, utcnow()))
             if results[-1].status == "failed":
