@@ -196,6 +196,7 @@ def create_incident(
     classified: Classification | None = None,
     move_report: ReportRow | None = None,
     inbound_id: int | None = None,
+    joined: dict | None = None,
 ) -> tuple[Incident, bool]:
     """Classify a report and open an incident, or attach it to a correlated one.
 
@@ -205,7 +206,8 @@ def create_incident(
     and correlation with an open incident is still decided here, under the lock.
     `move_report`: an existing report row that becomes the new incident's (a split).
     `inbound_id`: the stored message the report came in (its report row records it).
-    Returns (incident, created).
+    `joined`: given, holds `reason` when the report joins an open incident (the timeline's
+    words). Returns (incident, created).
     """
     result = classified or classify_new(session, policy, report, now)
     existing, decision = (
@@ -221,6 +223,8 @@ def create_incident(
         "inbound_id": inbound_id,
     }
     if existing is not None:
+        if joined is not None:
+            joined["reason"] = decision.reason
         note_reporters(session, result.services, report.reporter, now)
         session.add(ReportRow(incident=existing, **report_row))
         add_timeline(

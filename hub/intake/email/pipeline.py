@@ -71,6 +71,7 @@ class Trail:
         self.row = row
         self.items = list(row.decisions or [])
         self.sender: str | None = UNREAD  # the From address read, written with the outcome
+        self.incident: Incident | None = None  # the incident the message went to
 
     def add(self, step: str, decision: str, reason: str = "") -> None:
         self.items.append({"step": step, "decision": decision, "reason": reason[:2000]})
@@ -209,8 +210,8 @@ def _chunk(hub: Hub, ids: list[int], *, isolated: bool) -> tuple[int, list[Resul
             }
             keys = ChunkKeys(session, [r.key for r in reads.values() if r.key])
         # the incidents met so far, kept loaded (the session holds an object only while
-        # something refers to it): the next replies to them find them without a SELECT
-        met: set[Incident] = set()
+        # something refers to it): the next messages about them find them without a SELECT
+        met: list[Incident] = []
         started, taken = time.monotonic(), 0
         for ident in ids:
             if taken and time.monotonic() - started > BATCH_SECONDS:
@@ -223,8 +224,7 @@ def _chunk(hub: Hub, ids: list[int], *, isolated: bool) -> tuple[int, list[Resul
                 results.append(Result.of(row))
                 continue
             if not isolated:
-                results.append(_run_plain(session, hub.settings, uow, row, reads[ident], keys))
-                met.update(o for o in session.identity_map.values() if isinstance(o, Incident))
+                results.append(_run_plain(session, hub.settings, uow, row, reads[ident], keys, met))
                 continue
             results.append(_run_one(session, hub.settings, uow.policy, row, utcnow()))
             if results[-1].status == "failed":
@@ -268,13 +268,17 @@ class ChunkKeys:
             row.dedupe_key = key
 
 
-def _run_plain(session, settings, uow: UnitOfWork, row, read: Read, keys: ChunkKeys) -> Result:
+def _run_plain(
+    session, settings, uow: UnitOfWork, row, read: Read, keys: ChunkKeys, met: list
+) -> Result:
     """The steps on one locked `received` row, with no savepoint: an error ends the
     transaction (`_process_chunk` then runs its messages again, each in a savepoint)."""
     uow.cache.clear()  # lookups made for an earlier message of the transaction may be stale
     trail, now = Trail(row), utcnow()
     run_steps(session, settings, uow.policy, row, trail, now, None, read=read, keys=keys)
     keys.write(row)
+    if trail.incident is not None:
+        met.append(trail.incident)
     _finish(row, trail, now)  # flushed with the next message's first query, or the commit
     return Result.of(row)
 
@@ -400,6 +404,7 @@ def run_steps(
                 session, settings.secret_key, policy, msg, sender, rcpt, subject
             ).incident
             row.incident_id = about.id if about else None
+            trail.incident = about
             why += f"; in reply to {about.ref}, recorded only" if about else ""
         return trail.end("automatic", kind.name, why, "ignored")
     trail.add("automatic", "written by a person")
@@ -459,9 +464,10 @@ def run_steps(
                     mid,
                     done.outcome == "threaded",
                     now,
+                    done.joined,
                 ),
             )
         else:
             trail.add("acknowledge", "skipped", "the sender is not verified")
-    row.incident_id = done.incident.id
+    row.incident_id, trail.incident = done.incident.id, done.incident
     trail.end("effect", done.outcome, done.text, done.outcome)
