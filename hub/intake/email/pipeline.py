@@ -169,6 +169,38 @@ def process_many(hub: Hub, ids: list[int]) -> list[Result]:
     return results
 
 
+def with_waiting(hub: Hub, ids: list[int], limit: int = BATCH) -> list[int]:
+    """Those of `ids` still waiting, and with them the oldest other stored mail never processed
+    yet, up to `limit` in all (a read, no write lock): a worker that fell behind the listener,
+    whose wake-ups each name a few messages, then processes full batches (fewer transactions,
+    and their acknowledgements delivered together); the wake-ups of the others find them done.
+    Mail released or sent back for processing (`processed_at` set) is left to its own run."""
+    with hub.db.reading() as conn:
+        mine = list(
+            conn.scalars(
+                select(InboundMessage.id).where(
+                    InboundMessage.id.in_(ids),
+                    InboundMessage.channel == "email",
+                    InboundMessage.status == "received",
+                )
+            )
+        )
+        if not mine or len(mine) >= limit:
+            return mine
+        others = conn.scalars(
+            select(InboundMessage.id)
+            .where(
+                InboundMessage.channel == "email",
+                InboundMessage.status == "received",
+                InboundMessage.processed_at.is_(None),
+                InboundMessage.id.not_in(mine),
+            )
+            .order_by(InboundMessage.id)
+            .limit(limit - len(mine))
+        )
+        return sorted({*mine, *others})
+
+
 def _process_chunk(hub: Hub, ids: list[int]) -> tuple[int, list[Result]]:
     """One transaction over the first of `ids`: (how many it took, their results).
 

@@ -127,3 +127,19 @@ def test_a_batch_where_nothing_fails_takes_no_savepoint_and_writes_each_row_once
     with mhub.db.session(write=False) as session:
         reason = session.get(InboundMessage, again[0]).decisions[-1]["reason"]
     assert result.outcome == "duplicate" and f"as message #{ids[1]}" in reason
+
+
+def test_a_wake_up_takes_the_other_mail_waiting_but_not_mail_sent_back(mhub):
+    """A worker behind the listener processes full batches: a wake-up takes the oldest mail
+    never processed with its own; mail released or reprocessed is left to its own run."""
+    ids = _store(mhub, [raw(mail(f"Laptop {i} broken", "Black screen.")) for i in range(5)])
+    with mhub.transaction() as session:  # processed once, then sent back (as release does)
+        session.get(InboundMessage, ids[1]).processed_at = later(1)
+    assert pipeline.with_waiting(mhub, [ids[3]]) == [ids[0], ids[2], ids[3], ids[4]]
+    assert pipeline.with_waiting(mhub, [ids[4]], limit=2) == [ids[0], ids[4]]
+    assert pipeline.with_waiting(mhub, [ids[1]]) == ids  # its own wake-up takes it
+
+    done = pipeline.process_many(mhub, pipeline.with_waiting(mhub, [ids[3]]))
+    assert [r.id for r in done] == [ids[0], ids[2], ids[3], ids[4]]
+    assert pipeline.with_waiting(mhub, [ids[3]]) == []  # the others' wake-ups find them done
+    assert pipeline.with_waiting(mhub, [ids[1]]) == [ids[1]]
