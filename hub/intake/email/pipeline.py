@@ -24,6 +24,7 @@ from hub.app.models import InboundMessage, Incident
 from hub.app.uow import UnitOfWork
 from hub.channels.email.compose import address_of
 from hub.intake.email import effect, kinds, trust
+from hub.intake.email.batching import ChunkKeys
 from hub.intake.email.body import extract
 from hub.intake.email.bounces import apply_bounce
 from hub.intake.email.dsn import read_bounce, text_of
@@ -169,38 +170,6 @@ def process_many(hub: Hub, ids: list[int]) -> list[Result]:
     return results
 
 
-def with_waiting(hub: Hub, ids: list[int], limit: int = BATCH) -> list[int]:
-    """Those of `ids` still waiting, and with them the oldest other stored mail never processed
-    yet, up to `limit` in all (a read, no write lock): a worker that fell behind the listener,
-    whose wake-ups each name a few messages, then processes full batches (fewer transactions,
-    and their acknowledgements delivered together); the wake-ups of the others find them done.
-    Mail released or sent back for processing (`processed_at` set) is left to its own run."""
-    with hub.db.reading() as conn:
-        mine = list(
-            conn.scalars(
-                select(InboundMessage.id).where(
-                    InboundMessage.id.in_(ids),
-                    InboundMessage.channel == "email",
-                    InboundMessage.status == "received",
-                )
-            )
-        )
-        if not mine or len(mine) >= limit:
-            return mine
-        others = conn.scalars(
-            select(InboundMessage.id)
-            .where(
-                InboundMessage.channel == "email",
-                InboundMessage.status == "received",
-                InboundMessage.processed_at.is_(None),
-                InboundMessage.id.not_in(mine),
-            )
-            .order_by(InboundMessage.id)
-            .limit(limit - len(mine))
-        )
-        return sorted({*mine, *others})
-
-
 def _process_chunk(hub: Hub, ids: list[int]) -> tuple[int, list[Result]]:
     """One transaction over the first of `ids`: (how many it took, their results).
 
@@ -264,40 +233,6 @@ def _chunk(hub: Hub, ids: list[int], *, isolated: bool) -> tuple[int, list[Resul
                 # incident) may still be in its identity map: the next message gets a new session
                 break
     return taken, results
-
-
-class ChunkKeys:
-    """The dedupe keys of a transaction's messages: who holds them, looked up in one SELECT;
-    a key a message claims is written with its outcome (on SQLite the transaction holds the
-    one write lock: nobody else can take it meanwhile)."""
-
-    def __init__(self, session: Session, keys: list[str]):
-        self.holders: dict[str, int] = {}
-        self.claimed: dict[int, str] = {}  # row id: the key it claimed, not yet on the row
-        if keys:
-            found = session.execute(
-                select(InboundMessage.dedupe_key, InboundMessage.id).where(
-                    InboundMessage.channel == "email",
-                    InboundMessage.dedupe_key.in_(sorted(set(keys))),
-                )
-            )
-            self.holders = {key: ident for key, ident in found}
-
-    def claim(self, session: Session, row: InboundMessage, key: str) -> int | None:
-        """As `claim_key`: None if `row` now holds `key`, else the id of the row holding it."""
-        if row.dedupe_key == key:
-            return None
-        holder = self.holders.get(key)
-        if holder is not None:
-            return holder
-        self.holders[key], self.claimed[row.id] = row.id, key
-        return None
-
-    def write(self, row: InboundMessage) -> None:
-        """Give `row` the key it claimed (written with its outcome)."""
-        key = self.claimed.pop(row.id, None)
-        if key is not None:
-            row.dedupe_key = key
 
 
 def _run_plain(

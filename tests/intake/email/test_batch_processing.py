@@ -6,6 +6,7 @@ from sqlalchemy import event, func, select
 
 from hub.app.models import InboundMessage, Incident
 from hub.intake.email import pipeline
+from hub.intake.email.batching import with_waiting
 from hub.intake.email.store import store_raw
 from tasks import registry
 from tests.email_corpus import mail, raw
@@ -135,11 +136,11 @@ def test_a_wake_up_takes_the_other_mail_waiting_but_not_mail_sent_back(mhub):
     ids = _store(mhub, [raw(mail(f"Laptop {i} broken", "Black screen.")) for i in range(5)])
     with mhub.transaction() as session:  # processed once, then sent back (as release does)
         session.get(InboundMessage, ids[1]).processed_at = later(1)
-    assert pipeline.with_waiting(mhub, [ids[3]]) == [ids[0], ids[2], ids[3], ids[4]]
-    assert pipeline.with_waiting(mhub, [ids[4]], limit=2) == [ids[0], ids[4]]
-    assert pipeline.with_waiting(mhub, [ids[1]]) == ids  # its own wake-up takes it
+    assert with_waiting(mhub, [ids[3]], 50) == [ids[0], ids[2], ids[3], ids[4]]
+    assert with_waiting(mhub, [ids[4]], 2) == [ids[0], ids[4]]
+    assert with_waiting(mhub, [ids[1]], 50) == ids  # its own wake-up takes it
 
-    done = pipeline.process_many(mhub, pipeline.with_waiting(mhub, [ids[3]]))
+    done = pipeline.process_many(mhub, with_waiting(mhub, [ids[3]], 50))
     assert [r.id for r in done] == [ids[0], ids[2], ids[3], ids[4]]
-    assert pipeline.with_waiting(mhub, [ids[3]]) == []  # the others' wake-ups find them done
-    assert pipeline.with_waiting(mhub, [ids[1]]) == [ids[1]]
+    assert with_waiting(mhub, [ids[3]], 50) == []  # the others' wake-ups find them done
+    assert with_waiting(mhub, [ids[1]], 50) == [ids[1]]
