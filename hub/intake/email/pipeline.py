@@ -150,8 +150,9 @@ BATCH_SECONDS = 0.25  # a transaction takes no more messages after holding the l
 def process_many(hub: Hub, ids: list[int]) -> list[Result]:
     """Run the pipeline on stored messages, in order of arrival, several per transaction.
 
-    Each message runs in a savepoint of its own: an error in one marks that one `failed` and
-    the others stand. A transaction takes up to BATCH messages and stops taking more after
+    An error in one message marks that one `failed` and the others stand (the transaction then
+    runs again with a savepoint per message, see `_process_chunk`). A transaction takes up to
+    BATCH messages and stops taking more after
     BATCH_SECONDS, so others waiting for the write lock wait no longer than that, and ends
     after a message that failed. If a whole transaction fails (the database, not a message),
     its messages are run one by one.
