@@ -1,4 +1,4 @@
-"""Stored mail processed several messages per transaction: each in its own savepoint."""
+"""Stored mail processed several messages per transaction: a failing one rolls back only its own."""
 
 from __future__ import annotations
 
