@@ -22,6 +22,17 @@ def parse_ref(ref: str) -> int:
     return number
 
 
+def locked_incident(session: Session, number: int) -> Incident | None:
+    """The incident by id, its row locked for a change and as the database has it now.
+
+    On SQLite a writing transaction holds the database's one write lock from its start, so an
+    incident this session loaded already is current (no statement writes incidents around the
+    session): it is taken as loaded, without a second SELECT."""
+    if session.get_bind().dialect.name == "sqlite":
+        return session.get(Incident, number)
+    return session.get(Incident, number, with_for_update=True, populate_existing=True)
+
+
 def get_incident(session: Session, ref: str | int, *, lock: bool = False) -> Incident:
     """The incident or NotFound (`lock`: its row locked for a change)."""
     number = ref if isinstance(ref, int) else parse_ref(ref)

@@ -29,7 +29,7 @@ from hub.core.correlate import Report as CorrelatedReport
 from hub.core.reading import read_services
 from hub.incidents import timers
 from hub.incidents.classification import set_classification
-from hub.incidents.records import transition
+from hub.incidents.records import locked_incident, transition
 from hub.incidents.timeline import add_timeline
 from hub.policy.model import Policy
 
@@ -161,7 +161,7 @@ def _correlate(
     if decision.join is None:
         return None, decision
     # locked before it is changed (PostgreSQL: two reports at once both raise it)
-    joined = session.get(Incident, decision.join.id, with_for_update=True, populate_existing=True)
+    joined = locked_incident(session, decision.join.id)
     return joined, decision
 
 
@@ -197,6 +197,7 @@ def create_incident(
     classified: Classification | None = None,
     move_report: ReportRow | None = None,
     inbound_id: int | None = None,
+    joined: dict | None = None,
 ) -> tuple[Incident, bool]:
     """Classify a report and open an incident, or attach it to a correlated one.
 
@@ -206,7 +207,8 @@ def create_incident(
     and correlation with an open incident is still decided here, under the lock.
     `move_report`: an existing report row that becomes the new incident's (a split).
     `inbound_id`: the stored message the report came in (its report row records it).
-    Returns (incident, created).
+    `joined`: given, holds `reason` when the report joins an open incident (the timeline's
+    words). Returns (incident, created).
     """
     result = classified or classify_new(session, policy, report, now)
     existing, decision = (
@@ -222,6 +224,8 @@ def create_incident(
         "inbound_id": inbound_id,
     }
     if existing is not None:
+        if joined is not None:
+            joined["reason"] = decision.reason
         note_reporters(session, result.services, report.reporter, now)
         session.add(ReportRow(incident=existing, **report_row))
         add_timeline(

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from hub.app.context import queue_job
@@ -118,23 +118,33 @@ def write_batches(
     return written_batches
 
 
-def members_sent(conn, row_ids: list[int]) -> int:
-    """The members of these rows (those that are batches) went with them: one statement,
-    each member taking its batch's time and provider id."""
-    if not row_ids:
-        return 0
+def _members_sent_statement():
     batch = aliased(Notification)
     of_batch = batch.id == Notification.batch_id
-    return conn.execute(
+    return (
         update(Notification)
-        .where(Notification.status == BATCHED, Notification.batch_id.in_(row_ids))
+        .where(
+            Notification.status == BATCHED,
+            Notification.batch_id.in_(bindparam("batch_ids", expanding=True)),
+        )
         .values(
             status="sent",
             sent_at=select(batch.sent_at).where(of_batch).scalar_subquery(),
             provider_id=select(batch.provider_id).where(of_batch).scalar_subquery(),
         )
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
+
+
+_MEMBERS_SENT = _members_sent_statement()  # built once: building it cost more than running it
+
+
+def members_sent(conn, row_ids: list[int]) -> int:
+    """The members of these rows (those that are batches) went with them: one statement,
+    each member taking its batch's time and provider id."""
+    if not row_ids:
+        return 0
+    return conn.execute(_MEMBERS_SENT, {"batch_ids": list(row_ids)}).rowcount
 
 
 def members_failed(session: Session, batch_id: int, error: str) -> int:

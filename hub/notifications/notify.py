@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import update
@@ -61,18 +62,32 @@ def notify(
     recipients: list[Recipient],
     context: dict,
     now: datetime,
+    *,
+    finish: Callable[[Notification], None] | None = None,
 ) -> list[Notification]:
     """Write one outbox row per recipient and channel; skip keys already written.
 
     The rows are new objects outside the session (written with one INSERT), with their ids.
+    `finish`: a last change to each row before it is written (e.g. its payload threaded).
     """
     with session.no_autoflush:  # one flush at commit, not one per query
         return _notify(
-            session, hub_settings, policy, incident, template, event_key, recipients, context, now
+            session,
+            hub_settings,
+            policy,
+            incident,
+            template,
+            event_key,
+            recipients,
+            context,
+            now,
+            finish,
         )
 
 
-def _notify(session, hub_settings, policy, incident, template, event_key, recipients, context, now):
+def _notify(
+    session, hub_settings, policy, incident, template, event_key, recipients, context, now, finish
+):
     planned: dict[str, Recipient] = {}
     for recipient in recipients:
         planned.setdefault(idempotency_key(event_key, recipient), recipient)
@@ -106,6 +121,8 @@ def _notify(session, hub_settings, policy, incident, template, event_key, recipi
             log.info("skip %s: %s", key, row.status)
         elif batches.batch_size(hub_settings, channel.name, recipient.audience) > 1:
             row.status, row.next_attempt_at = batches.BATCHED, None  # one message carries it
+        if finish is not None:
+            finish(row)
         rows.append((channel.order, row))
     # Stable: within one order, rows keep the recipients' order.
     rows = [row for _, row in sorted(rows, key=lambda r: r[0])]

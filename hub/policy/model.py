@@ -231,10 +231,15 @@ class Policy:
     def person_by_email(self, email: str) -> Person | None:
         """The person whose email or Teams UPN matches, case-insensitively."""
         needle = email.strip().lower()
-        for p in self.people.values():
-            if (p.email and p.email.lower() == needle) or (p.teams and p.teams.lower() == needle):
-                return p
-        return None
+        found = self.__dict__.get("_by_address")
+        if found is None or found[0] != len(self.people):  # made once (people rarely change)
+            index: dict[str, Person] = {}
+            for p in reversed(self.people.values()):  # the first match wins, as in a scan
+                for address in (p.teams, p.email):
+                    if address:
+                        index[address.lower()] = p
+            found = self.__dict__["_by_address"] = (len(self.people), index)
+        return found[1].get(needle)
 
 
 def audience_words(key: str) -> str:

@@ -149,6 +149,7 @@ def one_line(text: str, limit: int = MAX_SUBJECT) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
+@lru_cache(maxsize=4096)  # the same few addresses (ours, the intake's) in every message
 def address_of(value: str, what: str = "address") -> str:
     """The bare `user@domain` of an address (with or without a display name); checked."""
     if "\r" in value or "\n" in value:

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hub.app.errors import HubError
@@ -30,11 +30,13 @@ _PREFIX = re.compile(r"^\s*((?:re|aw|sv|fw|fwd|wg|tr)\s*:\s*)+", re.IGNORECASE)
 
 @dataclass
 class Effect:
-    """The outcome (created, threaded) and what happened, in words."""
+    """The outcome (created, threaded) and what happened, in words; for a report that joined
+    an open incident, its title and why it joined (what the acknowledgement tells)."""
 
     outcome: str
     incident: Incident
     text: str
+    joined: tuple[str, str] | None = None
 
 
 def actor_for(policy: Policy, sender: str) -> str:
@@ -64,15 +66,26 @@ def new_report(
     actor = actor_for(policy, sender)
     text = body.text.strip() or body.full.strip()
     report = Report(title=title_from(subject, text), text=text, source="email", reporter=actor)
+    why: dict = {}
     incident, created = reports.create_incident(
-        session, policy, report, actor=actor, now=now, description=text, inbound_id=inbound_id
+        session,
+        policy,
+        report,
+        actor=actor,
+        now=now,
+        description=text,
+        inbound_id=inbound_id,
+        joined=why,
     )
     _attachments(session, incident, actor, body, inbound_id, now)
     _quoted(session, incident, actor, body, inbound_id, now)
     if created:
         return Effect("created", incident, f"opened {incident.ref} ({incident.severity})")
     return Effect(
-        "threaded", incident, f"one more report of {incident.ref} (correlated by service)"
+        "threaded",
+        incident,
+        f"one more report of {incident.ref} (correlated by service)",
+        (report.title, why.get("reason", "")),
     )
 
 
@@ -183,8 +196,10 @@ def acknowledge_reporter(
     message_id: str | None,
     correlated: bool,
     now: datetime,
+    joined: tuple[str, str] | None = None,
 ) -> str:
-    """One acknowledgement per incident and reporter, at most ACKS_PER_HOUR per address."""
+    """One acknowledgement per incident and reporter, at most ACKS_PER_HOUR per address.
+    `joined`: the title of the report that joined the incident and why (else looked up)."""
     recent = (
         session.scalar(
             select(func.count(Notification.id)).where(
@@ -204,11 +219,18 @@ def acknowledge_reporter(
     ctx = notices.incident_context(incident, policy, settings, now)
     ctx["report"] = {"correlated": correlated}
     if correlated:  # which incident and why, in words the reporter recognises
-        actor = actor_for(policy, sender)
-        ctx["report"].update(
-            title=_latest_title(session, incident, actor),
-            reason=reports.joined_because(session, incident, actor),
-        )
+        if joined is None:
+            actor = actor_for(policy, sender)
+            joined = (
+                _latest_title(session, incident, actor),
+                reports.joined_because(session, incident, actor),
+            )
+        ctx["report"].update(title=joined[0], reason=joined[1])
+
+    def threaded(row: Notification) -> None:
+        # an acknowledgement is an auto-reply, threaded under the reporter's own message
+        row.payload = thread_under(row.payload, message_id)
+
     rows = n.notify(
         session,
         settings,
@@ -219,14 +241,8 @@ def acknowledge_reporter(
         [recipient],
         ctx,
         now,
+        finish=threaded,
     )
-    if rows:  # an acknowledgement is an auto-reply, threaded under the reporter's own message
-        session.execute(
-            update(Notification)
-            .where(Notification.id.in_([r.id for r in rows]))
-            .values(payload=thread_under(rows[0].payload, message_id))
-            .execution_options(synchronize_session=False)
-        )
     if not rows:
         return "no acknowledgement: this reporter had one for this incident already"
     return f"acknowledgement queued ({rows[0].status})"

@@ -76,6 +76,7 @@ AUTO_SUBJECT = re.compile(
     r"automatyczna odpowied[źz]|resposta autom[áa]tica|vacation|on vacation|away from)",
     re.IGNORECASE,
 )
+_AN_ADDRESS = re.compile(r"[\w.+=-]+@[\w.-]+")
 REPORT_KINDS = {
     "delivery-status": "bounce",
     "disposition-notification": "read-receipt",
@@ -174,7 +175,7 @@ def _how(null: bool, phrased) -> str:
 
 
 def _address_in(value: str) -> str:
-    match = re.search(r"[\w.+=-]+@[\w.-]+", value)
+    match = _AN_ADDRESS.search(value)
     return match.group(0).lower() if match else ""
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from hub.app.db import row_id
 from hub.app.models import InboundMessage, Incident
 from hub.channels.email.ids import token_from_address, verify_message_id, verify_reply_token
+from hub.incidents.records import locked_incident
 from hub.intake.email.message import addresses_in, message_ids, raw_value
 from hub.intake.senders import person_key
 from hub.policy.model import Policy
@@ -86,9 +87,7 @@ def _set(session: Session, found: Match, number: int, how: str) -> bool:
         found.notes.append(f"{how}: INC-{number} does not exist")
         return False
     # locked, as every other way of acting on an incident locks it (PostgreSQL)
-    found.incident = session.get(
-        Incident, incident.id, with_for_update=True, populate_existing=True
-    )
+    found.incident = locked_incident(session, incident.id)
     found.how = how
     return True
 

@@ -112,8 +112,20 @@ def parse(raw: bytes) -> EmailMessage:
 
 def raw_values(msg: EmailMessage, name: str) -> list[str]:
     """Every value of a header as text, unparsed (encoded words left as they are)."""
-    wanted = name.lower()
-    return [_as_text(v) for k, v in msg.raw_items() if k.lower() == wanted]
+    return [_as_text(v) for v in _held(msg)[1].get(name.lower(), ())]
+
+
+def _held(msg: EmailMessage) -> tuple[int, dict[str, list], dict]:
+    """(header count, the raw header values by lower-case name, what was read from them),
+    made once per message: the steps ask for some thirty headers. A header added or removed
+    since makes it anew."""
+    held = msg.__dict__.get("_hub_headers")
+    if held is None or held[0] != len(msg._headers):
+        index: dict[str, list] = {}
+        for key, value in msg.raw_items():
+            index.setdefault(key.lower(), []).append(value)
+        held = msg.__dict__["_hub_headers"] = (len(msg._headers), index, {})
+    return held
 
 
 def raw_value(msg: EmailMessage, name: str) -> str | None:
@@ -156,6 +168,16 @@ def decoded(msg: EmailMessage, name: str, limit: int = 1000) -> str:
 
 def sender_of(msg: EmailMessage) -> str | None:
     """The one From address, lower-case, or None if there is not exactly one."""
+    read = _held(msg)[2]
+    if "sender" not in read:
+        read["sender"] = _sender(msg)
+    return read["sender"]
+
+
+_ADDRESS = re.compile(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+")
+
+
+def _sender(msg: EmailMessage) -> str | None:
     values = raw_values(msg, "From")
     if len(values) != 1 or len(values[0]) > 2000:
         return None
@@ -167,7 +189,7 @@ def sender_of(msg: EmailMessage) -> str | None:
     if len(found) != 1:
         return None
     address = found[0].strip().lower()
-    return address if re.fullmatch(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+", address) else None
+    return address if _ADDRESS.fullmatch(address) else None
 
 
 def addresses_in(msg: EmailMessage, *names: str) -> list[str]:

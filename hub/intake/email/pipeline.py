@@ -13,16 +13,18 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from email.message import EmailMessage
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.app.context import Hub
 from hub.app.db import utcnow
-from hub.app.models import InboundMessage
+from hub.app.models import InboundMessage, Incident
 from hub.app.uow import UnitOfWork
 from hub.channels.email.compose import address_of
 from hub.intake.email import effect, kinds, trust
+from hub.intake.email.batching import ChunkKeys
 from hub.intake.email.body import extract
 from hub.intake.email.bounces import apply_bounce
 from hub.intake.email.dsn import read_bounce, text_of
@@ -60,12 +62,17 @@ class Result:
         return cls(row.id, row.status, row.outcome, ref)
 
 
+UNREAD = "\0unread"  # Trail.sender before the From address was read
+
+
 class Trail:
     """The decisions of one run, kept in Python so that a rollback cannot lose them."""
 
     def __init__(self, row: InboundMessage):
         self.row = row
         self.items = list(row.decisions or [])
+        self.sender: str | None = UNREAD  # the From address read, written with the outcome
+        self.incident: Incident | None = None  # the incident the message went to
 
     def add(self, step: str, decision: str, reason: str = "") -> None:
         self.items.append({"step": step, "decision": decision, "reason": reason[:2000]})
@@ -143,8 +150,9 @@ BATCH_SECONDS = 0.25  # a transaction takes no more messages after holding the l
 def process_many(hub: Hub, ids: list[int]) -> list[Result]:
     """Run the pipeline on stored messages, in order of arrival, several per transaction.
 
-    Each message runs in a savepoint of its own: an error in one marks that one `failed` and
-    the others stand. A transaction takes up to BATCH messages and stops taking more after
+    An error in one message marks that one `failed` and the others stand (the transaction then
+    runs again with a savepoint per message, see `_process_chunk`). A transaction takes up to
+    BATCH messages and stops taking more after
     BATCH_SECONDS, so others waiting for the write lock wait no longer than that, and ends
     after a message that failed. If a whole transaction fails (the database, not a message),
     its messages are run one by one.
@@ -164,7 +172,25 @@ def process_many(hub: Hub, ids: list[int]) -> list[Result]:
 
 
 def _process_chunk(hub: Hub, ids: list[int]) -> tuple[int, list[Result]]:
-    """One transaction over the first of `ids`: (how many it took, their results)."""
+    """One transaction over the first of `ids`: (how many it took, their results).
+
+    First without a savepoint per message (each costs SQLite two statements and the session
+    a flush): the keys looked up in one SELECT, each message's row written once, with its
+    outcome. If a message fails there, or its key was taken meanwhile (PostgreSQL), nothing of
+    that transaction stands and the same messages run again, each in a savepoint of its own."""
+    try:
+        return _chunk(hub, ids, isolated=False)
+    except Exception as exc:
+        log.info(
+            "email: a batch of %d stopped (%s: %s); running it with a savepoint per message",
+            len(ids),
+            type(exc).__name__,
+            exc,
+        )
+        return _chunk(hub, ids, isolated=True)
+
+
+def _chunk(hub: Hub, ids: list[int], *, isolated: bool) -> tuple[int, list[Result]]:
     results: list[Result] = []
     with hub.transaction() as session:
         uow = UnitOfWork.of(session)
@@ -176,6 +202,18 @@ def _process_chunk(hub: Hub, ids: list[int]) -> tuple[int, list[Result]]:
                 .with_for_update(skip_locked=True)  # PostgreSQL: another worker has those
             )
         }
+        reads = keys = None
+        if not isolated:
+            limits = Limits.from_settings(hub.settings, uow.policy.intake.max_message_bytes)
+            reads = {
+                i: read_stored(row.raw, limits)
+                for i, row in rows.items()
+                if row.status == "received"
+            }
+            keys = ChunkKeys(session, [r.key for r in reads.values() if r.key])
+        # the incidents met so far, kept loaded (the session holds an object only while
+        # something refers to it): the next messages about them find them without a SELECT
+        met: list[Incident] = []
         started, taken = time.monotonic(), 0
         for ident in ids:
             if taken and time.monotonic() - started > BATCH_SECONDS:
@@ -187,12 +225,37 @@ def _process_chunk(hub: Hub, ids: list[int]) -> tuple[int, list[Result]]:
             if row.status != "received":
                 results.append(Result.of(row))
                 continue
+            if not isolated:
+                results.append(_run_plain(session, hub.settings, uow, row, reads[ident], keys, met))
+                continue
             results.append(_run_one(session, hub.settings, uow.policy, row, utcnow()))
             if results[-1].status == "failed":
                 # rows written in the savepoint without the session's unit of work (a new
                 # incident) may still be in its identity map: the next message gets a new session
                 break
     return taken, results
+
+
+def _run_plain(
+    session, settings, uow: UnitOfWork, row, read: Read, keys: ChunkKeys, met: list
+) -> Result:
+    """The steps on one locked `received` row, with no savepoint: an error ends the
+    transaction (`_process_chunk` then runs its messages again, each in a savepoint)."""
+    uow.cache.clear()  # lookups made for an earlier message of the transaction may be stale
+    trail, now = Trail(row), utcnow()
+    run_steps(session, settings, uow.policy, row, trail, now, None, read=read, keys=keys)
+    keys.write(row)
+    if trail.incident is not None:
+        met.append(trail.incident)
+    _finish(row, trail, now)  # flushed with the next message's first query, or the commit
+    return Result.of(row)
+
+
+def _finish(row: InboundMessage, trail: Trail, now: datetime) -> None:
+    """What the run read and decided, on the row (one UPDATE with its status and outcome)."""
+    if trail.sender != UNREAD:
+        row.sender = trail.sender
+    row.decisions, row.processed_at = trail.items, now
 
 
 def _run_one(
@@ -214,7 +277,7 @@ def _run_one(
         with session.begin_nested():
             run_steps(session, settings, policy, row, trail, now, released_by)
             # in the savepoint's flush: one UPDATE of the row with its status and outcome
-            row.decisions, row.processed_at = trail.items, now
+            _finish(row, trail, now)
     except Exception as exc:
         log.exception("email #%s: processing failed; the raw message is kept", row.id)
         del jobs[marks[0] :], timed[marks[1] :]
@@ -226,6 +289,29 @@ def _run_one(
     return Result.of(row)
 
 
+@dataclass(frozen=True)
+class Read:
+    """A stored message read before the steps: why it is refused or unparseable, or the
+    parsed message and its dedupe key."""
+
+    refused: str | None = None
+    unparseable: str | None = None
+    msg: EmailMessage | None = None
+    key: str | None = None
+
+
+def read_stored(raw: bytes, limits: Limits) -> Read:
+    """Limits, parse and dedupe key of a stored message (no database)."""
+    refused = check_limits(raw, limits)
+    if refused:
+        return Read(refused=refused)
+    try:
+        msg = parse(raw)
+    except Exception as exc:
+        return Read(unparseable=f"{type(exc).__name__}: {exc}")
+    return Read(msg=msg, key=dedupe_key(msg, raw))
+
+
 def run_steps(
     session: Session,
     settings,
@@ -234,28 +320,30 @@ def run_steps(
     trail: Trail,
     now: datetime,
     released_by: str | None,
+    *,
+    read: Read | None = None,
+    keys: ChunkKeys | None = None,
 ) -> None:
-    """The steps after storing; each either records a decision and goes on, or ends the run."""
-    limits = Limits.from_settings(settings, policy.intake.max_message_bytes)
-    refused = check_limits(row.raw, limits)
-    if refused:
-        return trail.end("limits", "refused", refused, "ignored")
+    """The steps after storing; each either records a decision and goes on, or ends the run.
+    `read`: the message read beforehand; `keys`: the transaction's dedupe keys (else each
+    key is claimed in a savepoint of its own)."""
+    if read is None:
+        read = read_stored(row.raw, Limits.from_settings(settings, policy.intake.max_message_bytes))
+    if read.refused:
+        return trail.end("limits", "refused", read.refused, "ignored")
     trail.add("limits", "ok", f"{len(row.raw)} bytes")
-    try:
-        msg = parse(row.raw)
-    except Exception as exc:
-        return trail.end("parse", "unparseable", f"{type(exc).__name__}: {exc}", "ignored")
+    if read.unparseable:
+        return trail.end("parse", "unparseable", read.unparseable, "ignored")
+    msg, key = read.msg, read.key
     trail.add("parse", "ok", f"{len(msg.defects)} defect(s) at the top level")
-    key = dedupe_key(msg, row.raw)
-    duplicate_of = claim_key(session, row, key)
+    duplicate_of = (keys.claim if keys else claim_key)(session, row, key)
     what = "Message-ID" if key.startswith("mid:") else "content hash"
     if duplicate_of:
         return trail.end(
             "dedupe", "duplicate", f"same {what} as message #{duplicate_of}", "duplicate"
         )
     trail.add("dedupe", "first", f"{what} {key.split(':', 1)[1][:200]}")
-    sender = sender_of(msg)
-    row.sender = sender
+    sender = trail.sender = sender_of(msg)
     own = kinds.own_mail(msg, settings.secret_key, our_addresses(settings, policy))
     if own:
         return trail.end("loop", "our own mail", own, "ignored")
@@ -284,6 +372,7 @@ def run_steps(
                 session, settings.secret_key, policy, msg, sender, rcpt, subject
             ).incident
             row.incident_id = about.id if about else None
+            trail.incident = about
             why += f"; in reply to {about.ref}, recorded only" if about else ""
         return trail.end("automatic", kind.name, why, "ignored")
     trail.add("automatic", "written by a person")
@@ -343,9 +432,10 @@ def run_steps(
                     mid,
                     done.outcome == "threaded",
                     now,
+                    done.joined,
                 ),
             )
         else:
             trail.add("acknowledge", "skipped", "the sender is not verified")
-    row.incident_id = done.incident.id
+    row.incident_id, trail.incident = done.incident.id, done.incident
     trail.end("effect", done.outcome, done.text, done.outcome)

@@ -1,11 +1,12 @@
-"""Stored mail processed several messages per transaction: each in its own savepoint."""
+"""Stored mail processed several messages per transaction: a failing one rolls back only its own."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from hub.app.models import InboundMessage, Incident
 from hub.intake.email import pipeline
+from hub.intake.email.batching import with_waiting
 from hub.intake.email.store import store_raw
 from tasks import registry
 from tests.email_corpus import mail, raw
@@ -89,3 +90,57 @@ def test_stored_mail_wakes_the_worker_in_batches(monkeypatch):
     registry.enqueue_jobs([("process_inbound", i) for i in range(1, 121)])
     assert [len(ids) for _kind, ids in calls] == [50, 50, 20]
     assert [i for _kind, ids in calls for i in ids] == list(range(1, 121))
+
+
+def test_a_batch_where_nothing_fails_takes_no_savepoint_and_writes_each_row_once(mhub):
+    """Keys looked up together, duplicates within the batch and of earlier mail found, and
+    each stored row written once, with its outcome and key."""
+    report = raw(mail("ERP down", "SAP is down for everyone.", sender="elif.yilmaz"))
+    no_id = raw(mail("VPN broken", "The VPN drops every minute.", sender="ben.okafor", mid=False))
+    ids = _store(mhub, [report, no_id, report, no_id])
+    sent: list[tuple[str, int]] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        sent.append((statement, len(parameters) if executemany else 1))
+
+    event.listen(mhub.db.engine, "before_cursor_execute", record)
+    try:
+        results = pipeline.process_many(mhub, ids)
+    finally:
+        event.remove(mhub.db.engine, "before_cursor_execute", record)
+    assert [r.outcome for r in results] == ["created", "created", "duplicate", "duplicate"]
+    assert not [s for s, _n in sent if "SAVEPOINT" in s.upper()]
+    written = sum(n for s, n in sent if s.lstrip().upper().startswith("UPDATE INBOUND_MESSAGES"))
+    assert written == len(ids)
+    with mhub.db.session(write=False) as session:
+        rows = [session.get(InboundMessage, i) for i in ids]
+        assert rows[0].dedupe_key.startswith("mid:") and rows[1].dedupe_key.startswith("sha256:")
+        assert [r.sender for r in rows[:2]] == [
+            "elif.yilmaz@northwind.example",
+            "ben.okafor@northwind.example",
+        ]
+        assert f"as message #{ids[0]}" in rows[2].decisions[-1]["reason"]
+        assert f"as message #{ids[1]}" in rows[3].decisions[-1]["reason"]
+
+    # the same mail again, in a later transaction: a duplicate of the first
+    again = _store(mhub, [no_id])
+    [result] = pipeline.process_many(mhub, again)
+    with mhub.db.session(write=False) as session:
+        reason = session.get(InboundMessage, again[0]).decisions[-1]["reason"]
+    assert result.outcome == "duplicate" and f"as message #{ids[1]}" in reason
+
+
+def test_a_wake_up_takes_the_other_mail_waiting_but_not_mail_sent_back(mhub):
+    """A worker behind the listener processes full batches: a wake-up takes the oldest mail
+    never processed with its own; mail released or reprocessed is left to its own run."""
+    ids = _store(mhub, [raw(mail(f"Laptop {i} broken", "Black screen.")) for i in range(5)])
+    with mhub.transaction() as session:  # processed once, then sent back (as release does)
+        session.get(InboundMessage, ids[1]).processed_at = later(1)
+    assert with_waiting(mhub, [ids[3]], 50) == [ids[0], ids[2], ids[3], ids[4]]
+    assert with_waiting(mhub, [ids[4]], 2) == [ids[0], ids[4]]
+    assert with_waiting(mhub, [ids[1]], 50) == ids  # its own wake-up takes it
+
+    done = pipeline.process_many(mhub, with_waiting(mhub, [ids[3]], 50))
+    assert [r.id for r in done] == [ids[0], ids[2], ids[3], ids[4]]
+    assert with_waiting(mhub, [ids[3]], 50) == []  # the others' wake-ups find them done
+    assert with_waiting(mhub, [ids[1]], 50) == [ids[1]]
