@@ -308,6 +308,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument(
+        "--worker-processes", type=int, default=1, help="mihub worker processes (each --workers)"
+    )
+    parser.add_argument(
         "--in-process", type=int, default=1000, help="messages for the in-process pipeline figure"
     )
     parser.add_argument(
@@ -350,9 +353,12 @@ def main() -> None:
     env.pop("HUB_QUEUE_URL", None)
     run_mihub("db", "upgrade", env=env, cwd=ROOT)
     smtpd = start_mihub("smtpd", env=env, cwd=ROOT, log=tmp / "smtpd.log")
-    worker = start_mihub(
-        "worker", "--workers", str(args.workers), env=env, cwd=ROOT, log=tmp / "worker.log"
-    )
+    workers = [
+        start_mihub(
+            "worker", "--workers", str(args.workers), env=env, cwd=ROOT, log=tmp / f"worker{n}.log"
+        )
+        for n in range(args.worker_processes)
+    ]
     db = data / "hub.db"
     try:
         wait_listening(port, smtpd)
@@ -371,10 +377,12 @@ def main() -> None:
                 break
             time.sleep(0.5)
         processed_s = time.perf_counter() - t0
-        worker_cpu, smtpd_cpu = cpu_seconds(worker.proc.pid), cpu_seconds(smtpd.proc.pid)
+        worker_cpu = sum(cpu_seconds(w.proc.pid) for w in workers)
+        smtpd_cpu = cpu_seconds(smtpd.proc.pid)
     finally:
         smtpd.stop()
-        worker.stop()
+        for w in workers:
+            w.stop()
     final = counts(db)
     stored = sum(final.values())
     accepted = hub_ok / hub_s
