@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from hub.channels.base import Sent, TransientError
-from hub.channels.email.compose import build_mime
+from hub.channels.email.wire import mime_bytes
 
 
 class SinkTransport:
@@ -22,7 +22,7 @@ class SinkTransport:
         """Write the .eml, then the .json index entry (its presence means the .eml is complete)."""
         now = datetime.now(UTC)
         name = f"{now:%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}"
-        msg = build_mime(payload, now=now)
+        data = mime_bytes(payload, now=now)  # the bytes an SMTP relay would get (CRLF)
         summary = {
             "file": f"{name}.eml",
             "at": now.isoformat(timespec="seconds"),
@@ -37,7 +37,7 @@ class SinkTransport:
         }
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
-            _write_atomic(self.dir / f"{name}.eml", msg.as_bytes())
+            _write_atomic(self.dir / f"{name}.eml", data)
             _write_atomic(self.dir / f"{name}.json", json.dumps(summary).encode() + b"\n")
         except OSError as exc:
             raise TransientError(f"email sink {self.dir} not writable: {exc}") from None
