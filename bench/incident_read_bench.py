@@ -120,24 +120,9 @@ def read_objects(the_hub, ref: str) -> str:
 
 def signed_in(client, the_hub, person: str) -> None:
     """A console session for `person` in the client's cookie (as a sign-in link leaves)."""
-    import secrets
+    from hub.testing.sse import open_web_session
 
-    from hub.app.db import utcnow
-    from hub.app.models import WebSession
-    from hub.app.security import hash_token
-
-    token, now = secrets.token_urlsafe(16), utcnow()
-    with the_hub.db.session() as session:
-        session.add(
-            WebSession(
-                token_hash=hash_token(token),
-                person=person,
-                method="link",
-                created_at=now,
-                expires_at=now + timedelta(hours=1),
-                last_seen_at=now,
-            )
-        )
+    token = open_web_session(the_hub, person, lifetime=timedelta(hours=1))
     with client.session_transaction() as cookie:
         cookie["sid"], cookie["csrf"] = token, "bench"
 
