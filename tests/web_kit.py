@@ -47,3 +47,17 @@ def flashes(client) -> list[tuple[str, str]]:
 def text_of(response) -> str:
     """The response's HTML with tags removed and whitespace collapsed (for assertions)."""
     return " ".join(re.sub(r"<[^>]+>", " ", response.get_data(as_text=True)).split())
+
+
+def payroll_outage_with_update(api, text: str = "Failover") -> str:
+    """A major payroll outage declared through the API (`api_caller`'s call) and one
+    stakeholder update posted to it; the incident's reference."""
+    status, body = api(
+        "POST", "/api/v1/incidents",
+        json={"title": "Payroll is down", "services": ["payroll"], "impact": "outage"},
+    )  # fmt: skip
+    assert status == 201, body
+    ref = body["id"]
+    status, body = api("POST", f"/api/v1/incidents/{ref}/updates", json={"text": text})
+    assert status in (200, 201), body
+    return ref

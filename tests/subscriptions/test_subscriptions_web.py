@@ -13,7 +13,7 @@ from hub.app.models import Notification, Subscription
 from hub.http.auth import create_token
 from hub.notifications.notify import materialize
 from hub.subscriptions import service as subs
-from tests.web_kit import post, sign_in, text_of
+from tests.web_kit import payroll_outage_with_update, post, sign_in, text_of
 
 ADDRESS = "kim.lee@northwind.example"
 
@@ -194,12 +194,7 @@ def test_a_notice_queued_before_unsubscribing_is_not_sent(client, hub, api_calle
         )
         addresses = (leaving.address, staying.address)
     api = api_caller(client)
-    status, body = api(
-        "POST", "/api/v1/incidents",
-        json={"title": "Payroll is down", "services": ["payroll"], "impact": "outage"},
-    )  # fmt: skip
-    assert status == 201, body
-    api("POST", f"/api/v1/incidents/{body['id']}/updates", json={"text": "Failover"})
+    ref = payroll_outage_with_update(api)
     (gone,) = rows(hub, "stakeholder-update", addresses[0])
     (kept,) = rows(hub, "stakeholder-update", addresses[1])
     assert gone.status == kept.status == "pending"  # queued while both were subscribed
@@ -211,7 +206,7 @@ def test_a_notice_queued_before_unsubscribing_is_not_sent(client, hub, api_calle
     assert outcomes == {gone.id: "unsubscribed", kept.id: "sent"}
     (gone,) = rows(hub, "stakeholder-update", addresses[0])
     assert (gone.status, gone.last_error, gone.sent_at) == ("skipped", "unsubscribed", None)
-    _, doc = api("GET", f"/api/v1/incidents/{body['id']}")
+    _, doc = api("GET", f"/api/v1/incidents/{ref}")
     (update,) = [e for e in doc["deliveries"] if e["template"] == "stakeholder-update"]
     (subscribers,) = [a for a in update["audiences"] if a["audience"] == "subscribers"]
     assert (subscribers["delivered"], subscribers["skipped"], subscribers["pending"]) == (1, 1, 0)

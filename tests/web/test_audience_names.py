@@ -4,19 +4,13 @@ page, the update preview and the policy page."""
 
 from __future__ import annotations
 
-from tests.web_kit import post, sign_in, text_of
+from tests.web_kit import payroll_outage_with_update, post, sign_in, text_of
 
 
 def test_an_audience_is_shown_by_its_name(client, hub, api_caller):
     assert hub.policy.audiences["it-staff"].name == "IT staff"
     api = api_caller(client)
-    status, body = api(
-        "POST", "/api/v1/incidents",
-        json={"title": "Payroll is down", "services": ["payroll"], "impact": "outage"},
-    )  # fmt: skip
-    assert status == 201, body
-    ref = body["id"]
-    api("POST", f"/api/v1/incidents/{ref}/updates", json={"text": "Failover"})
+    ref = payroll_outage_with_update(api)
     _, doc = api("GET", f"/api/v1/incidents/{ref}")
     (update,) = [e for e in doc["deliveries"] if e["template"] == "stakeholder-update"]
     labels = {a["audience"]: a["label"] for a in update["audiences"]}

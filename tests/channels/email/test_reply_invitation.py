@@ -14,6 +14,7 @@ from hub.channels.registry import load_channels
 from hub.notifications.notify import materialize
 from hub.policy.load import load_policy
 from hub.subscriptions import service as subs
+from tests.web_kit import payroll_outage_with_update
 
 load_channels()  # the channels register their template kinds
 
@@ -40,14 +41,7 @@ def test_only_people_who_may_post_by_reply_are_invited_to(client, hub, api_calle
             session, hub.policy, "julia", "service:payroll", "email", "console", utcnow()
         )
     api = api_caller(client)
-    status, body = api(
-        "POST", "/api/v1/incidents",
-        json={"title": "Payroll is down", "services": ["payroll"], "impact": "outage"},
-    )  # fmt: skip
-    assert status == 201, body
-    ref = body["id"]
-    status, _ = api("POST", f"/api/v1/incidents/{ref}/updates", json={"text": "Failover"})
-    assert status in (200, 201)
+    ref = payroll_outage_with_update(api)
     _, doc = api("GET", f"/api/v1/incidents/{ref}")
     (mim,) = [r["person"] for r in doc["roles"] if r["role"] == "major_incident_manager"]
     base = hub.settings.base_url
