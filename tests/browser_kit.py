@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import policy as email_policy
 from email.parser import BytesParser
@@ -250,3 +251,16 @@ def open_world(tmp: Path):
         smtp.stop()
         entra.stop()
         hub.db.dispose()
+
+
+@contextmanager
+def launched_chromium():
+    """Debian's Chromium under Playwright, closed at the end (a module's `browser` fixture)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()

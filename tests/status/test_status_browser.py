@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.browser_kit import CHROMIUM, CHROMIUM_ARGS, SHOTS, open_world
+from tests.browser_kit import CHROMIUM, SHOTS, launched_chromium, open_world
 
 if not CHROMIUM.exists():
     pytest.skip(
@@ -80,10 +80,8 @@ def status_world(world):
 
 @pytest.fixture(scope="module")
 def browser(world):
-    with sync_api.sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with launched_chromium() as chromium:
         yield chromium
-        chromium.close()
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])

@@ -12,7 +12,14 @@ import re
 
 import pytest
 
-from tests.browser_kit import CHROMIUM, CHROMIUM_ARGS, DESKTOP, csrf_of, open_world, shoot
+from tests.browser_kit import (
+    CHROMIUM,
+    DESKTOP,
+    csrf_of,
+    launched_chromium,
+    open_world,
+    shoot,
+)
 
 if not CHROMIUM.exists():
     pytest.skip(
@@ -50,10 +57,8 @@ def world(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(world):
-    with sync_api.sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with launched_chromium() as chromium:
         yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import re
 import pytest
 from sqlalchemy import select
 
-from tests.browser_kit import CHROMIUM, CHROMIUM_ARGS, SHOTS, open_world
+from tests.browser_kit import CHROMIUM, SHOTS, launched_chromium, open_world
 
 if not CHROMIUM.exists():
     pytest.skip(
@@ -32,10 +32,8 @@ def world(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(world):
-    with sync_api.sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with launched_chromium() as chromium:
         yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser_kit import CHROMIUM, CHROMIUM_ARGS, DESKTOP, PHONE, open_world
+from tests.browser_kit import CHROMIUM, DESKTOP, PHONE, launched_chromium, open_world
 
 if not CHROMIUM.exists():
     pytest.skip(
@@ -93,10 +93,8 @@ def _awaiting_draft(hub, ref) -> str:
 
 @pytest.fixture(scope="module")
 def browser(world):
-    with sync_api.sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with launched_chromium() as chromium:
         yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import time
 import pytest
 import requests
 
-from tests.browser_kit import CHROMIUM, CHROMIUM_ARGS, PHONE, open_world
+from tests.browser_kit import CHROMIUM, PHONE, launched_chromium, open_world
 
 if not CHROMIUM.exists():
     pytest.skip(
@@ -33,10 +33,8 @@ def world(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(world):
-    with sync_api.sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with launched_chromium() as chromium:
         yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")

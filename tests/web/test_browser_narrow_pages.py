@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tests.browser_kit import CHROMIUM, CHROMIUM_ARGS, open_world
+from tests.browser_kit import CHROMIUM, launched_chromium, open_world
 
 if not CHROMIUM.exists():
     pytest.skip(
@@ -41,10 +41,8 @@ def world(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(world):
-    with sync_api.sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with launched_chromium() as chromium:
         yield chromium
-        chromium.close()
 
 
 def fits(page, path: str) -> None:
