@@ -125,3 +125,49 @@ def test_the_approver_edits_the_public_text_on_a_narrow_screen(world, browser):
         expect(anna.locator("main")).to_contain_text(says)
     anna.context.close()
     chloe.context.close()
+
+
+def test_a_large_incident_fits_a_phone_with_its_pager(world, browser):
+    """An incident with 1,200 deliveries of one update: the room lists the latest and links to
+    every recipient; the recipients page's pager and its rows fit 390 px on every page."""
+    from datetime import timedelta
+
+    from sqlalchemy import insert
+
+    from hub.app.db import utcnow
+    from hub.app.models import Notification
+
+    iid, now = sev2(world), utcnow()
+    ref, event = f"INC-{iid}", f"update:INC-{iid}:1"
+    rows = [
+        {
+            "incident_id": iid,
+            "key": f"{event}|{LONG.lower()}{i:04d}@example.com|email",
+            "channel": "email",
+            "recipient": f"{LONG.lower()}{i:04d}@example.com",  # longer than the screen
+            "template": "stakeholder-update",
+            "payload": {},
+            "status": "failed" if i % 10 == 0 else "sent",
+            "last_error": "552 5.2.2 mailbox full" if i % 10 == 0 else None,
+            "created_at": now - timedelta(minutes=2),
+            "sent_at": None if i % 10 == 0 else now - timedelta(minutes=1),
+            "audience": "executives",
+        }
+        for i in range(1200)
+    ]
+    with world.hub.db.session() as session:
+        session.execute(insert(Notification), rows)
+
+    anna = sign_in_by_link(world, new_page(world, browser), "anna")
+    anna.set_viewport_size(NARROW)
+    anna.goto(f"{world.url}/incidents/{ref}")
+    fits(anna, "the room of a large incident")
+    more = anna.locator("a", has_text="1,000 more: every recipient").first  # in a folded group
+    anna.goto(world.url + more.get_attribute("href"))
+    expect(anna.locator("nav.pages")).to_contain_text("Page 1 of 3")
+    expect(anna.locator("main")).to_contain_text(LONG.lower())  # the long addresses, wrapped
+    fits(anna, "recipients, page 1")
+    anna.locator("nav.pages a[rel=next]").click()
+    expect(anna.locator("nav.pages")).to_contain_text("Page 2 of 3")
+    fits(anna, "recipients, page 2")
+    anna.context.close()
