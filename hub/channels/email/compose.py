@@ -1,6 +1,6 @@
 """One email for one recipient: templates rendered into a JSON-serialisable outbox payload, then MIME.
 
-`render_email` and `build_mime` run at delivery, in the worker (the row holds a render spec until
+`render_email` and `hub.channels.email.wire.mime_bytes` run at delivery, in the worker (the row holds a render spec until
 then, see hub/notifications/notify.py). Templates live in `templates/email/<name>/` as `subject.txt`,
 `body.txt` and `body.html`; files starting with `_` are shared layout. Every email of an
 incident has the same subject (`[INC-42] <title>`, see the templates) and threads under one
@@ -17,9 +17,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.charset import QP, Charset
 from email.header import Header
-from email.message import Message
-from email.mime.multipart import MIMEMultipart
-from email.mime.nonmultipart import MIMENonMultipart
 from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 from functools import lru_cache
 
@@ -267,14 +264,6 @@ def quoted_printable(body: str) -> str:
     return binascii.b2a_qp(body.encode("utf-8"), istext=True).decode("ascii")
 
 
-def _text_part(body: str, subtype: str) -> MIMENonMultipart:
-    part = MIMENonMultipart("text", subtype, charset="utf-8")
-    del part["MIME-Version"]  # only on the top level
-    part["Content-Transfer-Encoding"] = "quoted-printable"
-    part.set_payload(quoted_printable(body))
-    return part
-
-
 def _boundary() -> str:
     """A multipart boundary that cannot occur in our parts, so no search for one is needed:
     both parts are quoted-printable, where "=" is always followed by two hex digits or a line
@@ -295,21 +284,3 @@ def mime_headers(payload: dict, now: datetime | None = None, bcc: bool = False) 
     if bcc and payload.get("bcc"):
         headers.append(("Bcc", ", ".join(_address(a) for a in payload["bcc"])))
     return headers
-
-
-def build_mime(payload: dict, *, now: datetime | None = None, bcc: bool = False) -> Message:
-    """The RFC 5322 message: multipart/alternative text + HTML, every payload header, a Date;
-    with `bcc`, a Bcc header of the payload's `bcc` addresses (Graph reads the recipients from
-    the headers; over SMTP they travel in the envelope only).
-
-    Built with the email package's compat32 classes: the modern `EmailMessage` API parses and
-    refolds every header through its header registry, which cost ~1.8 ms of the ~2.2 ms a
-    message took to deliver; this is several times faster and sends the same structure.
-    The transports send `hub.channels.email.wire.mime_bytes`: the same bytes, made directly.
-    """
-    msg = MIMEMultipart("alternative", boundary=_boundary())
-    for name, value in mime_headers(payload, now, bcc):
-        msg[name] = value
-    msg.attach(_text_part(payload["text"], "plain"))
-    msg.attach(_text_part(payload["html"], "html"))
-    return msg

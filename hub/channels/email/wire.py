@@ -1,6 +1,6 @@
-"""The bytes of an outgoing message, made directly: what
-`build_mime(payload).as_bytes(policy=SMTP_BYTES)` gives, without building a Message tree and
-running the email package's generator over it.
+"""The bytes of an outgoing message, made directly: what the email package's compat32
+`MIMEMultipart` of the same headers and parts gives through its generator
+(`as_bytes(policy=SMTP_BYTES)`), without building a Message tree and running the generator.
 
 A worker spends most of a message's CPU time turning it into bytes (the generator's per-header
 folding and its walk of the tree), and every worker thread of a process shares one interpreter
@@ -8,7 +8,7 @@ lock: a cheaper message is more messages a second from each worker. The structur
 multipart/alternative, a text and an HTML part, both UTF-8 quoted-printable — so the bytes are
 written in order; a header that fits on one line is written as it is, any other (long, or not
 ASCII) is folded by the same compat32 policy as before. tests/channels/email/test_wire.py
-checks that the bytes are those of `build_mime`'s message.
+checks that the bytes are those of the generator's message (built there, as the oracle).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def _part(body: str, subtype: str) -> bytes:
 
 
 def mime_bytes(payload: dict, *, now: datetime | None = None, bcc: bool = False) -> bytes:
-    """The message of `payload` as sent (CRLF line ends), as `build_mime` would make it."""
+    """The message of `payload` as sent (CRLF line ends), as the email package's generator would make it."""
     boundary = _boundary()
     out = [
         _fold("Content-Type", f'multipart/alternative; boundary="{boundary}"'),

@@ -17,7 +17,6 @@ from hub.channels.email.compose import (
     EMAIL_TEMPLATES,
     REPLY_MARKER_RE,
     ThreadInfo,
-    build_mime,
     render_email,
     reply_marker,
     template_names,
@@ -32,6 +31,7 @@ from hub.channels.email.ids import (
     verify_return_path,
 )
 from hub.channels.email.transports import SinkTransport, SmtpTransport, make_mail_transport
+from hub.channels.email.wire import mime_bytes
 from hub.testing.fakes.smtp_sink import SmtpSink
 
 pytestmark = pytest.mark.usefixtures("no_internet")
@@ -215,7 +215,7 @@ def test_template_renders_hostile_context_safely(settings, template):
     assert "{{ 7*7 }}" in mail["text"] and "49" not in mail["text"]
     assert '"quotes"' in mail["text"]  # text is not HTML-escaped
     json.dumps(mail)  # the outbox stores it as JSON
-    msg = BytesParser(policy=policy.default).parsebytes(build_mime(mail).as_bytes())
+    msg = BytesParser(policy=policy.default).parsebytes(mime_bytes(mail))
     assert msg["Bcc"] is None and msg["To"] == "ben@northwind.example"
     assert msg.get_content_type() == "multipart/alternative"
 
@@ -340,9 +340,9 @@ def test_marker_found_in_quoted_replies():
 
 
 # -- MIME -------------------------------------------------------------------------------------
-def test_build_mime_has_both_alternatives_and_every_header(settings):
+def test_sent_mime_has_both_alternatives_and_every_header(settings):
     mail = render(settings, "stakeholder-update")
-    msg = BytesParser(policy=policy.default).parsebytes(build_mime(mail).as_bytes())
+    msg = BytesParser(policy=policy.default).parsebytes(mime_bytes(mail))
     assert msg["Date"] and msg["Subject"] == mail["subject"]
     for name, value in mail["headers"].items():
         assert str(msg[name]).strip() == value, name
@@ -350,7 +350,7 @@ def test_build_mime_has_both_alternatives_and_every_header(settings):
     assert "&lt;script&gt;" in msg.get_body(("html",)).get_content()
 
 
-def test_build_mime_encodes_non_ascii_and_cannot_be_injected(settings):
+def test_sent_mime_encodes_non_ascii_and_cannot_be_injected(settings):
     mail = render(settings, "stakeholder-update")
     mail = {
         **mail,
@@ -359,10 +359,11 @@ def test_build_mime_encodes_non_ascii_and_cannot_be_injected(settings):
         "text": "Grüße\n" + "x" * 200 + "  \n.\nend",
         "headers": {**mail["headers"], "X-Mihub-Template": "update\nBcc: evil@attacker.example"},
     }
-    raw = build_mime(mail).as_bytes()
+    raw = mime_bytes(mail)
     assert raw.isascii()  # RFC 2047 headers, quoted-printable bodies
-    assert b"\nBcc:" not in raw.split(b"\n\n", 1)[0]  # the top-level header block
-    msg = BytesParser(policy=policy.default).parsebytes(raw)
+    assert b"\nBcc:" not in raw.split(b"\r\n\r\n", 1)[0]  # the top-level header block (CRLF)
+    stored = raw.replace(b"\r\n", b"\n")  # as a mail store keeps it (line ends: LF)
+    msg = BytesParser(policy=policy.default).parsebytes(stored)
     assert msg["Bcc"] is None
     assert msg["Subject"] == "[INC-42] Zahlungsausfall – Lohn ✓ Bcc: evil@attacker.example"
     assert msg["To"].addresses[0].display_name == "Zoë Ünal"
@@ -371,11 +372,11 @@ def test_build_mime_encodes_non_ascii_and_cannot_be_injected(settings):
 
 
 @pytest.mark.parametrize("control", ["\x0b", "\x0c", "\x1c", "\x85", "\u2028", "\x00"])
-def test_build_mime_drops_every_kind_of_line_break_and_control_character(settings, control):
+def test_sent_mime_drops_every_kind_of_line_break_and_control_character(settings, control):
     mail = render(settings, "stakeholder-update")
     mail = {**mail, "subject": f"[INC-42] a{control}Bcc: evil@attacker.example"}
     mail["headers"] = {**mail["headers"], "X-Mihub-Template": f"x{control}y"}
-    raw = build_mime(mail).as_bytes()
+    raw = mime_bytes(mail)
     msg = BytesParser(policy=policy.default).parsebytes(raw)
     assert msg["Bcc"] is None and not msg.defects
     assert msg["Subject"].startswith("[INC-42] a") and msg["X-Mihub-Template"] == "x y"
