@@ -91,6 +91,26 @@ def _die_with(parent: int, sig: int):
     return arm if sys.platform.startswith("linux") else None
 
 
+def web_worker_class():
+    """gunicorn's gthread worker, with a quit that cannot deadlock.
+
+    gunicorn's `handle_quit` (SIGQUIT from a master stopping fast, or SIGINT) shuts the thread
+    pool down inside the signal handler. When the signal lands while the main thread is inside
+    `tpool.submit` — which holds the pool's lock — that shutdown waits for the lock forever:
+    the worker never exits, outlives its master and keeps the port. Seen under load, with a
+    request arriving as the worker was told to quit. Then it leaves at once, as a quit asks."""
+    from gunicorn.workers.gthread import ThreadWorker
+
+    class HubThreadWorker(ThreadWorker):
+        def handle_quit(self, sig, frame):
+            lock = getattr(getattr(self, "tpool", None), "_shutdown_lock", None)
+            if lock is not None and lock.locked():  # interrupted inside submit(): ours
+                os._exit(0)
+            super().handle_quit(sig, frame)
+
+    return HubThreadWorker
+
+
 def web_workers(setting: str | int) -> int:
     """HUB_WEB_WORKERS: a number, or 0 for two per CPU (at most 8)."""
     n = int(setting)
@@ -133,7 +153,7 @@ def serve_web(
             options = {
                 "bind": [bind],
                 "workers": workers,
-                "worker_class": "gthread",
+                "worker_class": web_worker_class(),
                 "threads": threads,
                 "worker_connections": threads + 16,  # a few kept-alive idle connections
                 "backlog": 2048,
