@@ -626,9 +626,9 @@ def print_delivery(delivery: dict) -> None:
         if cpu:
             print(
                 f"  CPU per message: workers {cpu['worker_ms']} ms, web {cpu['web_ms']} ms, "
-                f"PostgreSQL {cpu['postgres_ms']} ms, bench {cpu['client_ms']} ms, relay "
-                f"{cpu['relay_ms'] or '(in the bench)'} ms, "
-                f"other work {cpu['other_ms']} ms; {cpu['cores_busy']} of {os.cpu_count()} "
+                f"PostgreSQL {cpu['postgres_ms']} ms, bench {cpu['client_ms']} ms, "
+                + (f"relay {cpu['relay_ms']} ms, " if cpu["relay_ms"] else "(the relay in it), ")
+                + f"other work {cpu['other_ms']} ms; {cpu['cores_busy']} of {os.cpu_count()} "
                 "cores busy"
             )
     print(
