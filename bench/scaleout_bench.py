@@ -1,7 +1,8 @@
 """Scale-out on PostgreSQL + Redis: one process against two, for the API and for delivery.
 
     .venv/bin/python bench/scaleout_bench.py [--clients 16] [--requests 40] [--recipients 1000]
-        [--rounds 3] [--api-only | --delivery-only]
+        [--rounds 3] [--api-only | --delivery-only] [--relay process|aiosmtpd]
+        [--worker-threads 8]
         [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/test]
         [--queue-url redis://127.0.0.1:6379/15]
 
@@ -14,13 +15,15 @@ Runs in a schema of its own (dropped at the end) and a Huey queue of its own (it
    web processes, their PostgreSQL backends, the load client and everything else on the
    machine, with the ceiling those set on the ratio (see CpuMeter).
 2. Delivery: one `mihub web` and one `mihub worker`; a SEV1 whose stakeholder audience is
-   --recipients email addresses, through an SMTP relay (hub.testing.fakes.smtp_sink) that
-   waits --relay-ms (10) before each 250. Throughput from the first to the last stakeholder
-   message at the relay. Then a second `mihub worker` joins and a second SEV1 is declared;
+   --recipients email addresses, through an SMTP relay that waits --relay-ms (10) before each
+   250: bench/_relay.py in a process of its own (--relay process, the default; about a fifth
+   of the aiosmtpd sink's CPU a message), or the tests' aiosmtpd sink
+   (hub.testing.fakes.smtp_sink) in the bench's process (--relay aiosmtpd). Throughput from
+   the first to the last stakeholder message at the relay. Then a second `mihub worker` joins and a second SEV1 is declared;
    the same figure with two workers, and the ratio; in --rounds rounds (the second worker
    stopped between them), the round with the median ratio. Also, per message, the CPU time
-   of the workers, the web process, the PostgreSQL backends, this process (the relay and the
-   counting) and the rest of the machine, and how many messages each worker sent (by the
+   of the workers, the web process, the PostgreSQL backends, this process (the counting), the
+   relay and the rest of the machine, and how many messages each worker sent (by the
    relay's client ports). Every (recipient, Message-ID) is counted: a duplicate is reported
    (and makes the exit status 1). The relay's messages are counted incrementally (headers
    only), so the bench's own CPU stays small next to what it measures.
@@ -33,6 +36,7 @@ import contextlib
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -51,6 +55,7 @@ from sqlalchemy import create_engine, text  # noqa: E402
 
 from bench._load import cpu_seconds, machine_busy_seconds, run_load, tree  # noqa: E402
 from hub.app.migrate import upgrade  # noqa: E402
+from hub.cli.processes import worker as worker_command  # noqa: E402
 from hub.demo import DEMO_POLICY  # noqa: E402
 from hub.testing.fakes.smtp_sink import SmtpSink  # noqa: E402
 from hub.testing.fakes.teams import FakeTeams  # noqa: E402
@@ -64,6 +69,10 @@ from hub.testing.harness import (  # noqa: E402
 )
 
 EXECS = "[exec@northwind.example]"
+# `mihub worker`'s own default thread count: one worker is measured as it is deployed (with
+# fewer threads than that, one worker is bound by its threads' latency, not by its CPU, and
+# the ratio of two to one says more about the thread count than about a second process).
+WORKER_THREADS = next(p.default for p in worker_command.params if p.name == "workers")
 
 
 def bench_policy(recipients: int) -> str:
@@ -85,28 +94,47 @@ def bench_policy(recipients: int) -> str:
 
 class StakeholderMail:
     """(recipient, Message-ID, arrival time) of every stakeholder message at the relay, by
-    incident. Incremental: each look parses only the messages that arrived since the last one,
-    and only their headers, so the bench's polling (every 0.2 s) costs O(new messages) of the
-    bench process's CPU, not O(all messages) — on two cores, re-parsing every message at every
-    look took CPU from the workers it measures."""
+    incident. Incremental: each look reads only the messages that arrived since the last one,
+    so the bench's polling (every 0.2 s) costs O(new messages) of the bench process's CPU, not
+    O(all messages) — on two cores, re-parsing every message at every look took CPU from the
+    workers it measures. From the relay process's file (bench/_relay.py: one line a message,
+    the Message-ID and incident read from the message's header block) or, with
+    `--relay aiosmtpd`, from the in-process sink's messages (their headers parsed here)."""
 
     def __init__(self, sink):
         self.sink, self.seen = sink, 0
         self.by_incident: dict[str, list[tuple[str, str, float]]] = {}
         self.peers: dict[str, Counter] = {}  # incident -> messages per client port
         self.parser = BytesHeaderParser()  # compat32: a third of the CPU of policy.default
+        self.partial = b""
 
-    def _update(self) -> None:
+    def _new(self):
+        """(incident, Message-ID, recipients, client port, arrival time) of each new message."""
+        if isinstance(self.sink, RelayProcess):
+            with open(self.sink.out, "rb") as f:
+                f.seek(self.seen)
+                chunk = f.read()
+            self.seen += len(chunk)
+            lines = (self.partial + chunk).split(b"\n")
+            self.partial = lines.pop()  # a line not complete yet
+            for line in lines:
+                at, port, mid, incident, rcpts = line.decode().split("\t")
+                yield incident, mid, rcpts.split(","), int(port), float(at)
+            return
         new = self.sink.messages[self.seen :]
         self.seen += len(new)
         for m in new:
             msg = self.parser.parsebytes(m.data)
-            found = self.by_incident.setdefault(str(msg["X-Mihub-Incident"]), [])
-            peers = self.peers.setdefault(str(msg["X-Mihub-Incident"]), Counter())
-            for rcpt in m.rcpt_tos:
+            yield str(msg["X-Mihub-Incident"]), str(msg["Message-ID"]), m.rcpt_tos, m.peer[1], m.at
+
+    def _update(self) -> None:
+        for incident, mid, rcpts, port, at in self._new():
+            found = self.by_incident.setdefault(incident, [])
+            peers = self.peers.setdefault(incident, Counter())
+            for rcpt in rcpts:
                 if rcpt.lower().startswith("exec"):
-                    found.append((rcpt.lower(), str(msg["Message-ID"]), m.at))
-                    peers[m.peer[1]] += 1
+                    found.append((rcpt.lower(), mid, at))
+                    peers[port] += 1
 
     def of(self, incident: str, at: list | None = None) -> list[tuple[str, str]]:
         """(recipient, Message-ID) of `incident`'s stakeholder messages (their arrival times
@@ -120,6 +148,42 @@ class StakeholderMail:
     def count(self, incident: str) -> int:
         self._update()
         return len({(r, mid) for r, mid, _ in self.by_incident.get(incident, [])})
+
+
+class RelayProcess:
+    """bench/_relay.py in a process of its own (its CPU counted as the relay's)."""
+
+    def __init__(self, accept_delay: float, directory: Path):
+        self.port = free_port()
+        self.out = directory / "relay.tsv"
+        self.out.touch()
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bench._relay",
+                "--port",
+                str(self.port),
+                "--accept-ms",
+                str(accept_delay * 1000),
+                "--out",
+                str(self.out),
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout.readline().strip() == "ready", "the relay did not start"
+        self.url = f"smtp://127.0.0.1:{self.port}"
+        self.pid = self.proc.pid
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
 
 def local_ports(pids: list[int]) -> set[int]:
@@ -149,8 +213,9 @@ class CpuMeter:
     bench's own connections (`application_name`), this process (the load client), and the
     whole machine (other work included), as CPU milliseconds per request."""
 
-    def __init__(self, webs, admin, app_name: str):
+    def __init__(self, webs, admin, app_name: str, relay_pid: int | None = None):
         self.webs, self.admin, self.app_name = webs, admin, app_name
+        self.relay_pid = relay_pid  # the relay's own process (delivery), if it has one
 
     def _backends(self) -> dict[int, float]:
         with self.admin.connect() as conn:
@@ -165,6 +230,7 @@ class CpuMeter:
             "web": cpu_seconds([p for w in self.webs for p in tree(w.proc.pid)]),
             "postgres": self._backends(),
             "client": time.process_time(),
+            "relay": cpu_seconds([self.relay_pid]) if self.relay_pid else 0.0,
             "machine": machine_busy_seconds(),
             "at": time.perf_counter(),
         }
@@ -175,6 +241,7 @@ class CpuMeter:
             "web": after["web"] - before["web"],
             "postgres": pg,
             "client": after["client"] - before["client"],
+            "relay": after["relay"] - before["relay"],
         }
         machine = after["machine"] - before["machine"]
         out = {f"{k}_ms": round(1000 * v / requests, 2) for k, v in parts.items()}
@@ -347,14 +414,15 @@ def delivery_part(
     one, two = sorted(rounds, key=lambda r: r[1]["per_second"] / r[0]["per_second"])[
         len(rounds) // 2
     ]
-    return {1: one, 2: two, "ratios": ratios, "rounds": rounds}
+    return {1: one, 2: two, "ratios": ratios, "rounds": rounds, "threads": threads}
 
 
 def _declare_and_count(
     base, token, mail, web, workers, recipients: int, label: str, admin, app_name
 ) -> dict:
     """Declare a SEV1 and count its stakeholder messages at the relay."""
-    meter = CpuMeter(workers, admin, app_name) if admin is not None else None
+    relay_pid = getattr(mail.sink, "pid", None)
+    meter = CpuMeter(workers, admin, app_name, relay_pid) if admin is not None else None
     before = meter.snapshot() if meter else None
     web_before = cpu_seconds(tree(web.proc.pid))
     t0 = time.perf_counter()
@@ -414,7 +482,18 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=40, help="requests per client")
     ap.add_argument("--recipients", type=int, default=1000)
     ap.add_argument("--relay-ms", type=float, default=10.0)
-    ap.add_argument("--worker-threads", type=int, default=4)
+    ap.add_argument(
+        "--relay",
+        choices=("process", "aiosmtpd"),
+        default="process",
+        help="bench/_relay.py in its own process, or the tests' aiosmtpd sink in this one",
+    )
+    ap.add_argument(
+        "--worker-threads",
+        type=int,
+        default=WORKER_THREADS,
+        help=f"threads of each `mihub worker` (default {WORKER_THREADS}: the hub's own default)",
+    )
     ap.add_argument("--api-only", action="store_true", help="skip the delivery part")
     ap.add_argument("--delivery-only", action="store_true", help="skip the API part")
     ap.add_argument(
@@ -442,7 +521,10 @@ def main() -> None:
     data = Path(tempfile.mkdtemp(prefix="mihub-scaleout-"))
     policy = data / "policy.yaml"
     policy.write_text(bench_policy(args.recipients))
-    sink = SmtpSink(accept_delay=args.relay_ms / 1000).start()
+    if args.relay == "process":
+        sink = RelayProcess(args.relay_ms / 1000, data)
+    else:
+        sink = SmtpSink(accept_delay=args.relay_ms / 1000).start()
     teams = FakeTeams(rate=1000.0, burst=1000).start()
     env = dict(
         os.environ,
@@ -534,7 +616,8 @@ def print_delivery(delivery: dict) -> None:
     d1, d2 = delivery[1], delivery[2]
     for d in (d1, d2):
         print(
-            f"delivery, {d['workers']} worker(s): {d['recipients']} recipients, first to last "
+            f"delivery, {d['workers']} worker(s) of {delivery['threads']} threads: "
+            f"{d['recipients']} recipients, first to last "
             f"message {d['sending_s']} s = {d['per_second']}/s ({d['seconds']} s from the 201, "
             f"mobilisation included), {d['messages']} messages, DUPLICATES={d['duplicates']}"
         )
@@ -543,8 +626,9 @@ def print_delivery(delivery: dict) -> None:
         if cpu:
             print(
                 f"  CPU per message: workers {cpu['worker_ms']} ms, web {cpu['web_ms']} ms, "
-                f"PostgreSQL {cpu['postgres_ms']} ms, bench and relay {cpu['client_ms']} ms, "
-                f"other work {cpu['other_ms']} ms; {cpu['cores_busy']} of {os.cpu_count()} "
+                f"PostgreSQL {cpu['postgres_ms']} ms, bench {cpu['client_ms']} ms, "
+                + (f"relay {cpu['relay_ms']} ms, " if cpu["relay_ms"] else "(the relay in it), ")
+                + f"other work {cpu['other_ms']} ms; {cpu['cores_busy']} of {os.cpu_count()} "
                 "cores busy"
             )
     print(
@@ -553,7 +637,7 @@ def print_delivery(delivery: dict) -> None:
     )
     cpu, cores = d1["cpu"], os.cpu_count()
     if cpu:  # what the cores allow whatever the workers do: all our CPU per message
-        spent = cpu["worker_ms"] + cpu["web_ms"] + cpu["postgres_ms"] + cpu["client_ms"]
+        spent = sum(cpu[k] for k in ("worker_ms", "web_ms", "postgres_ms", "client_ms", "relay_ms"))
         print(
             f"  CPU ceiling on this machine (relay included): {1000 * cores / spent:.0f}/s "
             f"({cores} cores / {spent:.2f} ms a message) = "

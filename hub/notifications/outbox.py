@@ -96,6 +96,7 @@ _SENT = (
         next_attempt_at=None,
     )
 )
+_SENT_RENDERED = _SENT.values(payload=bindparam("rendered"))  # and what went out, at once
 _RENDERED = (
     Notification.__table__.update()
     .where(Notification.__table__.c.id == bindparam("row_id"))
@@ -114,12 +115,22 @@ def mark_sent_many(
     if not sent:
         return 0
     conn = session.connection()
-    count = conn.execute(
-        _SENT, [{"row_id": i, "provider": p[:500], "sent_at": at} for i, p, at, _ in sent]
-    ).rowcount
-    rendered = [{"row_id": i, "rendered": body} for i, _, _, body in sent if body is not None]
-    if rendered:
-        conn.execute(_RENDERED, rendered)
+    plain = [{"row_id": i, "provider": p[:500], "sent_at": at} for i, p, at, b in sent if b is None]
+    rendered = [
+        {"row_id": i, "provider": p[:500], "sent_at": at, "rendered": b}
+        for i, p, at, b in sent
+        if b is not None
+    ]
+    count = conn.execute(_SENT, plain).rowcount if plain else 0
+    if rendered:  # one statement a row: its status and the message it was sent as
+        done = conn.execute(_SENT_RENDERED, rendered).rowcount
+        count += done
+        if done != len(rendered):
+            # Some were marked sent already (the tick, from our journal, while we could not
+            # reach the database): they keep the message they were sent as all the same.
+            conn.execute(
+                _RENDERED, [{"row_id": r["row_id"], "rendered": r["rendered"]} for r in rendered]
+            )
     batches.members_sent(conn, [i for i, _, _, _ in sent] if batch_ids is None else batch_ids)
     return count
 

@@ -456,6 +456,37 @@ def test_a_failure_while_recording_one_outcome_does_not_strand_the_rest(
     assert [_row(wired, i).status for i in rows] == ["sending", "sent", "sent"]  # 1st: the tick
 
 
+def test_sent_rows_keep_what_went_out_even_when_the_tick_marked_them_first(wired):
+    """One statement marks a row sent with its message; a row the tick already marked sent
+    (from the worker's journal, while the worker could not commit) still gets its message."""
+    iid = declare(wired)
+    first, second, plain = _mail_rows(wired, iid)
+    with wired.db.session() as session:
+        session.execute(
+            update(Notification)
+            .where(Notification.id.in_([first, second, plain]))
+            .values(status="sending")
+        )
+        # the tick, from the journal: sent, without the message
+        assert outbox.mark_sent_many(session, [(second, "<b>", T0, None)]) == 1
+    body = {"to": "x@example.com", "subject": "s", "text": "t"}
+    with wired.db.session() as session:
+        marked = outbox.mark_sent_many(
+            session,
+            [
+                (first, "<a>", T0, body),
+                (second, "<b>", T0, {**body, "text": "2"}),
+                (plain, "<p>", T0, None),
+            ],
+        )
+    assert marked == 2  # the second row was sent already
+    rows = {i: _row(wired, i) for i in (first, second, plain)}
+    assert {i: r.status for i, r in rows.items()} == dict.fromkeys(rows, "sent")
+    assert rows[first].payload == body and rows[first].provider_id == "<a>"
+    assert rows[second].payload == {**body, "text": "2"}
+    assert "render" in rows[plain].payload  # nothing rendered given: the spec stays
+
+
 def test_a_journal_that_cannot_be_written_marks_the_row_sent_at_once(
     wired, transports, monkeypatch
 ):
