@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,7 +20,7 @@ class SinkTransport:
     def send(self, payload: dict) -> Sent:
         """Write the .eml, then the .json index entry (its presence means the .eml is complete)."""
         now = datetime.now(UTC)
-        name = f"{now:%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}"
+        name = f"{now:%Y%m%dT%H%M%S%f}-{os.urandom(4).hex()}"
         data = mime_bytes(payload, now=now)  # the bytes an SMTP relay would get (CRLF)
         summary = {
             "file": f"{name}.eml",
@@ -36,8 +35,9 @@ class SinkTransport:
             "text": payload["text"],
         }
         try:
-            self.dir.mkdir(parents=True, exist_ok=True)
-            _write_atomic(self.dir / f"{name}.eml", data)
+            if not self.dir.is_dir():
+                self.dir.mkdir(parents=True, exist_ok=True)
+            (self.dir / f"{name}.eml").write_bytes(data)  # read once its .json is there
             _write_atomic(self.dir / f"{name}.json", json.dumps(summary).encode() + b"\n")
         except OSError as exc:
             raise TransientError(f"email sink {self.dir} not writable: {exc}") from None
