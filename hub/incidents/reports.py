@@ -83,7 +83,8 @@ def note_reporters(
         {"service": key[:200], "reporter": who.strip().lower()[:320], "last_at": at}
         for key in sorted(set(services))
     ]  # one order for every writer: no deadlocks
-    session.execute(_upsert_statement(session.get_bind().dialect.name), rows)
+    # on the connection: the session's pending rows need not be flushed before it
+    session.connection().execute(_upsert_statement(session.get_bind().dialect.name), rows)
 
 
 @cache
@@ -131,6 +132,14 @@ def correlation(
         .where(Incident.created_at >= since)
         .order_by(Incident.id.desc())
     )
+    if isinstance(session, Session):
+        # Without a flush first: a new incident is INSERTed at once (`insert_loaded`), and
+        # the columns read here are written only with the incident (state moves between
+        # active ones, never out, in the transaction of a report).
+        with session.no_autoflush:
+            found = session.execute(stmt).all()
+    else:
+        found = session.execute(stmt).all()
     candidates = [
         OpenIncident(
             id=i.id,
@@ -144,7 +153,7 @@ def correlation(
             ),
             created_at=i.created_at,
         )
-        for i in session.execute(stmt)
+        for i in found
     ]
     if not candidates:
         return Decision(None, "", ())
@@ -313,11 +322,14 @@ def create_incident(
     # hottest write path): the incident goes to the session as if loaded, its report and
     # first timeline entries are left in the database for a later look to load.
     insert_loaded(session, incident)
+    connection = session.connection()  # no flush of the session's pending rows first
     if move_report is None:
-        session.execute(insert(ReportRow.__table__), [{"incident_id": incident.id, **report_row}])
+        connection.execute(
+            insert(ReportRow.__table__), [{"incident_id": incident.id, **report_row}]
+        )
     else:
         move_report.incident, move_report.services = incident, list(result.services)
-    session.execute(
+    connection.execute(
         insert(TimelineEntry.__table__),
         [  # one executemany, None kept
             {
@@ -332,7 +344,8 @@ def create_incident(
         ],
     )
     for other, why in decision.related:
-        linked = session.get(Incident, other.id)
+        with session.no_autoflush:  # by number: nothing pending need be written first
+            linked = session.get(Incident, other.id)
         add_timeline(
             session,
             linked,
