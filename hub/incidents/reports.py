@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from functools import cache
 
-from sqlalchemy import Connection, bindparam, distinct, func, insert, select
+from sqlalchemy import (
+    Connection,
+    String,
+    bindparam,
+    cast,
+    distinct,
+    func,
+    insert,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -120,16 +130,29 @@ def _security_kind(text: str, policy: Policy) -> str | None:
     return kinds[text]
 
 
+# services as written by the JSON type: "[]" (none) or "null"; NULL fails NOT IN as well
+_ABOUT_SOMETHING = or_(
+    Incident.security.is_(True), cast(Incident.services, String).not_in(["[]", "null"])
+)
+
+
 def correlation(
     session: Session | Connection, policy: Policy, result: Classification, now: datetime
 ) -> Decision:
-    """Which open incident a classified report would join, or the possibly related ones."""
+    """Which open incident a classified report would join, or the possibly related ones.
+
+    Only an incident about some service, or a security one, can be either (`correlate`):
+    a report about no service, naming none and not about security has none to look at, and
+    the others look only at those (a desk's many open one-off tickets are not read)."""
+    if not (result.services or result.mentioned or result.security):
+        return Decision(None, "", ())
     since = now - policy.intake.correlation_window
     stmt = (
         select(Incident.id, Incident.title, Incident.description)
         .add_columns(Incident.services, Incident.security, Incident.created_at)
         .where(Incident.state.in_(lifecycle.ACTIVE))
         .where(Incident.created_at >= since)
+        .where(_ABOUT_SOMETHING)
         .order_by(Incident.id.desc())
     )
     if isinstance(session, Session):
