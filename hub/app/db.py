@@ -17,7 +17,13 @@ except ImportError:  # Windows: threads of one process still queue; processes us
 
 from sqlalchemy import DateTime, create_engine, event, insert, inspect
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Session, make_transient_to_detached, sessionmaker
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Session,
+    make_transient_to_detached,
+    object_session,
+    sessionmaker,
+)
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.types import TypeDecorator
 
@@ -60,6 +66,23 @@ def row_id(text: str) -> int | None:
 def utcnow() -> datetime:
     """The current time, aware, in UTC."""
     return datetime.now(UTC)
+
+
+def children(obj, name: str) -> list:
+    """`obj`'s collection `name`, loaded without flushing its session first.
+
+    A child is always added through the relationship (`parent.timers.append(t)`,
+    `Child(parent=...)`): the session keeps such an addition with the collection and merges
+    it into the collection when that is loaded, so the load need not see the session's
+    pending rows, and the flush they would cost is left to the commit (the email worker
+    otherwise flushed once per message, for the incident's timers or roles)."""
+    if name in obj.__dict__:
+        return getattr(obj, name)
+    session = object_session(obj)
+    if session is None:
+        return getattr(obj, name)
+    with session.no_autoflush:
+        return getattr(obj, name)
 
 
 def new_loaded(cls, **values):

@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from hub.core.catalogue import catalogue, names_in, term_pattern
 from hub.core.impact import infer_impact
@@ -27,9 +28,8 @@ class Report:
     at: datetime | None = None
 
 
-@dataclass(frozen=True)
-class RelatedReport:
-    """An earlier report, for correlation."""
+class RelatedReport(NamedTuple):
+    """An earlier report, for correlation (a tuple: a storm's reports number thousands)."""
 
     reporter: str
     services: tuple[str, ...]  # catalogue keys
@@ -159,22 +159,46 @@ def count_reporters(
     now: datetime,
 ) -> int:
     """Distinct reporters of any of the services within `window` before `now`, this one included."""
+    return _count_reporters(report.reporter, services, related, window, now)
+
+
+def _count_reporters(
+    me: str | None,
+    services: tuple[str, ...],
+    related: Iterable[tuple[str, tuple[str, ...], datetime]],
+    window: timedelta,
+    now: datetime,
+) -> int:
+    """`count_reporters` over (reporter, services, at) of the related reports."""
     if not services:
         return 1  # reports with no services never correlate
+    wanted, since = set(services), now - window
     others = {
-        r.reporter.strip().lower()
-        for r in related
-        if set(services).intersection(r.services) and now - window <= r.at <= now
+        who.strip().lower()
+        for who, on, at in related
+        if since <= at <= now and not wanted.isdisjoint(on)
     }
-    me = (report.reporter or "").strip().lower()
+    me = (me or "").strip().lower()
     return len(others | {me}) if me else len(others) + 1
 
 
+ReporterCount = Callable[[str | None, tuple[str, ...], timedelta], int]
+"""(the reporter, as `reporter_identity` gives it; services; window) → the distinct reporters
+of any of those services within the window before now, that one included: a count made where
+the reports are kept (see `hub.incidents.reports.reporter_count`)."""
+
+
 def classify_report(
-    report: Report, policy: Policy, related: Iterable[RelatedReport] = (), *, now: datetime
+    report: Report,
+    policy: Policy,
+    related: Iterable[RelatedReport] = (),
+    *,
+    now: datetime,
+    reporters: ReporterCount | None = None,
 ) -> Classification:
-    """Decide major or not and the severity: the first matching criterion, else the default."""
-    facts, notes = _establish(report, policy, tuple(related), now)
+    """Decide major or not and the severity: the first matching criterion, else the default.
+    The reporters of the report's services are counted over `related`, or by `reporters`."""
+    facts, notes = _establish(report, policy, tuple(related), now, reporters)
     criterion, held = _first_match(facts, policy)
     severity = policy.severity(criterion.severity if criterion else policy.default_severity)
     verdict = f"{severity.key}, {_major(severity.major)}"
@@ -228,7 +252,11 @@ def reclassify(
 
 
 def _establish(
-    report: Report, policy: Policy, related: tuple[RelatedReport, ...], now: datetime
+    report: Report,
+    policy: Policy,
+    related: tuple[RelatedReport, ...],
+    now: datetime,
+    counted: ReporterCount | None = None,
 ) -> tuple[_Facts, tuple[str, ...]]:
     """The facts of a report, and notes on how its services were read."""
     text = _clean(f"{report.title}\n{report.text}")
@@ -249,8 +277,20 @@ def _establish(
     if users is None and impact_now == "outage":
         users_service = _most_used(services, policy)
         users = policy.services[users_service].users if users_service else None
-    me = replace(report, reporter=_identity(report.reporter, policy))
-    others = tuple(replace(r, reporter=_identity(r.reporter, policy) or "") for r in related)
+    me = reporter_identity(report.reporter, policy)
+    identified: list[list] = []  # the related reports by person, made when first counted
+
+    def reporters(window: timedelta) -> int:
+        if counted is not None:
+            return counted(me, services, window) if services else 1
+        if not identified:
+            known: dict[str, str] = {}  # a storm's reporters repeat over its services
+            for r in related:
+                if r.reporter not in known:
+                    known[r.reporter] = reporter_identity(r.reporter, policy) or ""
+            identified.append([(known[who], on, at) for who, on, at in related])
+        return _count_reporters(me, services, identified[0], window, now)
+
     facts = _Facts(
         services=services,
         impact=impact_now,
@@ -262,7 +302,7 @@ def _establish(
         security_word=word,
         text=text,
         mentioned=tuple(k for k in reading.mentioned if k not in given + found),
-        reporters=lambda window: count_reporters(me, services, others, window, now),
+        reporters=reporters,
     )
     notes = []
     if found:
@@ -313,7 +353,7 @@ def _catalogue_users(f: _Facts) -> str:
     return f"the users of {f.users_service}, the most used of {down}, which are down"
 
 
-def _identity(reporter: str | None, policy: Policy) -> str | None:
+def reporter_identity(reporter: str | None, policy: Policy) -> str | None:
     """The person key for an email or Teams UPN of a known person, so both count once."""
     if reporter and "@" in reporter:
         person = policy.person_by_email(reporter)

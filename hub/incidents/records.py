@@ -29,7 +29,8 @@ def locked_incident(session: Session, number: int) -> Incident | None:
     incident this session loaded already is current (no statement writes incidents around the
     session): it is taken as loaded, without a second SELECT."""
     if session.get_bind().dialect.name == "sqlite":
-        return session.get(Incident, number)
+        with session.no_autoflush:  # by number: nothing pending need be written first
+            return session.get(Incident, number)
     return session.get(Incident, number, with_for_update=True, populate_existing=True)
 
 

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 
-from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy import (
+    Connection,
+    String,
+    bindparam,
+    cast,
+    distinct,
+    func,
+    insert,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -18,15 +28,15 @@ from hub.core import lifecycle
 from hub.core.catalogue import unknown_services_message
 from hub.core.classify import (
     Classification,
-    RelatedReport,
     Report,
+    ReporterCount,
     classify_report,
+    reporter_identity,
     resolve_services,
     security_keyword,
 )
 from hub.core.correlate import Decision, OpenIncident, correlate
 from hub.core.correlate import Report as CorrelatedReport
-from hub.core.reading import read_services
 from hub.incidents import timers
 from hub.incidents.classification import set_classification
 from hub.incidents.records import locked_incident, transition
@@ -41,47 +51,50 @@ def require_known_services(names, policy: Policy) -> None:
         raise Invalid(unknown_services_message(unknown, policy), code="unknown_service")
 
 
-def report_services(report: Report, policy: Policy) -> tuple[str, ...]:
-    """Catalogue keys a report names or is about (not those it only mentions)."""
-    given, _unknown = resolve_services(report.services, policy)
-    found = read_services(report.title, report.text, policy).subject
-    return given + tuple(k for k in found if k not in given)
-
-
 _SEEN = ServiceReporter.__table__
-_RECENT_REPORTERS = (
-    select(_SEEN.c.reporter, _SEEN.c.last_at)
-    .where(_SEEN.c.service == bindparam("service"), _SEEN.c.last_at >= bindparam("since"))
-    .order_by(_SEEN.c.reporter)
+_OTHER_REPORTERS = select(func.count(distinct(_SEEN.c.reporter))).where(
+    _SEEN.c.service.in_(bindparam("services", expanding=True)),
+    _SEEN.c.last_at >= bindparam("since"),
+    _SEEN.c.last_at <= bindparam("now"),
+    _SEEN.c.reporter != bindparam("me"),
 )
 
 
-def related_reports(
-    session: Session | Connection, policy: Policy, services: tuple[str, ...], now: datetime
-) -> list[RelatedReport]:
-    """Each reporter's latest report per service inside the longest correlation window."""
-    windows = [c.within for c in policy.major_criteria if c.within] + [
-        policy.intake.correlation_window
-    ]
-    since = now - max(windows)
-    return [
-        RelatedReport(reporter=reporter, services=(key,), at=at)
-        for key in services
-        for reporter, at in session.execute(
-            _RECENT_REPORTERS, {"service": key[:200], "since": since}
-        )
-    ]
+def reporter_count(session: Session | Connection, now: datetime) -> ReporterCount:
+    """The "several reporters" count of `classify_report`, in the database: each reporter's
+    latest report per service is a row of `service_reporters` (kept by person, see
+    `note_reporters`), counted there, so a storm's hundreds of reporters are not read."""
+
+    def count(me: str | None, services: tuple[str, ...], window: timedelta) -> int:
+        params = {
+            "services": sorted({key[:200] for key in services}),
+            "since": now - window,
+            "now": now,
+            "me": (me or "").strip().lower(),
+        }
+        if isinstance(session, Session):
+            # the table is written by INSERT at once: the session's pending rows do not count
+            with session.no_autoflush:
+                return (session.scalar(_OTHER_REPORTERS, params) or 0) + 1
+        return (session.scalar(_OTHER_REPORTERS, params) or 0) + 1
+
+    return count
 
 
-def note_reporters(session: Session, services, reporter: str | None, at: datetime) -> None:
-    """Record a report in `service_reporters`: the reporter's latest report of each service."""
-    if not reporter or not services:
+def note_reporters(
+    session: Session, policy: Policy, services, reporter: str | None, at: datetime
+) -> None:
+    """Record a report in `service_reporters`: the reporter's latest report of each service,
+    by person (an address of someone in the roster counts as that person)."""
+    who = reporter_identity(reporter, policy)
+    if not who or not services:
         return
     rows = [
-        {"service": key[:200], "reporter": reporter.lower(), "last_at": at}
+        {"service": key[:200], "reporter": who.strip().lower()[:320], "last_at": at}
         for key in sorted(set(services))
     ]  # one order for every writer: no deadlocks
-    session.execute(_upsert_statement(session.get_bind().dialect.name), rows)
+    # on the connection: the session's pending rows need not be flushed before it
+    session.connection().execute(_upsert_statement(session.get_bind().dialect.name), rows)
 
 
 @cache
@@ -117,18 +130,39 @@ def _security_kind(text: str, policy: Policy) -> str | None:
     return kinds[text]
 
 
+# services as written by the JSON type: "[]" (none) or "null"; NULL fails NOT IN as well
+_ABOUT_SOMETHING = or_(
+    Incident.security.is_(True), cast(Incident.services, String).not_in(["[]", "null"])
+)
+
+
 def correlation(
     session: Session | Connection, policy: Policy, result: Classification, now: datetime
 ) -> Decision:
-    """Which open incident a classified report would join, or the possibly related ones."""
+    """Which open incident a classified report would join, or the possibly related ones.
+
+    Only an incident about some service, or a security one, can be either (`correlate`):
+    a report about no service, naming none and not about security has none to look at, and
+    the others look only at those (a desk's many open one-off tickets are not read)."""
+    if not (result.services or result.mentioned or result.security):
+        return Decision(None, "", ())
     since = now - policy.intake.correlation_window
     stmt = (
         select(Incident.id, Incident.title, Incident.description)
         .add_columns(Incident.services, Incident.security, Incident.created_at)
         .where(Incident.state.in_(lifecycle.ACTIVE))
         .where(Incident.created_at >= since)
+        .where(_ABOUT_SOMETHING)
         .order_by(Incident.id.desc())
     )
+    if isinstance(session, Session):
+        # Without a flush first: a new incident is INSERTed at once (`insert_loaded`), and
+        # the columns read here are written only with the incident (state moves between
+        # active ones, never out, in the transaction of a report).
+        with session.no_autoflush:
+            found = session.execute(stmt).all()
+    else:
+        found = session.execute(stmt).all()
     candidates = [
         OpenIncident(
             id=i.id,
@@ -136,10 +170,13 @@ def correlation(
             title=i.title,
             services=tuple(i.services or ()),
             security=bool(i.security),
-            security_kind=_security_kind(f"{i.title}\n{i.description or ''}", policy),
+            # its kind matters only when both are security reports (see `same_problem`)
+            security_kind=(
+                _security_kind(f"{i.title}\n{i.description or ''}", policy) if i.security else None
+            ),
             created_at=i.created_at,
         )
-        for i in session.execute(stmt)
+        for i in found
     ]
     if not candidates:
         return Decision(None, "", ())
@@ -180,9 +217,8 @@ def joined_because(session: Session, incident: Incident, reporter: str | None) -
 def classify_new(
     session: Session | Connection, policy: Policy, report: Report, now: datetime
 ) -> Classification:
-    """Classify a report against the policy and the recent related reports (reads only)."""
-    related = related_reports(session, policy, report_services(report, policy), now)
-    return classify_report(report, policy, related, now=now)
+    """Classify a report against the policy and the recent reports of its services (reads only)."""
+    return classify_report(report, policy, now=now, reporters=reporter_count(session, now))
 
 
 def create_incident(
@@ -226,7 +262,7 @@ def create_incident(
     if existing is not None:
         if joined is not None:
             joined["reason"] = decision.reason
-        note_reporters(session, result.services, report.reporter, now)
+        note_reporters(session, policy, result.services, report.reporter, now)
         session.add(ReportRow(incident=existing, **report_row))
         add_timeline(
             session,
@@ -309,11 +345,14 @@ def create_incident(
     # hottest write path): the incident goes to the session as if loaded, its report and
     # first timeline entries are left in the database for a later look to load.
     insert_loaded(session, incident)
+    connection = session.connection()  # no flush of the session's pending rows first
     if move_report is None:
-        session.execute(insert(ReportRow.__table__), [{"incident_id": incident.id, **report_row}])
+        connection.execute(
+            insert(ReportRow.__table__), [{"incident_id": incident.id, **report_row}]
+        )
     else:
         move_report.incident, move_report.services = incident, list(result.services)
-    session.execute(
+    connection.execute(
         insert(TimelineEntry.__table__),
         [  # one executemany, None kept
             {
@@ -328,7 +367,8 @@ def create_incident(
         ],
     )
     for other, why in decision.related:
-        linked = session.get(Incident, other.id)
+        with session.no_autoflush:  # by number: nothing pending need be written first
+            linked = session.get(Incident, other.id)
         add_timeline(
             session,
             linked,
@@ -356,7 +396,7 @@ def create_incident(
     # Last: the upsert locks the (service, reporter) row until the commit, and reports by one
     # reporter about one service (an integration with one token) queue on it; taken first,
     # it was held over every statement above and serialised them across web processes.
-    note_reporters(session, result.services, report.reporter, now)
+    note_reporters(session, policy, result.services, report.reporter, now)
     return incident, True
 
 

@@ -20,6 +20,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from hub.app.db import children
 from hub.app.models import Incident, Timer
 
 log = logging.getLogger("hub.incidents.timers")
@@ -65,7 +66,7 @@ def pending(
     """The incident's pending timers (of a kind, matching `where`)."""
     return [
         t
-        for t in incident.timers
+        for t in children(incident, "timers")
         if t.state == "pending" and (kind is None or t.kind == kind) and (where is None or where(t))
     ]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from hub.app.db import children
 from hub.app.models import Incident
 from hub.app.settings import Settings
 from hub.app.timefmt import local_full, local_hhmm
@@ -97,7 +98,7 @@ def incident_context(incident: Incident, policy: Policy, settings: Settings, now
             "person_name": people[r.person].name if r.person in people else r.person,
             "acknowledged": r.acknowledged_at is not None,
         }
-        for r in incident.roles
+        for r in children(incident, "roles")
         if r.active
     ]
     services = [

@@ -12,7 +12,7 @@ from hub.app.timefmt import local_hhmm
 from hub.channels import registry
 from hub.channels.status_text import render_status_text
 from hub.core import cadence
-from hub.core.classify import Classification, Report, classify_report
+from hub.core.classify import Classification, Report
 from hub.incidents import reports
 from hub.notifications.notices import audience_recipients, incident_context, update_context
 from hub.policy.model import Policy
@@ -25,8 +25,7 @@ def classification_preview(
     session, policy: Policy, report: Report, now: datetime
 ) -> Classification:
     """What `create_incident` would decide for this report now (nothing is written)."""
-    related = reports.related_reports(session, policy, reports.report_services(report, policy), now)
-    return classify_report(report, policy, related, now=now)
+    return reports.classify_new(session, policy, report, now)
 
 
 @dataclass

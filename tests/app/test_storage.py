@@ -118,28 +118,50 @@ def test_service_reporters_migration_fills_from_stored_reports(tmp_path):
     ]
 
 
-def test_note_reporters_keeps_the_latest_time(hub):
-    """A report stored with an earlier time (a slow email) does not move a reporter back."""
+def test_note_reporters_keeps_the_latest_time_by_person(hub):
+    """A report stored with an earlier time (a slow email) does not move a reporter back; an
+    address of someone in the roster is kept as that person, so the count finds them once."""
     from datetime import timedelta
 
-    from hub.incidents.reports import note_reporters, related_reports
+    from sqlalchemy import select
 
+    from hub.app.models import ServiceReporter
+    from hub.incidents.reports import note_reporters, reporter_count
+
+    person = next(p for p in hub.policy.people.values() if p.email)
     t0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
     with hub.db.session() as session:
-        note_reporters(session, ("vpn", "payroll"), "Chloe", t0)
-        note_reporters(session, ("vpn",), "chloe", t0 - timedelta(minutes=5))
-        note_reporters(session, ("payroll", "payroll"), "ben", t0 + timedelta(minutes=1))
-    with hub.db.session(write=False) as session:
-        related = related_reports(
-            session, hub.policy, ("vpn", "payroll"), t0 + timedelta(minutes=2)
+        note_reporters(session, hub.policy, ("vpn", "payroll"), "Chloe", t0)
+        note_reporters(session, hub.policy, ("vpn",), "chloe", t0 - timedelta(minutes=5))
+        note_reporters(
+            session, hub.policy, ("payroll", "payroll"), "ben", t0 + timedelta(minutes=1)
         )
-        assert [(r.reporter, r.services, r.at) for r in related] == [
-            ("chloe", ("vpn",), t0),
-            ("ben", ("payroll",), t0 + timedelta(minutes=1)),
-            ("chloe", ("payroll",), t0),
-        ]
-        # outside every window: not related any more
-        assert related_reports(session, hub.policy, ("vpn",), t0 + timedelta(days=2)) == []
+        note_reporters(session, hub.policy, ("vpn",), person.email.upper(), t0)
+        note_reporters(session, hub.policy, ("vpn",), person.key, t0 + timedelta(minutes=1))
+    with hub.db.session(write=False) as session:
+        rows = session.execute(
+            select(
+                ServiceReporter.service, ServiceReporter.reporter, ServiceReporter.last_at
+            ).order_by(ServiceReporter.service, ServiceReporter.reporter)
+        ).all()
+        assert [tuple(r) for r in rows] == sorted(
+            [
+                ("payroll", "ben", t0 + timedelta(minutes=1)),
+                ("payroll", "chloe", t0),
+                ("vpn", "chloe", t0),
+                ("vpn", person.key.lower(), t0 + timedelta(minutes=1)),
+            ]
+        )
+        count = reporter_count(session, t0 + timedelta(minutes=2))
+        hour = timedelta(hours=1)
+        assert count("dave", ("vpn",), hour) == 3  # chloe, the person, dave
+        assert count("chloe", ("vpn",), hour) == 2  # chloe once
+        assert count(person.key, ("vpn", "payroll"), hour) == 3  # ben, chloe, the person
+        assert count("dave", ("vpn",), timedelta(minutes=1, seconds=30)) == 2  # the person, dave
+        assert count("dave", (), hour) == 1  # no services: never counted with others
+        # outside every window: nobody else any more
+        later = reporter_count(session, t0 + timedelta(days=2))
+        assert later("dave", ("vpn", "payroll"), hour) == 1
 
 
 def test_a_new_incident_is_written_once_and_fully_loaded(hub):

@@ -63,8 +63,13 @@ def reply_marker(incident_id: int | str) -> str:
 
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
-    """The one Jinja environment for email: autoescape for .html only, undefined is an error."""
-    return make_environment(jinja2.FileSystemLoader(str(EMAIL_TEMPLATES)))
+    """The one Jinja environment for email: autoescape for .html only, undefined is an error.
+    Its templates are the package's, which change only with it: a template is not checked
+    for changes on its disk at every use (a policy's own templates, in environments of
+    their own, still are)."""
+    env = make_environment(jinja2.FileSystemLoader(str(EMAIL_TEMPLATES)))
+    env.auto_reload = False
+    return env
 
 
 def make_environment(loader: jinja2.BaseLoader, cls=jinja2.Environment) -> jinja2.Environment:
@@ -99,6 +104,7 @@ def _service_env() -> jinja2.Environment:
     """templates/web/mail/: the hub's own service mail (sign-in links, subscription confirms)."""
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES / "web" / "mail")),
+        auto_reload=False,  # the package's templates
         autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default=False),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,7 +20,7 @@ class SinkTransport:
     def send(self, payload: dict) -> Sent:
         """Write the .eml, then the .json index entry (its presence means the .eml is complete)."""
         now = datetime.now(UTC)
-        name = f"{now:%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}"
+        name = f"{now:%Y%m%dT%H%M%S%f}-{os.urandom(4).hex()}"
         data = mime_bytes(payload, now=now)  # the bytes an SMTP relay would get (CRLF)
         summary = {
             "file": f"{name}.eml",
@@ -35,10 +34,14 @@ class SinkTransport:
             "template": payload["headers"].get("X-Mihub-Template"),
             "text": payload["text"],
         }
+        index = json.dumps(summary).encode() + b"\n"
         try:
-            self.dir.mkdir(parents=True, exist_ok=True)
-            _write_atomic(self.dir / f"{name}.eml", data)
-            _write_atomic(self.dir / f"{name}.json", json.dumps(summary).encode() + b"\n")
+            try:
+                _write(self.dir / f"{name}.eml", data)  # read once its .json is there
+            except FileNotFoundError:  # the first message (or the directory was removed)
+                self.dir.mkdir(parents=True, exist_ok=True)
+                _write(self.dir / f"{name}.eml", data)
+            _write_atomic(self.dir / f"{name}.json", index)
         except OSError as exc:
             raise TransientError(f"email sink {self.dir} not writable: {exc}") from None
         return Sent(f"{name}.eml", "written to the local sink")
@@ -53,8 +56,18 @@ class SinkTransport:
         pass
 
 
+def _write(path: Path, data: bytes) -> None:
+    """A new file with `data` (no fsync: a development sink trades durability for speed)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+
+
 def _write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)  # no fsync: a development sink trades durability for speed
+    _write(tmp, data)
     os.replace(tmp, path)

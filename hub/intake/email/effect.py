@@ -200,16 +200,17 @@ def acknowledge_reporter(
 ) -> str:
     """One acknowledgement per incident and reporter, at most ACKS_PER_HOUR per address.
     `joined`: the title of the report that joined the incident and why (else looked up)."""
-    recent = (
-        session.scalar(
-            select(func.count(Notification.id)).where(
-                Notification.template == ACK_TEMPLATE,
-                func.lower(Notification.recipient) == sender,
-                Notification.created_at >= now - timedelta(hours=1),
+    with session.no_autoflush:  # notifications are written by INSERT at once, not flushed
+        recent = (
+            session.scalar(
+                select(func.count(Notification.id)).where(
+                    Notification.template == ACK_TEMPLATE,
+                    func.lower(Notification.recipient) == sender,
+                    Notification.created_at >= now - timedelta(hours=1),
+                )
             )
+            or 0
         )
-        or 0
-    )
     if recent >= ACKS_PER_HOUR:
         return f"no acknowledgement: {recent} sent to {sender} in the last hour"
     person = policy.person_by_email(sender)

@@ -78,11 +78,14 @@ def find_incident(
 
 
 def _set(session: Session, found: Match, number: int, how: str) -> bool:
-    incident = session.get(Incident, number)
-    hops = 0
-    while incident is not None and incident.merged_into_id and hops < MAX_MERGE_HOPS:
-        how += f" ({incident.ref} was merged into INC-{incident.merged_into_id})"
-        incident, hops = session.get(Incident, incident.merged_into_id), hops + 1
+    # by its number: an incident not yet flushed has none, so the session's pending rows
+    # need not be written first
+    with session.no_autoflush:
+        incident = session.get(Incident, number)
+        hops = 0
+        while incident is not None and incident.merged_into_id and hops < MAX_MERGE_HOPS:
+            how += f" ({incident.ref} was merged into INC-{incident.merged_into_id})"
+            incident, hops = session.get(Incident, incident.merged_into_id), hops + 1
     if incident is None:
         found.notes.append(f"{how}: INC-{number} does not exist")
         return False

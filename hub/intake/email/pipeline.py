@@ -24,7 +24,7 @@ from hub.app.models import InboundMessage, Incident
 from hub.app.uow import UnitOfWork
 from hub.channels.email.compose import address_of
 from hub.intake.email import effect, kinds, trust
-from hub.intake.email.batching import ChunkKeys
+from hub.intake.email.batching import ChunkKeys, ChunkSenders
 from hub.intake.email.body import extract
 from hub.intake.email.bounces import apply_bounce
 from hub.intake.email.dsn import read_bounce, text_of
@@ -202,7 +202,7 @@ def _chunk(hub: Hub, ids: list[int], *, isolated: bool) -> tuple[int, list[Resul
                 .with_for_update(skip_locked=True)  # PostgreSQL: another worker has those
             )
         }
-        reads = keys = None
+        reads = keys = senders = None
         if not isolated:
             limits = Limits.from_settings(hub.settings, uow.policy.intake.max_message_bytes)
             reads = {
@@ -211,6 +211,11 @@ def _chunk(hub: Hub, ids: list[int], *, isolated: bool) -> tuple[int, list[Resul
                 if row.status == "received"
             }
             keys = ChunkKeys(session, [r.key for r in reads.values() if r.key])
+            senders = ChunkSenders(
+                session,
+                [s for r in reads.values() if r.msg is not None and (s := sender_of(r.msg))],
+                utcnow(),
+            )
         # the incidents met so far, kept loaded (the session holds an object only while
         # something refers to it): the next messages about them find them without a SELECT
         met: list[Incident] = []
@@ -226,7 +231,9 @@ def _chunk(hub: Hub, ids: list[int], *, isolated: bool) -> tuple[int, list[Resul
                 results.append(Result.of(row))
                 continue
             if not isolated:
-                results.append(_run_plain(session, hub.settings, uow, row, reads[ident], keys, met))
+                results.append(
+                    _run_plain(session, hub.settings, uow, row, reads[ident], keys, senders, met)
+                )
                 continue
             results.append(_run_one(session, hub.settings, uow.policy, row, utcnow()))
             if results[-1].status == "failed":
@@ -237,13 +244,22 @@ def _chunk(hub: Hub, ids: list[int], *, isolated: bool) -> tuple[int, list[Resul
 
 
 def _run_plain(
-    session, settings, uow: UnitOfWork, row, read: Read, keys: ChunkKeys, met: list
+    session,
+    settings,
+    uow: UnitOfWork,
+    row,
+    read: Read,
+    keys: ChunkKeys,
+    senders: ChunkSenders,
+    met: list,
 ) -> Result:
     """The steps on one locked `received` row, with no savepoint: an error ends the
     transaction (`_process_chunk` then runs its messages again, each in a savepoint)."""
     uow.cache.clear()  # lookups made for an earlier message of the transaction may be stale
     trail, now = Trail(row), utcnow()
-    run_steps(session, settings, uow.policy, row, trail, now, None, read=read, keys=keys)
+    run_steps(
+        session, settings, uow.policy, row, trail, now, None, read=read, keys=keys, senders=senders
+    )
     keys.write(row)
     if trail.incident is not None:
         met.append(trail.incident)
@@ -323,10 +339,12 @@ def run_steps(
     *,
     read: Read | None = None,
     keys: ChunkKeys | None = None,
+    senders: ChunkSenders | None = None,
 ) -> None:
     """The steps after storing; each either records a decision and goes on, or ends the run.
     `read`: the message read beforehand; `keys`: the transaction's dedupe keys (else each
-    key is claimed in a savepoint of its own)."""
+    key is claimed in a savepoint of its own); `senders`: the transaction's per-sender
+    counts (else counted for this message)."""
     if read is None:
         read = read_stored(row.raw, Limits.from_settings(settings, policy.intake.max_message_bytes))
     if read.refused:
@@ -396,7 +414,9 @@ def run_steps(
     for note in match.notes:
         trail.add("match", "note", note)
     if match.incident is None and not released_by:
-        recent = trust.reports_from(session, sender, now)
+        recent = (
+            senders.reports_from(sender) if senders else trust.reports_from(session, sender, now)
+        )
         if recent >= policy.intake.rate_per_sender_per_hour:
             return trail.end(
                 "trust",
@@ -418,6 +438,8 @@ def run_steps(
         )
     else:
         done = effect.new_report(session, policy, sender, subject, body, row.id, now)
+        if senders:
+            senders.reported(sender)
         if verdict.verified:
             mid = normalise_message_id(raw_value(msg, "Message-ID"))
             trail.add(

@@ -500,6 +500,23 @@ def test_sink_transport_writes_eml_and_index(settings):
     assert eml["Message-ID"].strip() == index[0]["message_id"]
 
 
+def test_sink_makes_its_folder_again_when_it_is_removed_and_says_when_it_cannot(settings):
+    import shutil
+
+    from hub.channels.base import TransientError
+
+    transport = make_mail_transport(settings)
+    folder = settings.data_dir / "sinks" / "email"
+    transport.send(render(settings, key="a"))
+    shutil.rmtree(folder)  # someone cleared the sink while the hub runs
+    again = transport.send(render(settings, key="b"))
+    assert (folder / again.provider_id).is_file() and len(transport.messages()) == 1
+    shutil.rmtree(folder.parent)
+    folder.parent.write_text("a file where the folder was")  # cannot be made: retryable
+    with pytest.raises(TransientError, match="not writable"):
+        transport.send(render(settings, key="c"))
+
+
 def test_factory_picks_the_configured_transport(tmp_path):
     smtp = load_settings(
         env={}, overrides={"HUB_MAIL_TRANSPORT": "smtp", "HUB_SMTP_URL": "smtp://127.0.0.1:2526"}

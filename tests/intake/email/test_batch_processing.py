@@ -144,3 +144,53 @@ def test_a_wake_up_takes_the_other_mail_waiting_but_not_mail_sent_back(mhub):
     assert [r.id for r in done] == [ids[0], ids[2], ids[3], ids[4]]
     assert with_waiting(mhub, [ids[3]], 50) == []  # the others' wake-ups find them done
     assert with_waiting(mhub, [ids[1]], 50) == [ids[1]]
+
+
+def test_the_per_sender_rate_counts_the_reports_of_its_own_transaction(backend, example_policy):
+    """The hourly limit a sender's reports are held to counts those committed before and those
+    the same transaction made before them; another sender is not held back."""
+    from dataclasses import replace
+
+    from hub.app.db import utcnow
+    from tests.email_kit import make_hub
+
+    policy = replace(
+        example_policy, intake=replace(example_policy.intake, rate_per_sender_per_hour=3)
+    )
+    hub = make_hub(backend, policy)
+
+    def store(messages):
+        with hub.transaction() as session:
+            return [store_raw(session, m, via="test", now=utcnow()).id for m in messages]
+
+    def report(i, sender):
+        return raw(mail(f"Printer {i} jammed", "Paper jam on floor 2.", sender=sender))
+
+    [before] = pipeline.process_many(hub, store([report(0, "julia.costa")]))
+    assert before.outcome == "created"
+    senders = ["julia.costa", "ben.okafor", "julia.costa", "julia.costa", "julia.costa"]
+    ids = store([report(i, s) for i, s in enumerate(senders, start=1)])
+    commits = []
+    real = pipeline._process_chunk
+
+    def counting(hub, ids):
+        taken, done = real(hub, ids)
+        commits.append(taken)
+        return taken, done
+
+    from unittest import mock
+
+    with mock.patch.object(pipeline, "_process_chunk", counting):
+        results = pipeline.process_many(hub, ids)
+    assert commits == [5]  # one transaction
+    assert [r.outcome for r in results] == [
+        "created",
+        "created",
+        "created",
+        "quarantined",
+        "quarantined",
+    ]
+    with hub.db.session(write=False) as session:
+        held = session.get(InboundMessage, ids[3])
+        assert "rate limit: 3 reports from julia.costa@" in held.decisions[-1]["reason"]
+    hub.db.dispose()
