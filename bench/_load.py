@@ -17,6 +17,13 @@ from contextlib import suppress
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from hub.cli.processes import worker as _worker_command
+
+# `mihub worker`'s own default thread count: a worker is measured as it is deployed (with
+# fewer threads than that, one worker is bound by its threads' latency, not by its CPU, and
+# the ratio of two to one says more about the thread count than about a second process).
+WORKER_THREADS = next(p.default for p in _worker_command.params if p.name == "workers")
+
 ROOT = Path(__file__).resolve().parent.parent
 CEILING = "/bench/insert"
 

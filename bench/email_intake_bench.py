@@ -11,7 +11,8 @@ of the days before, as a hub in service has (the lookups per message must not gr
 
 In one run, on the embedded default (SQLite + SqliteHuey) in a temporary data directory:
 1. the ceiling: `python -m hub.testing.fakes.smtp_sink` (aiosmtpd writing each message as a file);
-2. the hub: `mihub smtpd` and `mihub worker`, as separate processes, fed the same messages.
+2. the hub: `mihub smtpd` and `mihub worker` (its default threads), as separate processes, fed
+   the same messages.
 The mix is realistic: new reports (storms of the same service correlate), replies to
 incidents, exact resends (duplicates), out-of-office and list mail, bounces, outsiders, HTML
 and attachments. After sending it waits until every stored message is processed and checks
@@ -39,7 +40,7 @@ from sqlalchemy import event, insert
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._load import run_clients  # noqa: E402
+from bench._load import WORKER_THREADS, run_clients  # noqa: E402
 from hub.app.context import Hub  # noqa: E402
 from hub.app.db import utcnow  # noqa: E402
 from hub.app.migrate import upgrade  # noqa: E402
@@ -306,7 +307,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=WORKER_THREADS,
+        help=f"threads of each mihub worker (default: its own, {WORKER_THREADS})",
+    )
     parser.add_argument(
         "--worker-processes", type=int, default=1, help="mihub worker processes (each --workers)"
     )

@@ -53,9 +53,8 @@ import redis  # noqa: E402
 import requests  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
-from bench._load import cpu_seconds, machine_busy_seconds, run_load, tree  # noqa: E402
+from bench._load import WORKER_THREADS, cpu_seconds, machine_busy_seconds, run_load, tree  # noqa: E402
 from hub.app.migrate import upgrade  # noqa: E402
-from hub.cli.processes import worker as worker_command  # noqa: E402
 from hub.demo import DEMO_POLICY  # noqa: E402
 from hub.testing.fakes.smtp_sink import SmtpSink  # noqa: E402
 from hub.testing.fakes.teams import FakeTeams  # noqa: E402
@@ -69,10 +68,6 @@ from hub.testing.harness import (  # noqa: E402
 )
 
 EXECS = "[exec@northwind.example]"
-# `mihub worker`'s own default thread count: one worker is measured as it is deployed (with
-# fewer threads than that, one worker is bound by its threads' latency, not by its CPU, and
-# the ratio of two to one says more about the thread count than about a second process).
-WORKER_THREADS = next(p.default for p in worker_command.params if p.name == "workers")
 
 
 def bench_policy(recipients: int) -> str:
