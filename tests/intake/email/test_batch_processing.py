@@ -18,6 +18,20 @@ def _store(hub, messages: list[bytes]) -> list[int]:
         return [store_raw(session, m, via="test", now=later(0)).id for m in messages]
 
 
+def _count_commits(monkeypatch) -> list[int]:
+    """How many messages each of the pipeline's transactions took, as they commit."""
+    commits: list[int] = []
+    real = pipeline._process_chunk
+
+    def counting(hub, ids):
+        taken, done = real(hub, ids)
+        commits.append(taken)
+        return taken, done
+
+    monkeypatch.setattr(pipeline, "_process_chunk", counting)
+    return commits
+
+
 def test_a_failing_message_rolls_back_only_its_own_effects(mhub, monkeypatch):
     from hub.intake.email import effect
 
@@ -60,15 +74,7 @@ def test_a_failing_message_rolls_back_only_its_own_effects(mhub, monkeypatch):
 def test_a_transaction_takes_no_more_after_its_time(mhub, monkeypatch):
     """Past BATCH_SECONDS a transaction commits what it has and the rest go in the next."""
     monkeypatch.setattr(pipeline, "BATCH_SECONDS", 0.0)
-    commits = []
-    real = pipeline._process_chunk
-
-    def counting(hub, ids):
-        taken, done = real(hub, ids)
-        commits.append(taken)
-        return taken, done
-
-    monkeypatch.setattr(pipeline, "_process_chunk", counting)
+    commits = _count_commits(monkeypatch)
     ids = _store(mhub, [raw(mail(f"Laptop {i} broken", "Black screen.")) for i in range(3)])
     results = pipeline.process_many(mhub, ids)
     assert commits == [1, 1, 1]
@@ -146,7 +152,9 @@ def test_a_wake_up_takes_the_other_mail_waiting_but_not_mail_sent_back(mhub):
     assert with_waiting(mhub, [ids[1]], 50) == [ids[1]]
 
 
-def test_the_per_sender_rate_counts_the_reports_of_its_own_transaction(backend, example_policy):
+def test_the_per_sender_rate_counts_the_reports_of_its_own_transaction(
+    backend, example_policy, monkeypatch
+):
     """The hourly limit a sender's reports are held to counts those committed before and those
     the same transaction made before them; another sender is not held back."""
     from dataclasses import replace
@@ -170,18 +178,8 @@ def test_the_per_sender_rate_counts_the_reports_of_its_own_transaction(backend, 
     assert before.outcome == "created"
     senders = ["julia.costa", "ben.okafor", "julia.costa", "julia.costa", "julia.costa"]
     ids = store([report(i, s) for i, s in enumerate(senders, start=1)])
-    commits = []
-    real = pipeline._process_chunk
-
-    def counting(hub, ids):
-        taken, done = real(hub, ids)
-        commits.append(taken)
-        return taken, done
-
-    from unittest import mock
-
-    with mock.patch.object(pipeline, "_process_chunk", counting):
-        results = pipeline.process_many(hub, ids)
+    commits = _count_commits(monkeypatch)
+    results = pipeline.process_many(hub, ids)
     assert commits == [5]  # one transaction
     assert [r.outcome for r in results] == [
         "created",
