@@ -13,6 +13,7 @@ from sqlalchemy import (
     distinct,
     func,
     insert,
+    inspect,
     or_,
     select,
 )
@@ -70,7 +71,7 @@ def reporter_count(session: Session | Connection, now: datetime) -> ReporterCoun
             "services": sorted({key[:200] for key in services}),
             "since": now - window,
             "now": now,
-            "me": (me or "").strip().lower(),
+            "me": (me or "").strip().lower()[:320],  # as `note_reporters` keeps it
         }
         if isinstance(session, Session):
             # the table is written by INSERT at once: the session's pending rows do not count
@@ -136,6 +137,22 @@ _ABOUT_SOMETHING = or_(
 )
 
 
+_CORRELATION_READS = ("state", "title", "description", "services", "security", "created_at")
+
+
+def _read_columns_changed(session: Session) -> bool:
+    """Whether the session holds a new incident of its own or a change, not yet written, to
+    a column the correlation reads (an incident resolved earlier in the same transaction)."""
+    if any(isinstance(obj, Incident) for obj in session.new):
+        return True
+    for obj in session.dirty:
+        if isinstance(obj, Incident):
+            attrs = inspect(obj).attrs
+            if any(attrs[name].history.has_changes() for name in _CORRELATION_READS):
+                return True
+    return False
+
+
 def correlation(
     session: Session | Connection, policy: Policy, result: Classification, now: datetime
 ) -> Decision:
@@ -156,9 +173,12 @@ def correlation(
         .order_by(Incident.id.desc())
     )
     if isinstance(session, Session):
-        # Without a flush first: a new incident is INSERTed at once (`insert_loaded`), and
-        # the columns read here are written only with the incident (state moves between
-        # active ones, never out, in the transaction of a report).
+        # Without a flush first unless the session changed what is read here: a new incident
+        # is INSERTed at once (`insert_loaded`), and the email worker's transactions, which
+        # run many reports, touch incidents without changing these columns (a flush before
+        # each report's correlation was most of the worker's flushing).
+        if _read_columns_changed(session):
+            session.flush()
         with session.no_autoflush:
             found = session.execute(stmt).all()
     else:

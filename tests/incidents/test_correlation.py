@@ -89,3 +89,37 @@ def test_an_unknown_explicit_service_is_refused_with_did_you_mean(api):
     assert message.startswith("unknown service 'payrol' (did you mean 'payroll'?)"), message
     assert "payroll (payroll, adp, salary, payslip)" in message
     assert api("GET", "/api/v1/incidents").get_json()["incidents"] == []
+
+
+def test_a_report_never_joins_an_incident_resolved_earlier_in_the_same_transaction(backend):
+    """Correlation reads the open incidents without flushing the session first, except when
+    the session changed what it reads: an incident resolved a moment before, not yet
+    written, is not open any more."""
+    from datetime import UTC, datetime
+
+    from hub.core.classify import Report
+    from hub.incidents.records import transition
+    from hub.incidents.reports import create_incident
+
+    hub = build_hub(backend, set_policy())
+    now = datetime.now(UTC)
+    try:
+        with hub.transaction() as session:
+            first, created = create_incident(
+                session, hub.policy, Report("VPN drops every minute", reporter="ben"),
+                actor="ben", now=now,
+            )  # fmt: skip
+            assert created and first.services == ["vpn"]
+            again, created = create_incident(
+                session, hub.policy, Report("VPN keeps dropping", reporter="chloe"),
+                actor="chloe", now=now,
+            )  # fmt: skip
+            assert (again.id, created) == (first.id, False)  # open: the report joins it
+            transition(first, "resolve", "fixed")  # not flushed yet
+            later, created = create_incident(
+                session, hub.policy, Report("VPN down again", reporter="dave"),
+                actor="dave", now=now,
+            )  # fmt: skip
+            assert created and later.id != first.id
+    finally:
+        hub.db.dispose()
