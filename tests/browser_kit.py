@@ -17,6 +17,8 @@ from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import pytest
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -29,6 +31,7 @@ CHROMIUM_ARGS = [
 ]
 SHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
 DESKTOP, PHONE = {"width": 1280, "height": 860}, {"width": 375, "height": 812}
+PHONE_390 = {"width": 390, "height": 844}  # the width the console is checked at
 HOOKS = {
     name: f"https://hooks.example.test/{name.lower()}?sig=secret-{n}"
     for n, name in enumerate(
@@ -251,6 +254,21 @@ def open_world(tmp: Path):
         smtp.stop()
         entra.stop()
         hub.db.dispose()
+
+
+def require_browser():
+    """Playwright's sync API, or the calling test module skipped with the reason: Debian's
+    Chromium not installed, or the `playwright` package missing. Call it at module level."""
+    if not CHROMIUM.exists():
+        pytest.skip(
+            "browser tests skipped: Debian's Chromium is not installed at /usr/bin/chromium "
+            "(`sudo apt-get install chromium`; CI installs it)",
+            allow_module_level=True,
+        )
+    return pytest.importorskip(
+        "playwright.sync_api",
+        reason="browser tests skipped: the `playwright` package is missing (pip install -e '.[test]')",
+    )
 
 
 @contextmanager

@@ -278,18 +278,14 @@ def _establish(
         users_service = _most_used(services, policy)
         users = policy.services[users_service].users if users_service else None
     me = reporter_identity(report.reporter, policy)
-    identified: list[list] = []  # the related reports by person, made when first counted
 
     def reporters(window: timedelta) -> int:
         if counted is not None:
             return counted(me, services, window) if services else 1
-        if not identified:
-            known: dict[str, str] = {}  # a storm's reporters repeat over its services
-            for r in related:
-                if r.reporter not in known:
-                    known[r.reporter] = reporter_identity(r.reporter, policy) or ""
-            identified.append([(known[who], on, at) for who, on, at in related])
-        return _count_reporters(me, services, identified[0], window, now)
+        by_person = (
+            (reporter_identity(r.reporter, policy) or "", r.services, r.at) for r in related
+        )
+        return _count_reporters(me, services, by_person, window, now)
 
     facts = _Facts(
         services=services,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 from functools import cache
 
@@ -52,6 +53,11 @@ def require_known_services(names, policy: Policy) -> None:
         raise Invalid(unknown_services_message(unknown, policy), code="unknown_service")
 
 
+def _unflushed(session: Session | Connection):
+    """A Session's `no_autoflush`; nothing for a Connection (it has no pending rows)."""
+    return session.no_autoflush if isinstance(session, Session) else nullcontext()
+
+
 _SEEN = ServiceReporter.__table__
 _OTHER_REPORTERS = select(func.count(distinct(_SEEN.c.reporter))).where(
     _SEEN.c.service.in_(bindparam("services", expanding=True)),
@@ -73,11 +79,9 @@ def reporter_count(session: Session | Connection, now: datetime) -> ReporterCoun
             "now": now,
             "me": (me or "").strip().lower()[:320],  # as `note_reporters` keeps it
         }
-        if isinstance(session, Session):
-            # the table is written by INSERT at once: the session's pending rows do not count
-            with session.no_autoflush:
-                return (session.scalar(_OTHER_REPORTERS, params) or 0) + 1
-        return (session.scalar(_OTHER_REPORTERS, params) or 0) + 1
+        # the table is written by INSERT at once: the session's pending rows do not count
+        with _unflushed(session):
+            return (session.scalar(_OTHER_REPORTERS, params) or 0) + 1
 
     return count
 
@@ -172,16 +176,13 @@ def correlation(
         .where(_ABOUT_SOMETHING)
         .order_by(Incident.id.desc())
     )
-    if isinstance(session, Session):
-        # Without a flush first unless the session changed what is read here: a new incident
-        # is INSERTed at once (`insert_loaded`), and the email worker's transactions, which
-        # run many reports, touch incidents without changing these columns (a flush before
-        # each report's correlation was most of the worker's flushing).
-        if _read_columns_changed(session):
-            session.flush()
-        with session.no_autoflush:
-            found = session.execute(stmt).all()
-    else:
+    # Without a flush first unless the session changed what is read here: a new incident is
+    # INSERTed at once (`insert_loaded`), and the email worker's transactions, which run many
+    # reports, touch incidents without changing these columns (a flush before each report's
+    # correlation was most of the worker's flushing).
+    if isinstance(session, Session) and _read_columns_changed(session):
+        session.flush()
+    with _unflushed(session):
         found = session.execute(stmt).all()
     candidates = [
         OpenIncident(

@@ -8,14 +8,9 @@ from datetime import timedelta
 
 import pytest
 
-from tests.browser_kit import CHROMIUM, SHOTS, launched_chromium, open_world
+from tests.browser_kit import SHOTS, launched_chromium, open_world, require_browser
 
-if not CHROMIUM.exists():
-    pytest.skip(
-        "browser tests skipped: Debian's Chromium is not installed at /usr/bin/chromium",
-        allow_module_level=True,
-    )
-sync_api = pytest.importorskip("playwright.sync_api", reason="the `playwright` package is missing")
+sync_api = require_browser()
 pytestmark = pytest.mark.browser
 
 from tests.browser_steps import sign_in_by_link  # noqa: E402

@@ -13,24 +13,15 @@ import re
 import pytest
 
 from tests.browser_kit import (
-    CHROMIUM,
     DESKTOP,
     csrf_of,
     launched_chromium,
     open_world,
+    require_browser,
     shoot,
 )
 
-if not CHROMIUM.exists():
-    pytest.skip(
-        "browser tests skipped: Debian's Chromium is not installed at /usr/bin/chromium "
-        "(`sudo apt-get install chromium`; CI installs it)",
-        allow_module_level=True,
-    )
-sync_api = pytest.importorskip(
-    "playwright.sync_api",
-    reason="browser tests skipped: the `playwright` package is missing (pip install -e '.[test]')",
-)
+sync_api = require_browser()
 expect = sync_api.expect
 # The walk-through runs beside real-process tests on a busy machine: wait up to 15 s for a
 # page to show what it should (the default 5 s fell short once under CI load).

@@ -10,18 +10,13 @@ import re
 import pytest
 from sqlalchemy import select
 
-from tests.browser_kit import CHROMIUM, SHOTS, launched_chromium, open_world
+from tests.browser_kit import PHONE_390, SHOTS, launched_chromium, open_world, require_browser
 
-if not CHROMIUM.exists():
-    pytest.skip(
-        "browser tests skipped: Debian's Chromium is not installed at /usr/bin/chromium",
-        allow_module_level=True,
-    )
-sync_api = pytest.importorskip("playwright.sync_api", reason="the `playwright` package is missing")
+sync_api = require_browser()
 expect = sync_api.expect
 pytestmark = pytest.mark.browser
 
-PHONE = {"width": 390, "height": 844}
+PHONE = PHONE_390
 LINK = re.compile(r"https?://\S+/incidents/INC-\d+/(?:acknowledge|take-over)/[\w.\-]+")
 
 

@@ -10,14 +10,9 @@ import time
 import pytest
 import requests
 
-from tests.browser_kit import CHROMIUM, PHONE, launched_chromium, open_world
+from tests.browser_kit import PHONE, launched_chromium, open_world, require_browser
 
-if not CHROMIUM.exists():
-    pytest.skip(
-        "browser tests skipped: Debian's Chromium is not installed at /usr/bin/chromium",
-        allow_module_level=True,
-    )
-sync_api = pytest.importorskip("playwright.sync_api", reason="the `playwright` package is missing")
+sync_api = require_browser()
 expect = sync_api.expect
 pytestmark = pytest.mark.browser
 

@@ -8,20 +8,15 @@ import re
 
 import pytest
 
-from tests.browser_kit import CHROMIUM, launched_chromium, open_world
+from tests.browser_kit import PHONE_390, launched_chromium, open_world, require_browser
 
-if not CHROMIUM.exists():
-    pytest.skip(
-        "browser tests skipped: Debian's Chromium is not installed at /usr/bin/chromium",
-        allow_module_level=True,
-    )
-sync_api = pytest.importorskip("playwright.sync_api", reason="the `playwright` package is missing")
+sync_api = require_browser()
 expect = sync_api.expect
 pytestmark = pytest.mark.browser
 
 from tests.browser_steps import new_page, sign_in_by_link  # noqa: E402
 
-NARROW = {"width": 390, "height": 844}
+NARROW = PHONE_390
 APPROVED_SEV2 = "    notify: [it-staff, service-desk]\n"
 LONG = "Tracking" + "x" * 90  # one word longer than the screen is wide
 

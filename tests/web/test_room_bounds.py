@@ -59,12 +59,19 @@ def loaded():
     event.remove(Notification, "load", count)
 
 
-def test_a_room_with_ten_thousand_notifications_lists_the_latest_and_counts_all(wired, loaded):
-    iid = declare(wired)
-    event_key = _flood(wired, iid)
-    client = create_app({"TESTING": True}, hub=wired).test_client()
-    sign_in(client, wired, "anna")
+def _flooded_and_signed_in(hub, loaded: list):
+    """A declared incident flooded with notifications, and Anna's console client: (incident
+    id, the update's event key, client), the load counter emptied."""
+    iid = declare(hub)
+    event_key = _flood(hub, iid)
+    client = create_app({"TESTING": True}, hub=hub).test_client()
+    sign_in(client, hub, "anna")
     loaded.clear()
+    return iid, event_key, client
+
+
+def test_a_room_with_ten_thousand_notifications_lists_the_latest_and_counts_all(wired, loaded):
+    iid, event_key, client = _flooded_and_signed_in(wired, loaded)
 
     room = client.get(f"/incidents/INC-{iid}")
     assert room.status_code == 200
@@ -96,11 +103,7 @@ def test_a_room_with_ten_thousand_notifications_lists_the_latest_and_counts_all(
 
 
 def test_the_deliveries_page_counts_in_sql_and_pages_through_every_recipient(wired, loaded):
-    iid = declare(wired)
-    event_key = _flood(wired, iid)
-    client = create_app({"TESTING": True}, hub=wired).test_client()
-    sign_in(client, wired, "anna")
-    loaded.clear()
+    iid, event_key, client = _flooded_and_signed_in(wired, loaded)
     base = f"/incidents/INC-{iid}/deliveries"
     query = {"event": event_key, "audience": "executives"}
 
