@@ -42,7 +42,7 @@ def chaos_policy() -> str:
     return (
         text_.replace("after: 10m", "after: 8s")  # step 1 of the escalation (nobody acks)
         .replace("first_update_within: 10m", "first_update_within: 20s")
-        .replace("update_every: 10m", "update_every: 40s")
+        .replace("update_every: 10m", "update_every: 60s")
         .replace("ack_within: 10m", "ack_within: 30s")  # warnings at 50 % and 80 %
     )
 
