@@ -54,14 +54,9 @@ else:
 
 
 def pytest_collection_modifyitems(config, items):
-    """The modules that start real processes (`e2e`) or a browser go first, so that the slowest
-    work does not start last and leave the other workers idle (the order inside a module is
-    kept)."""
-    slow_modules = {
-        item.module.__name__
-        for item in items
-        if item.get_closest_marker("e2e") or item.get_closest_marker("browser")
-    }
+    """The modules that start real processes (`e2e`) go first, so that the slowest work does not
+    start last and leave the other workers idle (the order inside a module is kept)."""
+    slow_modules = {item.module.__name__ for item in items if item.get_closest_marker("e2e")}
     items.sort(key=lambda item: item.module.__name__ not in slow_modules)
 
 
