@@ -19,6 +19,10 @@ _TMP = Path(tempfile.mkdtemp(prefix="mihub-test-"))
 os.environ.setdefault("HUB_DATA_DIR", str(_TMP / "var"))
 os.environ.setdefault("HUB_QUEUE_URL", "memory://")
 os.environ.setdefault("HUB_POLICY", str(EXAMPLE_POLICY))
+# Each `mihub web` the suite starts runs two server processes (still more than one, as in
+# production) rather than the default two per CPU: every process costs a second of CPU to
+# start, and the suite starts over a hundred. Tests of the count itself set their own.
+os.environ.setdefault("HUB_WEB_WORKERS", "2")
 
 PG_URL = os.environ.get(
     "HUB_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -327,3 +327,9 @@ class Database:
         self.engine.dispose()
         if self._write_lock is not None:
             self._write_lock.close()
+
+    def close(self) -> None:
+        """Dispose of the engine for good: its statement watchdog's thread ends too (after
+        `dispose` the engine may still be used, e.g. by a forked process)."""
+        self.dispose()
+        dbwatch.unwatch(self.engine)

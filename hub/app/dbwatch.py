@@ -19,6 +19,7 @@ import os
 import socket
 import threading
 import time
+import weakref
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -34,7 +35,12 @@ class Watchdog:
         self._armed: dict[int, tuple[float, int]] = {}  # id(dbapi conn) -> (deadline, fd)
         self._lock = threading.Lock()
         self.fired = 0
+        self._stopped = threading.Event()
         threading.Thread(target=self._run, name="db-watchdog", daemon=True).start()
+
+    def stop(self) -> None:
+        """End the thread (its engine is closed for good)."""
+        self._stopped.set()
 
     def arm(self, dbapi_conn, timeout: float | None = None) -> None:
         fd = _socket_fd(dbapi_conn)
@@ -48,8 +54,7 @@ class Watchdog:
             self._armed.pop(id(dbapi_conn), None)
 
     def _run(self) -> None:
-        while True:
-            time.sleep(self.tick)
+        while not self._stopped.wait(self.tick):
             now = time.monotonic()
             with self._lock:
                 late = [(k, fd) for k, (deadline, fd) in self._armed.items() if deadline < now]
@@ -77,9 +82,20 @@ def _shutdown(fd: int) -> None:
             dup.close()
 
 
+_dogs: weakref.WeakKeyDictionary[Engine, Watchdog] = weakref.WeakKeyDictionary()
+
+
+def unwatch(engine: Engine) -> None:
+    """Stop `engine`'s watchdog thread, if it has one (the engine is not used again)."""
+    dog = _dogs.pop(engine, None)
+    if dog is not None:
+        dog.stop()
+
+
 def watch(engine: Engine, timeout: float) -> Watchdog:
     """Guard every statement and every pre-ping of `engine` with a `timeout` in seconds."""
     dog = Watchdog(timeout)
+    _dogs[engine] = dog
 
     @event.listens_for(engine, "before_cursor_execute")
     def _arm(conn, cursor, statement, parameters, context, executemany):

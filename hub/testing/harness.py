@@ -19,6 +19,12 @@ from typing import IO, TypeVar
 
 import requests
 
+from hub.app import audit
+from hub.app.db import Database
+from hub.app.settings import load_settings
+from hub.http.auth import create_token as new_token
+from hub.policy.load import load_policy
+
 T = TypeVar("T")
 
 MIHUB = (sys.executable, "-m", "hub.cli")
@@ -194,8 +200,23 @@ def run_mihub(
 
 
 def create_token(person: str, *, env: Mapping[str, str], cwd: str | Path | None = None) -> str:
-    """A live API token for `person`, made by `mihub token create` against env's hub."""
-    return run_mihub("token", "create", person, env=env, cwd=cwd).split()[-1]
+    """A live API token for `person` in the hub that `env` (HUB_* settings, relative paths
+    from `cwd`) describes, made in this process by what `mihub token create` runs (the
+    command itself is tested in tests/cli; a process of its own costs seconds of CPU)."""
+    env = dict(env)
+    for name in ("HUB_DATA_DIR", "HUB_POLICY"):
+        if env.get(name) and not Path(env[name]).is_absolute():
+            env[name] = str(Path(cwd or os.getcwd()) / env[name])
+    settings = load_settings(env)
+    policy = load_policy(settings.path("HUB_POLICY"), env, log_warnings=False)
+    db = Database(settings.database_url)
+    where = audit.source.set("cli")  # recorded as the command records it
+    try:
+        with db.session() as session:
+            return new_token(session, policy, person, "", actor="test harness (command line)")
+    finally:
+        audit.source.reset(where)
+        db.close()
 
 
 def wait_healthy(

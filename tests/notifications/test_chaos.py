@@ -42,7 +42,7 @@ def chaos_policy() -> str:
     return (
         text_.replace("after: 10m", "after: 8s")  # step 1 of the escalation (nobody acks)
         .replace("first_update_within: 10m", "first_update_within: 20s")
-        .replace("update_every: 10m", "update_every: 40s")
+        .replace("update_every: 10m", "update_every: 60s")
         .replace("ack_within: 10m", "ack_within: 30s")  # warnings at 50 % and 80 %
     )
 
@@ -350,9 +350,16 @@ def test_chaos_two_webs_two_workers_nothing_lost_nothing_twice(tmp_path, backend
         ][:3],
     }
     assert all(n == 1 for n in runs.values())
-    # the clocks fired during the test: escalations, SLA warnings and update reminders
-    for kind in ("escalate", "sla-ack", "update-reminder"):
+    # the clocks fired during the test: SLA warnings and update reminders by their timers;
+    # every incident escalated to step 1 (by its timer, or by its mobilisation when that ran
+    # after the step was due: a loaded machine can take longer than the step's 8 s to mobilise
+    # fifty incidents, and then the step is paged at once and no timer is made for it)
+    for kind in ("sla-ack", "update-reminder"):
         assert fired[kind] >= INCIDENTS, (kind, dict(fired))
+    escalated = hub.sql(
+        "SELECT count(DISTINCT incident_id) FROM notifications WHERE template = 'escalation'"
+    )[0][0]
+    assert escalated == INCIDENTS, (escalated, dict(fired))
     assert first_after <= RECOVERY_GOAL, f"first message {first_after:.1f} s after the restart"
     # the dead worker's rows return within one lease; their delivery then waits its turn in
     # the storm's backlog (printed above, not a goal: it depends on the machine's load)
