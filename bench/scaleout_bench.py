@@ -17,8 +17,8 @@ Runs in a schema of its own (dropped at the end) and a Huey queue of its own (it
 2. Delivery: one `mihub web` and one `mihub worker`; a SEV1 whose stakeholder audience is
    --recipients email addresses, through an SMTP relay that waits --relay-ms (10) before each
    250, in a process of its own: bench/_relay.c compiled with the system's C compiler
-   (--relay native, the default since 2026-12-07: about 0.1 ms of CPU a message, a third to a
-   half of the Python relay's) or bench/_relay.py (--relay python; until 2026-12-06 21:30 the
+   (--relay native, the default since 2026-12-07: 0.13–0.17 ms of CPU a message in this
+   bench's runs, about half of the Python relay's) or bench/_relay.py (--relay python; until 2026-12-06 21:30 the
    only one, one asyncio loop then, one thread per connection since); or the tests' aiosmtpd
    sink (hub.testing.fakes.smtp_sink) in the bench's process (--relay aiosmtpd). The relay
    stands for the mail server the hub hands messages to, which in production runs on a machine
