@@ -29,6 +29,26 @@ def test_migrations_match_models(backend):
     assert diff == [], f"models and migrations differ; add a migration: {diff}"
 
 
+def test_outbox_payloads_are_compressed_with_lz4_where_postgresql_has_it(backend):
+    if backend["name"] != "postgres":
+        pytest.skip("a PostgreSQL column setting")
+    from sqlalchemy import text
+
+    db = Database(backend["database_url"])
+    with db.engine.connect() as conn:
+        methods = conn.scalar(
+            text("SELECT enumvals FROM pg_settings WHERE name = 'default_toast_compression'")
+        )
+        method = conn.scalar(
+            text(
+                "SELECT attcompression FROM pg_attribute WHERE attrelid = 'notifications'::regclass"
+                " AND attname = 'payload'"
+            )
+        )
+    db.dispose()
+    assert method == ("l" if "lz4" in (methods or []) else "")
+
+
 def test_times_are_aware_utc(hub):
     when = datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
     with hub.db.session() as session:

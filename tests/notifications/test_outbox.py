@@ -621,3 +621,28 @@ def test_a_sent_rows_reply_token_is_not_kept():
     assert kept["headers"] == {"Reply-To": "incidents+…@northwind.example", "X-A": "1"}
     assert kept["text"] == "Body" and token_from_address(sent["headers"]["Reply-To"])
     assert stored_copy({"text": "no headers"}) == {"text": "no headers"}
+
+
+def test_a_chunk_sent_at_a_relays_pace_is_marked_in_one_commit(wired, transports, monkeypatch):
+    from hub.notifications import delivery
+
+    iid = declare(wired)
+    rows = _mail_rows(wired, iid, 6)
+    assert len(rows) == 6
+    send = transports["email"].send
+
+    def relay_pace(payload):  # 6 x 0.08 s: the chunk outlasts a commit window of 0.25 s
+        time.sleep(0.08)
+        return send(payload)
+
+    monkeypatch.setattr(transports["email"], "send", relay_pace)
+    commits = []
+    real = outbox.mark_sent_many
+    monkeypatch.setattr(
+        outbox,
+        "mark_sent_many",
+        lambda session, sent, *a: commits.append(len(sent)) or real(session, sent, *a),
+    )
+    assert set(delivery.deliver_rows(wired, rows, T0).values()) == {"sent"}
+    assert commits == [6]  # one commit at the chunk's end, not one per 0.25 s
+    assert {_row(wired, r).status for r in rows} == {"sent"}
