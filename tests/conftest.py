@@ -54,38 +54,51 @@ else:
 
 
 def pytest_collection_modifyitems(config, items):
-    """The modules that start real processes (`e2e`) go first, so that the slowest work does not
-    start last and leave the other workers idle (the order inside a module is kept)."""
-    slow_modules = {item.module.__name__ for item in items if item.get_closest_marker("e2e")}
-    items.sort(key=lambda item: item.module.__name__ not in slow_modules)
+    """The browser modules go first (one worker takes them all, one after the other: see
+    pytest_xdist_make_scheduler), then the modules that start real processes (`e2e`), so that
+    the slowest work does not start last and leave the other workers idle (the order inside a
+    module is kept)."""
+    browser = {item.module.__name__ for item in items if item.get_closest_marker("browser")}
+    slow = {item.module.__name__ for item in items if item.get_closest_marker("e2e")}
+    items.sort(
+        key=lambda item: (
+            0 if item.module.__name__ in browser else 1 + (item.module.__name__ not in slow)
+        )
+    )
 
 
 def pytest_xdist_make_scheduler(config, log):
     """`--dist loadgroup` (scripts/test): a module's tests stay on one worker (its module
     fixtures are set up once; the browser tests walk one incident through in order), unless the
-    module is marked `spread`: its tests are independent and each may go to any worker. Work is
-    handed out in collection order (`e2e` modules first). pytest-xdist's own loadgroup reads
-    `xdist_group` marks through a node id suffix that pytest 9.2 no longer carries, so the
-    grouping is decided here, from the node ids."""
+    module is marked `spread`: its tests are independent and each may go to any worker; the
+    browser modules are one group. Work is handed out in collection order (the browser group,
+    then the `e2e` modules, first). pytest-xdist's own loadgroup reads `xdist_group` marks
+    through a node id suffix that pytest 9.2 no longer carries, so the grouping is decided
+    here, from the node ids."""
     if config.getvalue("dist") != "loadgroup":
         return None
     from xdist.scheduler import LoadScopeScheduling
 
-    spread: dict[str, bool] = {}
+    marks: dict[str, str] = {}
 
-    def is_spread(path: str) -> bool:
-        if path not in spread:
+    def marked(path: str) -> str:
+        if path not in marks:
             try:
                 text = (Path(str(config.rootpath)) / path).read_text(encoding="utf-8")
             except OSError:
                 text = ""
-            spread[path] = "pytest.mark.spread" in text
-        return spread[path]
+            marks[path] = text
+        return marks[path]
 
     class ByModule(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             path = nodeid.split("::", 1)[0]
-            return nodeid if is_spread(path) else path
+            text = marked(path)
+            if "pytest.mark.browser" in text:
+                # one group: a Chromium at a time (four at once, beside the rest, took the
+                # machine to a load of 50 and every test on it slowed down)
+                return "browser"
+            return nodeid if "pytest.mark.spread" in text else path
 
     config.option.loadscopereorder = False  # keep the collection order (slow modules first)
     return ByModule(config, log)
