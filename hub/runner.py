@@ -265,7 +265,10 @@ def serving_in_thread(app, host: str = "127.0.0.1", port: int = 0, threads: int 
                 channel.close()
 
         server.task_dispatcher.shutdown(timeout=5)  # requests in progress finish first
-        server.trigger.pull_trigger(close_all)
+        try:
+            server.trigger.pull_trigger(close_all)
+        except OSError:  # its trigger is closed already: the loop has ended or is ending
+            log.warning("the in-thread server's loop had closed its trigger before the stop")
         thread.join(timeout=5)
 
 

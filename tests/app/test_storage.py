@@ -25,7 +25,7 @@ def test_migrations_match_models(backend):
             opts={"include_object": lambda obj, name, *_: not search_structure(name)},
         )
         diff = compare_metadata(context, Base.metadata)
-    db.dispose()
+    db.close()
     assert diff == [], f"models and migrations differ; add a migration: {diff}"
 
 
@@ -45,7 +45,7 @@ def test_outbox_payloads_are_compressed_with_lz4_where_postgresql_has_it(backend
                 " AND attname = 'payload'"
             )
         )
-    db.dispose()
+    db.close()
     assert method == ("l" if "lz4" in (methods or []) else "")
 
 
@@ -120,7 +120,7 @@ def test_service_reporters_migration_fills_from_stored_reports(tmp_path):
                 ),
                 {"r": reporter, "tags": tags, "at": at},
             )
-    db.dispose()
+    db.close()
     upgrade(url)
     db = Database(url)
     with db.engine.connect() as conn:
@@ -130,7 +130,7 @@ def test_service_reporters_migration_fills_from_stored_reports(tmp_path):
                 "ORDER BY service, reporter"
             )
         ).all()
-    db.dispose()
+    db.close()
     assert [(s, r, str(at)[:19]) for s, r, at in got] == [
         ("payroll", "chloe", "2026-03-01 11:00:00"),
         ("vpn", "ben", "2026-03-01 09:00:00"),
