@@ -159,17 +159,6 @@ def count_reporters(
     now: datetime,
 ) -> int:
     """Distinct reporters of any of the services within `window` before `now`, this one included."""
-    return _count_reporters(report.reporter, services, related, window, now)
-
-
-def _count_reporters(
-    me: str | None,
-    services: tuple[str, ...],
-    related: Iterable[tuple[str, tuple[str, ...], datetime]],
-    window: timedelta,
-    now: datetime,
-) -> int:
-    """`count_reporters` over (reporter, services, at) of the related reports."""
     if not services:
         return 1  # reports with no services never correlate
     wanted, since = set(services), now - window
@@ -178,7 +167,7 @@ def _count_reporters(
         for who, on, at in related
         if since <= at <= now and not wanted.isdisjoint(on)
     }
-    me = (me or "").strip().lower()
+    me = (report.reporter or "").strip().lower()
     return len(others | {me}) if me else len(others) + 1
 
 
@@ -283,9 +272,10 @@ def _establish(
         if counted is not None:
             return counted(me, services, window) if services else 1
         by_person = (
-            (reporter_identity(r.reporter, policy) or "", r.services, r.at) for r in related
+            RelatedReport(reporter_identity(r.reporter, policy) or "", r.services, r.at)
+            for r in related
         )
-        return _count_reporters(me, services, by_person, window, now)
+        return count_reporters(replace(report, reporter=me), services, by_person, window, now)
 
     facts = _Facts(
         services=services,
